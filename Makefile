@@ -1,0 +1,103 @@
+# pymac: eBPF tracer of CPython's memory machinery.
+# make            build .output/pymac
+# make deps       install every build and test dependency (Debian packages)
+# make test       run the whole test suite (unit + integration)
+# make bench      run the benchmarks and print figures
+# make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
+# V=1             show the commands
+
+OUTPUT := .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(OUTPUT) -Iuser -Ibpf
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Werror \
+	-Ivmlinux -Ibpf -I/usr/include/x86_64-linux-gnu
+LDLIBS := -lbpf -lelf -ldw -lz -lcapstone -lncursesw -lpthread -lm
+
+BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/*.h)
+USER_SRCS := $(sort $(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+USER_HDRS := $(wildcard user/*.h)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+FIXTURE_SRCS := $(sort $(wildcard tests/fixtures/*.c))
+FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUTPUT)/fixtures/%,$(FIXTURE_SRCS))
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all clean deps test unit integration bench vmlinux fixtures format
+.DELETE_ON_ERROR:
+
+all: $(OUTPUT)/pymac fixtures
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/fixtures:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) vmlinux/vmlinux.h | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# All families are linked into one object so that they share the ring
+# buffer, the target filter and the counters.
+$(OUTPUT)/pymac.bpf.o: $(BPF_OBJS) | $(OUTPUT)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/pymac.skel.h: $(OUTPUT)/pymac.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name pymac_bpf > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS) $(OUTPUT)/pymac.skel.h | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/pymac: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(USER_HDRS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+# Test fixtures: small C programs with known behaviour (USDT notes, exact
+# malloc counts). Built without optimisation so every call stays a call.
+$(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O0 -g -Wall -Wextra -Werror $< -o $@
+
+fixtures: $(FIXTURE_BINS)
+
+unit: $(UNIT_BINS) fixtures
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+test: all $(UNIT_BINS)
+	$(Q)tests/run.sh
+
+bench: all
+	$(Q)tests/bench/run.sh
+
+vmlinux:
+	$(call msg,GEN,vmlinux/vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+deps:
+	$(Q)./scripts/install-deps.sh
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fixtures/*.c
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event records that the BPF programs put in the ring buffer.
+ * This header is the single source of truth for that wire format; it is
+ * included by the BPF side and by user space, so it uses only __u*/__s* types.
+ */
+#ifndef PYMAC_EVENTS_H
+#define PYMAC_EVENTS_H
+
+/* Kinds of event. The numbers are also stored in trace files: never renumber. */
+enum pm_kind {
+	PM_PY_MALLOC = 1,
+	PM_PY_CALLOC = 2,
+	PM_PY_REALLOC = 3,
+	PM_PY_FREE = 4,
+	PM_PY_DEALLOC = 5,
+	PM_GC_START = 6,
+	PM_GC_DONE = 7,
+	PM_MALLOC = 8,
+	PM_CALLOC = 9,
+	PM_REALLOC = 10,
+	PM_FREE = 11,
+	PM_EXEC = 12,
+	PM_EXIT = 13,
+	PM_KIND_MAX = 14, /* one past the last kind */
+};
+
+#define PM_TYPE_NAME_LEN 64
+#define PM_COMM_LEN 16
+#define PM_PATH_LEN 256
+
+/* Where a GC event came from (pm_gc_rec.source). */
+enum pm_gc_source {
+	PM_GC_SRC_USDT = 1,   /* python:gc__start / python:gc__done markers */
+	PM_GC_SRC_UPROBE = 2, /* uprobe + uretprobe on the collector function */
+};
+
+/* Common head of every record. ts_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). */
+struct pm_hdr {
+	__u64 ts_ns;
+	__u64 cgroup_id; /* cgroup v2 id of the task */
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__u32 kind; /* enum pm_kind */
+	__u32 pad;
+};
+
+/*
+ * py_malloc/py_calloc/py_realloc/malloc/calloc/realloc: size is the requested
+ * size (nmemb * size for calloc), addr what the call returned (0 on failure),
+ * old_addr the pointer passed to realloc.
+ */
+struct pm_alloc_rec {
+	struct pm_hdr h;
+	__u64 size;
+	__u64 addr;
+	__u64 old_addr;
+};
+
+/* py_free/free */
+struct pm_free_rec {
+	struct pm_hdr h;
+	__u64 addr;
+};
+
+/* py_dealloc: the object, its type and the type's tp_name read in BPF. */
+struct pm_dealloc_rec {
+	struct pm_hdr h;
+	__u64 obj;
+	__u64 type;
+	char type_name[PM_TYPE_NAME_LEN];
+};
+
+/*
+ * gc_start/gc_done. generation is known at start (and repeated at done);
+ * collected (unreachable objects found, collected + uncollectable) and
+ * duration_ns only at done. collected is -1 when unknown.
+ */
+struct pm_gc_rec {
+	struct pm_hdr h;
+	__s32 generation;
+	__u32 source; /* enum pm_gc_source */
+	__s64 collected;
+	__u64 duration_ns;
+};
+
+/* exec/exit of a traced process. exit_code is the wait status (exit only). */
+struct pm_proc_rec {
+	struct pm_hdr h;
+	__u32 ppid;
+	__s32 exit_code;
+	char comm[PM_COMM_LEN];
+	char path[PM_PATH_LEN]; /* the binary exec'd (exec only) */
+};
+
+/* Key of the per-process lost-event counters (map lost_events). */
+struct pm_lost_key {
+	__u32 pid;
+	__u32 kind;
+};
+
+#endif /* PYMAC_EVENTS_H */

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Install every build, test and benchmark dependency of pymac from Debian's
+# packages. Idempotent; run as root (or through sudo).
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: must run as root (try: sudo make deps)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+	make gcc clang llvm libc6-dev pkg-config \
+	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev \
+	libncurses-dev libjson-c-dev libcmocka-dev systemtap-sdt-dev \
+	python3 python3.11 python3-pytest bpftrace tmux jq procps

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading what pymac needs from an ELF binary: function symbols (.symtab and
+ * .dynsym), their file offsets for uprobes, USDT (stapsdt) notes, build-id,
+ * a count of direct call sites of a function, and where DWARF says a
+ * parameter lives at a function's entry.
+ */
+#ifndef PYMAC_ELF_INSPECT_H
+#define PYMAC_ELF_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_file;
+
+struct elf_func {
+	char name[128];   /* full symbol name, e.g. "collect.constprop.0" */
+	uint64_t vaddr;   /* st_value */
+	uint64_t size;    /* st_size */
+	uint64_t offset;  /* file offset of vaddr (what uprobes take) */
+	bool global;      /* STB_GLOBAL/STB_WEAK (else local) */
+	bool from_symtab; /* found in .symtab (else .dynsym) */
+};
+
+struct usdt_note {
+	char provider[64];
+	char name[64];
+	uint64_t pc;        /* address of the probe (as in the note) */
+	uint64_t base;      /* .stapsdt.base address in the note */
+	uint64_t semaphore; /* 0 if none */
+	char args[256];     /* argument spec, e.g. "-4@112(%rsp)" */
+};
+
+/* Open an ELF file (path may go through /proc/PID/root). NULL + errno;
+ * a file that is not ELF gives ENOEXEC. */
+struct elf_file *elf_file__open(const char *path);
+/* Same, from a memory buffer (copied). For tests and fuzzing. */
+struct elf_file *elf_file__open_mem(const void *buf, size_t len);
+void elf_file__close(struct elf_file *ef);
+
+bool elf_file__has_symtab(const struct elf_file *ef);
+bool elf_file__is_64bit_x86(const struct elf_file *ef);
+/* ET_DYN/ET_EXEC with a PT_INTERP (dynamically linked program) */
+bool elf_file__has_interp(const struct elf_file *ef);
+
+/* A defined function symbol by exact name; .symtab first, then .dynsym.
+ * 0, or -ENOENT. */
+int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_func *out);
+/* Every defined function named `base` or `base.<suffix>` (GCC clones such as
+ * .constprop.0, .isra.0, .part.0), deduplicated by address. Returns the
+ * number found (possibly more than max; only max are stored). */
+int elf_file__find_func_clones(const struct elf_file *ef, const char *base, struct elf_func *out,
+			       int max);
+/* Convert a virtual address to a file offset using PT_LOAD headers.
+ * 0, or -ENOENT if no segment holds it. */
+int elf_file__vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *offset);
+
+/* USDT notes from .note.stapsdt. Returns the number of notes (possibly more
+ * than max; only max stored), or a negative errno. */
+int elf_file__usdt_notes(const struct elf_file *ef, struct usdt_note *out, int max);
+/* Find one note by provider and name. 0 or -ENOENT. */
+int elf_file__find_usdt(const struct elf_file *ef, const char *provider, const char *name,
+			struct usdt_note *out);
+
+/* GNU build-id as lowercase hex. 0 or -ENOENT. */
+int elf_file__build_id(const struct elf_file *ef, char *hex, size_t len);
+/* DT_NEEDED entries: returns count (only max stored). names point into
+ * storage owned by ef. */
+int elf_file__needed(const struct elf_file *ef, const char **out, int max);
+
+/* Count direct `call rel32` / `jmp rel32` instructions in executable
+ * sections whose target is vaddr. A byte scan: a cheap signal of whether the
+ * function is really called inside this binary or was inlined (LTO).
+ * Returns the count or a negative errno. */
+long elf_file__count_direct_calls(const struct elf_file *ef, uint64_t vaddr);
+
+/*
+ * Where DWARF says the formal parameter `param` of the function whose code
+ * starts at entry_vaddr lives at that address: a DWARF x86-64 register number
+ * (0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15).
+ * Looks in the file's own DWARF (path is the same file). Returns the
+ * register number, -ENOENT (no DWARF / no such parameter), or -EOPNOTSUPP
+ * (it lives somewhere other than a register at entry).
+ */
+int elf_dwarf_param_reg_at_entry(const char *path, uint64_t entry_vaddr, const char *param);
+
+/* Translate a DWARF x86-64 register number to its pt_regs slot index as the
+ * BPF side uses it (see bpf/pymac.bpf.h: PM_REG_*); -1 if unsupported. */
+int elf_dwarf_reg_to_pm_reg(int dwarf_reg);
+
+#endif /* PYMAC_ELF_INSPECT_H */
