@@ -60,17 +60,28 @@ $(OUTPUT)/pymac.skel.h: $(OUTPUT)/pymac.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name pymac_bpf > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS) $(OUTPUT)/pymac.skel.h | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Only the files that load the BPF object include its skeleton.
+SKEL_USERS := $(OUTPUT)/user/probes.o
+$(SKEL_USERS): $(OUTPUT)/pymac.skel.h
 
 $(OUTPUT)/pymac: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(USER_HDRS) | $(OUTPUT)/tests
+# Each unit test links only the pieces it tests (TEST_OBJS_<name>), so a
+# test builds even while an unrelated piece does not.
+TEST_OBJS_test_trace := record.o trace.o
+TEST_OBJS_test_elf := elf_inspect.o
+TEST_OBJS_test_procmaps := procmaps.o
+TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o trace.o
+.SECONDEXPANSION:
+$(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(addprefix $(OUTPUT)/user/,$(TEST_OBJS_$*)) $(LDLIBS) -lcmocka -o $@
 
 # Test fixtures: small C programs with known behaviour (USDT notes, exact
 # malloc counts). Built without optimisation so every call stays a call.
