@@ -19,7 +19,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Werror \
 LDLIBS := -lbpf -lelf -ldw -lz -lcapstone -lncursesw -lpthread -lm
 
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
-BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+# common.bpf.o first: libbpf 1.1 links extern maps only to a definition it has already seen.
+BPF_OBJS := $(OUTPUT)/bpf/common.bpf.o $(filter-out $(OUTPUT)/bpf/common.bpf.o,$(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS)))
 BPF_HDRS := $(wildcard bpf/*.h)
 USER_SRCS := $(sort $(wildcard user/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))

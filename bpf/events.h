@@ -2,7 +2,7 @@
 /*
  * Event records that the BPF programs put in the ring buffer.
  * This header is the single source of truth for that wire format; it is
- * included by the BPF side and by user space, so it uses only __u*/__s* types.
+ * included by the BPF side and by user space, so it uses only the __u32/__s64 family of types.
  */
 #ifndef PYMAC_EVENTS_H
 #define PYMAC_EVENTS_H

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* The single definition of every map and global the families share. */
+#define PM_MAP /* define, don't declare */
+#include "pymac.bpf.h"
+
+const volatile bool pm_filter_cgroups = false;
+const volatile bool pm_follow_children = true;
+const volatile __u32 pm_off_ob_type = 8;  /* PyObject.ob_type */
+const volatile __u32 pm_off_tp_name = 24; /* PyTypeObject.tp_name (after the PyVarObject head) */
+__u64 pm_lost_by_kind[PM_KIND_MAX];
+__u64 pm_unmatched_returns;
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

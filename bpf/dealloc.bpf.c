@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Object deallocation: _Py_Dealloc(PyObject *op). The type's name is read
+ * here, while the object and its type are surely alive; user space interns
+ * it, so the trace stores each name once.
+ */
+#include "pymac.bpf.h"
+
+SEC("uprobe")
+int pm_dealloc(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 obj = PT_REGS_PARM1(ctx), type = 0, name = 0;
+	struct pm_dealloc_rec *r;
+
+	if (!pm_is_traced(id >> 32))
+		return 0;
+	r = pm_reserve(struct pm_dealloc_rec, PM_PY_DEALLOC, id >> 32);
+	if (!r)
+		return 0;
+	pm_fill_hdr(&r->h, PM_PY_DEALLOC, id);
+	r->obj = obj;
+	r->type_name[0] = '\0';
+	if (bpf_probe_read_user(&type, sizeof(type), (void *)(obj + pm_off_ob_type)) == 0 && type &&
+	    bpf_probe_read_user(&name, sizeof(name), (void *)(type + pm_off_tp_name)) == 0 && name)
+		bpf_probe_read_user_str(r->type_name, sizeof(r->type_name), (void *)name);
+	r->type = type;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}

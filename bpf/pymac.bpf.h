@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every BPF family of pymac shares: the ring buffer, the target filter,
+ * lost-event accounting and record headers. common.bpf.c holds the one
+ * definition of each map and global; the other objects see them as extern
+ * and `bpftool gen object` links them together.
+ */
+#ifndef PYMAC_BPF_H
+#define PYMAC_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+#include "regs.h"
+
+#ifndef PM_MAP
+#define PM_MAP extern
+#endif
+
+/* Sized by user space before load (--ringbuf-mb). */
+PM_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* Processes (tgids) being traced. Children of traced processes join at fork. */
+PM_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced_pids SEC(".maps");
+
+/* cgroup v2 ids being traced: every process inside is traced. */
+PM_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} traced_cgroups SEC(".maps");
+
+/* Events that found the ring buffer full, per process and kind. */
+PM_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pm_lost_key);
+	__type(value, __u64);
+} lost_events SEC(".maps");
+
+extern const volatile bool pm_filter_cgroups;
+extern const volatile bool pm_follow_children;
+/* Offsets into CPython objects, in case a build lays them out differently. */
+extern const volatile __u32 pm_off_ob_type;
+extern const volatile __u32 pm_off_tp_name;
+/* Lost events per kind, also when lost_events itself is full. */
+extern __u64 pm_lost_by_kind[PM_KIND_MAX];
+/* Entry probes whose return was never seen (pending entry evicted or lost). */
+extern __u64 pm_unmatched_returns;
+
+static __always_inline bool pm_is_traced(__u32 tgid)
+{
+	if (bpf_map_lookup_elem(&traced_pids, &tgid))
+		return true;
+	if (pm_filter_cgroups) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (bpf_map_lookup_elem(&traced_cgroups, &cg))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void pm_count_lost(__u32 tgid, __u32 kind)
+{
+	struct pm_lost_key key = { .pid = tgid, .kind = kind };
+	__u64 one = 1, *cnt;
+
+	if (kind < PM_KIND_MAX)
+		__sync_fetch_and_add(&pm_lost_by_kind[kind], 1);
+	cnt = bpf_map_lookup_elem(&lost_events, &key);
+	if (cnt) {
+		__sync_fetch_and_add(cnt, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&lost_events, &key, &one, BPF_NOEXIST)) {
+		cnt = bpf_map_lookup_elem(&lost_events, &key);
+		if (cnt)
+			__sync_fetch_and_add(cnt, 1);
+	}
+}
+
+static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_tgid)
+{
+	h->ts_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->kind = kind;
+	h->pad = 0;
+}
+
+/* Reserve a record of type T in the ring buffer, counting it as lost when
+ * there is no room. The size must be a constant for the verifier. */
+#define pm_reserve(T, kind, tgid)                                                                  \
+	({                                                                                         \
+		T *__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);                              \
+		if (!__r)                                                                          \
+			pm_count_lost(tgid, kind);                                                 \
+		__r;                                                                               \
+	})
+
+/* Value of the register that PM_REG_* index `reg` names. */
+static __always_inline __u64 pm_reg_value(struct pt_regs *ctx, __u32 reg)
+{
+	switch (reg) {
+	case PM_REG_DI:
+		return ctx->di;
+	case PM_REG_SI:
+		return ctx->si;
+	case PM_REG_DX:
+		return ctx->dx;
+	case PM_REG_CX:
+		return ctx->cx;
+	case PM_REG_R8:
+		return ctx->r8;
+	case PM_REG_R9:
+		return ctx->r9;
+	case PM_REG_AX:
+		return ctx->ax;
+	case PM_REG_BX:
+		return ctx->bx;
+	case PM_REG_BP:
+		return ctx->bp;
+	case PM_REG_R10:
+		return ctx->r10;
+	case PM_REG_R11:
+		return ctx->r11;
+	case PM_REG_R12:
+		return ctx->r12;
+	case PM_REG_R13:
+		return ctx->r13;
+	case PM_REG_R14:
+		return ctx->r14;
+	case PM_REG_R15:
+		return ctx->r15;
+	}
+	return 0;
+}
+
+#endif /* PYMAC_BPF_H */
