@@ -78,11 +78,12 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 TEST_OBJS_test_trace := record.o trace.o
 TEST_OBJS_test_elf := elf_inspect.o
 TEST_OBJS_test_procmaps := procmaps.o
-TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o trace.o
+TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o
+TEST_LIBS_test_summary := -ljson-c
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(addprefix $(OUTPUT)/user/,$(TEST_OBJS_$*)) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(addprefix $(OUTPUT)/user/,$(TEST_OBJS_$*)) $(LDLIBS) $(TEST_LIBS_$*) -lcmocka -o $@
 
 # Test fixtures: small C programs with known behaviour (USDT notes, exact
 # malloc counts). Built without optimisation so every call stays a call.

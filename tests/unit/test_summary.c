@@ -1,0 +1,1119 @@
+// SPDX-License-Identifier: MIT
+/* Summary, event printer and JSON string tests, fed with records built in
+ * memory (no trace file involved). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include "event_print.h"
+#include "json_out.h"
+#include "summary.h"
+
+/* ---- building records ---- */
+
+static struct pm_record ev_hdr(uint32_t pid, uint32_t tid, uint64_t ts, enum pm_kind kind)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_EVENT;
+	r.ev.ts_ns = ts;
+	r.ev.cgroup_id = 4242;
+	r.ev.pid = pid;
+	r.ev.tid = tid;
+	r.ev.kind = kind;
+	return r;
+}
+
+static struct pm_record ev_alloc(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t size,
+				 uint64_t addr, uint64_t old)
+{
+	struct pm_record r = ev_hdr(pid, pid, ts, kind);
+
+	r.ev.alloc.size = size;
+	r.ev.alloc.addr = addr;
+	r.ev.alloc.old_addr = old;
+	return r;
+}
+
+static struct pm_record ev_free(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t addr)
+{
+	struct pm_record r = ev_hdr(pid, pid, ts, kind);
+
+	r.ev.free.addr = addr;
+	return r;
+}
+
+static struct pm_record ev_dealloc(uint32_t pid, uint64_t ts, const char *type_name)
+{
+	struct pm_record r = ev_hdr(pid, pid, ts, PM_PY_DEALLOC);
+
+	r.ev.dealloc.obj = 0x7f0000001000;
+	r.ev.dealloc.type = 0x555500002000;
+	r.ev.dealloc.type_name = type_name;
+	return r;
+}
+
+static struct pm_record ev_gc(uint32_t pid, uint64_t ts, enum pm_kind kind, int gen,
+			      int64_t collected, uint64_t dur, uint32_t src)
+{
+	struct pm_record r = ev_hdr(pid, pid, ts, kind);
+
+	r.ev.gc.generation = gen;
+	r.ev.gc.source = src;
+	r.ev.gc.collected = collected;
+	r.ev.gc.duration_ns = dur;
+	return r;
+}
+
+static struct pm_record ev_proc(uint32_t pid, uint64_t ts, enum pm_kind kind, uint32_t ppid,
+				int32_t code, const char *comm, const char *path)
+{
+	struct pm_record r = ev_hdr(pid, pid, ts, kind);
+
+	r.ev.proc.ppid = ppid;
+	r.ev.proc.exit_code = code;
+	r.ev.proc.comm = comm;
+	r.ev.proc.path = path;
+	return r;
+}
+
+static struct pm_record rec_process(uint32_t pid, uint64_t ts, uint32_t ppid, const char *comm,
+				    const char *exe, const char *python, const char *ver)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_PROCESS;
+	r.proc.ts_ns = ts;
+	r.proc.cgroup_id = 77;
+	r.proc.pid = pid;
+	r.proc.ppid = ppid;
+	r.proc.comm = comm;
+	r.proc.exe = exe;
+	r.proc.python = python;
+	r.proc.python_version = ver;
+	return r;
+}
+
+static struct pm_record rec_source(uint32_t pid, uint64_t ts, const char *name,
+				   enum pm_source_status st, const char *detail)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_SOURCE;
+	r.src.ts_ns = ts;
+	r.src.pid = pid;
+	r.src.source = name;
+	r.src.status = st;
+	r.src.detail = detail;
+	return r;
+}
+
+static struct pm_record rec_lost(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t count)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_LOST;
+	r.lost.ts_ns = ts;
+	r.lost.pid = pid;
+	r.lost.kind = kind;
+	r.lost.count = count;
+	return r;
+}
+
+static struct pm_record rec_end(uint64_t ts, uint64_t events)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_END;
+	r.end.ts_ns = ts;
+	r.end.events = events;
+	return r;
+}
+
+static void feed(struct pm_sink *sink, const struct pm_record *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sink->record(sink, &recs[i]), 0);
+	if (sink->finish)
+		assert_int_equal(sink->finish(sink), 0);
+}
+
+/* ---- capturing output ---- */
+
+struct capture {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+static void capture_open(struct capture *c)
+{
+	c->buf = NULL;
+	c->len = 0;
+	c->f = open_memstream(&c->buf, &c->len);
+	assert_non_null(c->f);
+}
+
+static char *capture_close(struct capture *c)
+{
+	assert_int_equal(fclose(c->f), 0);
+	return c->buf;
+}
+
+static char *summary_json(struct summary *s, const struct pm_trace_info *info, int top)
+{
+	struct capture c;
+
+	capture_open(&c);
+	assert_int_equal(summary__print_json(s, c.f, info, top), 0);
+	return capture_close(&c);
+}
+
+static char *summary_text(struct summary *s, const struct pm_trace_info *info, int top)
+{
+	struct capture c;
+
+	capture_open(&c);
+	assert_int_equal(summary__print_text(s, c.f, info, top), 0);
+	return capture_close(&c);
+}
+
+static struct json_object *parse(const char *text)
+{
+	struct json_object *o = json_tokener_parse(text);
+
+	if (!o)
+		fprintf(stderr, "not JSON:\n%s\n", text);
+	assert_non_null(o);
+	return o;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("missing key \"%s\" in %s", key, json_object_to_json_string(o));
+	return v;
+}
+
+static int64_t get_int(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_int64(v);
+}
+
+static uint64_t get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_uint64(v);
+}
+
+static const char *get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_string));
+	return json_object_get_string(v);
+}
+
+static bool get_bool(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_boolean));
+	return json_object_get_boolean(v);
+}
+
+/* The object's keys are exactly keys, in that order (NULL-terminated). */
+static void assert_keys(struct json_object *o, const char *const *keys)
+{
+	size_t i = 0;
+
+	assert_true(json_object_is_type(o, json_type_object));
+	json_object_object_foreach(o, key, val)
+	{
+		(void)val;
+		if (!keys[i])
+			fail_msg("unexpected key \"%s\"", key);
+		assert_string_equal(key, keys[i]);
+		i++;
+	}
+	if (keys[i])
+		fail_msg("missing key \"%s\"", keys[i]);
+}
+
+static struct json_object *find_proc(struct json_object *root, uint32_t pid)
+{
+	struct json_object *procs = get(root, "processes");
+
+	for (size_t i = 0; i < json_object_array_length(procs); i++) {
+		struct json_object *p = json_object_array_get_idx(procs, i);
+
+		if (get_int(p, "pid") == pid)
+			return p;
+	}
+	fail_msg("no process %u", pid);
+	return NULL;
+}
+
+/* ---- a trace that exercises every field ---- */
+
+#define T0 1000000000ull
+
+static const struct pm_trace_info info = {
+    .version = 1,
+    .start_ns = T0,
+    .start_realtime_ns = 1700000000000000000ull,
+};
+
+static struct summary *full_summary(void)
+{
+	const struct pm_record recs[] = {
+	    rec_process(200, T0 + 1, 1, "python3.11", "/usr/bin/python3.11", "/usr/bin/python3.11",
+			"3.11"),
+	    rec_source(200, T0 + 2, "pymalloc", PM_SRC_PARTIAL, "first"),
+	    rec_source(200, T0 + 2, "gc", PM_SRC_FULL, ""),
+	    rec_source(200, T0 + 3, "pymalloc", PM_SRC_PARTIAL, "allocator inlined"),
+	    ev_alloc(200, T0 + 10, PM_PY_MALLOC, 32, 0x1000, 0),
+	    ev_alloc(200, T0 + 11, PM_PY_MALLOC, 100, 0x2000, 0),
+	    ev_alloc(200, T0 + 12, PM_PY_CALLOC, 64, 0x3000, 0),
+	    ev_alloc(200, T0 + 13, PM_PY_REALLOC, 200, 0x4000, 0x1000),
+	    ev_free(200, T0 + 14, PM_PY_FREE, 0x2000),
+	    ev_dealloc(200, T0 + 15, "list"),
+	    ev_dealloc(200, T0 + 16, "dict"),
+	    ev_dealloc(200, T0 + 17, "list"),
+	    ev_gc(200, T0 + 20, PM_GC_START, 0, -1, 0, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 21, PM_GC_DONE, 0, 10, 1000, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 22, PM_GC_START, 2, -1, 0, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 23, PM_GC_DONE, 2, 47, 233000, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 24, PM_GC_START, 1, -1, 0, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 25, PM_GC_DONE, 1, -1, 1000000, PM_GC_SRC_USDT),
+	    ev_gc(200, T0 + 26, PM_GC_START, 0, -1, 0, PM_GC_SRC_USDT),
+	    ev_alloc(200, T0 + 30, PM_MALLOC, 1000, 0x5000, 0),
+	    ev_alloc(200, T0 + 31, PM_CALLOC, 24, 0x6000, 0),
+	    ev_alloc(200, T0 + 32, PM_REALLOC, 8, 0x7000, 0x5000),
+	    ev_free(200, T0 + 33, PM_FREE, 0x7000),
+	    ev_proc(200, T0 + 40, PM_EXEC, 1, 0, "python3", "/usr/bin/python3"),
+	    ev_proc(200, T0 + 50, PM_EXIT, 1, 256, "python3", ""),
+	    rec_lost(200, T0 + 60, PM_PY_MALLOC, 5),
+	    rec_lost(200, T0 + 61, PM_MALLOC, 3),
+	    rec_lost(200, T0 + 62, PM_PY_MALLOC, 7),
+	    rec_lost(0, T0 + 63, PM_FREE, 4),
+	    rec_lost(0, T0 + 64, PM_FREE, 6),
+	    /* Known only from its events: no process record. */
+	    ev_gc(100, T0 + 70, PM_GC_START, 0, -1, 0, PM_GC_SRC_UPROBE),
+	    ev_gc(100, T0 + 71, PM_GC_DONE, 0, 3, 500, PM_GC_SRC_UPROBE),
+	    ev_alloc(100, T0 + 72, PM_MALLOC, 2 << 20, 0x8000, 0),
+	    rec_end(T0 + 2000000000ull, 24),
+	};
+	struct summary *s = summary__new();
+
+	assert_non_null(s);
+	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	return s;
+}
+
+static void test_json_full(void **state)
+{
+	static const char *const top_keys[] = {"trace", "processes", NULL};
+	static const char *const trace_keys[] = {"version", "start_ns", "duration_ns", "events",
+						 "lost",    "complete", NULL};
+	static const char *const proc_keys[] = {"pid",
+						"ppid",
+						"comm",
+						"exe",
+						"python",
+						"python_version",
+						"cgroup_id",
+						"counts",
+						"bytes",
+						"gc",
+						"top_dealloc_types",
+						"lost",
+						"lost_by_kind",
+						"sources",
+						"exit_code",
+						NULL};
+	static const char *const count_keys[] = {
+	    "py_malloc", "py_calloc", "py_realloc", "py_free", "py_dealloc", "gc_start", "gc_done",
+	    "malloc",	 "calloc",    "realloc",    "free",    "exec",	     "exit",	 NULL};
+	static const char *const gc_keys[] = {
+	    "collections", "by_generation", "collected", "time_ns", "source", "unfinished", NULL};
+	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1};
+	struct summary *s = full_summary();
+	char *text = summary_json(s, &info, 10);
+	struct json_object *root = parse(text), *t, *p, *v, *e;
+
+	(void)state;
+	assert_keys(root, top_keys);
+	t = get(root, "trace");
+	assert_keys(t, trace_keys);
+	assert_int_equal(get_int(t, "version"), 1);
+	assert_int_equal(get_u64(t, "start_ns"), T0);
+	assert_int_equal(get_u64(t, "duration_ns"), 2000000000ull);
+	assert_int_equal(get_int(t, "events"), 24);
+	assert_int_equal(get_int(t, "lost"), 7 + 3 + 6);
+	assert_true(get_bool(t, "complete"));
+
+	v = get(root, "processes");
+	assert_int_equal(json_object_array_length(v), 2);
+	/* Sorted by pid. */
+	assert_int_equal(get_int(json_object_array_get_idx(v, 0), "pid"), 100);
+	assert_int_equal(get_int(json_object_array_get_idx(v, 1), "pid"), 200);
+
+	p = find_proc(root, 200);
+	assert_keys(p, proc_keys);
+	assert_int_equal(get_int(p, "ppid"), 1);
+	assert_string_equal(get_str(p, "comm"), "python3");
+	assert_string_equal(get_str(p, "exe"), "/usr/bin/python3");
+	assert_string_equal(get_str(p, "python"), "/usr/bin/python3.11");
+	assert_string_equal(get_str(p, "python_version"), "3.11");
+	assert_int_equal(get_u64(p, "cgroup_id"), 77);
+	v = get(p, "counts");
+	assert_keys(v, count_keys);
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		assert_int_equal(get_u64(v, pm_kind_name(k)), counts200[k - 1]);
+	v = get(p, "bytes");
+	assert_int_equal(get_u64(v, "py_alloc"), 32 + 100 + 64 + 200);
+	assert_int_equal(get_u64(v, "malloc"), 1000 + 24 + 8);
+	v = get(p, "gc");
+	assert_keys(v, gc_keys);
+	assert_int_equal(get_u64(v, "collections"), 3);
+	e = get(v, "by_generation");
+	assert_int_equal(json_object_array_length(e), 3);
+	for (int g = 0; g < 3; g++)
+		assert_int_equal(json_object_get_int64(json_object_array_get_idx(e, g)), 1);
+	assert_int_equal(get_u64(v, "collected"), 57);
+	assert_int_equal(get_u64(v, "time_ns"), 1234000);
+	assert_string_equal(get_str(v, "source"), "usdt");
+	assert_int_equal(get_u64(v, "unfinished"), 1);
+	v = get(p, "top_dealloc_types");
+	assert_int_equal(json_object_array_length(v), 2);
+	e = json_object_array_get_idx(v, 0);
+	assert_string_equal(get_str(e, "type"), "list");
+	assert_int_equal(get_u64(e, "count"), 2);
+	e = json_object_array_get_idx(v, 1);
+	assert_string_equal(get_str(e, "type"), "dict");
+	assert_int_equal(get_u64(e, "count"), 1);
+	assert_int_equal(get_u64(p, "lost"), 10);
+	v = get(p, "lost_by_kind");
+	{
+		static const char *const lk[] = {"py_malloc", "malloc", NULL};
+
+		assert_keys(v, lk);
+	}
+	assert_int_equal(get_u64(v, "py_malloc"), 7);
+	assert_int_equal(get_u64(v, "malloc"), 3);
+	v = get(p, "sources");
+	{
+		static const char *const sk[] = {"pymalloc", "gc", NULL};
+		static const char *const st[] = {"status", "detail", NULL};
+
+		assert_keys(v, sk);
+		assert_keys(get(v, "pymalloc"), st);
+	}
+	assert_string_equal(get_str(get(v, "pymalloc"), "status"), "partial");
+	assert_string_equal(get_str(get(v, "pymalloc"), "detail"), "allocator inlined");
+	assert_string_equal(get_str(get(v, "gc"), "status"), "full");
+	assert_string_equal(get_str(get(v, "gc"), "detail"), "");
+	assert_int_equal(get_int(p, "exit_code"), 256);
+
+	p = find_proc(root, 100);
+	assert_keys(p, proc_keys);
+	assert_int_equal(get_int(p, "ppid"), 0);
+	assert_string_equal(get_str(p, "comm"), "");
+	assert_string_equal(get_str(p, "exe"), "");
+	assert_string_equal(get_str(p, "python"), "");
+	assert_string_equal(get_str(p, "python_version"), "");
+	assert_int_equal(get_u64(p, "cgroup_id"), 4242);
+	v = get(p, "counts");
+	assert_int_equal(get_u64(v, "gc_start"), 1);
+	assert_int_equal(get_u64(v, "gc_done"), 1);
+	assert_int_equal(get_u64(v, "malloc"), 1);
+	assert_int_equal(get_u64(v, "py_malloc"), 0);
+	assert_int_equal(get_u64(get(p, "bytes"), "malloc"), 2 << 20);
+	v = get(p, "gc");
+	assert_int_equal(get_u64(v, "collections"), 1);
+	assert_int_equal(get_u64(v, "collected"), 3);
+	assert_string_equal(get_str(v, "source"), "uprobe");
+	assert_int_equal(get_u64(v, "unfinished"), 0);
+	assert_int_equal(json_object_array_length(get(p, "top_dealloc_types")), 0);
+	assert_int_equal(get_u64(p, "lost"), 0);
+	assert_int_equal(json_object_object_length(get(p, "lost_by_kind")), 0);
+	assert_int_equal(json_object_object_length(get(p, "sources")), 0);
+	assert_true(json_object_is_type(get(p, "exit_code"), json_type_null));
+
+	json_object_put(root);
+	free(text);
+	summary__free(s);
+}
+
+/* Live use: no header, no END. Start is the first record's time, the end the
+ * last event's. */
+static void test_json_without_info(void **state)
+{
+	const struct pm_record recs[] = {
+	    ev_alloc(7, 5000, PM_PY_MALLOC, 1, 1, 0),
+	    ev_alloc(7, 9000, PM_PY_MALLOC, 1, 1, 0),
+	    rec_source(7, 9500, "gc", PM_SRC_NONE, "no USDT"),
+	};
+	struct summary *s = summary__new();
+	char *text, *txt;
+	struct json_object *root, *t;
+
+	(void)state;
+	feed(summary__sink(s), recs, 3);
+	text = summary_json(s, NULL, 5);
+	root = parse(text);
+	t = get(root, "trace");
+	assert_int_equal(get_int(t, "version"), 0);
+	assert_int_equal(get_u64(t, "start_ns"), 5000);
+	assert_int_equal(get_u64(t, "duration_ns"), 4000);
+	assert_int_equal(get_int(t, "events"), 2);
+	assert_int_equal(get_int(t, "lost"), 0);
+	assert_false(get_bool(t, "complete"));
+	assert_string_equal(get_str(get(find_proc(root, 7), "gc"), "source"), "none");
+
+	txt = summary_text(s, NULL, 5);
+	assert_non_null(strstr(txt, "incomplete (recording was cut short)"));
+	assert_non_null(strstr(txt, "  coverage  gc: none - no USDT\n"));
+	free(txt);
+	json_object_put(root);
+	free(text);
+	summary__free(s);
+}
+
+static void test_empty(void **state)
+{
+	struct summary *s = summary__new();
+	char *text = summary_json(s, NULL, 5);
+	struct json_object *root = parse(text);
+
+	(void)state;
+	assert_int_equal(json_object_array_length(get(root, "processes")), 0);
+	assert_int_equal(get_int(get(root, "trace"), "events"), 0);
+	json_object_put(root);
+	free(text);
+	text = summary_text(s, NULL, 5);
+	assert_non_null(strstr(text, "0 events"));
+	free(text);
+	summary__free(s);
+}
+
+static void assert_line(const char *text, const char *line)
+{
+	const char *p = text;
+	size_t n = strlen(line);
+
+	while ((p = strstr(p, line))) {
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return;
+		p++;
+	}
+	fail_msg("line not found: \"%s\" in:\n%s", line, text);
+}
+
+static void test_text_full(void **state)
+{
+	struct summary *s = full_summary();
+	char *text = summary_text(s, &info, 10);
+
+	(void)state;
+	printf("%s", text);
+	assert_line(text, "trace: 2.000 s, 24 events, 16 lost, complete, 2 processes");
+	assert_line(text, "  lost      6 (free 6)");
+	assert_line(text,
+		    "  WARNING: 6 events lost from unidentified processes (ring buffer full); "
+		    "counts above are lower bounds");
+	assert_line(text, "pid 200 (python3) /usr/bin/python3 [python 3.11]");
+	assert_line(text, "  process   parent 1, cgroup 77, exited with code 1");
+	assert_line(text, "  coverage  pymalloc: partial - allocator inlined");
+	assert_line(text, "  coverage  gc: full");
+	assert_line(text, "  events    py_malloc    2");
+	assert_line(text, "            py_calloc    1");
+	assert_line(text, "            gc_start     4");
+	assert_line(text, "            exit         1");
+	assert_line(text, "  requested python allocator 396 B");
+	assert_line(text, "            libc             1.0 KiB (1032 B)");
+	assert_line(text, "  gc        source usdt, 1 started but not finished");
+	assert_line(text,
+		    "            3 collections (gen0 1, gen1 1, gen2 1), 57 objects collected, "
+		    "1.234 ms");
+	assert_line(text, "  freed     2  list");
+	assert_line(text, "            1  dict");
+	assert_line(text, "  lost      10 (py_malloc 7, malloc 3)");
+	assert_line(text, "  WARNING: 10 events lost (ring buffer full); counts above are lower "
+			  "bounds");
+
+	assert_line(text, "pid 100 (?)");
+	assert_line(text, "  process   parent 0, cgroup 4242, running at end of trace");
+	/* The Python allocator lines are always there, even at zero. */
+	assert_line(text, "  events    py_malloc    0");
+	assert_line(text, "            py_free      0");
+	assert_line(text, "            malloc       1");
+	assert_line(text, "            libc             2.0 MiB (2097152 B)");
+	assert_line(text, "            1 collection (gen0 1, gen1 0, gen2 0), 3 objects collected, "
+			  "0.001 ms");
+	assert_line(text, "  lost      none");
+	assert_null(strstr(text, "py_dealloc   0"));
+
+	/* Pid 100 comes before pid 200. */
+	assert_true(strstr(text, "pid 100 ") < strstr(text, "pid 200 "));
+	free(text);
+	summary__free(s);
+}
+
+/* ---- lost ---- */
+
+static void test_lost_supersession(void **state)
+{
+	const struct pm_record recs[] = {
+	    rec_lost(5, 1, PM_PY_MALLOC, 100), rec_lost(5, 2, PM_PY_MALLOC, 150),
+	    rec_lost(5, 3, PM_PY_FREE, 9),     rec_lost(5, 4, PM_PY_MALLOC, 120),
+	    rec_lost(6, 5, PM_PY_MALLOC, 1),   rec_lost(0, 6, PM_MALLOC, 2),
+	    rec_lost(0, 7, PM_MALLOC, 3),      rec_lost(0, 8, PM_FREE, 10),
+	};
+	struct summary *s = summary__new();
+	struct json_object *root, *p;
+	char *text;
+
+	(void)state;
+	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = summary_json(s, NULL, 5);
+	root = parse(text);
+	assert_int_equal(get_u64(get(root, "trace"), "lost"), 120 + 9 + 1 + 3 + 10);
+	/* pid 0 is never a process. */
+	assert_int_equal(json_object_array_length(get(root, "processes")), 2);
+	p = find_proc(root, 5);
+	assert_int_equal(get_u64(p, "lost"), 129);
+	assert_int_equal(get_u64(get(p, "lost_by_kind"), "py_malloc"), 120);
+	assert_int_equal(get_u64(get(p, "lost_by_kind"), "py_free"), 9);
+	assert_int_equal(json_object_object_length(get(p, "lost_by_kind")), 2);
+	p = find_proc(root, 6);
+	assert_int_equal(get_u64(p, "lost"), 1);
+	json_object_put(root);
+	free(text);
+	summary__free(s);
+}
+
+/* ---- top types ---- */
+
+static void test_top_types(void **state)
+{
+	/* b and c tie at 3, a and d at 1, e has 5: e, b, c, a, d. */
+	static const char *const seq[] = {"c", "b", "e", "d", "e", "b", "c",
+					  "a", "e", "c", "e", "b", "e", ""};
+	static const char *const want[] = {"e", "b", "c", "", "a", "d"};
+	static const uint64_t want_n[] = {5, 3, 3, 1, 1, 1};
+	struct summary *s = summary__new();
+	struct pm_sink *sink = summary__sink(s);
+	struct json_object *root, *v;
+	char *text;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		/* A fresh copy each time: the sink must not keep our pointer. */
+		char name[8];
+		struct pm_record r;
+
+		strcpy(name, seq[i]);
+		r = ev_dealloc(9, i, name);
+		assert_int_equal(sink->record(sink, &r), 0);
+		memset(name, 'X', sizeof(name) - 1);
+	}
+
+	text = summary_json(s, NULL, -1);
+	root = parse(text);
+	v = get(find_proc(root, 9), "top_dealloc_types");
+	assert_int_equal(json_object_array_length(v), 6);
+	for (size_t i = 0; i < 6; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+
+		assert_string_equal(get_str(e, "type"), want[i]);
+		assert_int_equal(get_u64(e, "count"), want_n[i]);
+	}
+	json_object_put(root);
+	free(text);
+
+	text = summary_json(s, NULL, 2);
+	root = parse(text);
+	v = get(find_proc(root, 9), "top_dealloc_types");
+	assert_int_equal(json_object_array_length(v), 2);
+	assert_string_equal(get_str(json_object_array_get_idx(v, 1), "type"), "b");
+	json_object_put(root);
+	free(text);
+
+	text = summary_json(s, NULL, 0);
+	root = parse(text);
+	assert_int_equal(json_object_array_length(get(find_proc(root, 9), "top_dealloc_types")), 0);
+	json_object_put(root);
+	free(text);
+
+	text = summary_text(s, NULL, 3);
+	assert_line(text, "  freed     5  e");
+	assert_line(text, "            3  b");
+	assert_line(text, "            3  c");
+	assert_line(text, "            ... and 3 more types");
+	free(text);
+	text = summary_text(s, NULL, 4);
+	assert_line(text, "            1  (unreadable type name)");
+	free(text);
+	summary__free(s);
+}
+
+/* ---- event printer ---- */
+
+static char *print_events(enum event_format fmt, const struct pm_record *recs, size_t n)
+{
+	struct capture c;
+	struct event_printer *p;
+
+	capture_open(&c);
+	p = event_printer__new(c.f, fmt, T0);
+	assert_non_null(p);
+	feed(event_printer__sink(p), recs, n);
+	event_printer__free(p);
+	return capture_close(&c);
+}
+
+static const struct pm_record every_kind[] = {
+    {.type = PM_REC_PROCESS}, /* skipped: not an event */
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 1234567,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_PY_MALLOC,
+	    .alloc = {.size = 32, .addr = 0x7f0a1b2c3d40}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 1234568,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4243,
+	    .kind = PM_PY_CALLOC,
+	    .alloc = {.size = 48, .addr = 0x10}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 1500000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_PY_REALLOC,
+	    .alloc = {.size = 64, .addr = 0x20, .old_addr = 0x10}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 1600000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_PY_FREE,
+	    .free = {.addr = 0x20}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 2000000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_PY_DEALLOC,
+	    .dealloc = {.obj = 0x7f0000000100, .type = 0x5500, .type_name = "list"}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 2500000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_GC_START,
+	    .gc = {.generation = 2, .source = PM_GC_SRC_UPROBE, .collected = -1}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 3000000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_GC_DONE,
+	    .gc = {.generation = 2,
+		   .source = PM_GC_SRC_USDT,
+		   .collected = 5,
+		   .duration_ns = 123456}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 4000000,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_MALLOC,
+	    .alloc = {.size = 1, .addr = 0}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 4000001,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_CALLOC,
+	    .alloc = {.size = 2, .addr = 0xabc}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 4000002,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_REALLOC,
+	    .alloc = {.size = 3, .addr = 0xdef, .old_addr = 0xabc}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 4000003,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_FREE,
+	    .free = {.addr = 0xdef}}},
+    {.type = PM_REC_LOST, .lost = {.pid = 4242, .kind = PM_FREE, .count = 3}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 12345678901ull,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_EXEC,
+	    .proc = {.ppid = 1, .comm = "python3.11", .path = "/usr/bin/python3.11"}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 12345678902ull,
+	    .cgroup_id = 9,
+	    .pid = 4242,
+	    .tid = 4242,
+	    .kind = PM_EXIT,
+	    .proc = {.ppid = 1, .exit_code = 0, .comm = "python3.11", .path = ""}}},
+    /* Before the start (clock of a live attach), and a name with a quote. */
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 - 1500,
+	    .cgroup_id = 9,
+	    .pid = 1,
+	    .tid = 2,
+	    .kind = PM_PY_DEALLOC,
+	    .dealloc = {.obj = 0x1, .type = 0x2, .type_name = "a\"b\n"}}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0,
+	    .cgroup_id = 9,
+	    .pid = 1,
+	    .tid = 2,
+	    .kind = PM_PY_DEALLOC,
+	    .dealloc = {.obj = 0x1, .type = 0x2a, .type_name = ""}}},
+};
+
+static void test_event_text(void **state)
+{
+	static const char want[] =
+	    "     0.001234567 4242/4242 py_malloc size=32 addr=0x7f0a1b2c3d40\n"
+	    "     0.001234568 4242/4243 py_calloc size=48 addr=0x10\n"
+	    "     0.001500000 4242/4242 py_realloc size=64 addr=0x20 old_addr=0x10\n"
+	    "     0.001600000 4242/4242 py_free addr=0x20\n"
+	    "     0.002000000 4242/4242 py_dealloc obj=0x7f0000000100 type=list\n"
+	    "     0.002500000 4242/4242 gc_start gen=2 source=uprobe\n"
+	    "     0.003000000 4242/4242 gc_done gen=2 collected=5 duration=0.000123456s "
+	    "source=usdt\n"
+	    "     0.004000000 4242/4242 malloc size=1 addr=0x0\n"
+	    "     0.004000001 4242/4242 calloc size=2 addr=0xabc\n"
+	    "     0.004000002 4242/4242 realloc size=3 addr=0xdef old_addr=0xabc\n"
+	    "     0.004000003 4242/4242 free addr=0xdef\n"
+	    "    12.345678901 4242/4242 exec comm=python3.11 path=/usr/bin/python3.11 ppid=1\n"
+	    "    12.345678902 4242/4242 exit comm=python3.11 exit_code=0\n"
+	    "    -0.000001500 1/2 py_dealloc obj=0x1 type=a\"b?\n"
+	    "     0.000000000 1/2 py_dealloc obj=0x1 type=0x2a\n";
+	char *out =
+	    print_events(EVENT_FMT_TEXT, every_kind, sizeof(every_kind) / sizeof(every_kind[0]));
+
+	(void)state;
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_event_jsonl(void **state)
+{
+	static const char want[] =
+	    "{\"ts_ns\":1001234567,\"t_ns\":1234567,\"kind\":\"py_malloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"size\":32,\"addr\":139681382284608}\n"
+	    "{\"ts_ns\":1001234568,\"t_ns\":1234568,\"kind\":\"py_calloc\",\"pid\":4242,"
+	    "\"tid\":4243,\"cgroup_id\":9,\"size\":48,\"addr\":16}\n"
+	    "{\"ts_ns\":1001500000,\"t_ns\":1500000,\"kind\":\"py_realloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"size\":64,\"addr\":32,\"old_addr\":16}\n"
+	    "{\"ts_ns\":1001600000,\"t_ns\":1600000,\"kind\":\"py_free\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"addr\":32}\n"
+	    "{\"ts_ns\":1002000000,\"t_ns\":2000000,\"kind\":\"py_dealloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"obj\":139637976727808,\"type\":21760,"
+	    "\"type_name\":\"list\"}\n"
+	    "{\"ts_ns\":1002500000,\"t_ns\":2500000,\"kind\":\"gc_start\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"generation\":2,\"source\":\"uprobe\"}\n"
+	    "{\"ts_ns\":1003000000,\"t_ns\":3000000,\"kind\":\"gc_done\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"generation\":2,\"collected\":5,"
+	    "\"duration_ns\":123456,\"source\":\"usdt\"}\n"
+	    "{\"ts_ns\":1004000000,\"t_ns\":4000000,\"kind\":\"malloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"size\":1,\"addr\":0}\n"
+	    "{\"ts_ns\":1004000001,\"t_ns\":4000001,\"kind\":\"calloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"size\":2,\"addr\":2748}\n"
+	    "{\"ts_ns\":1004000002,\"t_ns\":4000002,\"kind\":\"realloc\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"size\":3,\"addr\":3567,\"old_addr\":2748}\n"
+	    "{\"ts_ns\":1004000003,\"t_ns\":4000003,\"kind\":\"free\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"addr\":3567}\n"
+	    "{\"ts_ns\":13345678901,\"t_ns\":12345678901,\"kind\":\"exec\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"ppid\":1,\"comm\":\"python3.11\","
+	    "\"path\":\"/usr/bin/python3.11\"}\n"
+	    "{\"ts_ns\":13345678902,\"t_ns\":12345678902,\"kind\":\"exit\",\"pid\":4242,"
+	    "\"tid\":4242,\"cgroup_id\":9,\"ppid\":1,\"comm\":\"python3.11\","
+	    "\"exit_code\":0}\n"
+	    "{\"ts_ns\":999998500,\"t_ns\":-1500,\"kind\":\"py_dealloc\",\"pid\":1,"
+	    "\"tid\":2,\"cgroup_id\":9,\"obj\":1,\"type\":2,\"type_name\":\"a\\\"b\\u000a\"}\n"
+	    "{\"ts_ns\":1000000000,\"t_ns\":0,\"kind\":\"py_dealloc\",\"pid\":1,"
+	    "\"tid\":2,\"cgroup_id\":9,\"obj\":1,\"type\":42,\"type_name\":\"\"}\n";
+	char *out =
+	    print_events(EVENT_FMT_JSONL, every_kind, sizeof(every_kind) / sizeof(every_kind[0]));
+	char *line, *save = NULL;
+
+	(void)state;
+	assert_string_equal(out, want);
+	/* Every line is JSON on its own. */
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		json_object_put(parse(line));
+	free(out);
+}
+
+/* Strings larger than the printer's buffer, and enough lines to wrap it. */
+static void test_event_long_and_many(void **state)
+{
+	size_t big = 300 * 1024, lines = 0;
+	char *path = malloc(big + 1);
+	struct pm_record r = ev_proc(3, T0, PM_EXEC, 1, 0, "x", path);
+	struct capture c;
+	struct event_printer *p;
+	struct pm_sink *sink;
+	char *out, *q;
+
+	(void)state;
+	memset(path, 'p', big);
+	path[big] = '\0';
+	path[10] = '\1';
+	for (int fmt = EVENT_FMT_TEXT; fmt <= EVENT_FMT_JSONL; fmt++) {
+		capture_open(&c);
+		p = event_printer__new(c.f, fmt, T0);
+		sink = event_printer__sink(p);
+		for (int i = 0; i < 20000; i++) {
+			struct pm_record d = ev_dealloc(3, T0 + i, "dict");
+
+			assert_int_equal(sink->record(sink, &d), 0);
+			if (i == 10000)
+				assert_int_equal(sink->record(sink, &r), 0);
+		}
+		assert_int_equal(sink->finish(sink), 0);
+		event_printer__free(p);
+		out = capture_close(&c);
+		lines = 0;
+		for (q = out; *q; q++)
+			lines += *q == '\n';
+		assert_int_equal(lines, 20001);
+		q = strstr(out,
+			   fmt == EVENT_FMT_TEXT ? "path=pppppppppp?ppp" : "pppppppppp\\u0001ppp");
+		assert_non_null(q);
+		assert_non_null(strstr(q, fmt == EVENT_FMT_TEXT ? "ppp ppid=1\n" : "ppp\"}\n"));
+		assert_non_null(strstr(q, "dict"));
+		if (fmt == EVENT_FMT_JSONL) {
+			char *save = NULL;
+
+			for (char *l = strtok_r(out, "\n", &save); l;
+			     l = strtok_r(NULL, "\n", &save))
+				json_object_put(parse(l));
+		}
+		free(out);
+	}
+	free(path);
+}
+
+/* ---- JSON strings ---- */
+
+static char *json_str(const char *s)
+{
+	struct capture c;
+
+	capture_open(&c);
+	json_print_string(c.f, s);
+	return capture_close(&c);
+}
+
+static void check_escape(const char *in, const char *want)
+{
+	char *out = json_str(in);
+	char *buf = malloc(JSON_STRING_MAX(in ? strlen(in) : 0) + 1);
+	size_t n = json_format_string(buf, in);
+	struct json_object *o;
+
+	buf[n] = '\0';
+	assert_string_equal(out, want);
+	assert_string_equal(buf, want);
+	/* json-c must read back a string. */
+	o = parse(out);
+	assert_true(json_object_is_type(o, json_type_string));
+	json_object_put(o);
+	free(buf);
+	free(out);
+}
+
+static void test_json_escape(void **state)
+{
+	char long_in[2000], *long_want, *p;
+
+	(void)state;
+	check_escape(NULL, "\"\"");
+	check_escape("", "\"\"");
+	check_escape("plain", "\"plain\"");
+	check_escape("a\"b\\c/", "\"a\\\"b\\\\c/\"");
+	check_escape("\x01\t\n\r\x1f\x7f", "\"\\u0001\\u0009\\u000a\\u000d\\u001f\x7f\"");
+	/* Valid UTF-8 stays as it is: é, €, U+1F600. */
+	check_escape("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+		     "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+	/* Lone continuation, bad lead bytes, truncated sequences, overlong forms,
+	 * surrogates and values past U+10FFFF. */
+	check_escape("a\x80z", "\"a\\ufffdz\"");
+	check_escape("\xff\xfe", "\"\\ufffd\\ufffd\"");
+	check_escape("\xc3", "\"\\ufffd\"");
+	check_escape("\xe2\x82", "\"\\ufffd\\ufffd\"");
+	check_escape("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	check_escape("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");
+	check_escape("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	check_escape("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	check_escape("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"");
+
+	/* Longer than json_print_string's chunk. */
+	memset(long_in, '\n', sizeof(long_in) - 1);
+	long_in[sizeof(long_in) - 1] = '\0';
+	long_want = malloc(6 * sizeof(long_in) + 3);
+	p = long_want;
+	*p++ = '"';
+	for (size_t i = 0; i < sizeof(long_in) - 1; i++, p += 6)
+		memcpy(p, "\\u000a", 6);
+	strcpy(p, "\"");
+	check_escape(long_in, long_want);
+	free(long_want);
+}
+
+static void test_text_format(void **state)
+{
+	char buf[64];
+	size_t n;
+
+	(void)state;
+	n = text_format_string(buf, "ok \x1b[31m\xc3\xa9\xff\n");
+	buf[n] = '\0';
+	assert_string_equal(buf, "ok ?[31m\xc3\xa9??");
+	assert_int_equal(text_format_string(buf, NULL), 0);
+}
+
+/* ---- scale ---- */
+
+static void test_million_events(void **state)
+{
+	enum { N = 1000000, NTYPES = 1000, NPIDS = 64 };
+	char(*names)[24] = malloc(NTYPES * sizeof(*names));
+	struct summary *s = summary__new();
+	struct pm_sink *sink = summary__sink(s);
+	struct timespec a, b;
+	struct json_object *root;
+	uint64_t total = 0;
+	char *text;
+
+	(void)state;
+	for (int i = 0; i < NTYPES; i++)
+		snprintf(names[i], sizeof(names[i]), "module%d.Type%d", i % 37, i);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t pid = 1000 + (i / 100) % NPIDS;
+		struct pm_record r;
+
+		switch (i % 4) {
+		case 0:
+			r = ev_dealloc(pid, T0 + i, names[(i * 7919u) % NTYPES]);
+			break;
+		case 1:
+			r = ev_alloc(pid, T0 + i, PM_PY_MALLOC, 16, i, 0);
+			break;
+		case 2:
+			r = ev_free(pid, T0 + i, PM_PY_FREE, i);
+			break;
+		default:
+			r = ev_alloc(pid, T0 + i, PM_MALLOC, 100, i, 0);
+			break;
+		}
+		assert_int_equal(sink->record(sink, &r), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	printf("# summary of %d events: %.3f s\n", N,
+	       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	text = summary_json(s, NULL, 20);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	printf("# JSON of it: %.3f s, %zu bytes\n",
+	       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, strlen(text));
+	root = parse(text);
+	assert_int_equal(get_int(get(root, "trace"), "events"), N);
+	assert_int_equal(json_object_array_length(get(root, "processes")), NPIDS);
+	for (int i = 0; i < NPIDS; i++) {
+		struct json_object *p = json_object_array_get_idx(get(root, "processes"), i);
+
+		assert_int_equal(get_int(p, "pid"), 1000 + i);
+		total += get_u64(get(p, "counts"), "py_dealloc");
+		assert_int_equal(json_object_array_length(get(p, "top_dealloc_types")), 20);
+	}
+	assert_int_equal(total, N / 4);
+	json_object_put(root);
+	free(text);
+
+	{
+		struct capture c;
+		struct event_printer *p;
+
+		capture_open(&c);
+		p = event_printer__new(c.f, EVENT_FMT_JSONL, T0);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (uint32_t i = 0; i < N; i++) {
+			struct pm_record r = i & 1 ? ev_dealloc(7, T0 + i, names[i % NTYPES])
+						   : ev_alloc(7, T0 + i, PM_PY_MALLOC, 16, i, 0);
+
+			assert_int_equal(event_printer__sink(p)->record(event_printer__sink(p), &r),
+					 0);
+		}
+		assert_int_equal(event_printer__sink(p)->finish(event_printer__sink(p)), 0);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		event_printer__free(p);
+		text = capture_close(&c);
+		printf("# JSON Lines of %d events: %.3f s, %zu bytes\n", N,
+		       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9,
+		       strlen(text));
+		free(text);
+	}
+	free(names);
+	summary__free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_json_full),
+	    cmocka_unit_test(test_json_without_info),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_text_full),
+	    cmocka_unit_test(test_lost_supersession),
+	    cmocka_unit_test(test_top_types),
+	    cmocka_unit_test(test_event_text),
+	    cmocka_unit_test(test_event_jsonl),
+	    cmocka_unit_test(test_event_long_and_many),
+	    cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_text_format),
+	    cmocka_unit_test(test_million_events),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

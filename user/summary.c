@@ -1,0 +1,980 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Per-process aggregation. Every event costs one pid lookup and, for
+ * deallocations, one type-name lookup, both in open-addressing tables, so
+ * replaying traces with millions of events and thousands of types stays
+ * linear.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "json_out.h"
+#include "summary.h"
+
+#define NGEN 3 /* CPython has three generations */
+
+enum gc_src_bits {
+	GC_SEEN_USDT = 1,
+	GC_SEEN_UPROBE = 2,
+};
+
+/* Deallocations of one interned type in one process. */
+struct type_count {
+	uint32_t id_plus1; /* 0: empty slot */
+	uint64_t count;
+};
+
+struct source_state {
+	char *name;
+	char *detail;
+	enum pm_source_status status;
+};
+
+struct proc {
+	uint32_t pid;
+	uint32_t ppid;
+	uint64_t cgroup_id;
+	char *comm;
+	char *exe;
+	char *python;
+	char *python_version;
+	bool exited;
+	int32_t exit_code;
+
+	uint64_t counts[PM_KIND_MAX];
+	uint64_t py_bytes;
+	uint64_t libc_bytes;
+
+	uint64_t gc_gen[NGEN];
+	uint64_t gc_collected;
+	uint64_t gc_time_ns;
+	unsigned gc_src;
+
+	struct type_count *types;
+	uint32_t types_cap; /* power of two */
+	uint32_t types_len;
+
+	/* Latest cumulative count per kind; [0] holds kinds we do not know. */
+	uint64_t lost[PM_KIND_MAX];
+
+	struct source_state *sources;
+	size_t nsources;
+};
+
+struct summary {
+	struct pm_sink sink;
+
+	struct proc **procs; /* in order of first sight */
+	size_t nprocs, procs_cap;
+	struct proc **pid_slots; /* open addressing by pid */
+	size_t pid_cap;
+	struct proc *last; /* events come in runs of one pid */
+
+	/* Interned type names: id -> name; hashed by name. */
+	char **type_names;
+	uint32_t *type_hashes;
+	uint32_t ntypes, type_names_cap;
+	uint32_t *type_slots; /* id + 1, 0: empty */
+	uint32_t type_slots_cap;
+
+	uint64_t events;
+	bool have_first_ts;
+	uint64_t first_ts;
+	bool have_event_ts;
+	uint64_t last_event_ts;
+	bool complete;
+	uint64_t end_ts;
+	uint64_t lost_unattributed[PM_KIND_MAX];
+	char *command;
+};
+
+static inline uint32_t hash_u32(uint32_t v)
+{
+	v ^= v >> 16;
+	v *= 0x7feb352d;
+	v ^= v >> 15;
+	v *= 0x846ca68b;
+	v ^= v >> 16;
+	return v;
+}
+
+static inline uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s) {
+		h ^= (unsigned char)*s++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static int set_str(char **dst, const char *s)
+{
+	char *copy;
+
+	if (!s)
+		s = "";
+	if (*dst && strcmp(*dst, s) == 0)
+		return 0;
+	copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* ---- processes ---- */
+
+static int pid_table_grow(struct summary *s)
+{
+	size_t cap = s->pid_cap ? s->pid_cap * 2 : 1024;
+	struct proc **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		size_t j = hash_u32(s->procs[i]->pid) & (cap - 1);
+
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = s->procs[i];
+	}
+	free(s->pid_slots);
+	s->pid_slots = slots;
+	s->pid_cap = cap;
+	return 0;
+}
+
+/* The process with this pid, created on first sight; NULL on ENOMEM. */
+static struct proc *proc_get(struct summary *s, uint32_t pid)
+{
+	struct proc *p;
+	size_t j;
+
+	if (s->last && s->last->pid == pid)
+		return s->last;
+	if (s->pid_cap) {
+		for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
+		     j = (j + 1) & (s->pid_cap - 1)) {
+			if (s->pid_slots[j]->pid == pid)
+				return s->last = s->pid_slots[j];
+		}
+	}
+
+	/* Keep the load at most one half so that probes stay short. */
+	if ((s->nprocs + 1) * 2 > s->pid_cap && pid_table_grow(s))
+		return NULL;
+	if (s->nprocs == s->procs_cap) {
+		size_t cap = s->procs_cap ? s->procs_cap * 2 : 64;
+		struct proc **procs = realloc(s->procs, cap * sizeof(*procs));
+
+		if (!procs)
+			return NULL;
+		s->procs = procs;
+		s->procs_cap = cap;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	s->procs[s->nprocs++] = p;
+	for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j]; j = (j + 1) & (s->pid_cap - 1))
+		;
+	s->pid_slots[j] = p;
+	return s->last = p;
+}
+
+static void proc_free(struct proc *p)
+{
+	free(p->comm);
+	free(p->exe);
+	free(p->python);
+	free(p->python_version);
+	free(p->types);
+	for (size_t i = 0; i < p->nsources; i++) {
+		free(p->sources[i].name);
+		free(p->sources[i].detail);
+	}
+	free(p->sources);
+	free(p);
+}
+
+/* ---- type names ---- */
+
+static int type_slots_grow(struct summary *s)
+{
+	uint32_t cap = s->type_slots_cap ? s->type_slots_cap * 2 : 1024;
+	uint32_t *slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (uint32_t id = 0; id < s->ntypes; id++) {
+		uint32_t j = s->type_hashes[id] & (cap - 1);
+
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = id + 1;
+	}
+	free(s->type_slots);
+	s->type_slots = slots;
+	s->type_slots_cap = cap;
+	return 0;
+}
+
+/* Id of name, interned on first sight; negative errno on failure. */
+static int64_t type_intern(struct summary *s, const char *name)
+{
+	uint32_t h = hash_str(name), j, id;
+
+	if (s->type_slots_cap) {
+		for (j = h & (s->type_slots_cap - 1); s->type_slots[j];
+		     j = (j + 1) & (s->type_slots_cap - 1)) {
+			id = s->type_slots[j] - 1;
+			if (s->type_hashes[id] == h && strcmp(s->type_names[id], name) == 0)
+				return id;
+		}
+	}
+
+	if ((s->ntypes + 1) * 2 > s->type_slots_cap && type_slots_grow(s))
+		return -ENOMEM;
+	if (s->ntypes == s->type_names_cap) {
+		uint32_t cap = s->type_names_cap ? s->type_names_cap * 2 : 256;
+		char **names = realloc(s->type_names, cap * sizeof(*names));
+		uint32_t *hashes;
+
+		if (!names)
+			return -ENOMEM;
+		s->type_names = names;
+		hashes = realloc(s->type_hashes, cap * sizeof(*hashes));
+		if (!hashes)
+			return -ENOMEM;
+		s->type_hashes = hashes;
+		s->type_names_cap = cap;
+	}
+	id = s->ntypes;
+	s->type_names[id] = strdup(name);
+	if (!s->type_names[id])
+		return -ENOMEM;
+	s->type_hashes[id] = h;
+	s->ntypes++;
+	for (j = h & (s->type_slots_cap - 1); s->type_slots[j];
+	     j = (j + 1) & (s->type_slots_cap - 1))
+		;
+	s->type_slots[j] = id + 1;
+	return id;
+}
+
+static int proc_types_grow(struct proc *p)
+{
+	uint32_t cap = p->types_cap ? p->types_cap * 2 : 64;
+	struct type_count *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->types_cap; i++) {
+		uint32_t j;
+
+		if (!p->types[i].id_plus1)
+			continue;
+		for (j = hash_u32(p->types[i].id_plus1) & (cap - 1); t[j].id_plus1;
+		     j = (j + 1) & (cap - 1))
+			;
+		t[j] = p->types[i];
+	}
+	free(p->types);
+	p->types = t;
+	p->types_cap = cap;
+	return 0;
+}
+
+static int proc_count_type(struct proc *p, uint32_t id)
+{
+	uint32_t key = id + 1, j;
+
+	if (p->types_cap) {
+		for (j = hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
+		     j = (j + 1) & (p->types_cap - 1)) {
+			if (p->types[j].id_plus1 == key) {
+				p->types[j].count++;
+				return 0;
+			}
+		}
+	}
+	if ((p->types_len + 1) * 2 > p->types_cap && proc_types_grow(p))
+		return -ENOMEM;
+	for (j = hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
+	     j = (j + 1) & (p->types_cap - 1))
+		;
+	p->types[j].id_plus1 = key;
+	p->types[j].count = 1;
+	p->types_len++;
+	return 0;
+}
+
+/* ---- feeding ---- */
+
+static void note_ts(struct summary *s, uint64_t ts)
+{
+	if (!s->have_first_ts) {
+		s->have_first_ts = true;
+		s->first_ts = ts;
+	}
+}
+
+static int on_event(struct summary *s, const struct pm_event *ev)
+{
+	struct proc *p;
+	unsigned k = ev->kind;
+
+	s->events++;
+	note_ts(s, ev->ts_ns);
+	if (!s->have_event_ts || ev->ts_ns > s->last_event_ts) {
+		s->have_event_ts = true;
+		s->last_event_ts = ev->ts_ns;
+	}
+
+	p = proc_get(s, ev->pid);
+	if (!p)
+		return -ENOMEM;
+	if (!p->cgroup_id)
+		p->cgroup_id = ev->cgroup_id;
+	if (k == 0 || k >= PM_KIND_MAX)
+		return 0; /* a newer recorder's kind: nothing we can say about it */
+	p->counts[k]++;
+
+	switch (k) {
+	case PM_PY_MALLOC:
+	case PM_PY_CALLOC:
+	case PM_PY_REALLOC:
+		p->py_bytes += ev->alloc.size;
+		break;
+	case PM_MALLOC:
+	case PM_CALLOC:
+	case PM_REALLOC:
+		p->libc_bytes += ev->alloc.size;
+		break;
+	case PM_PY_DEALLOC: {
+		int64_t id = type_intern(s, str_or_empty(ev->dealloc.type_name));
+
+		if (id < 0)
+			return (int)id;
+		return proc_count_type(p, (uint32_t)id);
+	}
+	case PM_GC_START:
+	case PM_GC_DONE:
+		if (ev->gc.source == PM_GC_SRC_USDT)
+			p->gc_src |= GC_SEEN_USDT;
+		else if (ev->gc.source == PM_GC_SRC_UPROBE)
+			p->gc_src |= GC_SEEN_UPROBE;
+		if (k == PM_GC_START)
+			break;
+		if (ev->gc.generation >= 0 && ev->gc.generation < NGEN)
+			p->gc_gen[ev->gc.generation]++;
+		if (ev->gc.collected >= 0)
+			p->gc_collected += (uint64_t)ev->gc.collected;
+		p->gc_time_ns += ev->gc.duration_ns;
+		break;
+	case PM_EXEC:
+		p->ppid = ev->proc.ppid;
+		if (set_str(&p->comm, ev->proc.comm) || set_str(&p->exe, ev->proc.path))
+			return -ENOMEM;
+		break;
+	case PM_EXIT:
+		p->exited = true;
+		p->exit_code = ev->proc.exit_code;
+		if (!p->comm || !p->comm[0])
+			return set_str(&p->comm, ev->proc.comm);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int on_process(struct summary *s, const struct pm_process *pr)
+{
+	struct proc *p;
+
+	note_ts(s, pr->ts_ns);
+	p = proc_get(s, pr->pid);
+	if (!p)
+		return -ENOMEM;
+	p->ppid = pr->ppid;
+	if (pr->cgroup_id)
+		p->cgroup_id = pr->cgroup_id;
+	if (set_str(&p->comm, pr->comm) || set_str(&p->exe, pr->exe) ||
+	    set_str(&p->python, pr->python) || set_str(&p->python_version, pr->python_version))
+		return -ENOMEM;
+	return 0;
+}
+
+static int on_source(struct summary *s, const struct pm_source *src)
+{
+	const char *name = str_or_empty(src->source);
+	struct source_state *st = NULL;
+	struct proc *p;
+
+	note_ts(s, src->ts_ns);
+	if (!src->pid)
+		return 0;
+	p = proc_get(s, src->pid);
+	if (!p)
+		return -ENOMEM;
+	/* A handful of sources per process: a list is enough. */
+	for (size_t i = 0; i < p->nsources; i++) {
+		if (strcmp(p->sources[i].name, name) == 0) {
+			st = &p->sources[i];
+			break;
+		}
+	}
+	if (!st) {
+		struct source_state *v = realloc(p->sources, (p->nsources + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		p->sources = v;
+		st = &v[p->nsources];
+		memset(st, 0, sizeof(*st));
+		if (set_str(&st->name, name))
+			return -ENOMEM;
+		p->nsources++;
+	}
+	st->status = src->status;
+	return set_str(&st->detail, src->detail);
+}
+
+static int on_lost(struct summary *s, const struct pm_lost *l)
+{
+	unsigned k = l->kind < PM_KIND_MAX ? l->kind : 0;
+	struct proc *p;
+
+	note_ts(s, l->ts_ns);
+	/* Counts are cumulative, so the latest one replaces the earlier. */
+	if (!l->pid) {
+		s->lost_unattributed[k] = l->count;
+		return 0;
+	}
+	p = proc_get(s, l->pid);
+	if (!p)
+		return -ENOMEM;
+	p->lost[k] = l->count;
+	return 0;
+}
+
+static int summary__record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct summary *s = (struct summary *)((char *)sink - offsetof(struct summary, sink));
+
+	switch (rec->type) {
+	case PM_REC_EVENT:
+		return on_event(s, &rec->ev);
+	case PM_REC_PROCESS:
+		return on_process(s, &rec->proc);
+	case PM_REC_SOURCE:
+		return on_source(s, &rec->src);
+	case PM_REC_LOST:
+		return on_lost(s, &rec->lost);
+	case PM_REC_META:
+		if (rec->meta.key && strcmp(rec->meta.key, "command") == 0)
+			return set_str(&s->command, rec->meta.value);
+		return 0;
+	case PM_REC_END:
+		note_ts(s, rec->end.ts_ns);
+		s->complete = true;
+		s->end_ts = rec->end.ts_ns;
+		return 0;
+	}
+	return 0;
+}
+
+struct summary *summary__new(void)
+{
+	struct summary *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->sink.record = summary__record;
+	return s;
+}
+
+void summary__free(struct summary *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nprocs; i++)
+		proc_free(s->procs[i]);
+	free(s->procs);
+	free(s->pid_slots);
+	for (uint32_t i = 0; i < s->ntypes; i++)
+		free(s->type_names[i]);
+	free(s->type_names);
+	free(s->type_hashes);
+	free(s->type_slots);
+	free(s->command);
+	free(s);
+}
+
+struct pm_sink *summary__sink(struct summary *s)
+{
+	return &s->sink;
+}
+
+/* ---- derived values ---- */
+
+struct trace_totals {
+	uint32_t version;
+	uint64_t start_ns;
+	uint64_t duration_ns;
+	uint64_t lost;
+	uint64_t lost_unattributed;
+};
+
+static uint64_t lost_sum(const uint64_t *lost)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < PM_KIND_MAX; k++)
+		n += lost[k];
+	return n;
+}
+
+static void trace_totals(const struct summary *s, const struct pm_trace_info *info,
+			 struct trace_totals *t)
+{
+	uint64_t end;
+
+	t->version = info ? info->version : 0;
+	t->start_ns = info ? info->start_ns : s->first_ts;
+	end = s->complete ? s->end_ts : s->have_event_ts ? s->last_event_ts : t->start_ns;
+	t->duration_ns = end > t->start_ns ? end - t->start_ns : 0;
+	t->lost_unattributed = lost_sum(s->lost_unattributed);
+	t->lost = t->lost_unattributed;
+	for (size_t i = 0; i < s->nprocs; i++)
+		t->lost += lost_sum(s->procs[i]->lost);
+}
+
+static const char *gc_source_name(unsigned bits)
+{
+	switch (bits) {
+	case 0:
+		return "none";
+	case GC_SEEN_USDT:
+		return "usdt";
+	case GC_SEEN_UPROBE:
+		return "uprobe";
+	}
+	return "usdt+uprobe";
+}
+
+static uint64_t gc_unfinished(const struct proc *p)
+{
+	uint64_t starts = p->counts[PM_GC_START], dones = p->counts[PM_GC_DONE];
+
+	return starts > dones ? starts - dones : 0;
+}
+
+static const char *lost_kind_name(unsigned k)
+{
+	return k ? pm_kind_name(k) : "unknown";
+}
+
+static int cmp_proc_pid(const void *a, const void *b)
+{
+	const struct proc *x = *(const struct proc *const *)a;
+	const struct proc *y = *(const struct proc *const *)b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Processes sorted by pid, in a new array the caller frees. */
+static struct proc **sorted_procs(const struct summary *s)
+{
+	struct proc **v = malloc((s->nprocs ? s->nprocs : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	memcpy(v, s->procs, s->nprocs * sizeof(*v));
+	qsort(v, s->nprocs, sizeof(*v), cmp_proc_pid);
+	return v;
+}
+
+struct type_row {
+	const char *name;
+	uint64_t count;
+};
+
+static int cmp_type_row(const void *a, const void *b)
+{
+	const struct type_row *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The process's deallocated types, most frequent first, at most top of
+ * them (all when top < 0). Returns the array (caller frees) and sets *n. */
+static struct type_row *top_types(const struct summary *s, const struct proc *p, int top, size_t *n)
+{
+	struct type_row *rows = malloc((p->types_len ? p->types_len : 1) * sizeof(*rows));
+	size_t len = 0;
+
+	*n = 0;
+	if (!rows)
+		return NULL;
+	for (uint32_t i = 0; i < p->types_cap; i++) {
+		if (!p->types[i].id_plus1)
+			continue;
+		rows[len].name = s->type_names[p->types[i].id_plus1 - 1];
+		rows[len].count = p->types[i].count;
+		len++;
+	}
+	qsort(rows, len, sizeof(*rows), cmp_type_row);
+	*n = top >= 0 && (size_t)top < len ? (size_t)top : len;
+	return rows;
+}
+
+/* ---- JSON ---- */
+
+static void json_key_str(FILE *out, const char *key, const char *val)
+{
+	fprintf(out, "\"%s\": ", key);
+	json_print_string(out, val);
+}
+
+int summary__print_json(const struct summary *s, FILE *out, const struct pm_trace_info *info,
+			int top)
+{
+	struct proc **procs = sorted_procs(s);
+	struct trace_totals t;
+
+	if (!procs)
+		return -ENOMEM;
+	trace_totals(s, info, &t);
+	fprintf(out,
+		"{\"trace\": {\"version\": %" PRIu32 ", \"start_ns\": %" PRIu64
+		", \"duration_ns\": %" PRIu64 ", \"events\": %" PRIu64 ", \"lost\": %" PRIu64
+		", \"complete\": %s},\n \"processes\": [",
+		t.version, t.start_ns, t.duration_ns, s->events, t.lost,
+		s->complete ? "true" : "false");
+
+	for (size_t i = 0; i < s->nprocs; i++) {
+		const struct proc *p = procs[i];
+		struct type_row *rows;
+		size_t nrows;
+		bool first;
+
+		fprintf(out, "%s\n  {\"pid\": %" PRIu32 ", \"ppid\": %" PRIu32 ", ", i ? "," : "",
+			p->pid, p->ppid);
+		json_key_str(out, "comm", str_or_empty(p->comm));
+		fputs(", ", out);
+		json_key_str(out, "exe", str_or_empty(p->exe));
+		fputs(", ", out);
+		json_key_str(out, "python", str_or_empty(p->python));
+		fputs(", ", out);
+		json_key_str(out, "python_version", str_or_empty(p->python_version));
+		fprintf(out, ", \"cgroup_id\": %" PRIu64 ",\n   \"counts\": {", p->cgroup_id);
+		for (unsigned k = 1; k < PM_KIND_MAX; k++)
+			fprintf(out, "%s\"%s\": %" PRIu64, k > 1 ? ", " : "", pm_kind_name(k),
+				p->counts[k]);
+		fprintf(out,
+			"},\n   \"bytes\": {\"py_alloc\": %" PRIu64 ", \"malloc\": %" PRIu64 "},\n"
+			"   \"gc\": {\"collections\": %" PRIu64 ", \"by_generation\": [%" PRIu64
+			", %" PRIu64 ", %" PRIu64 "], \"collected\": %" PRIu64
+			", \"time_ns\": %" PRIu64 ", \"source\": \"%s\", \"unfinished\": %" PRIu64
+			"},\n   \"top_dealloc_types\": [",
+			p->py_bytes, p->libc_bytes, p->counts[PM_GC_DONE], p->gc_gen[0],
+			p->gc_gen[1], p->gc_gen[2], p->gc_collected, p->gc_time_ns,
+			gc_source_name(p->gc_src), gc_unfinished(p));
+
+		rows = top_types(s, p, top, &nrows);
+		if (!rows) {
+			free(procs);
+			return -ENOMEM;
+		}
+		for (size_t r = 0; r < nrows; r++) {
+			fputs(r ? ", {" : "{", out);
+			json_key_str(out, "type", rows[r].name);
+			fprintf(out, ", \"count\": %" PRIu64 "}", rows[r].count);
+		}
+		free(rows);
+
+		fprintf(out, "],\n   \"lost\": %" PRIu64 ", \"lost_by_kind\": {",
+			lost_sum(p->lost));
+		first = true;
+		for (unsigned k = 0; k < PM_KIND_MAX; k++) {
+			if (!p->lost[k])
+				continue;
+			fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ", lost_kind_name(k),
+				p->lost[k]);
+			first = false;
+		}
+		fputs("},\n   \"sources\": {", out);
+		for (size_t j = 0; j < p->nsources; j++) {
+			const struct source_state *st = &p->sources[j];
+
+			if (j)
+				fputs(", ", out);
+			json_print_string(out, st->name);
+			fputs(": {", out);
+			json_key_str(out, "status", pm_source_status_name(st->status));
+			fputs(", ", out);
+			json_key_str(out, "detail", str_or_empty(st->detail));
+			fputs("}", out);
+		}
+		fputs("},\n   \"exit_code\": ", out);
+		if (p->exited)
+			fprintf(out, "%" PRId32 "}", p->exit_code);
+		else
+			fputs("null}", out);
+	}
+	fputs(s->nprocs ? "\n ]}\n" : "]}\n", out);
+	free(procs);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* ---- text ---- */
+
+#define LABEL_W 10 /* "  label   " column before the values */
+
+/* Print s with control characters and broken UTF-8 made harmless. */
+static void print_text(FILE *out, const char *s)
+{
+	char buf[512];
+	size_t len = strlen(s);
+	char *dst = len <= sizeof(buf) ? buf : malloc(len);
+
+	if (!dst) {
+		fputs("?", out);
+		return;
+	}
+	fwrite(dst, 1, text_format_string(dst, s), out);
+	if (dst != buf)
+		free(dst);
+}
+
+static void label(FILE *out, const char *name)
+{
+	fprintf(out, "  %-*s", LABEL_W, name);
+}
+
+static int num_width(uint64_t v)
+{
+	int w = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		w++;
+	}
+	return w;
+}
+
+static void print_bytes(FILE *out, uint64_t b)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)b;
+	unsigned u = 0;
+
+	if (b < 1024) {
+		fprintf(out, "%" PRIu64 " B", b);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && u < sizeof(units) / sizeof(units[0]) - 1) {
+		v /= 1024;
+		u++;
+	}
+	fprintf(out, "%.1f %s (%" PRIu64 " B)", v, units[u], b);
+}
+
+static void print_exit(FILE *out, const struct proc *p)
+{
+	int st = p->exit_code;
+
+	if (!p->exited)
+		fputs("running at end of trace", out);
+	else if ((st & 0x7f) == 0)
+		fprintf(out, "exited with code %d", (st >> 8) & 0xff);
+	else
+		fprintf(out, "killed by signal %d%s", st & 0x7f, st & 0x80 ? " (core dumped)" : "");
+}
+
+static void print_counts(FILE *out, const struct proc *p)
+{
+	uint64_t max = 0;
+	bool first = true;
+	int w;
+
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		if (p->counts[k] > max)
+			max = p->counts[k];
+	w = num_width(max);
+	for (unsigned k = 1; k < PM_KIND_MAX; k++) {
+		/* Zero Python allocator calls is itself worth seeing: it usually
+		 * means the allocator is inlined or was not attached. */
+		if (!p->counts[k] && !pm_kind_is_python_alloc(k))
+			continue;
+		label(out, first ? "events" : "");
+		fprintf(out, "%-12s %*" PRIu64 "\n", pm_kind_name(k), w, p->counts[k]);
+		first = false;
+	}
+}
+
+static void print_gc(FILE *out, const struct proc *p)
+{
+	uint64_t n = p->counts[PM_GC_DONE], unfinished = gc_unfinished(p);
+
+	label(out, "gc");
+	if (!n && !unfinished) {
+		fprintf(out, "no collections seen (source %s)\n", gc_source_name(p->gc_src));
+		return;
+	}
+	fprintf(out, "source %s", gc_source_name(p->gc_src));
+	if (unfinished)
+		fprintf(out, ", %" PRIu64 " started but not finished", unfinished);
+	fputc('\n', out);
+	label(out, "");
+	fprintf(out,
+		"%" PRIu64 " collection%s (gen0 %" PRIu64 ", gen1 %" PRIu64 ", gen2 %" PRIu64
+		"), %" PRIu64 " objects collected, %.3f ms\n",
+		n, n == 1 ? "" : "s", p->gc_gen[0], p->gc_gen[1], p->gc_gen[2], p->gc_collected,
+		(double)p->gc_time_ns / 1e6);
+}
+
+static void print_lost(FILE *out, const uint64_t *lost, uint64_t total, const char *who)
+{
+	bool first = true;
+
+	label(out, "lost");
+	if (!total) {
+		fputs("none\n", out);
+		return;
+	}
+	fprintf(out, "%" PRIu64 " (", total);
+	for (unsigned k = 0; k < PM_KIND_MAX; k++) {
+		if (!lost[k])
+			continue;
+		fprintf(out, "%s%s %" PRIu64, first ? "" : ", ", lost_kind_name(k), lost[k]);
+		first = false;
+	}
+	fprintf(out,
+		")\n  WARNING: %" PRIu64 " events lost%s (ring buffer full); "
+		"counts above are lower bounds\n",
+		total, who);
+}
+
+static int print_proc_text(const struct summary *s, FILE *out, const struct proc *p, int top)
+{
+	struct type_row *rows;
+	size_t nrows;
+	int w;
+
+	fprintf(out, "\npid %" PRIu32 " (", p->pid);
+	print_text(out, p->comm && p->comm[0] ? p->comm : "?");
+	fputc(')', out);
+	if (p->exe && p->exe[0]) {
+		fputc(' ', out);
+		print_text(out, p->exe);
+	}
+	if (p->python_version && p->python_version[0]) {
+		fputs(" [python ", out);
+		print_text(out, p->python_version);
+		fputc(']', out);
+	} else if (p->python && p->python[0]) {
+		fputs(" [python]", out);
+	}
+	fputc('\n', out);
+
+	label(out, "process");
+	fprintf(out, "parent %" PRIu32 ", cgroup %" PRIu64 ", ", p->ppid, p->cgroup_id);
+	print_exit(out, p);
+	fputc('\n', out);
+
+	for (size_t i = 0; i < p->nsources; i++) {
+		const struct source_state *st = &p->sources[i];
+
+		label(out, "coverage");
+		print_text(out, st->name);
+		fprintf(out, ": %s", pm_source_status_name(st->status));
+		if (st->detail && st->detail[0]) {
+			fputs(" - ", out);
+			print_text(out, st->detail);
+		}
+		fputc('\n', out);
+	}
+
+	print_counts(out, p);
+
+	label(out, "requested");
+	fputs("python allocator ", out);
+	print_bytes(out, p->py_bytes);
+	fputc('\n', out);
+	if (p->libc_bytes || p->counts[PM_MALLOC] || p->counts[PM_CALLOC] ||
+	    p->counts[PM_REALLOC]) {
+		label(out, "");
+		fputs("libc             ", out);
+		print_bytes(out, p->libc_bytes);
+		fputc('\n', out);
+	}
+
+	print_gc(out, p);
+
+	rows = top_types(s, p, top, &nrows);
+	if (!rows)
+		return -ENOMEM;
+	w = nrows ? num_width(rows[0].count) : 1;
+	for (size_t r = 0; r < nrows; r++) {
+		label(out, r ? "" : "freed");
+		fprintf(out, "%*" PRIu64 "  ", w, rows[r].count);
+		print_text(out, rows[r].name[0] ? rows[r].name : "(unreadable type name)");
+		fputc('\n', out);
+	}
+	if (nrows && nrows < p->types_len) {
+		label(out, "");
+		fprintf(out, "... and %zu more types\n", (size_t)p->types_len - nrows);
+	}
+	free(rows);
+
+	print_lost(out, p->lost, lost_sum(p->lost), "");
+	return 0;
+}
+
+int summary__print_text(const struct summary *s, FILE *out, const struct pm_trace_info *info,
+			int top)
+{
+	struct proc **procs = sorted_procs(s);
+	struct trace_totals t;
+	int err = 0;
+
+	if (!procs)
+		return -ENOMEM;
+	trace_totals(s, info, &t);
+	fprintf(out, "trace: %.3f s, %" PRIu64 " events, %" PRIu64 " lost, %s, %zu process%s\n",
+		(double)t.duration_ns / 1e9, s->events, t.lost,
+		s->complete ? "complete" : "incomplete (recording was cut short)", s->nprocs,
+		s->nprocs == 1 ? "" : "es");
+	if (s->command) {
+		label(out, "command");
+		print_text(out, s->command);
+		fputc('\n', out);
+	}
+	if (t.lost_unattributed)
+		print_lost(out, s->lost_unattributed, t.lost_unattributed,
+			   " from unidentified processes");
+
+	for (size_t i = 0; i < s->nprocs && !err; i++)
+		err = print_proc_text(s, out, procs[i], top);
+	free(procs);
+	if (err)
+		return err;
+	return ferror(out) ? -EIO : 0;
+}
