@@ -1,0 +1,62 @@
+"""record -- COMMAND: exit status, and the issue's example."""
+
+import pytest
+
+from conftest import (
+    DEBIAN_PYTHON,
+    child_process,
+    events,
+    module,
+    record,
+    run_replay,
+    source_status,
+    summary,
+    tail,
+)
+
+
+@pytest.mark.parametrize(
+    "code,status",
+    [
+        pytest.param("import sys; sys.exit(3)", 3, id="exit-3"),
+        pytest.param("print('fine')", 0, id="exit-0"),
+        pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 128 + 9, id="sigkill"),
+    ],
+)
+def test_exit_status_propagates(pymac, tmp_path, code, status):
+    trace = tmp_path / "exit.pmt"
+    rec = record(pymac, trace, [DEBIAN_PYTHON, "-c", code])
+    assert rec.returncode == status, "command ended with %d, pymac record exit %d; stderr:\n%s" % (status, rec.returncode, tail(rec.stderr))
+    lines = rec.stderr.splitlines()
+    assert sum(1 for l in lines if l.startswith("pymac: tracing ")) == 1, rec.stderr
+    assert any(l.startswith("pymac: wrote ") for l in lines), rec.stderr
+    summ = summary(pymac, trace)
+    assert summ["trace"]["complete"] is True, summ["trace"]
+
+
+def test_issue_example_gen2_usdt(pymac, tmp_path):
+    """The issue: `gc.collect()` in a script run by Debian's python3.11 must
+    show up as a generation-2 collection seen through the USDT markers."""
+    trace = tmp_path / "issue.pmt"
+    script = module("test_multiply_gc.collect.py")
+    rec = record(pymac, trace, [DEBIAN_PYTHON, script])
+    assert rec.returncode == 0, rec.describe()
+    assert "multiply(6, 7) = 42" in rec.stdout, rec.stdout
+
+    summ = summary(pymac, trace)
+    proc = child_process(summ, rec, DEBIAN_PYTHON)
+    pid = proc["pid"]
+    status, detail = source_status(proc, "gc")
+    assert status == "full", "gc source is %s (%s)" % (status, detail)
+    gc_sum = proc["gc"]
+    assert gc_sum["by_generation"][2] >= 1, "no generation-2 collection for pid %d: %r" % (pid, gc_sum)
+    assert gc_sum["source"] == "usdt", gc_sum
+
+    gen2 = [e for e in events(pymac, trace, pid) if e["kind"] == "gc_done" and e["generation"] == 2]
+    assert gen2 and all(e["source"] == "usdt" for e in gen2), gen2
+    # The script's own gc.collect() finds its five two-object cycles.
+    assert max(e["collected"] for e in gen2) >= 10, gen2
+
+    text = run_replay(pymac, trace)
+    assert text.returncode == 0, text.stderr
+    assert str(pid) in text.stdout, "human summary does not mention pid %d:\n%s" % (pid, tail(text.stdout))
