@@ -13,7 +13,8 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(OUTPUT) -Iuser -Ibpf
+PYMAC_VERSION := 0.1.0
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPYMAC_VERSION=\"$(PYMAC_VERSION)\" -I$(OUTPUT) -Iuser -Ibpf
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Werror \
 	-Ivmlinux -Ibpf -I/usr/include/x86_64-linux-gnu
 LDLIBS := -lbpf -lelf -ldw -lz -lcapstone -lncursesw -lpthread -lm

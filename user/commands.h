@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* pymac's subcommands. Each takes the arguments after its name (argv[0] is
+ * the subcommand) and returns the process exit status. */
+#ifndef PYMAC_COMMANDS_H
+#define PYMAC_COMMANDS_H
+
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+
+/* Clock used for every timestamp (the one bpf_ktime_get_ns reads). */
+unsigned long long pm_now_ns(void);
+/* Print "pymac: " + message + newline on stderr. */
+void pm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* PYMAC_COMMANDS_H */

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "consumer.h"
+
+struct consumer {
+	struct ring_buffer *rb;
+	struct pm_sink *sink;
+	uint64_t events, malformed;
+	int sink_err;
+};
+
+/* BPF strings are fixed arrays that the helpers NUL-terminate; terminate
+ * them again anyway so that a bad record cannot make us read past it. */
+#define TERMINATE(arr) ((arr)[sizeof(arr) - 1] = '\0')
+
+int pm_record_from_bpf(const void *data, size_t size, struct pm_record *rec)
+{
+	const struct pm_hdr *h = data;
+	struct pm_event *e = &rec->ev;
+
+	if (size < sizeof(*h))
+		return -EINVAL;
+	memset(rec, 0, sizeof(*rec));
+	rec->type = PM_REC_EVENT;
+	e->ts_ns = h->ts_ns;
+	e->cgroup_id = h->cgroup_id;
+	e->pid = h->pid;
+	e->tid = h->tid;
+	e->kind = h->kind;
+	switch (h->kind) {
+	case PM_PY_MALLOC:
+	case PM_PY_CALLOC:
+	case PM_PY_REALLOC:
+	case PM_MALLOC:
+	case PM_CALLOC:
+	case PM_REALLOC: {
+		const struct pm_alloc_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		e->alloc.size = r->size;
+		e->alloc.addr = r->addr;
+		e->alloc.old_addr = r->old_addr;
+		return 0;
+	}
+	case PM_PY_FREE:
+	case PM_FREE: {
+		const struct pm_free_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		e->free.addr = r->addr;
+		return 0;
+	}
+	case PM_PY_DEALLOC: {
+		struct pm_dealloc_rec *r = (struct pm_dealloc_rec *)data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		TERMINATE(r->type_name);
+		e->dealloc.obj = r->obj;
+		e->dealloc.type = r->type;
+		e->dealloc.type_name = r->type_name;
+		return 0;
+	}
+	case PM_GC_START:
+	case PM_GC_DONE: {
+		const struct pm_gc_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		e->gc.generation = r->generation;
+		e->gc.source = r->source;
+		e->gc.collected = r->collected;
+		e->gc.duration_ns = r->duration_ns;
+		return 0;
+	}
+	case PM_EXEC:
+	case PM_EXIT: {
+		struct pm_proc_rec *r = (struct pm_proc_rec *)data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		TERMINATE(r->comm);
+		TERMINATE(r->path);
+		e->proc.ppid = r->ppid;
+		e->proc.exit_code = r->exit_code;
+		e->proc.comm = r->comm;
+		e->proc.path = r->path;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int handle(void *ctx, void *data, size_t size)
+{
+	struct consumer *c = ctx;
+	struct pm_record rec;
+	int err;
+
+	if (pm_record_from_bpf(data, size, &rec)) {
+		c->malformed++;
+		return 0;
+	}
+	c->events++;
+	err = c->sink->record(c->sink, &rec);
+	if (err && !c->sink_err)
+		c->sink_err = err;
+	return 0; /* keep consuming: losing the rest would be worse */
+}
+
+struct consumer *consumer__new(int ringbuf_fd, struct pm_sink *sink)
+{
+	struct consumer *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->sink = sink;
+	c->rb = ring_buffer__new(ringbuf_fd, handle, c, NULL);
+	if (!c->rb) {
+		int err = errno;
+
+		free(c);
+		errno = err;
+		return NULL;
+	}
+	return c;
+}
+
+void consumer__free(struct consumer *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	free(c);
+}
+
+int consumer__poll(struct consumer *c, int timeout_ms)
+{
+	return ring_buffer__poll(c->rb, timeout_ms);
+}
+
+int consumer__drain(struct consumer *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+uint64_t consumer__events(const struct consumer *c)
+{
+	return c->events;
+}
+
+uint64_t consumer__malformed(const struct consumer *c)
+{
+	return c->malformed;
+}
+
+int consumer__sink_error(const struct consumer *c)
+{
+	return c->sink_err;
+}

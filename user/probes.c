@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "elf_inspect.h"
+#include "pymac.skel.h"
+#include "probes.h"
+#include "regs.h"
+
+/*
+ * Fewer direct callers than this inside the interpreter means the function
+ * was inlined into its callers (LTO builds such as Debian's python3.11):
+ * a probe on the exported copy then sees only the calls that come through
+ * the symbol (mostly extension modules). Non-LTO builds have hundreds.
+ */
+#define PM_INLINED_CALLERS_MAX 40
+
+/* A file that has been attached, identified as the kernel does. */
+struct attached_binary {
+	uint64_t dev, ino;
+	bool is_python; /* else libc */
+	struct probe_coverage cov;
+};
+
+struct probes {
+	struct pymac_bpf *skel;
+	unsigned sources;
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+	struct attached_binary *bins;
+	size_t nbins, capbins;
+};
+
+static const char *const source_names[PM_SOURCE_COUNT] = {
+	[PM_SOURCE_PYMALLOC] = "pymalloc",
+	[PM_SOURCE_DEALLOC] = "dealloc",
+	[PM_SOURCE_GC] = "gc",
+	[PM_SOURCE_LIBC] = "libc",
+};
+
+const char *pm_source_name(enum pm_source_id id)
+{
+	return id < PM_SOURCE_COUNT ? source_names[id] : "?";
+}
+
+int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *tok;
+
+	*mask = 0;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int i;
+
+		for (i = 0; i < PM_SOURCE_COUNT; i++)
+			if (strcmp(tok, source_names[i]) == 0)
+				break;
+		if (i == PM_SOURCE_COUNT) {
+			snprintf(err, errlen,
+				 "unknown probe source '%s' (choose from pymalloc,dealloc,gc,libc)",
+				 tok);
+			return -EINVAL;
+		}
+		*mask |= 1u << i;
+	}
+	if (!*mask) {
+		snprintf(err, errlen, "--probes needs at least one of pymalloc,dealloc,gc,libc");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	if (p->nlinks == p->caplinks) {
+		size_t cap = p->caplinks ? p->caplinks * 2 : 32;
+		void *n = realloc(p->links, cap * sizeof(*p->links));
+
+		if (!n) {
+			bpf_link__destroy(l);
+			return -ENOMEM;
+		}
+		p->links = n;
+		p->caplinks = cap;
+	}
+	p->links[p->nlinks++] = l;
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_WARN && getenv("PYMAC_DEBUG"))
+		return vfprintf(stderr, fmt, args);
+	if (level == LIBBPF_DEBUG && getenv("PYMAC_DEBUG") && strcmp(getenv("PYMAC_DEBUG"), "2") == 0)
+		return vfprintf(stderr, fmt, args);
+	return 0;
+}
+
+struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen)
+{
+	struct probes *p = calloc(1, sizeof(*p));
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	libbpf_set_print(libbpf_quiet);
+	p->sources = opts->sources;
+	p->skel = pymac_bpf__open();
+	if (!p->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+		goto fail;
+	}
+	p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
+	if (opts->ringbuf_bytes)
+		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
+	ret = pymac_bpf__load(p->skel);
+	if (ret) {
+		if (ret == -EPERM || ret == -EACCES)
+			snprintf(err, errlen,
+				 "cannot load BPF programs: %s; run as root, or grant CAP_BPF, "
+				 "CAP_PERFMON and CAP_SYS_PTRACE",
+				 strerror(-ret));
+		else
+			snprintf(err, errlen,
+				 "cannot load BPF programs: %s (needs a kernel with BTF, ring "
+				 "buffers and uprobes; PYMAC_DEBUG=1 shows the verifier log)",
+				 strerror(-ret));
+		goto fail;
+	}
+	struct bpf_program *procs[] = { p->skel->progs.pm_fork, p->skel->progs.pm_exec,
+					p->skel->progs.pm_exit };
+	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		struct bpf_link *l = bpf_program__attach(procs[i]);
+
+		if (!l) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot attach %s: %s", bpf_program__name(procs[i]),
+				 strerror(-ret));
+			goto fail;
+		}
+		if ((ret = add_link(p, l))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	return p;
+fail:
+	probes__free(p);
+	errno = -ret;
+	return NULL;
+}
+
+void probes__free(struct probes *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i]);
+	free(p->links);
+	free(p->bins);
+	pymac_bpf__destroy(p->skel);
+	free(p);
+}
+
+int probes__ringbuf_fd(const struct probes *p)
+{
+	return bpf_map__fd(p->skel->maps.events);
+}
+
+int probes__trace_pid(struct probes *p, pid_t pid)
+{
+	__u32 key = pid;
+	__u8 one = 1;
+
+	return bpf_map__update_elem(p->skel->maps.traced_pids, &key, sizeof(key), &one, sizeof(one),
+				    BPF_ANY);
+}
+
+int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id)
+{
+	__u64 key = cgroup_id;
+	__u8 one = 1;
+
+	return bpf_map__update_elem(p->skel->maps.traced_cgroups, &key, sizeof(key), &one,
+				    sizeof(one), BPF_ANY);
+}
+
+static int attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path,
+			 uint64_t offset, uint64_t cookie, bool retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = cookie, .retprobe = retprobe);
+	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, -1, path, offset, &o);
+
+	if (!l)
+		return -errno;
+	return add_link(p, l);
+}
+
+static void set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_status st,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_status st,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	cov->status[s] = st;
+	va_start(ap, fmt);
+	vsnprintf(cov->detail[s], sizeof(cov->detail[s]), fmt, ap);
+	va_end(ap);
+}
+
+/* Attach entry (and return) probes on one allocator function. */
+static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *path, const char *fn,
+			   enum pm_kind kind, struct elf_func *out)
+{
+	struct elf_func f;
+	int err;
+
+	if (elf_file__find_func(ef, fn, &f))
+		return -ENOENT;
+	if (out)
+		*out = f;
+	if (pm_kind_is_free(kind))
+		return attach_uprobe(p, p->skel->progs.pm_free_enter, path, f.offset, kind, false);
+	err = attach_uprobe(p, p->skel->progs.pm_alloc_enter, path, f.offset, kind, false);
+	if (!err)
+		err = attach_uprobe(p, p->skel->progs.pm_alloc_exit, path, f.offset, kind, true);
+	return err;
+}
+
+/* How many places inside the binary call fn directly; -1 if unknown. */
+static long direct_callers(struct elf_file *ef, const struct elf_func *f)
+{
+	return elf_file__count_direct_calls(ef, f->vaddr);
+}
+
+static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			    struct probe_coverage *cov)
+{
+	static const struct {
+		const char *fn;
+		enum pm_kind kind;
+	} fns[] = {
+		{ "PyObject_Malloc", PM_PY_MALLOC },
+		{ "PyObject_Calloc", PM_PY_CALLOC },
+		{ "PyObject_Realloc", PM_PY_REALLOC },
+		{ "PyObject_Free", PM_PY_FREE },
+	};
+	struct elf_func malloc_fn = {};
+	char missing[160] = "";
+	int attached = 0, err = 0;
+
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind,
+					i == 0 ? &malloc_fn : NULL);
+		if (e == 0) {
+			attached++;
+		} else {
+			size_t l = strlen(missing);
+
+			snprintf(missing + l, sizeof(missing) - l, "%s%s (%s)", l ? ", " : "",
+				 fns[i].fn, e == -ENOENT ? "no symbol" : strerror(-e));
+			err = e;
+		}
+	}
+	if (!attached) {
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_NONE, "cannot attach to %s in %s: %s",
+			"PyObject_Malloc", b->path, missing);
+		return;
+	}
+	long callers = malloc_fn.vaddr ? direct_callers(ef, &malloc_fn) : -1;
+	if (callers >= 0 && callers < PM_INLINED_CALLERS_MAX)
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
+			"%s inlines the allocator (LTO: PyObject_Malloc has %ld direct callers); "
+			"the probes see only calls through the exported symbols, a small part of "
+			"all allocations",
+			b->path, callers);
+	else if (err)
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path,
+			missing);
+	else
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
+			"PyObject_{Malloc,Calloc,Realloc,Free} in %s (%ld direct callers)", b->path,
+			callers);
+}
+
+static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			   const char *version, struct probe_coverage *cov)
+{
+	struct elf_func f;
+	int err;
+
+	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
+			"%s has no _Py_Dealloc function%s", b->path,
+			version[0] && strcmp(version, "3.8") < 0 && strlen(version) == 3
+				? " (before Python 3.8 it is a macro)"
+				: "");
+		return;
+	}
+	err = attach_uprobe(p, p->skel->progs.pm_dealloc, b->host_path, f.offset, 0, false);
+	if (err) {
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "cannot attach to _Py_Dealloc in %s: %s",
+			b->path, strerror(-err));
+		return;
+	}
+	long callers = direct_callers(ef, &f);
+	if (callers >= 0 && callers < PM_INLINED_CALLERS_MAX)
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+			"%s inlines _Py_Dealloc (LTO: %ld direct callers); the probe sees only "
+			"deallocations through the exported symbol",
+			b->path, callers);
+	else
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s (%ld direct callers)",
+			b->path, callers);
+}
+
+static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
+{
+	struct bpf_link *l;
+	int err;
+
+	l = bpf_program__attach_usdt(p->skel->progs.pm_gc_usdt_start, -1, b->host_path, "python",
+				     "gc__start", NULL);
+	if (!l)
+		return -errno;
+	if ((err = add_link(p, l)))
+		return err;
+	l = bpf_program__attach_usdt(p->skel->progs.pm_gc_usdt_done, -1, b->host_path, "python",
+				     "gc__done", NULL);
+	if (!l)
+		return -errno;
+	return add_link(p, l);
+}
+
+/* Collector functions by Python version: gc_collect_main (3.10+), collect
+ * (3.8, 3.9), each possibly split into compiler clones. */
+static void attach_gc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+		      struct probe_coverage *cov)
+{
+	static const char *const collectors[] = { "gc_collect_main", "collect" };
+	struct usdt_note note;
+	struct elf_func fns[8];
+	int n = 0, attached = 0, err;
+	char skipped[200] = "";
+
+	if (elf_file__find_usdt(ef, "python", "gc__start", &note) == 0 &&
+	    elf_file__find_usdt(ef, "python", "gc__done", &note) == 0) {
+		err = attach_gc_usdt(p, b);
+		if (!err) {
+			set_cov(cov, PM_SOURCE_GC, PM_SRC_FULL,
+				"USDT python:gc__start/gc__done in %s", b->path);
+			return;
+		}
+		/* fall back to the collector function */
+		snprintf(skipped, sizeof(skipped), "USDT attach failed: %s; ", strerror(-err));
+	}
+	const char *name = NULL;
+	for (size_t i = 0; i < sizeof(collectors) / sizeof(collectors[0]) && n == 0; i++) {
+		n = elf_file__find_func_clones(ef, collectors[i], fns, 8);
+		name = collectors[i];
+	}
+	if (n <= 0) {
+		set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE,
+			"%sno python:gc__start marker and no collector function (gc_collect_main, "
+			"collect) in %s%s",
+			skipped, b->path,
+			elf_file__has_symtab(ef) ? "" : " (stripped: no .symtab; install its debug "
+							"symbols)");
+		return;
+	}
+	if (n > 8)
+		n = 8;
+	for (int i = 0; i < n; i++) {
+		/* DWARF knows where a clone takes `generation`; a function that is
+		 * no clone takes it as its second argument in every version. */
+		int reg = elf_dwarf_param_reg_at_entry(b->host_path, fns[i].vaddr, "generation");
+		int pmreg = reg >= 0 ? elf_dwarf_reg_to_pm_reg(reg) : -1;
+		bool clone = strchr(fns[i].name, '.') != NULL;
+
+		if (pmreg < 0 && !clone)
+			pmreg = PM_REG_SI;
+		if (pmreg < 0) {
+			size_t l = strlen(skipped);
+
+			if (snprintf(skipped + l, sizeof(skipped) - l, "%s%.60s", l ? ", " : "skipped ",
+				     fns[i].name) < 0)
+				skipped[l] = '\0';
+			continue;
+		}
+		err = attach_uprobe(p, p->skel->progs.pm_gc_fn_enter, b->host_path, fns[i].offset,
+				    pmreg, false);
+		if (!err)
+			err = attach_uprobe(p, p->skel->progs.pm_gc_fn_exit, b->host_path,
+					    fns[i].offset, 0, true);
+		if (!err)
+			attached++;
+	}
+	if (!attached)
+		set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "cannot attach to %s in %s: %s", name,
+			b->path, skipped[0] ? skipped : "attach failed");
+	else if (attached < n)
+		set_cov(cov, PM_SOURCE_GC, PM_SRC_PARTIAL,
+			"%d of %d copies of %s in %s (%s: no debug info says where they take "
+			"`generation`)",
+			attached, n, name, b->path, skipped);
+	else
+		set_cov(cov, PM_SOURCE_GC, PM_SRC_FULL, "uprobes on %s (%d cop%s) in %s", name, n,
+			n == 1 ? "y" : "ies", b->path);
+}
+
+static void attach_libc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			struct probe_coverage *cov)
+{
+	static const struct {
+		const char *fn;
+		enum pm_kind kind;
+	} fns[] = {
+		{ "malloc", PM_MALLOC },
+		{ "calloc", PM_CALLOC },
+		{ "realloc", PM_REALLOC },
+		{ "free", PM_FREE },
+	};
+	char missing[160] = "";
+	int attached = 0;
+
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind, NULL);
+
+		if (e == 0) {
+			attached++;
+		} else {
+			size_t l = strlen(missing);
+
+			snprintf(missing + l, sizeof(missing) - l, "%s%s (%s)", l ? ", " : "",
+				 fns[i].fn, e == -ENOENT ? "no symbol" : strerror(-e));
+		}
+	}
+	if (!attached)
+		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot attach to %s: %s", b->path, missing);
+	else if (missing[0])
+		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path, missing);
+	else
+		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_FULL, "malloc, calloc, realloc, free in %s",
+			b->path);
+}
+
+static struct attached_binary *find_bin(struct probes *p, const struct target_binary *b)
+{
+	for (size_t i = 0; i < p->nbins; i++)
+		if (p->bins[i].dev == b->dev && p->bins[i].ino == b->ino)
+			return &p->bins[i];
+	return NULL;
+}
+
+static struct attached_binary *new_bin(struct probes *p, const struct target_binary *b)
+{
+	if (p->nbins == p->capbins) {
+		size_t cap = p->capbins ? p->capbins * 2 : 8;
+		void *n = realloc(p->bins, cap * sizeof(*p->bins));
+
+		if (!n)
+			return NULL;
+		p->bins = n;
+		p->capbins = cap;
+	}
+	struct attached_binary *ab = &p->bins[p->nbins++];
+	memset(ab, 0, sizeof(*ab));
+	ab->dev = b->dev;
+	ab->ino = b->ino;
+	for (int s = 0; s < PM_SOURCE_COUNT; s++)
+		ab->cov.status[s] = PM_SRC_OFF;
+	return ab;
+}
+
+static void attach_python_binary(struct probes *p, const struct target_binary *b,
+				 const char *version, struct probe_coverage *cov)
+{
+	struct elf_file *ef = elf_file__open(b->host_path);
+
+	if (!ef) {
+		for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
+			if (p->sources & (1u << s))
+				set_cov(cov, s, PM_SRC_NONE, "cannot read %s: %s", b->path,
+					strerror(errno));
+		return;
+	}
+	if (p->sources & (1u << PM_SOURCE_PYMALLOC))
+		attach_pymalloc(p, ef, b, cov);
+	if (p->sources & (1u << PM_SOURCE_DEALLOC))
+		attach_dealloc(p, ef, b, version, cov);
+	if (p->sources & (1u << PM_SOURCE_GC))
+		attach_gc(p, ef, b, cov);
+	elf_file__close(ef);
+}
+
+int probes__attach(struct probes *p, const struct target_binary *python, const char *py_version,
+		   const struct target_binary *libc, struct probe_coverage *cov)
+{
+	struct attached_binary *ab;
+	int n = 0;
+
+	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
+		cov->status[s] = (p->sources & (1u << s)) ? PM_SRC_NONE : PM_SRC_OFF;
+		snprintf(cov->detail[s], sizeof(cov->detail[s]), "%s",
+			 (p->sources & (1u << s)) ? "no binary for this source" : "not requested");
+	}
+	if (python) {
+		ab = find_bin(p, python);
+		if (!ab && (ab = new_bin(p, python))) {
+			ab->is_python = true;
+			attach_python_binary(p, python, py_version ? py_version : "", &ab->cov);
+		}
+		if (ab)
+			for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
+				if (p->sources & (1u << s)) {
+					cov->status[s] = ab->cov.status[s];
+					memcpy(cov->detail[s], ab->cov.detail[s], sizeof(cov->detail[s]));
+				}
+	} else {
+		for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
+			if (p->sources & (1u << s))
+				snprintf(cov->detail[s], sizeof(cov->detail[s]),
+					 "no Python interpreter (PyObject_Malloc) in this process");
+	}
+	if (libc && (p->sources & (1u << PM_SOURCE_LIBC))) {
+		ab = find_bin(p, libc);
+		if (!ab && (ab = new_bin(p, libc)) != NULL) {
+			struct elf_file *ef = elf_file__open(libc->host_path);
+
+			if (ef) {
+				attach_libc(p, ef, libc, &ab->cov);
+				elf_file__close(ef);
+			} else {
+				set_cov(&ab->cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot read %s: %s",
+					libc->path, strerror(errno));
+			}
+		}
+		if (ab) {
+			cov->status[PM_SOURCE_LIBC] = ab->cov.status[PM_SOURCE_LIBC];
+			memcpy(cov->detail[PM_SOURCE_LIBC], ab->cov.detail[PM_SOURCE_LIBC],
+			       sizeof(cov->detail[0]));
+		}
+	} else if (p->sources & (1u << PM_SOURCE_LIBC)) {
+		snprintf(cov->detail[PM_SOURCE_LIBC], sizeof(cov->detail[0]),
+			 "no libc found in this process (statically linked?)");
+	}
+	for (int s = 0; s < PM_SOURCE_COUNT; s++)
+		if (cov->status[s] == PM_SRC_FULL || cov->status[s] == PM_SRC_PARTIAL)
+			n++;
+	return n;
+}
+
+int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx)
+{
+	struct pm_lost_key key, next;
+	struct bpf_map *m = p->skel->maps.lost_events;
+	void *prev = NULL;
+	__u64 val;
+	int err;
+
+	while ((err = bpf_map__get_next_key(m, prev, &next, sizeof(next))) == 0) {
+		if (bpf_map__lookup_elem(m, &next, sizeof(next), &val, sizeof(val), 0) == 0)
+			cb(ctx, next.pid, next.kind, val);
+		key = next;
+		prev = &key;
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+uint64_t probes__lost_total(const struct probes *p)
+{
+	uint64_t sum = 0;
+
+	for (int k = 0; k < PM_KIND_MAX; k++)
+		sum += p->skel->bss->pm_lost_by_kind[k];
+	return sum;
+}
+
+size_t probes__link_count(const struct probes *p)
+{
+	return p->nlinks;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The BPF side as user space sees it: loading the programs, choosing which
+ * processes and cgroups are traced, attaching each binary once, stating what
+ * each source can see, and reading the lost-event counters.
+ */
+#ifndef PYMAC_PROBES_H
+#define PYMAC_PROBES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "record.h"
+#include "targets.h"
+
+enum pm_source_id {
+	PM_SOURCE_PYMALLOC = 0,
+	PM_SOURCE_DEALLOC = 1,
+	PM_SOURCE_GC = 2,
+	PM_SOURCE_LIBC = 3,
+	PM_SOURCE_COUNT = 4,
+};
+#define PM_SOURCES_ALL ((1u << PM_SOURCE_COUNT) - 1)
+
+const char *pm_source_name(enum pm_source_id id);
+/* Parse "pymalloc,gc,libc" into a mask. 0, or -EINVAL with err set. */
+int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen);
+
+/* What each source sees in one binary (or process). */
+struct probe_coverage {
+	enum pm_source_status status[PM_SOURCE_COUNT];
+	char detail[PM_SOURCE_COUNT][320];
+};
+
+struct probes_opts {
+	unsigned sources;     /* PM_SOURCES_* mask */
+	size_t ringbuf_bytes; /* power of two */
+	bool filter_cgroups;  /* trace every process of traced_cgroups too */
+};
+
+struct probes;
+
+/* Open and load the BPF object and attach the process-life programs.
+ * NULL with errno set and a one-line reason in err. */
+struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen);
+void probes__free(struct probes *p);
+int probes__ringbuf_fd(const struct probes *p);
+
+int probes__trace_pid(struct probes *p, pid_t pid);
+int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id);
+
+/*
+ * Attach the requested sources to the Python object and libc of a target
+ * (each distinct file once; a file already attached is not attached again
+ * and yields the same coverage). Fills cov for every source. Returns the
+ * number of sources that are attached (full or partial).
+ */
+int probes__attach(struct probes *p, const struct target_binary *python, const char *py_version,
+		   const struct target_binary *libc, struct probe_coverage *cov);
+
+typedef void (*probes_lost_cb)(void *ctx, uint32_t pid, uint32_t kind, uint64_t count);
+/* Call cb for every (pid, kind) lost counter. 0 or -errno. */
+int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx);
+/* Sum of lost events over kinds. */
+uint64_t probes__lost_total(const struct probes *p);
+/* Number of uprobe/uretprobe/USDT links attached. */
+size_t probes__link_count(const struct probes *p);
+
+#endif /* PYMAC_PROBES_H */

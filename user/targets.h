@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding what to trace: a process's identity, the binaries it maps that
+ * pymac probes (the Python interpreter object and libc), and the binaries a
+ * command will use before it starts.
+ */
+#ifndef PYMAC_TARGETS_H
+#define PYMAC_TARGETS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A binary file as pymac opens it and as the kernel identifies it. */
+struct target_binary {
+	char path[PATH_MAX];      /* as the target process sees it */
+	char host_path[PATH_MAX]; /* what pymac opens: /proc/PID/root/... or path */
+	uint64_t dev, ino;        /* of host_path, as the host sees it */
+};
+
+struct target_proc {
+	pid_t pid, ppid;
+	char comm[16];
+	char exe[PATH_MAX]; /* as the process sees it */
+	uint64_t cgroup_id; /* cgroup v2 id (inode of its cgroup directory); 0 if unknown */
+	bool has_python;    /* maps an object that defines PyObject_Malloc */
+	struct target_binary python;
+	char python_version[16]; /* "3.11"; "" if unknown */
+	bool has_libc;
+	struct target_binary libc;
+};
+
+/* Inspect a running process. 0, -ENOENT (no such process), -EACCES, ... */
+int target_proc__inspect(pid_t pid, struct target_proc *tp);
+
+/* What a command will run, found before it starts (for `record -- CMD`). */
+struct target_command {
+	char exe[PATH_MAX];         /* resolved ELF (through #! interpreters) */
+	bool has_python;
+	struct target_binary python;
+	char python_version[16];
+	bool has_libc;
+	struct target_binary libc;
+};
+
+/*
+ * Resolve argv[0] through PATH and #! lines, and find the Python object and
+ * libc it will load (asking the dynamic loader with LD_TRACE_LOADED_OBJECTS,
+ * which lists libraries without running the program). 0 or -errno; on
+ * error, err says why in one line.
+ */
+int target_command__resolve(const char *argv0, struct target_command *tc, char *err, size_t errlen);
+
+/* Search PATH for an executable. 0 or -ENOENT. */
+int target_find_in_path(const char *name, char *out, size_t outlen);
+/* "3.11" from names like libpython3.11.so.1.0, python3.11, python3.11d. */
+bool target_python_version_from_path(const char *path, char *out, size_t outlen);
+/* cgroup v2 id of a process, or 0. */
+uint64_t target_cgroup_id(pid_t pid);
+/* Does this file define PyObject_Malloc? */
+bool target_is_python_object(const char *host_path);
+/* Fill dev/ino of b->host_path. 0 or -errno. */
+int target_binary__stat(struct target_binary *b);
+
+#endif /* PYMAC_TARGETS_H */
