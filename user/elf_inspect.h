@@ -21,6 +21,7 @@ struct elf_func {
 	uint64_t offset;  /* file offset of vaddr (what uprobes take) */
 	bool global;      /* STB_GLOBAL/STB_WEAK (else local) */
 	bool from_symtab; /* found in .symtab (else .dynsym) */
+	bool ifunc;       /* STT_GNU_IFUNC: vaddr is the resolver, not the code */
 };
 
 struct usdt_note {
@@ -45,7 +46,9 @@ bool elf_file__is_64bit_x86(const struct elf_file *ef);
 bool elf_file__has_interp(const struct elf_file *ef);
 
 /* A defined function symbol by exact name; .symtab first, then .dynsym.
- * 0, or -ENOENT. */
+ * 0, or -ENOENT. A name that only exists as an STT_GNU_IFUNC (whose address
+ * is a resolver run once by ld.so, useless to probe) fills *out with
+ * out->ifunc set and returns -EOPNOTSUPP. */
 int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_func *out);
 /* Every defined function named `base` or `base.<suffix>` (GCC clones such as
  * .constprop.0, .isra.0, .part.0), deduplicated by address. Returns the
@@ -70,10 +73,31 @@ int elf_file__build_id(const struct elf_file *ef, char *hex, size_t len);
 int elf_file__needed(const struct elf_file *ef, const char **out, int max);
 
 /* Count direct `call rel32` / `jmp rel32` instructions in executable
- * sections whose target is vaddr. A byte scan: a cheap signal of whether the
- * function is really called inside this binary or was inlined (LTO).
+ * sections whose target is vaddr, or a PLT stub of this file bound to the
+ * function at vaddr (a shared library built without
+ * -fno-semantic-interposition calls its own exported functions through its
+ * PLT). A byte scan: a cheap signal of whether the function is really called
+ * inside this binary or was inlined (LTO). x86-64 only.
  * Returns the count or a negative errno. */
 long elf_file__count_direct_calls(const struct elf_file *ef, uint64_t vaddr);
+
+struct elf_call_count {
+	long direct;    /* call/jmp rel32 straight to vaddr */
+	long via_plt;   /* call/jmp rel32 to one of the PLT stubs below */
+	long plt_stubs; /* PLT stubs whose GOT slot is relocated to vaddr's symbol */
+};
+/* The same count, split. 0 or a negative errno. */
+int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_call_count *out);
+
+/* Address of the .stapsdt.base section. Notes record the base they were
+ * linked against; if a prelinker moved the file, libbpf-style consumers
+ * add (this address - note.base) to pc. 0 or -ENOENT. */
+int elf_file__stapsdt_base(const struct elf_file *ef, uint64_t *addr);
+/* File offsets of a note's probe address (after the .stapsdt.base
+ * adjustment above) and of its semaphore (0 when it has none): what a uprobe
+ * and its ref_ctr_offset take. 0 or -ENOENT. */
+int elf_file__usdt_offsets(const struct elf_file *ef, const struct usdt_note *note,
+			   uint64_t *pc_offset, uint64_t *sem_offset);
 
 /*
  * Where DWARF says the formal parameter `param` of the function whose code
@@ -81,12 +105,27 @@ long elf_file__count_direct_calls(const struct elf_file *ef, uint64_t vaddr);
  * (0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15).
  * Looks in the file's own DWARF (path is the same file). Returns the
  * register number, -ENOENT (no DWARF / no such parameter), or -EOPNOTSUPP
- * (it lives somewhere other than a register at entry).
+ * (it lives somewhere other than a register at entry, or is a constant:
+ * see elf_file__dwarf_param_loc()).
  */
 int elf_dwarf_param_reg_at_entry(const char *path, uint64_t entry_vaddr, const char *param);
+/* Same, on an open file (works on open_mem files too). */
+int elf_file__dwarf_param_reg(const struct elf_file *ef, uint64_t entry_vaddr, const char *param);
+
+struct elf_param_loc {
+	bool is_const; /* the value is a constant at entry, not in a register */
+	int dwarf_reg; /* DWARF register number when !is_const */
+	int64_t value; /* when is_const */
+};
+/* Like elf_file__dwarf_param_reg(), but also reports parameters that GCC
+ * propagated as constants into a clone (collect.constprop.0 in CPython 3.8
+ * is collect() with generation fixed to 2: DW_AT_const_value, no register).
+ * 0, -ENOENT or -EOPNOTSUPP. */
+int elf_file__dwarf_param_loc(const struct elf_file *ef, uint64_t entry_vaddr, const char *param,
+			      struct elf_param_loc *out);
 
 /* Translate a DWARF x86-64 register number to its pt_regs slot index as the
- * BPF side uses it (see bpf/pymac.bpf.h: PM_REG_*); -1 if unsupported. */
+ * BPF side uses it (see bpf/regs.h: enum pm_reg); -1 if unsupported. */
 int elf_dwarf_reg_to_pm_reg(int dwarf_reg);
 
 #endif /* PYMAC_ELF_INSPECT_H */
