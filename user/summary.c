@@ -746,20 +746,49 @@ int summary__print_json(const struct summary *s, FILE *out, const struct pm_trac
 
 #define LABEL_W 10 /* "  label   " column before the values */
 
-/* Print s with control characters and broken UTF-8 made harmless. */
-static void print_text(FILE *out, const char *s)
+#define TEXT_WIDTH 80
+
+/*
+ * Print s with control characters and broken UTF-8 made harmless. With
+ * wrap_indent > 0, words go on to new lines indented that much when the
+ * line would pass TEXT_WIDTH; col is where the text starts.
+ */
+static void print_wrapped(FILE *out, const char *s, int col, int wrap_indent)
 {
 	char buf[512];
-	size_t len = strlen(s);
+	size_t len = strlen(s), n, i = 0;
 	char *dst = len <= sizeof(buf) ? buf : malloc(len);
 
 	if (!dst) {
 		fputs("?", out);
 		return;
 	}
-	fwrite(dst, 1, text_format_string(dst, s), out);
+	n = text_format_string(dst, s);
+	while (i < n) {
+		size_t w = i, end;
+
+		while (w < n && dst[w] != ' ')
+			w++;
+		end = w;
+		if (wrap_indent > 0 && i && col + (int)(end - i) + 1 > TEXT_WIDTH &&
+		    col > wrap_indent) {
+			fprintf(out, "\n%*s", wrap_indent, "");
+			col = wrap_indent;
+		} else if (i) {
+			fputc(' ', out);
+			col++;
+		}
+		fwrite(dst + i, 1, end - i, out);
+		col += (int)(end - i);
+		i = end < n ? end + 1 : end;
+	}
 	if (dst != buf)
 		free(dst);
+}
+
+static void print_text(FILE *out, const char *s)
+{
+	print_wrapped(out, s, 0, 0);
 }
 
 static void label(FILE *out, const char *name)
@@ -895,19 +924,26 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 	fputc('\n', out);
 
 	label(out, "process");
-	fprintf(out, "parent %" PRIu32 ", cgroup %" PRIu64 ", ", p->ppid, p->cgroup_id);
+	if (p->ppid)
+		fprintf(out, "parent %" PRIu32 ", ", p->ppid);
+	if (p->cgroup_id)
+		fprintf(out, "cgroup %" PRIu64 ", ", p->cgroup_id);
 	print_exit(out, p);
 	fputc('\n', out);
 
 	for (size_t i = 0; i < p->nsources; i++) {
 		const struct source_state *st = &p->sources[i];
 
+		int col = 2 + LABEL_W;
+
 		label(out, "coverage");
 		print_text(out, st->name);
-		fprintf(out, ": %s", pm_source_status_name(st->status));
+		col +=
+		    (int)strlen(st->name) + fprintf(out, ": %s", pm_source_status_name(st->status));
 		if (st->detail && st->detail[0]) {
 			fputs(" - ", out);
-			print_text(out, st->detail);
+			/* Details are sentences: wrap them under the source name. */
+			print_wrapped(out, st->detail, col + 3, 2 + LABEL_W + 2);
 		}
 		fputc('\n', out);
 	}
@@ -933,7 +969,7 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 		return -ENOMEM;
 	w = nrows ? num_width(rows[0].count) : 1;
 	for (size_t r = 0; r < nrows; r++) {
-		label(out, r ? "" : "freed");
+		label(out, r ? "" : "top types");
 		fprintf(out, "%*" PRIu64 "  ", w, rows[r].count);
 		print_text(out, rows[r].name[0] ? rows[r].name : "(unreadable type name)");
 		fputc('\n', out);

@@ -535,7 +535,6 @@ static void test_text_full(void **state)
 	char *text = summary_text(s, &info, 10);
 
 	(void)state;
-	printf("%s", text);
 	assert_line(text, "trace: 2.000 s, 24 events, 16 lost, complete, 2 processes");
 	assert_line(text, "  lost      6 (free 6)");
 	assert_line(text,
@@ -555,14 +554,14 @@ static void test_text_full(void **state)
 	assert_line(text,
 		    "            3 collections (gen0 1, gen1 1, gen2 1), 57 objects collected, "
 		    "1.234 ms");
-	assert_line(text, "  freed     2  list");
+	assert_line(text, "  top types 2  list");
 	assert_line(text, "            1  dict");
 	assert_line(text, "  lost      10 (py_malloc 7, malloc 3)");
 	assert_line(text, "  WARNING: 10 events lost (ring buffer full); counts above are lower "
 			  "bounds");
 
 	assert_line(text, "pid 100 (?)");
-	assert_line(text, "  process   parent 0, cgroup 4242, running at end of trace");
+	assert_line(text, "  process   cgroup 4242, running at end of trace");
 	/* The Python allocator lines are always there, even at zero. */
 	assert_line(text, "  events    py_malloc    0");
 	assert_line(text, "            py_free      0");
@@ -575,6 +574,34 @@ static void test_text_full(void **state)
 
 	/* Pid 100 comes before pid 200. */
 	assert_true(strstr(text, "pid 100 ") < strstr(text, "pid 200 "));
+	free(text);
+	summary__free(s);
+}
+
+/* Long coverage details wrap under the source name within 80 columns. */
+static void test_text_wrap(void **state)
+{
+	const struct pm_record recs[] = {
+	    rec_source(8, 1, "pymalloc", PM_SRC_PARTIAL,
+		       "PyObject_Malloc is inlined in 166 places in /usr/bin/python3.11; only "
+		       "calls through the exported symbol are seen. Install python3.11-dbg to "
+		       "see \x1b[1mthe rest"),
+	};
+	struct summary *s = summary__new();
+	char *text, *line, *save = NULL;
+	int n = 0;
+
+	(void)state;
+	feed(summary__sink(s), recs, 1);
+	text = summary_text(s, NULL, 5);
+	assert_line(text,
+		    "  coverage  pymalloc: partial - PyObject_Malloc is inlined in 166 places in");
+	assert_line(
+	    text, "              /usr/bin/python3.11; only calls through the exported symbol are");
+	assert_line(text, "              seen. Install python3.11-dbg to see ?[1mthe rest");
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
+		assert_true(strlen(line) <= 80 || strncmp(line, "trace:", 6) == 0);
+	assert_true(n > 5);
 	free(text);
 	summary__free(s);
 }
@@ -666,7 +693,7 @@ static void test_top_types(void **state)
 	free(text);
 
 	text = summary_text(s, NULL, 3);
-	assert_line(text, "  freed     5  e");
+	assert_line(text, "  top types 5  e");
 	assert_line(text, "            3  b");
 	assert_line(text, "            3  c");
 	assert_line(text, "            ... and 3 more types");
@@ -932,6 +959,40 @@ static void test_event_long_and_many(void **state)
 	free(path);
 }
 
+/* A kind from a newer recorder is printed by number and counted only as an
+ * event; a lost count for it is reported as "unknown". */
+static void test_unknown_kind(void **state)
+{
+	const struct pm_record recs[] = {
+	    ev_hdr(11, 12, T0 + 5, (enum pm_kind)99),
+	    rec_lost(11, T0 + 6, (enum pm_kind)99, 4),
+	};
+	struct summary *s = summary__new();
+	struct json_object *root, *p;
+	char *out;
+
+	(void)state;
+	out = print_events(EVENT_FMT_TEXT, recs, 1);
+	assert_string_equal(out, "     0.000000005 11/12 kind#99\n");
+	free(out);
+	out = print_events(EVENT_FMT_JSONL, recs, 1);
+	assert_string_equal(out, "{\"ts_ns\":1000000005,\"t_ns\":5,\"kind\":\"unknown\",\"pid\":11,"
+				 "\"tid\":12,\"cgroup_id\":4242}\n");
+	free(out);
+
+	feed(summary__sink(s), recs, 2);
+	out = summary_json(s, NULL, 5);
+	root = parse(out);
+	assert_int_equal(get_int(get(root, "trace"), "events"), 1);
+	p = find_proc(root, 11);
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		assert_int_equal(get_u64(get(p, "counts"), pm_kind_name(k)), 0);
+	assert_int_equal(get_u64(get(p, "lost_by_kind"), "unknown"), 4);
+	json_object_put(root);
+	free(out);
+	summary__free(s);
+}
+
 /* ---- JSON strings ---- */
 
 static char *json_str(const char *s)
@@ -1101,18 +1162,13 @@ static void test_million_events(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_full),
-	    cmocka_unit_test(test_json_without_info),
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_text_full),
-	    cmocka_unit_test(test_lost_supersession),
-	    cmocka_unit_test(test_top_types),
-	    cmocka_unit_test(test_event_text),
-	    cmocka_unit_test(test_event_jsonl),
-	    cmocka_unit_test(test_event_long_and_many),
-	    cmocka_unit_test(test_json_escape),
-	    cmocka_unit_test(test_text_format),
-	    cmocka_unit_test(test_million_events),
+	    cmocka_unit_test(test_json_full),	 cmocka_unit_test(test_json_without_info),
+	    cmocka_unit_test(test_empty),	 cmocka_unit_test(test_text_full),
+	    cmocka_unit_test(test_text_wrap),	 cmocka_unit_test(test_lost_supersession),
+	    cmocka_unit_test(test_top_types),	 cmocka_unit_test(test_event_text),
+	    cmocka_unit_test(test_event_jsonl),	 cmocka_unit_test(test_event_long_and_many),
+	    cmocka_unit_test(test_unknown_kind), cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_text_format),	 cmocka_unit_test(test_million_events),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
