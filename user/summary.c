@@ -602,8 +602,10 @@ static struct proc **sorted_procs(const struct summary *s)
 
 	if (!v)
 		return NULL;
-	memcpy(v, s->procs, s->nprocs * sizeof(*v));
-	qsort(v, s->nprocs, sizeof(*v), cmp_proc_pid);
+	if (s->nprocs) {
+		memcpy(v, s->procs, s->nprocs * sizeof(*v));
+		qsort(v, s->nprocs, sizeof(*v), cmp_proc_pid);
+	}
 	return v;
 }
 

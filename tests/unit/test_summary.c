@@ -914,7 +914,7 @@ static void test_event_long_and_many(void **state)
 {
 	size_t big = 300 * 1024, lines = 0;
 	char *path = malloc(big + 1);
-	struct pm_record r = ev_proc(3, T0, PM_EXEC, 1, 0, "x", path);
+	struct pm_record r;
 	struct capture c;
 	struct event_printer *p;
 	struct pm_sink *sink;
@@ -924,6 +924,7 @@ static void test_event_long_and_many(void **state)
 	memset(path, 'p', big);
 	path[big] = '\0';
 	path[10] = '\1';
+	r = ev_proc(3, T0, PM_EXEC, 1, 0, "x", path);
 	for (int fmt = EVENT_FMT_TEXT; fmt <= EVENT_FMT_JSONL; fmt++) {
 		capture_open(&c);
 		p = event_printer__new(c.f, fmt, T0);
@@ -1077,7 +1078,7 @@ static void test_text_format(void **state)
 static void test_million_events(void **state)
 {
 	enum { N = 1000000, NTYPES = 1000, NPIDS = 64 };
-	char(*names)[24] = malloc(NTYPES * sizeof(*names));
+	char(*names)[32] = malloc(NTYPES * sizeof(*names));
 	struct summary *s = summary__new();
 	struct pm_sink *sink = summary__sink(s);
 	struct timespec a, b;
@@ -1086,8 +1087,8 @@ static void test_million_events(void **state)
 	char *text;
 
 	(void)state;
-	for (int i = 0; i < NTYPES; i++)
-		snprintf(names[i], sizeof(names[i]), "module%d.Type%d", i % 37, i);
+	for (unsigned i = 0; i < NTYPES; i++)
+		snprintf(names[i], sizeof(names[i]), "module%u.Type%u", i % 37, i);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < N; i++) {
 		uint32_t pid = 1000 + (i / 100) % NPIDS;
