@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "record.h"
 
 #define PM_TRACE_VERSION 1
@@ -28,6 +29,8 @@ struct trace_writer;
  * owner to chown to via trace_writer__set_owner. Returns NULL with errno set.
  */
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info);
+/* fchown the file (e.g. to SUDO_UID/SUDO_GID). 0 or -errno. */
+int trace_writer__set_owner(struct trace_writer *w, uid_t uid, gid_t gid);
 /* Append one record; it is buffered into the current chunk. 0 or -errno. */
 int trace_writer__append(struct trace_writer *w, const struct pm_record *rec);
 /* Compress and write the current chunk if it holds anything. 0 or -errno. */

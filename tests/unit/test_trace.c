@@ -1,0 +1,1473 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests of the trace file writer and reader (user/trace.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <cmocka.h>
+#include "trace.h"
+#include "trace_format.h"
+
+static char tmpdir[] = "/tmp/test_trace.XXXXXX";
+
+static const char *tpath(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const struct pm_trace_info test_info = {
+    .version = PM_TRACE_VERSION,
+    .start_ns = 123456789012345ull,
+    .start_realtime_ns = 1763720000123456789ull,
+};
+
+/* ---- comparing records ---- */
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+static void assert_str(const char *got, const char *want)
+{
+	assert_non_null(got);
+	assert_string_equal(got, nz(want));
+}
+
+static void assert_event_equal(const struct pm_event *a, const struct pm_event *b)
+{
+	assert_int_equal(a->ts_ns, b->ts_ns);
+	assert_int_equal(a->cgroup_id, b->cgroup_id);
+	assert_int_equal(a->pid, b->pid);
+	assert_int_equal(a->tid, b->tid);
+	assert_int_equal(a->kind, b->kind);
+	switch (b->kind) {
+	case PM_PY_MALLOC:
+	case PM_PY_CALLOC:
+	case PM_PY_REALLOC:
+	case PM_MALLOC:
+	case PM_CALLOC:
+	case PM_REALLOC:
+		assert_int_equal(a->alloc.size, b->alloc.size);
+		assert_int_equal(a->alloc.addr, b->alloc.addr);
+		assert_int_equal(a->alloc.old_addr, b->alloc.old_addr);
+		break;
+	case PM_PY_FREE:
+	case PM_FREE:
+		assert_int_equal(a->free.addr, b->free.addr);
+		break;
+	case PM_PY_DEALLOC:
+		assert_int_equal(a->dealloc.obj, b->dealloc.obj);
+		assert_int_equal(a->dealloc.type, b->dealloc.type);
+		assert_str(a->dealloc.type_name, b->dealloc.type_name);
+		break;
+	case PM_GC_START:
+	case PM_GC_DONE:
+		assert_int_equal(a->gc.generation, b->gc.generation);
+		assert_int_equal(a->gc.source, b->gc.source);
+		assert_int_equal(a->gc.collected, b->gc.collected);
+		assert_int_equal(a->gc.duration_ns, b->gc.duration_ns);
+		break;
+	case PM_EXEC:
+	case PM_EXIT:
+		assert_int_equal(a->proc.ppid, b->proc.ppid);
+		assert_int_equal(a->proc.exit_code, b->proc.exit_code);
+		assert_str(a->proc.comm, b->proc.comm);
+		assert_str(a->proc.path, b->proc.path);
+		break;
+	default:
+		fail_msg("unknown kind %d", b->kind);
+	}
+}
+
+/* a: as read back; b: as written */
+static void assert_rec_equal(const struct pm_record *a, const struct pm_record *b)
+{
+	assert_int_equal(a->type, b->type);
+	switch (b->type) {
+	case PM_REC_EVENT:
+		assert_event_equal(&a->ev, &b->ev);
+		break;
+	case PM_REC_PROCESS:
+		assert_int_equal(a->proc.ts_ns, b->proc.ts_ns);
+		assert_int_equal(a->proc.cgroup_id, b->proc.cgroup_id);
+		assert_int_equal(a->proc.pid, b->proc.pid);
+		assert_int_equal(a->proc.ppid, b->proc.ppid);
+		assert_str(a->proc.comm, b->proc.comm);
+		assert_str(a->proc.exe, b->proc.exe);
+		assert_str(a->proc.python, b->proc.python);
+		assert_str(a->proc.python_version, b->proc.python_version);
+		break;
+	case PM_REC_SOURCE:
+		assert_int_equal(a->src.ts_ns, b->src.ts_ns);
+		assert_int_equal(a->src.pid, b->src.pid);
+		assert_str(a->src.source, b->src.source);
+		assert_int_equal(a->src.status, b->src.status);
+		assert_str(a->src.detail, b->src.detail);
+		break;
+	case PM_REC_LOST:
+		assert_int_equal(a->lost.ts_ns, b->lost.ts_ns);
+		assert_int_equal(a->lost.pid, b->lost.pid);
+		assert_int_equal(a->lost.kind, b->lost.kind);
+		assert_int_equal(a->lost.count, b->lost.count);
+		break;
+	case PM_REC_META:
+		assert_str(a->meta.key, b->meta.key);
+		assert_str(a->meta.value, b->meta.value);
+		break;
+	case PM_REC_END:
+		assert_int_equal(a->end.ts_ns, b->end.ts_ns);
+		assert_int_equal(a->end.events, b->end.events);
+		break;
+	default:
+		fail_msg("unknown record type %d", b->type);
+	}
+}
+
+/* ---- file helpers ---- */
+
+static void write_records(const char *path, const struct pm_record *recs, size_t n,
+			  const struct pm_end *end)
+{
+	struct trace_writer *w = trace_writer__open(path, &test_info);
+
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+	assert_int_equal(trace_writer__close(w, end), 0);
+}
+
+/* Reads all records, checking each against want[]; returns the count and
+ * stores next()'s final return in *last. */
+static size_t read_and_check(const char *path, const struct pm_record *want, size_t nwant,
+			     int *last, struct trace_reader **keep)
+{
+	char err[256];
+	struct trace_reader *r = trace_reader__open(path, err, sizeof(err));
+	struct pm_record rec;
+	size_t n = 0;
+	int ret;
+
+	if (!r)
+		fail_msg("open %s: %s", path, err);
+	while ((ret = trace_reader__next(r, &rec)) == 1) {
+		if (n >= nwant)
+			fail_msg("more records than written (%zu)", nwant);
+		assert_rec_equal(&rec, &want[n]);
+		n++;
+	}
+	*last = ret;
+	if (keep)
+		*keep = r;
+	else
+		trace_reader__close(r);
+	return n;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc(st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, st.st_size), st.st_size);
+	close(fd);
+	*len = st.st_size;
+	return buf;
+}
+
+static void spit(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+struct chunk_info {
+	size_t off, end; /* [off, end) in the file */
+	uint32_t raw_len, comp_len, records;
+};
+
+/* Walks the chunk headers of a well-formed file. */
+static size_t list_chunks(const uint8_t *buf, size_t len, struct chunk_info *out, size_t max)
+{
+	size_t off = PM_TRACE_HDR_LEN, n = 0;
+
+	while (off < len) {
+		const uint8_t *h = buf + off;
+
+		assert_true(off + PM_CHUNK_HDR_LEN <= len);
+		assert_int_equal(rd32(h), PM_CHUNK_MAGIC);
+		assert_true(n < max);
+		out[n].off = off;
+		out[n].raw_len = rd32(h + 4);
+		out[n].comp_len = rd32(h + 8);
+		out[n].records = rd32(h + 12);
+		off += PM_CHUNK_HDR_LEN + out[n].comp_len;
+		out[n].end = off;
+		n++;
+	}
+	assert_int_equal(off, len);
+	return n;
+}
+
+static uint8_t *inflate_chunk(const uint8_t *buf, const struct chunk_info *c)
+{
+	uint8_t *raw = malloc(c->raw_len);
+	uLongf len = c->raw_len;
+
+	assert_non_null(raw);
+	assert_int_equal(uncompress(raw, &len, buf + c->off + PM_CHUNK_HDR_LEN, c->comp_len), Z_OK);
+	assert_int_equal(len, c->raw_len);
+	return raw;
+}
+
+/* ---- varints ---- */
+
+static void test_varint_roundtrip(void **state)
+{
+	static const struct {
+		uint64_t v;
+		size_t len;
+	} cases[] = {
+	    {0, 1},	      {1, 1},
+	    {127, 1},	      {128, 2},
+	    {300, 2},	      {16383, 2},
+	    {16384, 3},	      {UINT32_MAX, 5},
+	    {1ull << 56, 9},  {(1ull << 63) - 1, 9},
+	    {1ull << 63, 10}, {UINT64_MAX, 10},
+	};
+	uint8_t buf[16];
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(buf, 0xaa, sizeof(buf));
+		assert_int_equal(pm_varint_put(buf, cases[i].v), cases[i].len);
+		assert_int_equal(buf[cases[i].len], 0xaa);
+		v = 42;
+		assert_int_equal(pm_varint_get(buf, sizeof(buf), &v), cases[i].len);
+		assert_int_equal(v, cases[i].v);
+		/* exactly enough input, and every shorter input */
+		assert_int_equal(pm_varint_get(buf, cases[i].len, &v), cases[i].len);
+		for (size_t cut = 0; cut < cases[i].len; cut++)
+			assert_int_equal(pm_varint_get(buf, cut, &v), 0);
+	}
+	assert_int_equal(buf[0], 0xff); /* UINT64_MAX: 9 x 0xff then 0x01 */
+	assert_int_equal(buf[9], 0x01);
+
+	for (int i = 0; i < 100000; i++) {
+		uint64_t x = rnd() >> (rnd() % 64);
+		size_t n = pm_varint_put(buf, x);
+
+		assert_true(n >= 1 && n <= 10);
+		assert_int_equal(pm_varint_get(buf, n, &v), n);
+		assert_int_equal(v, x);
+	}
+}
+
+static void test_varint_invalid(void **state)
+{
+	/* 11 bytes: longer than any 64-bit value */
+	static const uint8_t too_long[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+					   0x80, 0x80, 0x80, 0x80, 0x00};
+	/* 10th byte > 1: would need bit 64 */
+	static const uint8_t overflow[] = {0xff, 0xff, 0xff, 0xff, 0xff,
+					   0xff, 0xff, 0xff, 0xff, 0x02};
+	/* non-minimal encodings of 0 and 1 */
+	static const uint8_t zero2[] = {0x80, 0x00};
+	static const uint8_t one3[] = {0x81, 0x80, 0x00};
+	static const uint8_t cont[] = {0x80};
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(pm_varint_get(too_long, sizeof(too_long), &v), 0);
+	assert_int_equal(pm_varint_get(overflow, sizeof(overflow), &v), 0);
+	assert_int_equal(pm_varint_get(zero2, sizeof(zero2), &v), 0);
+	assert_int_equal(pm_varint_get(one3, sizeof(one3), &v), 0);
+	assert_int_equal(pm_varint_get(cont, sizeof(cont), &v), 0);
+	assert_int_equal(pm_varint_get(cont, 0, &v), 0);
+	assert_int_equal(v, 7); /* untouched on failure */
+}
+
+static void test_zigzag(void **state)
+{
+	static const struct {
+		int64_t s;
+		uint64_t u;
+	} cases[] = {
+	    {0, 0},
+	    {-1, 1},
+	    {1, 2},
+	    {-2, 3},
+	    {2, 4},
+	    {INT32_MAX, 0xfffffffeull},
+	    {INT32_MIN, 0xffffffffull},
+	    {INT64_MAX, UINT64_MAX - 1},
+	    {INT64_MIN, UINT64_MAX},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(pm_zigzag(cases[i].s), cases[i].u);
+		assert_true(pm_unzigzag(cases[i].u) == cases[i].s);
+	}
+	for (int i = 0; i < 100000; i++) {
+		int64_t x = (int64_t)rnd();
+
+		assert_true(pm_unzigzag(pm_zigzag(x)) == x);
+	}
+}
+
+/* ---- round trips ---- */
+
+static struct pm_record ev_rec(enum pm_kind kind, uint64_t ts, uint32_t pid, uint32_t tid,
+			       uint64_t cgroup)
+{
+	struct pm_record r = {.type = PM_REC_EVENT};
+
+	r.ev.kind = kind;
+	r.ev.ts_ns = ts;
+	r.ev.pid = pid;
+	r.ev.tid = tid;
+	r.ev.cgroup_id = cgroup;
+	return r;
+}
+
+/* Every record type and event kind, with edge values in every field. */
+static size_t all_types(struct pm_record *r)
+{
+	size_t n = 0;
+
+	r[n].type = PM_REC_META;
+	r[n].meta.key = "command";
+	r[n++].meta.value = "pymac record -o x.pmt -- python3 -c 'print(\"hi\")'";
+	r[n].type = PM_REC_META;
+	r[n].meta.key = "empty";
+	r[n++].meta.value = "";
+	r[n].type = PM_REC_PROCESS;
+	r[n].proc = (struct pm_process){1000,
+					77,
+					4242,
+					1,
+					"python3.11",
+					"/usr/bin/python3.11",
+					"/usr/lib/libpython3.11.so.1.0",
+					"3.11"};
+	n++;
+	r[n].type = PM_REC_PROCESS;
+	r[n].proc = (struct pm_process){999, UINT64_MAX, UINT32_MAX, 0, "", "", "", ""};
+	n++;
+	r[n].type = PM_REC_SOURCE;
+	r[n].src =
+	    (struct pm_source){1001, 4242, "pymalloc", PM_SRC_FULL, "uprobe on PyObject_Malloc"};
+	n++;
+	r[n].type = PM_REC_SOURCE;
+	r[n].src = (struct pm_source){1002, 4242, "libc", PM_SRC_PARTIAL, ""};
+	n++;
+	r[n].type = PM_REC_SOURCE;
+	r[n].src = (struct pm_source){1003, 0, "gc", PM_SRC_NONE, "no USDT markers"};
+	n++;
+	r[n].type = PM_REC_SOURCE;
+	r[n].src = (struct pm_source){1003, 1, "dealloc", PM_SRC_OFF, "not requested"};
+	n++;
+
+	r[n] = ev_rec(PM_PY_MALLOC, 2000, 4242, 4242, 77);
+	r[n].ev.alloc.size = 32;
+	r[n++].ev.alloc.addr = 0x7f0012345670;
+	r[n] = ev_rec(PM_PY_CALLOC, 1990, 4242, 4243, 77); /* time goes back */
+	r[n].ev.alloc.size = 0;
+	r[n++].ev.alloc.addr = 0;
+	r[n] = ev_rec(PM_PY_REALLOC, 2010, 4242, 4243, 78);
+	r[n].ev.alloc.size = UINT64_MAX;
+	r[n].ev.alloc.addr = UINT64_MAX;
+	r[n++].ev.alloc.old_addr = 1;
+	r[n] = ev_rec(PM_PY_FREE, 2020, 17, 4242, 78); /* tid < pid */
+	r[n++].ev.free.addr = 0x7f0012345670;
+	r[n] = ev_rec(PM_PY_DEALLOC, 2030, 17, 17, 0);
+	r[n].ev.dealloc.obj = 0x7f0012345670;
+	r[n].ev.dealloc.type = 0x7f00aaaa0000;
+	r[n++].ev.dealloc.type_name = "dict";
+	r[n] = ev_rec(PM_PY_DEALLOC, 2031, 17, 17, 0);
+	r[n].ev.dealloc.obj = 0x7f0012345680;
+	r[n].ev.dealloc.type = 0x7f00aaaa0000;
+	r[n++].ev.dealloc.type_name = "dict";
+	r[n] = ev_rec(PM_PY_DEALLOC, 2032, 17, 17, 0);
+	r[n].ev.dealloc.obj = 0;
+	r[n].ev.dealloc.type = 0x7f00aaab0000; /* unreadable name */
+	r[n++].ev.dealloc.type_name = "";
+	r[n] = ev_rec(PM_PY_DEALLOC, 2033, 17, 17, 0);
+	r[n].ev.dealloc.obj = 0x10;
+	r[n].ev.dealloc.type = 0x7f00aaac0000; /* same name, other type */
+	r[n++].ev.dealloc.type_name = "dict";
+	r[n] = ev_rec(PM_GC_START, 3000, 4242, 4242, 77);
+	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_USDT, -1, 0};
+	n++;
+	r[n] = ev_rec(PM_GC_DONE, 3500, 4242, 4242, 77);
+	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_UPROBE, 12345, 500};
+	n++;
+	r[n] = ev_rec(PM_GC_DONE, 3600, 4242, 4242, 77);
+	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MIN, UINT32_MAX, INT64_MIN, UINT64_MAX};
+	n++;
+	r[n] = ev_rec(PM_GC_START, 3700, 4242, 4242, 77);
+	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MAX, 0, INT64_MAX, 1};
+	n++;
+	r[n] = ev_rec(PM_MALLOC, 4000, 4242, 4242, 77);
+	r[n].ev.alloc.size = 1 << 20;
+	r[n++].ev.alloc.addr = 0x5555deadbeef;
+	r[n] = ev_rec(PM_CALLOC, 4001, 4242, 4242, 77);
+	r[n].ev.alloc.size = 100;
+	r[n++].ev.alloc.addr = 0x5555deadbe00;
+	r[n] = ev_rec(PM_REALLOC, 4002, 4242, 4242, 77);
+	r[n].ev.alloc.size = 200;
+	r[n].ev.alloc.addr = 0x5555deadbe00; /* in place */
+	r[n++].ev.alloc.old_addr = 0x5555deadbe00;
+	r[n] = ev_rec(PM_REALLOC, 4003, 4242, 4242, 77);
+	r[n].ev.alloc.size = 1;
+	r[n].ev.alloc.addr = 0; /* failed */
+	r[n++].ev.alloc.old_addr = UINT64_MAX;
+	r[n] = ev_rec(PM_FREE, 4004, 4242, 4242, 77);
+	r[n++].ev.free.addr = 0x5555deadbeef;
+	r[n] = ev_rec(PM_FREE, 4005, 4242, 4242, 77);
+	r[n++].ev.free.addr = 0;
+	r[n] = ev_rec(PM_EXEC, 5000, 5000, 5000, 77);
+	r[n].ev.proc = (typeof(r[n].ev.proc)){4242, 0, "python3", "/usr/bin/python3.11"};
+	n++;
+	r[n] = ev_rec(PM_EXIT, 6000, 5000, 5001, 77);
+	r[n].ev.proc = (typeof(r[n].ev.proc)){4242, -1, "python3", ""};
+	n++;
+	r[n] = ev_rec(PM_EXIT, 6001, UINT32_MAX, 0, 77);
+	r[n].ev.proc = (typeof(r[n].ev.proc)){UINT32_MAX, INT32_MIN, "x", ""};
+	n++;
+	r[n] = ev_rec(PM_EXIT, 6002, 0, UINT32_MAX, 77);
+	r[n].ev.proc = (typeof(r[n].ev.proc)){0, INT32_MAX, "", "/p"};
+	n++;
+	r[n].type = PM_REC_LOST;
+	r[n].lost = (struct pm_lost){7000, 4242, PM_PY_MALLOC, 12};
+	n++;
+	r[n].type = PM_REC_LOST;
+	r[n].lost = (struct pm_lost){0, 0, PM_EXIT, UINT64_MAX};
+	n++;
+	r[n] = ev_rec(PM_MALLOC, UINT64_MAX, 1, 1, 1);
+	r[n].ev.alloc.size = 8;
+	r[n++].ev.alloc.addr = 8;
+	r[n] = ev_rec(PM_MALLOC, 0, 1, 1, 1);
+	r[n].ev.alloc.size = 8;
+	r[n++].ev.alloc.addr = 16;
+	r[n].type = PM_REC_END;
+	r[n].end = (struct pm_end){9000, 42};
+	n++;
+	return n;
+}
+
+static void test_roundtrip_every_type(void **state)
+{
+	struct pm_record recs[64];
+	size_t n = all_types(recs);
+	const char *path = tpath("all.pmt");
+	struct trace_reader *r;
+	int last;
+
+	(void)state;
+	/* the END goes through close(), like the recorder does it */
+	assert_int_equal(recs[n - 1].type, PM_REC_END);
+	write_records(path, recs, n - 1, &recs[n - 1].end);
+	assert_int_equal(read_and_check(path, recs, n, &last, &r), n);
+	assert_int_equal(last, 0);
+	assert_true(trace_reader__complete(r));
+	assert_null(trace_reader__error(r));
+	assert_int_equal(trace_reader__info(r)->version, PM_TRACE_VERSION);
+	assert_int_equal(trace_reader__info(r)->start_ns, test_info.start_ns);
+	assert_int_equal(trace_reader__info(r)->start_realtime_ns, test_info.start_realtime_ns);
+	assert_int_equal(trace_reader__next(r, &(struct pm_record){0}), 0);
+	trace_reader__close(r);
+
+	/* each record alone in its own chunk: the predictors restart cleanly */
+	struct trace_writer *w = trace_writer__open(path, NULL);
+
+	assert_non_null(w);
+	for (size_t i = 0; i < n - 1; i++) {
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+		assert_int_equal(trace_writer__flush(w), 0);
+	}
+	assert_int_equal(trace_writer__close(w, &recs[n - 1].end), 0);
+	assert_int_equal(read_and_check(path, recs, n, &last, NULL), n);
+	assert_int_equal(last, 0);
+	size_t len;
+	struct chunk_info chunks[64];
+	uint8_t *buf = slurp(path, &len);
+
+	assert_int_equal(list_chunks(buf, len, chunks, 64), n);
+	free(buf);
+}
+
+static void test_null_and_long_strings(void **state)
+{
+	const char *path = tpath("strings.pmt");
+	struct pm_record in[3] = {0}, want[3];
+	char *big = malloc(PM_MAX_STRING + 5000);
+	struct trace_writer *w;
+	int last;
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < PM_MAX_STRING + 4999; i++)
+		big[i] = (char)('a' + i % 26);
+	big[PM_MAX_STRING + 4999] = 0;
+	in[0].type = PM_REC_META; /* NULL strings are written as "" */
+	in[1].type = PM_REC_PROCESS;
+	in[1].proc.comm = "c";
+	in[2].type = PM_REC_META;
+	in[2].meta.key = "long";
+	in[2].meta.value = big;
+	memcpy(want, in, sizeof(in));
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(trace_writer__append(w, &in[i]), 0);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	/* strings longer than the format allows are cut to PM_MAX_STRING bytes */
+	big[PM_MAX_STRING] = 0;
+	assert_int_equal(read_and_check(path, want, 3, &last, NULL), 3);
+	assert_int_equal(last, 0);
+	free(big);
+}
+
+static void test_invalid_records(void **state)
+{
+	const char *path = tpath("invalid.pmt");
+	struct trace_writer *w = trace_writer__open(path, &test_info);
+	struct pm_record rec = ev_rec(0, 1, 1, 1, 1), ok = ev_rec(PM_PY_FREE, 1, 1, 1, 1);
+	int last;
+
+	(void)state;
+	assert_non_null(w);
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec.ev.kind = PM_KIND_MAX;
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec = (struct pm_record){.type = PM_REC_SOURCE, .src = {.status = 0}};
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec.src.status = PM_SRC_OFF + 1;
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec = (struct pm_record){.type = PM_REC_LOST, .lost = {.kind = PM_KIND_MAX}};
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec = (struct pm_record){.type = 0};
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec.type = PM_REC_END + 1;
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	assert_int_equal(trace_writer__append(w, NULL), -EINVAL);
+	/* invalid input writes nothing and does not break the writer */
+	assert_int_equal(trace_writer__append(w, &ok), 0);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	assert_int_equal(read_and_check(path, &ok, 1, &last, NULL), 1);
+	assert_int_equal(last, 0);
+	assert_int_equal(trace_writer__close(NULL, NULL), 0);
+}
+
+/* ---- a realistic synthetic stream ---- */
+
+static const char *const type_names[20] = {
+    "tuple",	     "dict",	  "list",  "str",    "int",	"function",
+    "frame",	     "cell",	  "float", "method", "bytes",	"set",
+    "list_iterator", "generator", "code",  "type",   "weakref", "builtin_function_or_method",
+    "coroutine",     "Node",
+};
+
+struct heap_sim {
+	uint64_t base, next;
+	uint64_t free_list[64][64]; /* per size class, LIFO */
+	int nfree[64];
+};
+
+static uint64_t heap_alloc(struct heap_sim *h, unsigned cls, unsigned step)
+{
+	if (h->nfree[cls])
+		return h->free_list[cls][--h->nfree[cls]];
+	h->next += (uint64_t)(cls + 1) * step;
+	return h->next;
+}
+
+static void heap_free(struct heap_sim *h, unsigned cls, uint64_t addr)
+{
+	if (h->nfree[cls] < 64)
+		h->free_list[cls][h->nfree[cls]++] = addr;
+}
+
+struct live {
+	uint64_t addr;
+	unsigned cls;
+	int type; /* -1: raw memory, else index of type_names */
+	bool libc;
+};
+
+/*
+ * A Python-like stream: object allocations freed soon in LIFO-ish order,
+ * with a dealloc in front of each object's free; libc malloc/free pairs in
+ * the heap; one main thread and a few others; rare GC passes.
+ */
+static size_t synth_stream(struct pm_record *out, size_t n)
+{
+	static struct heap_sim py, libc;
+	static struct live live[4096];
+	size_t nlive = 0, i = 0;
+	uint64_t ts = 1000000000;
+
+	memset(&py, 0, sizeof(py));
+	memset(&libc, 0, sizeof(libc));
+	py.next = 0x7f3a12000000;
+	libc.next = 0x558123400000;
+	while (i < n) {
+		uint32_t tid = rnd() % 10 ? 4242 : 4243 + rnd() % 3;
+		unsigned dice = rnd() % 100;
+		struct pm_record *r = &out[i];
+
+		ts += 100 + rnd() % 900;
+		if (dice < 45 && nlive < 4096) {
+			bool is_libc = dice < 10;
+			unsigned cls = is_libc
+					   ? rnd() % 64
+					   : (unsigned)(rnd() % 100 < 80 ? rnd() % 8 : rnd() % 32);
+			struct live *l = &live[nlive++];
+
+			*r = ev_rec(is_libc ? PM_MALLOC : PM_PY_MALLOC, ts, 4242, tid, 9001);
+			l->libc = is_libc;
+			l->cls = cls;
+			l->addr = heap_alloc(is_libc ? &libc : &py, cls, 16);
+			/* most pymalloc allocations are objects */
+			l->type = is_libc || rnd() % 4 == 0
+				      ? -1
+				      : (int)(rnd() % 100 < 70 ? rnd() % 6 : rnd() % 20);
+			r->ev.alloc.size = (cls + 1) * 16 - rnd() % 16;
+			r->ev.alloc.addr = l->addr;
+			i++;
+		} else if (nlive) {
+			size_t k = rnd() % 10 < 7 ? nlive - 1 : rnd() % nlive;
+			struct live l = live[k];
+
+			live[k] = live[--nlive];
+			if (l.type >= 0) {
+				*r = ev_rec(PM_PY_DEALLOC, ts, 4242, tid, 9001);
+				r->ev.dealloc.obj = l.addr;
+				r->ev.dealloc.type = 0x7f3a0a000000 + (uint64_t)l.type * 0x1a0;
+				r->ev.dealloc.type_name = type_names[l.type];
+				if (++i == n)
+					break;
+				r = &out[i];
+				ts += 20 + rnd() % 50;
+			}
+			*r = ev_rec(l.libc ? PM_FREE : PM_PY_FREE, ts, 4242, tid, 9001);
+			r->ev.free.addr = l.addr;
+			heap_free(l.libc ? &libc : &py, l.cls, l.addr);
+			i++;
+		}
+		if (i < n && rnd() % 20000 == 0) {
+			out[i] = ev_rec(PM_GC_START, ts, 4242, 4242, 9001);
+			out[i++].ev.gc = (typeof(out[0].ev.gc)){0, PM_GC_SRC_USDT, -1, 0};
+		}
+	}
+	return i;
+}
+
+static void test_bytes_per_event(void **state)
+{
+	const size_t n = 300000;
+	struct pm_record *recs = calloc(n, sizeof(*recs));
+	const char *path = tpath("synth.pmt");
+	struct trace_writer *w;
+	uint64_t raw, file, nrec, t0, t1;
+	int last;
+
+	(void)state;
+	assert_non_null(recs);
+	assert_int_equal(synth_stream(recs, n), n);
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	t0 = mono_ns();
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+	assert_int_equal(trace_writer__flush(w), 0);
+	t1 = mono_ns();
+	trace_writer__stats(w, &raw, &file, &nrec);
+	assert_int_equal(nrec, n);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	print_message("synthetic stream (zlib level %d): %.2f raw bytes/event, %.2f file "
+		      "bytes/event, %.0f ns/event to encode+compress\n",
+		      PM_TRACE_ZLEVEL, (double)raw / n, (double)file / n, (double)(t1 - t0) / n);
+	/* the compact encoding is what makes this small; a regression shows here */
+	assert_true(raw < 6 * n);
+	assert_true(file < 5 * n);
+
+	t0 = mono_ns();
+	assert_int_equal(read_and_check(path, recs, n, &last, NULL), n);
+	t1 = mono_ns();
+	assert_int_equal(last, 0);
+	print_message("read back + check: %.0f ns/event\n", (double)(t1 - t0) / n);
+	free(recs);
+}
+
+static void test_multi_chunk(void **state)
+{
+	const size_t n = 200000;
+	struct pm_record *recs = calloc(n + 2, sizeof(*recs));
+	const char *path = tpath("multi.pmt");
+	struct chunk_info chunks[256];
+	size_t len, nchunks, total = 0;
+	uint8_t *buf;
+	int last;
+
+	(void)state;
+	assert_non_null(recs);
+	/* a process record first: its strings are defined in chunk 1 only */
+	recs[0].type = PM_REC_PROCESS;
+	recs[0].proc = (struct pm_process){
+	    1, 9001, 4242, 1, "python3", "/usr/bin/python3", "/usr/lib/libpython3.11.so", "3.11"};
+	assert_int_equal(synth_stream(recs + 1, n), n);
+	recs[n + 1] = recs[0];
+	recs[n + 1].proc.ts_ns = recs[n].ev.ts_ns;
+	write_records(path, recs, n + 2, NULL);
+
+	buf = slurp(path, &len);
+	nchunks = list_chunks(buf, len, chunks, 256);
+	assert_true(nchunks >= 3);
+	for (size_t i = 0; i < nchunks; i++) {
+		uint8_t *raw = inflate_chunk(buf, &chunks[i]);
+		bool has_def = memmem(raw, chunks[i].raw_len, "libpython3.11", 13) != NULL;
+
+		/* each chunk is closed once it reaches the target size */
+		assert_true(chunks[i].raw_len < PM_CHUNK_TARGET + 1024);
+		if (i < nchunks - 1)
+			assert_true(chunks[i].raw_len >= PM_CHUNK_TARGET);
+		/* defined once, in the first chunk; the last one refers to it by id */
+		assert_int_equal(has_def, i == 0);
+		total += chunks[i].records;
+		free(raw);
+	}
+	assert_int_equal(total, n + 2);
+	free(buf);
+
+	assert_int_equal(read_and_check(path, recs, n + 2, &last, NULL), n + 2);
+	assert_int_equal(last, 0);
+	free(recs);
+}
+
+/* Past the writer's table limits strings and types go inline. */
+static void test_inline_strings(void **state)
+{
+	const char *path = tpath("inline.pmt");
+	static char names[50][32];
+	struct pm_record recs[200];
+	uint32_t saved_s = trace__writer_max_strings, saved_t = trace__writer_max_types;
+	struct trace_writer *w;
+	int last;
+
+	(void)state;
+	for (int i = 0; i < 50; i++)
+		snprintf(names[i], sizeof(names[i]), "Type%d", i);
+	for (int i = 0; i < 200; i++) {
+		recs[i] = ev_rec(PM_PY_DEALLOC, 10 + i, 1, 1, 1);
+		recs[i].ev.dealloc.obj = 0x1000 + i * 16;
+		recs[i].ev.dealloc.type = 0x9000 + (i % 50) * 8;
+		recs[i].ev.dealloc.type_name = names[i % 50];
+	}
+	recs[199].type = PM_REC_PROCESS;
+	recs[199].proc = (struct pm_process){1, 2, 3, 4, "a", "b", "c", "d"};
+	trace__writer_max_strings = 4; /* ids 1..3 */
+	trace__writer_max_types = 2;
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+		if (i % 37 == 0)
+			assert_int_equal(trace_writer__flush(w), 0);
+	}
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	trace__writer_max_strings = saved_s;
+	trace__writer_max_types = saved_t;
+	assert_int_equal(read_and_check(path, recs, 200, &last, NULL), 200);
+	assert_int_equal(last, 0);
+}
+
+/* ---- damaged files ---- */
+
+#define SMALL_N 60
+
+/* A small trace in 4 chunks; returns the file contents, the chunk list and
+ * the records (END last). */
+static uint8_t *small_trace(const char *path, struct pm_record *recs, size_t *len,
+			    struct chunk_info *chunks, size_t *nchunks)
+{
+	struct pm_record base[64];
+	size_t nb = all_types(base);
+	struct trace_writer *w;
+
+	/* all_types() minus its END, plus a tail of events */
+	for (size_t i = 0; i < SMALL_N - 1; i++) {
+		if (i < nb - 1) {
+			recs[i] = base[i];
+			continue;
+		}
+		recs[i] = ev_rec(PM_PY_DEALLOC, 10000 + i, 4242, 4242, 77);
+		recs[i].ev.dealloc.obj = 0x7f0000001000 + i * 32;
+		recs[i].ev.dealloc.type = 0x7f00aaaa0000 + (i % 3) * 0x100;
+		recs[i].ev.dealloc.type_name = type_names[i % 3];
+	}
+	recs[SMALL_N - 1].type = PM_REC_END;
+	recs[SMALL_N - 1].end = (struct pm_end){20000, SMALL_N - 1};
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	for (size_t i = 0; i < SMALL_N - 1; i++) {
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+		if (i == 5 || i == 20 || i == 40)
+			assert_int_equal(trace_writer__flush(w), 0);
+	}
+	assert_int_equal(trace_writer__close(w, &recs[SMALL_N - 1].end), 0);
+	uint8_t *buf = slurp(path, len);
+	*nchunks = list_chunks(buf, *len, chunks, 16);
+	assert_int_equal(*nchunks, 4);
+	return buf;
+}
+
+/* Records in the chunks that end at or before off. */
+static size_t records_before(const struct chunk_info *chunks, size_t nchunks, size_t off)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nchunks && chunks[i].end <= off; i++)
+		n += chunks[i].records;
+	return n;
+}
+
+static void test_truncated_every_offset(void **state)
+{
+	struct pm_record recs[SMALL_N];
+	struct chunk_info chunks[16];
+	size_t len, nchunks;
+	const char *path = tpath("small.pmt"), *cut = tpath("cut.pmt");
+	uint8_t *buf = small_trace(path, recs, &len, chunks, &nchunks);
+	char err[256];
+
+	(void)state;
+	for (size_t off = 0; off <= len; off++) {
+		struct trace_reader *r;
+		size_t n, want = records_before(chunks, nchunks, off);
+		bool boundary = off == PM_TRACE_HDR_LEN;
+		int last;
+
+		for (size_t i = 0; i < nchunks; i++)
+			boundary |= chunks[i].end == off;
+		spit(cut, buf, off);
+		if (off < PM_TRACE_HDR_LEN) {
+			errno = 0;
+			assert_null(trace_reader__open(cut, err, sizeof(err)));
+			assert_true(errno != 0);
+			if (off == 0)
+				assert_string_equal(err, "not a pymac trace (empty file)");
+			else
+				assert_non_null(strstr(err, "truncated trace header"));
+			continue;
+		}
+		n = read_and_check(cut, recs, SMALL_N, &last, &r);
+		/* every complete chunk is delivered, nothing of a partial one */
+		assert_int_equal(n, want);
+		if (boundary) {
+			assert_int_equal(last, 0);
+			assert_int_equal(trace_reader__complete(r), off == len);
+			if (off < len)
+				assert_non_null(
+				    strstr(trace_reader__error(r), "trace was not closed cleanly"));
+			else
+				assert_null(trace_reader__error(r));
+		} else {
+			char msg[256];
+			size_t at = 0;
+
+			for (size_t i = 0; i < nchunks; i++)
+				if (chunks[i].off < off)
+					at = chunks[i].off;
+			snprintf(msg, sizeof(msg),
+				 "truncated chunk at offset %zu (trace was not closed cleanly; %zu "
+				 "records read)",
+				 at, want);
+			assert_int_equal(last, -EIO);
+			assert_false(trace_reader__complete(r));
+			assert_string_equal(trace_reader__error(r), msg);
+			/* the error sticks */
+			assert_int_equal(trace_reader__next(r, &(struct pm_record){0}), -EIO);
+		}
+		trace_reader__close(r);
+	}
+	free(buf);
+}
+
+/* Any single damaged byte is caught: header bytes by open, chunk bytes by the
+ * CRCs, and the chunks before the damage are still delivered in full. */
+static void test_corrupt_every_byte(void **state)
+{
+	struct pm_record recs[SMALL_N];
+	struct chunk_info chunks[16];
+	size_t len, nchunks;
+	const char *path = tpath("small2.pmt"), *bad = tpath("bad.pmt");
+	uint8_t *buf = small_trace(path, recs, &len, chunks, &nchunks);
+	static const uint8_t flips[] = {0x01, 0x80, 0xff};
+	char err[256];
+
+	(void)state;
+	for (size_t off = 0; off < len; off++) {
+		for (size_t f = 0; f < sizeof(flips); f++) {
+			struct trace_reader *r;
+			size_t n, want = records_before(chunks, nchunks, off);
+			int last;
+
+			buf[off] ^= flips[f];
+			spit(bad, buf, len);
+			buf[off] ^= flips[f];
+			if (off < PM_TRACE_HDR_LEN) {
+				errno = 0;
+				assert_null(trace_reader__open(bad, err, sizeof(err)));
+				assert_true(errno == EINVAL || errno == EBADMSG ||
+					    errno == ENOTSUP);
+				if (off < PM_TRACE_MAGIC_LEN)
+					assert_string_equal(err, "not a pymac trace (bad magic)");
+				continue;
+			}
+			n = read_and_check(bad, recs, SMALL_N, &last, &r);
+			assert_int_equal(n, want);
+			assert_int_equal(last, -EBADMSG);
+			assert_non_null(strstr(trace_reader__error(r), "corrupt chunk at offset"));
+			assert_false(trace_reader__complete(r));
+			trace_reader__close(r);
+		}
+	}
+	free(buf);
+}
+
+static void rewrite_chunk(uint8_t *buf, const struct chunk_info *c, const uint8_t *raw,
+			  size_t raw_len, uint8_t **out, size_t *out_len, size_t file_len)
+{
+	uLongf comp_len = compressBound(raw_len);
+	uint8_t *comp = malloc(comp_len);
+	uint8_t h[PM_CHUNK_HDR_LEN];
+
+	assert_non_null(comp);
+	assert_int_equal(compress2(comp, &comp_len, raw, raw_len, 1), Z_OK);
+	memcpy(h, buf + c->off, sizeof(h));
+	wr32(h + 4, (uint32_t)raw_len);
+	wr32(h + 8, (uint32_t)comp_len);
+	wr32(h + 24, (uint32_t)crc32(0, comp, comp_len));
+	wr32(h + PM_CHUNK_HDR_CRC_AT, (uint32_t)crc32(0, h, PM_CHUNK_HDR_CRC_AT));
+	*out_len = c->off + sizeof(h) + comp_len + (file_len - c->end);
+	*out = malloc(*out_len);
+	assert_non_null(*out);
+	memcpy(*out, buf, c->off);
+	memcpy(*out + c->off, h, sizeof(h));
+	memcpy(*out + c->off + sizeof(h), comp, comp_len);
+	memcpy(*out + c->off + sizeof(h) + comp_len, buf + c->end, file_len - c->end);
+	free(comp);
+}
+
+/*
+ * Damage behind valid CRCs (a buggy or hostile writer): mutate decompressed
+ * payloads, recompress, fix the CRCs. The reader must reject or decode, never
+ * crash (valgrind/ASan watch the reads), and never deliver part of a chunk.
+ */
+static void test_mutated_payload(void **state)
+{
+	struct pm_record recs[SMALL_N];
+	struct chunk_info chunks[16];
+	size_t len, nchunks;
+	const char *path = tpath("small3.pmt"), *bad = tpath("mut.pmt");
+	uint8_t *buf = small_trace(path, recs, &len, chunks, &nchunks);
+	char err[256];
+	int rejected = 0;
+
+	(void)state;
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t ci = rnd() % nchunks, out_len, n = 0;
+		const struct chunk_info *c = &chunks[ci];
+		uint8_t *raw = inflate_chunk(buf, c), *out;
+		size_t raw_len = c->raw_len;
+		struct trace_reader *r;
+		struct pm_record rec;
+		int ret;
+
+		switch (rnd() % 4) {
+		case 0: /* a few random bytes */
+			for (int k = 1 + rnd() % 3; k; k--)
+				raw[rnd() % raw_len] = (uint8_t)rnd();
+			break;
+		case 1: /* a bit */
+			raw[rnd() % raw_len] ^= (uint8_t)(1u << rnd() % 8);
+			break;
+		case 2: /* cut the payload short */
+			raw_len = 1 + rnd() % raw_len;
+			break;
+		case 3: /* an interesting value */
+			raw[rnd() % raw_len] = (const uint8_t[]){0x00, 0x7f, 0x80, 0xff,
+								 0x0e, 0x0f, 0x80, 0x70}[rnd() % 8];
+			break;
+		}
+		rewrite_chunk(buf, c, raw, raw_len, &out, &out_len, len);
+		spit(bad, out, out_len);
+		r = trace_reader__open(bad, err, sizeof(err));
+		assert_non_null(r);
+		while ((ret = trace_reader__next(r, &rec)) == 1) {
+			/* chunks before the damaged one are intact */
+			if (n < records_before(chunks, nchunks, c->off))
+				assert_rec_equal(&rec, &recs[n]);
+			n++;
+		}
+		if (ret < 0) {
+			rejected++;
+			bool at_boundary = false;
+
+			assert_int_equal(ret, -EBADMSG);
+			/* damage that decodes may break a later chunk (a lost string
+			 * definition): still, only whole chunks are delivered */
+			assert_true(n >= records_before(chunks, nchunks, c->off));
+			for (size_t k = 0; k <= nchunks; k++)
+				at_boundary |=
+				    n == records_before(chunks, nchunks, k ? chunks[k - 1].end : 0);
+			assert_true(at_boundary);
+			assert_non_null(trace_reader__error(r));
+		}
+		trace_reader__close(r);
+		free(out);
+		free(raw);
+	}
+	/* most random damage must be noticed */
+	assert_true(rejected > 1500);
+	free(buf);
+}
+
+static void test_bad_files(void **state)
+{
+	const char *path = tpath("bad_header.pmt");
+	struct pm_record recs[SMALL_N];
+	struct chunk_info chunks[16];
+	size_t len, nchunks;
+	uint8_t *buf = small_trace(tpath("small4.pmt"), recs, &len, chunks, &nchunks);
+	struct trace_reader *r;
+	char err[256];
+	int last;
+
+	(void)state;
+	errno = 0;
+	assert_null(trace_reader__open(tpath("does-not-exist"), err, sizeof(err)));
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(err, "cannot open"));
+	assert_null(trace_reader__open(tpath("does-not-exist"), NULL, 0));
+
+	spit(path, (const uint8_t *)"#!/bin/sh\necho this is not a trace\n", 34);
+	errno = 0;
+	assert_null(trace_reader__open(path, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_string_equal(err, "not a pymac trace (bad magic)");
+
+	spit(path, (const uint8_t *)"\x89PM", 3);
+	assert_null(trace_reader__open(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "truncated trace header"));
+
+	/* a newer version is named even though the rest of its header differs */
+	buf[8] = 7;
+	buf[20] ^= 0x55;
+	spit(path, buf, len);
+	errno = 0;
+	assert_null(trace_reader__open(path, err, sizeof(err)));
+	assert_int_equal(errno, ENOTSUP);
+	assert_string_equal(err, "trace version 7 is newer than this pymac supports (1)");
+	buf[8] = 0;
+	buf[20] ^= 0x55;
+	spit(path, buf, len);
+	assert_null(trace_reader__open(path, err, sizeof(err)));
+	assert_string_equal(err, "corrupt trace header");
+	buf[8] = 1;
+
+	/* chunks after the END record */
+	{
+		uint8_t *two = malloc(2 * len);
+
+		assert_non_null(two);
+		memcpy(two, buf, len);
+		memcpy(two + len, buf + PM_TRACE_HDR_LEN, len - PM_TRACE_HDR_LEN);
+		spit(path, two, 2 * len - PM_TRACE_HDR_LEN);
+		assert_int_equal(read_and_check(path, recs, SMALL_N, &last, &r), SMALL_N);
+		assert_int_equal(last, -EBADMSG);
+		assert_true(trace_reader__complete(r));
+		assert_non_null(strstr(trace_reader__error(r), "data after the END record"));
+		trace_reader__close(r);
+		free(two);
+	}
+
+	/* header only: a valid, empty, unfinished trace */
+	spit(path, buf, PM_TRACE_HDR_LEN);
+	assert_int_equal(read_and_check(path, recs, SMALL_N, &last, &r), 0);
+	assert_int_equal(last, 0);
+	assert_false(trace_reader__complete(r));
+	trace_reader__close(r);
+
+	/* a directory */
+	assert_null(trace_reader__open(tmpdir, err, sizeof(err)));
+	free(buf);
+}
+
+/* ---- files and errors ---- */
+
+static void test_mode_0600(void **state)
+{
+	const char *path = tpath("mode.pmt");
+	struct trace_writer *w;
+	struct stat st;
+	mode_t old = umask(0);
+	int fd;
+
+	(void)state;
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(trace_writer__set_owner(w, getuid(), getgid()), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(trace_writer__set_owner(w, 65534, 65534), 0);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+		assert_int_equal(st.st_gid, 65534);
+	}
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+
+	/* an existing world-readable file is truncated and made private */
+	unlink(path);
+	fd = open(path, O_CREAT | O_WRONLY, 0666);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "old contents, longer than a header............", 46), 46);
+	close(fd);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0666);
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, PM_TRACE_HDR_LEN);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	umask(old);
+
+	errno = 0;
+	assert_null(trace_writer__open(tpath("no/such/dir.pmt"), &test_info));
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_dev_full(void **state)
+{
+	struct stat before, after;
+
+	(void)state;
+	if (stat("/dev/full", &before))
+		skip();
+	errno = 0;
+	/* the header write fails: no writer, a clear errno, no crash */
+	assert_null(trace_writer__open("/dev/full", &test_info));
+	assert_int_equal(errno, ENOSPC);
+	/* a device is not ours to chmod */
+	assert_int_equal(stat("/dev/full", &after), 0);
+	assert_int_equal(before.st_mode, after.st_mode);
+}
+
+/* Runs fn in a child (it changes limits or mounts); 77 from the child means
+ * "cannot run here". */
+static void run_in_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	if (WEXITSTATUS(status))
+		fail_msg("child check %d failed", WEXITSTATUS(status));
+}
+
+#define CHECK(cond, code)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                 \
+			return code;                                                               \
+		}                                                                                  \
+	} while (0)
+
+/*
+ * Append incompressible events until the file system refuses; then every
+ * call fails with that error, the file ends at the last complete chunk, and
+ * a reader gets exactly the records of the chunks written.
+ */
+static int fill_until_error(const char *path, int want_err)
+{
+	struct trace_writer *w = trace_writer__open(path, &test_info);
+	struct pm_record rec = ev_rec(PM_MALLOC, 0, 1, 1, 1);
+	uint64_t raw, file, nrec, i, good = 0;
+	struct trace_reader *r;
+	struct stat st;
+	int err = 0, ret;
+
+	CHECK(w, 10);
+	for (i = 0; i < 10000000 && !err; i++) {
+		rec.ev.ts_ns = rnd();
+		rec.ev.alloc.addr = rnd();
+		rec.ev.alloc.size = rnd();
+		err = trace_writer__append(w, &rec);
+		if (!err && !(i % 1000))
+			err = trace_writer__maybe_flush(w, UINT64_MAX, 0);
+		if (!err)
+			good = i + 1;
+	}
+	CHECK(err == want_err, 11);
+	CHECK(trace_writer__append(w, &rec) == want_err, 12);
+	CHECK(trace_writer__flush(w) == want_err, 13);
+	trace_writer__stats(w, &raw, &file, &nrec);
+	CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == file, 14);
+	CHECK(trace_writer__close(w, &(struct pm_end){1, 2}) == want_err, 15);
+
+	r = trace_reader__open(path, NULL, 0);
+	CHECK(r, 16);
+	i = 0;
+	while ((ret = trace_reader__next(r, &rec)) == 1)
+		i++;
+	CHECK(ret == 0, 17);
+	CHECK(!trace_reader__complete(r), 18);
+	CHECK(i > 0 && i <= good, 19);
+	trace_reader__close(r);
+	return 0;
+}
+
+static int child_efbig(void)
+{
+	struct rlimit rl = {300000, 300000};
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl))
+		return 77;
+	return fill_until_error(tpath("efbig.pmt"), -EFBIG);
+}
+
+static int child_enospc(void)
+{
+	char opts[] = "size=256k,mode=0700";
+	const char *mnt = tpath("mnt");
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS))
+		return 77;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return 77;
+	if (mkdir(mnt, 0700) && errno != EEXIST)
+		return 77;
+	if (mount("tmpfs", mnt, "tmpfs", 0, opts))
+		return 77;
+	return fill_until_error(tpath("mnt/full.pmt"), -ENOSPC);
+}
+
+static void test_write_error_efbig(void **state)
+{
+	(void)state;
+	run_in_child(child_efbig);
+}
+
+static void test_write_error_enospc(void **state)
+{
+	(void)state;
+	run_in_child(child_enospc);
+}
+
+/* ---- periodic flushing, sink, feed ---- */
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void test_maybe_flush(void **state)
+{
+	const char *path = tpath("periodic.pmt");
+	struct trace_writer *w = trace_writer__open(path, &test_info);
+	struct pm_record rec = ev_rec(PM_PY_FREE, 5, 6, 7, 8), got;
+	struct trace_reader *r;
+	uint64_t t;
+
+	(void)state;
+	assert_non_null(w);
+	assert_int_equal(trace_writer__maybe_flush(w, mono_ns(), 0), 0); /* nothing to flush */
+	assert_int_equal(file_size(path), PM_TRACE_HDR_LEN);
+	assert_int_equal(trace_writer__append(w, &rec), 0);
+	t = mono_ns();
+	assert_int_equal(trace_writer__maybe_flush(w, t, 10000000000ull), 0);
+	assert_int_equal(file_size(path), PM_TRACE_HDR_LEN);
+	assert_int_equal(trace_writer__maybe_flush(w, t + 20000000000ull, 10000000000ull), 0);
+	assert_true(file_size(path) > PM_TRACE_HDR_LEN);
+
+	/* while the writer is still open, the file so far reads on its own */
+	r = trace_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(trace_reader__next(r, &got), 1);
+	assert_rec_equal(&got, &rec);
+	assert_int_equal(trace_reader__next(r, &got), 0);
+	assert_false(trace_reader__complete(r));
+	trace_reader__close(r);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+}
+
+struct counting_sink {
+	struct pm_sink sink;
+	const struct pm_record *want;
+	size_t n, fail_at;
+};
+
+static int counting_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct counting_sink *c = (struct counting_sink *)sink;
+
+	if (c->n == c->fail_at)
+		return -EPIPE;
+	assert_rec_equal(rec, &c->want[c->n]);
+	c->n++;
+	return 0;
+}
+
+static void test_sink_and_feed(void **state)
+{
+	const char *path = tpath("sink.pmt");
+	struct pm_record recs[64];
+	size_t n = all_types(recs);
+	struct trace_writer *w = trace_writer__open(path, &test_info);
+	struct pm_sink *sink;
+	struct counting_sink c = {{counting_record, NULL}, recs, 0, SIZE_MAX};
+	uint64_t raw, file, nrec;
+	struct trace_reader *r;
+
+	(void)state;
+	assert_non_null(w);
+	sink = trace_writer__sink(w);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sink->record(sink, &recs[i]), 0);
+	assert_int_equal(sink->finish(sink), 0);
+	assert_int_equal(trace_writer__flush(w), 0);
+	trace_writer__stats(w, &raw, &file, &nrec);
+	assert_int_equal(nrec, n);
+	assert_true(raw > 0);
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+	assert_int_equal(file_size(path), file);
+
+	r = trace_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(trace_reader__feed(r, &c.sink), 0);
+	assert_int_equal(c.n, n);
+	assert_true(trace_reader__complete(r));
+	trace_reader__close(r);
+
+	c.n = 0;
+	c.fail_at = 3;
+	r = trace_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	assert_int_equal(trace_reader__feed(r, &c.sink), -EPIPE);
+	assert_int_equal(c.n, 3);
+	trace_reader__close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_varint_roundtrip),
+	    cmocka_unit_test(test_varint_invalid),
+	    cmocka_unit_test(test_zigzag),
+	    cmocka_unit_test(test_roundtrip_every_type),
+	    cmocka_unit_test(test_null_and_long_strings),
+	    cmocka_unit_test(test_invalid_records),
+	    cmocka_unit_test(test_bytes_per_event),
+	    cmocka_unit_test(test_multi_chunk),
+	    cmocka_unit_test(test_inline_strings),
+	    cmocka_unit_test(test_truncated_every_offset),
+	    cmocka_unit_test(test_corrupt_every_byte),
+	    cmocka_unit_test(test_mutated_payload),
+	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_mode_0600),
+	    cmocka_unit_test(test_dev_full),
+	    cmocka_unit_test(test_write_error_efbig),
+	    cmocka_unit_test(test_write_error_enospc),
+	    cmocka_unit_test(test_maybe_flush),
+	    cmocka_unit_test(test_sink_and_feed),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
