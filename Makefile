@@ -1,11 +1,13 @@
 # pymac: eBPF tracer of CPython's memory machinery.
 # make            build .output/pymac
-# make deps       install every build and test dependency (Debian packages)
+# make setup      install every dependency (Debian packages), then build
+# make deps       only install the dependencies
 # make test       run the whole test suite (unit + integration)
 # make bench      run the benchmarks and print figures
 # make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
 # V=1             show the commands
 
+.DEFAULT_GOAL := all
 OUTPUT := .output
 CLANG ?= clang
 BPFTOOL ?= bpftool
@@ -40,7 +42,10 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps test unit integration bench vmlinux fixtures format
+setup: deps
+	$(Q)$(MAKE) --no-print-directory all
+
+.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures

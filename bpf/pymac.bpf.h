@@ -111,40 +111,48 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
 		__r;                                                                               \
 	})
 
-/* Value of the register that PM_REG_* index `reg` names. */
+/*
+ * Value of the register that PM_REG_* index `reg` names. The registers are
+ * copied to the stack first: a switch over ctx fields compiles into a
+ * variable offset from ctx, which the verifier rejects.
+ */
 static __always_inline __u64 pm_reg_value(struct pt_regs *ctx, __u32 reg)
 {
+	struct pt_regs r;
+
+	if (bpf_probe_read_kernel(&r, sizeof(r), ctx))
+		return 0;
 	switch (reg) {
 	case PM_REG_DI:
-		return ctx->di;
+		return r.di;
 	case PM_REG_SI:
-		return ctx->si;
+		return r.si;
 	case PM_REG_DX:
-		return ctx->dx;
+		return r.dx;
 	case PM_REG_CX:
-		return ctx->cx;
+		return r.cx;
 	case PM_REG_R8:
-		return ctx->r8;
+		return r.r8;
 	case PM_REG_R9:
-		return ctx->r9;
+		return r.r9;
 	case PM_REG_AX:
-		return ctx->ax;
+		return r.ax;
 	case PM_REG_BX:
-		return ctx->bx;
+		return r.bx;
 	case PM_REG_BP:
-		return ctx->bp;
+		return r.bp;
 	case PM_REG_R10:
-		return ctx->r10;
+		return r.r10;
 	case PM_REG_R11:
-		return ctx->r11;
+		return r.r11;
 	case PM_REG_R12:
-		return ctx->r12;
+		return r.r12;
 	case PM_REG_R13:
-		return ctx->r13;
+		return r.r13;
 	case PM_REG_R14:
-		return ctx->r14;
+		return r.r14;
 	case PM_REG_R15:
-		return ctx->r15;
+		return r.r15;
 	}
 	return 0;
 }

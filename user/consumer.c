@@ -17,7 +17,7 @@ struct consumer {
  * them again anyway so that a bad record cannot make us read past it. */
 #define TERMINATE(arr) ((arr)[sizeof(arr) - 1] = '\0')
 
-int pm_record_from_bpf(const void *data, size_t size, struct pm_record *rec)
+int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 {
 	const struct pm_hdr *h = data;
 	struct pm_event *e = &rec->ev;
@@ -97,13 +97,27 @@ int pm_record_from_bpf(const void *data, size_t size, struct pm_record *rec)
 	return -EINVAL;
 }
 
+/* Room for the largest record: ring buffer pages are mapped read-only, and
+ * strings are terminated in a copy. */
+union raw_record {
+	struct pm_alloc_rec alloc;
+	struct pm_free_rec free;
+	struct pm_dealloc_rec dealloc;
+	struct pm_gc_rec gc;
+	struct pm_proc_rec proc;
+};
+
 static int handle(void *ctx, void *data, size_t size)
 {
 	struct consumer *c = ctx;
+	union raw_record raw;
 	struct pm_record rec;
 	int err;
 
-	if (pm_record_from_bpf(data, size, &rec)) {
+	if (size > sizeof(raw))
+		size = sizeof(raw);
+	memcpy(&raw, data, size);
+	if (pm_record_from_bpf(&raw, size, &rec)) {
 		c->malformed++;
 		return 0;
 	}

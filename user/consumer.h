@@ -8,10 +8,11 @@
 #include "record.h"
 
 /*
- * Decode one ring buffer record into rec (strings point into data).
+ * Decode one ring buffer record into rec (strings point into data, which
+ * must be writable: fixed-size strings are NUL-terminated in place).
  * 0, or -EINVAL for a record of unknown kind or wrong size.
  */
-int pm_record_from_bpf(const void *data, size_t size, struct pm_record *rec);
+int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec);
 
 struct consumer;
 

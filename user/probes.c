@@ -124,15 +124,15 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
 	ret = pymac_bpf__load(p->skel);
 	if (ret) {
-		if (ret == -EPERM || ret == -EACCES)
+		if (ret == -EPERM || (ret == -EACCES && geteuid() != 0))
 			snprintf(err, errlen,
 				 "cannot load BPF programs: %s; run as root, or grant CAP_BPF, "
 				 "CAP_PERFMON and CAP_SYS_PTRACE",
 				 strerror(-ret));
 		else
 			snprintf(err, errlen,
-				 "cannot load BPF programs: %s (needs a kernel with BTF, ring "
-				 "buffers and uprobes; PYMAC_DEBUG=1 shows the verifier log)",
+				 "cannot load BPF programs: %s (the kernel refused them; it needs "
+				 "BTF, ring buffers and uprobes; PYMAC_DEBUG=1 shows the verifier log)",
 				 strerror(-ret));
 		goto fail;
 	}

@@ -125,11 +125,8 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	case OPT_QUIET:
 		a->quiet = true;
 		break;
-	case ARGP_KEY_ARGS:
-		a->command = state->argv + state->next;
-		break;
 	case ARGP_KEY_ARG:
-		/* only reached for operands before "--" */
+		/* the command was split off at "--" before parsing */
 		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
 		break;
 	case ARGP_KEY_END:
@@ -166,6 +163,12 @@ struct recorder {
 		uint64_t count;
 	} lost[1024];
 	size_t nlost;
+	/* which binaries each process's coverage was last reported for */
+	struct {
+		pid_t pid;
+		uint64_t py_dev, py_ino, libc_dev, libc_ino;
+	} reported[KNOWN_PIDS_MAX];
+	size_t nreported;
 	pid_t targets[MAX_PIDS];
 	int ntargets;
 	uint64_t events_written;
@@ -230,12 +233,32 @@ static void emit_process(struct recorder *r, const struct target_proc *tp)
 	emit(r, &rec);
 }
 
-/* Attach to what a running process maps; say what each source sees. */
+/* Attach to what a running process maps; say what each source sees, once
+ * per process and set of binaries (an exec of the same interpreter changes
+ * nothing). */
 static int attach_process(struct recorder *r, const struct target_proc *tp)
 {
+	uint64_t pd = tp->has_python ? tp->python.dev : 0, pi = tp->has_python ? tp->python.ino : 0;
+	uint64_t ld = tp->has_libc ? tp->libc.dev : 0, li = tp->has_libc ? tp->libc.ino : 0;
 	struct probe_coverage cov;
+	size_t i;
 	int n;
 
+	for (i = 0; i < r->nreported; i++)
+		if (r->reported[i].pid == tp->pid)
+			break;
+	if (i < r->nreported && r->reported[i].py_dev == pd && r->reported[i].py_ino == pi &&
+	    r->reported[i].libc_dev == ld && r->reported[i].libc_ino == li)
+		return 0;
+	if (i == r->nreported && r->nreported < KNOWN_PIDS_MAX)
+		r->nreported++;
+	if (i < r->nreported) {
+		r->reported[i].pid = tp->pid;
+		r->reported[i].py_dev = pd;
+		r->reported[i].py_ino = pi;
+		r->reported[i].libc_dev = ld;
+		r->reported[i].libc_ino = li;
+	}
 	n = probes__attach(r->probes, tp->has_python ? &tp->python : NULL, tp->python_version,
 			   tp->has_libc ? &tp->libc : NULL, &cov);
 	report_coverage(r, tp->pid, &cov);
@@ -406,7 +429,17 @@ int cmd_record(int argc, char **argv)
 	int gate = -1, status = 0, ret = 1;
 	bool child_done = false;
 
-	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, &args))
+	/* Everything after the first "--" is the command, untouched by argp. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			if (i + 1 < argc)
+				args.command = argv + i + 1;
+			argv[i] = NULL;
+			argc = i;
+			break;
+		}
+	}
+	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
 
 	r = calloc(1, sizeof(*r));
