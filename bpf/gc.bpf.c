@@ -9,6 +9,13 @@
  *   because a clone may take it elsewhere than the second argument; the
  *   return value is what the collector found unreachable.
  * Both measure the duration between the two points.
+ *
+ * Python 3.13's automatic collections enter the collector with generation
+ * -1 ("choose"), and the collector picks one inside, or returns at once if
+ * no generation is due. Such a start is held back until a probe on
+ * invoke_gc_callback (called with the chosen generation, before the
+ * collection) tells the generation; a collector that returns without that
+ * call collected nothing and is not reported.
  */
 #include "pymac.bpf.h"
 #include <bpf/usdt.bpf.h>
@@ -16,8 +23,12 @@
 struct gc_pending {
 	__u64 ts_ns;
 	__s32 generation;
-	__u32 source;
+	__u16 source;
+	__u16 deferred; /* generation not known yet: gc_start not emitted */
 };
+
+/* Collector calls that returned before choosing a generation. */
+__u64 pm_gc_no_generation;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -26,15 +37,10 @@ struct {
 	__type(value, struct gc_pending);
 } gc_pending SEC(".maps");
 
-static __always_inline int gc_start(__s32 generation, __u32 source)
+static __always_inline void gc_emit_start(__u64 id, __s32 generation, __u32 source, __u64 *ts)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct gc_pending p = {};
 	struct pm_gc_rec *r;
 
-	if (!pm_is_traced(id >> 32))
-		return 0;
 	r = pm_reserve(struct pm_gc_rec, PM_GC_START, id >> 32);
 	if (r) {
 		pm_fill_hdr(&r->h, PM_GC_START, id);
@@ -42,13 +48,29 @@ static __always_inline int gc_start(__s32 generation, __u32 source)
 		r->source = source;
 		r->collected = -1;
 		r->duration_ns = 0;
-		p.ts_ns = r->h.ts_ns;
+		*ts = r->h.ts_ns;
 		bpf_ringbuf_submit(r, 0);
 	} else {
-		p.ts_ns = bpf_ktime_get_ns();
+		*ts = bpf_ktime_get_ns();
 	}
+}
+
+static __always_inline int gc_start(__s32 generation, __u32 source)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct gc_pending p = {};
+
+	if (!pm_is_traced(id >> 32))
+		return 0;
 	p.generation = generation;
 	p.source = source;
+	if (generation < 0 && source == PM_GC_SRC_UPROBE) {
+		p.deferred = 1;
+		p.ts_ns = bpf_ktime_get_ns();
+	} else {
+		gc_emit_start(id, generation, source, &p.ts_ns);
+	}
 	bpf_map_update_elem(&gc_pending, &tid, &p, BPF_ANY);
 	return 0;
 }
@@ -63,6 +85,11 @@ static __always_inline int gc_done(__s64 collected, __u32 source)
 	p = bpf_map_lookup_elem(&gc_pending, &tid);
 	if (!p || p->source != source)
 		return 0;
+	if (p->deferred) {
+		__sync_fetch_and_add(&pm_gc_no_generation, 1);
+		bpf_map_delete_elem(&gc_pending, &tid);
+		return 0;
+	}
 	r = pm_reserve(struct pm_gc_rec, PM_GC_DONE, id >> 32);
 	if (r) {
 		pm_fill_hdr(&r->h, PM_GC_DONE, id);
@@ -94,6 +121,23 @@ int pm_gc_fn_enter(struct pt_regs *ctx)
 	__u32 reg = (__u32)bpf_get_attach_cookie(ctx);
 
 	return gc_start((__s32)pm_reg_value(ctx, reg), PM_GC_SRC_UPROBE);
+}
+
+/* invoke_gc_callback(..., generation, ...): the cookie names the register. */
+SEC("uprobe")
+int pm_gc_fn_generation(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct gc_pending *p;
+
+	p = bpf_map_lookup_elem(&gc_pending, &tid);
+	if (!p || !p->deferred)
+		return 0;
+	p->generation = (__s32)pm_reg_value(ctx, (__u32)bpf_get_attach_cookie(ctx));
+	p->deferred = 0;
+	gc_emit_start(id, p->generation, p->source, &p->ts_ns);
+	return 0;
 }
 
 SEC("uretprobe")

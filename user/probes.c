@@ -342,10 +342,55 @@ static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
 	return add_link(p, l);
 }
 
+/* Where function `fn` (or its clone f) takes parameter `param`, as a PM_REG_*
+ * slot: from DWARF, or, for a function that is no clone, its ABI position
+ * (abi_reg). -1 if unknown. */
+static int param_slot(const struct target_binary *b, const struct elf_func *f, const char *param,
+		      int abi_reg)
+{
+	int reg = elf_dwarf_param_reg_at_entry(b->host_path, f->vaddr, param);
+	int slot = reg >= 0 ? elf_dwarf_reg_to_pm_reg(reg) : -1;
+
+	if (slot < 0 && !strchr(f->name, '.'))
+		slot = abi_reg;
+	return slot;
+}
+
+/*
+ * Python 3.13's automatic collections enter the collector with generation
+ * -1 and choose inside; invoke_gc_callback(tstate, phase, generation, ...)
+ * is then called with the chosen one. Returns how many copies of it were
+ * attached.
+ */
+static int attach_gc_generation(struct probes *p, struct elf_file *ef,
+				const struct target_binary *b)
+{
+	struct elf_func fns[4];
+	int n = elf_file__find_func_clones(ef, "invoke_gc_callback", fns, 4), attached = 0;
+
+	for (int i = 0; i < n && i < 4; i++) {
+		int slot = param_slot(b, &fns[i], "generation", PM_REG_DX);
+
+		if (slot >= 0 && attach_uprobe(p, p->skel->progs.pm_gc_fn_generation, b->host_path,
+					       fns[i].offset, slot, false) == 0)
+			attached++;
+	}
+	return attached;
+}
+
+static bool version_at_least(const char *version, int major, int minor)
+{
+	int ma = 0, mi = 0;
+
+	if (sscanf(version, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
 /* Collector functions by Python version: gc_collect_main (3.10+), collect
  * (3.8, 3.9), each possibly split into compiler clones. */
 static void attach_gc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-		      struct probe_coverage *cov)
+		      const char *version, struct probe_coverage *cov)
 {
 	static const char *const collectors[] = { "gc_collect_main", "collect" };
 	struct usdt_note note;
@@ -383,12 +428,8 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 	for (int i = 0; i < n; i++) {
 		/* DWARF knows where a clone takes `generation`; a function that is
 		 * no clone takes it as its second argument in every version. */
-		int reg = elf_dwarf_param_reg_at_entry(b->host_path, fns[i].vaddr, "generation");
-		int pmreg = reg >= 0 ? elf_dwarf_reg_to_pm_reg(reg) : -1;
-		bool clone = strchr(fns[i].name, '.') != NULL;
+		int pmreg = param_slot(b, &fns[i], "generation", PM_REG_SI);
 
-		if (pmreg < 0 && !clone)
-			pmreg = PM_REG_SI;
 		if (pmreg < 0) {
 			size_t l = strlen(skipped);
 
@@ -405,9 +446,16 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 		if (!err)
 			attached++;
 	}
+	int gen_probes = attached ? attach_gc_generation(p, ef, b) : 0;
+
 	if (!attached)
 		set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "cannot attach to %s in %s: %s", name,
 			b->path, skipped[0] ? skipped : "attach failed");
+	else if (!gen_probes && version_at_least(version, 3, 13))
+		set_cov(cov, PM_SOURCE_GC, PM_SRC_PARTIAL,
+			"uprobes on %s in %s see explicit collections; automatic ones choose their "
+			"generation inside and are missed (no invoke_gc_callback to probe)",
+			name, b->path);
 	else if (attached < n)
 		set_cov(cov, PM_SOURCE_GC, PM_SRC_PARTIAL,
 			"%d of %d copies of %s in %s (%s: no debug info says where they take "
@@ -499,7 +547,7 @@ static void attach_python_binary(struct probes *p, const struct target_binary *b
 	if (p->sources & (1u << PM_SOURCE_DEALLOC))
 		attach_dealloc(p, ef, b, version, cov);
 	if (p->sources & (1u << PM_SOURCE_GC))
-		attach_gc(p, ef, b, cov);
+		attach_gc(p, ef, b, version, cov);
 	elf_file__close(ef);
 }
 

@@ -68,7 +68,7 @@ static const struct argp_option record_options[] = {
 	{ "duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS (with -p)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)",
 	  0 },
-	{ "quiet", OPT_QUIET, NULL, 0, "Print only errors and the final line", 0 },
+	{ "quiet", 'q', NULL, 0, "Print only errors and the final line", 0 },
 	{},
 };
 
@@ -122,7 +122,7 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 		a->ringbuf_bytes = (size_t)mb << 20;
 		break;
 	}
-	case OPT_QUIET:
+	case 'q':
 		a->quiet = true;
 		break;
 	case ARGP_KEY_ARG:
