@@ -1014,6 +1014,12 @@ static size_t bind_plt_stubs(const struct elf_file *ef, struct plt_stub *stubs, 
 
 int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_call_count *out)
 {
+	return elf_file__count_calls_in(ef, vaddr, 0, UINT64_MAX, out);
+}
+
+int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,
+			     struct elf_call_count *out)
+{
 	struct plt_stub *stubs = NULL;
 	size_t nstubs = 0, bound, k;
 	Elf_Scn *scn = NULL;
@@ -1043,6 +1049,8 @@ int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_
 			uint64_t target;
 
 			if (p[i] != 0xe8 && p[i] != 0xe9)
+				continue;
+			if (sh.sh_addr + i < from || sh.sh_addr + i >= to)
 				continue;
 			target =
 			    sh.sh_addr + i + 5 + (uint64_t)(int64_t)(int32_t)rd32(ef, p + i + 1);

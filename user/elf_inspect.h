@@ -88,6 +88,10 @@ struct elf_call_count {
 };
 /* The same count, split. 0 or a negative errno. */
 int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_call_count *out);
+/* The same, counting only instructions at addresses in [from, to): the calls
+ * one function makes. */
+int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,
+			     struct elf_call_count *out);
 
 /* Address of the .stapsdt.base section. Notes record the base they were
  * linked against; if a prelinker moved the file, libbpf-style consumers

@@ -12,14 +12,6 @@
 #include "probes.h"
 #include "regs.h"
 
-/*
- * Fewer direct callers than this inside the interpreter means the function
- * was inlined into its callers (LTO builds such as Debian's python3.11):
- * a probe on the exported copy then sees only the calls that come through
- * the symbol (mostly extension modules). Non-LTO builds have hundreds.
- */
-#define PM_INLINED_CALLERS_MAX 40
-
 /* A file that has been attached, identified as the kernel does. */
 struct attached_binary {
 	uint64_t dev, ino;
@@ -220,15 +212,13 @@ static void set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_sou
 
 /* Attach entry (and return) probes on one allocator function. */
 static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *path, const char *fn,
-			   enum pm_kind kind, struct elf_func *out)
+			   enum pm_kind kind)
 {
 	struct elf_func f;
 	int err;
 
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
-	if (out)
-		*out = f;
 	if (pm_kind_is_free(kind))
 		return attach_uprobe(p, p->skel->progs.pm_free_enter, path, f.offset, kind, false);
 	err = attach_uprobe(p, p->skel->progs.pm_alloc_enter, path, f.offset, kind, false);
@@ -237,10 +227,24 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	return err;
 }
 
-/* How many places inside the binary call fn directly; -1 if unknown. */
-static long direct_callers(struct elf_file *ef, const struct elf_func *f)
+/*
+ * Was the allocator inlined into the interpreter's own code? PyUnicode_New
+ * lives in another source file than PyObject_Malloc, so without link-time
+ * optimisation it must call PyObject_Malloc (directly or through the PLT).
+ * An LTO build (Debian's, the official images) inlines it, and then probes
+ * on the exported functions see only calls from outside the interpreter.
+ * 1: inlined, 0: called, -1: cannot tell.
+ */
+static int allocator_inlined(struct elf_file *ef)
 {
-	return elf_file__count_direct_calls(ef, f->vaddr);
+	struct elf_func m, u;
+	struct elf_call_count c;
+
+	if (elf_file__find_func(ef, "PyObject_Malloc", &m) ||
+	    elf_file__find_func(ef, "PyUnicode_New", &u) || !u.size ||
+	    elf_file__count_calls_in(ef, m.vaddr, u.vaddr, u.vaddr + u.size, &c))
+		return -1;
+	return c.direct + c.via_plt == 0;
 }
 
 static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
@@ -255,13 +259,11 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 		{ "PyObject_Realloc", PM_PY_REALLOC },
 		{ "PyObject_Free", PM_PY_FREE },
 	};
-	struct elf_func malloc_fn = {};
 	char missing[160] = "";
 	int attached = 0, err = 0;
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind,
-					i == 0 ? &malloc_fn : NULL);
+		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind);
 		if (e == 0) {
 			attached++;
 		} else {
@@ -277,20 +279,18 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 			"PyObject_Malloc", b->path, missing);
 		return;
 	}
-	long callers = malloc_fn.vaddr ? direct_callers(ef, &malloc_fn) : -1;
-	if (callers >= 0 && callers < PM_INLINED_CALLERS_MAX)
+	if (allocator_inlined(ef) == 1)
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
-			"%s inlines the allocator (LTO: PyObject_Malloc has %ld direct callers); "
-			"the probes see only calls through the exported symbols, a small part of "
-			"all allocations",
-			b->path, callers);
+			"%s inlines the allocator into its own code (LTO build: PyUnicode_New does "
+			"not call PyObject_Malloc); the probes see only calls through the exported "
+			"functions, a small part of all allocations",
+			b->path);
 	else if (err)
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path,
 			missing);
 	else
-		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
-			"PyObject_{Malloc,Calloc,Realloc,Free} in %s (%ld direct callers)", b->path,
-			callers);
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL, "PyObject_{Malloc,Calloc,Realloc,Free} in %s",
+			b->path);
 }
 
 static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
@@ -313,15 +313,13 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 			b->path, strerror(-err));
 		return;
 	}
-	long callers = direct_callers(ef, &f);
-	if (callers >= 0 && callers < PM_INLINED_CALLERS_MAX)
+	if (allocator_inlined(ef) == 1)
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
-			"%s inlines _Py_Dealloc (LTO: %ld direct callers); the probe sees only "
-			"deallocations through the exported symbol",
-			b->path, callers);
+			"%s is an LTO build that inlines _Py_Dealloc at some of its call sites; "
+			"deallocations through those are not seen",
+			b->path);
 	else
-		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s (%ld direct callers)",
-			b->path, callers);
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s", b->path);
 }
 
 static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
@@ -482,7 +480,7 @@ static void attach_libc(struct probes *p, struct elf_file *ef, const struct targ
 	int attached = 0;
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind, NULL);
+		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind);
 
 		if (e == 0) {
 			attached++;
