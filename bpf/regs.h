@@ -1,13 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Register slots that user space hands to the BPF programs to say where a
- * function argument lives at the probed instruction (for example which
- * register holds `generation` at the entry of a GCC clone of CPython's
- * collector). The BPF side maps each slot to a struct pt_regs field; user
- * space derives the slot from DWARF (elf_dwarf_reg_to_pm_reg()).
- *
- * Plain C with no includes so that BPF and user code can both use it. The
- * values are passed through BPF maps / rodata: never renumber.
+ * Register numbering shared by user space and BPF: user space tells a BPF
+ * program (through its BPF cookie) in which register an argument lives, as
+ * one of these indexes into struct pt_regs.
  */
 #ifndef PYMAC_REGS_H
 #define PYMAC_REGS_H
@@ -28,7 +23,14 @@ enum pm_reg {
 	PM_REG_R13 = 12,
 	PM_REG_R14 = 13,
 	PM_REG_R15 = 14,
-	PM_REG_COUNT = 15, /* one past the last slot */
+	PM_REG_MAX = 15,
 };
+
+/*
+ * An argument spec passed in a BPF cookie is either a pm_reg slot, or, with
+ * this bit set, a constant in the low bits (a parameter that the compiler
+ * propagated into a clone, e.g. generation 2 of collect.constprop.0).
+ */
+#define PM_ARG_CONST 0x80000000u
 
 #endif /* PYMAC_REGS_H */
