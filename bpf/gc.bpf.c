@@ -118,12 +118,12 @@ int BPF_USDT(pm_gc_usdt_done, long collected)
 SEC("uprobe")
 int pm_gc_fn_enter(struct pt_regs *ctx)
 {
-	__u32 reg = (__u32)bpf_get_attach_cookie(ctx);
+	__u32 spec = (__u32)bpf_get_attach_cookie(ctx);
 
-	return gc_start((__s32)pm_reg_value(ctx, reg), PM_GC_SRC_UPROBE);
+	return gc_start((__s32)pm_arg_value(ctx, spec), PM_GC_SRC_UPROBE);
 }
 
-/* invoke_gc_callback(..., generation, ...): the cookie names the register. */
+/* invoke_gc_callback(..., generation, ...): the cookie says where it is. */
 SEC("uprobe")
 int pm_gc_fn_generation(struct pt_regs *ctx)
 {
@@ -134,7 +134,7 @@ int pm_gc_fn_generation(struct pt_regs *ctx)
 	p = bpf_map_lookup_elem(&gc_pending, &tid);
 	if (!p || !p->deferred)
 		return 0;
-	p->generation = (__s32)pm_reg_value(ctx, (__u32)bpf_get_attach_cookie(ctx));
+	p->generation = (__s32)pm_arg_value(ctx, (__u32)bpf_get_attach_cookie(ctx));
 	p->deferred = 0;
 	gc_emit_start(id, p->generation, p->source, &p->ts_ns);
 	return 0;

@@ -157,4 +157,12 @@ static __always_inline __u64 pm_reg_value(struct pt_regs *ctx, __u32 reg)
 	return 0;
 }
 
+/* Value of an argument spec (see PM_ARG_CONST in regs.h). */
+static __always_inline __u64 pm_arg_value(struct pt_regs *ctx, __u32 spec)
+{
+	if (spec & PM_ARG_CONST)
+		return spec & ~PM_ARG_CONST;
+	return pm_reg_value(ctx, spec);
+}
+
 #endif /* PYMAC_BPF_H */

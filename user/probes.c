@@ -340,18 +340,20 @@ static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
 	return add_link(p, l);
 }
 
-/* Where function `fn` (or its clone f) takes parameter `param`, as a PM_REG_*
- * slot: from DWARF, or, for a function that is no clone, its ABI position
- * (abi_reg). -1 if unknown. */
-static int param_slot(const struct target_binary *b, const struct elf_func *f, const char *param,
-		      int abi_reg)
+/* Where function f (maybe a clone) takes parameter `param`, as an argument
+ * spec for the BPF cookie (bpf/regs.h): from DWARF, or, for a function that
+ * is no clone, its ABI position (abi_reg). -1 if unknown. */
+static long param_spec(struct elf_file *ef, const struct elf_func *f, const char *param, int abi_reg)
 {
-	int reg = elf_dwarf_param_reg_at_entry(b->host_path, f->vaddr, param);
-	int slot = reg >= 0 ? elf_dwarf_reg_to_pm_reg(reg) : -1;
+	struct elf_param_loc loc;
 
-	if (slot < 0 && !strchr(f->name, '.'))
-		slot = abi_reg;
-	return slot;
+	if (elf_file__dwarf_param_loc(ef, f->vaddr, param, &loc) == 0) {
+		if (loc.is_const && loc.value >= 0 && loc.value < 0x10000)
+			return PM_ARG_CONST | (uint32_t)loc.value;
+		if (!loc.is_const && elf_dwarf_reg_to_pm_reg(loc.dwarf_reg) >= 0)
+			return elf_dwarf_reg_to_pm_reg(loc.dwarf_reg);
+	}
+	return strchr(f->name, '.') ? -1 : abi_reg;
 }
 
 /*
@@ -367,10 +369,10 @@ static int attach_gc_generation(struct probes *p, struct elf_file *ef,
 	int n = elf_file__find_func_clones(ef, "invoke_gc_callback", fns, 4), attached = 0;
 
 	for (int i = 0; i < n && i < 4; i++) {
-		int slot = param_slot(b, &fns[i], "generation", PM_REG_DX);
+		long spec = param_spec(ef, &fns[i], "generation", PM_REG_DX);
 
-		if (slot >= 0 && attach_uprobe(p, p->skel->progs.pm_gc_fn_generation, b->host_path,
-					       fns[i].offset, slot, false) == 0)
+		if (spec >= 0 && attach_uprobe(p, p->skel->progs.pm_gc_fn_generation, b->host_path,
+					       fns[i].offset, spec, false) == 0)
 			attached++;
 	}
 	return attached;
@@ -426,9 +428,9 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 	for (int i = 0; i < n; i++) {
 		/* DWARF knows where a clone takes `generation`; a function that is
 		 * no clone takes it as its second argument in every version. */
-		int pmreg = param_slot(b, &fns[i], "generation", PM_REG_SI);
+		long spec = param_spec(ef, &fns[i], "generation", PM_REG_SI);
 
-		if (pmreg < 0) {
+		if (spec < 0) {
 			size_t l = strlen(skipped);
 
 			if (snprintf(skipped + l, sizeof(skipped) - l, "%s%.60s", l ? ", " : "skipped ",
@@ -437,7 +439,7 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 			continue;
 		}
 		err = attach_uprobe(p, p->skel->progs.pm_gc_fn_enter, b->host_path, fns[i].offset,
-				    pmreg, false);
+				    spec, false);
 		if (!err)
 			err = attach_uprobe(p, p->skel->progs.pm_gc_fn_exit, b->host_path,
 					    fns[i].offset, 0, true);
