@@ -58,7 +58,6 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
     proc = child_process(summ, rec, python)
     pid = proc["pid"]
     status, detail = source_status(proc, "gc")
-    assert status == "full", "gc source for %s is %s (%s)" % (python, status, detail)
 
     gc_events = [e for e in events(pymac, trace, pid) if e["kind"] in ("gc_start", "gc_done")]
 
@@ -81,7 +80,7 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
     if not runs:
         at, k = best_alignment(done, want)
         pytest.fail(
-            "the %d collections gc.callbacks saw are not a contiguous run of pymac's %d gc_done "
+            "[gc source: %s: %s] the %d collections gc.callbacks saw are not a contiguous run of pymac's %d gc_done "
             "events for pid %d.\nlongest match: %d callbacks from gc_done #%d; then callback says %r, "
             "pymac says %r\ncallbacks (generation, collected+uncollectable): %r\npymac gc_done: %r"
             % (
@@ -96,6 +95,10 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
                 done[:40],
             )
         )
+
+    # "partial" is an honest answer when some copy of the collector cannot be
+    # probed (outside this run's window); attaching nothing is not.
+    assert status in ("full", "partial"), "gc source for %s is %s (%s)" % (python, status, detail)
 
     # The summary is computed from the same events.
     gc_sum = proc["gc"]

@@ -46,6 +46,14 @@ def test_issue_example_gen2_usdt(pymac, tmp_path):
     summ = summary(pymac, trace)
     proc = child_process(summ, rec, DEBIAN_PYTHON)
     pid = proc["pid"]
+
+    # stderr: one coverage line per process and source, then one "tracing" line.
+    for src in ("pymalloc", "dealloc", "gc", "libc"):
+        prefix = "pymac: pid %d: %s: " % (pid, src)
+        cov = [l for l in rec.stderr.splitlines() if l.startswith(prefix)]
+        assert len(cov) == 1, "expected one %r coverage line, got %d:\n%s" % (prefix, len(cov), rec.stderr)
+        assert cov[0][len(prefix):].split(":")[0] in ("full", "partial", "none", "off"), cov[0]
+
     status, detail = source_status(proc, "gc")
     assert status == "full", "gc source is %s (%s)" % (status, detail)
     gc_sum = proc["gc"]
