@@ -19,7 +19,7 @@ PYMAC_VERSION := 0.1.0
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPYMAC_VERSION=\"$(PYMAC_VERSION)\" -I$(OUTPUT) -Iuser -Ibpf
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Werror \
 	-Ivmlinux -Ibpf -I/usr/include/x86_64-linux-gnu
-LDLIBS := -lbpf -lelf -ldw -lz -lcapstone -lncursesw -lpthread -lm
+LDLIBS := -lbpf -lelf -ldw -lz -ljson-c -lcapstone -lncursesw -lpthread -lm
 
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
 # common.bpf.o first: libbpf 1.1 links extern maps only to a definition it has already seen.
