@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding containers: which container a process or cgroup belongs to (from
+ * cgroup path shapes of Docker, containerd/CRI, CRI-O and podman), and what
+ * Docker knows about it (name, image, compose project/service), asked of the
+ * Engine API on its unix socket or, when it does not answer, read from
+ * Docker's own config.v2.json files.
+ *
+ * Every input here (cgroup files, HTTP answers, JSON files) is treated as
+ * untrusted: sizes are bounded, strings are validated, and a malformed input
+ * is an error, never a partial result.
+ */
+#ifndef PYMAC_CONTAINERS_H
+#define PYMAC_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONTAINER_ID_LEN     64 /* hex digits of a full container id */
+#define CONTAINER_NAME_MAX   128
+#define CONTAINER_IMAGE_MAX  256
+#define CONTAINER_LABEL_MAX  128 /* compose project and service */
+#define CONTAINER_CGPATH_MAX 1024
+#define CONTAINER_JSON_MAX   (4u << 20) /* largest JSON document accepted */
+#define CONTAINER_LIST_MAX   4096	/* most containers listed */
+#define CONTAINER_TIMEOUT_MS 2000	/* default Engine API deadline */
+
+enum container_runtime {
+	CONTAINER_HOST = 0,
+	CONTAINER_DOCKER,
+	CONTAINER_CONTAINERD, /* cri-containerd-<id>.scope, nerdctl-<id>.scope */
+	CONTAINER_CRIO,	      /* crio-<id>.scope */
+	CONTAINER_PODMAN,     /* libpod-<id>.scope, /libpod_parent/libpod-<id> */
+	CONTAINER_CRI,	      /* /kubepods/.../<id>: a CRI runtime, not named by the path */
+};
+
+/* "host", "docker", "containerd", "cri-o", "podman", "cri". */
+const char *container_runtime__name(enum container_runtime rt);
+
+/* Which container a cgroup path names. On the host: runtime CONTAINER_HOST, id "". */
+struct container_ref {
+	enum container_runtime runtime;
+	char id[CONTAINER_ID_LEN + 1];
+};
+
+/*
+ * Classify a cgroup path ("/docker/<id>", "/system.slice/docker-<id>.scope",
+ * ...). The innermost container component wins (Docker in Docker). Pure.
+ * 0 (host is a result too), or -EINVAL for a path that is not absolute,
+ * too long, or holds control characters.
+ */
+int container_ref__from_cgroup_path(const char *path, struct container_ref *ref);
+
+/*
+ * Parse /proc/PID/cgroup text (v2 "0::/path" and v1 "N:ctrl,ctrl:/path"
+ * lines, " (deleted)" suffix allowed). The v2 line decides when it names a
+ * container; otherwise the first v1 line that names one does. cgpath (may be
+ * NULL) gets the v2 path, "" if there is none. 0, or -EINVAL for malformed
+ * text, -E2BIG for text over 64 KiB.
+ */
+int container_ref__from_cgroup_text(const char *text, size_t len, struct container_ref *ref,
+				    char *cgpath, size_t cgpath_len);
+
+/* The container of a running process, from /proc/PID/cgroup. 0 or -errno (-ENOENT: no process). */
+int container_ref__of_pid(pid_t pid, struct container_ref *ref, char *cgpath, size_t cgpath_len);
+
+/* What Docker knows about a container. Strings are "" when unknown. */
+struct container_info {
+	enum container_runtime runtime;
+	char id[CONTAINER_ID_LEN + 1];
+	char name[CONTAINER_NAME_MAX];	   /* without Docker's leading '/' */
+	char image[CONTAINER_IMAGE_MAX];   /* as given to docker run / compose */
+	char project[CONTAINER_LABEL_MAX]; /* label com.docker.compose.project */
+	char service[CONTAINER_LABEL_MAX]; /* label com.docker.compose.service */
+	bool running;
+	pid_t pid;	    /* main process as the engine sees it; 0 if not running or unknown */
+	uint64_t cgroup_id; /* cgroup v2 id; 0 if unknown or not running */
+};
+
+/*
+ * Parse the answer of GET /containers/<id>/json, or a config.v2.json file
+ * (the two share the fields pymac needs: Id/ID, Name, Config.Image,
+ * Config.Labels, State.Running, State.Pid). Does not fill cgroup_id.
+ * 0, -EINVAL (not JSON, wrong types, missing Id or Name, bad id, control
+ * characters), -ENAMETOOLONG (a field does not fit), -E2BIG (over
+ * CONTAINER_JSON_MAX).
+ */
+int container_info__parse_inspect(const char *json, size_t len, struct container_info *info);
+
+/*
+ * Parse the answer of GET /containers/json (an array of summaries: Id,
+ * Names, Image, Labels, State). *out is malloc'ed, *n entries. Same errors,
+ * plus -E2BIG for more than CONTAINER_LIST_MAX entries.
+ */
+int container_info__parse_list(const char *json, size_t len, struct container_info **out,
+			       size_t *n);
+
+/*
+ * Split an HTTP/1.x answer into status and body. Accepts only an identity
+ * body (Content-Length or to end of input); -EPROTO for chunked encoding or
+ * a malformed head, -EMSGSIZE if Content-Length exceeds the bytes present.
+ */
+int container_http__parse(const char *buf, size_t len, int *status, const char **body,
+			  size_t *body_len);
+
+/*
+ * Where to look. Defaults: /var/run/docker.sock, /var/lib/docker,
+ * CONTAINER_TIMEOUT_MS; the environment variables PYMAC_DOCKER_SOCK and
+ * PYMAC_DOCKER_ROOT override the first two. NULL or a negative timeout keeps
+ * the current value. Used by tests to point at fixtures.
+ */
+void containers__configure(const char *sock_path, const char *data_root, int timeout_ms);
+
+/*
+ * GET path over the Engine socket (HTTP/1.0, whole answer within the
+ * timeout). *body is malloc'ed and NUL-terminated. 0 with *status set, or
+ * -errno: -ECONNREFUSED/-ENOENT (no engine), -ETIMEDOUT, -EMSGSIZE (answer
+ * over CONTAINER_JSON_MAX + 64 KiB), -EPROTO.
+ */
+int container_engine__get(const char *path, int *status, char **body, size_t *body_len);
+
+/*
+ * Look a container up by full id, unique id prefix, or name: first through
+ * the Engine API, else from <data_root>/containers/<id>/config.v2.json.
+ * Fills cgroup_id for a running container. 0, -ENOENT (no such container),
+ * -EINVAL (the key is not a valid id or name), or a parse error.
+ */
+int container_info__lookup(const char *id_or_name, struct container_info *info);
+
+/*
+ * List containers (running ones only unless all is set), Engine API first,
+ * else the containers directory. Fills cgroup_id of running ones. *out is
+ * malloc'ed. 0 or -errno.
+ */
+int container_info__list(bool all, struct container_info **out, size_t *n);
+
+/*
+ * The cgroup v2 mount point, parsed from /proc/self/mountinfo text ("" if
+ * none). Pure. 0, -ENOENT (no cgroup2 line), -ENAMETOOLONG.
+ */
+int cgroup2__mount_from_mountinfo(const char *text, size_t len, char *out, size_t outlen);
+
+/* The cgroup v2 id (directory inode) of a cgroup path like "/docker/<id>". 0 or -errno. */
+int cgroup2__id_of_path(const char *cgpath, uint64_t *id);
+
+/*
+ * The cgroup path of a cgroup v2 id, found by walking the cgroup2 tree
+ * (at most 32 levels). 0, -ENOENT (no such cgroup), -errno.
+ */
+int cgroup2__path_of_id(uint64_t id, char *out, size_t outlen);
+
+#endif /* PYMAC_CONTAINERS_H */
