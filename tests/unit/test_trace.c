@@ -1327,7 +1327,7 @@ static int child_enospc(void)
 
 	if (geteuid() != 0 || unshare(CLONE_NEWNS))
 		return 77;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL))
 		return 77;
 	if (mkdir(mnt, 0700) && errno != EEXIST)
 		return 77;
