@@ -227,6 +227,33 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	return err;
 }
 
+/* One allocator function and the kind of event it makes. */
+struct alloc_fn {
+	const char *fn;
+	enum pm_kind kind;
+};
+
+/* Attach every function of an allocator family; list those that could not
+ * be attached, with why, in missing ("" if none). Returns how many were. */
+static int attach_alloc_family(struct probes *p, struct elf_file *ef, const char *path,
+			       const struct alloc_fn *fns, size_t n, char *missing, size_t len)
+{
+	int attached = 0;
+
+	missing[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int e = attach_alloc_fn(p, ef, path, fns[i].fn, fns[i].kind);
+		size_t l = strlen(missing);
+
+		if (e == 0)
+			attached++;
+		else if (snprintf(missing + l, len - l, "%s%s (%s)", l ? ", " : "", fns[i].fn,
+				  e == -ENOENT ? "no symbol" : strerror(-e)) < 0)
+			missing[l] = '\0';
+	}
+	return attached;
+}
+
 /*
  * Was the allocator inlined into the interpreter's own code? PyUnicode_New
  * lives in another source file than PyObject_Malloc, so without link-time
@@ -269,30 +296,15 @@ static int eval_loop_bypasses_dealloc(struct elf_file *ef, const struct elf_func
 static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			    struct probe_coverage *cov)
 {
-	static const struct {
-		const char *fn;
-		enum pm_kind kind;
-	} fns[] = {
+	static const struct alloc_fn fns[] = {
 		{ "PyObject_Malloc", PM_PY_MALLOC },
 		{ "PyObject_Calloc", PM_PY_CALLOC },
 		{ "PyObject_Realloc", PM_PY_REALLOC },
 		{ "PyObject_Free", PM_PY_FREE },
 	};
-	char missing[160] = "";
-	int attached = 0, err = 0;
-
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind);
-		if (e == 0) {
-			attached++;
-		} else {
-			size_t l = strlen(missing);
-
-			snprintf(missing + l, sizeof(missing) - l, "%s%s (%s)", l ? ", " : "",
-				 fns[i].fn, e == -ENOENT ? "no symbol" : strerror(-e));
-			err = e;
-		}
-	}
+	char missing[160];
+	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
+	bool err = missing[0] != '\0';
 	if (!attached) {
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_NONE, "cannot attach to %s in %s: %s",
 			"PyObject_Malloc", b->path, missing);
@@ -494,30 +506,14 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 static void attach_libc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			struct probe_coverage *cov)
 {
-	static const struct {
-		const char *fn;
-		enum pm_kind kind;
-	} fns[] = {
+	static const struct alloc_fn fns[] = {
 		{ "malloc", PM_MALLOC },
 		{ "calloc", PM_CALLOC },
 		{ "realloc", PM_REALLOC },
 		{ "free", PM_FREE },
 	};
-	char missing[160] = "";
-	int attached = 0;
-
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-		int e = attach_alloc_fn(p, ef, b->host_path, fns[i].fn, fns[i].kind);
-
-		if (e == 0) {
-			attached++;
-		} else {
-			size_t l = strlen(missing);
-
-			snprintf(missing + l, sizeof(missing) - l, "%s%s (%s)", l ? ", " : "",
-				 fns[i].fn, e == -ENOENT ? "no symbol" : strerror(-e));
-		}
-	}
+	char missing[160];
+	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
 	if (!attached)
 		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot attach to %s: %s", b->path, missing);
 	else if (missing[0])
