@@ -31,7 +31,7 @@ SEC("uprobe")
 int pm_alloc_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct alloc_key key = { .tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx) };
+	struct alloc_key key = {.tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx)};
 	struct alloc_args a = {};
 
 	if (!pm_is_traced(id >> 32))
@@ -61,7 +61,7 @@ SEC("uretprobe")
 int pm_alloc_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct alloc_key key = { .tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx) };
+	struct alloc_key key = {.tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx)};
 	struct pm_alloc_rec *r;
 	struct alloc_args *a;
 

@@ -26,8 +26,8 @@ enum pm_kind {
 };
 
 #define PM_TYPE_NAME_LEN 64
-#define PM_COMM_LEN 16
-#define PM_PATH_LEN 256
+#define PM_COMM_LEN	 16
+#define PM_PATH_LEN	 256
 
 /* Where a GC event came from (pm_gc_rec.source). */
 enum pm_gc_source {
@@ -39,7 +39,7 @@ enum pm_gc_source {
 struct pm_hdr {
 	__u64 ts_ns;
 	__u64 cgroup_id; /* cgroup v2 id of the task */
-	__u32 pid;       /* tgid */
+	__u32 pid;	 /* tgid */
 	__u32 tid;
 	__u32 kind; /* enum pm_kind */
 	__u32 pad;

@@ -74,7 +74,7 @@ static __always_inline bool pm_is_traced(__u32 tgid)
 
 static __always_inline void pm_count_lost(__u32 tgid, __u32 kind)
 {
-	struct pm_lost_key key = { .pid = tgid, .kind = kind };
+	struct pm_lost_key key = {.pid = tgid, .kind = kind};
 	__u64 one = 1, *cnt;
 
 	if (kind < PM_KIND_MAX)
@@ -105,7 +105,7 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
  * there is no room. The size must be a constant for the verifier. */
 #define pm_reserve(T, kind, tgid)                                                                  \
 	({                                                                                         \
-		T *__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);                              \
+		T *__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);                               \
 		if (!__r)                                                                          \
 			pm_count_lost(tgid, kind);                                                 \
 		__r;                                                                               \

@@ -12,8 +12,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *what;
 } commands[] = {
-	{ "record", cmd_record, "trace a command or running processes into a file" },
-	{ "replay", cmd_replay, "summarise or print a recorded trace" },
+    {"record", cmd_record, "trace a command or running processes into a file"},
+    {"replay", cmd_replay, "summarise or print a recorded trace"},
 };
 
 unsigned long long pm_now_ns(void)
@@ -44,11 +44,12 @@ static void usage(FILE *out)
 		PYMAC_VERSION);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
-	fprintf(out, "\nEXAMPLES:\n"
-		     "  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
-		     "  pymac replay t.pmt\n"
-		     "  pymac record -o t.pmt -p 1234 --duration 10\n\n"
-		     "`pymac COMMAND --help` describes each command. Tracing needs root (BPF).\n");
+	fprintf(out,
+		"\nEXAMPLES:\n"
+		"  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
+		"  pymac replay t.pmt\n"
+		"  pymac record -o t.pmt -p 1234 --duration 10\n\n"
+		"`pymac COMMAND --help` describes each command. Tracing needs root (BPF).\n");
 }
 
 int main(int argc, char **argv)

@@ -29,10 +29,10 @@ struct probes {
 };
 
 static const char *const source_names[PM_SOURCE_COUNT] = {
-	[PM_SOURCE_PYMALLOC] = "pymalloc",
-	[PM_SOURCE_DEALLOC] = "dealloc",
-	[PM_SOURCE_GC] = "gc",
-	[PM_SOURCE_LIBC] = "libc",
+    [PM_SOURCE_PYMALLOC] = "pymalloc",
+    [PM_SOURCE_DEALLOC] = "dealloc",
+    [PM_SOURCE_GC] = "gc",
+    [PM_SOURCE_LIBC] = "libc",
 };
 
 const char *pm_source_name(enum pm_source_id id)
@@ -88,7 +88,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	if (level == LIBBPF_WARN && getenv("PYMAC_DEBUG"))
 		return vfprintf(stderr, fmt, args);
-	if (level == LIBBPF_DEBUG && getenv("PYMAC_DEBUG") && strcmp(getenv("PYMAC_DEBUG"), "2") == 0)
+	if (level == LIBBPF_DEBUG && getenv("PYMAC_DEBUG") &&
+	    strcmp(getenv("PYMAC_DEBUG"), "2") == 0)
 		return vfprintf(stderr, fmt, args);
 	return 0;
 }
@@ -122,14 +123,15 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 				 "CAP_PERFMON and CAP_SYS_PTRACE",
 				 strerror(-ret));
 		else
-			snprintf(err, errlen,
-				 "cannot load BPF programs: %s (the kernel refused them; it needs "
-				 "BTF, ring buffers and uprobes; PYMAC_DEBUG=1 shows the verifier log)",
-				 strerror(-ret));
+			snprintf(
+			    err, errlen,
+			    "cannot load BPF programs: %s (the kernel refused them; it needs "
+			    "BTF, ring buffers and uprobes; PYMAC_DEBUG=1 shows the verifier log)",
+			    strerror(-ret));
 		goto fail;
 	}
-	struct bpf_program *procs[] = { p->skel->progs.pm_fork, p->skel->progs.pm_exec,
-					p->skel->progs.pm_exit };
+	struct bpf_program *procs[] = {p->skel->progs.pm_fork, p->skel->progs.pm_exec,
+				       p->skel->progs.pm_exit};
 	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
 		struct bpf_link *l = bpf_program__attach(procs[i]);
 
@@ -297,10 +299,10 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 			    struct probe_coverage *cov)
 {
 	static const struct alloc_fn fns[] = {
-		{ "PyObject_Malloc", PM_PY_MALLOC },
-		{ "PyObject_Calloc", PM_PY_CALLOC },
-		{ "PyObject_Realloc", PM_PY_REALLOC },
-		{ "PyObject_Free", PM_PY_FREE },
+	    {"PyObject_Malloc", PM_PY_MALLOC},
+	    {"PyObject_Calloc", PM_PY_CALLOC},
+	    {"PyObject_Realloc", PM_PY_REALLOC},
+	    {"PyObject_Free", PM_PY_FREE},
 	};
 	char missing[160];
 	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
@@ -320,8 +322,8 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path,
 			missing);
 	else
-		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL, "PyObject_{Malloc,Calloc,Realloc,Free} in %s",
-			b->path);
+		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
+			"PyObject_{Malloc,Calloc,Realloc,Free} in %s", b->path);
 }
 
 static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
@@ -331,17 +333,17 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 	int err;
 
 	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
-		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
-			"%s has no _Py_Dealloc function%s", b->path,
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "%s has no _Py_Dealloc function%s",
+			b->path,
 			version[0] && strcmp(version, "3.8") < 0 && strlen(version) == 3
-				? " (before Python 3.8 it is a macro)"
-				: "");
+			    ? " (before Python 3.8 it is a macro)"
+			    : "");
 		return;
 	}
 	err = attach_uprobe(p, p->skel->progs.pm_dealloc, b->host_path, f.offset, 0, false);
 	if (err) {
-		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "cannot attach to _Py_Dealloc in %s: %s",
-			b->path, strerror(-err));
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
+			"cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
 		return;
 	}
 	if (allocator_inlined(ef) == 1)
@@ -350,11 +352,12 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 			"deallocations through those are not seen",
 			b->path);
 	else if (eval_loop_bypasses_dealloc(ef, &f) == 1)
-		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
-			"the bytecode loop of %s frees objects by calling their tp_dealloc directly, "
-			"not through _Py_Dealloc (Python 3.11+); objects whose last reference "
-			"bytecode drops are not seen",
-			b->path);
+		set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+		    "the bytecode loop of %s frees objects by calling their tp_dealloc directly, "
+		    "not through _Py_Dealloc (Python 3.11+); objects whose last reference "
+		    "bytecode drops are not seen",
+		    b->path);
 	else
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s", b->path);
 }
@@ -380,7 +383,8 @@ static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
 /* Where function f (maybe a clone) takes parameter `param`, as an argument
  * spec for the BPF cookie (bpf/regs.h): from DWARF, or, for a function that
  * is no clone, its ABI position (abi_reg). -1 if unknown. */
-static long param_spec(struct elf_file *ef, const struct elf_func *f, const char *param, int abi_reg)
+static long param_spec(struct elf_file *ef, const struct elf_func *f, const char *param,
+		       int abi_reg)
 {
 	struct elf_param_loc loc;
 
@@ -429,7 +433,7 @@ static bool version_at_least(const char *version, int major, int minor)
 static void attach_gc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 		      const char *version, struct probe_coverage *cov)
 {
-	static const char *const collectors[] = { "gc_collect_main", "collect" };
+	static const char *const collectors[] = {"gc_collect_main", "collect"};
 	struct usdt_note note;
 	struct elf_func fns[8];
 	int n = 0, attached = 0, err;
@@ -456,8 +460,9 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 			"%sno python:gc__start marker and no collector function (gc_collect_main, "
 			"collect) in %s%s",
 			skipped, b->path,
-			elf_file__has_symtab(ef) ? "" : " (stripped: no .symtab; install its debug "
-							"symbols)");
+			elf_file__has_symtab(ef) ? ""
+						 : " (stripped: no .symtab; install its debug "
+						   "symbols)");
 		return;
 	}
 	if (n > 8)
@@ -470,8 +475,8 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 		if (spec < 0) {
 			size_t l = strlen(skipped);
 
-			if (snprintf(skipped + l, sizeof(skipped) - l, "%s%.60s", l ? ", " : "skipped ",
-				     fns[i].name) < 0)
+			if (snprintf(skipped + l, sizeof(skipped) - l, "%s%.60s",
+				     l ? ", " : "skipped ", fns[i].name) < 0)
 				skipped[l] = '\0';
 			continue;
 		}
@@ -507,17 +512,19 @@ static void attach_libc(struct probes *p, struct elf_file *ef, const struct targ
 			struct probe_coverage *cov)
 {
 	static const struct alloc_fn fns[] = {
-		{ "malloc", PM_MALLOC },
-		{ "calloc", PM_CALLOC },
-		{ "realloc", PM_REALLOC },
-		{ "free", PM_FREE },
+	    {"malloc", PM_MALLOC},
+	    {"calloc", PM_CALLOC},
+	    {"realloc", PM_REALLOC},
+	    {"free", PM_FREE},
 	};
 	char missing[160];
 	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
 	if (!attached)
-		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot attach to %s: %s", b->path, missing);
+		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot attach to %s: %s", b->path,
+			missing);
 	else if (missing[0])
-		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path, missing);
+		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path,
+			missing);
 	else
 		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_FULL, "malloc, calloc, realloc, free in %s",
 			b->path);
@@ -593,7 +600,8 @@ int probes__attach(struct probes *p, const struct target_binary *python, const c
 			for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
 				if (p->sources & (1u << s)) {
 					cov->status[s] = ab->cov.status[s];
-					memcpy(cov->detail[s], ab->cov.detail[s], sizeof(cov->detail[s]));
+					memcpy(cov->detail[s], ab->cov.detail[s],
+					       sizeof(cov->detail[s]));
 				}
 	} else {
 		for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)

@@ -3,11 +3,19 @@
 #include "record.h"
 
 static const char *const kind_names[PM_KIND_MAX] = {
-	[PM_PY_MALLOC] = "py_malloc", [PM_PY_CALLOC] = "py_calloc", [PM_PY_REALLOC] = "py_realloc",
-	[PM_PY_FREE] = "py_free",     [PM_PY_DEALLOC] = "py_dealloc", [PM_GC_START] = "gc_start",
-	[PM_GC_DONE] = "gc_done",     [PM_MALLOC] = "malloc",       [PM_CALLOC] = "calloc",
-	[PM_REALLOC] = "realloc",     [PM_FREE] = "free",           [PM_EXEC] = "exec",
-	[PM_EXIT] = "exit",
+    [PM_PY_MALLOC] = "py_malloc",
+    [PM_PY_CALLOC] = "py_calloc",
+    [PM_PY_REALLOC] = "py_realloc",
+    [PM_PY_FREE] = "py_free",
+    [PM_PY_DEALLOC] = "py_dealloc",
+    [PM_GC_START] = "gc_start",
+    [PM_GC_DONE] = "gc_done",
+    [PM_MALLOC] = "malloc",
+    [PM_CALLOC] = "calloc",
+    [PM_REALLOC] = "realloc",
+    [PM_FREE] = "free",
+    [PM_EXEC] = "exec",
+    [PM_EXIT] = "exit",
 };
 
 const char *pm_kind_name(unsigned kind)

@@ -40,8 +40,8 @@ struct pm_event {
 		/* gc_start, gc_done */
 		struct {
 			int32_t generation;
-			uint32_t source; /* enum pm_gc_source */
-			int64_t collected; /* -1: unknown (always at gc_start) */
+			uint32_t source;      /* enum pm_gc_source */
+			int64_t collected;    /* -1: unknown (always at gc_start) */
 			uint64_t duration_ns; /* 0 at gc_start */
 		} gc;
 		/* exec, exit */
@@ -61,8 +61,8 @@ struct pm_process {
 	uint32_t pid;
 	uint32_t ppid;
 	const char *comm;
-	const char *exe;    /* executable path as the process sees it */
-	const char *python; /* interpreter object (exe or libpython), "" if none */
+	const char *exe;	    /* executable path as the process sees it */
+	const char *python;	    /* interpreter object (exe or libpython), "" if none */
 	const char *python_version; /* e.g. "3.11", "" if unknown */
 };
 
@@ -71,7 +71,7 @@ enum pm_source_status {
 	PM_SRC_FULL = 1,    /* sees every call */
 	PM_SRC_PARTIAL = 2, /* attached, but known to see only part of the calls */
 	PM_SRC_NONE = 3,    /* could not be attached */
-	PM_SRC_OFF = 4,     /* not requested (--probes) */
+	PM_SRC_OFF = 4,	    /* not requested (--probes) */
 };
 
 struct pm_source {

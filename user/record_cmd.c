@@ -22,36 +22,36 @@
 #include "targets.h"
 #include "trace.h"
 
-#define MAX_PIDS 64
+#define MAX_PIDS	  64
 #define FLUSH_INTERVAL_NS 250000000ull
-#define LOST_INTERVAL_NS 250000000ull
-#define RESCAN_WINDOW_NS 2000000000ull
-#define KNOWN_PIDS_MAX 8192
+#define LOST_INTERVAL_NS  250000000ull
+#define RESCAN_WINDOW_NS  2000000000ull
+#define KNOWN_PIDS_MAX	  8192
 
 static const char record_doc[] =
-	"Record a trace of Python's memory events.\n"
-	"\n"
-	"USAGE: pymac record -o FILE [OPTIONS] -- COMMAND [ARGS...]\n"
-	"       pymac record -o FILE [OPTIONS] -p PID [-p PID...]\n"
-	"\n"
-	"With COMMAND, pymac runs it, traces it and the processes it starts, and\n"
-	"exits with its exit status. With -p, pymac attaches to running processes\n"
-	"(and the children they start) until Ctrl-C, SIGTERM, --duration, or until\n"
-	"they have all exited; the processes go on unharmed after pymac detaches.\n"
-	"\n"
-	"Sources (--probes): pymalloc (PyObject_Malloc/Calloc/Realloc/Free),\n"
-	"dealloc (_Py_Dealloc with the type's name), gc (collections: USDT markers\n"
-	"or the collector function), libc (malloc/calloc/realloc/free). pymac says\n"
-	"on stderr, per process, what each source sees: full, partial or none.\n"
-	"\n"
-	"EXAMPLES:\n"
-	"  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
-	"  pymac record -o t.pmt --probes gc,dealloc -- python3 app.py\n"
-	"  pymac record -o t.pmt -p 1234 --duration 10\n"
-	"  pymac record -o t.pmt --probes libc -- ./a.out    # a program without Python\n"
-	"  pymac replay t.pmt\n"
-	"\n"
-	"OPTIONS:";
+    "Record a trace of Python's memory events.\n"
+    "\n"
+    "USAGE: pymac record -o FILE [OPTIONS] -- COMMAND [ARGS...]\n"
+    "       pymac record -o FILE [OPTIONS] -p PID [-p PID...]\n"
+    "\n"
+    "With COMMAND, pymac runs it, traces it and the processes it starts, and\n"
+    "exits with its exit status. With -p, pymac attaches to running processes\n"
+    "(and the children they start) until Ctrl-C, SIGTERM, --duration, or until\n"
+    "they have all exited; the processes go on unharmed after pymac detaches.\n"
+    "\n"
+    "Sources (--probes): pymalloc (PyObject_Malloc/Calloc/Realloc/Free),\n"
+    "dealloc (_Py_Dealloc with the type's name), gc (collections: USDT markers\n"
+    "or the collector function), libc (malloc/calloc/realloc/free). pymac says\n"
+    "on stderr, per process, what each source sees: full, partial or none.\n"
+    "\n"
+    "EXAMPLES:\n"
+    "  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
+    "  pymac record -o t.pmt --probes gc,dealloc -- python3 app.py\n"
+    "  pymac record -o t.pmt -p 1234 --duration 10\n"
+    "  pymac record -o t.pmt --probes libc -- ./a.out    # a program without Python\n"
+    "  pymac replay t.pmt\n"
+    "\n"
+    "OPTIONS:";
 
 enum {
 	OPT_PROBES = 0x100,
@@ -61,15 +61,14 @@ enum {
 };
 
 static const struct argp_option record_options[] = {
-	{ "output", 'o', "FILE", 0, "Write the trace to FILE (mode 0600; required)", 0 },
-	{ "pid", 'p', "PID", 0, "Attach to a running process (repeatable)", 0 },
-	{ "probes", OPT_PROBES, "LIST", 0,
-	  "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 0 },
-	{ "duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS (with -p)", 0 },
-	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)",
-	  0 },
-	{ "quiet", 'q', NULL, 0, "Print only errors and the final line", 0 },
-	{},
+    {"output", 'o', "FILE", 0, "Write the trace to FILE (mode 0600; required)", 0},
+    {"pid", 'p', "PID", 0, "Attach to a running process (repeatable)", 0},
+    {"probes", OPT_PROBES, "LIST", 0,
+     "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 0},
+    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS (with -p)", 0},
+    {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 0},
+    {"quiet", 'q', NULL, 0, "Print only errors and the final line", 0},
+    {},
 };
 
 struct record_args {
@@ -203,7 +202,7 @@ static void remember_pid(struct recorder *r, pid_t pid)
 static void report_coverage(struct recorder *r, pid_t pid, const struct probe_coverage *cov)
 {
 	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
-		struct pm_record rec = { .type = PM_REC_SOURCE };
+		struct pm_record rec = {.type = PM_REC_SOURCE};
 
 		rec.src.ts_ns = pm_now_ns();
 		rec.src.pid = pid;
@@ -219,7 +218,7 @@ static void report_coverage(struct recorder *r, pid_t pid, const struct probe_co
 
 static void emit_process(struct recorder *r, const struct target_proc *tp)
 {
-	struct pm_record rec = { .type = PM_REC_PROCESS };
+	struct pm_record rec = {.type = PM_REC_PROCESS};
 
 	rec.proc.ts_ns = pm_now_ns();
 	rec.proc.pid = tp->pid;
@@ -294,7 +293,8 @@ static void run_rescans(struct recorder *r)
 
 		if (target_proc__inspect(r->rescans[i].pid, &tp) != 0) {
 			done = true;
-		} else if (tp.has_python && (tp.has_libc || !(r->args->sources & (1u << PM_SOURCE_LIBC)))) {
+		} else if (tp.has_python &&
+			   (tp.has_libc || !(r->args->sources & (1u << PM_SOURCE_LIBC)))) {
 			emit_process(r, &tp);
 			attach_process(r, &tp);
 			done = true;
@@ -350,7 +350,7 @@ static void lost_cb(void *ctx, uint32_t pid, uint32_t kind, uint64_t count)
 	r->lost[i].kind = kind;
 	r->lost[i].count = count;
 
-	struct pm_record rec = { .type = PM_REC_LOST };
+	struct pm_record rec = {.type = PM_REC_LOST};
 	rec.lost.ts_ns = pm_now_ns();
 	rec.lost.pid = pid;
 	rec.lost.kind = kind;
@@ -360,7 +360,7 @@ static void lost_cb(void *ctx, uint32_t pid, uint32_t kind, uint64_t count)
 
 static void emit_meta(struct recorder *r, const char *key, const char *value)
 {
-	struct pm_record rec = { .type = PM_REC_META };
+	struct pm_record rec = {.type = PM_REC_META};
 
 	rec.meta.key = key;
 	rec.meta.value = value;
@@ -417,12 +417,12 @@ static bool any_target_alive(struct recorder *r)
 
 int cmd_record(int argc, char **argv)
 {
-	static const struct argp argp = { record_options, record_parse, NULL, record_doc, NULL, NULL,
-					  NULL };
-	struct record_args args = { .sources = PM_SOURCES_ALL, .ringbuf_bytes = 64u << 20 };
+	static const struct argp argp = {record_options, record_parse, NULL, record_doc,
+					 NULL,		 NULL,	       NULL};
+	struct record_args args = {.sources = PM_SOURCES_ALL, .ringbuf_bytes = 64u << 20};
 	struct recorder *r = NULL;
 	struct target_command tc;
-	struct pm_trace_info info = { .version = PM_TRACE_VERSION };
+	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
 	struct timespec ts;
 	char err[512], cmdline[1024];
 	pid_t child = -1;
@@ -467,10 +467,11 @@ int cmd_record(int argc, char **argv)
 			goto out;
 		}
 		if (!tps[i].has_python && (args.sources & ~(1u << PM_SOURCE_LIBC))) {
-			pm_err("pid %d (%s) is not a Python process: it maps no libpython or python "
-			       "executable defining PyObject_Malloc (to trace its libc allocations, "
-			       "use --probes libc)",
-			       args.pids[i], tps[i].comm);
+			pm_err(
+			    "pid %d (%s) is not a Python process: it maps no libpython or python "
+			    "executable defining PyObject_Malloc (to trace its libc allocations, "
+			    "use --probes libc)",
+			    args.pids[i], tps[i].comm);
 			goto out;
 		}
 	}
@@ -487,7 +488,7 @@ int cmd_record(int argc, char **argv)
 			       tc.exe);
 	}
 
-	struct probes_opts popts = { .sources = args.sources, .ringbuf_bytes = args.ringbuf_bytes };
+	struct probes_opts popts = {.sources = args.sources, .ringbuf_bytes = args.ringbuf_bytes};
 	r->probes = probes__open(&popts, err, sizeof(err));
 	if (!r->probes) {
 		pm_err("%s", err);
@@ -522,7 +523,7 @@ int cmd_record(int argc, char **argv)
 		emit_meta(r, "command", cmdline);
 	}
 
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -539,7 +540,8 @@ int cmd_record(int argc, char **argv)
 		r->targets[r->ntargets++] = child;
 		tp.pid = child;
 		tp.ppid = getpid();
-		snprintf(tp.comm, sizeof(tp.comm), "%.15s", strrchr(tc.exe, '/') ? strrchr(tc.exe, '/') + 1 : tc.exe);
+		snprintf(tp.comm, sizeof(tp.comm), "%.15s",
+			 strrchr(tc.exe, '/') ? strrchr(tc.exe, '/') + 1 : tc.exe);
 		snprintf(tp.exe, sizeof(tp.exe), "%s", tc.exe);
 		tp.cgroup_id = target_cgroup_id(getpid());
 		tp.has_python = tc.has_python;
@@ -562,8 +564,11 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "pymac: tracing %s (pid %d), %zu probes attached\n",
 				args.command[0], child, probes__link_count(r->probes));
 		else
-			fprintf(stderr, "pymac: tracing %d process%s, %zu probes attached; Ctrl-C to stop\n",
-				r->ntargets, r->ntargets == 1 ? "" : "es", probes__link_count(r->probes));
+			fprintf(
+			    stderr,
+			    "pymac: tracing %d process%s, %zu probes attached; Ctrl-C to stop\n",
+			    r->ntargets, r->ntargets == 1 ? "" : "es",
+			    probes__link_count(r->probes));
 	}
 	if (gate >= 0) {
 		if (write(gate, "g", 1) != 1) {
@@ -574,9 +579,8 @@ int cmd_record(int argc, char **argv)
 		gate = -1;
 	}
 
-	unsigned long long deadline = args.duration > 0
-					      ? pm_now_ns() + (unsigned long long)(args.duration * 1e9)
-					      : 0;
+	unsigned long long deadline =
+	    args.duration > 0 ? pm_now_ns() + (unsigned long long)(args.duration * 1e9) : 0;
 	unsigned long long next_flush = pm_now_ns() + FLUSH_INTERVAL_NS, next_lost = next_flush;
 	int forwarded = 0;
 
@@ -636,7 +640,7 @@ int cmd_record(int argc, char **argv)
 	/* Everything the targets did before now is in the ring buffer. */
 	consumer__drain(r->consumer);
 	probes__lost_foreach(r->probes, lost_cb, r);
-	struct pm_end end = { .ts_ns = pm_now_ns(), .events = consumer__events(r->consumer) };
+	struct pm_end end = {.ts_ns = pm_now_ns(), .events = consumer__events(r->consumer)};
 	int cerr = trace_writer__close(r->writer, &end);
 	r->writer = NULL;
 	uint64_t lost = probes__lost_total(r->probes);
@@ -646,8 +650,9 @@ int cmd_record(int argc, char **argv)
 	fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.output,
 		(unsigned long long)end.events, (unsigned long long)lost);
 	if (lost)
-		fprintf(stderr, "pymac: %llu events were lost (ring buffer full); use a larger "
-				"--ringbuf-mb or fewer --probes\n",
+		fprintf(stderr,
+			"pymac: %llu events were lost (ring buffer full); use a larger "
+			"--ringbuf-mb or fewer --probes\n",
 			(unsigned long long)lost);
 	ret = cerr ? 1 : 0;
 	if (child > 0) {

@@ -12,23 +12,23 @@
 #include "trace.h"
 
 static const char replay_doc[] =
-	"Read a trace recorded by `pymac record` and show it.\n"
-	"\n"
-	"USAGE: pymac replay FILE [--summary [--json]] [--events [--format text|jsonl]]\n"
-	"\n"
-	"Without options, prints a summary per process: event counts, bytes requested\n"
-	"through the Python allocator and libc, garbage collections by generation,\n"
-	"the most deallocated types, lost events, and what each source could see.\n"
-	"A trace cut short (pymac killed, disk full) replays up to its last complete\n"
-	"chunk, with a warning. Replay needs no privileges.\n"
-	"\n"
-	"EXAMPLES:\n"
-	"  pymac replay t.pmt\n"
-	"  pymac replay t.pmt --summary --json | jq '.processes[0].gc'\n"
-	"  pymac replay t.pmt --events | grep gc_\n"
-	"  pymac replay t.pmt --events --format jsonl > events.jsonl\n"
-	"\n"
-	"OPTIONS:";
+    "Read a trace recorded by `pymac record` and show it.\n"
+    "\n"
+    "USAGE: pymac replay FILE [--summary [--json]] [--events [--format text|jsonl]]\n"
+    "\n"
+    "Without options, prints a summary per process: event counts, bytes requested\n"
+    "through the Python allocator and libc, garbage collections by generation,\n"
+    "the most deallocated types, lost events, and what each source could see.\n"
+    "A trace cut short (pymac killed, disk full) replays up to its last complete\n"
+    "chunk, with a warning. Replay needs no privileges.\n"
+    "\n"
+    "EXAMPLES:\n"
+    "  pymac replay t.pmt\n"
+    "  pymac replay t.pmt --summary --json | jq '.processes[0].gc'\n"
+    "  pymac replay t.pmt --events | grep gc_\n"
+    "  pymac replay t.pmt --events --format jsonl > events.jsonl\n"
+    "\n"
+    "OPTIONS:";
 
 enum {
 	OPT_SUMMARY = 0x100,
@@ -39,12 +39,12 @@ enum {
 };
 
 static const struct argp_option replay_options[] = {
-	{ "summary", OPT_SUMMARY, NULL, 0, "Print the per-process summary (the default)", 0 },
-	{ "json", OPT_JSON, NULL, 0, "Print the summary as one JSON object", 0 },
-	{ "events", OPT_EVENTS, NULL, 0, "Print every event, one per line, in time order", 0 },
-	{ "format", OPT_FORMAT, "FMT", 0, "Event format: text (default) or jsonl", 0 },
-	{ "top", OPT_TOP, "N", 0, "How many deallocated types to list (default 10)", 0 },
-	{},
+    {"summary", OPT_SUMMARY, NULL, 0, "Print the per-process summary (the default)", 0},
+    {"json", OPT_JSON, NULL, 0, "Print the summary as one JSON object", 0},
+    {"events", OPT_EVENTS, NULL, 0, "Print every event, one per line, in time order", 0},
+    {"format", OPT_FORMAT, "FMT", 0, "Event format: text (default) or jsonl", 0},
+    {"top", OPT_TOP, "N", 0, "How many deallocated types to list (default 10)", 0},
+    {},
 };
 
 struct replay_args {
@@ -101,9 +101,9 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 
 int cmd_replay(int argc, char **argv)
 {
-	static const struct argp argp = { replay_options, replay_parse, "FILE", replay_doc, NULL,
-					  NULL, NULL };
-	struct replay_args a = { .format = EVENT_FMT_TEXT, .top = 10 };
+	static const struct argp argp = {replay_options, replay_parse, "FILE", replay_doc,
+					 NULL,		 NULL,	       NULL};
+	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10};
 	struct trace_reader *rd;
 	struct summary *sum = NULL;
 	struct event_printer *ep = NULL;

@@ -28,7 +28,8 @@ bool target_python_version_from_path(const char *path, char *out, size_t outlen)
 		const char *q = p + 6;
 		int major = 0, minor = 0, n = 0;
 
-		if (sscanf(q, "%d.%d%n", &major, &minor, &n) == 2 && n > 0 && major >= 2 && major < 10) {
+		if (sscanf(q, "%d.%d%n", &major, &minor, &n) == 2 && n > 0 && major >= 2 &&
+		    major < 10) {
 			snprintf(out, outlen, "%d.%d", major, minor);
 			return true;
 		}

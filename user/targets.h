@@ -14,9 +14,9 @@
 
 /* A binary file as pymac opens it and as the kernel identifies it. */
 struct target_binary {
-	char path[PATH_MAX];      /* as the target process sees it */
+	char path[PATH_MAX];	  /* as the target process sees it */
 	char host_path[PATH_MAX]; /* what pymac opens: /proc/PID/root/... or path */
-	uint64_t dev, ino;        /* of host_path, as the host sees it */
+	uint64_t dev, ino;	  /* of host_path, as the host sees it */
 };
 
 struct target_proc {
@@ -36,7 +36,7 @@ int target_proc__inspect(pid_t pid, struct target_proc *tp);
 
 /* What a command will run, found before it starts (for `record -- CMD`). */
 struct target_command {
-	char exe[PATH_MAX];         /* resolved ELF (through #! interpreters) */
+	char exe[PATH_MAX]; /* resolved ELF (through #! interpreters) */
 	bool has_python;
 	struct target_binary python;
 	char python_version[16];
