@@ -83,10 +83,10 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 # test builds even while an unrelated piece does not.
 TEST_OBJS_test_trace := record.o trace.o
 TEST_OBJS_test_elf := elf_inspect.o
-TEST_OBJS_test_procmaps := procmaps.o
+TEST_OBJS_test_procmaps := procmaps.o fileio.o
 TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o
 TEST_LIBS_test_summary := -ljson-c
-TEST_OBJS_test_containers := containers.o
+TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests

@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "containers.h"
+#include "fileio.h"
 
 #define CGROUP_TEXT_MAX	  (64u << 10)
 #define HTTP_HEAD_MAX	  (64u << 10)
@@ -273,61 +274,10 @@ int container_ref__from_cgroup_text(const char *text, size_t len, struct contain
 	return 0;
 }
 
-/* Read a small file whole; NUL-terminated, malloc'ed. */
+/* Read a small file whole; NUL-terminated, malloc'ed; never through a link. */
 static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 {
-	size_t cap = 4096, len = 0;
-	char *buf, *nb;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (len + 1 >= cap) {
-			if (cap > max) {
-				free(buf);
-				close(fd);
-				return -E2BIG;
-			}
-			cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				close(fd);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			free(buf);
-			close(fd);
-			return r;
-		}
-		if (!r)
-			break;
-		len += r;
-	}
-	close(fd);
-	if (len > max) {
-		free(buf);
-		return -E2BIG;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
+	return pm_read_file(path, O_NOFOLLOW, max, out, outlen);
 }
 
 int container_ref__of_pid(pid_t pid, struct container_ref *ref, char *cgpath, size_t cgpath_len)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "procmaps.h"
 
 /* A process has at most vm.max_map_count (65530 by default) mappings; this
@@ -203,57 +204,22 @@ int procmaps__parse_text(const char *text, size_t len, struct maps_entry **out, 
 
 int procmaps__read(pid_t pid, struct maps_entry **out, size_t *n)
 {
-	size_t len = 0, cap = 64 * 1024;
 	char path[64], *buf;
-	int fd, err;
+	size_t len;
+	int err;
 
 	if (!out || !n)
 		return -EINVAL;
 	if (pid <= 0)
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* procfs reports size 0: read until EOF. */
-	for (;;) {
-		ssize_t got;
-
-		if (len == cap) {
-			char *nb;
-
-			if (cap >= MAPS_MAX_BYTES) {
-				err = -EFBIG;
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		got = read(fd, buf + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			/* The process exited between open and read. */
-			err = errno == ESRCH ? -ENOENT : -errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
+	err = pm_read_file(path, 0, MAPS_MAX_BYTES, &buf, &len);
+	if (err == -E2BIG)
+		return -EFBIG;
+	if (err)
+		/* ESRCH: the process exited between open and read */
+		return err == -ESRCH ? -ENOENT : err;
 	err = procmaps__parse_text(buf, len, out, n);
-out:
 	free(buf);
-	close(fd);
 	return err;
 }
