@@ -292,15 +292,13 @@ static void run_rescans(struct recorder *r)
 		bool done = now > r->rescans[i].deadline;
 
 		if (target_proc__inspect(r->rescans[i].pid, &tp) != 0) {
-			done = true;
-		} else if (tp.has_python &&
-			   (tp.has_libc || !(r->args->sources & (1u << PM_SOURCE_LIBC)))) {
+			done = true; /* gone */
+		} else if (done || (tp.has_python && (tp.has_libc || !(r->args->sources &
+								       (1u << PM_SOURCE_LIBC))))) {
+			/* everything it will load is mapped, or time is up */
 			emit_process(r, &tp);
 			attach_process(r, &tp);
 			done = true;
-		} else if (done) {
-			emit_process(r, &tp);
-			attach_process(r, &tp);
 		}
 		if (done)
 			r->rescans[i] = r->rescans[--r->nrescans];
