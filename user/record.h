@@ -92,6 +92,29 @@ struct pm_lost {
 	uint64_t count;
 };
 
+/*
+ * A container that holds traced processes (runtime "docker", ...), written
+ * when tracing of it starts and again when it stops. Processes belong to it
+ * by cgroup_id; processes whose cgroup no container record names are host
+ * processes. Strings are "" when unknown.
+ */
+enum pm_container_state {
+	PM_CONTAINER_RUNNING = 1, /* traced from ts_ns on */
+	PM_CONTAINER_STOPPED = 2, /* its last process exited at (about) ts_ns */
+};
+
+struct pm_container {
+	uint64_t ts_ns;
+	uint64_t cgroup_id;
+	enum pm_container_state state;
+	const char *runtime; /* "docker", "containerd", "cri-o", "podman", "cri", "cgroup" */
+	const char *id;	     /* full id, "" for a bare --cgroup target */
+	const char *name;    /* container name, or the cgroup path for a bare cgroup */
+	const char *image;
+	const char *project; /* compose project */
+	const char *service; /* compose service */
+};
+
 /* Free-form trace metadata, e.g. key "command", "host", "pymac_version". */
 struct pm_meta {
 	const char *key;
@@ -111,6 +134,7 @@ enum pm_rec_type {
 	PM_REC_LOST = 4,
 	PM_REC_META = 5,
 	PM_REC_END = 6,
+	PM_REC_CONTAINER = 7,
 };
 
 /*
@@ -127,6 +151,7 @@ struct pm_record {
 		struct pm_lost lost;
 		struct pm_meta meta;
 		struct pm_end end;
+		struct pm_container cont;
 	};
 };
 
