@@ -448,6 +448,11 @@ static size_t record_bound(const struct pm_record *rec)
 	case PM_REC_META:
 		n += str_bound(rec->meta.key) + str_bound(rec->meta.value);
 		break;
+	case PM_REC_CONTAINER:
+		n += str_bound(rec->cont.runtime) + str_bound(rec->cont.id) +
+		     str_bound(rec->cont.name) + str_bound(rec->cont.image) +
+		     str_bound(rec->cont.project) + str_bound(rec->cont.service);
+		break;
 	default:
 		break;
 	}
@@ -464,6 +469,11 @@ static int writer__validate(const struct pm_record *rec)
 										       : -EINVAL;
 	case PM_REC_LOST:
 		return (unsigned)rec->lost.kind < PM_KIND_MAX ? 0 : -EINVAL;
+	case PM_REC_CONTAINER:
+		return rec->cont.state == PM_CONTAINER_RUNNING ||
+			       rec->cont.state == PM_CONTAINER_STOPPED
+			   ? 0
+			   : -EINVAL;
 	case PM_REC_PROCESS:
 	case PM_REC_META:
 	case PM_REC_END:
@@ -554,7 +564,7 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 
 static void writer__encode(struct trace_writer *w, const struct pm_record *rec)
 {
-	struct str_ref s[4];
+	struct str_ref s[6];
 
 	switch (rec->type) {
 	case PM_REC_EVENT:
@@ -601,6 +611,20 @@ static void writer__encode(struct trace_writer *w, const struct pm_record *rec)
 		put_byte(w, PM_TAG_END);
 		put_ts(w, rec->end.ts_ns);
 		put_u64(w, rec->end.events);
+		break;
+	case PM_REC_CONTAINER:
+		writer__str(w, rec->cont.runtime, &s[0]);
+		writer__str(w, rec->cont.id, &s[1]);
+		writer__str(w, rec->cont.name, &s[2]);
+		writer__str(w, rec->cont.image, &s[3]);
+		writer__str(w, rec->cont.project, &s[4]);
+		writer__str(w, rec->cont.service, &s[5]);
+		put_byte(w, PM_TAG_CONTAINER);
+		put_ts(w, rec->cont.ts_ns);
+		put_u64(w, rec->cont.cgroup_id);
+		put_u64(w, rec->cont.state);
+		for (int i = 0; i < 6; i++)
+			put_str(w, &s[i]);
 		break;
 	}
 }
@@ -838,7 +862,7 @@ struct reader_type {
 	uint32_t name;
 };
 
-#define READER_SCRATCH 4 /* strings in one record, at most */
+#define READER_SCRATCH 6 /* strings in one record, at most (CONTAINER) */
 
 struct trace_reader {
 	int fd;
@@ -1159,7 +1183,7 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 /* Returns 1 for a record, 0 for a table definition, -1 on error (d->why). */
 static int dec__record(struct dec *d, struct pm_record *rec)
 {
-	uint32_t status = 0, kind = 0;
+	uint32_t status = 0, kind = 0, state = 0;
 	uint8_t tag;
 	bool ok;
 
@@ -1207,6 +1231,22 @@ static int dec__record(struct dec *d, struct pm_record *rec)
 	case PM_TAG_END:
 		rec->type = PM_REC_END;
 		ok = dec__ts(d, &rec->end.ts_ns) && dec__u64(d, &rec->end.events);
+		break;
+	case PM_TAG_CONTAINER:
+		/* version 1 had no such record: there the tag is damage */
+		if (d->r->info.version < 2) {
+			dec__fail(d, "unknown record type");
+			return -1;
+		}
+		rec->type = PM_REC_CONTAINER;
+		ok = dec__ts(d, &rec->cont.ts_ns) && dec__u64(d, &rec->cont.cgroup_id) &&
+		     dec__u32(d, &state) && dec__str(d, &rec->cont.runtime) &&
+		     dec__str(d, &rec->cont.id) && dec__str(d, &rec->cont.name) &&
+		     dec__str(d, &rec->cont.image) && dec__str(d, &rec->cont.project) &&
+		     dec__str(d, &rec->cont.service);
+		if (ok && state != PM_CONTAINER_RUNNING && state != PM_CONTAINER_STOPPED)
+			ok = dec__fail(d, "unknown container state");
+		rec->cont.state = (enum pm_container_state)state;
 		break;
 	default:
 		dec__fail(d, "unknown record type");

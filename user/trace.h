@@ -12,12 +12,13 @@
 #include <sys/types.h>
 #include "record.h"
 
-#define PM_TRACE_VERSION 1
+/* 2 added the CONTAINER record; version 1 files are still read. */
+#define PM_TRACE_VERSION 2
 
 /* Values in the file header. */
 struct pm_trace_info {
 	uint32_t version;
-	uint64_t start_ns;          /* CLOCK_MONOTONIC at start of recording */
+	uint64_t start_ns;	    /* CLOCK_MONOTONIC at start of recording */
 	uint64_t start_realtime_ns; /* CLOCK_REALTIME at the same moment */
 };
 

@@ -48,6 +48,7 @@
 #define PM_TAG_LOST	 0x50
 #define PM_TAG_META	 0x60
 #define PM_TAG_END	 0x70
+#define PM_TAG_CONTAINER 0x80 /* from version 2 on */
 
 /* Flags in the high nibble of an event tag. */
 #define PM_EV_SAME_PID	  0x10

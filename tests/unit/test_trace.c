@@ -171,6 +171,17 @@ static void assert_rec_equal(const struct pm_record *a, const struct pm_record *
 		assert_int_equal(a->end.ts_ns, b->end.ts_ns);
 		assert_int_equal(a->end.events, b->end.events);
 		break;
+	case PM_REC_CONTAINER:
+		assert_int_equal(a->cont.ts_ns, b->cont.ts_ns);
+		assert_int_equal(a->cont.cgroup_id, b->cont.cgroup_id);
+		assert_int_equal(a->cont.state, b->cont.state);
+		assert_str(a->cont.runtime, b->cont.runtime);
+		assert_str(a->cont.id, b->cont.id);
+		assert_str(a->cont.name, b->cont.name);
+		assert_str(a->cont.image, b->cont.image);
+		assert_str(a->cont.project, b->cont.project);
+		assert_str(a->cont.service, b->cont.service);
+		break;
 	default:
 		fail_msg("unknown record type %d", b->type);
 	}
@@ -403,6 +414,8 @@ static struct pm_record ev_rec(enum pm_kind kind, uint64_t ts, uint32_t pid, uin
 	return r;
 }
 
+#define CONTAINER_ID "3f2a9c1d0b7e5a6f8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+
 /* Every record type and event kind, with edge values in every field. */
 static size_t all_types(struct pm_record *r)
 {
@@ -414,6 +427,17 @@ static size_t all_types(struct pm_record *r)
 	r[n].type = PM_REC_META;
 	r[n].meta.key = "empty";
 	r[n++].meta.value = "";
+	r[n].type = PM_REC_CONTAINER;
+	r[n].cont =
+	    (struct pm_container){990,		77,	      PM_CONTAINER_RUNNING, "docker",
+				  CONTAINER_ID, "demo-web-1", "python:3.11-slim",   "demo",
+				  "web"};
+	n++;
+	r[n].type = PM_REC_CONTAINER; /* a bare cgroup: no id, no labels */
+	r[n].cont = (struct pm_container){995,	    UINT64_MAX, PM_CONTAINER_RUNNING,
+					  "cgroup", "",		"/sys/fs/cgroup/x.slice",
+					  "",	    "",		""};
+	n++;
 	r[n].type = PM_REC_PROCESS;
 	r[n].proc = (struct pm_process){1000,
 					77,
@@ -516,6 +540,15 @@ static size_t all_types(struct pm_record *r)
 	n++;
 	r[n].type = PM_REC_LOST;
 	r[n].lost = (struct pm_lost){0, 0, PM_EXIT, UINT64_MAX};
+	n++;
+	r[n].type = PM_REC_CONTAINER;
+	r[n].cont =
+	    (struct pm_container){8000,		77,	      PM_CONTAINER_STOPPED, "docker",
+				  CONTAINER_ID, "demo-web-1", "python:3.11-slim",   "demo",
+				  "web"};
+	n++;
+	r[n].type = PM_REC_CONTAINER; /* every string unknown, time going back */
+	r[n].cont = (struct pm_container){0, 0, PM_CONTAINER_STOPPED, "", "", "", "", "", ""};
 	n++;
 	r[n] = ev_rec(PM_MALLOC, UINT64_MAX, 1, 1, 1);
 	r[n].ev.alloc.size = 8;
@@ -622,7 +655,11 @@ static void test_invalid_records(void **state)
 	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
 	rec = (struct pm_record){.type = 0};
 	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
-	rec.type = PM_REC_END + 1;
+	rec = (struct pm_record){.type = PM_REC_CONTAINER, .cont = {.state = 0}};
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec.cont.state = PM_CONTAINER_STOPPED + 1;
+	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
+	rec = (struct pm_record){.type = PM_REC_CONTAINER + 1};
 	assert_int_equal(trace_writer__append(w, &rec), -EINVAL);
 	assert_int_equal(trace_writer__append(w, NULL), -EINVAL);
 	/* invalid input writes nothing and does not break the writer */
@@ -838,8 +875,12 @@ static void test_inline_strings(void **state)
 		recs[i].ev.dealloc.type = 0x9000 + (i % 50) * 8;
 		recs[i].ev.dealloc.type_name = names[i % 50];
 	}
-	recs[199].type = PM_REC_PROCESS;
-	recs[199].proc = (struct pm_process){1, 2, 3, 4, "a", "b", "c", "d"};
+	recs[198].type = PM_REC_PROCESS;
+	recs[198].proc = (struct pm_process){1, 2, 3, 4, "a", "b", "c", "d"};
+	/* the record with the most strings, all of them inline */
+	recs[199].type = PM_REC_CONTAINER;
+	recs[199].cont =
+	    (struct pm_container){5, 6, PM_CONTAINER_RUNNING, "r", "i", "n", "m", "p", "s"};
 	trace__writer_max_strings = 4; /* ids 1..3 */
 	trace__writer_max_types = 2;
 	w = trace_writer__open(path, &test_info);
@@ -1143,13 +1184,13 @@ static void test_bad_files(void **state)
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 7 is newer than this pymac supports (1)");
+	assert_string_equal(err, "trace version 7 is newer than this pymac supports (2)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_string_equal(err, "corrupt trace header");
-	buf[8] = 1;
+	buf[8] = PM_TRACE_VERSION;
 
 	/* chunks after the END record */
 	{
@@ -1176,6 +1217,121 @@ static void test_bad_files(void **state)
 
 	/* a directory */
 	assert_null(trace_reader__open(tmpdir, err, sizeof(err)));
+	free(buf);
+}
+
+/* ---- containers and version 1 ---- */
+
+static void set_header_version(uint8_t *buf, uint32_t version)
+{
+	wr32(buf + 8, version);
+	wr32(buf + PM_TRACE_HDR_CRC_AT, (uint32_t)crc32(0, buf, PM_TRACE_HDR_CRC_AT));
+}
+
+/* Old traces stay readable; in them the CONTAINER tag is damage, as it was. */
+static void test_version1(void **state)
+{
+	const char *path = tpath("v1.pmt"), *old = tpath("v1-old.pmt");
+	struct pm_record recs[3] = {0}, cont = {.type = PM_REC_CONTAINER};
+	struct trace_reader *r;
+	uint8_t *buf;
+	size_t len;
+	int last;
+
+	(void)state;
+	recs[0].type = PM_REC_PROCESS;
+	recs[0].proc = (struct pm_process){10, 77, 4242, 1, "python3", "/usr/bin/python3", "", ""};
+	recs[1] = ev_rec(PM_PY_MALLOC, 20, 4242, 4242, 77);
+	recs[1].ev.alloc.size = 16;
+	recs[1].ev.alloc.addr = 0x1000;
+	recs[2].type = PM_REC_END;
+	recs[2].end = (struct pm_end){30, 1};
+	write_records(path, recs, 2, &recs[2].end);
+	buf = slurp(path, &len);
+	set_header_version(buf, 1);
+	spit(old, buf, len);
+	assert_int_equal(read_and_check(old, recs, 3, &last, &r), 3);
+	assert_int_equal(last, 0);
+	assert_int_equal(trace_reader__info(r)->version, 1);
+	assert_true(trace_reader__complete(r));
+	trace_reader__close(r);
+	free(buf);
+
+	cont.cont = (struct pm_container){
+	    5, 77, PM_CONTAINER_RUNNING, "docker", CONTAINER_ID, "web", "img", "proj", "svc"};
+	write_records(path, &cont, 1, NULL);
+	assert_int_equal(read_and_check(path, &cont, 1, &last, NULL), 1);
+	assert_int_equal(last, 0);
+	buf = slurp(path, &len);
+	set_header_version(buf, 1);
+	spit(old, buf, len);
+	assert_int_equal(read_and_check(old, &cont, 1, &last, &r), 0);
+	assert_int_equal(last, -EBADMSG);
+	assert_non_null(strstr(trace_reader__error(r), "unknown record type"));
+	trace_reader__close(r);
+	free(buf);
+}
+
+/*
+ * A chunk holding one CONTAINER record, its payload cut at every length and
+ * its state byte replaced: each is corruption, never a half-read record.
+ */
+static void test_container_damage(void **state)
+{
+	const char *path = tpath("cont.pmt"), *bad = tpath("cont-bad.pmt");
+	struct pm_record cont = {.type = PM_REC_CONTAINER};
+	struct chunk_info chunks[4];
+	size_t len, nchunks, state_at = 0, out_len;
+	uint8_t *buf, *raw, *out;
+	struct trace_reader *r;
+	int last;
+
+	(void)state;
+	cont.cont = (struct pm_container){123456789,	 4242,	       PM_CONTAINER_STOPPED,
+					  "podman",	 CONTAINER_ID, "db",
+					  "postgres:16", "p",	       "s"};
+	write_records(path, &cont, 1, NULL);
+	buf = slurp(path, &len);
+	nchunks = list_chunks(buf, len, chunks, 4);
+	assert_int_equal(nchunks, 1);
+	raw = inflate_chunk(buf, &chunks[0]);
+
+	/* the record is the last entry; everything before the tag defines strings */
+	for (size_t cut = 1; cut < chunks[0].raw_len; cut++) {
+		rewrite_chunk(buf, &chunks[0], raw, cut, &out, &out_len, len);
+		spit(bad, out, out_len);
+		assert_int_equal(read_and_check(bad, &cont, 1, &last, &r), 0);
+		assert_int_equal(last, -EBADMSG);
+		assert_non_null(strstr(trace_reader__error(r), "corrupt chunk at offset"));
+		trace_reader__close(r);
+		free(out);
+	}
+
+	/* tag 0x80, ts delta 0, cgroup 4242 (2 bytes), state */
+	for (size_t i = 0; i + 4 < chunks[0].raw_len; i++)
+		if (raw[i] == PM_TAG_CONTAINER && raw[i + 1] == 0 && raw[i + 4] == 2)
+			state_at = i + 4;
+	assert_true(state_at > 0);
+	for (unsigned v = 0; v < 4; v++) {
+		if (v == PM_CONTAINER_RUNNING || v == PM_CONTAINER_STOPPED)
+			continue;
+		raw[state_at] = (uint8_t)v;
+		rewrite_chunk(buf, &chunks[0], raw, chunks[0].raw_len, &out, &out_len, len);
+		spit(bad, out, out_len);
+		assert_int_equal(read_and_check(bad, &cont, 1, &last, &r), 0);
+		assert_int_equal(last, -EBADMSG);
+		assert_non_null(strstr(trace_reader__error(r), "unknown container state"));
+		trace_reader__close(r);
+		free(out);
+	}
+	raw[state_at] = PM_CONTAINER_RUNNING;
+	rewrite_chunk(buf, &chunks[0], raw, chunks[0].raw_len, &out, &out_len, len);
+	spit(bad, out, out_len);
+	cont.cont.state = PM_CONTAINER_RUNNING;
+	assert_int_equal(read_and_check(bad, &cont, 1, &last, NULL), 1);
+	assert_int_equal(last, 0);
+	free(out);
+	free(raw);
 	free(buf);
 }
 
@@ -1461,6 +1617,8 @@ int main(void)
 	    cmocka_unit_test(test_corrupt_every_byte),
 	    cmocka_unit_test(test_mutated_payload),
 	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_version1),
+	    cmocka_unit_test(test_container_damage),
 	    cmocka_unit_test(test_mode_0600),
 	    cmocka_unit_test(test_dev_full),
 	    cmocka_unit_test(test_write_error_efbig),
