@@ -6,6 +6,7 @@
 
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
 
 /* Clock used for every timestamp (the one bpf_ktime_get_ns reads). */
 unsigned long long pm_now_ns(void);

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"record", cmd_record, "trace a command or running processes into a file"},
     {"replay", cmd_replay, "summarise or print a recorded trace"},
+    {"ps", cmd_ps, "list containers and Python processes, and what pymac would see"},
 };
 
 unsigned long long pm_now_ns(void)
@@ -48,7 +49,8 @@ static void usage(FILE *out)
 		"\nEXAMPLES:\n"
 		"  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
 		"  pymac replay t.pmt\n"
-		"  pymac record -o t.pmt -p 1234 --duration 10\n\n"
+		"  pymac record -o t.pmt -p 1234 --duration 10\n"
+		"  pymac ps --verbose\n\n"
 		"`pymac COMMAND --help` describes each command. Tracing needs root (BPF).\n");
 }
 

@@ -12,6 +12,9 @@
 #include "probes.h"
 #include "regs.h"
 
+/* A program of the skeleton, or NULL in a dry run (which attaches nothing). */
+#define PROG(p, name) ((p)->skel ? (p)->skel->progs.name : NULL)
+
 /* A file that has been attached, identified as the kernel does. */
 struct attached_binary {
 	uint64_t dev, ino;
@@ -20,7 +23,8 @@ struct attached_binary {
 };
 
 struct probes {
-	struct pymac_bpf *skel;
+	struct pymac_bpf *skel; /* NULL in a dry run */
+	bool dry;
 	unsigned sources;
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -153,6 +157,17 @@ fail:
 	return NULL;
 }
 
+struct probes *probes__open_dry(unsigned sources)
+{
+	struct probes *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->dry = true;
+	p->sources = sources;
+	return p;
+}
+
 void probes__free(struct probes *p)
 {
 	if (!p)
@@ -167,6 +182,8 @@ void probes__free(struct probes *p)
 
 int probes__ringbuf_fd(const struct probes *p)
 {
+	if (p->dry)
+		return -EINVAL;
 	return bpf_map__fd(p->skel->maps.events);
 }
 
@@ -175,6 +192,8 @@ int probes__trace_pid(struct probes *p, pid_t pid)
 	__u32 key = pid;
 	__u8 one = 1;
 
+	if (p->dry)
+		return -EINVAL;
 	return bpf_map__update_elem(p->skel->maps.traced_pids, &key, sizeof(key), &one, sizeof(one),
 				    BPF_ANY);
 }
@@ -184,6 +203,8 @@ int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id)
 	__u64 key = cgroup_id;
 	__u8 one = 1;
 
+	if (p->dry)
+		return -EINVAL;
 	return bpf_map__update_elem(p->skel->maps.traced_cgroups, &key, sizeof(key), &one,
 				    sizeof(one), BPF_ANY);
 }
@@ -192,8 +213,12 @@ static int attach_uprobe(struct probes *p, struct bpf_program *prog, const char 
 			 uint64_t offset, uint64_t cookie, bool retprobe)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = cookie, .retprobe = retprobe);
-	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, -1, path, offset, &o);
+	struct bpf_link *l;
 
+	/* a dry run counts a function that resolves as attached */
+	if (p->dry)
+		return 0;
+	l = bpf_program__attach_uprobe_opts(prog, -1, path, offset, &o);
 	if (!l)
 		return -errno;
 	return add_link(p, l);
@@ -222,10 +247,10 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
 	if (pm_kind_is_free(kind))
-		return attach_uprobe(p, p->skel->progs.pm_free_enter, path, f.offset, kind, false);
-	err = attach_uprobe(p, p->skel->progs.pm_alloc_enter, path, f.offset, kind, false);
+		return attach_uprobe(p, PROG(p, pm_free_enter), path, f.offset, kind, false);
+	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, f.offset, kind, false);
 	if (!err)
-		err = attach_uprobe(p, p->skel->progs.pm_alloc_exit, path, f.offset, kind, true);
+		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, f.offset, kind, true);
 	return err;
 }
 
@@ -340,7 +365,7 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 			    : "");
 		return;
 	}
-	err = attach_uprobe(p, p->skel->progs.pm_dealloc, b->host_path, f.offset, 0, false);
+	err = attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, f.offset, 0, false);
 	if (err) {
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
 			"cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
@@ -367,6 +392,8 @@ static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
 	struct bpf_link *l;
 	int err;
 
+	if (p->dry)
+		return 0;
 	l = bpf_program__attach_usdt(p->skel->progs.pm_gc_usdt_start, -1, b->host_path, "python",
 				     "gc__start", NULL);
 	if (!l)
@@ -412,7 +439,7 @@ static int attach_gc_generation(struct probes *p, struct elf_file *ef,
 	for (int i = 0; i < n && i < 4; i++) {
 		long spec = param_spec(ef, &fns[i], "generation", PM_REG_DX);
 
-		if (spec >= 0 && attach_uprobe(p, p->skel->progs.pm_gc_fn_generation, b->host_path,
+		if (spec >= 0 && attach_uprobe(p, PROG(p, pm_gc_fn_generation), b->host_path,
 					       fns[i].offset, spec, false) == 0)
 			attached++;
 	}
@@ -480,11 +507,11 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 				skipped[l] = '\0';
 			continue;
 		}
-		err = attach_uprobe(p, p->skel->progs.pm_gc_fn_enter, b->host_path, fns[i].offset,
-				    spec, false);
+		err = attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, fns[i].offset, spec,
+				    false);
 		if (!err)
-			err = attach_uprobe(p, p->skel->progs.pm_gc_fn_exit, b->host_path,
-					    fns[i].offset, 0, true);
+			err = attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, fns[i].offset,
+					    0, true);
 		if (!err)
 			attached++;
 	}
@@ -640,11 +667,13 @@ int probes__attach(struct probes *p, const struct target_binary *python, const c
 int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx)
 {
 	struct pm_lost_key key, next;
-	struct bpf_map *m = p->skel->maps.lost_events;
+	struct bpf_map *m = p->skel ? p->skel->maps.lost_events : NULL;
 	void *prev = NULL;
 	__u64 val;
 	int err;
 
+	if (p->dry)
+		return 0;
 	while ((err = bpf_map__get_next_key(m, prev, &next, sizeof(next))) == 0) {
 		if (bpf_map__lookup_elem(m, &next, sizeof(next), &val, sizeof(val), 0) == 0)
 			cb(ctx, next.pid, next.kind, val);
@@ -658,6 +687,8 @@ uint64_t probes__lost_total(const struct probes *p)
 {
 	uint64_t sum = 0;
 
+	if (p->dry)
+		return 0;
 	for (int k = 0; k < PM_KIND_MAX; k++)
 		sum += p->skel->bss->pm_lost_by_kind[k];
 	return sum;

@@ -43,6 +43,15 @@ struct probes;
 /* Open and load the BPF object and attach the process-life programs.
  * NULL with errno set and a one-line reason in err. */
 struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen);
+/*
+ * A dry run: no BPF object is loaded, and probes__attach decides coverage
+ * from the same ELF analysis, counting a function or USDT note that resolves
+ * as attached (whether the kernel would accept the probe is not tried).
+ * Nothing is traced: probes__ringbuf_fd, probes__trace_pid and
+ * probes__trace_cgroup fail with -EINVAL; the lost counters read 0.
+ * NULL with errno set (ENOMEM).
+ */
+struct probes *probes__open_dry(unsigned sources);
 void probes__free(struct probes *p);
 int probes__ringbuf_fd(const struct probes *p);
 
