@@ -59,6 +59,9 @@ extern __u64 pm_lost_by_kind[PM_KIND_MAX];
 /* Entry probes whose return was never seen (pending entry evicted or lost). */
 extern __u64 pm_unmatched_returns;
 
+/* How deep below the root a traced cgroup may be. */
+#define PM_CGROUP_LEVELS 8
+
 static __always_inline bool pm_is_traced(__u32 tgid)
 {
 	if (bpf_map_lookup_elem(&traced_pids, &tgid))
@@ -68,6 +71,18 @@ static __always_inline bool pm_is_traced(__u32 tgid)
 
 		if (bpf_map_lookup_elem(&traced_cgroups, &cg))
 			return true;
+		/*
+		 * A traced cgroup also covers the cgroups below it (a --cgroup
+		 * slice, a container that makes its own sub-cgroups). Level 0
+		 * is the root, which is never a target.
+		 */
+		for (int level = 1; level <= PM_CGROUP_LEVELS; level++) {
+			cg = bpf_get_current_ancestor_cgroup_id(level);
+			if (!cg)
+				break;
+			if (bpf_map_lookup_elem(&traced_cgroups, &cg))
+				return true;
+		}
 	}
 	return false;
 }

@@ -1244,3 +1244,118 @@ int container_info__list(bool all, struct container_info **out, size_t *n)
 	*n = j;
 	return 0;
 }
+
+int cgroup2__populated(const char *cgpath)
+{
+	char mnt[PATH_MAX], full[PATH_MAX + CONTAINER_CGPATH_MAX + 16], *text, *p;
+	size_t len;
+	int err;
+
+	if (!cgpath__valid(cgpath))
+		return -EINVAL;
+	err = cgroup2__mount(mnt, sizeof(mnt));
+	if (err)
+		return err;
+	snprintf(full, sizeof(full), "%s%s/cgroup.events", mnt, strcmp(cgpath, "/") ? cgpath : "");
+	err = read_file(full, 64 << 10, &text, &len);
+	if (err)
+		return err;
+	/* "populated 1\nfrozen 0\n" */
+	p = strstr(text, "populated ");
+	err = p ? p[10] == '1' : -EPROTO;
+	free(text);
+	return err;
+}
+
+/* Append the pids of one cgroup directory and, below it, of its children. */
+static int cgroup2__collect_pids(int dfd, int depth, pid_t **pids, size_t *n, size_t *cap)
+{
+	int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	char buf[4096], rest[16] = "";
+	size_t rl = 0;
+	ssize_t got;
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return -errno;
+	/* one pid per line; a line may straddle two reads */
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < got; i++) {
+			if (buf[i] != '\n') {
+				if (rl < sizeof(rest) - 1)
+					rest[rl++] = buf[i];
+				continue;
+			}
+			rest[rl] = '\0';
+			rl = 0;
+			long v = strtol(rest, NULL, 10);
+			if (v <= 0)
+				continue;
+			if (*n == *cap) {
+				size_t c = *cap ? *cap * 2 : 64;
+				pid_t *np = realloc(*pids, c * sizeof(*np));
+
+				if (!np) {
+					close(fd);
+					return -ENOMEM;
+				}
+				*pids = np;
+				*cap = c;
+			}
+			(*pids)[(*n)++] = (pid_t)v;
+		}
+	}
+	close(fd);
+	if (depth >= 32)
+		return 0;
+	int dup = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup < 0 || !(d = fdopendir(dup))) {
+		if (dup >= 0)
+			close(dup);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (sub < 0)
+			continue;
+		int err = cgroup2__collect_pids(sub, depth + 1, pids, n, cap);
+		close(sub);
+		if (err == -ENOMEM) {
+			closedir(d);
+			return err;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int cgroup2__pids(const char *cgpath, pid_t **pids, size_t *n)
+{
+	char mnt[PATH_MAX], full[PATH_MAX + CONTAINER_CGPATH_MAX];
+	size_t cap = 0;
+	int err, dfd;
+
+	*pids = NULL;
+	*n = 0;
+	if (!cgpath__valid(cgpath))
+		return -EINVAL;
+	err = cgroup2__mount(mnt, sizeof(mnt));
+	if (err)
+		return err;
+	snprintf(full, sizeof(full), "%s%s", mnt, strcmp(cgpath, "/") ? cgpath : "");
+	dfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	err = cgroup2__collect_pids(dfd, 0, pids, n, &cap);
+	close(dfd);
+	if (err) {
+		free(*pids);
+		*pids = NULL;
+		*n = 0;
+	}
+	return err;
+}

@@ -151,4 +151,10 @@ int cgroup2__id_of_path(const char *cgpath, uint64_t *id);
  */
 int cgroup2__path_of_id(uint64_t id, char *out, size_t outlen);
 
+/* Does the cgroup hold any process (cgroup.events "populated")? 1, 0, or -errno (-ENOENT: gone). */
+int cgroup2__populated(const char *cgpath);
+
+/* The pids in a cgroup and in the cgroups below it. *pids is malloc'ed. 0 or -errno. */
+int cgroup2__pids(const char *cgpath, pid_t **pids, size_t *n);
+
 #endif /* PYMAC_CONTAINERS_H */

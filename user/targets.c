@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "elf_inspect.h"
+#include "fileio.h"
 #include "procmaps.h"
 #include "targets.h"
 
@@ -156,6 +157,140 @@ static void read_comm_ppid(pid_t pid, struct target_proc *tp)
 		tp->ppid = ppid;
 }
 
+/* Undo the octal escapes (\040 for space, ...) of /proc mountinfo fields, in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* Is mnt a path prefix of path at a component boundary? */
+static bool mount_covers(const char *mnt, const char *path)
+{
+	size_t l = strlen(mnt);
+
+	if (strcmp(mnt, "/") == 0)
+		return true;
+	return strncmp(mnt, path, l) == 0 && (path[l] == '/' || path[l] == '\0');
+}
+
+/*
+ * Look for rel under one overlay layer directory. 1: it is there and is the
+ * file overlayfs shows (same inode number), 0: not in this layer, -1: the
+ * layer hides it (whiteout) or holds something else, so stop looking.
+ */
+static int overlay_layer_has(struct target_binary *b, const char *dir, const char *rel,
+			     uint64_t want_ino)
+{
+	char cand[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(cand, sizeof(cand), "%s%s", dir, rel) >= (int)sizeof(cand))
+		return 0;
+	if (lstat(cand, &st))
+		return 0;
+	if (!S_ISREG(st.st_mode) || st.st_ino != want_ino)
+		return -1;
+	snprintf(b->host_path, sizeof(b->host_path), "%s", cand);
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	return 1;
+}
+
+/*
+ * Through overlayfs (every Docker/containerd/podman image), the kernel
+ * places a uprobe on the file of the layer that holds it, which every
+ * container sharing that layer maps. stat() through the container's root
+ * gives the overlay mount's device, different in each container, so find
+ * the layer's own file: the longest mount covering the path, and if it is an
+ * overlay, its upperdir, then its lowerdirs in order. The layer file must
+ * report the inode number overlayfs shows; if none does (layers on several
+ * filesystems), keep the path through /proc/PID/root.
+ */
+static void resolve_overlay(struct target_binary *b, pid_t pid)
+{
+	char p[64], *text = NULL, *line, *save = NULL, best_opts[8192] = "",
+		    best_mnt[PATH_MAX] = "", best_root[PATH_MAX] = "";
+	size_t len, best_len = 0;
+	bool best_overlay = false;
+
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", pid);
+	if (pm_read_file(p, 0, 4u << 20, &text, &len))
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+		char root[PATH_MAX], mnt[PATH_MAX], fstype[64], opts[8192];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+		    sscanf(sep + 3, "%63s %*s %8191s", fstype, opts) != 2)
+			continue;
+		unescape_octal(root);
+		unescape_octal(mnt);
+		if (!mount_covers(mnt, b->path) || strlen(mnt) < best_len)
+			continue;
+		/* a later mount on the same point stacks over an earlier one */
+		best_len = strlen(mnt);
+		best_overlay = strcmp(fstype, "overlay") == 0;
+		snprintf(best_mnt, sizeof(best_mnt), "%s", mnt);
+		snprintf(best_root, sizeof(best_root), "%s", root);
+		snprintf(best_opts, sizeof(best_opts), "%s", opts);
+	}
+	free(text);
+	if (!best_overlay)
+		return;
+
+	char rel[PATH_MAX];
+	const char *tail = b->path + (strcmp(best_mnt, "/") == 0 ? 0 : strlen(best_mnt));
+	if (snprintf(rel, sizeof(rel), "%s%s", strcmp(best_root, "/") == 0 ? "" : best_root,
+		     tail) >= (int)sizeof(rel))
+		return;
+
+	/* upperdir first, then lowerdir=a:b:c or repeated lowerdir+=a, in order */
+	char dirs[16][PATH_MAX];
+	int ndirs = 0, upper = -1;
+	char *opt, *osave = NULL;
+	for (opt = strtok_r(best_opts, ",", &osave); opt && ndirs < 16;
+	     opt = strtok_r(NULL, ",", &osave)) {
+		if (strncmp(opt, "upperdir=", 9) == 0 && upper < 0) {
+			upper = ndirs;
+			snprintf(dirs[ndirs++], PATH_MAX, "%s", opt + 9);
+		} else if (strncmp(opt, "lowerdir+=", 10) == 0) {
+			snprintf(dirs[ndirs++], PATH_MAX, "%s", opt + 10);
+		} else if (strncmp(opt, "lowerdir=", 9) == 0) {
+			char *d, *dsave = NULL;
+
+			for (d = strtok_r(opt + 9, ":", &dsave); d && ndirs < 16;
+			     d = strtok_r(NULL, ":", &dsave))
+				snprintf(dirs[ndirs++], PATH_MAX, "%s", d);
+		}
+	}
+	if (upper > 0) {
+		/* search the upper layer first */
+		char tmp[PATH_MAX];
+
+		memcpy(tmp, dirs[upper], PATH_MAX);
+		memmove(dirs[1], dirs[0], (size_t)upper * PATH_MAX);
+		memcpy(dirs[0], tmp, PATH_MAX);
+	}
+	for (int i = 0; i < ndirs; i++) {
+		unescape_octal(dirs[i]);
+		int r = overlay_layer_has(b, dirs[i], rel, b->ino);
+		if (r)
+			return;
+	}
+}
+
 static void fill_binary(struct target_binary *b, pid_t pid, const char *path)
 {
 	snprintf(b->path, sizeof(b->path), "%s", path);
@@ -163,7 +298,8 @@ static void fill_binary(struct target_binary *b, pid_t pid, const char *path)
 		snprintf(b->host_path, sizeof(b->host_path), "/proc/%d/root%s", pid, path);
 	else
 		snprintf(b->host_path, sizeof(b->host_path), "%s", path);
-	target_binary__stat(b);
+	if (target_binary__stat(b) == 0 && pid > 0)
+		resolve_overlay(b, pid);
 }
 
 int target_proc__inspect(pid_t pid, struct target_proc *tp)
@@ -375,4 +511,185 @@ int target_command__resolve(const char *argv0, struct target_command *tc, char *
 		target_python_version_from_path(tc->exe, tc->python_version,
 						sizeof(tc->python_version));
 	return 0;
+}
+
+int target_resolve_in_root(pid_t pid, const char *path, char *out, size_t outlen)
+{
+	char rest[PATH_MAX * 2], done[PATH_MAX] = "", cand[PATH_MAX], host[PATH_MAX + 32];
+	char link[PATH_MAX];
+	int links = 0;
+	size_t pos = 0;
+
+	if (path[0] != '/' || snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
+		return -EINVAL;
+	while (rest[pos]) {
+		size_t n;
+		struct stat st;
+
+		while (rest[pos] == '/')
+			pos++;
+		n = strcspn(rest + pos, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && rest[pos] == '.') {
+			pos += n;
+			continue;
+		}
+		if (n == 2 && rest[pos] == '.' && rest[pos + 1] == '.') {
+			/* ".." never climbs above the process's root */
+			char *slash = strrchr(done, '/');
+
+			if (slash)
+				*slash = '\0';
+			pos += n;
+			continue;
+		}
+		if (snprintf(cand, sizeof(cand), "%s/%.*s", done, (int)n, rest + pos) >=
+			(int)sizeof(cand) ||
+		    snprintf(host, sizeof(host), "/proc/%d/root%s", pid, cand) >= (int)sizeof(host))
+			return -ENAMETOOLONG;
+		if (lstat(host, &st))
+			return -errno;
+		pos += n;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t l = readlink(host, link, sizeof(link) - 1);
+			char next[PATH_MAX * 2];
+
+			if (l < 0)
+				return -errno;
+			if (++links > 40)
+				return -ELOOP;
+			link[l] = '\0';
+			if (snprintf(next, sizeof(next), "%s/%s", link, rest + pos) >=
+			    (int)sizeof(next))
+				return -ENAMETOOLONG;
+			memcpy(rest, next, sizeof(rest));
+			pos = 0;
+			if (link[0] == '/')
+				done[0] = '\0';
+			continue;
+		}
+		memcpy(done, cand, sizeof(done));
+	}
+	if (snprintf(out, outlen, "%s", done[0] ? done : "/") >= (int)outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Value of an environment variable of a process, or NULL. */
+static char *proc_getenv(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char p[64], *env = NULL;
+	size_t n, nl = strlen(name);
+
+	snprintf(p, sizeof(p), "/proc/%d/environ", pid);
+	if (pm_read_file(p, 0, 1u << 20, &env, &n))
+		return NULL;
+	for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+		if (strncmp(env + i, name, nl) == 0 && env[i + nl] == '=') {
+			snprintf(buf, len, "%s", env + i + nl + 1);
+			free(env);
+			return buf;
+		}
+	free(env);
+	return NULL;
+}
+
+/* Find a library by soname the way the loader would, inside pid's root. */
+static bool find_lib_in_root(pid_t pid, const char *exe, const char *soname,
+			     struct target_binary *b)
+{
+	static const char *const dirs[] = {
+	    "$ORIGIN/../lib",
+	    "/usr/local/lib",
+	    "/lib/x86_64-linux-gnu",
+	    "/usr/lib/x86_64-linux-gnu",
+	    "/lib64",
+	    "/usr/lib64",
+	    "/lib",
+	    "/usr/lib",
+	};
+	char origin[PATH_MAX], cand[PATH_MAX * 2], real[PATH_MAX], host[PATH_MAX + 32];
+	struct stat st;
+
+	snprintf(origin, sizeof(origin), "%s", exe);
+	*strrchr(origin, '/') = '\0';
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (strncmp(dirs[i], "$ORIGIN", 7) == 0)
+			snprintf(cand, sizeof(cand), "%s%s/%s", origin, dirs[i] + 7, soname);
+		else
+			snprintf(cand, sizeof(cand), "%s/%s", dirs[i], soname);
+		if (target_resolve_in_root(pid, cand, real, sizeof(real)))
+			continue;
+		snprintf(host, sizeof(host), "/proc/%d/root%s", pid, real);
+		if (stat(host, &st) == 0 && S_ISREG(st.st_mode)) {
+			fill_binary(b, pid, real);
+			return true;
+		}
+	}
+	return false;
+}
+
+int target_root__find_python(pid_t pid, struct target_command *tc)
+{
+	static const char *const names[] = {"python3", "python"};
+	char path[4096], real[PATH_MAX], host[PATH_MAX + 32];
+	const char *needed[64];
+	struct stat st;
+
+	memset(tc, 0, sizeof(*tc));
+	if (!proc_getenv(pid, "PATH", path, sizeof(path)))
+		snprintf(path, sizeof(path),
+			 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	for (size_t k = 0; k < 2 && !tc->exe[0]; k++) {
+		for (const char *d = path; *d && !tc->exe[0];) {
+			size_t dl = strcspn(d, ":");
+			char cand[PATH_MAX];
+
+			if (dl && d[0] == '/' &&
+			    snprintf(cand, sizeof(cand), "%.*s/%s", (int)dl, d, names[k]) <
+				(int)sizeof(cand) &&
+			    target_resolve_in_root(pid, cand, real, sizeof(real)) == 0 &&
+			    snprintf(host, sizeof(host), "/proc/%d/root%s", pid, real) <
+				(int)sizeof(host) &&
+			    stat(host, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+				snprintf(tc->exe, sizeof(tc->exe), "%s", real);
+			d += dl;
+			if (*d == ':')
+				d++;
+		}
+	}
+	if (!tc->exe[0])
+		return -ENOENT;
+
+	snprintf(host, sizeof(host), "/proc/%d/root%s", pid, tc->exe);
+	struct elf_file *ef = elf_file__open(host);
+	if (!ef)
+		return -ENOEXEC;
+	struct elf_func f;
+	if (elf_file__find_func(ef, "PyObject_Malloc", &f) == 0) {
+		fill_binary(&tc->python, pid, tc->exe);
+		tc->has_python = true;
+	}
+	int n = elf_file__needed(ef, needed, 64);
+	for (int i = 0; i < n && i < 64; i++) {
+		struct target_binary b;
+
+		if (!tc->has_python && strncmp(needed[i], "libpython", 9) == 0 &&
+		    find_lib_in_root(pid, tc->exe, needed[i], &b) &&
+		    target_is_python_object(b.host_path)) {
+			tc->python = b;
+			tc->has_python = true;
+		} else if (!tc->has_libc && is_libc_name(needed[i]) &&
+			   find_lib_in_root(pid, tc->exe, needed[i], &b)) {
+			tc->libc = b;
+			tc->has_libc = true;
+		}
+	}
+	elf_file__close(ef);
+	if (tc->has_python && !target_python_version_from_path(tc->python.path, tc->python_version,
+							       sizeof(tc->python_version)))
+		target_python_version_from_path(tc->exe, tc->python_version,
+						sizeof(tc->python_version));
+	return tc->has_python ? 0 : -ENOEXEC;
 }

@@ -17,6 +17,11 @@ struct target_binary {
 	char path[PATH_MAX];	  /* as the target process sees it */
 	char host_path[PATH_MAX]; /* what pymac opens: /proc/PID/root/... or path */
 	uint64_t dev, ino;	  /* of host_path, as the host sees it */
+	/*
+	 * Through overlayfs, host_path is the file in the image layer that
+	 * holds it (the file the kernel probes), so containers sharing the
+	 * layer get the same dev/ino.
+	 */
 };
 
 struct target_proc {
@@ -51,6 +56,23 @@ struct target_command {
  * error, err says why in one line.
  */
 int target_command__resolve(const char *argv0, struct target_command *tc, char *err, size_t errlen);
+
+/*
+ * Resolve an absolute path inside the root of process pid, following
+ * symlinks as that process would (an absolute link restarts at its root,
+ * ".." stops there). out: the path as the process sees it. 0 or -errno.
+ */
+int target_resolve_in_root(pid_t pid, const char *path, char *out, size_t outlen);
+
+/*
+ * The Python interpreter that `python3` (else `python`) names on the PATH
+ * of process pid, inside its root, with the Python object and libc it
+ * loads: what a Python started later in the same container will map, so it
+ * can be attached before it runs. Binaries are filled as by
+ * target_proc__inspect. 0, -ENOENT (no python3 on its PATH), -ENOEXEC (not
+ * a Python interpreter).
+ */
+int target_root__find_python(pid_t pid, struct target_command *tc);
 
 /* Search PATH for an executable. 0 or -ENOENT. */
 int target_find_in_path(const char *name, char *out, size_t outlen);

@@ -1,0 +1,943 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "consumer.h"
+#include "containers.h"
+#include "probes.h"
+#include "session.h"
+#include "sinks.h"
+#include "targets.h"
+
+#define LOST_INTERVAL_NS  250000000ull
+#define CGROUP_CHECK_NS	  250000000ull
+#define CONTAINER_SCAN_NS 1000000000ull
+#define RESCAN_WINDOW_NS  2000000000ull
+#define KNOWN_PIDS_MAX	  8192
+#define RESCANS_MAX	  256
+#define CONTAINERS_MAX	  512
+
+/* ---- target options ---- */
+
+enum {
+	OPT_CONTAINER = 0x200,
+	OPT_PROJECT,
+	OPT_CGROUP,
+	OPT_ALL_CONTAINERS,
+};
+
+static const struct argp_option target_options[] = {
+    {"pid", 'p', "PID", 0, "Attach to a running process and its children (repeatable)", 1},
+    {"container", OPT_CONTAINER, "NAME|ID", 0,
+     "Trace every process of a running container, and those started in it later (repeatable)", 1},
+    {"compose-project", OPT_PROJECT, "NAME", 0,
+     "Trace every container of a compose project, also those that start later (repeatable)", 1},
+    {"cgroup", OPT_CGROUP, "PATH", 0,
+     "Trace every process in a cgroup v2 and below it, e.g. /docker/ID (repeatable)", 1},
+    {"all-containers", OPT_ALL_CONTAINERS, NULL, 0,
+     "Trace every running container, and those that start later", 1},
+    {},
+};
+
+static error_t target_parse(int key, char *arg, struct argp_state *state)
+{
+	struct target_opts *t = state->input;
+	const char **list;
+	int *n;
+	char *end;
+
+	switch (key) {
+	case 'p': {
+		long v = strtol(arg, &end, 10);
+
+		if (*end || v <= 0 || v > 0x7fffffff)
+			argp_error(state, "invalid pid '%s'", arg);
+		if (t->npids == SESSION_MAX_TARGETS)
+			argp_error(state, "at most %d -p targets", SESSION_MAX_TARGETS);
+		t->pids[t->npids++] = (pid_t)v;
+		return 0;
+	}
+	case OPT_CONTAINER:
+		list = t->containers;
+		n = &t->ncontainers;
+		break;
+	case OPT_PROJECT:
+		list = t->projects;
+		n = &t->nprojects;
+		break;
+	case OPT_CGROUP:
+		list = t->cgroups;
+		n = &t->ncgroups;
+		break;
+	case OPT_ALL_CONTAINERS:
+		t->all_containers = true;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	if (!arg[0])
+		argp_error(state, "empty target");
+	if (*n == SESSION_MAX_TARGETS)
+		argp_error(state, "at most %d targets of a kind", SESSION_MAX_TARGETS);
+	list[(*n)++] = arg;
+	return 0;
+}
+
+const struct argp session_target_argp = {target_options, target_parse, NULL, NULL,
+					 NULL,		 NULL,	       NULL};
+
+bool target_opts__any(const struct target_opts *t)
+{
+	return t->npids || t->ncontainers || t->nprojects || t->ncgroups || t->all_containers;
+}
+
+/* ---- the session ---- */
+
+struct tracked_container {
+	struct container_info info;
+	char cgpath[CONTAINER_CGPATH_MAX];
+	char runtime[16];
+	bool bare_cgroup; /* a --cgroup target that names no container */
+	bool stopped;
+};
+
+struct session {
+	struct session_opts o;
+	struct probes *probes;
+	struct consumer *consumer;
+	struct sink_tee tee;
+	struct pm_sink watcher; /* first in the tee: reacts to exec and new pids */
+
+	pid_t known[KNOWN_PIDS_MAX];
+	size_t nknown;
+	struct {
+		pid_t pid;
+		unsigned long long deadline;
+	} rescans[RESCANS_MAX];
+	size_t nrescans;
+	struct {
+		uint32_t pid, kind;
+		uint64_t count;
+	} lost[1024];
+	size_t nlost;
+	/* which binaries each process's coverage was last reported for */
+	struct {
+		pid_t pid;
+		uint64_t py_dev, py_ino, libc_dev, libc_ino;
+	} reported[KNOWN_PIDS_MAX];
+	size_t nreported;
+
+	pid_t targets[SESSION_MAX_TARGETS]; /* -p pids and the command */
+	int ntargets;
+	struct tracked_container *conts;
+	size_t nconts;
+	/* --container and --cgroup targets, checked, waiting for session__start */
+	struct tracked_container pending[2 * SESSION_MAX_TARGETS];
+	size_t npending;
+
+	struct target_command tc; /* the command's binaries */
+	pid_t child;
+	int gate;
+	int child_status;
+	bool child_done;
+	int forwarded;
+	unsigned long long next_lost, next_cgcheck, next_scan;
+};
+
+static int emit(struct session *s, const struct pm_record *rec)
+{
+	return s->tee.base.record(&s->tee.base, rec);
+}
+
+static bool known_pid(struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nknown; i++)
+		if (s->known[i] == pid)
+			return true;
+	return false;
+}
+
+static void remember_pid(struct session *s, pid_t pid)
+{
+	if (!known_pid(s, pid) && s->nknown < KNOWN_PIDS_MAX)
+		s->known[s->nknown++] = pid;
+}
+
+static void report_coverage(struct session *s, pid_t pid, bool python,
+			    const struct probe_coverage *cov)
+{
+	for (int i = 0; i < PM_SOURCE_COUNT; i++) {
+		struct pm_record rec = {.type = PM_REC_SOURCE};
+
+		rec.src.ts_ns = pm_now_ns();
+		rec.src.pid = pid;
+		rec.src.source = pm_source_name(i);
+		rec.src.status = cov->status[i];
+		rec.src.detail = cov->detail[i];
+		emit(s, &rec);
+		/* a shell or init in a container: only its libc is worth a line */
+		if (!python && i != PM_SOURCE_LIBC && s->nconts)
+			continue;
+		if (!s->o.quiet && cov->status[i] != PM_SRC_OFF)
+			fprintf(stderr, "pymac: pid %d: %s: %s: %s\n", pid, pm_source_name(i),
+				pm_source_status_name(cov->status[i]), cov->detail[i]);
+	}
+}
+
+/* The traced container that holds a cgroup (itself or an ancestor), or NULL. */
+static struct tracked_container *container_of_cgroup(struct session *s, uint64_t cgroup_id,
+						     const char *cgpath)
+{
+	for (size_t i = 0; i < s->nconts; i++) {
+		struct tracked_container *c = &s->conts[i];
+		size_t l = strlen(c->cgpath);
+
+		if (c->info.cgroup_id == cgroup_id)
+			return c;
+		if (cgpath && strncmp(cgpath, c->cgpath, l) == 0 &&
+		    (cgpath[l] == '/' || strcmp(c->cgpath, "/") == 0))
+			return c;
+	}
+	return NULL;
+}
+
+static void emit_process(struct session *s, const struct target_proc *tp)
+{
+	struct pm_record rec = {.type = PM_REC_PROCESS};
+	struct container_ref ref;
+	char cgpath[CONTAINER_CGPATH_MAX];
+	uint64_t cg = tp->cgroup_id;
+
+	/* A process in a sub-cgroup of a traced container belongs to it. */
+	if (s->nconts && container_ref__of_pid(tp->pid, &ref, cgpath, sizeof(cgpath)) == 0) {
+		struct tracked_container *c = container_of_cgroup(s, cg, cgpath);
+
+		if (c)
+			cg = c->info.cgroup_id;
+	}
+	rec.proc.ts_ns = pm_now_ns();
+	rec.proc.pid = tp->pid;
+	rec.proc.ppid = tp->ppid;
+	rec.proc.cgroup_id = cg;
+	rec.proc.comm = tp->comm;
+	rec.proc.exe = tp->exe;
+	rec.proc.python = tp->has_python ? tp->python.path : "";
+	rec.proc.python_version = tp->python_version;
+	remember_pid(s, tp->pid);
+	emit(s, &rec);
+}
+
+/* Attach to what a running process maps; say what each source sees, once
+ * per process and set of binaries (an exec of the same interpreter changes
+ * nothing). */
+static int attach_process(struct session *s, const struct target_proc *tp)
+{
+	uint64_t pd = tp->has_python ? tp->python.dev : 0, pi = tp->has_python ? tp->python.ino : 0;
+	uint64_t ld = tp->has_libc ? tp->libc.dev : 0, li = tp->has_libc ? tp->libc.ino : 0;
+	struct probe_coverage cov;
+	size_t i;
+	int n;
+
+	for (i = 0; i < s->nreported; i++)
+		if (s->reported[i].pid == tp->pid)
+			break;
+	if (i < s->nreported && s->reported[i].py_dev == pd && s->reported[i].py_ino == pi &&
+	    s->reported[i].libc_dev == ld && s->reported[i].libc_ino == li)
+		return 0;
+	if (i == s->nreported && s->nreported < KNOWN_PIDS_MAX)
+		s->nreported++;
+	if (i < s->nreported) {
+		s->reported[i].pid = tp->pid;
+		s->reported[i].py_dev = pd;
+		s->reported[i].py_ino = pi;
+		s->reported[i].libc_dev = ld;
+		s->reported[i].libc_ino = li;
+	}
+	n = probes__attach(s->probes, tp->has_python ? &tp->python : NULL, tp->python_version,
+			   tp->has_libc ? &tp->libc : NULL, &cov);
+	report_coverage(s, tp->pid, tp->has_python, &cov);
+	return n;
+}
+
+static void schedule_rescan(struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nrescans; i++)
+		if (s->rescans[i].pid == pid) {
+			s->rescans[i].deadline = pm_now_ns() + RESCAN_WINDOW_NS;
+			return;
+		}
+	if (s->nrescans < RESCANS_MAX) {
+		s->rescans[s->nrescans].pid = pid;
+		s->rescans[s->nrescans].deadline = pm_now_ns() + RESCAN_WINDOW_NS;
+		s->nrescans++;
+	}
+}
+
+/*
+ * After an exec, the new program's libraries appear in its maps only once
+ * the dynamic loader has mapped them: look again for a short while, and
+ * attach the interpreter and libc as soon as they show up.
+ */
+static void run_rescans(struct session *s)
+{
+	unsigned long long now = pm_now_ns();
+	bool want_libc = s->o.sources & (1u << PM_SOURCE_LIBC);
+
+	for (size_t i = 0; i < s->nrescans;) {
+		struct target_proc tp;
+		bool done = now > s->rescans[i].deadline;
+
+		if (target_proc__inspect(s->rescans[i].pid, &tp) != 0) {
+			done = true; /* gone */
+		} else if (done || (tp.has_python && (tp.has_libc || !want_libc))) {
+			/* everything it will load is mapped, or time is up */
+			emit_process(s, &tp);
+			attach_process(s, &tp);
+			done = true;
+		}
+		if (done)
+			s->rescans[i] = s->rescans[--s->nrescans];
+		else
+			i++;
+	}
+}
+
+static int watcher_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct session *s = (struct session *)((char *)sink - offsetof(struct session, watcher));
+	const struct pm_event *e = &rec->ev;
+
+	if (rec->type != PM_REC_EVENT)
+		return 0;
+	if (e->kind == PM_EXEC) {
+		schedule_rescan(s, e->pid);
+		return 0;
+	}
+	if (!known_pid(s, e->pid) && e->kind != PM_EXIT) {
+		/* a child that forked (not exec'd), or a process that entered a
+		 * traced cgroup: describe it once */
+		struct target_proc tp;
+
+		remember_pid(s, e->pid);
+		if (target_proc__inspect(e->pid, &tp) == 0)
+			emit_process(s, &tp);
+	}
+	return 0;
+}
+
+static void lost_cb(void *ctx, uint32_t pid, uint32_t kind, uint64_t count)
+{
+	struct session *s = ctx;
+	size_t i;
+
+	for (i = 0; i < s->nlost; i++)
+		if (s->lost[i].pid == pid && s->lost[i].kind == kind)
+			break;
+	if (i < s->nlost && s->lost[i].count == count)
+		return;
+	if (i == s->nlost) {
+		if (s->nlost == sizeof(s->lost) / sizeof(s->lost[0]))
+			return;
+		s->nlost++;
+	}
+	s->lost[i].pid = pid;
+	s->lost[i].kind = kind;
+	s->lost[i].count = count;
+
+	struct pm_record rec = {.type = PM_REC_LOST};
+	rec.lost.ts_ns = pm_now_ns();
+	rec.lost.pid = pid;
+	rec.lost.kind = kind;
+	rec.lost.count = count;
+	emit(s, &rec);
+}
+
+/* ---- containers ---- */
+
+static const char *container_label(const struct tracked_container *c)
+{
+	return c->info.name[0] ? c->info.name : c->cgpath;
+}
+
+static void emit_container(struct session *s, const struct tracked_container *c,
+			   enum pm_container_state state)
+{
+	struct pm_record rec = {.type = PM_REC_CONTAINER};
+
+	rec.cont.ts_ns = pm_now_ns();
+	rec.cont.cgroup_id = c->info.cgroup_id;
+	rec.cont.state = state;
+	rec.cont.runtime = c->runtime;
+	rec.cont.id = c->info.id;
+	rec.cont.name = container_label(c);
+	rec.cont.image = c->info.image;
+	rec.cont.project = c->info.project;
+	rec.cont.service = c->info.service;
+	emit(s, &rec);
+}
+
+/*
+ * Start tracing a container: filter its cgroup in, describe it, attach to
+ * its processes, and attach ahead of time to the Python its PATH names, so
+ * that an interpreter started in it later (docker exec, a script) is seen
+ * from its first instruction. *has_python says whether any Python was found.
+ */
+static int track_container(struct session *s, struct tracked_container *c, bool *has_python)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int err;
+
+	*has_python = false;
+	if (s->nconts == CONTAINERS_MAX) {
+		pm_err("at most %d containers can be traced at once; %s is not", CONTAINERS_MAX,
+		       container_label(c));
+		return -E2BIG;
+	}
+	err = probes__trace_cgroup(s->probes, c->info.cgroup_id);
+	if (err) {
+		pm_err("cannot trace cgroup %s: %s", c->cgpath, strerror(-err));
+		return err;
+	}
+	s->conts[s->nconts++] = *c;
+	c = &s->conts[s->nconts - 1];
+	emit_container(s, c, PM_CONTAINER_RUNNING);
+
+	err = cgroup2__pids(c->cgpath, &pids, &n);
+	if (err && err != -ENOENT)
+		pm_err("cannot list the processes of %s: %s", container_label(c), strerror(-err));
+	for (size_t i = 0; i < n; i++) {
+		struct target_proc tp;
+
+		if (known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
+			continue;
+		emit_process(s, &tp);
+		attach_process(s, &tp);
+		*has_python |= tp.has_python;
+	}
+	/* any process will do to see the container's filesystem and PATH */
+	for (size_t i = 0; i < n; i++) {
+		struct target_command tc;
+		struct probe_coverage cov;
+
+		if (target_root__find_python(pids[i], &tc) == 0) {
+			probes__attach(s->probes, &tc.python, tc.python_version,
+				       tc.has_libc ? &tc.libc : NULL, &cov);
+			*has_python = true;
+			break;
+		}
+	}
+	free(pids);
+	return 0;
+}
+
+static bool container_tracked(struct session *s, const char *id)
+{
+	for (size_t i = 0; i < s->nconts; i++)
+		if (s->conts[i].info.id[0] && strcmp(s->conts[i].info.id, id) == 0)
+			return true;
+	return false;
+}
+
+static void container_from_info(struct tracked_container *c, const struct container_info *info)
+{
+	memset(c, 0, sizeof(*c));
+	c->info = *info;
+	snprintf(c->runtime, sizeof(c->runtime), "%s", container_runtime__name(info->runtime));
+	if (info->cgroup_id)
+		cgroup2__path_of_id(info->cgroup_id, c->cgpath, sizeof(c->cgpath));
+}
+
+static bool wants_container(const struct session *s, const struct container_info *ci)
+{
+	const struct target_opts *t = s->o.targets;
+
+	if (t->all_containers)
+		return true;
+	for (int i = 0; i < t->nprojects; i++)
+		if (strcmp(ci->project, t->projects[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Under --compose-project/--all-containers: containers that started since the last look join. */
+static void scan_containers(struct session *s, bool first)
+{
+	struct container_info *list = NULL;
+	size_t n = 0;
+	int err = container_info__list(false, &list, &n);
+
+	if (err) {
+		if (first)
+			pm_err("cannot list containers: %s", strerror(-err));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tracked_container c;
+		bool py;
+
+		if (!list[i].running || !list[i].cgroup_id || !wants_container(s, &list[i]) ||
+		    container_tracked(s, list[i].id))
+			continue;
+		container_from_info(&c, &list[i]);
+		if (!c.cgpath[0])
+			continue; /* its cgroup is already gone */
+		if (!first && !s->o.quiet)
+			fprintf(stderr, "pymac: container %s joined\n", container_label(&c));
+		if (track_container(s, &c, &py) == 0 && !py && !s->o.quiet)
+			fprintf(stderr,
+				"pymac: container %s runs no Python and has none on its PATH; "
+				"only its libc is traced\n",
+				container_label(&c));
+	}
+	free(list);
+}
+
+/* Containers whose cgroup emptied or vanished end their timeline. */
+static void check_containers(struct session *s)
+{
+	for (size_t i = 0; i < s->nconts; i++) {
+		struct tracked_container *c = &s->conts[i];
+		int pop;
+
+		if (c->stopped)
+			continue;
+		pop = cgroup2__populated(c->cgpath);
+		if (pop == 0 || pop == -ENOENT) {
+			c->stopped = true;
+			emit_container(s, c, PM_CONTAINER_STOPPED);
+			if (!s->o.quiet)
+				fprintf(stderr, "pymac: container %s stopped\n",
+					container_label(c));
+		}
+	}
+}
+
+/* Does a process in the cgroup run Python, or could one (python3 on its PATH)? */
+static bool cgroup_has_python(const char *cgpath)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	bool yes = false;
+
+	if (cgroup2__pids(cgpath, &pids, &n))
+		return false;
+	for (size_t i = 0; i < n && !yes; i++) {
+		struct target_proc tp;
+		struct target_command tc;
+
+		yes = (target_proc__inspect(pids[i], &tp) == 0 && tp.has_python) ||
+		      target_root__find_python(pids[i], &tc) == 0;
+	}
+	free(pids);
+	return yes;
+}
+
+/* Resolve --container and --cgroup targets into s->pending; one line and
+ * false on a bad one. */
+static bool resolve_named_targets(struct session *s)
+{
+	const struct target_opts *t = s->o.targets;
+	bool only_libc = !(s->o.sources & ~(1u << PM_SOURCE_LIBC));
+
+	for (int i = 0; i < t->ncontainers; i++) {
+		struct container_info info;
+		struct tracked_container c;
+		int err = container_info__lookup(t->containers[i], &info);
+
+		if (err == -ENOENT || err == -EINVAL) {
+			pm_err("no container named or with id '%s'", t->containers[i]);
+			return false;
+		}
+		if (err) {
+			pm_err("cannot look up container '%s': %s (is the Docker engine running?)",
+			       t->containers[i], strerror(-err));
+			return false;
+		}
+		if (!info.running) {
+			pm_err("container %s (%.12s) is not running", info.name, info.id);
+			return false;
+		}
+		container_from_info(&c, &info);
+		if (!info.cgroup_id || !c.cgpath[0]) {
+			pm_err("cannot find the cgroup of container %s", info.name);
+			return false;
+		}
+		for (size_t k = 0; k < s->npending; k++)
+			if (strcmp(s->pending[k].info.id, info.id) == 0)
+				goto next_container;
+		if (!only_libc && !cgroup_has_python(c.cgpath)) {
+			pm_err(
+			    "container %s runs no Python: no process maps an interpreter and "
+			    "there is no python3 on its PATH (to trace its libc allocations, use "
+			    "--probes libc)",
+			    info.name);
+			return false;
+		}
+		s->pending[s->npending++] = c;
+	next_container:;
+	}
+	for (int i = 0; i < t->ncgroups; i++) {
+		struct tracked_container c = {};
+		struct container_ref ref;
+		char cg[CONTAINER_CGPATH_MAX];
+		const char *path = t->cgroups[i];
+		int err;
+
+		/* accept /sys/fs/cgroup/docker/ID as well as /docker/ID */
+		if (strncmp(path, "/sys/fs/cgroup/", 15) == 0)
+			path += 14;
+		snprintf(cg, sizeof(cg), "%s", path);
+		if (strlen(cg) > 1 && cg[strlen(cg) - 1] == '/')
+			cg[strlen(cg) - 1] = '\0';
+		err = cgroup2__id_of_path(cg, &c.info.cgroup_id);
+		if (err) {
+			pm_err("no cgroup %s: %s", t->cgroups[i], strerror(-err));
+			return false;
+		}
+		snprintf(c.cgpath, sizeof(c.cgpath), "%s", cg);
+		if (container_ref__from_cgroup_path(cg, &ref) == 0 &&
+		    ref.runtime != CONTAINER_HOST && container_info__lookup(ref.id, &c.info) == 0) {
+			c.info.cgroup_id = 0;
+			cgroup2__id_of_path(cg, &c.info.cgroup_id);
+			snprintf(c.runtime, sizeof(c.runtime), "%s",
+				 container_runtime__name(ref.runtime));
+		} else {
+			c.bare_cgroup = true;
+			snprintf(c.runtime, sizeof(c.runtime), "cgroup");
+			snprintf(c.info.name, sizeof(c.info.name), "%.*s",
+				 (int)sizeof(c.info.name) - 1, cg);
+		}
+		s->pending[s->npending++] = c;
+	}
+	return true;
+}
+
+/* ---- life cycle ---- */
+
+struct session *session__new(const struct session_opts *o, int *status)
+{
+	const struct target_opts *t = o->targets;
+	struct session *s = calloc(1, sizeof(*s));
+	char err[512];
+
+	*status = 1;
+	if (!s) {
+		pm_err("out of memory");
+		return NULL;
+	}
+	s->o = *o;
+	s->child = -1;
+	s->gate = -1;
+	s->child_status = -1;
+	s->conts = calloc(CONTAINERS_MAX, sizeof(*s->conts));
+	if (!s->conts) {
+		pm_err("out of memory");
+		goto fail;
+	}
+	/* Check what can be checked before loading anything. */
+	for (int i = 0; i < t->npids; i++) {
+		struct target_proc tp;
+		int e = target_proc__inspect(t->pids[i], &tp);
+
+		if (e == -ENOENT || e == -ESRCH) {
+			pm_err("no process with pid %d", t->pids[i]);
+			goto fail;
+		}
+		if (e) {
+			pm_err("cannot inspect pid %d: %s", t->pids[i], strerror(-e));
+			goto fail;
+		}
+		if (!tp.has_python && (o->sources & ~(1u << PM_SOURCE_LIBC))) {
+			pm_err(
+			    "pid %d (%s) is not a Python process: it maps no libpython or python "
+			    "executable defining PyObject_Malloc (to trace its libc allocations, "
+			    "use --probes libc)",
+			    t->pids[i], tp.comm);
+			goto fail;
+		}
+	}
+	if (!resolve_named_targets(s))
+		goto fail;
+	if (o->command) {
+		if (target_command__resolve(o->command[0], &s->tc, err, sizeof(err))) {
+			pm_err("%s", err);
+			*status = 127;
+			goto fail;
+		}
+		if (!s->tc.has_python && o->sources_given &&
+		    (o->sources & ~(1u << PM_SOURCE_LIBC)) && !o->quiet)
+			pm_err("%s is not a Python interpreter; the Python sources attach when a "
+			       "traced child runs one",
+			       s->tc.exe);
+	}
+
+	struct probes_opts popts = {
+	    .sources = o->sources,
+	    .ringbuf_bytes = o->ringbuf_bytes,
+	    .filter_cgroups = t->ncontainers || t->nprojects || t->ncgroups || t->all_containers,
+	};
+	s->probes = probes__open(&popts, err, sizeof(err));
+	if (!s->probes) {
+		pm_err("%s", err);
+		goto fail;
+	}
+	sink_tee__init(&s->tee);
+	s->watcher.record = watcher_record;
+	sink_tee__add(&s->tee, &s->watcher);
+	s->consumer = consumer__new(probes__ringbuf_fd(s->probes), &s->tee.base);
+	if (!s->consumer) {
+		pm_err("cannot open the ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	return s;
+fail:
+	session__free(s);
+	return NULL;
+}
+
+void session__free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->gate >= 0)
+		close(s->gate); /* the gated child exits 127 without running */
+	consumer__free(s->consumer);
+	probes__free(s->probes);
+	free(s->conts);
+	free(s);
+}
+
+void session__add_sink(struct session *s, struct pm_sink *sink)
+{
+	sink_tee__add(&s->tee, sink);
+}
+
+void session__meta(struct session *s, const char *key, const char *value)
+{
+	struct pm_record rec = {.type = PM_REC_META};
+
+	rec.meta.key = key;
+	rec.meta.value = value;
+	emit(s, &rec);
+}
+
+/* Fork the command, held at a gate until the probes are in place. */
+static pid_t spawn_gated(char **argv, int *gate_fd)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char go;
+
+		close(fds[1]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (read(fds[0], &go, 1) != 1)
+			_exit(127); /* pymac gave up before starting us */
+		execvp(argv[0], argv);
+		fprintf(stderr, "pymac: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	*gate_fd = fds[1];
+	return pid;
+}
+
+int session__start(struct session *s)
+{
+	const struct target_opts *t = s->o.targets;
+
+	if (s->o.command) {
+		struct target_proc tp = {};
+		const char *base =
+		    strrchr(s->tc.exe, '/') ? strrchr(s->tc.exe, '/') + 1 : s->tc.exe;
+
+		s->child = spawn_gated(s->o.command, &s->gate);
+		if (s->child < 0) {
+			pm_err("cannot start %s: %s", s->o.command[0], strerror(errno));
+			return 1;
+		}
+		probes__trace_pid(s->probes, s->child);
+		s->targets[s->ntargets++] = s->child;
+		tp.pid = s->child;
+		tp.ppid = getpid();
+		snprintf(tp.comm, sizeof(tp.comm), "%.15s", base);
+		snprintf(tp.exe, sizeof(tp.exe), "%s", s->tc.exe);
+		tp.cgroup_id = target_cgroup_id(getpid());
+		tp.has_python = s->tc.has_python;
+		tp.python = s->tc.python;
+		snprintf(tp.python_version, sizeof(tp.python_version), "%s", s->tc.python_version);
+		tp.has_libc = s->tc.has_libc;
+		tp.libc = s->tc.libc;
+		emit_process(s, &tp);
+		attach_process(s, &tp);
+	}
+	for (int i = 0; i < t->npids; i++) {
+		struct target_proc tp;
+
+		if (target_proc__inspect(t->pids[i], &tp)) {
+			pm_err("pid %d exited before pymac could attach", t->pids[i]);
+			continue;
+		}
+		probes__trace_pid(s->probes, tp.pid);
+		s->targets[s->ntargets++] = tp.pid;
+		emit_process(s, &tp);
+		attach_process(s, &tp);
+	}
+	for (size_t i = 0; i < s->npending; i++) {
+		bool py;
+
+		if (container_tracked(s, s->pending[i].info.id) && s->pending[i].info.id[0])
+			continue;
+		if (track_container(s, &s->pending[i], &py))
+			return 1;
+	}
+	if (t->nprojects || t->all_containers) {
+		scan_containers(s, true);
+		if (!s->nconts && !s->o.quiet)
+			fprintf(stderr, "pymac: no matching container is running yet; waiting for "
+					"one to start\n");
+	}
+	if (!s->o.quiet) {
+		char what[128];
+
+		if (s->o.command)
+			snprintf(what, sizeof(what), "%s (pid %d)", s->o.command[0], s->child);
+		else
+			what[0] = '\0';
+		fprintf(stderr, "pymac: tracing %s%s", what, what[0] && s->nconts ? " and " : "");
+		if (s->nconts)
+			fprintf(stderr, "%zu container%s", s->nconts, s->nconts == 1 ? "" : "s");
+		if (t->npids)
+			fprintf(stderr, "%s%d process%s", (what[0] || s->nconts) ? " and " : "",
+				t->npids, t->npids == 1 ? "" : "es");
+		if (!what[0] && !s->nconts && !t->npids)
+			fprintf(stderr, "nothing yet");
+		fprintf(stderr, ", %zu probes attached%s\n", probes__link_count(s->probes),
+			s->o.command ? "" : "; Ctrl-C to stop");
+	}
+	if (s->gate >= 0) {
+		if (write(s->gate, "g", 1) != 1) {
+			pm_err("cannot start %s: %s", s->o.command[0], strerror(errno));
+			return 1;
+		}
+		close(s->gate);
+		s->gate = -1;
+	}
+	unsigned long long now = pm_now_ns();
+	s->next_lost = now + LOST_INTERVAL_NS;
+	s->next_cgcheck = now + CGROUP_CHECK_NS;
+	s->next_scan = now + CONTAINER_SCAN_NS;
+	return 0;
+}
+
+static bool any_pid_alive(struct session *s)
+{
+	for (int i = 0; i < s->ntargets; i++)
+		if (s->targets[i] != s->child && (kill(s->targets[i], 0) == 0 || errno == EPERM))
+			return true;
+	return false;
+}
+
+int session__step(struct session *s, int timeout_ms)
+{
+	const struct target_opts *t = s->o.targets;
+	int n = consumer__poll(s->consumer, timeout_ms);
+
+	if (n < 0 && n != -EINTR) {
+		pm_err("reading the ring buffer: %s", strerror(-n));
+		return n;
+	}
+	unsigned long long now = pm_now_ns();
+	if (s->nrescans)
+		run_rescans(s);
+	if (now >= s->next_lost) {
+		probes__lost_foreach(s->probes, lost_cb, s);
+		s->next_lost = now + LOST_INTERVAL_NS;
+	}
+	if (s->nconts && now >= s->next_cgcheck) {
+		check_containers(s);
+		s->next_cgcheck = now + CGROUP_CHECK_NS;
+	}
+	if ((t->nprojects || t->all_containers) && now >= s->next_scan) {
+		scan_containers(s, false);
+		s->next_scan = now + CONTAINER_SCAN_NS;
+	}
+	if (s->child > 0 && !s->child_done) {
+		int st;
+
+		if (waitpid(s->child, &st, WNOHANG) == s->child) {
+			s->child_done = true;
+			s->child_status = WIFEXITED(st)	    ? WEXITSTATUS(st)
+					  : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+							    : 1;
+		}
+	}
+	/* With a command, the session lasts as long as the command. */
+	if (s->child > 0)
+		return s->child_done;
+	/* Selectors that take containers as they come never end by themselves. */
+	if (t->nprojects || t->all_containers)
+		return 0;
+	if (any_pid_alive(s))
+		return 0;
+	for (size_t i = 0; i < s->nconts; i++)
+		if (!s->conts[i].stopped)
+			return 0;
+	return 1;
+}
+
+bool session__signal(struct session *s, int sig)
+{
+	if (s->child <= 0 || s->child_done)
+		return true;
+	/*
+	 * The terminal already sent SIGINT to the whole process group; other
+	 * signals are passed on. pymac waits for the command to end, unless
+	 * told three times.
+	 */
+	if (sig != SIGINT)
+		kill(s->child, sig);
+	return ++s->forwarded >= 3;
+}
+
+void session__drain(struct session *s)
+{
+	consumer__drain(s->consumer);
+	probes__lost_foreach(s->probes, lost_cb, s);
+	if (s->nconts)
+		check_containers(s);
+}
+
+uint64_t session__events(const struct session *s)
+{
+	return consumer__events(s->consumer);
+}
+
+uint64_t session__lost(const struct session *s)
+{
+	return probes__lost_total(s->probes);
+}
+
+int session__command_status(const struct session *s)
+{
+	return s->child_done ? s->child_status : -1;
+}
