@@ -146,17 +146,16 @@ static bool is_realloc(unsigned k)
 	return k == PM_PY_REALLOC || k == PM_REALLOC;
 }
 
-static void print_text(struct event_printer *p, const struct pm_event *ev)
+/* Time relative to the start, right-aligned in 16 columns, and a space. */
+static void put_time_column(struct event_printer *p, uint64_t ts)
 {
-	const char *kname = pm_kind_name(ev->kind);
 	size_t start = p->len, w;
 
-	/* Relative time, right-aligned in 16 columns. */
-	if (ev->ts_ns >= p->start_ns) {
-		put_seconds(p, ev->ts_ns - p->start_ns);
+	if (ts >= p->start_ns) {
+		put_seconds(p, ts - p->start_ns);
 	} else {
 		put_char(p, '-');
-		put_seconds(p, p->start_ns - ev->ts_ns);
+		put_seconds(p, p->start_ns - ts);
 	}
 	w = p->len - start;
 	if (w < 16) {
@@ -165,6 +164,13 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 		p->len = start + 16;
 	}
 	put_char(p, ' ');
+}
+
+static void print_text(struct event_printer *p, const struct pm_event *ev)
+{
+	const char *kname = pm_kind_name(ev->kind);
+
+	put_time_column(p, ev->ts_ns);
 	put_u64(p, ev->pid);
 	put_char(p, '/');
 	put_u64(p, ev->tid);
@@ -324,6 +330,73 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 	put_lit(p, "}\n");
 }
 
+static const char *container_state_name(enum pm_container_state st)
+{
+	switch (st) {
+	case PM_CONTAINER_RUNNING:
+		return "running";
+	case PM_CONTAINER_STOPPED:
+		return "stopped";
+	}
+	return "unknown";
+}
+
+/* Containers have no pid or tid: the kind column follows the time. */
+static void print_container_text(struct event_printer *p, const struct pm_container *c)
+{
+	char id[13];
+
+	/* the 12 characters `docker ps` shows are enough to tell them apart */
+	snprintf(id, sizeof(id), "%s", c->id ? c->id : "");
+	put_time_column(p, c->ts_ns);
+	put_lit(p, "container ");
+	put_cstr(p, container_state_name(c->state));
+	put_lit(p, " cgroup=");
+	put_u64(p, c->cgroup_id);
+	put_lit(p, " runtime=");
+	put_str(p, c->runtime, false);
+	put_lit(p, " id=");
+	put_str(p, id, false);
+	put_lit(p, " name=");
+	put_str(p, c->name, false);
+	put_lit(p, " image=");
+	put_str(p, c->image, false);
+	put_lit(p, " project=");
+	put_str(p, c->project, false);
+	put_lit(p, " service=");
+	put_str(p, c->service, false);
+	put_char(p, '\n');
+}
+
+/*
+ * "type" tells the line from event lines; "kind" is there as well so that
+ * readers that pick events by kind pass over it.
+ */
+static void print_container_jsonl(struct event_printer *p, const struct pm_container *c)
+{
+	put_lit(p, "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":");
+	put_u64(p, c->ts_ns);
+	put_lit(p, ",\"t_ns\":");
+	put_i64(p, (int64_t)(c->ts_ns - p->start_ns));
+	put_lit(p, ",\"state\":\"");
+	put_cstr(p, container_state_name(c->state));
+	put_lit(p, "\",\"cgroup_id\":");
+	put_u64(p, c->cgroup_id);
+	put_lit(p, ",\"runtime\":");
+	put_str(p, c->runtime, true);
+	put_lit(p, ",\"id\":");
+	put_str(p, c->id, true);
+	put_lit(p, ",\"name\":");
+	put_str(p, c->name, true);
+	put_lit(p, ",\"image\":");
+	put_str(p, c->image, true);
+	put_lit(p, ",\"project\":");
+	put_str(p, c->project, true);
+	put_lit(p, ",\"service\":");
+	put_str(p, c->service, true);
+	put_lit(p, "}\n");
+}
+
 static struct event_printer *to_printer(struct pm_sink *sink)
 {
 	return (struct event_printer *)((char *)sink - offsetof(struct event_printer, sink));
@@ -333,14 +406,20 @@ static int event_printer__record(struct pm_sink *sink, const struct pm_record *r
 {
 	struct event_printer *p = to_printer(sink);
 
-	if (rec->type != PM_REC_EVENT)
+	if (rec->type != PM_REC_EVENT && rec->type != PM_REC_CONTAINER)
 		return 0;
 	if (p->len + LINE_ROOM > BUF_SIZE && printer_flush(p))
 		return p->err;
-	if (p->fmt == EVENT_FMT_JSONL)
+	if (rec->type == PM_REC_CONTAINER) {
+		if (p->fmt == EVENT_FMT_JSONL)
+			print_container_jsonl(p, &rec->cont);
+		else
+			print_container_text(p, &rec->cont);
+	} else if (p->fmt == EVENT_FMT_JSONL) {
 		print_jsonl(p, &rec->ev);
-	else
+	} else {
 		print_text(p, &rec->ev);
+	}
 	return p->err;
 }
 

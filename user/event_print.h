@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Printing every record, one per line, as text or JSON Lines. */
+/* Printing every event and container record, one per line, as text or JSON
+ * Lines. Container lines carry "type": "container" in JSON. */
 #ifndef PYMAC_EVENT_PRINT_H
 #define PYMAC_EVENT_PRINT_H
 

@@ -19,6 +19,8 @@ static const char replay_doc[] =
     "Without options, prints a summary per process: event counts, bytes requested\n"
     "through the Python allocator and libc, garbage collections by generation,\n"
     "the most deallocated types, lost events, and what each source could see.\n"
+    "When the trace names containers, processes are grouped by container (host\n"
+    "processes last), with totals per container.\n"
     "A trace cut short (pymac killed, disk full) replays up to its last complete\n"
     "chunk, with a warning. Replay needs no privileges.\n"
     "\n"
@@ -41,7 +43,8 @@ enum {
 static const struct argp_option replay_options[] = {
     {"summary", OPT_SUMMARY, NULL, 0, "Print the per-process summary (the default)", 0},
     {"json", OPT_JSON, NULL, 0, "Print the summary as one JSON object", 0},
-    {"events", OPT_EVENTS, NULL, 0, "Print every event, one per line, in time order", 0},
+    {"events", OPT_EVENTS, NULL, 0,
+     "Print every event and container start/stop, one per line, in time order", 0},
     {"format", OPT_FORMAT, "FMT", 0, "Event format: text (default) or jsonl", 0},
     {"top", OPT_TOP, "N", 0, "How many deallocated types to list (default 10)", 0},
     {},

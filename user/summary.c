@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include "json_out.h"
 #include "summary.h"
 
@@ -63,8 +64,26 @@ struct proc {
 	size_t nsources;
 };
 
+/* A container as its CONTAINER records describe it. */
+struct cont {
+	uint64_t cgroup_id;
+	char *runtime;
+	char *id;
+	char *name;
+	char *image;
+	char *project;
+	char *service;
+	bool have_start; /* a RUNNING record was seen */
+	uint64_t start_ts;
+	bool stopped; /* the latest record says STOPPED */
+	uint64_t stop_ts;
+};
+
 struct summary {
 	struct pm_sink sink;
+
+	struct cont *conts; /* in order of first sight; a handful at most */
+	size_t nconts, conts_cap;
 
 	struct proc **procs; /* in order of first sight */
 	size_t nprocs, procs_cap;
@@ -470,6 +489,58 @@ static int on_lost(struct summary *s, const struct pm_lost *l)
 	return 0;
 }
 
+/* Empty strings do not overwrite known ones: a STOPPED record may carry
+ * less than the RUNNING one. */
+static int set_known_str(char **dst, const char *s)
+{
+	if (*dst && (!s || !s[0]))
+		return 0;
+	return set_str(dst, s);
+}
+
+static int on_container(struct summary *s, const struct pm_container *c)
+{
+	struct cont *ct = NULL;
+
+	note_ts(s, c->ts_ns);
+	for (size_t i = 0; i < s->nconts; i++) {
+		if (s->conts[i].cgroup_id == c->cgroup_id) {
+			ct = &s->conts[i];
+			break;
+		}
+	}
+	if (!ct) {
+		if (s->nconts == s->conts_cap) {
+			size_t cap = s->conts_cap ? s->conts_cap * 2 : 8;
+			struct cont *v = realloc(s->conts, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			s->conts = v;
+			s->conts_cap = cap;
+		}
+		ct = &s->conts[s->nconts++];
+		memset(ct, 0, sizeof(*ct));
+		ct->cgroup_id = c->cgroup_id;
+	}
+	if (set_known_str(&ct->runtime, c->runtime) || set_known_str(&ct->id, c->id) ||
+	    set_known_str(&ct->name, c->name) || set_known_str(&ct->image, c->image) ||
+	    set_known_str(&ct->project, c->project) || set_known_str(&ct->service, c->service))
+		return -ENOMEM;
+	if (c->state == PM_CONTAINER_STOPPED) {
+		ct->stopped = true;
+		ct->stop_ts = c->ts_ns;
+	} else {
+		/* traced again after a stop: running from the first start on */
+		ct->stopped = false;
+		if (!ct->have_start) {
+			ct->have_start = true;
+			ct->start_ts = c->ts_ns;
+		}
+	}
+	return 0;
+}
+
 static int summary__record(struct pm_sink *sink, const struct pm_record *rec)
 {
 	struct summary *s = (struct summary *)((char *)sink - offsetof(struct summary, sink));
@@ -492,6 +563,8 @@ static int summary__record(struct pm_sink *sink, const struct pm_record *rec)
 		s->complete = true;
 		s->end_ts = rec->end.ts_ns;
 		return 0;
+	case PM_REC_CONTAINER:
+		return on_container(s, &rec->cont);
 	}
 	return 0;
 }
@@ -520,6 +593,17 @@ void summary__free(struct summary *s)
 	free(s->type_hashes);
 	free(s->type_slots);
 	free(s->command);
+	for (size_t i = 0; i < s->nconts; i++) {
+		struct cont *c = &s->conts[i];
+
+		free(c->runtime);
+		free(c->id);
+		free(c->name);
+		free(c->image);
+		free(c->project);
+		free(c->service);
+	}
+	free(s->conts);
 	free(s);
 }
 
@@ -609,6 +693,103 @@ static struct proc **sorted_procs(const struct summary *s)
 	return v;
 }
 
+/* ---- containers ---- */
+
+/* Index of the container holding p, or -1 for a host process. */
+static ssize_t proc_container(const struct summary *s, const struct proc *p)
+{
+	for (size_t i = 0; i < s->nconts; i++)
+		if (s->conts[i].cgroup_id == p->cgroup_id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * One group of the summary: a container (c != NULL) or the host. procs
+ * points into the pid-sorted array (a new array the caller frees), and
+ * totals sums their counters.
+ */
+struct group {
+	const struct cont *c;
+	struct proc **procs;
+	size_t nprocs;
+	uint64_t host_cgroup; /* the host processes' cgroup if they share one, else 0 */
+	struct proc totals;   /* counters only: no strings, types or sources */
+	uint64_t gc_unfinished;
+};
+
+static void group_add(struct group *g, struct proc *p)
+{
+	struct proc *t = &g->totals;
+
+	g->procs[g->nprocs++] = p;
+	for (unsigned k = 0; k < PM_KIND_MAX; k++) {
+		t->counts[k] += p->counts[k];
+		t->lost[k] += p->lost[k];
+	}
+	t->py_bytes += p->py_bytes;
+	t->libc_bytes += p->libc_bytes;
+	for (unsigned gen = 0; gen < NGEN; gen++)
+		t->gc_gen[gen] += p->gc_gen[gen];
+	t->gc_collected += p->gc_collected;
+	t->gc_time_ns += p->gc_time_ns;
+	t->gc_src |= p->gc_src;
+	g->gc_unfinished += gc_unfinished(p);
+}
+
+static void groups_free(struct group *g, size_t n)
+{
+	for (size_t i = 0; g && i < n; i++)
+		free(g[i].procs);
+	free(g);
+}
+
+/*
+ * Containers in order of first sight, then the host group when some
+ * process is in none of them. procs is sorted by pid, and so are the
+ * groups' processes. NULL on ENOMEM.
+ */
+static struct group *make_groups(const struct summary *s, struct proc **procs, size_t *ngroups)
+{
+	size_t n = s->nconts + 1;
+	struct group *g = calloc(n, sizeof(*g));
+	bool host_cgroup_set = false;
+
+	if (!g)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		g[i].c = i < s->nconts ? &s->conts[i] : NULL;
+		g[i].procs = malloc((s->nprocs ? s->nprocs : 1) * sizeof(*g[i].procs));
+		if (!g[i].procs) {
+			groups_free(g, n);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < s->nprocs; i++) {
+		ssize_t ci = proc_container(s, procs[i]);
+		struct group *host = &g[n - 1];
+
+		if (ci >= 0) {
+			group_add(&g[ci], procs[i]);
+			continue;
+		}
+		if (!host_cgroup_set)
+			host->host_cgroup = procs[i]->cgroup_id;
+		else if (host->host_cgroup != procs[i]->cgroup_id)
+			host->host_cgroup = 0;
+		host_cgroup_set = true;
+		group_add(host, procs[i]);
+	}
+	*ngroups = g[n - 1].nprocs ? n : n - 1;
+	return g;
+}
+
+static const char *short_id(const char *id, char *buf)
+{
+	snprintf(buf, 13, "%s", id ? id : "");
+	return buf;
+}
+
 struct type_row {
 	const char *name;
 	uint64_t count;
@@ -653,14 +834,164 @@ static void json_key_str(FILE *out, const char *key, const char *val)
 	json_print_string(out, val);
 }
 
+/* counts, bytes and gc of a process or of a group's totals; ind indents the
+ * lines after the first */
+static void json_counters(FILE *out, const struct proc *p, uint64_t unfinished, const char *ind)
+{
+	fprintf(out, "\"counts\": {");
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		fprintf(out, "%s\"%s\": %" PRIu64, k > 1 ? ", " : "", pm_kind_name(k),
+			p->counts[k]);
+	fprintf(out,
+		"},\n%s\"bytes\": {\"py_alloc\": %" PRIu64 ", \"malloc\": %" PRIu64 "},\n"
+		"%s\"gc\": {\"collections\": %" PRIu64 ", \"by_generation\": [%" PRIu64 ", %" PRIu64
+		", %" PRIu64 "], \"collected\": %" PRIu64 ", \"time_ns\": %" PRIu64
+		", \"source\": \"%s\", \"unfinished\": %" PRIu64 "}",
+		ind, p->py_bytes, p->libc_bytes, ind, p->counts[PM_GC_DONE], p->gc_gen[0],
+		p->gc_gen[1], p->gc_gen[2], p->gc_collected, p->gc_time_ns,
+		gc_source_name(p->gc_src), unfinished);
+}
+
+static void json_lost(FILE *out, const struct proc *p)
+{
+	bool first = true;
+
+	fprintf(out, "\"lost\": %" PRIu64 ", \"lost_by_kind\": {", lost_sum(p->lost));
+	for (unsigned k = 0; k < PM_KIND_MAX; k++) {
+		if (!p->lost[k])
+			continue;
+		fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ", lost_kind_name(k),
+			p->lost[k]);
+		first = false;
+	}
+	fputc('}', out);
+}
+
+/* One process object. ind: the indentation of its first line; the others
+ * get one more space. */
+static int json_proc(const struct summary *s, FILE *out, const struct proc *p, int top,
+		     const char *ind)
+{
+	struct type_row *rows;
+	char more[16];
+	size_t nrows;
+
+	snprintf(more, sizeof(more), "%s ", ind);
+
+	fprintf(out, "%s{\"pid\": %" PRIu32 ", \"ppid\": %" PRIu32 ", ", ind, p->pid, p->ppid);
+	json_key_str(out, "comm", str_or_empty(p->comm));
+	fputs(", ", out);
+	json_key_str(out, "exe", str_or_empty(p->exe));
+	fputs(", ", out);
+	json_key_str(out, "python", str_or_empty(p->python));
+	fputs(", ", out);
+	json_key_str(out, "python_version", str_or_empty(p->python_version));
+	fprintf(out, ", \"cgroup_id\": %" PRIu64 ",\n%s", p->cgroup_id, more);
+	json_counters(out, p, gc_unfinished(p), more);
+	fprintf(out, ",\n%s\"top_dealloc_types\": [", more);
+
+	rows = top_types(s, p, top, &nrows);
+	if (!rows)
+		return -ENOMEM;
+	for (size_t r = 0; r < nrows; r++) {
+		fputs(r ? ", {" : "{", out);
+		json_key_str(out, "type", rows[r].name);
+		fprintf(out, ", \"count\": %" PRIu64 "}", rows[r].count);
+	}
+	free(rows);
+
+	fprintf(out, "],\n%s", more);
+	json_lost(out, p);
+	fprintf(out, ",\n%s\"sources\": {", more);
+	for (size_t j = 0; j < p->nsources; j++) {
+		const struct source_state *st = &p->sources[j];
+
+		if (j)
+			fputs(", ", out);
+		json_print_string(out, st->name);
+		fputs(": {", out);
+		json_key_str(out, "status", pm_source_status_name(st->status));
+		fputs(", ", out);
+		json_key_str(out, "detail", str_or_empty(st->detail));
+		fputs("}", out);
+	}
+	fprintf(out, "},\n%s\"exit_code\": ", more);
+	if (p->exited)
+		fprintf(out, "%" PRId32 "}", p->exit_code);
+	else
+		fputs("null}", out);
+	return 0;
+}
+
+/* A time in the trace as ns after its start (negative if before it). */
+static int64_t rel_ns(const struct trace_totals *t, uint64_t ts)
+{
+	return (int64_t)(ts - t->start_ns);
+}
+
+static int json_group(const struct summary *s, FILE *out, const struct group *g,
+		      const struct trace_totals *t, int top)
+{
+	const struct cont *c = g->c;
+	int err;
+
+	fputs("  {", out);
+	json_key_str(out, "id", c ? str_or_empty(c->id) : "");
+	fputs(", ", out);
+	json_key_str(out, "name", c ? str_or_empty(c->name) : "host");
+	fputs(", ", out);
+	json_key_str(out, "image", c ? str_or_empty(c->image) : "");
+	fputs(", ", out);
+	json_key_str(out, "service", c ? str_or_empty(c->service) : "");
+	fputs(", ", out);
+	json_key_str(out, "project", c ? str_or_empty(c->project) : "");
+	fputs(", ", out);
+	json_key_str(out, "runtime", c ? str_or_empty(c->runtime) : "host");
+	fprintf(out, ",\n   \"cgroup_id\": %" PRIu64 ", \"start_ns\": ",
+		c ? c->cgroup_id : g->host_cgroup);
+	/* the host is there from the start and never stops */
+	if (!c)
+		fputs("0", out);
+	else if (c->have_start)
+		fprintf(out, "%" PRId64, rel_ns(t, c->start_ts));
+	else
+		fputs("null", out);
+	fputs(", \"stop_ns\": ", out);
+	if (c && c->stopped)
+		fprintf(out, "%" PRId64, rel_ns(t, c->stop_ts));
+	else
+		fputs("null", out);
+	fputs(",\n   \"processes\": [", out);
+	for (size_t i = 0; i < g->nprocs; i++) {
+		fputs(i ? ",\n" : "\n", out);
+		err = json_proc(s, out, g->procs[i], top, "    ");
+		if (err)
+			return err;
+	}
+	fputs(g->nprocs ? "\n   ],\n   \"totals\": {" : "],\n   \"totals\": {", out);
+	json_counters(out, &g->totals, g->gc_unfinished, "    ");
+	fputs(",\n    ", out);
+	json_lost(out, &g->totals);
+	fputs("}}", out);
+	return 0;
+}
+
 int summary__print_json(const struct summary *s, FILE *out, const struct pm_trace_info *info,
 			int top)
 {
 	struct proc **procs = sorted_procs(s);
+	struct group *groups = NULL;
 	struct trace_totals t;
+	size_t ngroups = 0;
+	int err = 0;
 
 	if (!procs)
 		return -ENOMEM;
+	groups = make_groups(s, procs, &ngroups);
+	if (!groups) {
+		free(procs);
+		return -ENOMEM;
+	}
 	trace_totals(s, info, &t);
 	fprintf(out,
 		"{\"trace\": {\"version\": %" PRIu32 ", \"start_ns\": %" PRIu64
@@ -668,79 +999,22 @@ int summary__print_json(const struct summary *s, FILE *out, const struct pm_trac
 		", \"complete\": %s},\n \"processes\": [",
 		t.version, t.start_ns, t.duration_ns, s->events, t.lost,
 		s->complete ? "true" : "false");
-
-	for (size_t i = 0; i < s->nprocs; i++) {
-		const struct proc *p = procs[i];
-		struct type_row *rows;
-		size_t nrows;
-		bool first;
-
-		fprintf(out, "%s\n  {\"pid\": %" PRIu32 ", \"ppid\": %" PRIu32 ", ", i ? "," : "",
-			p->pid, p->ppid);
-		json_key_str(out, "comm", str_or_empty(p->comm));
-		fputs(", ", out);
-		json_key_str(out, "exe", str_or_empty(p->exe));
-		fputs(", ", out);
-		json_key_str(out, "python", str_or_empty(p->python));
-		fputs(", ", out);
-		json_key_str(out, "python_version", str_or_empty(p->python_version));
-		fprintf(out, ", \"cgroup_id\": %" PRIu64 ",\n   \"counts\": {", p->cgroup_id);
-		for (unsigned k = 1; k < PM_KIND_MAX; k++)
-			fprintf(out, "%s\"%s\": %" PRIu64, k > 1 ? ", " : "", pm_kind_name(k),
-				p->counts[k]);
-		fprintf(out,
-			"},\n   \"bytes\": {\"py_alloc\": %" PRIu64 ", \"malloc\": %" PRIu64 "},\n"
-			"   \"gc\": {\"collections\": %" PRIu64 ", \"by_generation\": [%" PRIu64
-			", %" PRIu64 ", %" PRIu64 "], \"collected\": %" PRIu64
-			", \"time_ns\": %" PRIu64 ", \"source\": \"%s\", \"unfinished\": %" PRIu64
-			"},\n   \"top_dealloc_types\": [",
-			p->py_bytes, p->libc_bytes, p->counts[PM_GC_DONE], p->gc_gen[0],
-			p->gc_gen[1], p->gc_gen[2], p->gc_collected, p->gc_time_ns,
-			gc_source_name(p->gc_src), gc_unfinished(p));
-
-		rows = top_types(s, p, top, &nrows);
-		if (!rows) {
-			free(procs);
-			return -ENOMEM;
-		}
-		for (size_t r = 0; r < nrows; r++) {
-			fputs(r ? ", {" : "{", out);
-			json_key_str(out, "type", rows[r].name);
-			fprintf(out, ", \"count\": %" PRIu64 "}", rows[r].count);
-		}
-		free(rows);
-
-		fprintf(out, "],\n   \"lost\": %" PRIu64 ", \"lost_by_kind\": {",
-			lost_sum(p->lost));
-		first = true;
-		for (unsigned k = 0; k < PM_KIND_MAX; k++) {
-			if (!p->lost[k])
-				continue;
-			fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ", lost_kind_name(k),
-				p->lost[k]);
-			first = false;
-		}
-		fputs("},\n   \"sources\": {", out);
-		for (size_t j = 0; j < p->nsources; j++) {
-			const struct source_state *st = &p->sources[j];
-
-			if (j)
-				fputs(", ", out);
-			json_print_string(out, st->name);
-			fputs(": {", out);
-			json_key_str(out, "status", pm_source_status_name(st->status));
-			fputs(", ", out);
-			json_key_str(out, "detail", str_or_empty(st->detail));
-			fputs("}", out);
-		}
-		fputs("},\n   \"exit_code\": ", out);
-		if (p->exited)
-			fprintf(out, "%" PRId32 "}", p->exit_code);
-		else
-			fputs("null}", out);
+	for (size_t i = 0; i < s->nprocs && !err; i++) {
+		fputs(i ? ",\n" : "\n", out);
+		err = json_proc(s, out, procs[i], top, "  ");
 	}
-	fputs(s->nprocs ? "\n ]}\n" : "]}\n", out);
+	if (!err) {
+		fputs(s->nprocs ? "\n ],\n \"containers\": [" : "],\n \"containers\": [", out);
+		for (size_t i = 0; i < ngroups && !err; i++) {
+			fputs(i ? ",\n" : "\n", out);
+			err = json_group(s, out, &groups[i], &t, top);
+		}
+		fputs(ngroups ? "\n ]}\n" : "]}\n", out);
+	}
+	groups_free(groups, s->nconts + 1);
 	free(procs);
+	if (err)
+		return err;
 	return ferror(out) ? -EIO : 0;
 }
 
@@ -986,6 +1260,108 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 	return 0;
 }
 
+static void print_rel_seconds(FILE *out, const struct trace_totals *t, uint64_t ts)
+{
+	fprintf(out, "%.3f s", (double)rel_ns(t, ts) / 1e9);
+}
+
+/* "container NAME (RUNTIME): compose P/S, image I, id X, 0.120 s - 5.300 s" */
+static void print_container_header(FILE *out, const struct cont *c, const struct trace_totals *t)
+{
+	char id[13];
+
+	fputs("\ncontainer ", out);
+	print_text(out, c->name && c->name[0] ? c->name : "?");
+	if (c->runtime && c->runtime[0]) {
+		fputs(" (", out);
+		print_text(out, c->runtime);
+		fputc(')', out);
+	}
+	fputs(": ", out);
+	if (c->service && c->service[0]) {
+		/* the wording of `pymac ps` */
+		fputs("compose ", out);
+		if (c->project && c->project[0]) {
+			print_text(out, c->project);
+			fputc('/', out);
+		}
+		print_text(out, c->service);
+		fputs(", ", out);
+	}
+	if (c->image && c->image[0]) {
+		fputs("image ", out);
+		print_text(out, c->image);
+		fputs(", ", out);
+	}
+	if (c->id && c->id[0]) {
+		fputs("id ", out);
+		print_text(out, short_id(c->id, id));
+		fputs(", ", out);
+	}
+	if (c->have_start) {
+		print_rel_seconds(out, t, c->start_ts);
+		fputs(" - ", out);
+	} else {
+		fputs("start not recorded - ", out);
+	}
+	if (c->stopped)
+		print_rel_seconds(out, t, c->stop_ts);
+	else
+		fputs("running at end of trace", out);
+	fputc('\n', out);
+}
+
+static void print_group_totals(FILE *out, const struct group *g)
+{
+	const struct proc *p = &g->totals;
+	uint64_t events = 0, lost = lost_sum(p->lost);
+
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		events += p->counts[k];
+	fputc('\n', out);
+	label(out, "totals");
+	fprintf(out, "%zu process%s, %" PRIu64 " event%s, python allocator ", g->nprocs,
+		g->nprocs == 1 ? "" : "es", events, events == 1 ? "" : "s");
+	print_bytes(out, p->py_bytes);
+	fputs(", libc ", out);
+	print_bytes(out, p->libc_bytes);
+	fprintf(out,
+		", %" PRIu64 " gc collection%s (gen0 %" PRIu64 ", gen1 %" PRIu64 ", gen2 %" PRIu64
+		"), %" PRIu64 " lost\n",
+		p->counts[PM_GC_DONE], p->counts[PM_GC_DONE] == 1 ? "" : "s", p->gc_gen[0],
+		p->gc_gen[1], p->gc_gen[2], lost);
+}
+
+/* One section per container, then the host processes. */
+static int print_groups_text(const struct summary *s, FILE *out, struct proc **procs,
+			     const struct trace_totals *t, int top)
+{
+	struct group *g;
+	size_t n;
+	int err = 0;
+
+	g = make_groups(s, procs, &n);
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !err; i++) {
+		if (g[i].c)
+			print_container_header(out, g[i].c, t);
+		else
+			fputs("\nhost: processes outside the traced containers\n", out);
+		if (!g[i].nprocs) {
+			label(out, "");
+			fputs("no traced processes\n", out);
+			continue;
+		}
+		for (size_t j = 0; j < g[i].nprocs && !err; j++)
+			err = print_proc_text(s, out, g[i].procs[j], top);
+		if (!err)
+			print_group_totals(out, &g[i]);
+	}
+	groups_free(g, s->nconts + 1);
+	return err;
+}
+
 int summary__print_text(const struct summary *s, FILE *out, const struct pm_trace_info *info,
 			int top)
 {
@@ -1009,7 +1385,9 @@ int summary__print_text(const struct summary *s, FILE *out, const struct pm_trac
 		print_lost(out, s->lost_unattributed, t.lost_unattributed,
 			   " from unidentified processes");
 
-	for (size_t i = 0; i < s->nprocs && !err; i++)
+	if (s->nconts)
+		err = print_groups_text(s, out, procs, &t, top);
+	for (size_t i = 0; i < s->nprocs && !err && !s->nconts; i++)
 		err = print_proc_text(s, out, procs[i], top);
 	free(procs);
 	if (err)

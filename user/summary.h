@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Per-process aggregation of a trace, printed for a person or as JSON. */
+/* Per-process aggregation of a trace, grouped by container when the trace
+ * names containers, printed for a person or as JSON. */
 #ifndef PYMAC_SUMMARY_H
 #define PYMAC_SUMMARY_H
 

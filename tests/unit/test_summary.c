@@ -331,7 +331,7 @@ static struct summary *full_summary(void)
 
 static void test_json_full(void **state)
 {
-	static const char *const top_keys[] = {"trace", "processes", NULL};
+	static const char *const top_keys[] = {"trace", "processes", "containers", NULL};
 	static const char *const trace_keys[] = {"version", "start_ns", "duration_ns", "events",
 						 "lost",    "complete", NULL};
 	static const char *const proc_keys[] = {"pid",
@@ -459,6 +459,17 @@ static void test_json_full(void **state)
 	assert_int_equal(json_object_object_length(get(p, "sources")), 0);
 	assert_true(json_object_is_type(get(p, "exit_code"), json_type_null));
 
+	/* no container records: every process is a host process */
+	v = get(root, "containers");
+	assert_int_equal(json_object_array_length(v), 1);
+	e = json_object_array_get_idx(v, 0);
+	assert_string_equal(get_str(e, "name"), "host");
+	assert_string_equal(get_str(e, "runtime"), "host");
+	assert_int_equal(get_u64(e, "cgroup_id"), 0); /* 77 and 4242 */
+	assert_int_equal(json_object_array_length(get(e, "processes")), 2);
+	assert_int_equal(get_u64(get(get(e, "totals"), "counts"), "malloc"), 2);
+	assert_int_equal(get_u64(get(e, "totals"), "lost"), 10);
+
 	json_object_put(root);
 	free(text);
 	summary__free(s);
@@ -507,6 +518,7 @@ static void test_empty(void **state)
 
 	(void)state;
 	assert_int_equal(json_object_array_length(get(root, "processes")), 0);
+	assert_int_equal(json_object_array_length(get(root, "containers")), 0);
 	assert_int_equal(get_int(get(root, "trace"), "events"), 0);
 	json_object_put(root);
 	free(text);
@@ -1160,16 +1172,321 @@ static void test_million_events(void **state)
 	summary__free(s);
 }
 
+/* ---- containers ---- */
+
+#define ID_WEB "3f2a9c1d0b7e5a6f8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+#define ID_DB  "aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44"
+
+static struct pm_record rec_container(uint64_t ts, uint64_t cgroup, enum pm_container_state st,
+				      const char *runtime, const char *id, const char *name,
+				      const char *image, const char *project, const char *service)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_CONTAINER;
+	r.cont = (struct pm_container){ts, cgroup, st, runtime, id, name, image, project, service};
+	return r;
+}
+
+static struct pm_record in_cgroup(struct pm_record r, uint64_t cgroup)
+{
+	if (r.type == PM_REC_PROCESS)
+		r.proc.cgroup_id = cgroup;
+	else
+		r.ev.cgroup_id = cgroup;
+	return r;
+}
+
+/*
+ * Two containers (web: cgroup 500, stopped; db: cgroup 600, still running)
+ * and a host process. pid 40 is known only from its events (cgroup 500);
+ * pid 60's events say 500 but its PROCESS record says 600, which wins.
+ */
+static struct summary *container_summary(void)
+{
+	const struct pm_record recs[] = {
+	    rec_container(T0 + 5, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
+			  "python:3.11-slim", "demo", "web"),
+	    in_cgroup(rec_process(20, T0 + 6, 1, "python3", "/usr/local/bin/python3", "", "3.11"),
+		      500),
+	    rec_container(T0 + 7, 600, PM_CONTAINER_RUNNING, "podman", ID_DB, "db", "postgres:16",
+			  "", ""),
+	    in_cgroup(rec_process(10, T0 + 8, 1, "worker", "/app/worker", "", ""), 600),
+	    rec_process(30, T0 + 9, 1, "python3.11", "/usr/bin/python3.11", "", "3.11"),
+	    in_cgroup(ev_alloc(20, T0 + 10, PM_PY_MALLOC, 32, 0x1000, 0), 500),
+	    in_cgroup(ev_alloc(20, T0 + 11, PM_PY_MALLOC, 64, 0x2000, 0), 500),
+	    in_cgroup(ev_gc(20, T0 + 12, PM_GC_START, 1, -1, 0, PM_GC_SRC_USDT), 500),
+	    in_cgroup(ev_gc(20, T0 + 13, PM_GC_DONE, 1, 9, 700, PM_GC_SRC_USDT), 500),
+	    in_cgroup(ev_alloc(40, T0 + 14, PM_MALLOC, 1000, 0x3000, 0), 500),
+	    in_cgroup(ev_gc(40, T0 + 15, PM_GC_START, 0, -1, 0, PM_GC_SRC_UPROBE), 500),
+	    in_cgroup(ev_alloc(10, T0 + 16, PM_MALLOC, 100, 0x4000, 0), 600),
+	    in_cgroup(ev_alloc(60, T0 + 17, PM_PY_MALLOC, 8, 0x5000, 0), 500),
+	    in_cgroup(rec_process(60, T0 + 18, 10, "python3", "/usr/bin/python3", "", ""), 600),
+	    in_cgroup(ev_alloc(30, T0 + 19, PM_PY_MALLOC, 16, 0x6000, 0), 77),
+	    rec_lost(20, T0 + 20, PM_PY_MALLOC, 3),
+	    rec_lost(40, T0 + 21, PM_FREE, 2),
+	    in_cgroup(ev_proc(20, T0 + 2500000000ull, PM_EXIT, 1, 0, "python3", ""), 500),
+	    rec_container(T0 + 3000000000ull, 500, PM_CONTAINER_STOPPED, "docker", ID_WEB, "", "",
+			  "", ""),
+	    rec_end(T0 + 4000000000ull, 12),
+	};
+	struct summary *s = summary__new();
+
+	assert_non_null(s);
+	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	return s;
+}
+
+static void assert_pids(struct json_object *procs, const int *pids, size_t n)
+{
+	assert_int_equal(json_object_array_length(procs), n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(get_int(json_object_array_get_idx(procs, i), "pid"), pids[i]);
+}
+
+static void test_containers_json(void **state)
+{
+	static const char *const top_keys[] = {"trace", "processes", "containers", NULL};
+	static const char *const cont_keys[] = {"id",	   "name",	"image",     "service",
+						"project", "runtime",	"cgroup_id", "start_ns",
+						"stop_ns", "processes", "totals",    NULL};
+	static const char *const totals_keys[] = {"counts", "bytes",	    "gc",
+						  "lost",   "lost_by_kind", NULL};
+	static const int web_pids[] = {20, 40}, db_pids[] = {10, 60}, host_pids[] = {30};
+	struct summary *s = container_summary();
+	char *text = summary_json(s, &info, 10);
+	struct json_object *root = parse(text), *v, *c, *t, *g;
+
+	(void)state;
+	assert_keys(root, top_keys);
+	/* the flat list is still there, sorted by pid */
+	assert_int_equal(json_object_array_length(get(root, "processes")), 5);
+	v = get(root, "containers");
+	assert_int_equal(json_object_array_length(v), 3);
+
+	/* in order of first appearance, host last */
+	c = json_object_array_get_idx(v, 0);
+	assert_keys(c, cont_keys);
+	assert_string_equal(get_str(c, "id"), ID_WEB);
+	assert_string_equal(get_str(c, "name"), "demo-web-1"); /* STOPPED's "" keeps it */
+	assert_string_equal(get_str(c, "image"), "python:3.11-slim");
+	assert_string_equal(get_str(c, "service"), "web");
+	assert_string_equal(get_str(c, "project"), "demo");
+	assert_string_equal(get_str(c, "runtime"), "docker");
+	assert_int_equal(get_u64(c, "cgroup_id"), 500);
+	assert_int_equal(get_int(c, "start_ns"), 5);
+	assert_int_equal(get_int(c, "stop_ns"), 3000000000ll);
+	assert_pids(get(c, "processes"), web_pids, 2);
+	/* the same objects as in the flat list */
+	assert_true(json_object_equal(json_object_array_get_idx(get(c, "processes"), 0),
+				      find_proc(root, 20)));
+	assert_true(json_object_equal(json_object_array_get_idx(get(c, "processes"), 1),
+				      find_proc(root, 40)));
+	t = get(c, "totals");
+	assert_keys(t, totals_keys);
+	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 2);
+	assert_int_equal(get_u64(get(t, "counts"), "malloc"), 1);
+	assert_int_equal(get_u64(get(t, "counts"), "gc_start"), 2);
+	assert_int_equal(get_u64(get(t, "counts"), "gc_done"), 1);
+	assert_int_equal(get_u64(get(t, "counts"), "exit"), 1);
+	assert_int_equal(get_u64(get(t, "bytes"), "py_alloc"), 96);
+	assert_int_equal(get_u64(get(t, "bytes"), "malloc"), 1000);
+	g = get(t, "gc");
+	assert_int_equal(get_u64(g, "collections"), 1);
+	assert_int_equal(
+	    json_object_get_int64(json_object_array_get_idx(get(g, "by_generation"), 1)), 1);
+	assert_int_equal(get_u64(g, "collected"), 9);
+	assert_int_equal(get_u64(g, "time_ns"), 700);
+	assert_string_equal(get_str(g, "source"), "usdt+uprobe");
+	assert_int_equal(get_u64(g, "unfinished"), 1);
+	assert_int_equal(get_u64(t, "lost"), 5);
+	assert_int_equal(get_u64(get(t, "lost_by_kind"), "py_malloc"), 3);
+	assert_int_equal(get_u64(get(t, "lost_by_kind"), "free"), 2);
+
+	c = json_object_array_get_idx(v, 1);
+	assert_keys(c, cont_keys);
+	assert_string_equal(get_str(c, "name"), "db");
+	assert_string_equal(get_str(c, "runtime"), "podman");
+	assert_string_equal(get_str(c, "service"), "");
+	assert_int_equal(get_u64(c, "cgroup_id"), 600);
+	assert_int_equal(get_int(c, "start_ns"), 7);
+	assert_true(json_object_is_type(get(c, "stop_ns"), json_type_null));
+	assert_pids(get(c, "processes"), db_pids, 2);
+	t = get(c, "totals");
+	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 1);
+	assert_int_equal(get_u64(get(t, "bytes"), "malloc"), 100);
+	assert_int_equal(get_u64(t, "lost"), 0);
+	assert_int_equal(json_object_object_length(get(t, "lost_by_kind")), 0);
+
+	c = json_object_array_get_idx(v, 2);
+	assert_keys(c, cont_keys);
+	assert_string_equal(get_str(c, "name"), "host");
+	assert_string_equal(get_str(c, "id"), "");
+	assert_string_equal(get_str(c, "runtime"), "host");
+	assert_int_equal(get_u64(c, "cgroup_id"), 77);
+	assert_int_equal(get_int(c, "start_ns"), 0);
+	assert_true(json_object_is_type(get(c, "stop_ns"), json_type_null));
+	assert_pids(get(c, "processes"), host_pids, 1);
+	assert_int_equal(get_u64(get(get(c, "totals"), "bytes"), "py_alloc"), 16);
+
+	json_object_put(root);
+	free(text);
+	summary__free(s);
+}
+
+/* No host entry when every process is in a container; a container without
+ * processes is still listed; a RUNNING record after a stop clears it. */
+static void test_containers_no_host(void **state)
+{
+	const struct pm_record recs[] = {
+	    rec_container(T0 + 100, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "web", "", "", ""),
+	    rec_container(T0 + 200, 700, PM_CONTAINER_RUNNING, "cgroup", "", "/sys/fs/cgroup/x", "",
+			  "", ""),
+	    in_cgroup(ev_alloc(5, T0 + 300, PM_PY_MALLOC, 8, 0x10, 0), 500),
+	    rec_container(T0 + 400, 700, PM_CONTAINER_STOPPED, "cgroup", "", "", "", "", ""),
+	    rec_container(T0 + 500, 500, PM_CONTAINER_STOPPED, "docker", ID_WEB, "web", "", "", ""),
+	    rec_container(T0 + 600, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "web", "", "", ""),
+	};
+	struct summary *s = summary__new();
+	struct json_object *root, *v, *c;
+	char *text;
+
+	(void)state;
+	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = summary_json(s, &info, 10);
+	root = parse(text);
+	v = get(root, "containers");
+	assert_int_equal(json_object_array_length(v), 2);
+	c = json_object_array_get_idx(v, 0);
+	assert_string_equal(get_str(c, "name"), "web");
+	assert_int_equal(get_int(c, "start_ns"), 100);
+	assert_true(json_object_is_type(get(c, "stop_ns"), json_type_null));
+	assert_int_equal(json_object_array_length(get(c, "processes")), 1);
+	c = json_object_array_get_idx(v, 1);
+	assert_string_equal(get_str(c, "name"), "/sys/fs/cgroup/x");
+	assert_string_equal(get_str(c, "runtime"), "cgroup");
+	assert_int_equal(get_int(c, "start_ns"), 200);
+	assert_int_equal(get_int(c, "stop_ns"), 400);
+	assert_int_equal(json_object_array_length(get(c, "processes")), 0);
+	json_object_put(root);
+	free(text);
+
+	text = summary_text(s, &info, 10);
+	assert_line(text, "container web (docker): id 3f2a9c1d0b7e, 0.000 s - running at end of "
+			  "trace");
+	assert_line(text, "container /sys/fs/cgroup/x (cgroup): 0.000 s - 0.000 s");
+	assert_line(text, "            no traced processes");
+	assert_null(strstr(text, "\nhost"));
+	free(text);
+	summary__free(s);
+}
+
+static void test_containers_text(void **state)
+{
+	struct summary *s = container_summary();
+	char *text = summary_text(s, &info, 10);
+	const char *web, *db, *host, *p20, *p40, *p10, *p60, *p30;
+
+	(void)state;
+	/* the heading is the same as without containers */
+	assert_line(text, "trace: 4.000 s, 10 events, 5 lost, complete, 5 processes");
+	assert_line(text,
+		    "container demo-web-1 (docker): compose demo/web, image python:3.11-slim, "
+		    "id 3f2a9c1d0b7e, 0.000 s - 3.000 s");
+	assert_line(text, "container db (podman): image postgres:16, id aa11bb22cc33, 0.000 s - "
+			  "running at end of trace");
+	assert_line(text, "host: processes outside the traced containers");
+	assert_line(text, "  totals    2 processes, 7 events, python allocator 96 B, libc 1000 B, "
+			  "1 gc collection (gen0 0, gen1 1, gen2 0), 5 lost");
+	assert_line(text, "  totals    2 processes, 2 events, python allocator 8 B, libc 100 B, "
+			  "0 gc collections (gen0 0, gen1 0, gen2 0), 0 lost");
+	assert_line(text, "  totals    1 process, 1 event, python allocator 16 B, libc 0 B, "
+			  "0 gc collections (gen0 0, gen1 0, gen2 0), 0 lost");
+	web = strstr(text, "\ncontainer demo-web-1");
+	db = strstr(text, "\ncontainer db");
+	host = strstr(text, "\nhost:");
+	p20 = strstr(text, "\npid 20 ");
+	p40 = strstr(text, "\npid 40 ");
+	p10 = strstr(text, "\npid 10 ");
+	p60 = strstr(text, "\npid 60 ");
+	p30 = strstr(text, "\npid 30 ");
+	assert_true(web && db && host && p20 && p40 && p10 && p60 && p30);
+	assert_true(web < p20 && p20 < p40 && p40 < db);
+	assert_true(db < p10 && p10 < p60 && p60 < host);
+	assert_true(host < p30);
+	free(text);
+	summary__free(s);
+
+	/* without container records nothing of this shows */
+	s = full_summary();
+	text = summary_text(s, &info, 10);
+	assert_null(strstr(text, "container"));
+	assert_null(strstr(text, "totals"));
+	assert_null(strstr(text, "\nhost"));
+	free(text);
+	summary__free(s);
+}
+
+static const struct pm_record container_recs[] = {
+    {.type = PM_REC_CONTAINER,
+     .cont = {T0 + 1500000, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
+	      "python:3.11-slim", "demo", "web"}},
+    {.type = PM_REC_EVENT,
+     .ev = {.ts_ns = T0 + 1600000,
+	    .cgroup_id = 500,
+	    .pid = 7,
+	    .tid = 7,
+	    .kind = PM_PY_FREE,
+	    .free = {.addr = 0x20}}},
+    {.type = PM_REC_CONTAINER,
+     .cont = {T0 + 2000000000, 700, PM_CONTAINER_STOPPED, "cgroup", "", "/x\n", "", "", ""}},
+};
+
+static void test_event_containers(void **state)
+{
+	static const char want_text[] =
+	    "     0.001500000 container running cgroup=500 runtime=docker id=3f2a9c1d0b7e "
+	    "name=demo-web-1 image=python:3.11-slim project=demo service=web\n"
+	    "     0.001600000 7/7 py_free addr=0x20\n"
+	    "     2.000000000 container stopped cgroup=700 runtime=cgroup id= name=/x? image= "
+	    "project= service=\n";
+	static const char want_jsonl[] =
+	    "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":1001500000,\"t_ns\":1500000,"
+	    "\"state\":\"running\",\"cgroup_id\":500,\"runtime\":\"docker\",\"id\":\"" ID_WEB "\","
+	    "\"name\":\"demo-web-1\",\"image\":\"python:3.11-slim\",\"project\":\"demo\","
+	    "\"service\":\"web\"}\n"
+	    "{\"ts_ns\":1001600000,\"t_ns\":1600000,\"kind\":\"py_free\",\"pid\":7,\"tid\":7,"
+	    "\"cgroup_id\":500,\"addr\":32}\n"
+	    "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":3000000000,"
+	    "\"t_ns\":2000000000,\"state\":\"stopped\",\"cgroup_id\":700,\"runtime\":\"cgroup\","
+	    "\"id\":\"\",\"name\":\"/"
+	    "x\\u000a\",\"image\":\"\",\"project\":\"\",\"service\":\"\"}\n";
+	size_t n = sizeof(container_recs) / sizeof(container_recs[0]);
+	char *out = print_events(EVENT_FMT_TEXT, container_recs, n), *line, *save = NULL;
+
+	(void)state;
+	assert_string_equal(out, want_text);
+	free(out);
+	out = print_events(EVENT_FMT_JSONL, container_recs, n);
+	assert_string_equal(out, want_jsonl);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		json_object_put(parse(line));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_full),	 cmocka_unit_test(test_json_without_info),
-	    cmocka_unit_test(test_empty),	 cmocka_unit_test(test_text_full),
-	    cmocka_unit_test(test_text_wrap),	 cmocka_unit_test(test_lost_supersession),
-	    cmocka_unit_test(test_top_types),	 cmocka_unit_test(test_event_text),
-	    cmocka_unit_test(test_event_jsonl),	 cmocka_unit_test(test_event_long_and_many),
-	    cmocka_unit_test(test_unknown_kind), cmocka_unit_test(test_json_escape),
-	    cmocka_unit_test(test_text_format),	 cmocka_unit_test(test_million_events),
+	    cmocka_unit_test(test_json_full),	    cmocka_unit_test(test_json_without_info),
+	    cmocka_unit_test(test_empty),	    cmocka_unit_test(test_text_full),
+	    cmocka_unit_test(test_text_wrap),	    cmocka_unit_test(test_lost_supersession),
+	    cmocka_unit_test(test_top_types),	    cmocka_unit_test(test_event_text),
+	    cmocka_unit_test(test_event_jsonl),	    cmocka_unit_test(test_event_long_and_many),
+	    cmocka_unit_test(test_unknown_kind),    cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_text_format),	    cmocka_unit_test(test_million_events),
+	    cmocka_unit_test(test_containers_json), cmocka_unit_test(test_containers_no_host),
+	    cmocka_unit_test(test_containers_text), cmocka_unit_test(test_event_containers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
