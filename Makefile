@@ -5,6 +5,8 @@
 # make test       run the whole test suite (unit + integration)
 # make bench      run the benchmarks and print figures
 # make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
+# make run-modules MODULES="test_baseline.py ..." RUN_ARGS="--debug"
+#                 run demonstration modules, each in its own container, traced
 # V=1             show the commands
 
 .DEFAULT_GOAL := all
@@ -45,7 +47,7 @@ endif
 setup: deps
 	$(Q)$(MAKE) --no-print-directory all
 
-.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format
+.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format run-modules
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures
@@ -109,6 +111,9 @@ test: all $(UNIT_BINS)
 
 bench: all
 	$(Q)tests/bench/run.sh
+
+run-modules: all
+	$(Q)tests/run-modules $(MODULES) $(RUN_ARGS)
 
 vmlinux:
 	$(call msg,GEN,vmlinux/vmlinux.h)

@@ -12,4 +12,5 @@ apt-get install -y -q --no-install-recommends \
 	make gcc clang llvm libc6-dev pkg-config \
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev \
 	libncurses-dev libjson-c-dev libcmocka-dev systemtap-sdt-dev \
-	python3 python3.11 python3-pytest bpftrace tmux jq procps
+	python3 python3.11 python3-pytest bpftrace tmux jq procps \
+	docker.io docker-compose debootstrap curl ca-certificates

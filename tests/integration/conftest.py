@@ -276,3 +276,39 @@ def stop(proc, sig=signal.SIGTERM, timeout=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait(timeout)
+
+
+# ---- containers
+
+IMAGE = os.environ.get("PYMAC_IMAGE", "pymaccounter/python:3.11")
+
+
+def sh(args, check=True, timeout=120):
+    res = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+    if check and res.returncode != 0:
+        pytest.fail("%s: exit %d: %s" % (" ".join(args), res.returncode, tail(res.stderr)))
+    return res
+
+
+@pytest.fixture(scope="session")
+def docker_image():
+    """A running Docker engine and the locally built image (built once, cached)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for Docker")
+    res = subprocess.run(
+        ["bash", str(REPO / "scripts" / "docker-setup.sh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, "scripts/docker-setup.sh failed: %s" % tail(res.stdout, 5)
+    res = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build-image.sh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=1800,
+    )
+    assert res.returncode == 0, "scripts/build-image.sh failed: %s" % tail(res.stdout)
+    return IMAGE

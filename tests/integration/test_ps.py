@@ -14,10 +14,9 @@ import uuid
 
 import pytest
 
-from conftest import DEBIAN_PYTHON, REPO, tail
+from conftest import DEBIAN_PYTHON, IMAGE, REPO, docker_image, sh, tail  # noqa: F401 (fixture)
 
 PYENV_312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
-IMAGE = "pymaccounter/python:3.11"
 SLEEPER = "import time; time.sleep(60)"
 PS_TIMEOUT = 120
 SOURCES = ("pymalloc", "dealloc", "gc", "libc")
@@ -186,37 +185,6 @@ def test_no_proc_is_one_line_error(pymac):
 
 
 # ---- containers
-
-
-def sh(args, check=True, timeout=120):
-    res = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
-    if check and res.returncode != 0:
-        pytest.fail("%s: exit %d: %s" % (" ".join(args), res.returncode, tail(res.stderr)))
-    return res
-
-
-@pytest.fixture(scope="module")
-def docker_image():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for Docker")
-    res = subprocess.run(
-        ["bash", str(REPO / "scripts" / "docker-setup.sh")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        universal_newlines=True,
-        timeout=600,
-    )
-    if res.returncode != 0:
-        pytest.skip("no Docker engine: scripts/docker-setup.sh failed: %s" % tail(res.stdout, 5))
-    res = subprocess.run(
-        ["bash", str(REPO / "scripts" / "build-image.sh")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        universal_newlines=True,
-        timeout=1800,
-    )
-    assert res.returncode == 0, "scripts/build-image.sh failed: %s" % tail(res.stdout)
-    return IMAGE
 
 
 COMPOSE = """version: "2.4"
