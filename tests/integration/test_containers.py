@@ -14,6 +14,7 @@ by scripts/build-image.sh) on the engine scripts/docker-setup.sh starts:
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -114,6 +115,26 @@ def test_runner_modules_each_in_own_container(pymac, bystander, tmp_path):
     for m in RUN_MODULES:
         assert "exit 0" in [l.split(m, 1)[1].strip() for l in res.stderr.splitlines() if m in l and "exit" in l][0]
     assert res.stdout.count("container pymac-run-") == len(RUN_MODULES), res.stdout[:3000]
+
+    # Each distinct binary is attached once: all the containers share the
+    # image's python3.11 and libc, so they cost the probes of one container.
+    probes_all = re.search(r"tracing %d containers, (\d+) probes attached" % len(RUN_MODULES), res.stderr)
+    assert probes_all, tail(res.stderr)
+    one = subprocess.run(
+        [pymac, "record", "-o", str(tmp_path / "one.pmt"), "--container", bystander, "--duration", "0.5"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
+    probes_one = re.search(r"tracing 1 container, (\d+) probes attached", one.stderr)
+    assert one.returncode == 0 and probes_one, one.stderr
+    assert probes_all.group(1) == probes_one.group(1), "probes: %s for %d containers, %s for one" % (
+        probes_all.group(1),
+        len(RUN_MODULES),
+        probes_one.group(1),
+    )
 
     summ = summary(pymac, trace)
     conts = [c for c in summ["containers"] if c["name"].startswith("pymac-run-")]
