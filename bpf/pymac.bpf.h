@@ -74,9 +74,9 @@ static __always_inline bool pm_is_traced(__u32 tgid)
 		/*
 		 * A traced cgroup also covers the cgroups below it (a --cgroup
 		 * slice, a container that makes its own sub-cgroups). Level 0
-		 * is the root, which is never a target.
+		 * is the root cgroup itself (--cgroup /).
 		 */
-		for (int level = 1; level <= PM_CGROUP_LEVELS; level++) {
+		for (int level = 0; level <= PM_CGROUP_LEVELS; level++) {
 			cg = bpf_get_current_ancestor_cgroup_id(level);
 			if (!cg)
 				break;

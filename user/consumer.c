@@ -11,7 +11,11 @@ struct consumer {
 	struct pm_sink *sink;
 	uint64_t events, malformed;
 	int sink_err;
+	unsigned budget, in_round;
 };
+
+/* What handle() returns to end a poll early (no libbpf error looks like it). */
+#define BUDGET_SPENT (-4096)
 
 /* BPF strings are fixed arrays that the helpers NUL-terminate; terminate
  * them again anyway so that a bad record cannot make us read past it. */
@@ -125,6 +129,12 @@ static int handle(void *ctx, void *data, size_t size)
 	err = c->sink->record(c->sink, &rec);
 	if (err && !c->sink_err)
 		c->sink_err = err;
+	/*
+	 * libbpf has already moved past this record when a callback fails, so
+	 * stopping here loses nothing: the rest waits for the next poll.
+	 */
+	if (c->budget && ++c->in_round >= c->budget)
+		return BUDGET_SPENT;
 	return 0; /* keep consuming: losing the rest would be worse */
 }
 
@@ -156,12 +166,27 @@ void consumer__free(struct consumer *c)
 
 int consumer__poll(struct consumer *c, int timeout_ms)
 {
-	return ring_buffer__poll(c->rb, timeout_ms);
+	int n;
+
+	c->in_round = 0;
+	n = ring_buffer__poll(c->rb, timeout_ms);
+	return n == BUDGET_SPENT ? (int)c->in_round : n;
 }
 
 int consumer__drain(struct consumer *c)
 {
-	return ring_buffer__consume(c->rb);
+	unsigned budget = c->budget;
+	int n;
+
+	c->budget = 0;
+	n = ring_buffer__consume(c->rb);
+	c->budget = budget;
+	return n;
+}
+
+void consumer__set_budget(struct consumer *c, unsigned max_per_poll)
+{
+	c->budget = max_per_poll;
 }
 
 uint64_t consumer__events(const struct consumer *c)

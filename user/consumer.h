@@ -21,6 +21,13 @@ void consumer__free(struct consumer *c);
 /* Wait up to timeout_ms for records and hand them to the sink. Returns the
  * number consumed, or -errno (-EINTR is not an error worth stopping for). */
 int consumer__poll(struct consumer *c, int timeout_ms);
+/*
+ * Hand at most max_per_poll records to the sink per consumer__poll (0: no
+ * limit, the default), so that a caller with a screen to redraw gets control
+ * back even when the producer outruns it; the ring buffer then fills and BPF
+ * counts the drops. consumer__drain always takes everything.
+ */
+void consumer__set_budget(struct consumer *c, unsigned max_per_poll);
 /* Consume what is there now without waiting. */
 int consumer__drain(struct consumer *c);
 uint64_t consumer__events(const struct consumer *c);

@@ -134,8 +134,12 @@ struct session {
 		uint64_t py_dev, py_ino, libc_dev, libc_ino;
 	} reported[KNOWN_PIDS_MAX];
 	size_t nreported;
+	struct {
+		uint64_t py_dev, py_ino, libc_dev, libc_ino;
+	} printed[256];
+	size_t nprinted;
 
-	pid_t targets[SESSION_MAX_TARGETS]; /* -p pids and the command */
+	pid_t targets[SESSION_MAX_TARGETS + 1]; /* -p pids and the command */
 	int ntargets;
 	struct tracked_container *conts;
 	size_t nconts;
@@ -171,7 +175,22 @@ static void remember_pid(struct session *s, pid_t pid)
 		s->known[s->nknown++] = pid;
 }
 
-static void report_coverage(struct session *s, pid_t pid, bool python,
+/* An exited process: its pid may come back as another process. */
+static void forget_pid(struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nknown; i++)
+		if (s->known[i] == pid) {
+			s->known[i] = s->known[--s->nknown];
+			break;
+		}
+	for (size_t i = 0; i < s->nreported; i++)
+		if (s->reported[i].pid == pid) {
+			s->reported[i] = s->reported[--s->nreported];
+			break;
+		}
+}
+
+static void report_coverage(struct session *s, pid_t pid, bool python, bool said_before,
 			    const struct probe_coverage *cov)
 {
 	for (int i = 0; i < PM_SOURCE_COUNT; i++) {
@@ -184,7 +203,7 @@ static void report_coverage(struct session *s, pid_t pid, bool python,
 		rec.src.detail = cov->detail[i];
 		emit(s, &rec);
 		/* a shell or init in a container: only its libc is worth a line */
-		if (!python && i != PM_SOURCE_LIBC && s->nconts)
+		if ((!python && i != PM_SOURCE_LIBC && s->nconts) || said_before)
 			continue;
 		if (!s->o.quiet && cov->status[i] != PM_SRC_OFF)
 			fprintf(stderr, "pymac: pid %d: %s: %s: %s\n", pid, pm_source_name(i),
@@ -263,7 +282,20 @@ static int attach_process(struct session *s, const struct target_proc *tp)
 	}
 	n = probes__attach(s->probes, tp->has_python ? &tp->python : NULL, tp->python_version,
 			   tp->has_libc ? &tp->libc : NULL, &cov);
-	report_coverage(s, tp->pid, tp->has_python, &cov);
+	/* Say it on stderr once per set of binaries: a container that starts
+	 * the same interpreter every second would repeat it every second. */
+	bool printed = false;
+	for (size_t k = 0; k < s->nprinted && !printed; k++)
+		printed = s->printed[k].py_dev == pd && s->printed[k].py_ino == pi &&
+			  s->printed[k].libc_dev == ld && s->printed[k].libc_ino == li;
+	if (!printed && s->nprinted < sizeof(s->printed) / sizeof(s->printed[0])) {
+		s->printed[s->nprinted].py_dev = pd;
+		s->printed[s->nprinted].py_ino = pi;
+		s->printed[s->nprinted].libc_dev = ld;
+		s->printed[s->nprinted].libc_ino = li;
+		s->nprinted++;
+	}
+	report_coverage(s, tp->pid, tp->has_python, printed, &cov);
 	return n;
 }
 
@@ -319,6 +351,11 @@ static int watcher_record(struct pm_sink *sink, const struct pm_record *rec)
 		return 0;
 	if (e->kind == PM_EXEC) {
 		schedule_rescan(s, e->pid);
+		remember_pid(s, e->pid);
+		return 0;
+	}
+	if (e->kind == PM_EXIT) {
+		forget_pid(s, e->pid);
 		return 0;
 	}
 	if (!known_pid(s, e->pid) && e->kind != PM_EXIT) {
@@ -439,10 +476,12 @@ static int track_container(struct session *s, struct tracked_container *c, bool 
 	return 0;
 }
 
+/* Is the container traced now? (A stopped one that runs again is traced anew.) */
 static bool container_tracked(struct session *s, const char *id)
 {
 	for (size_t i = 0; i < s->nconts; i++)
-		if (s->conts[i].info.id[0] && strcmp(s->conts[i].info.id, id) == 0)
+		if (s->conts[i].info.id[0] && !s->conts[i].stopped &&
+		    strcmp(s->conts[i].info.id, id) == 0)
 			return true;
 	return false;
 }
@@ -494,9 +533,11 @@ static void scan_containers(struct session *s, bool first)
 			fprintf(stderr, "pymac: container %s joined\n", container_label(&c));
 		if (track_container(s, &c, &py) == 0 && !py && !s->o.quiet)
 			fprintf(stderr,
-				"pymac: container %s runs no Python and has none on its PATH; "
-				"only its libc is traced\n",
-				container_label(&c));
+				"pymac: container %s runs no Python and has none on its PATH; %s\n",
+				container_label(&c),
+				(s->o.sources & (1u << PM_SOURCE_LIBC))
+				    ? "only its libc is traced"
+				    : "nothing in it is traced unless a Python starts in it");
 	}
 	free(list);
 }
@@ -592,8 +633,10 @@ static bool resolve_named_targets(struct session *s)
 		const char *path = t->cgroups[i];
 		int err;
 
-		/* accept /sys/fs/cgroup/docker/ID as well as /docker/ID */
-		if (strncmp(path, "/sys/fs/cgroup/", 15) == 0)
+		/* accept /sys/fs/cgroup[/unified]/docker/ID as well as /docker/ID */
+		if (strncmp(path, "/sys/fs/cgroup/unified/", 23) == 0)
+			path += 22;
+		else if (strncmp(path, "/sys/fs/cgroup/", 15) == 0)
 			path += 14;
 		snprintf(cg, sizeof(cg), "%s", path);
 		if (strlen(cg) > 1 && cg[strlen(cg) - 1] == '/')
@@ -698,6 +741,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 		pm_err("cannot open the ring buffer: %s", strerror(errno));
 		goto fail;
 	}
+	consumer__set_budget(s->consumer, o->poll_budget);
 	return s;
 fail:
 	session__free(s);

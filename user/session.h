@@ -47,6 +47,7 @@ struct session_opts {
 	bool sources_given;
 	size_t ringbuf_bytes;
 	bool quiet;
+	unsigned poll_budget; /* most records per session__step (0: no limit) */
 };
 
 struct session;
