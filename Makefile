@@ -88,6 +88,7 @@ TEST_OBJS_test_elf := elf_inspect.o
 TEST_OBJS_test_procmaps := procmaps.o fileio.o
 TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o
 TEST_LIBS_test_summary := -ljson-c
+TEST_OBJS_test_timeline := record.o timeline.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
 .SECONDEXPANSION:
