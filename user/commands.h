@@ -4,8 +4,14 @@
 #ifndef PYMAC_COMMANDS_H
 #define PYMAC_COMMANDS_H
 
+#include <stdbool.h>
+
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_live(int argc, char **argv);
+/* `replay --view timeline`: the live view fed from a trace (speed 0: as
+ * fast as possible). Returns the exit status. */
+int timeline_replay(const char *path, bool lines, double interval, double speed);
 int cmd_ps(int argc, char **argv);
 
 /* Clock used for every timestamp (the one bpf_ktime_get_ns reads). */

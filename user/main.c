@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"record", cmd_record, "trace a command or running processes into a file"},
     {"replay", cmd_replay, "summarise or print a recorded trace"},
+    {"live", cmd_live, "show a live per-container timeline in the terminal"},
     {"ps", cmd_ps, "list containers and Python processes, and what pymac would see"},
 };
 

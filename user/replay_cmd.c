@@ -15,6 +15,7 @@ static const char replay_doc[] =
     "Read a trace recorded by `pymac record` and show it.\n"
     "\n"
     "USAGE: pymac replay FILE [--summary [--json]] [--events [--format text|jsonl]]\n"
+    "       pymac replay FILE --view timeline [--speed N | --max] [--lines]\n"
     "\n"
     "Without options, prints a summary per process: event counts, bytes requested\n"
     "through the Python allocator and libc, garbage collections by generation,\n"
@@ -29,6 +30,8 @@ static const char replay_doc[] =
     "  pymac replay t.pmt --summary --json | jq '.processes[0].gc'\n"
     "  pymac replay t.pmt --events | grep gc_\n"
     "  pymac replay t.pmt --events --format jsonl > events.jsonl\n"
+    "  pymac replay t.pmt --view timeline --speed 4   # keys: Home End Left Right c\n"
+    "  pymac replay t.pmt --lines --interval 0.5\n"
     "\n"
     "OPTIONS:";
 
@@ -38,6 +41,11 @@ enum {
 	OPT_EVENTS,
 	OPT_FORMAT,
 	OPT_TOP,
+	OPT_VIEW,
+	OPT_SPEED,
+	OPT_MAX,
+	OPT_LINES,
+	OPT_INTERVAL,
 };
 
 static const struct argp_option replay_options[] = {
@@ -47,6 +55,13 @@ static const struct argp_option replay_options[] = {
      "Print every event and container start/stop, one per line, in time order", 0},
     {"format", OPT_FORMAT, "FMT", 0, "Event format: text (default) or jsonl", 0},
     {"top", OPT_TOP, "N", 0, "How many deallocated types to list (default 10)", 0},
+    {"view", OPT_VIEW, "VIEW", 0,
+     "timeline: the per-container timeline of `pymac live`, fed from the file", 0},
+    {"speed", OPT_SPEED, "N", 0, "Timeline at N times real speed (default 1)", 0},
+    {"max", OPT_MAX, NULL, 0, "Timeline as fast as possible", 0},
+    {"lines", OPT_LINES, NULL, 0,
+     "Timeline as one line per lane per interval (also when stdout is no terminal)", 0},
+    {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
     {},
 };
 
@@ -55,6 +70,8 @@ struct replay_args {
 	bool summary, json, events;
 	enum event_format format;
 	int top;
+	bool timeline, lines;
+	double speed, interval;
 };
 
 static error_t replay_parse(int key, char *arg, struct argp_state *state)
@@ -85,6 +102,27 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 		if (*end || a->top < 0)
 			argp_error(state, "invalid --top '%s'", arg);
 		break;
+	case OPT_VIEW:
+		if (strcmp(arg, "timeline") != 0)
+			argp_error(state, "unknown view '%s' (timeline)", arg);
+		a->timeline = true;
+		break;
+	case OPT_SPEED:
+		a->speed = strtod(arg, &end);
+		if (*end || a->speed <= 0 || a->speed > 1e6)
+			argp_error(state, "--speed takes a positive factor");
+		break;
+	case OPT_MAX:
+		a->speed = 0;
+		break;
+	case OPT_LINES:
+		a->lines = true;
+		break;
+	case OPT_INTERVAL:
+		a->interval = strtod(arg, &end);
+		if (*end || a->interval < 0.01 || a->interval > 3600)
+			argp_error(state, "--interval takes seconds from 0.01 to 3600");
+		break;
 	case ARGP_KEY_ARG:
 		if (a->file)
 			argp_error(state, "one trace file at a time");
@@ -95,6 +133,10 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 			argp_error(state, "which trace? (pymac replay FILE)");
 		if (a->events && (a->summary || a->json))
 			argp_error(state, "--events and --summary/--json are separate views");
+		if (a->timeline && (a->events || a->summary || a->json))
+			argp_error(state, "--view timeline is a view of its own");
+		if (a->lines)
+			a->timeline = true;
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -106,7 +148,7 @@ int cmd_replay(int argc, char **argv)
 {
 	static const struct argp argp = {replay_options, replay_parse, "FILE", replay_doc,
 					 NULL,		 NULL,	       NULL};
-	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10};
+	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10, .speed = 1, .interval = 1};
 	struct trace_reader *rd;
 	struct summary *sum = NULL;
 	struct event_printer *ep = NULL;
@@ -116,6 +158,8 @@ int cmd_replay(int argc, char **argv)
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return 2;
+	if (a.timeline)
+		return timeline_replay(a.file, a.lines, a.interval, a.speed);
 	rd = trace_reader__open(a.file, err, sizeof(err));
 	if (!rd) {
 		pm_err("%s: %s", a.file, err);

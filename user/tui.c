@@ -958,8 +958,10 @@ static enum tui_action on_key(struct tui *t, const struct timeline *tl, int ch, 
 	case ' ':
 	case 'p':
 		tui__set_paused(t, !t->paused);
+		/* Hold at a whole second: deallocated types are counted per
+		 * second, and the second still filling would keep changing. */
 		if (t->paused)
-			t->pause_ns = now_ns;
+			t->pause_ns = now_ns / 1000000000ull * 1000000000ull;
 		return TUI_NONE;
 	case '+':
 	case '=':

@@ -1,0 +1,155 @@
+"""`pymac live` and `replay --view timeline`: the same timeline, live and from a file.
+
+The full-screen view is driven in a real tmux (keys in, screen out with
+capture-pane); the line mode of a live session is compared byte for byte with
+the line mode of a replay of the trace that session recorded.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import MODULES, PYMAC, summary, tail
+
+PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+GC_MODULE = str(MODULES / "test_gc_callbacks.py")
+
+
+def lines_of(text):
+    return [l for l in text.splitlines() if l.startswith("t=")]
+
+
+def test_live_lines_equal_replay_lines(pymac, tmp_path):
+    trace = tmp_path / "live.pmt"
+    res = subprocess.run(
+        [pymac, "live", "--lines", "--interval", "0.5", "--record", str(trace), "--", PY312, GC_MODULE],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, tail(res.stderr)
+    live = lines_of(res.stdout)
+    assert live, "live --lines printed no lane line:\n%s" % tail(res.stdout)
+    rep = subprocess.run(
+        [pymac, "replay", str(trace), "--lines", "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    assert rep.returncode == 0, rep.stderr
+    assert lines_of(rep.stdout) == live, "replay lines differ from live lines"
+    # the lane is the python process, and its GC markers add up to the summary's
+    lane = [l for l in live if 'interp="python 3.12"' in l]
+    assert lane, live[:3]
+    per_gen = [0, 0, 0]
+    for l in lane:
+        m = re.search(r"gc_in_interval=0:(\d+),1:(\d+),2:(\d+)", l)
+        for g in range(3):
+            per_gen[g] += int(m.group(g + 1))
+    summ = summary(pymac, trace)
+    py = [p for p in summ["processes"] if p.get("python_version") == "3.12"]
+    assert len(py) == 1
+    assert per_gen == py[0]["gc"]["by_generation"], (per_gen, py[0]["gc"])
+
+
+class Tmux:
+    def __init__(self, cmd, width=100, height=30):
+        self.name = "pymac-test-" + uuid.uuid4().hex[:6]
+        # keep the pane after the command ends so its last screen can be read
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), cmd + "; sleep 60"],
+            check=True,
+        )
+
+    def screen(self):
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], stdout=subprocess.PIPE, universal_newlines=True
+        ).stdout
+
+    def keys(self, *keys):
+        subprocess.run(["tmux", "send-keys", "-t", self.name] + list(keys), check=True)
+
+    def wait_for(self, predicate, timeout=30):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            s = self.screen()
+            if predicate(s):
+                return s
+            time.sleep(0.2)
+        pytest.fail("tmux screen never matched; last screen:\n%s" % self.screen())
+
+    def kill(self):
+        subprocess.run(["tmux", "kill-session", "-t", self.name], stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def tmux_live(pymac, tmp_path):
+    loop = "while :; do %s %s >/dev/null; done" % (PY312, GC_MODULE)
+    trace = tmp_path / "tui.pmt"
+    cmd = "%s live --record %s -- sh -c %s" % (pymac, trace, shlex.quote(loop))
+    t = Tmux(cmd)
+    t.trace = trace
+    yield t
+    t.kill()
+
+
+def test_tui_lanes_gc_markers_pause_and_quit(tmux_live):
+    t = tmux_live
+    # lanes named after the interpreter's processes, with their GC markers
+    # (generation digits) and the always-on counters
+    s = t.wait_for(lambda s: "python3.12" in s and re.search(r"^gc .*[012]", s, re.M), 40)
+    assert "LIVE" in s and "lost" in s, s
+    first = t.wait_for(lambda s: "python3.12" in s)
+    time.sleep(1.5)
+    assert t.screen() != first, "the view does not move while the workload runs"
+    # pause: the lanes freeze (only the status counters keep counting)
+    t.keys("space")
+    t.wait_for(lambda s: "PAUSED" in s, 10)
+    time.sleep(0.5)
+    # (the two top lines are counters and warnings, which stay live)
+    a = t.screen().splitlines()[2:]
+    time.sleep(1.5)
+    b = t.screen().splitlines()[2:]
+    assert a == b, "paused view changed"
+    t.keys("space")
+    t.wait_for(lambda s: "LIVE" in s, 10)
+    # zoom out, help, quit
+    t.keys("-")
+    t.wait_for(lambda s: "window 30s" in s, 10)
+    t.keys("?")
+    t.wait_for(lambda s: "zoom" in s.lower(), 10)
+    t.keys("q")  # closes help
+    t.keys("q")
+    t.wait_for(lambda s: "pymac: wrote" in s or "PAUSED" not in s and "LIVE" not in s, 20)
+
+
+def test_replay_timeline_shows_the_same_lanes(pymac, tmp_path):
+    trace = tmp_path / "r.pmt"
+    res = subprocess.run(
+        [pymac, "record", "-q", "-o", str(trace), "--", PY312, GC_MODULE],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    t = Tmux("%s replay %s --view timeline --max" % (pymac, trace))
+    try:
+        s = t.wait_for(lambda s: "end of trace" in s and "python3.12" in s, 30)
+        assert re.search(r"^gc .*[012]", s, re.M), s
+        t.keys("Home")
+        t.wait_for(lambda s: "t=0.000" in s, 10)
+        t.keys("End")
+        t.wait_for(lambda s: "end of trace" in s, 10)
+        t.keys("q")
+    finally:
+        t.kill()

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `pymac live`, and `pymac replay --view timeline`: the same timeline model
+ * and the same views (full-screen or one line per lane per interval), fed
+ * by live tracing or by a trace file. Only where records come from differs.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "probes.h"
+#include "session.h"
+#include "timeline.h"
+#include "trace.h"
+#include "tui.h"
+
+#define DRAW_INTERVAL_NS 100000000ull /* 10 redraws a second */
+#define LINES_GRACE_NS	 250000000ull /* events of an interval arrive within this */
+#define LIVE_POLL_BUDGET 65536	      /* records per poll before the screen gets a turn */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* ---- line mode, shared ---- */
+
+/*
+ * Lines are printed at the same point of the record stream live and in
+ * replay: when the first event at least LINES_GRACE_NS past an interval's
+ * end arrives, before the model takes it. Both then print from the same
+ * model state, so a replay prints what the live session printed, byte for
+ * byte. The price: while the targets make no event at all, the lines of
+ * that time come with the next event (or at the end).
+ */
+struct line_printer {
+	struct pm_sink base; /* goes before the timeline's sink */
+	const struct timeline *tl;
+	uint64_t interval_ns;
+	uint64_t next_end; /* end of the next interval to print; 0 before the start is known */
+};
+
+/* Print every whole interval that ends at or before `upto`. */
+static void lines__catch_up(struct line_printer *lp, uint64_t upto)
+{
+	uint64_t start = timeline__start_ns(lp->tl);
+
+	if (!start)
+		return;
+	if (!lp->next_end)
+		lp->next_end = start + lp->interval_ns;
+	while (lp->next_end <= upto) {
+		tui_lines__print(lp->tl, lp->next_end - lp->interval_ns, lp->next_end, stdout);
+		lp->next_end += lp->interval_ns;
+	}
+	fflush(stdout);
+}
+
+static int lines_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct line_printer *lp = (struct line_printer *)sink;
+
+	if (rec->type == PM_REC_EVENT && rec->ev.ts_ns > LINES_GRACE_NS)
+		lines__catch_up(lp, rec->ev.ts_ns - LINES_GRACE_NS);
+	return 0;
+}
+
+/* At the end: every interval that holds something, the last one whole. */
+static void lines__finish(struct line_printer *lp, uint64_t last_ns)
+{
+	if (!timeline__start_ns(lp->tl))
+		return;
+	lines__catch_up(lp, last_ns);
+	if (lp->next_end && lp->next_end - lp->interval_ns <= last_ns)
+		lines__catch_up(lp, lp->next_end);
+}
+
+/* Latest event time the timeline holds: what both live and replay agree on. */
+struct last_seen {
+	struct pm_sink base;
+	uint64_t ts;
+};
+
+static int last_seen_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct last_seen *l = (struct last_seen *)sink;
+
+	if (rec->type == PM_REC_EVENT && rec->ev.ts_ns > l->ts)
+		l->ts = rec->ev.ts_ns;
+	return 0;
+}
+
+/* ---- pymac live ---- */
+
+static const char live_doc[] =
+    "Show Python's memory events as a live per-container timeline.\n"
+    "\n"
+    "USAGE: pymac live [OPTIONS] [TARGETS] [-- COMMAND [ARGS...]]\n"
+    "\n"
+    "Takes the same targets as `pymac record` (-p, --container, --compose-project,\n"
+    "--cgroup, --all-containers, -- COMMAND). One lane per container (or per\n"
+    "process outside containers) shows the Python allocator's net bytes, the\n"
+    "allocation and free rates, libc's net bytes and each garbage collection\n"
+    "(its generation digit at its time). Lost events and sources that see only\n"
+    "part of the calls are always on screen.\n"
+    "\n"
+    "Keys: space pause, + - zoom (1 s to 10 min), up/down select a lane, Enter\n"
+    "detail, s sort, ? help, q quit.\n"
+    "\n"
+    "When stdout is not a terminal, or with --lines, it prints one line per lane\n"
+    "per interval instead (format: docs/user-guide.md), for logs and CI.\n"
+    "\n"
+    "EXAMPLES:\n"
+    "  pymac live --compose-project pymac\n"
+    "  pymac live --container pymac_refcount_1 --record t.pmt\n"
+    "  pymac live --lines --interval 5 -- python3 app.py > memory.log\n"
+    "  pymac replay t.pmt --view timeline --speed 4\n"
+    "\n"
+    "OPTIONS:";
+
+enum {
+	OPT_PROBES = 0x100,
+	OPT_RINGBUF,
+	OPT_DURATION,
+	OPT_RECORD,
+	OPT_LINES,
+	OPT_INTERVAL,
+};
+
+static const struct argp_option live_options[] = {
+    {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
+    {"lines", OPT_LINES, NULL, 0, "One line per lane per interval instead of the full screen", 0},
+    {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
+    {"probes", OPT_PROBES, "LIST", 0, "Comma-separated sources: pymalloc,dealloc,gc,libc", 0},
+    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 0},
+    {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 0},
+    {},
+};
+
+struct live_args {
+	struct target_opts targets;
+	const char *record;
+	bool lines;
+	double interval;
+	unsigned sources;
+	bool sources_given;
+	double duration;
+	size_t ringbuf_bytes;
+	char **command;
+};
+
+static error_t live_parse(int key, char *arg, struct argp_state *state)
+{
+	struct live_args *a = state->input;
+	char err[256], *end;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &a->targets;
+		break;
+	case OPT_RECORD:
+		a->record = arg;
+		break;
+	case OPT_LINES:
+		a->lines = true;
+		break;
+	case OPT_INTERVAL:
+		a->interval = strtod(arg, &end);
+		if (*end || a->interval < 0.01 || a->interval > 3600)
+			argp_error(state, "--interval takes seconds from 0.01 to 3600");
+		break;
+	case OPT_PROBES:
+		if (pm_sources_parse(arg, &a->sources, err, sizeof(err)))
+			argp_error(state, "%s", err);
+		a->sources_given = true;
+		break;
+	case OPT_DURATION:
+		a->duration = strtod(arg, &end);
+		if (*end || a->duration <= 0)
+			argp_error(state, "invalid duration '%s'", arg);
+		break;
+	case OPT_RINGBUF: {
+		long mb = strtol(arg, &end, 10);
+
+		if (*end || mb < 1 || mb > 4096 || (mb & (mb - 1)))
+			argp_error(state, "--ringbuf-mb takes a power of two from 1 to 4096");
+		a->ringbuf_bytes = (size_t)mb << 20;
+		break;
+	}
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!a->command && !target_opts__any(&a->targets))
+			argp_error(state,
+				   "give a command after --, or a target: -p PID, --container, "
+				   "--compose-project, --cgroup or --all-containers");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int cmd_live(int argc, char **argv)
+{
+	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
+	static const struct argp argp = {live_options, live_parse, NULL, live_doc,
+					 children,     NULL,	   NULL};
+	struct live_args args = {
+	    .sources = PM_SOURCES_ALL, .ringbuf_bytes = 64u << 20, .interval = 1};
+	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
+	struct trace_writer *writer = NULL;
+	struct last_seen last = {.base.record = last_seen_record};
+	struct timeline *tl = NULL;
+	struct session *s = NULL;
+	struct tui *tui = NULL;
+	struct line_printer lp = {.base.record = lines_record};
+	int ret = 1, st;
+	bool ended = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			if (i + 1 < argc)
+				args.command = argv + i + 1;
+			argv[i] = NULL;
+			argc = i;
+			break;
+		}
+	}
+	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
+		return 2;
+	if (!args.lines && !isatty(STDOUT_FILENO))
+		args.lines = true;
+	lp.interval_ns = (uint64_t)(args.interval * 1e9);
+
+	struct session_opts so = {
+	    .targets = &args.targets,
+	    .command = args.command,
+	    .sources = args.sources,
+	    .sources_given = args.sources_given,
+	    .ringbuf_bytes = args.ringbuf_bytes,
+	    /* the full screen owns the terminal: coverage goes into the view */
+	    .quiet = !args.lines,
+	    .poll_budget = LIVE_POLL_BUDGET,
+	};
+	s = session__new(&so, &ret);
+	if (!s)
+		return ret;
+	tl = timeline__new(0, 0);
+	if (!tl) {
+		pm_err("out of memory");
+		goto out;
+	}
+	lp.tl = tl;
+	if (args.lines)
+		session__add_sink(s, &lp.base);
+	session__add_sink(s, timeline__sink(tl));
+	session__add_sink(s, &last.base);
+	if (args.record) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		info.start_ns = pm_now_ns();
+		info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+		writer = trace_writer__open(args.record, &info);
+		if (!writer) {
+			pm_err("cannot create %s: %s", args.record, strerror(errno));
+			goto out;
+		}
+		const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
+		if (su && sg)
+			trace_writer__set_owner(writer, (uid_t)atoi(su), (gid_t)atoi(sg));
+		session__add_sink(s, trace_writer__sink(writer));
+		session__meta(s, "pymac_version", PYMAC_VERSION);
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	st = session__start(s);
+	if (st) {
+		ret = st;
+		goto finish;
+	}
+	if (!args.lines) {
+		struct tui_opts to = {.replay = false, .title = "pymac live"};
+
+		tui = tui__open(&to);
+		if (!tui) {
+			pm_err("no usable terminal (%s); printing lines instead",
+			       errno == ENOTTY ? "check TERM" : strerror(errno));
+			args.lines = true;
+		}
+	}
+
+	unsigned long long deadline =
+	    args.duration > 0 ? pm_now_ns() + (unsigned long long)(args.duration * 1e9) : 0;
+	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
+	char status[160];
+
+	for (;;) {
+		int n = ended ? 0 : session__step(s, tui ? 20 : 50);
+		unsigned long long now = pm_now_ns();
+
+		if (n < 0)
+			break;
+		if (n > 0 && !ended) {
+			ended = true;
+			if (!tui)
+				break;
+		}
+		if (!ended)
+			timeline__advance(tl, now);
+		if (writer && now >= next_flush) {
+			int e = trace_writer__maybe_flush(writer, now, 2 * DRAW_INTERVAL_NS);
+
+			if (e) {
+				pm_err("writing %s: %s; recording stops (the view goes on)",
+				       args.record, strerror(-e));
+				trace_writer__close(writer, NULL);
+				writer = NULL;
+			}
+			next_flush = now + 2 * DRAW_INTERVAL_NS;
+		}
+		if (tui && now >= next_draw) {
+			snprintf(status, sizeof(status), "%s%llu events, %llu lost",
+				 ended ? "targets ended (q quits) | " : "",
+				 (unsigned long long)session__events(s),
+				 (unsigned long long)session__lost(s));
+			tui__set_status(tui, status);
+			if (tui__update(tui, tl, ended ? timeline__now_ns(tl) : now,
+					ended ? 100 : 0) == TUI_QUIT)
+				break;
+			next_draw = now + DRAW_INTERVAL_NS;
+		}
+		if (stop_signal) {
+			int sig = stop_signal;
+
+			stop_signal = 0;
+			if (ended || session__signal(s, sig))
+				break;
+		}
+		if (deadline && now >= deadline)
+			break;
+	}
+	ret = 0;
+finish:
+	if (tui) {
+		tui__close(tui);
+		tui = NULL;
+	}
+	session__drain(s);
+	if (args.lines)
+		lines__finish(&lp, last.ts);
+	if (writer) {
+		struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
+
+		if (trace_writer__close(writer, &end))
+			ret = 1;
+		writer = NULL;
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
+			(unsigned long long)end.events, (unsigned long long)session__lost(s));
+	}
+	if (!ret && session__command_status(s) >= 0)
+		ret = session__command_status(s);
+out:
+	tui__close(tui);
+	if (writer)
+		trace_writer__close(writer, NULL);
+	session__free(s);
+	timeline__free(tl);
+	return ret;
+}
+
+/* ---- pymac replay --view timeline ---- */
+
+struct replay_feed {
+	const char *path;
+	struct trace_reader *r;
+	struct timeline *tl;
+	struct last_seen last;
+	struct pm_record pending; /* read but not yet fed (ahead of the clock) */
+	bool has_pending, eof;
+	int err;
+};
+
+static int feed_open(struct replay_feed *f)
+{
+	char err[256];
+
+	trace_reader__close(f->r);
+	timeline__free(f->tl);
+	f->r = trace_reader__open(f->path, err, sizeof(err));
+	if (!f->r) {
+		pm_err("%s", err);
+		return -1;
+	}
+	f->tl = timeline__new(0, UINT64_MAX);
+	if (!f->tl) {
+		pm_err("out of memory");
+		return -1;
+	}
+	f->last.ts = 0;
+	f->has_pending = f->eof = false;
+	return 0;
+}
+
+static uint64_t rec_ts(const struct pm_record *rec)
+{
+	switch (rec->type) {
+	case PM_REC_EVENT:
+		return rec->ev.ts_ns;
+	case PM_REC_PROCESS:
+		return rec->proc.ts_ns;
+	case PM_REC_SOURCE:
+		return rec->src.ts_ns;
+	case PM_REC_LOST:
+		return rec->lost.ts_ns;
+	case PM_REC_CONTAINER:
+		return rec->cont.ts_ns;
+	case PM_REC_END:
+		return rec->end.ts_ns;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Feed records whose time is before `until` (UINT64_MAX: all). Stops early
+ * at a gc_start when stop_at_gc is set; returns 1 then, else 0.
+ */
+static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, uint64_t *gc_ts)
+{
+	struct pm_sink *sink = timeline__sink(f->tl);
+
+	while (!f->eof) {
+		if (!f->has_pending) {
+			int n = trace_reader__next(f->r, &f->pending);
+
+			if (n <= 0) {
+				f->eof = true;
+				if (n < 0 && n != -EIO)
+					f->err = n;
+				break;
+			}
+			f->has_pending = true;
+		}
+		uint64_t ts = rec_ts(&f->pending);
+		if (ts && ts >= until)
+			return 0;
+		sink->record(sink, &f->pending);
+		last_seen_record(&f->last.base, &f->pending);
+		f->has_pending = false;
+		if (stop_at_gc && f->pending.type == PM_REC_EVENT &&
+		    f->pending.ev.kind == PM_GC_START) {
+			*gc_ts = f->pending.ev.ts_ns;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int timeline_replay(const char *path, bool lines, double interval, double speed)
+{
+	struct replay_feed f = {.path = path, .last.base.record = last_seen_record};
+	struct tui *tui = NULL;
+	int ret = 1;
+
+	if (feed_open(&f))
+		goto out;
+	if (!lines && !isatty(STDOUT_FILENO))
+		lines = true;
+	if (lines) {
+		/* Same printer as live, driven by the trace's own clock. */
+		struct line_printer lp = {
+		    .base.record = lines_record,
+		    .tl = f.tl,
+		    .interval_ns = (uint64_t)(interval * 1e9),
+		};
+		struct pm_sink *sink = timeline__sink(f.tl);
+		struct pm_record rec;
+		int n;
+
+		while ((n = trace_reader__next(f.r, &rec)) > 0) {
+			lines_record(&lp.base, &rec);
+			sink->record(sink, &rec);
+			last_seen_record(&f.last.base, &rec);
+		}
+		lines__finish(&lp, f.last.ts);
+		if (n < 0 && n != -EIO) {
+			pm_err("%s: %s", path, trace_reader__error(f.r));
+			goto out;
+		}
+		if (n == -EIO)
+			pm_err("%s: %s; shown up to the last complete chunk", path,
+			       trace_reader__error(f.r));
+		ret = 0;
+		goto out;
+	}
+
+	struct tui_opts to = {.replay = true, .title = path};
+	tui = tui__open(&to);
+	if (!tui) {
+		pm_err("no usable terminal (%s); use --lines",
+		       errno == ENOTTY ? "check TERM" : strerror(errno));
+		goto out;
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	/* The trace's clock, mapped onto ours at `speed` (0: as fast as possible). */
+	feed_until(&f, 1, false, NULL); /* records without time, and the first ones */
+	uint64_t view = timeline__start_ns(f.tl), gc_ts = 0;
+	unsigned long long wall = pm_now_ns();
+	bool hold_gc = false;
+	char status[160];
+
+	for (;;) {
+		unsigned long long now = pm_now_ns();
+
+		if (!tui__paused(tui) && !f.eof) {
+			uint64_t target =
+			    speed > 0 ? view + (uint64_t)((now - wall) * speed) : UINT64_MAX;
+			if (feed_until(&f, target, hold_gc, &gc_ts)) {
+				view = gc_ts;
+				hold_gc = false;
+				tui__set_paused(tui, true);
+			} else {
+				view = f.eof ? f.last.ts : target;
+			}
+		}
+		wall = now;
+		if (view < timeline__start_ns(f.tl))
+			view = timeline__start_ns(f.tl);
+		snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", speed > 0 ? "" : "(max)",
+			 (double)(view - timeline__start_ns(f.tl)) / 1e9,
+			 f.eof ? " | end of trace" : "", hold_gc ? " | waiting for a GC" : "");
+		tui__set_status(tui, status);
+		enum tui_action act = tui__update(tui, f.tl, view, 50);
+		uint64_t win = tui__window_ns(tui), target = 0;
+		bool seek = false;
+
+		switch (act) {
+		case TUI_QUIT:
+			ret = 0;
+			goto out;
+		case TUI_SEEK_START:
+			target = 0;
+			seek = true;
+			break;
+		case TUI_SEEK_END:
+			feed_until(&f, UINT64_MAX, false, NULL);
+			view = f.last.ts;
+			break;
+		case TUI_STEP_FWD:
+			feed_until(&f, view + win, false, NULL);
+			view = f.eof && f.last.ts < view + win ? f.last.ts : view + win;
+			break;
+		case TUI_STEP_BACK:
+			target = view > win ? view - win : 0;
+			seek = true;
+			break;
+		case TUI_HOLD_GC:
+			hold_gc = true;
+			break;
+		default:
+			break;
+		}
+		if (act == TUI_SEEK_START || act == TUI_SEEK_END || act == TUI_STEP_BACK ||
+		    act == TUI_STEP_FWD)
+			tui__set_paused(tui, true); /* a jump holds the view where it lands */
+		if (seek) {
+			/* Going back rebuilds the model from the start: replay reads
+			 * millions of events a second. */
+			if (feed_open(&f))
+				goto out;
+			feed_until(&f, 1, false, NULL);
+			if (target > timeline__start_ns(f.tl))
+				feed_until(&f, target, false, NULL);
+			view =
+			    target > timeline__start_ns(f.tl) ? target : timeline__start_ns(f.tl);
+		}
+		if (stop_signal) {
+			ret = 0;
+			goto out;
+		}
+	}
+out:
+	tui__close(tui);
+	trace_reader__close(f.r);
+	timeline__free(f.tl);
+	return ret;
+}
