@@ -348,12 +348,15 @@ int cmd_live(int argc, char **argv)
 			int sig = stop_signal;
 
 			stop_signal = 0;
-			if (ended || session__signal(s, sig))
+			/* SIGHUP: the terminal is gone, and nobody is watching */
+			if (ended || sig == SIGHUP || session__signal(s, sig))
 				break;
 		}
 		if (deadline && now >= deadline)
 			break;
 	}
+	/* The view was the point of a command started here: it ends with it. */
+	session__stop_command(s);
 	ret = 0;
 finish:
 	if (tui) {

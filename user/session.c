@@ -963,6 +963,12 @@ bool session__signal(struct session *s, int sig)
 	return ++s->forwarded >= 3;
 }
 
+void session__stop_command(struct session *s)
+{
+	if (s->child > 0 && !s->child_done)
+		kill(s->child, SIGTERM);
+}
+
 void session__drain(struct session *s)
 {
 	consumer__drain(s->consumer);

@@ -83,6 +83,9 @@ int session__step(struct session *s, int timeout_ms);
  * pymac ends after the third. */
 bool session__signal(struct session *s, int sig);
 
+/* Send SIGTERM to the command if it still runs (live ends it when quit). */
+void session__stop_command(struct session *s);
+
 /* Read whatever is left in the ring buffer and the final lost counts. */
 void session__drain(struct session *s);
 
