@@ -86,9 +86,9 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 TEST_OBJS_test_trace := record.o trace.o
 TEST_OBJS_test_elf := elf_inspect.o
 TEST_OBJS_test_procmaps := procmaps.o fileio.o
-TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o
+TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o
 TEST_LIBS_test_summary := -ljson-c
-TEST_OBJS_test_timeline := record.o timeline.o
+TEST_OBJS_test_timeline := record.o timeline.o intern.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
 .SECONDEXPANSION:

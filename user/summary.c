@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include "json_out.h"
+#include "intern.h"
 #include "summary.h"
 
 #define NGEN 3 /* CPython has three generations */
@@ -91,12 +92,7 @@ struct summary {
 	size_t pid_cap;
 	struct proc *last; /* events come in runs of one pid */
 
-	/* Interned type names: id -> name; hashed by name. */
-	char **type_names;
-	uint32_t *type_hashes;
-	uint32_t ntypes, type_names_cap;
-	uint32_t *type_slots; /* id + 1, 0: empty */
-	uint32_t type_slots_cap;
+	struct str_intern types_in; /* deallocated type names */
 
 	uint64_t events;
 	bool have_first_ts;
@@ -117,17 +113,6 @@ static inline uint32_t hash_u32(uint32_t v)
 	v *= 0x846ca68b;
 	v ^= v >> 16;
 	return v;
-}
-
-static inline uint32_t hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
 }
 
 static int set_str(char **dst, const char *s)
@@ -229,69 +214,6 @@ static void proc_free(struct proc *p)
 
 /* ---- type names ---- */
 
-static int type_slots_grow(struct summary *s)
-{
-	uint32_t cap = s->type_slots_cap ? s->type_slots_cap * 2 : 1024;
-	uint32_t *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (uint32_t id = 0; id < s->ntypes; id++) {
-		uint32_t j = s->type_hashes[id] & (cap - 1);
-
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = id + 1;
-	}
-	free(s->type_slots);
-	s->type_slots = slots;
-	s->type_slots_cap = cap;
-	return 0;
-}
-
-/* Id of name, interned on first sight; negative errno on failure. */
-static int64_t type_intern(struct summary *s, const char *name)
-{
-	uint32_t h = hash_str(name), j, id;
-
-	if (s->type_slots_cap) {
-		for (j = h & (s->type_slots_cap - 1); s->type_slots[j];
-		     j = (j + 1) & (s->type_slots_cap - 1)) {
-			id = s->type_slots[j] - 1;
-			if (s->type_hashes[id] == h && strcmp(s->type_names[id], name) == 0)
-				return id;
-		}
-	}
-
-	if ((s->ntypes + 1) * 2 > s->type_slots_cap && type_slots_grow(s))
-		return -ENOMEM;
-	if (s->ntypes == s->type_names_cap) {
-		uint32_t cap = s->type_names_cap ? s->type_names_cap * 2 : 256;
-		char **names = realloc(s->type_names, cap * sizeof(*names));
-		uint32_t *hashes;
-
-		if (!names)
-			return -ENOMEM;
-		s->type_names = names;
-		hashes = realloc(s->type_hashes, cap * sizeof(*hashes));
-		if (!hashes)
-			return -ENOMEM;
-		s->type_hashes = hashes;
-		s->type_names_cap = cap;
-	}
-	id = s->ntypes;
-	s->type_names[id] = strdup(name);
-	if (!s->type_names[id])
-		return -ENOMEM;
-	s->type_hashes[id] = h;
-	s->ntypes++;
-	for (j = h & (s->type_slots_cap - 1); s->type_slots[j];
-	     j = (j + 1) & (s->type_slots_cap - 1))
-		;
-	s->type_slots[j] = id + 1;
-	return id;
-}
-
 static int proc_types_grow(struct proc *p)
 {
 	uint32_t cap = p->types_cap ? p->types_cap * 2 : 64;
@@ -382,7 +304,7 @@ static int on_event(struct summary *s, const struct pm_event *ev)
 		p->libc_bytes += ev->alloc.size;
 		break;
 	case PM_PY_DEALLOC: {
-		int64_t id = type_intern(s, str_or_empty(ev->dealloc.type_name));
+		int64_t id = str_intern__id(&s->types_in, str_or_empty(ev->dealloc.type_name));
 
 		if (id < 0)
 			return (int)id;
@@ -587,11 +509,7 @@ void summary__free(struct summary *s)
 		proc_free(s->procs[i]);
 	free(s->procs);
 	free(s->pid_slots);
-	for (uint32_t i = 0; i < s->ntypes; i++)
-		free(s->type_names[i]);
-	free(s->type_names);
-	free(s->type_hashes);
-	free(s->type_slots);
+	str_intern__free(&s->types_in);
 	free(s->command);
 	for (size_t i = 0; i < s->nconts; i++) {
 		struct cont *c = &s->conts[i];
@@ -817,7 +735,7 @@ static struct type_row *top_types(const struct summary *s, const struct proc *p,
 	for (uint32_t i = 0; i < p->types_cap; i++) {
 		if (!p->types[i].id_plus1)
 			continue;
-		rows[len].name = s->type_names[p->types[i].id_plus1 - 1];
+		rows[len].name = s->types_in.names[p->types[i].id_plus1 - 1];
 		rows[len].count = p->types[i].count;
 		len++;
 	}

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "intern.h"
 #include "timeline.h"
 
 #define NS_PER_SEC     1000000000ull
@@ -145,11 +146,7 @@ struct timeline {
 	size_t pid_cap;
 	struct proc *last;
 
-	char **type_names;
-	uint32_t *type_hashes;
-	uint32_t ntypes, type_names_cap;
-	uint32_t *type_slots;
-	uint32_t type_slots_cap;
+	struct str_intern types_in; /* deallocated type names */
 
 	char *src_names[TL_SOURCES_MAX];
 	unsigned nsrc;
@@ -171,15 +168,6 @@ static inline uint32_t hash_u32(uint32_t v)
 static inline uint32_t hash_addr(uint64_t a)
 {
 	return (uint32_t)((a * 0x9e3779b97f4a7c15ull) >> 32);
-}
-
-static inline uint32_t hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
 }
 
 static const char *str_or_empty(const char *s)
@@ -670,67 +658,6 @@ static int block_alloc(struct lane *l, struct addr_tab *t, uint64_t addr, uint64
 
 /* ---- type names ---- */
 
-static int type_slots_grow(struct timeline *tl)
-{
-	uint32_t cap = tl->type_slots_cap ? tl->type_slots_cap * 2 : 1024;
-	uint32_t *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (uint32_t id = 0; id < tl->ntypes; id++) {
-		uint32_t j = tl->type_hashes[id] & (cap - 1);
-
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = id + 1;
-	}
-	free(tl->type_slots);
-	tl->type_slots = slots;
-	tl->type_slots_cap = cap;
-	return 0;
-}
-
-static int64_t type_intern(struct timeline *tl, const char *name)
-{
-	uint32_t h = hash_str(name), j, id;
-
-	if (tl->type_slots_cap) {
-		for (j = h & (tl->type_slots_cap - 1); tl->type_slots[j];
-		     j = (j + 1) & (tl->type_slots_cap - 1)) {
-			id = tl->type_slots[j] - 1;
-			if (tl->type_hashes[id] == h && strcmp(tl->type_names[id], name) == 0)
-				return id;
-		}
-	}
-	if ((tl->ntypes + 1) * 2 > tl->type_slots_cap && type_slots_grow(tl))
-		return -ENOMEM;
-	if (tl->ntypes == tl->type_names_cap) {
-		uint32_t cap = tl->type_names_cap ? tl->type_names_cap * 2 : 256;
-		char **names = realloc(tl->type_names, cap * sizeof(*names));
-		uint32_t *hashes;
-
-		if (!names)
-			return -ENOMEM;
-		tl->type_names = names;
-		hashes = realloc(tl->type_hashes, cap * sizeof(*hashes));
-		if (!hashes)
-			return -ENOMEM;
-		tl->type_hashes = hashes;
-		tl->type_names_cap = cap;
-	}
-	id = tl->ntypes;
-	tl->type_names[id] = strdup(name);
-	if (!tl->type_names[id])
-		return -ENOMEM;
-	tl->type_hashes[id] = h;
-	tl->ntypes++;
-	for (j = h & (tl->type_slots_cap - 1); tl->type_slots[j];
-	     j = (j + 1) & (tl->type_slots_cap - 1))
-		;
-	tl->type_slots[j] = id + 1;
-	return id;
-}
-
 static int slot_grow(struct type_slot *s)
 {
 	uint32_t cap = s->cap ? s->cap * 2 : 32, mask = cap - 1;
@@ -959,7 +886,7 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 			block_free(l, &p->libc, ev->free.addr, &d, C_LIBC_FREE_BYTES, C_LIBC_NET);
 		break;
 	case PM_PY_DEALLOC: {
-		int64_t id = type_intern(tl, str_or_empty(ev->dealloc.type_name));
+		int64_t id = str_intern__id(&tl->types_in, str_or_empty(ev->dealloc.type_name));
 
 		if (id < 0)
 			return (int)id;
@@ -1228,11 +1155,7 @@ void timeline__free(struct timeline *tl)
 	free(tl->procs);
 	free(tl->pid_slots);
 	free(tl->conts);
-	for (uint32_t i = 0; i < tl->ntypes; i++)
-		free(tl->type_names[i]);
-	free(tl->type_names);
-	free(tl->type_hashes);
-	free(tl->type_slots);
+	str_intern__free(&tl->types_in);
 	for (unsigned i = 0; i < tl->nsrc; i++)
 		free(tl->src_names[i]);
 	free(tl);
@@ -1410,15 +1333,15 @@ size_t timeline__top_types(const struct timeline *tl, size_t lane, uint64_t from
 	if (lane >= tl->nlanes || !max || to_ns <= from_ns)
 		return 0;
 	l = tl->lanes[lane];
-	if (!l->have_types || !tl->ntypes)
+	if (!l->have_types || !tl->types_in.n)
 		return 0;
 	s0 = from_ns / NS_PER_SEC;
 	s1 = (to_ns - 1) / NS_PER_SEC;
 	if (tl->history_ns != UINT64_MAX && tl->now_ns > tl->history_ns &&
 	    s0 < (tl->now_ns - tl->history_ns) / NS_PER_SEC)
 		s0 = (tl->now_ns - tl->history_ns) / NS_PER_SEC;
-	counts = calloc(tl->ntypes, sizeof(*counts));
-	ids = malloc(tl->ntypes * sizeof(*ids));
+	counts = calloc(tl->types_in.n, sizeof(*counts));
+	ids = malloc(tl->types_in.n * sizeof(*ids));
 	if (!counts || !ids) {
 		free(counts);
 		free(ids);
@@ -1441,7 +1364,7 @@ size_t timeline__top_types(const struct timeline *tl, size_t lane, uint64_t from
 	}
 	/* max is a screenful: insertion into the kept few is enough. */
 	for (size_t i = 0; i < nids; i++) {
-		struct tl_type_count c = {tl->type_names[ids[i]], counts[ids[i]]};
+		struct tl_type_count c = {tl->types_in.names[ids[i]], counts[ids[i]]};
 		size_t j;
 
 		if (n == max &&
@@ -1483,9 +1406,6 @@ size_t timeline__memory(const struct timeline *tl)
 		sum += sizeof(struct proc) +
 		       (tl->procs[i]->py.cap + tl->procs[i]->libc.cap) * sizeof(struct addr_ent);
 	sum += tl->pid_cap * sizeof(*tl->pid_slots) + tl->procs_cap * sizeof(*tl->procs);
-	sum += tl->type_slots_cap * sizeof(uint32_t) +
-	       tl->type_names_cap * (sizeof(char *) + sizeof(uint32_t));
-	for (uint32_t i = 0; i < tl->ntypes; i++)
-		sum += strlen(tl->type_names[i]) + 1;
+	sum += str_intern__memory(&tl->types_in);
 	return sum;
 }
