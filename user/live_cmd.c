@@ -127,10 +127,7 @@ static const char live_doc[] =
     "OPTIONS:";
 
 enum {
-	OPT_PROBES = 0x100,
-	OPT_RINGBUF,
-	OPT_DURATION,
-	OPT_RECORD,
+	OPT_RECORD = 0x100,
 	OPT_LINES,
 	OPT_INTERVAL,
 };
@@ -139,9 +136,6 @@ static const struct argp_option live_options[] = {
     {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
     {"lines", OPT_LINES, NULL, 0, "One line per lane per interval instead of the full screen", 0},
     {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
-    {"probes", OPT_PROBES, "LIST", 0, "Comma-separated sources: pymalloc,dealloc,gc,libc", 0},
-    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 0},
-    {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 0},
     {},
 };
 
@@ -150,17 +144,12 @@ struct live_args {
 	const char *record;
 	bool lines;
 	double interval;
-	unsigned sources;
-	bool sources_given;
-	double duration;
-	size_t ringbuf_bytes;
-	char **command;
 };
 
 static error_t live_parse(int key, char *arg, struct argp_state *state)
 {
 	struct live_args *a = state->input;
-	char err[256], *end;
+	char *end;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
@@ -177,32 +166,8 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 		if (*end || a->interval < 0.01 || a->interval > 3600)
 			argp_error(state, "--interval takes seconds from 0.01 to 3600");
 		break;
-	case OPT_PROBES:
-		if (pm_sources_parse(arg, &a->sources, err, sizeof(err)))
-			argp_error(state, "%s", err);
-		a->sources_given = true;
-		break;
-	case OPT_DURATION:
-		a->duration = strtod(arg, &end);
-		if (*end || a->duration <= 0)
-			argp_error(state, "invalid duration '%s'", arg);
-		break;
-	case OPT_RINGBUF: {
-		long mb = strtol(arg, &end, 10);
-
-		if (*end || mb < 1 || mb > 4096 || (mb & (mb - 1)))
-			argp_error(state, "--ringbuf-mb takes a power of two from 1 to 4096");
-		a->ringbuf_bytes = (size_t)mb << 20;
-		break;
-	}
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
-		break;
-	case ARGP_KEY_END:
-		if (!a->command && !target_opts__any(&a->targets))
-			argp_error(state,
-				   "give a command after --, or a target: -p PID, --container, "
-				   "--compose-project, --cgroup or --all-containers");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -215,9 +180,7 @@ int cmd_live(int argc, char **argv)
 	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
 	static const struct argp argp = {live_options, live_parse, NULL, live_doc,
 					 children,     NULL,	   NULL};
-	struct live_args args = {
-	    .sources = PM_SOURCES_ALL, .ringbuf_bytes = 64u << 20, .interval = 1};
-	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
+	struct live_args args = {.interval = 1};
 	struct trace_writer *writer = NULL;
 	struct last_seen last = {.base.record = last_seen_record};
 	struct timeline *tl = NULL;
@@ -227,15 +190,7 @@ int cmd_live(int argc, char **argv)
 	int ret = 1, st;
 	bool ended = false;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			if (i + 1 < argc)
-				args.command = argv + i + 1;
-			argv[i] = NULL;
-			argc = i;
-			break;
-		}
-	}
+	args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
 	if (!args.lines && !isatty(STDOUT_FILENO))
@@ -244,10 +199,6 @@ int cmd_live(int argc, char **argv)
 
 	struct session_opts so = {
 	    .targets = &args.targets,
-	    .command = args.command,
-	    .sources = args.sources,
-	    .sources_given = args.sources_given,
-	    .ringbuf_bytes = args.ringbuf_bytes,
 	    /* the full screen owns the terminal: coverage goes into the view */
 	    .quiet = !args.lines,
 	    .poll_budget = LIVE_POLL_BUDGET,
@@ -265,23 +216,8 @@ int cmd_live(int argc, char **argv)
 		session__add_sink(s, &lp.base);
 	session__add_sink(s, timeline__sink(tl));
 	session__add_sink(s, &last.base);
-	if (args.record) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		info.start_ns = pm_now_ns();
-		info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-		writer = trace_writer__open(args.record, &info);
-		if (!writer) {
-			pm_err("cannot create %s: %s", args.record, strerror(errno));
-			goto out;
-		}
-		const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
-		if (su && sg)
-			trace_writer__set_owner(writer, (uid_t)atoi(su), (gid_t)atoi(sg));
-		session__add_sink(s, trace_writer__sink(writer));
-		session__meta(s, "pymac_version", PYMAC_VERSION);
-	}
+	if (args.record && !(writer = session__open_trace(s, args.record)))
+		goto out;
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -305,7 +241,9 @@ int cmd_live(int argc, char **argv)
 	}
 
 	unsigned long long deadline =
-	    args.duration > 0 ? pm_now_ns() + (unsigned long long)(args.duration * 1e9) : 0;
+	    args.targets.duration > 0
+		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
+		: 0;
 	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
 	char status[160];
 

@@ -61,18 +61,8 @@ static const char record_doc[] =
     "\n"
     "OPTIONS:";
 
-enum {
-	OPT_PROBES = 0x100,
-	OPT_RINGBUF,
-	OPT_DURATION,
-};
-
 static const struct argp_option record_options[] = {
     {"output", 'o', "FILE", 0, "Write the trace to FILE (mode 0600; required)", 0},
-    {"probes", OPT_PROBES, "LIST", 0,
-     "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 0},
-    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 0},
-    {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 0},
     {"quiet", 'q', NULL, 0, "Print only errors and the final line", 0},
     {},
 };
@@ -80,20 +70,12 @@ static const struct argp_option record_options[] = {
 struct record_args {
 	const char *output;
 	struct target_opts targets;
-	unsigned sources;
-	bool sources_given;
-	double duration;
-	size_t ringbuf_bytes;
 	bool quiet;
-	char **command;
 };
 
 static error_t record_parse(int key, char *arg, struct argp_state *state)
 {
 	struct record_args *a = state->input;
-	char err[256];
-	char *end;
-
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &a->targets;
@@ -101,24 +83,6 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	case 'o':
 		a->output = arg;
 		break;
-	case OPT_PROBES:
-		if (pm_sources_parse(arg, &a->sources, err, sizeof(err)))
-			argp_error(state, "%s", err);
-		a->sources_given = true;
-		break;
-	case OPT_DURATION:
-		a->duration = strtod(arg, &end);
-		if (*end || a->duration <= 0)
-			argp_error(state, "invalid duration '%s'", arg);
-		break;
-	case OPT_RINGBUF: {
-		long mb = strtol(arg, &end, 10);
-
-		if (*end || mb < 1 || mb > 4096 || (mb & (mb - 1)))
-			argp_error(state, "--ringbuf-mb takes a power of two from 1 to 4096");
-		a->ringbuf_bytes = (size_t)mb << 20;
-		break;
-	}
 	case 'q':
 		a->quiet = true;
 		break;
@@ -129,10 +93,6 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (!a->output)
 			argp_error(state, "-o FILE is required");
-		if (!a->command && !target_opts__any(&a->targets))
-			argp_error(state,
-				   "give a command after --, or a target: -p PID, --container, "
-				   "--compose-project, --cgroup or --all-containers");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -161,54 +121,26 @@ int cmd_record(int argc, char **argv)
 	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
 	static const struct argp argp = {record_options, record_parse, NULL, record_doc,
 					 children,	 NULL,	       NULL};
-	struct record_args args = {.sources = PM_SOURCES_ALL, .ringbuf_bytes = 64u << 20};
-	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
+	struct record_args args = {};
 	struct trace_writer *writer = NULL;
 	struct session *s = NULL;
-	struct timespec ts;
 	char cmdline[1024];
 	int ret = 1, st;
 
 	/* Everything after the first "--" is the command, untouched by argp. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			if (i + 1 < argc)
-				args.command = argv + i + 1;
-			argv[i] = NULL;
-			argc = i;
-			break;
-		}
-	}
+	args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
 
-	struct session_opts so = {
-	    .targets = &args.targets,
-	    .command = args.command,
-	    .sources = args.sources,
-	    .sources_given = args.sources_given,
-	    .ringbuf_bytes = args.ringbuf_bytes,
-	    .quiet = args.quiet,
-	};
+	struct session_opts so = {.targets = &args.targets, .quiet = args.quiet};
 	s = session__new(&so, &ret);
 	if (!s)
 		return ret;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	info.start_ns = pm_now_ns();
-	info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	writer = trace_writer__open(args.output, &info);
-	if (!writer) {
-		pm_err("cannot create %s: %s", args.output, strerror(errno));
+	writer = session__open_trace(s, args.output);
+	if (!writer)
 		goto out;
-	}
-	const char *sudo_uid = getenv("SUDO_UID"), *sudo_gid = getenv("SUDO_GID");
-	if (sudo_uid && sudo_gid)
-		trace_writer__set_owner(writer, (uid_t)atoi(sudo_uid), (gid_t)atoi(sudo_gid));
-	session__add_sink(s, trace_writer__sink(writer));
-	session__meta(s, "pymac_version", PYMAC_VERSION);
-	if (args.command) {
-		join_argv(args.command, cmdline, sizeof(cmdline));
+	if (args.targets.command) {
+		join_argv(args.targets.command, cmdline, sizeof(cmdline));
 		session__meta(s, "command", cmdline);
 	}
 
@@ -224,7 +156,9 @@ int cmd_record(int argc, char **argv)
 	}
 
 	unsigned long long deadline =
-	    args.duration > 0 ? pm_now_ns() + (unsigned long long)(args.duration * 1e9) : 0;
+	    args.targets.duration > 0
+		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
+		: 0;
 	unsigned long long next_flush = pm_now_ns() + FLUSH_INTERVAL_NS;
 
 	for (;;) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -16,6 +17,7 @@
 #include "session.h"
 #include "sinks.h"
 #include "targets.h"
+#include "trace.h"
 
 #define LOST_INTERVAL_NS  250000000ull
 #define CGROUP_CHECK_NS	  250000000ull
@@ -32,6 +34,9 @@ enum {
 	OPT_PROJECT,
 	OPT_CGROUP,
 	OPT_ALL_CONTAINERS,
+	OPT_PROBES,
+	OPT_DURATION,
+	OPT_RINGBUF,
 };
 
 static const struct argp_option target_options[] = {
@@ -44,6 +49,11 @@ static const struct argp_option target_options[] = {
      "Trace every process in a cgroup v2 and below it, e.g. /docker/ID (repeatable)", 1},
     {"all-containers", OPT_ALL_CONTAINERS, NULL, 0,
      "Trace every running container, and those that start later", 1},
+    {NULL, 0, NULL, 0, "Tracing:", 2},
+    {"probes", OPT_PROBES, "LIST", 0,
+     "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 2},
+    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
+    {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
     {},
 };
 
@@ -52,9 +62,38 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 	struct target_opts *t = state->input;
 	const char **list;
 	int *n;
-	char *end;
+	char *end, err[256];
 
 	switch (key) {
+	case ARGP_KEY_INIT:
+		/* the command was split off before parsing: keep it */
+		t->sources = PM_SOURCES_ALL;
+		t->ringbuf_bytes = 64u << 20;
+		return 0;
+	case ARGP_KEY_END:
+		if (!t->command && !target_opts__any(t))
+			argp_error(state,
+				   "give a command after --, or a target: -p PID, --container, "
+				   "--compose-project, --cgroup or --all-containers");
+		return 0;
+	case OPT_PROBES:
+		if (pm_sources_parse(arg, &t->sources, err, sizeof(err)))
+			argp_error(state, "%s", err);
+		t->sources_given = true;
+		return 0;
+	case OPT_DURATION:
+		t->duration = strtod(arg, &end);
+		if (*end || t->duration <= 0)
+			argp_error(state, "invalid duration '%s'", arg);
+		return 0;
+	case OPT_RINGBUF: {
+		long mb = strtol(arg, &end, 10);
+
+		if (*end || mb < 1 || mb > 4096 || (mb & (mb - 1)))
+			argp_error(state, "--ringbuf-mb takes a power of two from 1 to 4096");
+		t->ringbuf_bytes = (size_t)mb << 20;
+		return 0;
+	}
 	case 'p': {
 		long v = strtol(arg, &end, 10);
 
@@ -93,6 +132,43 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 
 const struct argp session_target_argp = {target_options, target_parse, NULL, NULL,
 					 NULL,		 NULL,	       NULL};
+
+char **session_split_command(int *argc, char **argv)
+{
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			char **cmd = i + 1 < *argc ? argv + i + 1 : NULL;
+
+			argv[i] = NULL;
+			*argc = i;
+			return cmd;
+		}
+	}
+	return NULL;
+}
+
+struct trace_writer *session__open_trace(struct session *s, const char *path)
+{
+	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
+	const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
+	struct trace_writer *w;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	info.start_ns = pm_now_ns();
+	info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	w = trace_writer__open(path, &info);
+	if (!w) {
+		pm_err("cannot create %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* under sudo, the file belongs to the user who asked for it */
+	if (su && sg)
+		trace_writer__set_owner(w, (uid_t)atoi(su), (gid_t)atoi(sg));
+	session__add_sink(s, trace_writer__sink(w));
+	session__meta(s, "pymac_version", PYMAC_VERSION);
+	return w;
+}
 
 bool target_opts__any(const struct target_opts *t)
 {
@@ -321,7 +397,7 @@ static void schedule_rescan(struct session *s, pid_t pid)
 static void run_rescans(struct session *s)
 {
 	unsigned long long now = pm_now_ns();
-	bool want_libc = s->o.sources & (1u << PM_SOURCE_LIBC);
+	bool want_libc = s->o.targets->sources & (1u << PM_SOURCE_LIBC);
 
 	for (size_t i = 0; i < s->nrescans;) {
 		struct target_proc tp;
@@ -535,7 +611,7 @@ static void scan_containers(struct session *s, bool first)
 			fprintf(stderr,
 				"pymac: container %s runs no Python and has none on its PATH; %s\n",
 				container_label(&c),
-				(s->o.sources & (1u << PM_SOURCE_LIBC))
+				(s->o.targets->sources & (1u << PM_SOURCE_LIBC))
 				    ? "only its libc is traced"
 				    : "nothing in it is traced unless a Python starts in it");
 	}
@@ -587,7 +663,7 @@ static bool cgroup_has_python(const char *cgpath)
 static bool resolve_named_targets(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
-	bool only_libc = !(s->o.sources & ~(1u << PM_SOURCE_LIBC));
+	bool only_libc = !(s->o.targets->sources & ~(1u << PM_SOURCE_LIBC));
 
 	for (int i = 0; i < t->ncontainers; i++) {
 		struct container_info info;
@@ -699,7 +775,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 			pm_err("cannot inspect pid %d: %s", t->pids[i], strerror(-e));
 			goto fail;
 		}
-		if (!tp.has_python && (o->sources & ~(1u << PM_SOURCE_LIBC))) {
+		if (!tp.has_python && (t->sources & ~(1u << PM_SOURCE_LIBC))) {
 			pm_err(
 			    "pid %d (%s) is not a Python process: it maps no libpython or python "
 			    "executable defining PyObject_Malloc (to trace its libc allocations, "
@@ -710,22 +786,22 @@ struct session *session__new(const struct session_opts *o, int *status)
 	}
 	if (!resolve_named_targets(s))
 		goto fail;
-	if (o->command) {
-		if (target_command__resolve(o->command[0], &s->tc, err, sizeof(err))) {
+	if (t->command) {
+		if (target_command__resolve(t->command[0], &s->tc, err, sizeof(err))) {
 			pm_err("%s", err);
 			*status = 127;
 			goto fail;
 		}
-		if (!s->tc.has_python && o->sources_given &&
-		    (o->sources & ~(1u << PM_SOURCE_LIBC)) && !o->quiet)
+		if (!s->tc.has_python && t->sources_given &&
+		    (t->sources & ~(1u << PM_SOURCE_LIBC)) && !o->quiet)
 			pm_err("%s is not a Python interpreter; the Python sources attach when a "
 			       "traced child runs one",
 			       s->tc.exe);
 	}
 
 	struct probes_opts popts = {
-	    .sources = o->sources,
-	    .ringbuf_bytes = o->ringbuf_bytes,
+	    .sources = t->sources,
+	    .ringbuf_bytes = t->ringbuf_bytes,
 	    .filter_cgroups = t->ncontainers || t->nprojects || t->ncgroups || t->all_containers,
 	};
 	s->probes = probes__open(&popts, err, sizeof(err));
@@ -809,14 +885,14 @@ int session__start(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
 
-	if (s->o.command) {
+	if (s->o.targets->command) {
 		struct target_proc tp = {};
 		const char *base =
 		    strrchr(s->tc.exe, '/') ? strrchr(s->tc.exe, '/') + 1 : s->tc.exe;
 
-		s->child = spawn_gated(s->o.command, &s->gate);
+		s->child = spawn_gated(s->o.targets->command, &s->gate);
 		if (s->child < 0) {
-			pm_err("cannot start %s: %s", s->o.command[0], strerror(errno));
+			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
 			return 1;
 		}
 		probes__trace_pid(s->probes, s->child);
@@ -863,8 +939,9 @@ int session__start(struct session *s)
 	if (!s->o.quiet) {
 		char what[128];
 
-		if (s->o.command)
-			snprintf(what, sizeof(what), "%s (pid %d)", s->o.command[0], s->child);
+		if (s->o.targets->command)
+			snprintf(what, sizeof(what), "%s (pid %d)", s->o.targets->command[0],
+				 s->child);
 		else
 			what[0] = '\0';
 		fprintf(stderr, "pymac: tracing %s%s", what, what[0] && s->nconts ? " and " : "");
@@ -876,11 +953,11 @@ int session__start(struct session *s)
 		if (!what[0] && !s->nconts && !t->npids)
 			fprintf(stderr, "nothing yet");
 		fprintf(stderr, ", %zu probes attached%s\n", probes__link_count(s->probes),
-			s->o.command ? "" : "; Ctrl-C to stop");
+			s->o.targets->command ? "" : "; Ctrl-C to stop");
 	}
 	if (s->gate >= 0) {
 		if (write(s->gate, "g", 1) != 1) {
-			pm_err("cannot start %s: %s", s->o.command[0], strerror(errno));
+			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
 			return 1;
 		}
 		close(s->gate);

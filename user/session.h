@@ -15,10 +15,17 @@
 #include <sys/types.h>
 #include "record.h"
 
+struct trace_writer;
+
 #define SESSION_MAX_TARGETS 64
 
-/* Targets as given on the command line. */
+/* What to trace and how, as given on the command line. */
 struct target_opts {
+	char **command;	  /* NULL-terminated argv after "--", or NULL (session_split_command) */
+	unsigned sources; /* PM_SOURCES_* mask */
+	bool sources_given;
+	double duration; /* seconds; 0: until the targets end or a signal */
+	size_t ringbuf_bytes;
 	pid_t pids[SESSION_MAX_TARGETS];
 	int npids;
 	const char *containers[SESSION_MAX_TARGETS]; /* names or ids */
@@ -32,20 +39,20 @@ struct target_opts {
 
 /*
  * The target options (-p, --container, --compose-project, --cgroup,
- * --all-containers) as an argp child: include it in a command's argp
- * children with a struct target_opts as the child's input (see
- * session_targets_child()).
+ * --all-containers) and the tracing options (--probes, --duration,
+ * --ringbuf-mb) as an argp child: a command puts it in its argp children
+ * and sets state->child_inputs[0] to its struct target_opts at
+ * ARGP_KEY_INIT. Its end check wants a command or a target.
  */
 extern const struct argp session_target_argp;
+/* Split argv at the first "--": returns the command after it (or NULL), and
+ * shortens *argc so that argp sees only what comes before. */
+char **session_split_command(int *argc, char **argv);
 /* Does opts name any target besides a command? */
 bool target_opts__any(const struct target_opts *t);
 
 struct session_opts {
 	const struct target_opts *targets;
-	char **command; /* NULL-terminated argv, or NULL */
-	unsigned sources;
-	bool sources_given;
-	size_t ringbuf_bytes;
 	bool quiet;
 	unsigned poll_budget; /* most records per session__step (0: no limit) */
 };
@@ -64,6 +71,11 @@ void session__free(struct session *s);
 void session__add_sink(struct session *s, struct pm_sink *sink);
 /* Put a META record in the stream. */
 void session__meta(struct session *s, const char *key, const char *value);
+/*
+ * Create a trace file (0600; owned by the sudo user under sudo), add it as a
+ * sink and write pymac's version into it. NULL after printing why.
+ */
+struct trace_writer *session__open_trace(struct session *s, const char *path);
 
 /*
  * Attach to the targets and start the command. 0, or an exit status after
