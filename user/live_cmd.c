@@ -98,6 +98,17 @@ static int last_seen_record(struct pm_sink *sink, const struct pm_record *rec)
 	return 0;
 }
 
+int timeline_parse_interval(const char *arg, double *out)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || *end || !(v >= 0.01 && v <= 3600))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 /* ---- pymac live ---- */
 
 static const char live_doc[] =
@@ -149,7 +160,6 @@ struct live_args {
 static error_t live_parse(int key, char *arg, struct argp_state *state)
 {
 	struct live_args *a = state->input;
-	char *end;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
@@ -162,8 +172,7 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 		a->lines = true;
 		break;
 	case OPT_INTERVAL:
-		a->interval = strtod(arg, &end);
-		if (*end || a->interval < 0.01 || a->interval > 3600)
+		if (timeline_parse_interval(arg, &a->interval))
 			argp_error(state, "--interval takes seconds from 0.01 to 3600");
 		break;
 	case ARGP_KEY_ARG:

@@ -119,8 +119,7 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 		a->lines = true;
 		break;
 	case OPT_INTERVAL:
-		a->interval = strtod(arg, &end);
-		if (*end || a->interval < 0.01 || a->interval > 3600)
+		if (timeline_parse_interval(arg, &a->interval))
 			argp_error(state, "--interval takes seconds from 0.01 to 3600");
 		break;
 	case ARGP_KEY_ARG:
