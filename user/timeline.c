@@ -277,6 +277,7 @@ static struct lane *lane_new(struct timeline *tl, uint64_t ts)
 	}
 	l->last_b = b;
 	l->cur = ring_at(&l->bk, b);
+	l->info.first_ns = ts ? ts : tl->now_ns;
 	l->index = tl->nlanes;
 	tl->lanes[tl->nlanes++] = l;
 	return l;
@@ -443,8 +444,10 @@ static int proc_move(struct timeline *tl, struct proc *p, struct lane *to, uint6
 	d.f[C_LIBC_NET] = (uint64_t)-p->libc_net;
 	err = lane_apply(tl, from, ts, &d);
 	from->nlive -= live;
-	if (from->owner == p)
+	if (from->owner == p) {
 		from->info.ended = true; /* it holds nothing any more */
+		from->info.ended_ns = ts;
+	}
 	d.f[C_PY_NET] = (uint64_t)p->py_net;
 	d.f[C_LIBC_NET] = (uint64_t)p->libc_net;
 	if (!err)
@@ -913,8 +916,10 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 			copy_str(p->comm, sizeof(p->comm), ev->proc.comm);
 			lane_note_proc(l, p);
 		}
-		if (l->owner == p)
+		if (l->owner == p) {
 			l->info.ended = true;
+			l->info.ended_ns = ev->ts_ns;
+		}
 		proc_drop_memory(p, l, &d);
 		break;
 	}
@@ -1079,6 +1084,7 @@ static int on_container(struct timeline *tl, const struct pm_container *c)
 		l->info.is_container = true;
 		l->info.cgroup_id = c->cgroup_id;
 		l->info.ended = false;
+		l->info.ended_ns = 0;
 		ct = &tl->conts[tl->nconts++];
 		ct->cgroup_id = c->cgroup_id;
 		ct->lane = l;
@@ -1094,6 +1100,7 @@ static int on_container(struct timeline *tl, const struct pm_container *c)
 	l = ct->lane;
 	cont_names(l, c);
 	l->info.ended = c->state == PM_CONTAINER_STOPPED;
+	l->info.ended_ns = l->info.ended ? c->ts_ns : 0;
 	return 0;
 }
 

@@ -60,8 +60,10 @@ struct tl_lane_info {
 	char detail[TL_LANE_NAME_MAX]; /* image or interpreter path */
 	char interpreter[TL_LANE_NAME_MAX]; /* "python 3.11" of its first Python process, or "" */
 	uint64_t cgroup_id;		    /* 0 for a host-process lane */
+	uint64_t first_ns;		    /* time of the record that made the lane */
 	bool is_container;
 	bool ended;		  /* container stopped / process exited */
+	uint64_t ended_ns;	  /* when it ended (0 while not ended) */
 	uint32_t pids[16];	  /* first processes seen */
 	size_t npids;		  /* may exceed 16: how many were seen */
 	bool partial;		  /* some source of some process sees only part of the calls */

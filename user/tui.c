@@ -49,6 +49,7 @@ struct lane_view {
 
 struct tui {
 	bool replay;
+	uint64_t view_ns; /* end of the time shown, set by each draw */
 	char title[128];
 	char status[256];
 	bool utf8, colors;
@@ -298,21 +299,27 @@ static int view_cmp(const void *a, const void *b, void *ctx)
 static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint64_t slice,
 		   size_t n, uint64_t view)
 {
-	size_t nl = timeline__lane_count(tl), i, j;
+	size_t nl = timeline__lane_count(tl), i, j, m;
 	uint64_t end = from + slice * n;
 
 	if (grow((void **)&t->views, &t->views_cap, nl + 1, sizeof(*t->views)) ||
 	    grow((void **)&t->buf, &t->buf_cap, (nl + 1) * n, sizeof(*t->buf)) ||
 	    grow((void **)&t->order, &t->order_cap, nl + 1, sizeof(*t->order)))
 		return -ENOMEM;
-	for (i = 0; i < nl; i++) {
-		struct lane_view *v = &t->views[i];
+	for (i = 0, m = 0; i < nl; i++) {
+		const struct tl_lane_info *info = timeline__lane(tl, i);
+		struct lane_view *v = &t->views[m];
 		uint64_t a = 0, f = 0, span;
 		size_t k, last = n - 1;
 
+		/* A lane born after the time shown has nothing to show yet: a
+		 * paused view keeps the lanes it had. */
+		if (info && info->first_ns >= view)
+			continue;
+		m++;
 		v->lane = i;
-		v->info = timeline__lane(tl, i);
-		v->s = t->buf + i * n;
+		v->info = info;
+		v->s = t->buf + (m - 1) * n;
 		if (timeline__series(tl, i, from, end, v->s, n) < 0)
 			memset(v->s, 0, n * sizeof(*v->s));
 		for (v->first = 0; v->first < n && bucket_empty(&v->s[v->first]); v->first++)
@@ -340,11 +347,17 @@ static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint
 			v->info = &none;
 		}
 	}
-	qsort_r(t->views, nl, sizeof(*t->views), view_cmp, t);
-	for (i = 0; i < nl; i++)
+	qsort_r(t->views, m, sizeof(*t->views), view_cmp, t);
+	for (i = 0; i < m; i++)
 		t->order[i] = t->views[i].lane;
-	t->nlanes = nl;
+	t->nlanes = m;
 	return 0;
+}
+
+/* Had the lane ended by time t? (A paused view shows the past.) */
+static bool ended_by(const struct tl_lane_info *in, uint64_t t)
+{
+	return in->ended && in->ended_ns < t;
 }
 
 static size_t sel_pos(const struct tui *t)
@@ -556,7 +569,7 @@ static void draw_headline(struct tui *t, const struct timeline *tl, const struct
 		fill_line(y, 0, COLS, base);
 	put(t, &p, base | A_BOLD, selected ? (t->utf8 ? "▶ " : "> ") : "  ");
 	put(t, &p, base | A_BOLD | (selected ? 0 : pair(t, PAIR_NAME)), in->name);
-	if (in->ended)
+	if (ended_by(in, t->view_ns))
 		put(t, &p, base | A_DIM, " (ended)");
 	fmt_pids(pids, sizeof(pids), in, 3);
 	if (pids[0])
@@ -646,7 +659,7 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 		putf(t, &p, A_REVERSE, "  cgroup %" PRIu64, in->cgroup_id);
 	else
 		put(t, &p, A_REVERSE, "  host process");
-	if (in->ended)
+	if (ended_by(in, t->view_ns))
 		put(t, &p, A_REVERSE, "  ended");
 
 	p = (struct pen){y + 1, 1, COLS};
@@ -849,7 +862,7 @@ static void draw_bottom(struct tui *t)
 
 static void draw(struct tui *t, const struct timeline *tl, uint64_t now_ns)
 {
-	uint64_t view = (t->paused && !t->replay) ? t->pause_ns : now_ns;
+	uint64_t view = t->view_ns = (t->paused && !t->replay) ? t->pause_ns : now_ns;
 	uint64_t window = tui__window_ns(t), slice, end, from;
 	size_t n, pos, nl, i, shown;
 	int y, avail, h, detail_h = 0;
@@ -1216,7 +1229,9 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		uint64_t by_gen[4] = {0}, gc_us = 0;
 		size_t k, shown;
 
-		if (!in)
+		/* a lane born after the interval is not in it: the lines then
+		 * depend only on records before to_ns, live and in replay */
+		if (!in || in->first_ns >= to_ns)
 			continue;
 		if (span && timeline__series(tl, i, from_ns, to_ns, &b, 1) < 0)
 			memset(&b, 0, sizeof(b));
@@ -1239,7 +1254,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		fputs(" lane=", out);
 		print_quoted(out, in->name);
 		fprintf(out, " kind=%s ended=%d pids=", in->is_container ? "container" : "process",
-			in->ended ? 1 : 0);
+			ended_by(in, to_ns) ? 1 : 0);
 		shown = in->npids < 16 ? in->npids : 16;
 		if (!shown)
 			fputc('-', out);
