@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "event_print.h"
+#include "export.h"
 #include "summary.h"
 #include "trace.h"
 
@@ -16,12 +17,16 @@ static const char replay_doc[] =
     "\n"
     "USAGE: pymac replay FILE [--summary [--json]] [--events [--format text|jsonl]]\n"
     "       pymac replay FILE --view timeline [--speed N | --max] [--lines]\n"
+    "       pymac replay FILE --format chrome|csv|html [-o OUT] [--resolution S]\n"
     "\n"
     "Without options, prints a summary per process: event counts, bytes requested\n"
     "through the Python allocator and libc, garbage collections by generation,\n"
     "the most deallocated types, lost events, and what each source could see.\n"
     "When the trace names containers, processes are grouped by container (host\n"
     "processes last), with totals per container.\n"
+    "--format chrome writes Chrome Trace Event JSON (opens in Perfetto's UI),\n"
+    "csv writes time-bucketed series per container, html a self-contained\n"
+    "report. OUT ending in .gz is gzip-compressed; without -o, standard output.\n"
     "A trace cut short (pymac killed, disk full) replays up to its last complete\n"
     "chunk, with a warning. Replay needs no privileges.\n"
     "\n"
@@ -32,6 +37,9 @@ static const char replay_doc[] =
     "  pymac replay t.pmt --events --format jsonl > events.jsonl\n"
     "  pymac replay t.pmt --view timeline --speed 4   # keys: Home End Left Right c\n"
     "  pymac replay t.pmt --lines --interval 0.5\n"
+    "  pymac replay t.pmt --format chrome -o t.json.gz   # ui.perfetto.dev\n"
+    "  pymac replay t.pmt --format html -o report.html\n"
+    "  pymac replay t.pmt --format csv --resolution 0.1 > series.csv\n"
     "\n"
     "OPTIONS:";
 
@@ -46,6 +54,7 @@ enum {
 	OPT_MAX,
 	OPT_LINES,
 	OPT_INTERVAL,
+	OPT_RESOLUTION,
 };
 
 static const struct argp_option replay_options[] = {
@@ -53,7 +62,11 @@ static const struct argp_option replay_options[] = {
     {"json", OPT_JSON, NULL, 0, "Print the summary as one JSON object", 0},
     {"events", OPT_EVENTS, NULL, 0,
      "Print every event and container start/stop, one per line, in time order", 0},
-    {"format", OPT_FORMAT, "FMT", 0, "Event format: text (default) or jsonl", 0},
+    {"format", OPT_FORMAT, "FMT", 0,
+     "text or jsonl: the --events format; chrome, csv or html: export the trace", 0},
+    {"output", 'o', "OUT", 0, "Where an export goes (default: standard output)", 0},
+    {"resolution", OPT_RESOLUTION, "SECONDS", 0,
+     "Export counters/buckets this wide (default: chrome 0.01, csv 1, html automatic)", 0},
     {"top", OPT_TOP, "N", 0, "How many deallocated types to list (default 10)", 0},
     {"view", OPT_VIEW, "VIEW", 0,
      "timeline: the per-container timeline of `pymac live`, fed from the file", 0},
@@ -72,6 +85,9 @@ struct replay_args {
 	int top;
 	bool timeline, lines;
 	double speed, interval;
+	const struct export_format *export;
+	const char *output;
+	double resolution;
 };
 
 static error_t replay_parse(int key, char *arg, struct argp_state *state)
@@ -94,8 +110,17 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 			a->format = EVENT_FMT_TEXT;
 		else if (strcmp(arg, "jsonl") == 0)
 			a->format = EVENT_FMT_JSONL;
-		else
-			argp_error(state, "unknown format '%s' (text or jsonl)", arg);
+		else if (!(a->export = export_format__find(arg)))
+			argp_error(state, "unknown format '%s' (text, jsonl, chrome, csv, html)",
+				   arg);
+		break;
+	case 'o':
+		a->output = arg;
+		break;
+	case OPT_RESOLUTION:
+		a->resolution = strtod(arg, &end);
+		if (*end || !(a->resolution >= 1e-6 && a->resolution <= 86400))
+			argp_error(state, "--resolution takes seconds from 0.000001 to 86400");
 		break;
 	case OPT_TOP:
 		a->top = (int)strtol(arg, &end, 10);
@@ -136,6 +161,11 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--view timeline is a view of its own");
 		if (a->lines)
 			a->timeline = true;
+		if (a->export && (a->events || a->summary || a->json || a->timeline))
+			argp_error(state, "--format %s is an export of its own", a->export->name);
+		if (!a->export && (a->output || a->resolution))
+			argp_error(state,
+				   "-o and --resolution go with --format chrome, csv or html");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -159,6 +189,12 @@ int cmd_replay(int argc, char **argv)
 		return 2;
 	if (a.timeline)
 		return timeline_replay(a.file, a.lines, a.interval, a.speed);
+	if (a.export) {
+		struct export_opts eo = {.resolution_ns = (uint64_t)(a.resolution * 1e9),
+					 .top = a.top};
+
+		return export__run(a.export, a.file, a.output, &eo);
+	}
 	rd = trace_reader__open(a.file, err, sizeof(err));
 	if (!rd) {
 		pm_err("%s: %s", a.file, err);
