@@ -312,3 +312,27 @@ def docker_image():
     )
     assert res.returncode == 0, "scripts/build-image.sh failed: %s" % tail(res.stdout)
     return IMAGE
+
+
+RUNNER = str(REPO / "tests" / "run-modules")
+TRACE_MODULES = ["test_gc_callbacks.py", "test_reference_cycle.py", "test_class_dealloc.py"]
+
+
+@pytest.fixture(scope="session")
+def modules_trace(docker_image, tmp_path_factory):
+    """One trace of three demonstration modules, each in its own container
+    (tests/run-modules), recorded once and shared by the tests that read it."""
+    if not os.access(str(PYMAC), os.X_OK):
+        pytest.fail("%s is missing: build it with `make` first" % PYMAC)
+    trace = tmp_path_factory.mktemp("modules") / "modules.pmt"
+    res = subprocess.run(
+        [RUNNER, "--keep-trace", str(trace)] + TRACE_MODULES,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, "run-modules exit %d:\n%s\n%s" % (res.returncode, tail(res.stdout), tail(res.stderr))
+    assert trace.is_file(), "run-modules kept no trace at %s" % trace
+    return trace
