@@ -128,3 +128,6 @@ format:
 
 clean:
 	$(Q)rm -rf $(OUTPUT)
+
+# libFuzzer targets: make fuzz, make fuzz-regress
+-include tests/fuzz/fuzz.mk
