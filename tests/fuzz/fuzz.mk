@@ -30,7 +30,7 @@ FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 
 .PHONY: fuzz fuzz-build fuzz-regress
 # Keep the objects: they are intermediate files of the pattern rules below.
-.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o $(FUZZ_DIR)/obj/fuzz_%.o
 
 $(FUZZ_DIR)/obj:
 	$(Q)mkdir -p $@

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: ELF inspection (user/elf_inspect.c) of a file image:
+ * symbol lookups over .symtab/.dynsym, USDT notes and their offsets,
+ * build-id, DT_NEEDED, and the call-site byte scan. The DWARF parameter
+ * lookups are left out: their parsing is libdw's, not ours.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elf_inspect.h"
+
+#define MAX_NOTES 8
+#define MAX_CLONES 4
+
+static volatile size_t sink;
+
+/* Names the seed binaries define, plus what pymac looks up in CPython. */
+static const char *const funcs[] = {
+	"main", "pm_fixture_target", "pm_lib_g", "PyObject_Malloc", "_Py_Dealloc",
+};
+
+static void calls_to(const struct elf_file *ef, const struct elf_func *f)
+{
+	struct elf_call_count cc;
+
+	if (elf_file__count_calls(ef, f->vaddr, &cc) == 0)
+		sink += (size_t)(cc.direct + cc.via_plt + cc.plt_stubs);
+	if (elf_file__count_calls_in(ef, f->vaddr, f->vaddr, f->vaddr + f->size, &cc) == 0)
+		sink += (size_t)cc.direct;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct usdt_note notes[MAX_NOTES], one;
+	struct elf_func f, clones[MAX_CLONES];
+	const char *needed[8];
+	struct elf_file *ef;
+	char hex[2 * 64 + 1];
+	uint64_t off, sem;
+	int n, i;
+
+	ef = elf_file__open_mem(data, size);
+	if (!ef)
+		return 0;
+	sink += elf_file__has_symtab(ef) + elf_file__is_64bit_x86(ef) + elf_file__has_interp(ef);
+
+	for (i = 0; i < (int)(sizeof(funcs) / sizeof(funcs[0])); i++) {
+		int ret = elf_file__find_func(ef, funcs[i], &f);
+
+		if (ret == 0 || ret == -EOPNOTSUPP) {
+			sink += strlen(f.name);
+			if (elf_file__vaddr_to_offset(ef, f.vaddr, &off) == 0)
+				sink += off;
+			calls_to(ef, &f);
+		}
+	}
+	n = elf_file__find_func_clones(ef, "pm_fixture_opt", clones, MAX_CLONES);
+	for (i = 0; i < n && i < MAX_CLONES; i++)
+		sink += strlen(clones[i].name);
+
+	n = elf_file__usdt_notes(ef, notes, MAX_NOTES);
+	for (i = 0; i < n && i < MAX_NOTES; i++) {
+		sink += strlen(notes[i].provider) + strlen(notes[i].name) + strlen(notes[i].args);
+		if (elf_file__usdt_offsets(ef, &notes[i], &off, &sem) == 0)
+			sink += off + sem;
+	}
+	if (elf_file__find_usdt(ef, "pmfix", "gated", &one) == 0)
+		sink += strlen(one.args);
+	if (elf_file__stapsdt_base(ef, &off) == 0)
+		sink += off;
+	if (elf_file__build_id(ef, hex, sizeof(hex)) == 0)
+		sink += strlen(hex);
+	n = elf_file__needed(ef, needed, 8);
+	for (i = 0; i < n && i < 8; i++)
+		sink += strlen(needed[i]);
+	elf_file__close(ef);
+	return 0;
+}
