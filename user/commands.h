@@ -11,7 +11,7 @@ int cmd_replay(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 /* `replay --view timeline`: the live view fed from a trace (speed 0: as
  * fast as possible). Returns the exit status. */
-int timeline_replay(const char *path, bool lines, double interval, double speed);
+int timeline_replay(const char *path, bool lines, double interval, double speed, bool stats);
 /* The --interval of the line mode (live and replay): 0, or -EINVAL when
  * arg is not a number of seconds from 0.01 to 3600. */
 int timeline_parse_interval(const char *arg, double *out);

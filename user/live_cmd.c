@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "probes.h"
 #include "session.h"
@@ -29,6 +31,50 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+/*
+ * --stats: how the view kept up, on stderr once the terminal is restored.
+ * The CPU time is the whole process's (consumer, model, drawing).
+ */
+struct view_stats {
+	bool on;
+	struct tui_stats tui;
+	unsigned long long start_ns;
+};
+
+static void view_stats__take(struct view_stats *vs, const struct tui *t)
+{
+	if (vs->on && t)
+		tui__stats(t, &vs->tui);
+}
+
+static void view_stats__print(const struct view_stats *vs, const char *what,
+			      unsigned long long events, unsigned long long lost)
+{
+	const struct tui_stats *ts = &vs->tui;
+	double wall = (double)(pm_now_ns() - vs->start_ns) / 1e9, cpu;
+	struct rusage ru;
+
+	if (!vs->on)
+		return;
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	      ru.ru_stime.tv_usec / 1e6;
+	fprintf(stderr,
+		"pymac: %s stats: %.2f s, %llu events (%.0f/s), %llu lost, cpu %.2f s (%.0f%%, "
+		"%.0f ms per million events)",
+		what, wall, events, wall > 0 ? events / wall : 0, lost, cpu,
+		wall > 0 ? 100 * cpu / wall : 0, events ? cpu * 1e9 / events : 0);
+	if (ts->frames) {
+		double span = (double)(ts->last_ns - ts->first_ns) / 1e9;
+
+		fprintf(stderr,
+			", %llu redraws (%.1f/s), longest gap %.0f ms, drawing %.1f ms per redraw",
+			(unsigned long long)ts->frames, span > 0 ? (ts->frames - 1) / span : 0,
+			(double)ts->max_gap_ns / 1e6, (double)ts->draw_ns / 1e6 / ts->frames);
+	}
+	fputc('\n', stderr);
 }
 
 /* ---- line mode, shared ---- */
@@ -141,19 +187,22 @@ enum {
 	OPT_RECORD = 0x100,
 	OPT_LINES,
 	OPT_INTERVAL,
+	OPT_STATS,
 };
 
 static const struct argp_option live_options[] = {
     {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
     {"lines", OPT_LINES, NULL, 0, "One line per lane per interval instead of the full screen", 0},
     {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
+    {"stats", OPT_STATS, NULL, 0,
+     "At the end, print on stderr how the view kept up: events/s, CPU, redraws", 0},
     {},
 };
 
 struct live_args {
 	struct target_opts targets;
 	const char *record;
-	bool lines;
+	bool lines, stats;
 	double interval;
 };
 
@@ -170,6 +219,9 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_LINES:
 		a->lines = true;
+		break;
+	case OPT_STATS:
+		a->stats = true;
 		break;
 	case OPT_INTERVAL:
 		if (timeline_parse_interval(arg, &a->interval))
@@ -196,12 +248,16 @@ int cmd_live(int argc, char **argv)
 	struct session *s = NULL;
 	struct tui *tui = NULL;
 	struct line_printer lp = {.base.record = lines_record};
+	struct view_stats vs = {.start_ns = pm_now_ns()};
 	int ret = 1, st;
 	bool ended = false;
 
 	args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
+	if (caps__check("live", &args.targets))
+		return 1;
+	vs.on = args.stats;
 	if (!args.lines && !isatty(STDOUT_FILENO))
 		args.lines = true;
 	lp.interval_ns = (uint64_t)(args.interval * 1e9);
@@ -307,6 +363,7 @@ int cmd_live(int argc, char **argv)
 	ret = 0;
 finish:
 	if (tui) {
+		view_stats__take(&vs, tui);
 		tui__close(tui);
 		tui = NULL;
 	}
@@ -322,6 +379,7 @@ finish:
 		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
 			(unsigned long long)end.events, (unsigned long long)session__lost(s));
 	}
+	view_stats__print(&vs, "live", session__events(s), session__lost(s));
 	if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
 out:
@@ -343,6 +401,7 @@ struct replay_feed {
 	struct pm_record pending; /* read but not yet fed (ahead of the clock) */
 	bool has_pending, eof;
 	int err;
+	unsigned long long events; /* fed since the last feed_open (for --stats) */
 };
 
 static int feed_open(struct replay_feed *f)
@@ -362,6 +421,7 @@ static int feed_open(struct replay_feed *f)
 		return -1;
 	}
 	f->last.ts = 0;
+	f->events = 0;
 	f->has_pending = f->eof = false;
 	return 0;
 }
@@ -384,6 +444,19 @@ static uint64_t rec_ts(const struct pm_record *rec)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * Where the replay clock starts: the model's first time, or before the model
+ * has any, the next record's (the records ahead of it carry no time).
+ */
+static uint64_t feed_origin(const struct replay_feed *f)
+{
+	uint64_t t = timeline__start_ns(f->tl);
+
+	if (!t && f->has_pending)
+		t = rec_ts(&f->pending);
+	return t ? t : trace_reader__info(f->r)->start_ns;
 }
 
 /*
@@ -410,6 +483,7 @@ static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, ui
 		if (ts && ts >= until)
 			return 0;
 		sink->record(sink, &f->pending);
+		f->events += f->pending.type == PM_REC_EVENT;
 		last_seen_record(&f->last.base, &f->pending);
 		f->has_pending = false;
 		if (stop_at_gc && f->pending.type == PM_REC_EVENT &&
@@ -421,9 +495,11 @@ static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, ui
 	return 0;
 }
 
-int timeline_replay(const char *path, bool lines, double interval, double speed)
+int timeline_replay(const char *path, bool lines, double interval, double speed, bool stats)
 {
 	struct replay_feed f = {.path = path, .last.base.record = last_seen_record};
+	struct view_stats vs = {.on = stats, .start_ns = pm_now_ns()};
+	unsigned long long fed = 0;
 	struct tui *tui = NULL;
 	int ret = 1;
 
@@ -443,6 +519,7 @@ int timeline_replay(const char *path, bool lines, double interval, double speed)
 		int n;
 
 		while ((n = trace_reader__next(f.r, &rec)) > 0) {
+			fed += rec.type == PM_REC_EVENT;
 			lines_record(&lp.base, &rec);
 			sink->record(sink, &rec);
 			last_seen_record(&f.last.base, &rec);
@@ -472,7 +549,7 @@ int timeline_replay(const char *path, bool lines, double interval, double speed)
 
 	/* The trace's clock, mapped onto ours at `speed` (0: as fast as possible). */
 	feed_until(&f, 1, false, NULL); /* records without time, and the first ones */
-	uint64_t view = timeline__start_ns(f.tl), gc_ts = 0;
+	uint64_t view = feed_origin(&f), gc_ts = 0;
 	unsigned long long wall = pm_now_ns();
 	bool hold_gc = false;
 	char status[160];
@@ -492,10 +569,10 @@ int timeline_replay(const char *path, bool lines, double interval, double speed)
 			}
 		}
 		wall = now;
-		if (view < timeline__start_ns(f.tl))
-			view = timeline__start_ns(f.tl);
+		if (view < feed_origin(&f))
+			view = feed_origin(&f);
 		snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", speed > 0 ? "" : "(max)",
-			 (double)(view - timeline__start_ns(f.tl)) / 1e9,
+			 (double)(view - feed_origin(&f)) / 1e9,
 			 f.eof ? " | end of trace" : "", hold_gc ? " | waiting for a GC" : "");
 		tui__set_status(tui, status);
 		enum tui_action act = tui__update(tui, f.tl, view, 50);
@@ -537,10 +614,10 @@ int timeline_replay(const char *path, bool lines, double interval, double speed)
 			if (feed_open(&f))
 				goto out;
 			feed_until(&f, 1, false, NULL);
-			if (target > timeline__start_ns(f.tl))
+			if (target > feed_origin(&f))
 				feed_until(&f, target, false, NULL);
 			view =
-			    target > timeline__start_ns(f.tl) ? target : timeline__start_ns(f.tl);
+			    target > feed_origin(&f) ? target : feed_origin(&f);
 		}
 		if (stop_signal) {
 			ret = 0;
@@ -548,7 +625,11 @@ int timeline_replay(const char *path, bool lines, double interval, double speed)
 		}
 	}
 out:
+	view_stats__take(&vs, tui);
 	tui__close(tui);
+	if (f.tl && !lines)
+		fed = f.events;
+	view_stats__print(&vs, "replay", fed, f.tl ? timeline__lost_total(f.tl) : 0);
 	trace_reader__close(f.r);
 	timeline__free(f.tl);
 	return ret;

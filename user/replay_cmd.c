@@ -55,6 +55,7 @@ enum {
 	OPT_LINES,
 	OPT_INTERVAL,
 	OPT_RESOLUTION,
+	OPT_STATS,
 };
 
 static const struct argp_option replay_options[] = {
@@ -75,6 +76,8 @@ static const struct argp_option replay_options[] = {
     {"lines", OPT_LINES, NULL, 0,
      "Timeline as one line per lane per interval (also when stdout is no terminal)", 0},
     {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
+    {"stats", OPT_STATS, NULL, 0, "Timeline: at the end, print on stderr events/s, CPU and redraws",
+     0},
     {},
 };
 
@@ -83,7 +86,7 @@ struct replay_args {
 	bool summary, json, events;
 	enum event_format format;
 	int top;
-	bool timeline, lines;
+	bool timeline, lines, stats;
 	double speed, interval;
 	const struct export_format *export;
 	const char *output;
@@ -143,6 +146,9 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 	case OPT_LINES:
 		a->lines = true;
 		break;
+	case OPT_STATS:
+		a->stats = true;
+		break;
 	case OPT_INTERVAL:
 		if (timeline_parse_interval(arg, &a->interval))
 			argp_error(state, "--interval takes seconds from 0.01 to 3600");
@@ -161,6 +167,8 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--view timeline is a view of its own");
 		if (a->lines)
 			a->timeline = true;
+		if (a->stats && !a->timeline)
+			argp_error(state, "--stats goes with --view timeline");
 		if (a->export && (a->events || a->summary || a->json || a->timeline))
 			argp_error(state, "--format %s is an export of its own", a->export->name);
 		if (!a->export && (a->output || a->resolution))
@@ -188,7 +196,7 @@ int cmd_replay(int argc, char **argv)
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return 2;
 	if (a.timeline)
-		return timeline_replay(a.file, a.lines, a.interval, a.speed);
+		return timeline_replay(a.file, a.lines, a.interval, a.speed, a.stats);
 	if (a.export) {
 		struct export_opts eo = {.resolution_ns = (uint64_t)(a.resolution * 1e9),
 					 .top = a.top};

@@ -71,6 +71,8 @@ struct tui {
 	struct tl_gc *gcs;
 	size_t gcs_cap;
 
+	struct tui_stats stats;
+
 	/* of the last draw, for keys that move through the lanes */
 	size_t nlanes;
 	size_t *order;
@@ -677,7 +679,7 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	putf(t, &p, 0, "  gc 0:%" PRIu64 " 1:%" PRIu64 " 2:%" PRIu64 "  ", in->gc_by_gen[0],
 	     in->gc_by_gen[1], in->gc_by_gen[2]);
 	if (in->partial)
-		putf(t, &p, pair(t, PAIR_WARN) | A_BOLD, "PARTIAL: %s see only part of the calls",
+		putf(t, &p, pair(t, PAIR_WARN) | A_BOLD, "PARTIAL: only part of the calls seen (%s)",
 		     in->partial_what[0] ? in->partial_what : "some sources");
 	else
 		put(t, &p, 0, "coverage: full");
@@ -836,7 +838,7 @@ static int draw_partial(struct tui *t, int y)
 	if (!first)
 		return 0;
 	fill_line(y, 0, COLS, at);
-	putf(t, &p, at, "PARTIAL: %s see only part of the calls in %s",
+	putf(t, &p, at, "PARTIAL: only part of the calls seen (%s) in %s",
 	     first->partial_what[0] ? first->partial_what : "some sources", first->name);
 	if (n > 1)
 		putf(t, &p, at, " (+%zu more lane%s)", n - 1, n > 2 ? "s" : "");
@@ -860,7 +862,37 @@ static void draw_bottom(struct tui *t)
 		     t->utf8 ? "↑/↓" : "j/k", s, s, s);
 }
 
+static void draw_frame(struct tui *t, const struct timeline *tl, uint64_t now_ns);
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
 static void draw(struct tui *t, const struct timeline *tl, uint64_t now_ns)
+{
+	uint64_t t0 = mono_ns();
+	struct tui_stats *st = &t->stats;
+
+	if (st->frames && t0 - st->last_ns > st->max_gap_ns)
+		st->max_gap_ns = t0 - st->last_ns;
+	if (!st->frames)
+		st->first_ns = t0;
+	draw_frame(t, tl, now_ns);
+	st->last_ns = mono_ns();
+	st->draw_ns += st->last_ns - t0;
+	st->frames++;
+}
+
+void tui__stats(const struct tui *t, struct tui_stats *out)
+{
+	*out = t->stats;
+}
+
+static void draw_frame(struct tui *t, const struct timeline *tl, uint64_t now_ns)
 {
 	uint64_t view = t->view_ns = (t->paused && !t->replay) ? t->pause_ns : now_ns;
 	uint64_t window = tui__window_ns(t), slice, end, from;

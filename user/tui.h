@@ -68,6 +68,15 @@ uint64_t tui__window_ns(const struct tui *t);
  * top line. Copied; NULL clears it. */
 void tui__set_status(struct tui *t, const char *text);
 
+/* How the screen kept up, for --stats and the benchmarks. */
+struct tui_stats {
+	uint64_t frames;	    /* full redraws */
+	uint64_t max_gap_ns;	    /* longest time between two redraws after the first */
+	uint64_t draw_ns;	    /* time spent computing and drawing frames */
+	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC of the first and last redraw */
+};
+void tui__stats(const struct tui *t, struct tui_stats *out);
+
 /*
  * Line mode: one line per lane (in order of appearance) for the interval
  * [from_ns, to_ns), then nothing else. Each line is the fields below, in this

@@ -8,11 +8,17 @@ there), untraced and traced, several times each, and prints min/median/max of:
   - added ns per traced event;
   - events per second consumed with zero loss during the traced runs;
   - trace bytes per event;
-  - replay decode speed (events/s of `replay --events --format jsonl`).
+  - replay decode speed (events/s of `replay --events --format jsonl`);
+  - the live view's cost: the full-screen timeline (in a tmux pane) fed at
+    about 1 million events/s from a recorded trace (this machine's probes
+    cannot make that many real events), and `pymac live` on the real
+    workload: CPU per million events, redraws per second, longest gap.
 Usage: bench.py [--runs N] [--iterations N] [--python PATH]
 """
 import argparse
 import glob
+import re
+import shutil
 import json
 import os
 import statistics
@@ -90,11 +96,115 @@ def replay_speed(trace, runs):
     print("replay --events jsonl: %s events/s (%d events)" % (mmm(speeds, "%.0f"), n))
 
 
+STATS_RE = re.compile(
+    r"(\d+) events \((\d+)/s\), (\d+) lost, cpu ([\d.]+) s \((\d+)%, (\d+) ms per million "
+    r"events\)(?:, (\d+) redraws \(([\d.]+)/s\), longest gap (\d+) ms, drawing ([\d.]+) ms)?")
+
+
+def in_tmux(cmd, stats_file, wait_s, quit_after_s):
+    """Run CMD full-screen in a private tmux server (120x40), press q after
+    quit_after_s (or when wait_s says it ended), return pymac's --stats."""
+    sock = "pymac-bench-%d-%s" % (os.getpid(), os.path.basename(stats_file))
+    tm = ["tmux", "-L", sock]
+    subprocess.run(tm + ["new-session", "-d", "-x", "120", "-y", "40",
+                         "sh -c '%s 2>%s'" % (" ".join(cmd), stats_file)], check=True)
+    try:
+        time.sleep(quit_after_s)
+        subprocess.run(tm + ["send-keys", "q"], check=False)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if os.path.exists(stats_file) and "stats:" in open(stats_file).read():
+                break
+            time.sleep(0.2)
+    finally:
+        subprocess.run(tm + ["kill-server"], check=False, stderr=subprocess.DEVNULL)
+    m = STATS_RE.search(open(stats_file).read()) if os.path.exists(stats_file) else None
+    return m
+
+
+def live_view(trace, python, iterations, runs, tmp):
+    if not shutil.which("tmux"):
+        print("live view: skipped (tmux is not installed)")
+        return
+    s = summary(trace)["trace"]
+    n, dur = s["events"], s["duration_ns"] / 1e9
+    speed = 1e6 / (n / dur)
+    cpu, redraws, gap, draw_ms, rate = [], [], [], [], []
+    for i in range(runs):
+        st = os.path.join(tmp, "view-%d.txt" % i)
+        m = in_tmux([PYMAC, "replay", trace, "--view", "timeline", "--speed", "%.3f" % speed,
+                     "--stats"], st, 30, dur / speed + 0.5)
+        if not m:
+            print("  run %d: no stats line" % i)
+            continue
+        rate.append(100.0 * int(m.group(1)) / n)
+        cpu.append(int(m.group(6)))
+        redraws.append(float(m.group(8)))
+        gap.append(int(m.group(9)))
+        draw_ms.append(float(m.group(10)))
+    print("live view fed from a trace at ~1M events/s (%d events, --speed %.1f, 120x40 tmux)"
+          % (n, speed))
+    if cpu:
+        print("  %% of events shown by then %s" % mmm(rate, "%.1f"))
+        print("  CPU ms per million events %s" % mmm(cpu, "%d"))
+        print("  redraws per second       %s" % mmm(redraws, "%.1f"))
+        print("  longest gap (ms)         %s" % mmm(gap, "%d"))
+        print("  ms per redraw            %s" % mmm(draw_ms, "%.1f"))
+    # the real thing: pymac live on the workload, the full screen in tmux
+    cpu, rate, lost, redraws, gap, pct = [], [], [], [], [], []
+    for i in range(runs):
+        st = os.path.join(tmp, "live-%d.txt" % i)
+        cmd = [PYMAC, "live", "--stats", "--", python, WORKLOAD, str(iterations)]
+        sock = "pymac-bench-live-%d-%d" % (os.getpid(), i)
+        tm = ["tmux", "-L", sock]
+        subprocess.run(tm + ["new-session", "-d", "-x", "120", "-y", "40",
+                             "sh -c '%s 2>%s'" % (" ".join(cmd), st)], check=True)
+        try:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                screen = subprocess.run(tm + ["capture-pane", "-p"], capture_output=True,
+                                        text=True).stdout
+                if "targets ended" in screen:
+                    break
+                time.sleep(0.3)
+            subprocess.run(tm + ["send-keys", "q"], check=False)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "stats:" not in (
+                    open(st).read() if os.path.exists(st) else ""):
+                time.sleep(0.2)
+        finally:
+            subprocess.run(tm + ["kill-server"], check=False, stderr=subprocess.DEVNULL)
+        m = STATS_RE.search(open(st).read()) if os.path.exists(st) else None
+        if not m:
+            print("  live run %d: no stats line" % i)
+            continue
+        rate.append(int(m.group(2)))
+        lost.append(int(m.group(3)))
+        cpu.append(int(m.group(6)))
+        pct.append(int(m.group(5)))
+        if m.group(8):
+            redraws.append(float(m.group(8)))
+            gap.append(int(m.group(9)))
+    print("pymac live on the workload (%d iterations, full screen in 120x40 tmux)" % iterations)
+    if cpu:
+        print("  events/s (whole session) %s" % mmm(rate, "%d"))
+        print("  lost events              %s" % mmm(lost, "%d"))
+        print("  CPU ms per million events %s" % mmm(cpu, "%d"))
+        print("  CPU %% of one core        %s" % mmm(pct, "%d"))
+    if redraws:
+        print("  redraws per second       %s" % mmm(redraws, "%.1f"))
+        print("  longest gap (ms)         %s" % mmm(gap, "%d"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--iterations", type=int, default=20000)
     ap.add_argument("--python", default=default_python())
+    ap.add_argument("--view-iterations", type=int, default=100000,
+                    help="workload size of the trace that feeds the view at 1M events/s")
+    ap.add_argument("--only", choices=["record", "view"],
+                    help="run only the recording figures or only the live view's")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root for BPF", file=sys.stderr)
@@ -102,10 +212,16 @@ def main():
     print("machine: %s, %d cores, kernel %s" % (os.uname().nodename, os.cpu_count(),
                                                 os.uname().release))
     with tempfile.TemporaryDirectory() as tmp:
-        t = run_case("all-sources", a.python, a.iterations, a.runs, None, tmp)
-        run_case("python-only", a.python, a.iterations, a.runs, "pymalloc,dealloc,gc", tmp)
-        run_case("gc-only", a.python, a.iterations, a.runs, "gc", tmp)
-        replay_speed(t, a.runs)
+        if a.only != "view":
+            t = run_case("all-sources", a.python, a.iterations, a.runs, None, tmp)
+            run_case("python-only", a.python, a.iterations, a.runs, "pymalloc,dealloc,gc", tmp)
+            run_case("gc-only", a.python, a.iterations, a.runs, "gc", tmp)
+            replay_speed(t, a.runs)
+        if a.only != "record":
+            big = os.path.join(tmp, "view.pmt")
+            subprocess.run([PYMAC, "record", "-q", "-o", big, "--", a.python, WORKLOAD,
+                            str(a.view_iterations)], check=True, stdout=subprocess.DEVNULL)
+            live_view(big, a.python, a.iterations, a.runs, tmp)
     return 0
 
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import MODULES, PYMAC, summary, tail
+from conftest import MODULES, PYMAC, REPO, sh, summary, tail
 
 PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 GC_MODULE = str(MODULES / "test_gc_callbacks.py")
@@ -156,3 +156,72 @@ def test_replay_timeline_shows_the_same_lanes(pymac, tmp_path):
         t.keys("q")
     finally:
         t.kill()
+
+
+def test_replay_timeline_at_real_speed_moves_on_its_own(pymac, tmp_path):
+    """--speed N plays the trace on a clock (it once stood still at the
+    trace's first record, which only --max and the seek keys got past)."""
+    trace = tmp_path / "s.pmt"
+    res = subprocess.run(
+        [pymac, "record", "-q", "-o", str(trace), "--", PY312, GC_MODULE],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    dur = summary(pymac, trace)["trace"]["duration_ns"] / 1e9
+    speed = max(1.0, dur / 3)  # about 3 s of playing
+    t = Tmux("%s replay %s --view timeline --speed %.3f" % (pymac, trace, speed))
+    try:
+        s = t.wait_for(lambda s: re.search(r"t=0\.\d{3} s", s) or "python3.12" in s, 20)
+        s = t.wait_for(lambda s: "end of trace" in s and "python3.12" in s, 60)
+        assert re.search(r"^gc .*[012]", s, re.M), s
+        t.keys("q")
+    finally:
+        t.kill()
+
+
+COMPOSE_SERVICES = ["gc_callbacks", "reference_cycle"]
+
+
+def test_two_containers_live_record_then_replay(pymac, docker_image, tmp_path):
+    """The issue's "done when": two demonstration containers, `pymac live
+    --compose-project`, a lane per container with its collections, the detail
+    pane, --record, and the recording replayed into the same view."""
+    project = "pymactui" + uuid.uuid4().hex[:6]
+    compose = ["docker-compose", "-p", project, "-f", str(REPO / "docker-compose.yml")]
+    trace = tmp_path / "two.pmt"
+    sh(compose + ["up", "-d"] + COMPOSE_SERVICES, timeout=180)
+    t = None
+    try:
+        t = Tmux("%s live --compose-project %s --record %s" % (pymac, project, trace), width=120, height=40)
+        # both lanes, named by compose service, each with GC markers
+        s = t.wait_for(lambda s: all(x in s for x in COMPOSE_SERVICES) and len(re.findall(r"^gc .*[012]", s, re.M)) >= 2, 90)
+        assert "lost 0" in s or re.search(r"lost \d+", s), s
+        # select the second lane and open its detail: pids, lost, collections
+        t.keys("Down")
+        t.keys("Enter")
+        s = t.wait_for(lambda s: "collections, latest first" in s and "unmatched frees" in s, 20)
+        assert re.search(r"gen [012] .* collected", s), s
+        assert "cgroup" in s and "deallocated in window" in s, s
+        t.keys("q")
+        t.wait_for(lambda s: "pymac: wrote" in s, 30)
+    finally:
+        if t:
+            t.kill()
+        sh(compose + ["down", "-t", "1"], check=False, timeout=180)
+    summ = summary(pymac, trace)
+    names = {c.get("service"): c for c in summ["containers"]}
+    for svc in COMPOSE_SERVICES:
+        assert svc in names, summ["containers"]
+        assert sum(names[svc]["totals"]["gc"]["by_generation"]) > 0, names[svc]
+    # the recording, replayed into the same view: the same two lanes with their markers
+    r = Tmux("%s replay %s --view timeline --max" % (pymac, trace), width=120, height=40)
+    try:
+        s = r.wait_for(lambda s: "end of trace" in s and all(x in s for x in COMPOSE_SERVICES), 60)
+        assert len(re.findall(r"^gc .*[012]", s, re.M)) >= 2, s
+        r.keys("q")
+    finally:
+        r.kill()
