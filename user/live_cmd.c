@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "caps.h"
 #include "commands.h"
 #include "probes.h"
 #include "session.h"
@@ -255,6 +256,8 @@ int cmd_live(int argc, char **argv)
 	args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
+	if (caps__check("live", &args.targets))
+		return 1;
 	if (caps__check("live", &args.targets))
 		return 1;
 	vs.on = args.stats;

@@ -52,7 +52,8 @@ static void usage(FILE *out)
 		"  pymac replay t.pmt\n"
 		"  pymac record -o t.pmt -p 1234 --duration 10\n"
 		"  pymac ps --verbose\n\n"
-		"`pymac COMMAND --help` describes each command. Tracing needs root (BPF).\n");
+		"`pymac COMMAND --help` describes each command. record, live and ps need root, or\n"
+		"the capabilities they name when they are missing (replay needs none).\n");
 }
 
 int main(int argc, char **argv)

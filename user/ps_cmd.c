@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "containers.h"
 #include "json_out.h"
@@ -481,6 +482,8 @@ int cmd_ps(int argc, char **argv)
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return 2;
+	if (caps__check("ps", NULL))
+		return 1;
 	if (access("/proc/self/maps", R_OK)) {
 		pm_err("cannot read /proc: %s (is procfs mounted?)", strerror(errno));
 		return 1;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "probes.h"
 #include "session.h"
@@ -131,6 +132,8 @@ int cmd_record(int argc, char **argv)
 	args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
 		return 2;
+	if (caps__check("record", &args.targets))
+		return 1;
 
 	struct session_opts so = {.targets = &args.targets, .quiet = args.quiet};
 	s = session__new(&so, &ret);

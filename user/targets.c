@@ -2,10 +2,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +23,96 @@ static const char *path_basename(const char *p)
 	const char *s = strrchr(p, '/');
 
 	return s ? s + 1 : p;
+}
+
+/*
+ * Files of another process are opened inside its root with openat2(2): the
+ * kernel resolves every symlink and ".." relative to that root, so a
+ * container cannot name a host file by an absolute symlink, and the answer
+ * cannot change between a check and a later open by another path.
+ */
+static int openat2_how(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
+	static bool said;
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno == ENOSYS && !said) {
+		said = true;
+		fprintf(stderr, "pymac: this kernel has no openat2(2) (Linux 5.6+): files inside "
+				"other processes' roots (containers) cannot be opened safely, so "
+				"they are not read\n");
+	}
+	return -errno;
+}
+
+static int root_fd(pid_t pid)
+{
+	char p[64];
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%d/root", pid);
+	fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+int target_open_in_root(pid_t pid, const char *path, int flags)
+{
+	int root = root_fd(pid), fd;
+
+	if (root < 0)
+		return root;
+	fd = openat2_how(root, path, flags, IN_ROOT);
+	close(root);
+	return fd;
+}
+
+/*
+ * Binaries of other processes are kept open for pymac's lifetime and named
+ * /proc/self/fd/N: the ELF reader and the kernel's uprobe (which takes a
+ * path) then see exactly the file that was checked. One fd per file.
+ */
+#define PINNED_MAX 1024
+static struct {
+	uint64_t dev, ino;
+	int fd;
+} pinned[PINNED_MAX];
+static size_t npinned;
+
+/* Takes fd (closed on error). 0 or -errno. */
+static int pin_binary(struct target_binary *b, int fd)
+{
+	struct stat st;
+	size_t i;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		int e = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+
+		close(fd);
+		return e;
+	}
+	for (i = 0; i < npinned; i++)
+		if (pinned[i].dev == st.st_dev && pinned[i].ino == st.st_ino)
+			break;
+	if (i < npinned) {
+		close(fd);
+		fd = pinned[i].fd;
+	} else if (npinned == PINNED_MAX) {
+		close(fd);
+		return -EMFILE;
+	} else {
+		pinned[npinned].dev = st.st_dev;
+		pinned[npinned].ino = st.st_ino;
+		pinned[npinned++].fd = fd;
+	}
+	snprintf(b->host_path, sizeof(b->host_path), "/proc/self/fd/%d", fd);
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	return 0;
 }
 
 bool target_python_version_from_path(const char *path, char *out, size_t outlen)
@@ -185,82 +279,131 @@ static bool mount_covers(const char *mnt, const char *path)
 }
 
 /*
- * Look for rel under one overlay layer directory. 1: it is there and is the
- * file overlayfs shows (same inode number), 0: not in this layer, -1: the
- * layer hides it (whiteout) or holds something else, so stop looking.
+ * Look for rel under one overlay layer directory. The canonical path of a
+ * file overlayfs shows crosses no symlink in the layer that holds it, so a
+ * symlink on the way (one a container planted in its writable layer to
+ * point at a host file) is refused, and nothing resolves above the layer.
+ * 1: found, the file overlayfs shows (same inode number), *fd is it;
+ * 0: not in this layer; -1: the layer hides it (whiteout) or holds
+ * something else, so stop looking.
  */
-static int overlay_layer_has(struct target_binary *b, const char *dir, const char *rel,
-			     uint64_t want_ino)
+static int overlay_layer_open(const char *dir, const char *rel, uint64_t want_ino, int *fd)
 {
-	char cand[PATH_MAX];
 	struct stat st;
+	int dfd, f;
 
-	if (snprintf(cand, sizeof(cand), "%s%s", dir, rel) >= (int)sizeof(cand))
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return 0;
-	if (lstat(cand, &st))
+	f = openat2_how(dfd, rel[0] == '/' ? rel + 1 : rel, O_PATH,
+			RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+			    RESOLVE_NO_XDEV);
+	close(dfd);
+	if (f == -ENOENT || f == -ENOTDIR)
 		return 0;
-	if (!S_ISREG(st.st_mode) || st.st_ino != want_ino)
+	if (f < 0)
 		return -1;
-	snprintf(b->host_path, sizeof(b->host_path), "%s", cand);
-	b->dev = st.st_dev;
-	b->ino = st.st_ino;
+	if (fstat(f, &st) || !S_ISREG(st.st_mode) || st.st_ino != want_ino) {
+		close(f);
+		return -1;
+	}
+	*fd = f;
 	return 1;
+}
+
+struct mount_line {
+	char devno[32], root[PATH_MAX], mnt[PATH_MAX], fstype[64], opts[8192];
+};
+
+/* Split a mountinfo line: id parent maj:min root mountpoint opts [optional...]
+ * - fstype source superopts. */
+static bool parse_mount_line(const char *line, struct mount_line *ml)
+{
+	const char *sep = strstr(line, " - ");
+
+	if (!sep || sscanf(line, "%*s %*s %31s %4095s %4095s", ml->devno, ml->root, ml->mnt) != 3 ||
+	    sscanf(sep + 3, "%63s %*s %8191s", ml->fstype, ml->opts) != 2)
+		return false;
+	unescape_octal(ml->root);
+	unescape_octal(ml->mnt);
+	return true;
+}
+
+/*
+ * The overlay options of the superblock devno as the host mounted it: the
+ * layer paths in a container's own mountinfo are strings the mounter chose
+ * (a privileged container can mount an overlay naming any "lowerdir"), so
+ * only pymac's mount namespace is asked which host directories they are.
+ */
+static bool host_overlay_opts(const char *devno, char *opts, size_t len)
+{
+	char *text = NULL, *line, *save = NULL;
+	struct mount_line *ml = malloc(sizeof(*ml));
+	bool found = false;
+	size_t n;
+
+	if (!ml || pm_read_file("/proc/self/mountinfo", 0, 4u << 20, &text, &n)) {
+		free(ml);
+		return false;
+	}
+	for (line = strtok_r(text, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save))
+		if (parse_mount_line(line, ml) && strcmp(ml->fstype, "overlay") == 0 &&
+		    strcmp(ml->devno, devno) == 0) {
+			snprintf(opts, len, "%s", ml->opts);
+			found = true;
+		}
+	free(text);
+	free(ml);
+	return found;
 }
 
 /*
  * Through overlayfs (every Docker/containerd/podman image), the kernel
  * places a uprobe on the file of the layer that holds it, which every
- * container sharing that layer maps. stat() through the container's root
+ * container sharing that layer maps. fstat() through the container's root
  * gives the overlay mount's device, different in each container, so find
  * the layer's own file: the longest mount covering the path, and if it is an
- * overlay, its upperdir, then its lowerdirs in order. The layer file must
- * report the inode number overlayfs shows; if none does (layers on several
- * filesystems), keep the path through /proc/PID/root.
+ * overlay the host mounted, its upperdir, then its lowerdirs in order. The
+ * layer file must report the inode number overlayfs shows; if none does
+ * (layers on several filesystems), *fd stays the file in the container's
+ * root. On success *fd is replaced by the layer file.
  */
-static void resolve_overlay(struct target_binary *b, pid_t pid)
+static void resolve_overlay(struct target_binary *b, pid_t pid, int *fd)
 {
-	char p[64], *text = NULL, *line, *save = NULL, best_opts[8192] = "",
-		    best_mnt[PATH_MAX] = "", best_root[PATH_MAX] = "";
+	char p[64], *text = NULL, *line, *save = NULL;
+	struct mount_line *ml = malloc(sizeof(*ml)), *best = malloc(sizeof(*best));
 	size_t len, best_len = 0;
-	bool best_overlay = false;
+	bool have = false;
 
 	snprintf(p, sizeof(p), "/proc/%d/mountinfo", pid);
-	if (pm_read_file(p, 0, 4u << 20, &text, &len))
-		return;
+	if (!ml || !best || pm_read_file(p, 0, 4u << 20, &text, &len))
+		goto out;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-		char root[PATH_MAX], mnt[PATH_MAX], fstype[64], opts[8192];
-		const char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
-		    sscanf(sep + 3, "%63s %*s %8191s", fstype, opts) != 2)
-			continue;
-		unescape_octal(root);
-		unescape_octal(mnt);
-		if (!mount_covers(mnt, b->path) || strlen(mnt) < best_len)
+		if (!parse_mount_line(line, ml) || !mount_covers(ml->mnt, b->path) ||
+		    strlen(ml->mnt) < best_len)
 			continue;
 		/* a later mount on the same point stacks over an earlier one */
-		best_len = strlen(mnt);
-		best_overlay = strcmp(fstype, "overlay") == 0;
-		snprintf(best_mnt, sizeof(best_mnt), "%s", mnt);
-		snprintf(best_root, sizeof(best_root), "%s", root);
-		snprintf(best_opts, sizeof(best_opts), "%s", opts);
+		best_len = strlen(ml->mnt);
+		*best = *ml;
+		have = true;
 	}
-	free(text);
-	if (!best_overlay)
-		return;
+	if (!have || strcmp(best->fstype, "overlay") ||
+	    !host_overlay_opts(best->devno, best->opts, sizeof(best->opts)))
+		goto out;
 
 	char rel[PATH_MAX];
-	const char *tail = b->path + (strcmp(best_mnt, "/") == 0 ? 0 : strlen(best_mnt));
-	if (snprintf(rel, sizeof(rel), "%s%s", strcmp(best_root, "/") == 0 ? "" : best_root,
+	const char *tail = b->path + (strcmp(best->mnt, "/") == 0 ? 0 : strlen(best->mnt));
+	if (snprintf(rel, sizeof(rel), "%s%s", strcmp(best->root, "/") == 0 ? "" : best->root,
 		     tail) >= (int)sizeof(rel))
-		return;
+		goto out;
 
 	/* upperdir first, then lowerdir=a:b:c or repeated lowerdir+=a, in order */
-	char dirs[16][PATH_MAX];
+	char(*dirs)[PATH_MAX] = malloc(16 * PATH_MAX);
 	int ndirs = 0, upper = -1;
 	char *opt, *osave = NULL;
-	for (opt = strtok_r(best_opts, ",", &osave); opt && ndirs < 16;
+	if (!dirs)
+		goto out;
+	for (opt = strtok_r(best->opts, ",", &osave); opt && ndirs < 16;
 	     opt = strtok_r(NULL, ",", &osave)) {
 		if (strncmp(opt, "upperdir=", 9) == 0 && upper < 0) {
 			upper = ndirs;
@@ -284,26 +427,97 @@ static void resolve_overlay(struct target_binary *b, pid_t pid)
 		memcpy(dirs[0], tmp, PATH_MAX);
 	}
 	for (int i = 0; i < ndirs; i++) {
+		int lfd = -1, r;
+
 		unescape_octal(dirs[i]);
-		int r = overlay_layer_has(b, dirs[i], rel, b->ino);
+		r = overlay_layer_open(dirs[i], rel, b->ino, &lfd);
+		if (r == 1) {
+			close(*fd);
+			*fd = lfd;
+		}
 		if (r)
-			return;
+			break;
 	}
+	free(dirs);
+out:
+	free(text);
+	free(ml);
+	free(best);
+}
+
+/*
+ * The file at path inside pid's root (pid 0: the host's own path, which
+ * pymac's user named). want: the dev/ino the file must have, or NULL.
+ * 0 or -errno; on error host_path is "" and nothing can open it.
+ */
+static int fill_binary_want(struct target_binary *b, pid_t pid, const char *path,
+			    const struct stat *want)
+{
+	struct stat st;
+	int fd, err;
+
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	b->host_path[0] = '\0';
+	b->dev = b->ino = 0;
+	if (pid <= 0) {
+		snprintf(b->host_path, sizeof(b->host_path), "%s", path);
+		return target_binary__stat(b);
+	}
+	fd = target_open_in_root(pid, path, O_PATH);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (want && (st.st_dev != want->st_dev || st.st_ino != want->st_ino))) {
+		err = S_ISREG(st.st_mode) ? -ESTALE : -EINVAL;
+		close(fd);
+		return err;
+	}
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	resolve_overlay(b, pid, &fd);
+	err = pin_binary(b, fd);
+	if (err)
+		b->host_path[0] = '\0';
+	return err;
 }
 
 static void fill_binary(struct target_binary *b, pid_t pid, const char *path)
 {
-	snprintf(b->path, sizeof(b->path), "%s", path);
-	if (pid > 0)
-		snprintf(b->host_path, sizeof(b->host_path), "/proc/%d/root%s", pid, path);
-	else
-		snprintf(b->host_path, sizeof(b->host_path), "%s", path);
-	if (target_binary__stat(b) == 0 && pid > 0)
-		resolve_overlay(b, pid);
+	fill_binary_want(b, pid, path, NULL);
+}
+
+/*
+ * A binary a process maps. When the file at its path is no longer the one
+ * mapped (a package upgrade renamed a new file over it, or deleted it), a
+ * uprobe on the path would land on the new file, which the process never
+ * runs: probe the mapped file itself through /proc/PID/map_files, which
+ * names that inode whatever happened to the path (and whatever a container
+ * did to its directories since).
+ */
+static void fill_mapped_binary(struct target_binary *b, pid_t pid, const struct maps_entry *m)
+{
+	struct stat want = {.st_dev = makedev(m->dev_major, m->dev_minor), .st_ino = m->inode};
+	char link[128];
+	int fd;
+
+	if (!m->deleted && fill_binary_want(b, pid, m->path, &want) == 0)
+		return;
+	memset(b, 0, sizeof(*b));
+	snprintf(b->path, sizeof(b->path), "%.4080s%s", m->path,
+		 m->deleted ? " (deleted)" : " (replaced)");
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start,
+		 m->end);
+	fd = open(link, O_PATH | O_CLOEXEC);
+	if (fd >= 0 && pin_binary(b, fd) == 0)
+		return;
+	/* no map_files (it needs CAP_SYS_ADMIN): the file at the path, if it is there */
+	fill_binary(b, pid, m->path);
 }
 
 int target_proc__inspect(pid_t pid, struct target_proc *tp)
 {
+	char exe[PATH_MAX];
+	size_t exelen;
 	struct maps_entry *m = NULL;
 	size_t n = 0;
 	char p[64];
@@ -321,6 +535,11 @@ int target_proc__inspect(pid_t pid, struct target_proc *tp)
 	if (len > 0)
 		tp->exe[len] = '\0';
 	tp->cgroup_id = target_cgroup_id(pid);
+	/* a replaced executable reads "/path (deleted)" here, "/path" in maps */
+	snprintf(exe, sizeof(exe), "%s", tp->exe);
+	exelen = strlen(exe);
+	if (exelen > 10 && strcmp(exe + exelen - 10, " (deleted)") == 0)
+		exe[exelen - 10] = '\0';
 
 	for (size_t i = 0; i < n; i++) {
 		const char *path = m[i].path, *base = path_basename(path);
@@ -328,13 +547,13 @@ int target_proc__inspect(pid_t pid, struct target_proc *tp)
 		if (path[0] != '/' || m[i].perms[2] != 'x')
 			continue;
 		if (!tp->has_libc && is_libc_name(base)) {
-			fill_binary(&tp->libc, pid, path);
+			fill_mapped_binary(&tp->libc, pid, &m[i]);
 			tp->has_libc = true;
 		}
-		if (!tp->has_python && (may_be_python_name(base) || strcmp(path, tp->exe) == 0)) {
+		if (!tp->has_python && (may_be_python_name(base) || strcmp(path, exe) == 0)) {
 			struct target_binary b;
 
-			fill_binary(&b, pid, path);
+			fill_mapped_binary(&b, pid, &m[i]);
 			if (target_is_python_object(b.host_path)) {
 				tp->python = b;
 				tp->has_python = true;
@@ -515,16 +734,20 @@ int target_command__resolve(const char *argv0, struct target_command *tc, char *
 
 int target_resolve_in_root(pid_t pid, const char *path, char *out, size_t outlen)
 {
-	char rest[PATH_MAX * 2], done[PATH_MAX] = "", cand[PATH_MAX], host[PATH_MAX + 32];
+	char rest[PATH_MAX * 2], done[PATH_MAX] = "", name[NAME_MAX + 1];
 	char link[PATH_MAX];
-	int links = 0;
+	int links = 0, root, err = 0;
 	size_t pos = 0;
 
 	if (path[0] != '/' || snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
 		return -EINVAL;
+	root = root_fd(pid);
+	if (root < 0)
+		return root;
 	while (rest[pos]) {
 		size_t n;
 		struct stat st;
+		int dfd;
 
 		while (rest[pos] == '/')
 			pos++;
@@ -544,33 +767,64 @@ int target_resolve_in_root(pid_t pid, const char *path, char *out, size_t outlen
 			pos += n;
 			continue;
 		}
-		if (snprintf(cand, sizeof(cand), "%s/%.*s", done, (int)n, rest + pos) >=
-			(int)sizeof(cand) ||
-		    snprintf(host, sizeof(host), "/proc/%d/root%s", pid, cand) >= (int)sizeof(host))
-			return -ENAMETOOLONG;
-		if (lstat(host, &st))
-			return -errno;
+		if (n > NAME_MAX) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, rest + pos, n);
+		name[n] = '\0';
+		/*
+		 * Every step is taken from the directory reached so far, opened
+		 * inside the root: a directory the container swaps for a
+		 * symlink meanwhile still cannot lead out of it.
+		 */
+		dfd = openat2_how(root, done[0] ? done : "/", O_PATH | O_DIRECTORY, IN_ROOT);
+		if (dfd < 0) {
+			err = dfd;
+			break;
+		}
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+			err = -errno;
+			close(dfd);
+			break;
+		}
 		pos += n;
 		if (S_ISLNK(st.st_mode)) {
-			ssize_t l = readlink(host, link, sizeof(link) - 1);
+			ssize_t l = readlinkat(dfd, name, link, sizeof(link) - 1);
 			char next[PATH_MAX * 2];
 
-			if (l < 0)
-				return -errno;
-			if (++links > 40)
-				return -ELOOP;
+			close(dfd);
+			if (l < 0) {
+				err = -errno;
+				break;
+			}
+			if (++links > 40) {
+				err = -ELOOP;
+				break;
+			}
 			link[l] = '\0';
 			if (snprintf(next, sizeof(next), "%s/%s", link, rest + pos) >=
-			    (int)sizeof(next))
-				return -ENAMETOOLONG;
+			    (int)sizeof(next)) {
+				err = -ENAMETOOLONG;
+				break;
+			}
 			memcpy(rest, next, sizeof(rest));
 			pos = 0;
 			if (link[0] == '/')
 				done[0] = '\0';
 			continue;
 		}
-		memcpy(done, cand, sizeof(done));
+		close(dfd);
+		if (strlen(done) + 1 + n >= sizeof(done)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		strcat(done, "/");
+		strcat(done, name);
 	}
+	close(root);
+	if (err)
+		return err;
 	if (snprintf(out, outlen, "%s", done[0] ? done : "/") >= (int)outlen)
 		return -ENAMETOOLONG;
 	return 0;
@@ -609,8 +863,7 @@ static bool find_lib_in_root(pid_t pid, const char *exe, const char *soname,
 	    "/lib",
 	    "/usr/lib",
 	};
-	char origin[PATH_MAX], cand[PATH_MAX * 2], real[PATH_MAX], host[PATH_MAX + 32];
-	struct stat st;
+	char origin[PATH_MAX], cand[PATH_MAX * 2], real[PATH_MAX];
 
 	snprintf(origin, sizeof(origin), "%s", exe);
 	*strrchr(origin, '/') = '\0';
@@ -621,11 +874,8 @@ static bool find_lib_in_root(pid_t pid, const char *exe, const char *soname,
 			snprintf(cand, sizeof(cand), "%s/%s", dirs[i], soname);
 		if (target_resolve_in_root(pid, cand, real, sizeof(real)))
 			continue;
-		snprintf(host, sizeof(host), "/proc/%d/root%s", pid, real);
-		if (stat(host, &st) == 0 && S_ISREG(st.st_mode)) {
-			fill_binary(b, pid, real);
+		if (fill_binary_want(b, pid, real, NULL) == 0)
 			return true;
-		}
 	}
 	return false;
 }
@@ -633,8 +883,9 @@ static bool find_lib_in_root(pid_t pid, const char *exe, const char *soname,
 int target_root__find_python(pid_t pid, struct target_command *tc)
 {
 	static const char *const names[] = {"python3", "python"};
-	char path[4096], real[PATH_MAX], host[PATH_MAX + 32];
+	char path[4096], real[PATH_MAX];
 	const char *needed[64];
+	struct target_binary exe;
 	struct stat st;
 
 	memset(tc, 0, sizeof(*tc));
@@ -650,9 +901,8 @@ int target_root__find_python(pid_t pid, struct target_command *tc)
 			    snprintf(cand, sizeof(cand), "%.*s/%s", (int)dl, d, names[k]) <
 				(int)sizeof(cand) &&
 			    target_resolve_in_root(pid, cand, real, sizeof(real)) == 0 &&
-			    snprintf(host, sizeof(host), "/proc/%d/root%s", pid, real) <
-				(int)sizeof(host) &&
-			    stat(host, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			    fill_binary_want(&exe, pid, real, NULL) == 0 &&
+			    stat(exe.host_path, &st) == 0 && (st.st_mode & 0111))
 				snprintf(tc->exe, sizeof(tc->exe), "%s", real);
 			d += dl;
 			if (*d == ':')
@@ -662,13 +912,12 @@ int target_root__find_python(pid_t pid, struct target_command *tc)
 	if (!tc->exe[0])
 		return -ENOENT;
 
-	snprintf(host, sizeof(host), "/proc/%d/root%s", pid, tc->exe);
-	struct elf_file *ef = elf_file__open(host);
+	struct elf_file *ef = elf_file__open(exe.host_path);
 	if (!ef)
 		return -ENOEXEC;
 	struct elf_func f;
 	if (elf_file__find_func(ef, "PyObject_Malloc", &f) == 0) {
-		fill_binary(&tc->python, pid, tc->exe);
+		tc->python = exe;
 		tc->has_python = true;
 	}
 	int n = elf_file__needed(ef, needed, 64);

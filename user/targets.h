@@ -14,14 +14,20 @@
 
 /* A binary file as pymac opens it and as the kernel identifies it. */
 struct target_binary {
-	char path[PATH_MAX];	  /* as the target process sees it */
-	char host_path[PATH_MAX]; /* what pymac opens: /proc/PID/root/... or path */
-	uint64_t dev, ino;	  /* of host_path, as the host sees it */
+	char path[PATH_MAX]; /* as the target process sees it */
 	/*
-	 * Through overlayfs, host_path is the file in the image layer that
-	 * holds it (the file the kernel probes), so containers sharing the
-	 * layer get the same dev/ino.
+	 * What pymac opens: for another process's file, /proc/self/fd/N of a
+	 * descriptor pymac keeps open (opened inside that process's root, so
+	 * neither a symlink nor a later rename can redirect it); for the
+	 * command pymac starts, the path itself.
 	 */
+	char host_path[PATH_MAX];
+	uint64_t dev, ino; /* of host_path, as the host sees it */
+			   /*
+			    * Through overlayfs, host_path is the file in the image layer that
+			    * holds it (the file the kernel probes), so containers sharing the
+			    * layer get the same dev/ino.
+			    */
 };
 
 struct target_proc {
@@ -61,8 +67,18 @@ int target_command__resolve(const char *argv0, struct target_command *tc, char *
  * Resolve an absolute path inside the root of process pid, following
  * symlinks as that process would (an absolute link restarts at its root,
  * ".." stops there). out: the path as the process sees it. 0 or -errno.
+ * Every step is taken inside the root (openat2 RESOLVE_IN_ROOT): no host
+ * file is looked at, whatever the process's links say.
  */
 int target_resolve_in_root(pid_t pid, const char *path, char *out, size_t outlen);
+
+/*
+ * open(2) path inside the root of process pid with openat2(2)
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: symlinks and ".." resolve inside
+ * that root, as the process would see them. fd or -errno (-ENOSYS: the
+ * kernel has no openat2; said once on stderr).
+ */
+int target_open_in_root(pid_t pid, const char *path, int flags);
 
 /*
  * The Python interpreter that `python3` (else `python`) names on the PATH
