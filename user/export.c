@@ -11,6 +11,8 @@
 #include "export.h"
 
 const struct export_format export_formats[] = {
+    {"html", "one self-contained HTML page: timelines per container and summary tables", 0,
+     export_html__new},
     {NULL, NULL, 0, NULL},
 };
 
