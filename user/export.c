@@ -11,6 +11,10 @@
 #include "export.h"
 
 const struct export_format export_formats[] = {
+    {"chrome", "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing", 10000000ull,
+     export_chrome__new},
+    {"csv", "time-bucketed series per container, one row per bucket and container",
+     1000000000ull, export_csv__new},
     {"html", "one self-contained HTML page: timelines per container and summary tables", 0,
      export_html__new},
     {NULL, NULL, 0, NULL},
