@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "caps.h"
 #include "commands.h"
 #include "probes.h"
 #include "session.h"
@@ -25,7 +24,8 @@
 
 #define DRAW_INTERVAL_NS 100000000ull /* 10 redraws a second */
 #define LINES_GRACE_NS	 250000000ull /* events of an interval arrive within this */
-#define LIVE_POLL_BUDGET 65536	      /* records per poll before the screen gets a turn */
+#define LINES_IDLE_NS	 (2 * LINES_GRACE_NS)
+#define LIVE_POLL_BUDGET 65536 /* records per poll before the screen gets a turn */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -85,8 +85,14 @@ static void view_stats__print(const struct view_stats *vs, const char *what,
  * replay: when the first event at least LINES_GRACE_NS past an interval's
  * end arrives, before the model takes it. Both then print from the same
  * model state, so a replay prints what the live session printed, byte for
- * byte. The price: while the targets make no event at all, the lines of
- * that time come with the next event (or at the end).
+ * byte.
+ *
+ * While the targets make no event at all, live prints an interval once the
+ * clock is LINES_IDLE_NS past its end and a poll found the ring buffer empty
+ * (a backlog may hold that interval's events). No record of that time has
+ * arrived since (else it would have been printed then), so the replay prints
+ * it at the same point of the stream: before the next record. Only a record
+ * delayed on its way by more than LINES_GRACE_NS could make the two differ.
  */
 struct line_printer {
 	struct pm_sink base; /* goes before the timeline's sink */
@@ -258,8 +264,6 @@ int cmd_live(int argc, char **argv)
 		return 2;
 	if (caps__check("live", &args.targets))
 		return 1;
-	if (caps__check("live", &args.targets))
-		return 1;
 	vs.on = args.stats;
 	if (!args.lines && !isatty(STDOUT_FILENO))
 		args.lines = true;
@@ -316,8 +320,10 @@ int cmd_live(int argc, char **argv)
 	char status[160];
 
 	for (;;) {
+		unsigned long long before = session__events(s);
 		int n = ended ? 0 : session__step(s, tui ? 20 : 50);
 		unsigned long long now = pm_now_ns();
+		bool drained = session__events(s) == before;
 
 		if (n < 0)
 			break;
@@ -328,6 +334,8 @@ int cmd_live(int argc, char **argv)
 		}
 		if (!ended)
 			timeline__advance(tl, now);
+		if (args.lines && !ended && drained && now > LINES_IDLE_NS)
+			lines__catch_up(&lp, now - LINES_IDLE_NS);
 		if (writer && now >= next_flush) {
 			int e = trace_writer__maybe_flush(writer, now, 2 * DRAW_INTERVAL_NS);
 
@@ -575,8 +583,8 @@ int timeline_replay(const char *path, bool lines, double interval, double speed,
 		if (view < feed_origin(&f))
 			view = feed_origin(&f);
 		snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", speed > 0 ? "" : "(max)",
-			 (double)(view - feed_origin(&f)) / 1e9,
-			 f.eof ? " | end of trace" : "", hold_gc ? " | waiting for a GC" : "");
+			 (double)(view - feed_origin(&f)) / 1e9, f.eof ? " | end of trace" : "",
+			 hold_gc ? " | waiting for a GC" : "");
 		tui__set_status(tui, status);
 		enum tui_action act = tui__update(tui, f.tl, view, 50);
 		uint64_t win = tui__window_ns(tui), target = 0;
@@ -619,8 +627,7 @@ int timeline_replay(const char *path, bool lines, double interval, double speed,
 			feed_until(&f, 1, false, NULL);
 			if (target > feed_origin(&f))
 				feed_until(&f, target, false, NULL);
-			view =
-			    target > feed_origin(&f) ? target : feed_origin(&f);
+			view = target > feed_origin(&f) ? target : feed_origin(&f);
 		}
 		if (stop_signal) {
 			ret = 0;

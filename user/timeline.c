@@ -1265,6 +1265,16 @@ int timeline__series(const struct timeline *tl, size_t lane, uint64_t from_ns, u
 
 		if (b0 < lo)
 			b0 = lo;
+		if (b0 >= hi && hi > lo) {
+			/* Past the model's newest time nothing is known to have
+			 * happened: the levels stay where they are, whether or
+			 * not the clock was advanced (live advances it, a replay
+			 * only has its records), so both show the same. */
+			z = cum_at(l, hi - 1);
+			o->py_net = (int64_t)z->f[C_PY_NET];
+			o->libc_net = (int64_t)z->f[C_LIBC_NET];
+			continue;
+		}
 		if (b1 > hi)
 			b1 = hi;
 		if (b0 >= b1)

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import MODULES, PYMAC, REPO, sh, summary, tail
+from conftest import MODULES, PYMAC, REPO, LineReader, sh, stop, summary, tail
 
 PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 GC_MODULE = str(MODULES / "test_gc_callbacks.py")
@@ -61,6 +61,60 @@ def test_live_lines_equal_replay_lines(pymac, tmp_path):
     py = [p for p in summ["processes"] if p.get("python_version") == "3.12"]
     assert len(py) == 1
     assert per_gen == py[0]["gc"]["by_generation"], (per_gen, py[0]["gc"])
+
+
+IDLE_WORKLOAD = """
+import gc, os, sys, time
+def burst():
+    junk = [[i, str(i)] for i in range(20000)]
+    gc.collect()
+burst()
+open(sys.argv[1], "w").close()   # the idle time starts
+time.sleep(4)
+open(sys.argv[2], "w").close()   # and ends
+burst()
+"""
+
+
+def test_live_lines_keep_coming_while_the_targets_are_idle(pymac, tmp_path):
+    """Intervals without events are printed while they pass, not with the
+    next event, and still equal the replay's lines."""
+    trace, idle, woke = tmp_path / "idle.pmt", tmp_path / "idle", tmp_path / "woke"
+    proc = subprocess.Popen(
+        [pymac, "live", "--lines", "--interval", "0.5", "--record", str(trace), "--"]
+        + ["sh", "-c", 'exec "$0" -c "$1" "$2" "$3" >/dev/null', PY312, IDLE_WORKLOAD, str(idle), str(woke)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+    try:
+        out = LineReader(proc.stdout)
+        deadline = time.monotonic() + 120
+        while not idle.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert idle.exists(), "the workload never reached its idle time"
+        seen = len(out.lines)
+        # 4 s idle, 0.5 s intervals: lines of the idle time arrive within it
+        got = out.wait_for(lambda l: l.startswith("t="), 3.0)
+        while got and len(out.lines) <= seen:
+            got = out.wait_for(lambda l: l.startswith("t="), 1.0)
+        assert got and not woke.exists(), "no line was printed while the targets were idle"
+        proc.wait(timeout=120)
+        out.join()
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, tail(proc.stderr.read())
+    live = lines_of(out.text())
+    rep = subprocess.run(
+        [pymac, "replay", str(trace), "--lines", "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    assert rep.returncode == 0, rep.stderr
+    assert lines_of(rep.stdout) == live, "replay lines differ from live lines"
 
 
 class Tmux:
