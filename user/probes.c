@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +169,56 @@ struct probes *probes__open_dry(unsigned sources)
 	return p;
 }
 
+#define DETACH_THREADS 16
+
+struct detach_work {
+	struct bpf_link **links;
+	size_t n, stride;
+};
+
+static void *detach_some(void *arg)
+{
+	struct detach_work *w = arg;
+
+	for (size_t i = 0; i < w->n; i += w->stride)
+		bpf_link__destroy(w->links[i]);
+	return NULL;
+}
+
+void probes__detach(struct probes *p)
+{
+	struct detach_work work[DETACH_THREADS];
+	pthread_t tid[DETACH_THREADS];
+	bool started[DETACH_THREADS] = {};
+	size_t nt;
+
+	if (!p || !p->nlinks)
+		return;
+	/*
+	 * Closing a uprobe link waits for the kernel to unregister it (about
+	 * 0.1 s each here). One after the other, 21 links took 3.5-6 s to
+	 * close; from 16 threads, 1.7-2.3 s, which is what a stop signal or
+	 * the end of a command costs.
+	 */
+	nt = p->nlinks < DETACH_THREADS ? p->nlinks : DETACH_THREADS;
+	for (size_t t = 0; t < nt; t++) {
+		work[t] = (struct detach_work){p->links + t, p->nlinks - t, nt};
+		started[t] = t > 0 && pthread_create(&tid[t], NULL, detach_some, &work[t]) == 0;
+	}
+	for (size_t t = 0; t < nt; t++)
+		if (!started[t])
+			detach_some(&work[t]);
+	for (size_t t = 1; t < nt; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	p->nlinks = 0;
+}
+
 void probes__free(struct probes *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nlinks; i++)
-		bpf_link__destroy(p->links[i]);
+	probes__detach(p);
 	free(p->links);
 	free(p->bins);
 	pymac_bpf__destroy(p->skel);

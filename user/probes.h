@@ -72,6 +72,12 @@ typedef void (*probes_lost_cb)(void *ctx, uint32_t pid, uint32_t kind, uint64_t 
 int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx);
 /* Sum of lost events over kinds. */
 uint64_t probes__lost_total(const struct probes *p);
+/*
+ * Destroy every link (uprobes and the process-life programs): from now on
+ * nothing reaches the ring buffer, so what is in it can be read to its end
+ * even while the targets run flat out. The maps stay readable.
+ */
+void probes__detach(struct probes *p);
 /* Number of uprobe/uretprobe/USDT links attached. */
 size_t probes__link_count(const struct probes *p);
 

@@ -126,7 +126,7 @@ int cmd_record(int argc, char **argv)
 	struct trace_writer *writer = NULL;
 	struct session *s = NULL;
 	char cmdline[1024];
-	int ret = 1, st;
+	int ret = 1, st, write_err = 0;
 
 	/* Everything after the first "--" is the command, untouched by argp. */
 	args.targets.command = session_split_command(&argc, argv);
@@ -170,13 +170,24 @@ int cmd_record(int argc, char **argv)
 
 		if (n)
 			break;
-		if (now >= next_flush) {
-			int e = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS);
-
-			if (e) {
-				pm_err("writing %s: %s; stopping (what was written so far is kept)",
-				       args.output, strerror(-e));
-				break;
+		if (now >= next_flush && !write_err) {
+			/* the writer's error is sticky: a chunk that failed while the
+			 * consumer appended shows up here too */
+			write_err = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS);
+			if (write_err) {
+				/*
+				 * Disk full or gone: stop tracing so the targets run
+				 * unhindered, but let a command finish as it would
+				 * have without pymac rather than orphan it.
+				 */
+				pm_err("writing %s: %s; recording stopped, the trace is readable "
+				       "up to its last complete chunk%s",
+				       args.output, strerror(-write_err),
+				       args.targets.command ? "; waiting for the command to end"
+							    : "");
+				session__detach(s);
+				if (!args.targets.command)
+					break;
 			}
 			next_flush = now + FLUSH_INTERVAL_NS;
 		}
@@ -198,17 +209,22 @@ finish:
 	int cerr = trace_writer__close(writer, &end);
 	writer = NULL;
 	uint64_t lost = session__lost(s);
-	if (cerr)
-		pm_err("writing %s: %s (the chunks written before stay readable)", args.output,
-		       strerror(-cerr));
-	fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.output,
-		(unsigned long long)end.events, (unsigned long long)lost);
+	/* one line about a failed write, said when it happened */
+	if (cerr && !write_err)
+		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
+		       args.output, strerror(-cerr));
+	if (!cerr && !write_err)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.output,
+			(unsigned long long)end.events, (unsigned long long)lost);
 	if (lost)
 		fprintf(stderr,
 			"pymac: %llu events were lost (ring buffer full); use a larger "
 			"--ringbuf-mb or fewer --probes\n",
 			(unsigned long long)lost);
-	if (cerr)
+	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
+	if (!ret && session__command_status(s) > 0)
+		ret = session__command_status(s);
+	else if (cerr || write_err)
 		ret = 1;
 	else if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);

@@ -229,6 +229,7 @@ struct session {
 	int child_status;
 	bool child_done;
 	int forwarded;
+	bool detached;
 	unsigned long long next_lost, next_cgcheck, next_scan;
 };
 
@@ -988,7 +989,7 @@ int session__step(struct session *s, int timeout_ms)
 		return n;
 	}
 	unsigned long long now = pm_now_ns();
-	if (s->nrescans)
+	if (s->nrescans && !s->detached)
 		run_rescans(s);
 	if (now >= s->next_lost) {
 		probes__lost_foreach(s->probes, lost_cb, s);
@@ -998,7 +999,7 @@ int session__step(struct session *s, int timeout_ms)
 		check_containers(s);
 		s->next_cgcheck = now + CGROUP_CHECK_NS;
 	}
-	if ((t->nprojects || t->all_containers) && now >= s->next_scan) {
+	if ((t->nprojects || t->all_containers) && now >= s->next_scan && !s->detached) {
 		scan_containers(s, false);
 		s->next_scan = now + CONTAINER_SCAN_NS;
 	}
@@ -1046,8 +1047,20 @@ void session__stop_command(struct session *s)
 		kill(s->child, SIGTERM);
 }
 
+void session__detach(struct session *s)
+{
+	probes__detach(s->probes);
+	s->detached = true;
+}
+
 void session__drain(struct session *s)
 {
+	/*
+	 * Detach first: a target that allocates flat out could otherwise refill
+	 * the ring buffer as fast as it is read, and the drain would not end.
+	 * Everything before this moment is in the ring buffer (or counted lost).
+	 */
+	session__detach(s);
 	consumer__drain(s->consumer);
 	probes__lost_foreach(s->probes, lost_cb, s);
 	if (s->nconts)

@@ -98,7 +98,14 @@ bool session__signal(struct session *s, int sig);
 /* Send SIGTERM to the command if it still runs (live ends it when quit). */
 void session__stop_command(struct session *s);
 
-/* Read whatever is left in the ring buffer and the final lost counts. */
+/*
+ * Stop tracing: detach every probe, so the targets run as if pymac were
+ * gone. session__step still waits for the command (and forwards signals).
+ */
+void session__detach(struct session *s);
+
+/* Detach, then read whatever is left in the ring buffer (at most its size)
+ * and the final lost counts. */
 void session__drain(struct session *s);
 
 uint64_t session__events(const struct session *s);
