@@ -17,6 +17,7 @@
 #include "caps.h"
 #include "commands.h"
 #include "probes.h"
+#include "prom.h"
 #include "session.h"
 #include "timeline.h"
 #include "trace.h"
@@ -186,6 +187,7 @@ static const char live_doc[] =
     "  pymac live --compose-project pymac\n"
     "  pymac live --container pymac_refcount_1 --record t.pmt\n"
     "  pymac live --lines --interval 5 -- python3 app.py > memory.log\n"
+    "  pymac live --all-containers --prometheus 9464 --lines > /dev/null\n"
     "  pymac replay t.pmt --view timeline --speed 4\n"
     "\n"
     "OPTIONS:";
@@ -195,6 +197,7 @@ enum {
 	OPT_LINES,
 	OPT_INTERVAL,
 	OPT_STATS,
+	OPT_PROMETHEUS,
 };
 
 static const struct argp_option live_options[] = {
@@ -203,12 +206,14 @@ static const struct argp_option live_options[] = {
     {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
     {"stats", OPT_STATS, NULL, 0,
      "At the end, print on stderr how the view kept up: events/s, CPU, redraws", 0},
+    {"prometheus", OPT_PROMETHEUS, "[HOST:]PORT", 0,
+     "Serve /metrics (Prometheus text format) on HOST:PORT (default host 127.0.0.1)", 0},
     {},
 };
 
 struct live_args {
 	struct target_opts targets;
-	const char *record;
+	const char *record, *prometheus;
 	bool lines, stats;
 	double interval;
 };
@@ -229,6 +234,9 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_STATS:
 		a->stats = true;
+		break;
+	case OPT_PROMETHEUS:
+		a->prometheus = arg;
 		break;
 	case OPT_INTERVAL:
 		if (timeline_parse_interval(arg, &a->interval))
@@ -256,6 +264,8 @@ int cmd_live(int argc, char **argv)
 	struct tui *tui = NULL;
 	struct line_printer lp = {.base.record = lines_record};
 	struct view_stats vs = {.start_ns = pm_now_ns()};
+	struct prom *prom = NULL;
+	char title[160] = "pymac live";
 	int ret = 1, st;
 	bool ended = false;
 
@@ -290,6 +300,20 @@ int cmd_live(int argc, char **argv)
 	session__add_sink(s, &last.base);
 	if (args.record && !(writer = session__open_trace(s, args.record)))
 		goto out;
+	if (args.prometheus) {
+		char err[256];
+
+		prom = prom__start(args.prometheus, err, sizeof(err));
+		if (!prom) {
+			pm_err("%s", err);
+			goto out;
+		}
+		snprintf(title, sizeof(title), "pymac live | metrics http://%s/metrics",
+			 prom__address(prom));
+		if (args.lines)
+			fprintf(stderr, "pymac: serving metrics at http://%s/metrics\n",
+				prom__address(prom));
+	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -302,7 +326,7 @@ int cmd_live(int argc, char **argv)
 		goto finish;
 	}
 	if (!args.lines) {
-		struct tui_opts to = {.replay = false, .title = "pymac live"};
+		struct tui_opts to = {.replay = false, .title = title};
 
 		tui = tui__open(&to);
 		if (!tui) {
@@ -334,6 +358,11 @@ int cmd_live(int argc, char **argv)
 		}
 		if (!ended)
 			timeline__advance(tl, now);
+		if (prom) {
+			struct prom_totals pt = {session__events(s), session__lost(s)};
+
+			prom__serve(prom, tl, &pt);
+		}
 		if (args.lines && !ended && drained && now > LINES_IDLE_NS)
 			lines__catch_up(&lp, now - LINES_IDLE_NS);
 		if (writer && now >= next_flush) {
@@ -369,6 +398,10 @@ int cmd_live(int argc, char **argv)
 		if (deadline && now >= deadline)
 			break;
 	}
+	/* Nothing new will be counted: a scrape now finds no server rather
+	 * than one that cannot answer while the probes come off. */
+	prom__stop(prom);
+	prom = NULL;
 	/* The view was the point of a command started here: it ends with it. */
 	session__stop_command(s);
 	ret = 0;
@@ -395,6 +428,7 @@ finish:
 		ret = session__command_status(s);
 out:
 	tui__close(tui);
+	prom__stop(prom);
 	if (writer)
 		trace_writer__close(writer, NULL);
 	session__free(s);

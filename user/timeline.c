@@ -794,6 +794,9 @@ static int on_gc(struct timeline *tl, struct proc *p, struct lane *l, const stru
 	gen = g->generation;
 	if (gen >= 0 && gen < 3)
 		l->info.gc_by_gen[gen]++;
+	l->info.gc_ns += ev->gc.duration_ns ? ev->gc.duration_ns : g->end_ns - g->start_ns;
+	if (ev->gc.collected > 0)
+		l->info.gc_collected += (uint64_t)ev->gc.collected;
 	return 0;
 }
 
@@ -930,6 +933,11 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 		return err;
 	p->py_net += (int64_t)d.f[C_PY_NET];
 	p->libc_net += (int64_t)d.f[C_LIBC_NET];
+	l->info.events[ev->kind]++;
+	l->info.py_alloc_bytes += d.f[C_PY_ALLOC_BYTES];
+	l->info.py_free_bytes += d.f[C_PY_FREE_BYTES];
+	l->info.libc_alloc_bytes += d.f[C_LIBC_ALLOC_BYTES];
+	l->info.libc_free_bytes += d.f[C_LIBC_FREE_BYTES];
 	return lane_apply(tl, l, ev->ts_ns, &d);
 }
 

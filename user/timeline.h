@@ -73,6 +73,12 @@ struct tl_lane_info {
 	uint64_t unmatched_frees; /* frees whose allocation was never seen
 				   * (or was not kept: 1M live blocks per lane at most) */
 	int64_t py_net, libc_net; /* now */
+	/* totals so far, which never decrease (metrics counters) */
+	uint64_t events[PM_KIND_MAX]; /* by kind */
+	uint64_t py_alloc_bytes, py_free_bytes; /* frees sized by their allocation */
+	uint64_t libc_alloc_bytes, libc_free_bytes;
+	uint64_t gc_ns;	       /* time in finished collections */
+	uint64_t gc_collected; /* objects they collected (where known) */
 };
 
 struct timeline;

@@ -1,0 +1,144 @@
+"""`pymac live --prometheus`: /metrics scraped during a real live session.
+
+The page is parsed with prometheus_client's own text parser (Debian's
+python3-prometheus-client), so a format slip fails the test; its counters
+must rise while the workload runs and end at what the trace says.
+"""
+
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import LineReader, stop, summary, tail
+
+parser = pytest.importorskip(
+    "prometheus_client.parser", reason="python3-prometheus-client is not installed (scripts/install-deps.sh)"
+)
+
+PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+
+# Collections and allocations in rounds, with pauses so scrapes fall between them.
+WORKLOAD = """
+import gc, sys, time
+for i in range(8):
+    junk = [[j, str(j)] for j in range(2000)]
+    cycle = []; cycle.append(cycle)
+    del junk, cycle
+    gc.collect()
+    time.sleep(0.4)
+"""
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+        ctype = r.headers.get("Content-Type", "")
+        assert ctype.startswith("text/plain; version=0.0.4"), ctype
+        text = r.read().decode()
+    samples = {}
+    for fam in parser.text_string_to_metric_families(text):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def total(samples, name, **labels):
+    return sum(
+        v for (n, ls), v in samples.items() if n == name and all(dict(ls).get(k) == w for k, w in labels.items())
+    )
+
+
+def test_metrics_rise_while_the_workload_runs(pymac, tmp_path):
+    trace = tmp_path / "prom.pmt"
+    proc = subprocess.Popen(
+        [pymac, "live", "--lines", "--prometheus", "127.0.0.1:0", "--record", str(trace), "--"]
+        + ["sh", "-c", 'exec "$0" -c "$1" >/dev/null', PY312, WORKLOAD],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+    try:
+        err = LineReader(proc.stderr)
+        line = err.wait_for(lambda l: "serving metrics at" in l, 60)
+        assert line, "no 'serving metrics at' line: %s" % err.text()
+        url = re.search(r"(http://\S+/metrics)", line).group(1)
+        # loopback only, as asked
+        assert url.startswith("http://127.0.0.1:"), url
+        seen = []
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                seen.append(scrape(url))
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                # the session ended between two scrapes (the server stops
+                # when the targets have ended)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    raise
+                break
+            time.sleep(0.5)
+        proc.wait(timeout=60)
+        err.join()
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, tail(err.text())
+    seen = [s for s in seen if total(s, "pymac_events_total", kind="py_malloc") > 0]
+    assert len(seen) >= 3, "fewer than 3 scrapes saw events: %d" % len(seen)
+    first, last = seen[0], seen[-1]
+    # counters rise as the workload runs, and never fall
+    for name, labels in [
+        ("pymac_events_total", {"kind": "py_malloc"}),
+        ("pymac_events_total", {"kind": "gc_done"}),
+        ("pymac_gc_collections_total", {}),
+        ("pymac_allocated_bytes_total", {"allocator": "python"}),
+        ("pymac_events_received_total", {}),
+    ]:
+        values = [total(s, name, **labels) for s in seen]
+        assert values == sorted(values), (name, labels, values)
+        assert values[-1] > values[0], (name, labels, values)
+    # one lane, the python process, described by pymac_lane_info
+    info = [dict(ls) for (n, ls), v in last.items() if n == "pymac_lane_info"]
+    assert any(i["lane_kind"] == "process" and i["interpreter"] == "python 3.12" for i in info), info
+    # the last scrape is at most what the whole trace holds
+    summ = summary(pymac, trace)
+    py = [p for p in summ["processes"] if p.get("python_version") == "3.12"]
+    assert len(py) == 1
+    gen = py[0]["gc"]["by_generation"]
+    for g in range(3):
+        assert total(last, "pymac_gc_collections_total", generation=str(g)) <= gen[g]
+    assert total(last, "pymac_events_total", kind="py_malloc") <= py[0]["counts"]["py_malloc"]
+    assert total(last, "pymac_lost_events_all_total") == 0
+
+
+def test_bad_prometheus_addresses_fail_before_tracing(pymac, tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        for spec, words in [
+            ("nonsense", "expected PORT"),
+            ("127.0.0.1:99999", "expected PORT"),
+            ("127.0.0.1:%d" % port, "Address already in use"),
+        ]:
+            trace = tmp_path / ("x%d.pmt" % abs(hash(spec)))
+            res = subprocess.run(
+                [pymac, "live", "--lines", "--prometheus", spec, "--record", str(trace), "--", PY312, "-c", "pass"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                universal_newlines=True,
+                timeout=60,
+            )
+            assert res.returncode != 0, (spec, res.stderr)
+            lines = [l for l in res.stderr.splitlines() if l.strip()]
+            assert len(lines) == 1 and words in lines[0], (spec, res.stderr)
+    finally:
+        busy.close()
