@@ -28,9 +28,9 @@
 #include "trace.h"
 #include "trace_format.h"
 
-#define MODE_RAW	0x01
-#define MODE_KEEP_CRC	0x02
-#define MODE_VERSION1	0x04
+#define MODE_RAW      0x01
+#define MODE_KEEP_CRC 0x02
+#define MODE_VERSION1 0x04
 
 static int memfd = -1;
 static char memfd_path[64];
