@@ -113,17 +113,20 @@ static uint8_t *wrap_raw(const uint8_t *in, size_t len, bool v1, size_t *out_len
 	return f;
 }
 
-/* Every string the reader hands out must be a live C string. */
 static void touch(const char *s)
 {
 	if (s)
 		sink += strlen(s);
 }
 
+/* Every string the reader hands out must be a live C string, and every
+ * enum a value the consumers' switches know. */
 static void touch_record(const struct pm_record *rec)
 {
 	switch (rec->type) {
 	case PM_REC_EVENT:
+		if (!pm_kind_name(rec->ev.kind))
+			abort();
 		if (rec->ev.kind == PM_PY_DEALLOC)
 			touch(rec->ev.dealloc.type_name);
 		if (rec->ev.kind == PM_EXEC || rec->ev.kind == PM_EXIT) {
@@ -138,6 +141,8 @@ static void touch_record(const struct pm_record *rec)
 		touch(rec->proc.python_version);
 		break;
 	case PM_REC_SOURCE:
+		if (!pm_source_status_name(rec->src.status))
+			abort();
 		touch(rec->src.source);
 		touch(rec->src.detail);
 		break;
@@ -145,7 +150,15 @@ static void touch_record(const struct pm_record *rec)
 		touch(rec->meta.key);
 		touch(rec->meta.value);
 		break;
+	case PM_REC_LOST:
+		/* kind 0: lost events whose kind is unknown */
+		if (rec->lost.kind && !pm_kind_name(rec->lost.kind))
+			abort();
+		break;
 	case PM_REC_CONTAINER:
+		if (rec->cont.state != PM_CONTAINER_RUNNING &&
+		    rec->cont.state != PM_CONTAINER_STOPPED)
+			abort();
 		touch(rec->cont.runtime);
 		touch(rec->cont.id);
 		touch(rec->cont.name);
@@ -153,8 +166,10 @@ static void touch_record(const struct pm_record *rec)
 		touch(rec->cont.project);
 		touch(rec->cont.service);
 		break;
-	default:
+	case PM_REC_END:
 		break;
+	default:
+		abort();
 	}
 }
 
