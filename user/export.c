@@ -13,8 +13,8 @@
 const struct export_format export_formats[] = {
     {"chrome", "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing", 10000000ull,
      export_chrome__new},
-    {"csv", "time-bucketed series per container, one row per bucket and container",
-     1000000000ull, export_csv__new},
+    {"csv", "time-bucketed series per container, one row per bucket and container", 1000000000ull,
+     export_csv__new},
     {"html", "one self-contained HTML page: timelines per container and summary tables", 0,
      export_html__new},
     {NULL, NULL, 0, NULL},
@@ -138,6 +138,10 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 	if (ret == -EIO)
 		pm_err("warning: %s: %s (exported up to there)", trace_path,
 		       trace_reader__error(rd));
+	else if (!trace_reader__complete(rd))
+		pm_err("warning: %s has no end record: the recording was cut short; exported up to "
+		       "its last complete chunk",
+		       trace_path);
 	ret = ex->sink.finish ? ex->sink.finish(&ex->sink) : 0;
 	if (ret < 0) {
 		pm_err("%s export: %s", f->name, strerror(-ret));

@@ -232,6 +232,11 @@ int cmd_replay(int argc, char **argv)
 			pm_err("%s: %s", a.file, trace_reader__error(rd));
 			status = 1;
 		}
+	} else if (!trace_reader__complete(rd)) {
+		pm_err(
+		    "warning: %s has no end record: the recording was cut short (pymac killed, or "
+		    "its disk full); shown up to its last complete chunk",
+		    a.file);
 	}
 	if (sum) {
 		if (a.json)
