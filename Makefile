@@ -92,6 +92,7 @@ TEST_OBJS_test_timeline := record.o timeline.o intern.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o
+TEST_OBJS_test_sites := sites.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
