@@ -13,10 +13,19 @@ there), untraced and traced, several times each, and prints min/median/max of:
     about 1 million events/s from a recorded trace (this machine's probes
     cannot make that many real events), and `pymac live` on the real
     workload: CPU per million events, redraws per second, longest gap.
-Usage: bench.py [--runs N] [--iterations N] [--python PATH]
+And, for issue 6 (overhead):
+  - floor: the kernel's uprobe floor, a counting-only BPF program on
+    functions whose first instruction is emulated or single-stepped
+    (tests/bench/floor/), ns per hit;
+  - compare: small workloads (tests/bench/workloads/ and the alloc loop)
+    on pyenv's 3.11 and Debian's python3.11, untraced, under
+    `-X tracemalloc`, under bpftrace (counting only, and one printf per
+    event to a file) and under pymac: wall time, ratio, ns per event.
+Usage: bench.py [--runs N] [--iterations N] [--python PATH] [--only SECTION]
 """
 import argparse
 import glob
+import platform
 import re
 import shutil
 import json
@@ -196,6 +205,175 @@ def live_view(trace, python, iterations, runs, tmp):
         print("  longest gap (ms)         %s" % mmm(gap, "%d"))
 
 
+# ---- issue 6: what a probe hit costs, and how other tracers compare ----
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+PYENV311 = "/root/.pyenv/versions/3.11.7"
+WORKLOADS = [("alloc loop", WORKLOAD),
+             ("json dumps/loads", os.path.join(BENCH, "workloads", "json_loop.py")),
+             ("comprehensions", os.path.join(BENCH, "workloads", "comprehensions.py")),
+             ("gc cycles", os.path.join(BENCH, "workloads", "gc_cycles.py"))]
+
+
+def machine_line():
+    """Kernel, CPU model and virtualization, printed beside the figures."""
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    virt = []
+    for flag in ("--vm", "--container"):
+        r = subprocess.run(["systemd-detect-virt", flag], capture_output=True, text=True)
+        virt.append(r.stdout.strip() or "none")
+    load = os.getloadavg()[0]
+    return ("kernel %s, CPU %s x %d, VM: %s, container: %s, load average %.1f"
+            % (platform.release(), cpu, os.cpu_count(), virt[0], virt[1], load))
+
+
+def uprobe_floor(runs, calls):
+    """Build and run tests/bench/floor: ns per hit of a counting-only uprobe
+    by the probed instruction."""
+    out = os.path.join(ROOT, ".output", "bench")
+    r = subprocess.run(["make", "-s", "-C", os.path.join(BENCH, "floor"), "OUT=" + out],
+                       capture_output=True, text=True)
+    if r.returncode:
+        print("uprobe floor: build failed:\n" + r.stderr)
+        return
+    print("uprobe floor: counting-only BPF program, %d calls per run, %d runs" % (calls, runs))
+    sys.stdout.flush()
+    subprocess.run([os.path.join(out, "floor"), "--calls", str(calls), "--runs",
+                    str(min(runs, 64))], check=False)
+
+
+def bt_script(target, mode):
+    """bpftrace's closest equivalent of pymac's pymalloc+dealloc probes:
+    entry and return of the allocators, entry of PyObject_Free and
+    _Py_Dealloc; either counting only or one printf per event."""
+    allocs = ["PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc"]
+    if mode == "count":
+        ent = ",".join("uprobe:%s:%s" % (target, f) for f in
+                       allocs + ["PyObject_Free", "_Py_Dealloc"])
+        ret = ",".join("uretprobe:%s:%s" % (target, f) for f in allocs)
+        return "%s /pid == cpid/ { @e = count(); } %s /pid == cpid/ { @r = count(); }" % (
+            ent, ret)
+    # a uprobe fires in every process that maps the file: keep the command's
+    # own events, as pymac does
+    lines = ["uprobe:%s:PyObject_Malloc /pid == cpid/ { @a[tid] = arg0; }" % target,
+             "uprobe:%s:PyObject_Calloc /pid == cpid/ { @a[tid] = arg0 * arg1; }" % target,
+             "uprobe:%s:PyObject_Realloc /pid == cpid/ { @a[tid] = arg1; }" % target]
+    for f in allocs:
+        lines.append('uretprobe:%s:%s /pid == cpid/ { printf("%%d %s %%d %%lx\\n", tid, '
+                     '@a[tid], retval); delete(@a[tid]); }' % (target, f, f))
+    lines.append('uprobe:%s:PyObject_Free /pid == cpid/ { printf("%%d free %%lx\\n", tid, '
+                 'arg0); }' % target)
+    lines.append('uprobe:%s:_Py_Dealloc /pid == cpid/ { printf("%%d dealloc %%lx\\n", tid, '
+                 'arg0); }' % target)
+    return " ".join(lines)
+
+
+def bt_run(script, cmd, out):
+    """Wall time of bpftrace running cmd, and its output (the file for
+    printf mode, stdout for the counts)."""
+    argv = ["bpftrace", "-e", script, "-o", out, "-c", " ".join(cmd)]
+    t = timed(argv, stderr=subprocess.DEVNULL)
+    return t, open(out).read() if os.path.exists(out) else ""
+
+
+def pymac_run(cmd, tmp, tag):
+    trace = os.path.join(tmp, "cmp-%s.pmt" % tag)
+    t = timed([PYMAC, "record", "-q", "-o", trace, "--probes", "pymalloc,dealloc", "--"] + cmd,
+              stderr=subprocess.DEVNULL)
+    s = summary(trace)["trace"]
+    os.unlink(trace)
+    return t, s["events"], s["lost"]
+
+
+def compare(runs, iterations, tmp):
+    """Each workload on each interpreter: untraced, -X tracemalloc, bpftrace
+    (count / printf per event), pymac. The workloads run with -S (no site
+    import): a pyenv interpreter's start-up alone makes ~290,000 allocator
+    calls, which would swamp the workload."""
+    pythons = [("pyenv 3.11.7", PYENV311 + "/bin/python3.11",
+                PYENV311 + "/lib/libpython3.11.so.1.0"),
+               ("Debian 3.11", "/usr/bin/python3.11", "/usr/bin/python3.11")]
+    have_bt = shutil.which("bpftrace") is not None
+    have_pymac = os.access(PYMAC, os.X_OK)
+    print("tracer comparison: %d runs each, %d iterations, python -S; ns per event = (traced "
+          "- untraced - tracer start-up) / events" % (runs, iterations))
+    # each tracer's start-up (loading, attaching, detaching) on a command that
+    # makes no event
+    startup = {}
+    for label, py, target in pythons:
+        if not os.path.exists(py):
+            continue
+        if have_bt:
+            for mode in ("count", "printf"):
+                ts = [bt_run(bt_script(target, mode), ["/bin/true"],
+                             os.path.join(tmp, "bt-start.txt"))[0] for _ in range(runs)]
+                startup[(label, mode)] = statistics.median(ts)
+    if have_pymac:
+        ts = []
+        for i in range(runs):
+            try:
+                ts.append(pymac_run(["/bin/true"], tmp, "start")[0])
+            except (subprocess.CalledProcessError, ValueError, KeyError):
+                break
+        if ts:
+            startup["pymac"] = statistics.median(ts)
+    print("  start-up (median): " + ", ".join(
+        "%s %.2f s" % (k if isinstance(k, str) else "bpftrace %s %s" % (k[1], k[0]), v)
+        for k, v in sorted(startup.items(), key=str)))
+    for label, py, target in pythons:
+        if not os.path.exists(py):
+            print("  %s: not installed" % label)
+            continue
+        for wname, script in WORKLOADS:
+            cmd = [py, "-S", script, str(iterations)]
+            base, tm, rows = [], [], {}
+            for i in range(runs):
+                base.append(timed(cmd))
+                tm.append(timed([py, "-S", "-X", "tracemalloc", script, str(iterations)]))
+                if have_bt:
+                    for mode in ("count", "printf"):
+                        out = os.path.join(tmp, "bt-%s.txt" % mode)
+                        t, text = bt_run(bt_script(target, mode), cmd, out)
+                        if mode == "count":
+                            m = re.search(r"@e: (\d+)", text)
+                            n = int(m.group(1)) if m else 0
+                        else:
+                            n = sum(1 for line in text.splitlines()
+                                    if re.match(r"\d+ (PyObject|free|dealloc)", line))
+                        rows.setdefault("bpftrace " + mode, []).append((t, n))
+                if "pymac" in startup:
+                    try:
+                        t, n, lost = pymac_run(cmd, tmp, "w")
+                        rows.setdefault("pymac record", []).append((t, n))
+                    except (subprocess.CalledProcessError, ValueError, KeyError):
+                        pass
+            print("  %s, %s (%s)" % (label, wname, " ".join(
+                [os.path.basename(py), "-S", os.path.relpath(script, ROOT), str(iterations)])))
+            print("    untraced wall time (s)      %s" % mmm(base, "%.3f"))
+            print("    -X tracemalloc ratio        %s" % mmm(
+                [t / b for t, b in zip(tm, base)], "%.2f"))
+            for name, vals in rows.items():
+                key = "pymac" if name == "pymac record" else (label, name.split()[1])
+                st = startup.get(key, 0.0)
+                ratio = [t / b for (t, _), b in zip(vals, base)]
+                events = [n for _, n in vals]
+                ns = [(t - b - st) * 1e9 / n for (t, n), b in zip(vals, base) if n]
+                print("    %-16s events %s" % (name, mmm(events, "%d")))
+                print("    %-16s ratio  %s" % ("", mmm(ratio, "%.1f")))
+                if ns and min(events) >= 10000:
+                    print("    %-16s ns/ev  %s" % ("", mmm(ns, "%.0f")))
+                else:
+                    print("    %-16s ns/ev  (too few events for start-up noise)" % "")
+            sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -203,14 +381,26 @@ def main():
     ap.add_argument("--python", default=default_python())
     ap.add_argument("--view-iterations", type=int, default=100000,
                     help="workload size of the trace that feeds the view at 1M events/s")
-    ap.add_argument("--only", choices=["record", "view"],
-                    help="run only the recording figures or only the live view's")
+    ap.add_argument("--only", choices=["record", "view", "floor", "compare"],
+                    help="run only one section: the recording figures, the live view's, "
+                    "the uprobe floor, or the tracer comparison on the workloads")
+    ap.add_argument("--floor-calls", type=int, default=200000)
+    ap.add_argument("--compare-runs", type=int, default=3)
+    ap.add_argument("--compare-iterations", type=int, default=1000)
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root for BPF", file=sys.stderr)
         return 1
     print("machine: %s, %d cores, kernel %s" % (os.uname().nodename, os.cpu_count(),
                                                 os.uname().release))
+    print(machine_line())
+    if a.only in ("floor", "compare"):
+        with tempfile.TemporaryDirectory() as tmp:
+            if a.only == "floor":
+                uprobe_floor(a.runs, a.floor_calls)
+            else:
+                compare(a.compare_runs, a.compare_iterations, tmp)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         if a.only != "view":
             t = run_case("all-sources", a.python, a.iterations, a.runs, None, tmp)
@@ -222,6 +412,9 @@ def main():
             subprocess.run([PYMAC, "record", "-q", "-o", big, "--", a.python, WORKLOAD,
                             str(a.view_iterations)], check=True, stdout=subprocess.DEVNULL)
             live_view(big, a.python, a.iterations, a.runs, tmp)
+        if a.only is None:
+            uprobe_floor(a.runs, a.floor_calls)
+            compare(a.compare_runs, a.compare_iterations, tmp)
     return 0
 
 
