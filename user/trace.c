@@ -778,6 +778,20 @@ static void writer__free(struct trace_writer *w)
 	free(w);
 }
 
+/* The user sudo ran pymac for, or (uid_t)-1. */
+static uid_t sudo_uid(void)
+{
+	const char *s = getenv("SUDO_UID");
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || geteuid() != 0)
+		return (uid_t)-1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	return errno || *end || v >= (uid_t)-1 ? (uid_t)-1 : (uid_t)v;
+}
+
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info)
 {
 	uint8_t h[PM_TRACE_HDR_LEN] = {0};
@@ -795,7 +809,15 @@ struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_
 		errno = ENOMEM;
 		return NULL;
 	}
-	w->fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	/*
+	 * pymac runs as root: a symbolic link planted at the name (in /tmp,
+	 * say) must not make it truncate whatever the link points at, nor may
+	 * it take over a file of somebody else's. So no link is followed at
+	 * the last component, nothing is truncated before the file is known
+	 * to be a regular file of the invoking user (or of the user sudo ran
+	 * it for), and devices and pipes are written as they are.
+	 */
+	w->fd = open(path, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		err = errno;
 		goto fail;
@@ -806,7 +828,11 @@ struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_
 	}
 	/* Only a regular file is ours to chmod: never change /dev/null or a pipe. */
 	w->regular = S_ISREG(st.st_mode);
-	if (w->regular && fchmod(w->fd, 0600)) {
+	if (w->regular && st.st_uid != geteuid() && st.st_uid != sudo_uid()) {
+		err = EPERM;
+		goto fail_close;
+	}
+	if (w->regular && (ftruncate(w->fd, 0) || fchmod(w->fd, 0600))) {
 		err = errno;
 		goto fail_close;
 	}

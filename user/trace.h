@@ -27,7 +27,9 @@ struct trace_writer;
 /*
  * Create (O_EXCL is not used: an existing file is truncated) a trace file
  * with mode 0600 and write its header. When running under sudo, pass the
- * owner to chown to via trace_writer__set_owner. Returns NULL with errno set.
+ * owner to chown to via trace_writer__set_owner. Returns NULL with errno set:
+ * ELOOP when path is a symbolic link (never followed), EPERM when it is a
+ * regular file of another user than the caller (or the user sudo ran it for).
  */
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info);
 /* fchown the file (e.g. to SUDO_UID/SUDO_GID). 0 or -errno. */

@@ -1,5 +1,7 @@
 """record -- COMMAND: exit status, and the issue's example."""
 
+import os
+
 import pytest
 
 from conftest import (
@@ -68,3 +70,31 @@ def test_issue_example_gen2_usdt(pymac, tmp_path):
     text = run_replay(pymac, trace)
     assert text.returncode == 0, text.stderr
     assert str(pid) in text.stdout, "human summary does not mention pid %d:\n%s" % (pid, tail(text.stdout))
+
+
+def test_trace_name_that_is_a_link_or_another_users_file_is_refused(pymac, tmp_path):
+    """pymac runs as root: -o must not follow a link planted at the name, nor
+    truncate another user's file. Neither is touched, nothing is run."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    link = tmp_path / "t.pmt"
+    link.symlink_to(victim)
+    marker = tmp_path / "ran"
+    rec = record(pymac, link, ["/bin/sh", "-c", "touch %s" % marker])
+    assert rec.returncode == 1, rec.describe()
+    assert "symbolic link" in rec.stderr and len(rec.stderr.strip().splitlines()) == 1, rec.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not marker.exists(), "the command ran although the trace could not be created"
+
+    other = tmp_path / "other.pmt"
+    other.write_text("someone else's\n")
+    os.chown(str(other), 65534, 65534)
+    rec = record(pymac, other, ["/bin/true"])
+    assert rec.returncode == 1, rec.describe()
+    assert "another user's file" in rec.stderr, rec.stderr
+    assert other.read_text() == "someone else's\n"
+    # the user sudo ran pymac for may overwrite their own file
+    rec = record(pymac, other, ["/bin/true"], env={"SUDO_UID": "65534", "SUDO_GID": "65534"})
+    assert rec.returncode == 0, rec.describe()
+    st = os.stat(str(other))
+    assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o600), st
