@@ -21,7 +21,7 @@ PYMAC_VERSION := 0.1.0
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPYMAC_VERSION=\"$(PYMAC_VERSION)\" -I$(OUTPUT) -Iuser -Ibpf
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -mcpu=v3 -Wall -Werror \
 	-Ivmlinux -Ibpf -I/usr/include/x86_64-linux-gnu
-LDLIBS := -lbpf -lelf -ldw -lz -ljson-c -lcapstone -lncursesw -lpthread -lm
+LDLIBS := -lbpf -lelf -ldw -ldebuginfod -lz -ljson-c -lcapstone -lncursesw -lpthread -lm
 
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
 # common.bpf.o first: libbpf 1.1 links extern maps only to a definition it has already seen.
@@ -85,6 +85,7 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 # test builds even while an unrelated piece does not.
 TEST_OBJS_test_trace := record.o trace.o
 TEST_OBJS_test_elf := elf_inspect.o
+TEST_OBJS_test_debuginfo := debuginfo.o elf_inspect.o targets.o procmaps.o fileio.o
 TEST_OBJS_test_procmaps := procmaps.o fileio.o
 TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o
 TEST_LIBS_test_summary := -ljson-c

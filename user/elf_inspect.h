@@ -132,4 +132,63 @@ int elf_file__dwarf_param_loc(const struct elf_file *ef, uint64_t entry_vaddr, c
  * BPF side uses it (see bpf/regs.h: enum pm_reg); -1 if unsupported. */
 int elf_dwarf_reg_to_pm_reg(int dwarf_reg);
 
+/* .gnu_debuglink: the name of the separate debug file and the CRC-32 of its
+ * contents. 0 or -ENOENT. */
+int elf_file__debuglink(const struct elf_file *ef, char *name, size_t len, uint32_t *crc);
+/* Does this file hold DWARF (a .debug_info section with contents)? */
+bool elf_file__has_dwarf(const struct elf_file *ef);
+
+/*
+ * Where a value lives at one address, in the forms a BPF program can read
+ * from a uprobe's registers (DWARF x86-64 register numbers; 7 is rsp).
+ */
+enum elf_loc_kind {
+	ELF_LOC_NONE = 0, /* DWARF does not say, or says something else */
+	ELF_LOC_REG,	  /* in register reg */
+	ELF_LOC_REG_OFF,  /* the value reg + off (DW_OP_bregN off, DW_OP_stack_value) */
+	ELF_LOC_MEM,	  /* 8 bytes at reg + off (breg, or fbreg through the CFA) */
+	ELF_LOC_CONST,	  /* the constant off */
+	ELF_LOC_SUM,	  /* the value reg + reg2 + off (two bregs, DW_OP_plus) */
+};
+
+struct elf_loc {
+	enum elf_loc_kind kind;
+	int dwarf_reg;
+	int dwarf_reg2; /* ELF_LOC_SUM */
+	int64_t off;
+};
+
+#define ELF_SITE_MAX_ARGS 2
+
+/* One place where a function's code begins: an inlined instance
+ * (DW_TAG_inlined_subroutine) or an out-of-line copy (DW_TAG_subprogram
+ * with code: the function itself or a .constprop/.isra clone). */
+struct elf_site {
+	int func;     /* index into the names asked for */
+	uint64_t pc;  /* entry address (a vaddr of the binary) */
+	bool inlined; /* else an out-of-line copy */
+	struct elf_loc args[ELF_SITE_MAX_ARGS];
+	const char *why; /* when an argument is ELF_LOC_NONE: a short reason */
+};
+
+struct elf_site_query {
+	const char *name;		     /* function, as DW_AT_name says */
+	const char *args[ELF_SITE_MAX_ARGS]; /* formal parameters wanted; NULL ends */
+};
+
+/* Return nonzero to stop the walk (that value is returned). */
+typedef int (*elf_site_cb)(void *ctx, const struct elf_site *site);
+
+/*
+ * Every instance of the functions in q[0..nq) that the DWARF of dbg knows,
+ * with where each wanted parameter lives at the site's entry address.
+ * dbg is the file that holds the DWARF (the binary itself or its separate
+ * debug file); bin is the binary (its .eh_frame gives the CFA that
+ * DW_OP_fbreg is relative to; may be dbg). Sites are reported once per
+ * (function, address). Returns the number of sites, or a negative errno
+ * (-ENOENT: no DWARF).
+ */
+long elf_file__dwarf_sites(const struct elf_file *dbg, const struct elf_file *bin,
+			   const struct elf_site_query *q, size_t nq, elf_site_cb cb, void *ctx);
+
 #endif /* PYMAC_ELF_INSPECT_H */

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "consumer.h"
 #include "containers.h"
+#include "debuginfo.h"
 #include "probes.h"
 #include "session.h"
 #include "sinks.h"
@@ -37,6 +38,7 @@ enum {
 	OPT_PROBES,
 	OPT_DURATION,
 	OPT_RINGBUF,
+	OPT_DEBUG_DIR,
 };
 
 static const struct argp_option target_options[] = {
@@ -54,6 +56,10 @@ static const struct argp_option target_options[] = {
      "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 2},
     {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
+    {"debug-dir", OPT_DEBUG_DIR, "DIR", 0,
+     "Look for separate debug info (.build-id/, debuglink) in DIR instead of /usr/lib/debug "
+     "(repeatable; see docs/coverage.md)",
+     2},
     {},
 };
 
@@ -94,6 +100,10 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 		t->ringbuf_bytes = (size_t)mb << 20;
 		return 0;
 	}
+	case OPT_DEBUG_DIR:
+		if (debuginfo__add_dir(arg))
+			argp_error(state, "--debug-dir takes an absolute directory (at most 16)");
+		return 0;
 	case 'p': {
 		long v = strtol(arg, &end, 10);
 
