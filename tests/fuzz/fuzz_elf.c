@@ -2,8 +2,8 @@
 /*
  * libFuzzer target: ELF inspection (user/elf_inspect.c) of a file image:
  * symbol lookups over .symtab/.dynsym, USDT notes and their offsets,
- * build-id, DT_NEEDED, and the call-site byte scan. The DWARF parameter
- * lookups are left out: their parsing is libdw's, not ours.
+ * build-id, .gnu_debuglink, DT_NEEDED, and the call-site byte scan. The
+ * DWARF walks are left out: their parsing is libdw's, not ours.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct elf_func f, clones[MAX_CLONES];
 	const char *needed[8];
 	struct elf_file *ef;
-	char hex[2 * 64 + 1];
+	char hex[2 * 64 + 1], link[256];
+	uint32_t crc;
 	uint64_t off, sem;
 	int n, i;
 
@@ -78,6 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sink += off;
 	if (elf_file__build_id(ef, hex, sizeof(hex)) == 0)
 		sink += strlen(hex);
+	if (elf_file__debuglink(ef, link, sizeof(link), &crc) == 0)
+		sink += strlen(link) + crc;
+	sink += elf_file__has_dwarf(ef);
 	n = elf_file__needed(ef, needed, 8);
 	for (i = 0; i < n && i < 8; i++)
 		sink += strlen(needed[i]);
