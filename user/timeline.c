@@ -23,6 +23,9 @@
 #define TL_LIVE_MAX    (1u << 20) /* live allocations tracked per lane */
 #define TL_REORDER_MAX 64	  /* buckets an out-of-order event may reach back */
 #define TL_SOURCES_MAX 32	  /* distinct source names ("pymalloc", ...) */
+/* an ended process is forgotten this long after its exit (stream time): its
+ * last lost count and any straggling event of its threads have arrived */
+#define PROC_FORGET_NS (10 * NS_PER_SEC)
 
 /* Running totals at a bucket's end; nets are int64 stored two's complement. */
 enum cum_field {
@@ -93,8 +96,9 @@ struct lane {
 	uint64_t gc_pushed;
 	struct ring types; /* struct type_slot by second */
 	bool have_types;
-	uint64_t nlive;	    /* entries in its processes' address tables */
-	struct proc *owner; /* the process of a host lane */
+	uint64_t nlive;	       /* entries in its processes' address tables */
+	struct proc *owner;    /* the process of a host lane */
+	uint32_t partial_gone; /* partial_mask of its processes forgotten since */
 	size_t index;
 };
 
@@ -104,6 +108,7 @@ struct proc {
 	bool have_proc_rec; /* its cgroup comes from a PROCESS record */
 	bool exited;
 	bool is_python;
+	uint64_t exited_ns;
 	struct lane *lane;
 	char comm[PM_COMM_LEN + 1];
 	char python_version[16];
@@ -131,6 +136,7 @@ struct timeline {
 
 	bool have_ts;
 	uint64_t start_ns, now_ns;
+	uint64_t stream_ns; /* the latest record's time (now_ns also follows the clock) */
 	/* the bucket of the latest timestamp converted, to skip a division */
 	uint64_t cb_start, cb_end, cb_idx;
 
@@ -247,6 +253,8 @@ static void note_ts(struct timeline *tl, uint64_t ts)
 	}
 	if (ts > tl->now_ns)
 		tl->now_ns = ts;
+	if (ts > tl->stream_ns)
+		tl->stream_ns = ts;
 }
 
 /* ---- lanes ---- */
@@ -358,7 +366,7 @@ static int lane_apply1(struct timeline *tl, struct lane *l, uint64_t ts, enum cu
 
 static void lane_set_partial(struct timeline *tl, struct lane *l)
 {
-	uint32_t mask = 0;
+	uint32_t mask = l->partial_gone;
 	size_t off = 0;
 
 	for (size_t i = 0; i < tl->nprocs; i++)
@@ -504,6 +512,60 @@ static int pid_table_grow(struct timeline *tl)
 	return 0;
 }
 
+static bool proc_lost_any(const struct proc *p)
+{
+	for (int k = 0; k < PM_KIND_MAX; k++)
+		if (p->lost[k])
+			return true;
+	return p->lost_pending != 0;
+}
+
+static void addr_clear(struct addr_tab *t);
+
+/*
+ * Forget processes of a container that ended a while ago. A live session
+ * follows containers for days, and their processes come and go without end
+ * (each run of a script, each shell command): kept, each would cost memory
+ * for good. Their lane keeps what they added (its counters, buckets and
+ * pids, and the sources they saw only part of). Kept are processes that
+ * own a lane (host processes) and those that lost events (the lost counters
+ * are cumulative per pid: a late count must find the earlier one). Only the
+ * records decide (their time, the order of new pids), never the clock, so
+ * a replay forgets exactly what the live session forgot.
+ */
+static void procs_forget_ended(struct timeline *tl)
+{
+	size_t i, n = 0;
+
+	if (!tl->pid_cap)
+		return;
+	for (i = 0; i < tl->nprocs; i++) {
+		struct proc *p = tl->procs[i];
+
+		if (p->exited && p->lane && p->lane->owner != p && !proc_lost_any(p) &&
+		    !p->py.len && !p->libc.len && tl->stream_ns > p->exited_ns + PROC_FORGET_NS) {
+			p->lane->partial_gone |= p->partial_mask;
+			addr_clear(&p->py);
+			addr_clear(&p->libc);
+			free(p);
+			continue;
+		}
+		tl->procs[n++] = p;
+	}
+	if (n == tl->nprocs)
+		return;
+	tl->nprocs = n;
+	tl->last = NULL;
+	memset(tl->pid_slots, 0, tl->pid_cap * sizeof(*tl->pid_slots));
+	for (i = 0; i < n; i++) {
+		size_t j = hash_u32(tl->procs[i]->pid) & (tl->pid_cap - 1);
+
+		while (tl->pid_slots[j])
+			j = (j + 1) & (tl->pid_cap - 1);
+		tl->pid_slots[j] = tl->procs[i];
+	}
+}
+
 static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 {
 	struct proc *p;
@@ -517,8 +579,13 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 			if (tl->pid_slots[j]->pid == pid)
 				return tl->last = tl->pid_slots[j];
 	}
-	if ((tl->nprocs + 1) * 2 > tl->pid_cap && pid_table_grow(tl))
-		return NULL;
+	if ((tl->nprocs + 1) * 2 > tl->pid_cap) {
+		/* grow unless forgetting brought the load down to a quarter,
+		 * so that the next look is at least pid_cap / 4 processes away */
+		procs_forget_ended(tl);
+		if ((tl->nprocs + 1) * 4 > tl->pid_cap && pid_table_grow(tl))
+			return NULL;
+	}
 	if (tl->nprocs == tl->procs_cap) {
 		size_t cap = tl->procs_cap ? tl->procs_cap * 2 : 64;
 		struct proc **v = realloc(tl->procs, cap * sizeof(*v));
@@ -915,6 +982,7 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 			g->end_ns = ev->ts_ns;
 		p->gc_open = 0;
 		p->exited = true;
+		p->exited_ns = ev->ts_ns;
 		if (!p->comm[0]) {
 			copy_str(p->comm, sizeof(p->comm), ev->proc.comm);
 			lane_note_proc(l, p);
@@ -1183,7 +1251,10 @@ struct pm_sink *timeline__sink(struct timeline *tl)
 
 void timeline__advance(struct timeline *tl, uint64_t now_ns)
 {
+	uint64_t stream = tl->stream_ns;
+
 	note_ts(tl, now_ns);
+	tl->stream_ns = stream; /* the clock is no record */
 }
 
 uint64_t timeline__start_ns(const struct timeline *tl)
