@@ -62,7 +62,9 @@ const struct pm_trace_info *trace_reader__info(const struct trace_reader *r);
  * negative errno when the rest of the file cannot be read (truncated or
  * corrupt chunk); trace_reader__error() then says why. Records of chunks
  * that were complete are always delivered before an error is reported.
- * String pointers in *rec stay valid until trace_reader__close.
+ * String pointers in *rec stay valid until the next trace_reader__next call
+ * (strings from the file's string table live until trace_reader__close, but
+ * the rare inline ones, past 2^20 strings, share a buffer that is reused).
  */
 int trace_reader__next(struct trace_reader *r, struct pm_record *rec);
 const char *trace_reader__error(const struct trace_reader *r);
