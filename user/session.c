@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -169,7 +170,16 @@ struct trace_writer *session__open_trace(struct session *s, const char *path)
 	info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	w = trace_writer__open(path, &info);
 	if (!w) {
-		pm_err("cannot create %s: %s", path, strerror(errno));
+		if (errno == ELOOP)
+			pm_err("cannot create %s: it is a symbolic link (pymac does not follow one "
+			       "there; name the file itself)",
+			       path);
+		else if (errno == EPERM)
+			pm_err("cannot create %s: it is another user's file (remove it or choose "
+			       "another name)",
+			       path);
+		else
+			pm_err("cannot create %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	/* under sudo, the file belongs to the user who asked for it */
@@ -883,6 +893,9 @@ static pid_t spawn_gated(char **argv, int *gate_fd)
 		signal(SIGTERM, SIG_DFL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127); /* pymac gave up before starting us */
+		/* Capabilities pymac was given to trace are not the command's:
+		 * an ambient set would survive the exec. */
+		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 		execvp(argv[0], argv);
 		fprintf(stderr, "pymac: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
