@@ -47,7 +47,7 @@ endif
 setup: deps
 	$(Q)$(MAKE) --no-print-directory all
 
-.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format run-modules
+.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format run-modules soak
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures
@@ -115,6 +115,10 @@ test: all $(UNIT_BINS)
 
 bench: all
 	$(Q)tests/bench/run.sh
+
+# The demonstration containers in a loop, pymac attached: 10 minutes, or SOAK_MINUTES.
+soak: all
+	$(Q)tests/soak/soak.py $(if $(SOAK_MINUTES),--minutes $(SOAK_MINUTES))
 
 run-modules: all
 	$(Q)tests/run-modules $(MODULES) $(RUN_ARGS)
