@@ -89,10 +89,10 @@ TEST_OBJS_test_debuginfo := debuginfo.o elf_inspect.o targets.o procmaps.o filei
 TEST_OBJS_test_procmaps := procmaps.o fileio.o
 TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o
 TEST_LIBS_test_summary := -ljson-c
-TEST_OBJS_test_timeline := record.o timeline.o intern.o
+TEST_OBJS_test_timeline := record.o timeline.o intern.o addrtab.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
-TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o
+TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o
 TEST_OBJS_test_sites := sites.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests

@@ -11,18 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addrtab.h"
 #include "export_series.h"
-
-struct addr_ent {
-	uint64_t addr; /* 0: empty */
-	uint64_t size;
-};
-
-struct addr_tab {
-	struct addr_ent *e;
-	uint32_t cap; /* power of two */
-	uint32_t len;
-};
 
 struct slot {
 	uint64_t tag; /* bucket + 1; 0: empty */
@@ -104,21 +94,6 @@ struct export_series {
 
 	uint64_t live_blocks;
 };
-
-static inline uint32_t hash_u32(uint32_t v)
-{
-	v ^= v >> 16;
-	v *= 0x7feb352d;
-	v ^= v >> 15;
-	v *= 0x846ca68b;
-	v ^= v >> 16;
-	return v;
-}
-
-static inline uint32_t hash_addr(uint64_t a)
-{
-	return (uint32_t)((a * 0x9e3779b97f4a7c15ull) >> 32);
-}
 
 static const char *str_or_empty(const char *s)
 {
@@ -396,7 +371,7 @@ static int pid_table_grow(struct export_series *s)
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->nprocs; i++) {
-		size_t j = hash_u32(s->procs[i]->pid) & (cap - 1);
+		size_t j = pm_hash_u32(s->procs[i]->pid) & (cap - 1);
 
 		while (slots[j])
 			j = (j + 1) & (cap - 1);
@@ -416,7 +391,7 @@ static struct proc *proc_get(struct export_series *s, uint32_t pid)
 	if (s->last && s->last->pid == pid)
 		return s->last;
 	if (s->pid_cap) {
-		for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
+		for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
 		     j = (j + 1) & (s->pid_cap - 1))
 			if (s->pid_slots[j]->pid == pid)
 				return s->last = s->pid_slots[j];
@@ -437,7 +412,8 @@ static struct proc *proc_get(struct export_series *s, uint32_t pid)
 		return NULL;
 	p->pid = pid;
 	s->procs[s->nprocs++] = p;
-	for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j]; j = (j + 1) & (s->pid_cap - 1))
+	for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
+	     j = (j + 1) & (s->pid_cap - 1))
 		;
 	s->pid_slots[j] = p;
 	return s->last = p;
@@ -488,7 +464,7 @@ static int tids_grow(struct export_series *s)
 
 		if (!s->tids[i].tid)
 			continue;
-		for (j = hash_u32(s->tids[i].tid) & mask; e[j].tid; j = (j + 1) & mask)
+		for (j = pm_hash_u32(s->tids[i].tid) & mask; e[j].tid; j = (j + 1) & mask)
 			;
 		e[j] = s->tids[i];
 	}
@@ -509,7 +485,7 @@ static int note_thread(struct export_series *s, struct proc *p, uint32_t tid, ui
 	if ((s->tids_len + 1) * 2 > s->tids_cap && tids_grow(s))
 		return -ENOMEM;
 	mask = s->tids_cap - 1;
-	for (j = hash_u32(tid) & mask; s->tids[j].tid; j = (j + 1) & mask)
+	for (j = pm_hash_u32(tid) & mask; s->tids[j].tid; j = (j + 1) & mask)
 		if (s->tids[j].tid == tid)
 			break;
 	if (!s->tids[j].tid) {
@@ -528,82 +504,18 @@ static int note_thread(struct export_series *s, struct proc *p, uint32_t tid, ui
 	return s->ops->thread(s->ctx, &p->lane->pub, rel, p->pid, tid, p->comm);
 }
 
-/* ---- address tables ---- */
-
-static struct addr_ent *addr_find(const struct addr_tab *t, uint64_t addr)
-{
-	uint32_t mask = t->cap - 1, j;
-
-	if (!t->cap)
-		return NULL;
-	for (j = hash_addr(addr) & mask; t->e[j].addr; j = (j + 1) & mask)
-		if (t->e[j].addr == addr)
-			return &t->e[j];
-	return NULL;
-}
-
-static void addr_del(struct addr_tab *t, struct addr_ent *ent)
-{
-	uint32_t mask = t->cap - 1, i = (uint32_t)(ent - t->e), j = i, k;
-
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!t->e[j].addr)
-			break;
-		k = hash_addr(t->e[j].addr) & mask;
-		/* an entry may move back only if its home is not in (i, j] */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->e[i] = t->e[j];
-		i = j;
-	}
-	t->e[i].addr = 0;
-	t->len--;
-}
-
-static int addr_grow(struct addr_tab *t)
-{
-	uint32_t cap = t->cap ? t->cap * 2 : 256, mask = cap - 1;
-	struct addr_ent *e;
-
-	if (!cap)
-		return -ENOMEM; /* 2^32 live blocks in one process */
-	e = calloc(cap, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < t->cap; i++) {
-		uint32_t j;
-
-		if (!t->e[i].addr)
-			continue;
-		for (j = hash_addr(t->e[i].addr) & mask; e[j].addr; j = (j + 1) & mask)
-			;
-		e[j] = t->e[i];
-	}
-	free(t->e);
-	t->e = e;
-	t->cap = cap;
-	return 0;
-}
-
-static void addr_clear(struct addr_tab *t)
-{
-	free(t->e);
-	memset(t, 0, sizeof(*t));
-}
-
 /* A block goes away: its size into the freed bytes, if it was seen. */
 static void block_free(struct export_series *s, struct proc *p, bool py, uint64_t addr,
 		       struct es_bucket *d)
 {
 	struct addr_tab *t = py ? &p->py : &p->libc;
-	struct addr_ent *e = addr_find(t, addr);
+	struct addr_ent *e = addr_tab__find(t, addr);
 	uint64_t size;
 
 	if (!e)
 		return;
 	size = e->size;
-	addr_del(t, e);
+	addr_tab__del(t, e);
 	s->live_blocks--;
 	if (py) {
 		d->py_free_bytes += size;
@@ -622,7 +534,7 @@ static int block_alloc(struct export_series *s, struct proc *p, bool py, uint64_
 		       uint64_t size, struct es_bucket *d)
 {
 	struct addr_tab *t = py ? &p->py : &p->libc;
-	struct addr_ent *e = addr_find(t, addr);
+	struct addr_ent *e = addr_tab__find(t, addr);
 	int64_t grow = (int64_t)size;
 
 	if (e) {
@@ -630,16 +542,8 @@ static int block_alloc(struct export_series *s, struct proc *p, bool py, uint64_
 		grow -= (int64_t)e->size;
 		e->size = size;
 	} else {
-		uint32_t mask, j;
-
-		if ((uint64_t)(t->len + 1) * 4 > (uint64_t)t->cap * 3 && addr_grow(t))
+		if (addr_tab__put(t, addr, size))
 			return -ENOMEM;
-		mask = t->cap - 1;
-		for (j = hash_addr(addr) & mask; t->e[j].addr; j = (j + 1) & mask)
-			;
-		t->e[j].addr = addr;
-		t->e[j].size = size;
-		t->len++;
 		s->live_blocks++;
 		if (py)
 			d->d_py_live++;
@@ -665,8 +569,8 @@ static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_
 	d->d_libc_live -= p->libc.len;
 	s->live_blocks -= p->py.len + p->libc.len;
 	p->py_net = p->libc_net = 0;
-	addr_clear(&p->py);
-	addr_clear(&p->libc);
+	addr_tab__clear(&p->py);
+	addr_tab__clear(&p->libc);
 }
 
 /* ---- collections ---- */
@@ -1085,8 +989,8 @@ void export_series__free(struct export_series *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nprocs; i++) {
-		addr_clear(&s->procs[i]->py);
-		addr_clear(&s->procs[i]->libc);
+		addr_tab__clear(&s->procs[i]->py);
+		addr_tab__clear(&s->procs[i]->libc);
 		free(s->procs[i]);
 	}
 	for (size_t i = 0; i < s->nlanes; i++)

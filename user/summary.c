@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include "json_out.h"
 #include "intern.h"
+#include "addrtab.h"
 #include "summary.h"
 
 #define NGEN 3 /* CPython has three generations */
@@ -105,16 +106,6 @@ struct summary {
 	char *command;
 };
 
-static inline uint32_t hash_u32(uint32_t v)
-{
-	v ^= v >> 16;
-	v *= 0x7feb352d;
-	v ^= v >> 15;
-	v *= 0x846ca68b;
-	v ^= v >> 16;
-	return v;
-}
-
 static int set_str(char **dst, const char *s)
 {
 	char *copy;
@@ -146,7 +137,7 @@ static int pid_table_grow(struct summary *s)
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->nprocs; i++) {
-		size_t j = hash_u32(s->procs[i]->pid) & (cap - 1);
+		size_t j = pm_hash_u32(s->procs[i]->pid) & (cap - 1);
 
 		while (slots[j])
 			j = (j + 1) & (cap - 1);
@@ -167,7 +158,7 @@ static struct proc *proc_get(struct summary *s, uint32_t pid)
 	if (s->last && s->last->pid == pid)
 		return s->last;
 	if (s->pid_cap) {
-		for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
+		for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
 		     j = (j + 1) & (s->pid_cap - 1)) {
 			if (s->pid_slots[j]->pid == pid)
 				return s->last = s->pid_slots[j];
@@ -191,7 +182,8 @@ static struct proc *proc_get(struct summary *s, uint32_t pid)
 		return NULL;
 	p->pid = pid;
 	s->procs[s->nprocs++] = p;
-	for (j = hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j]; j = (j + 1) & (s->pid_cap - 1))
+	for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
+	     j = (j + 1) & (s->pid_cap - 1))
 		;
 	s->pid_slots[j] = p;
 	return s->last = p;
@@ -226,7 +218,7 @@ static int proc_types_grow(struct proc *p)
 
 		if (!p->types[i].id_plus1)
 			continue;
-		for (j = hash_u32(p->types[i].id_plus1) & (cap - 1); t[j].id_plus1;
+		for (j = pm_hash_u32(p->types[i].id_plus1) & (cap - 1); t[j].id_plus1;
 		     j = (j + 1) & (cap - 1))
 			;
 		t[j] = p->types[i];
@@ -242,7 +234,7 @@ static int proc_count_type(struct proc *p, uint32_t id)
 	uint32_t key = id + 1, j;
 
 	if (p->types_cap) {
-		for (j = hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
+		for (j = pm_hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
 		     j = (j + 1) & (p->types_cap - 1)) {
 			if (p->types[j].id_plus1 == key) {
 				p->types[j].count++;
@@ -252,7 +244,7 @@ static int proc_count_type(struct proc *p, uint32_t id)
 	}
 	if ((p->types_len + 1) * 2 > p->types_cap && proc_types_grow(p))
 		return -ENOMEM;
-	for (j = hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
+	for (j = pm_hash_u32(key) & (p->types_cap - 1); p->types[j].id_plus1;
 	     j = (j + 1) & (p->types_cap - 1))
 		;
 	p->types[j].id_plus1 = key;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "intern.h"
+#include "addrtab.h"
 #include "timeline.h"
 
 #define NS_PER_SEC     1000000000ull
@@ -60,17 +61,6 @@ struct ring {
 	uint64_t first;
 	uint64_t phys;
 	uint64_t maxp;
-};
-
-struct addr_ent {
-	uint64_t addr; /* 0: empty */
-	uint64_t size;
-};
-
-struct addr_tab {
-	struct addr_ent *e;
-	uint32_t cap; /* power of two */
-	uint32_t len;
 };
 
 struct type_ent {
@@ -160,21 +150,6 @@ struct timeline {
 	uint64_t lost_total;
 	uint64_t lost_unattributed[PM_KIND_MAX];
 };
-
-static inline uint32_t hash_u32(uint32_t v)
-{
-	v ^= v >> 16;
-	v *= 0x7feb352d;
-	v ^= v >> 15;
-	v *= 0x846ca68b;
-	v ^= v >> 16;
-	return v;
-}
-
-static inline uint32_t hash_addr(uint64_t a)
-{
-	return (uint32_t)((a * 0x9e3779b97f4a7c15ull) >> 32);
-}
 
 static const char *str_or_empty(const char *s)
 {
@@ -500,7 +475,7 @@ static int pid_table_grow(struct timeline *tl)
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < tl->nprocs; i++) {
-		size_t j = hash_u32(tl->procs[i]->pid) & (cap - 1);
+		size_t j = pm_hash_u32(tl->procs[i]->pid) & (cap - 1);
 
 		while (slots[j])
 			j = (j + 1) & (cap - 1);
@@ -519,8 +494,6 @@ static bool proc_lost_any(const struct proc *p)
 			return true;
 	return p->lost_pending != 0;
 }
-
-static void addr_clear(struct addr_tab *t);
 
 /*
  * Forget processes of a container that ended a while ago. A live session
@@ -545,8 +518,8 @@ static void procs_forget_ended(struct timeline *tl)
 		if (p->exited && p->lane && p->lane->owner != p && !proc_lost_any(p) &&
 		    !p->py.len && !p->libc.len && tl->stream_ns > p->exited_ns + PROC_FORGET_NS) {
 			p->lane->partial_gone |= p->partial_mask;
-			addr_clear(&p->py);
-			addr_clear(&p->libc);
+			addr_tab__clear(&p->py);
+			addr_tab__clear(&p->libc);
 			free(p);
 			continue;
 		}
@@ -558,7 +531,7 @@ static void procs_forget_ended(struct timeline *tl)
 	tl->last = NULL;
 	memset(tl->pid_slots, 0, tl->pid_cap * sizeof(*tl->pid_slots));
 	for (i = 0; i < n; i++) {
-		size_t j = hash_u32(tl->procs[i]->pid) & (tl->pid_cap - 1);
+		size_t j = pm_hash_u32(tl->procs[i]->pid) & (tl->pid_cap - 1);
 
 		while (tl->pid_slots[j])
 			j = (j + 1) & (tl->pid_cap - 1);
@@ -574,7 +547,7 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 	if (tl->last && tl->last->pid == pid)
 		return tl->last;
 	if (tl->pid_cap) {
-		for (j = hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
+		for (j = pm_hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
 		     j = (j + 1) & (tl->pid_cap - 1))
 			if (tl->pid_slots[j]->pid == pid)
 				return tl->last = tl->pid_slots[j];
@@ -600,88 +573,11 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 		return NULL;
 	p->pid = pid;
 	tl->procs[tl->nprocs++] = p;
-	for (j = hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
+	for (j = pm_hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
 	     j = (j + 1) & (tl->pid_cap - 1))
 		;
 	tl->pid_slots[j] = p;
 	return tl->last = p;
-}
-
-/* ---- address tables ---- */
-
-static struct addr_ent *addr_find(const struct addr_tab *t, uint64_t addr)
-{
-	uint32_t mask = t->cap - 1, j;
-
-	if (!t->cap)
-		return NULL;
-	for (j = hash_addr(addr) & mask; t->e[j].addr; j = (j + 1) & mask)
-		if (t->e[j].addr == addr)
-			return &t->e[j];
-	return NULL;
-}
-
-static void addr_del(struct addr_tab *t, struct addr_ent *ent)
-{
-	uint32_t mask = t->cap - 1, i = (uint32_t)(ent - t->e), j = i, k;
-
-	/* Backward shift: no tombstones, so probes stay short under churn. */
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!t->e[j].addr)
-			break;
-		k = hash_addr(t->e[j].addr) & mask;
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->e[i] = t->e[j];
-		i = j;
-	}
-	t->e[i].addr = 0;
-	t->len--;
-}
-
-static int addr_grow(struct addr_tab *t)
-{
-	uint32_t cap = t->cap ? t->cap * 2 : 256, mask = cap - 1;
-	struct addr_ent *e = calloc(cap, sizeof(*e));
-
-	if (!e)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < t->cap; i++) {
-		uint32_t j;
-
-		if (!t->e[i].addr)
-			continue;
-		for (j = hash_addr(t->e[i].addr) & mask; e[j].addr; j = (j + 1) & mask)
-			;
-		e[j] = t->e[i];
-	}
-	free(t->e);
-	t->e = e;
-	t->cap = cap;
-	return 0;
-}
-
-/* Insert a new entry (the caller checked it is absent). */
-static int addr_put(struct addr_tab *t, uint64_t addr, uint64_t size)
-{
-	uint32_t mask, j;
-
-	if ((uint64_t)(t->len + 1) * 4 > (uint64_t)t->cap * 3 && addr_grow(t))
-		return -ENOMEM;
-	mask = t->cap - 1;
-	for (j = hash_addr(addr) & mask; t->e[j].addr; j = (j + 1) & mask)
-		;
-	t->e[j].addr = addr;
-	t->e[j].size = size;
-	t->len++;
-	return 0;
-}
-
-static void addr_clear(struct addr_tab *t)
-{
-	free(t->e);
-	memset(t, 0, sizeof(*t));
 }
 
 /*
@@ -691,7 +587,7 @@ static void addr_clear(struct addr_tab *t)
 static void block_free(struct lane *l, struct addr_tab *t, uint64_t addr, struct cum *d,
 		       enum cum_field bytes, enum cum_field net)
 {
-	struct addr_ent *e = addr_find(t, addr);
+	struct addr_ent *e = addr_tab__find(t, addr);
 
 	if (!e) {
 		l->info.unmatched_frees++;
@@ -699,14 +595,14 @@ static void block_free(struct lane *l, struct addr_tab *t, uint64_t addr, struct
 	}
 	d->f[bytes] += e->size;
 	d->f[net] -= e->size;
-	addr_del(t, e);
+	addr_tab__del(t, e);
 	l->nlive--;
 }
 
 static int block_alloc(struct lane *l, struct addr_tab *t, uint64_t addr, uint64_t size,
 		       struct cum *d, enum cum_field bytes, enum cum_field net)
 {
-	struct addr_ent *e = addr_find(t, addr);
+	struct addr_ent *e = addr_tab__find(t, addr);
 
 	d->f[bytes] += size;
 	d->f[net] += size;
@@ -720,7 +616,7 @@ static int block_alloc(struct lane *l, struct addr_tab *t, uint64_t addr, uint64
 	 * count as unmatched. */
 	if (l->nlive >= TL_LIVE_MAX)
 		return 0;
-	if (addr_put(t, addr, size))
+	if (addr_tab__put(t, addr, size))
 		return -ENOMEM;
 	l->nlive++;
 	return 0;
@@ -740,7 +636,7 @@ static int slot_grow(struct type_slot *s)
 
 		if (!s->e[i].id_plus1)
 			continue;
-		for (j = hash_u32(s->e[i].id_plus1) & mask; e[j].id_plus1; j = (j + 1) & mask)
+		for (j = pm_hash_u32(s->e[i].id_plus1) & mask; e[j].id_plus1; j = (j + 1) & mask)
 			;
 		e[j] = s->e[i];
 	}
@@ -776,7 +672,7 @@ static int lane_count_type(struct timeline *tl, struct lane *l, uint64_t ts, uin
 	}
 	if (s->cap) {
 		mask = s->cap - 1;
-		for (j = hash_u32(key) & mask; s->e[j].id_plus1; j = (j + 1) & mask) {
+		for (j = pm_hash_u32(key) & mask; s->e[j].id_plus1; j = (j + 1) & mask) {
 			if (s->e[j].id_plus1 == key) {
 				s->e[j].count++;
 				return 0;
@@ -786,7 +682,7 @@ static int lane_count_type(struct timeline *tl, struct lane *l, uint64_t ts, uin
 	if ((s->len + 1) * 2 > s->cap && slot_grow(s))
 		return -ENOMEM;
 	mask = s->cap - 1;
-	for (j = hash_u32(key) & mask; s->e[j].id_plus1; j = (j + 1) & mask)
+	for (j = pm_hash_u32(key) & mask; s->e[j].id_plus1; j = (j + 1) & mask)
 		;
 	s->e[j].id_plus1 = key;
 	s->e[j].count = 1;
@@ -876,8 +772,8 @@ static void proc_drop_memory(struct proc *p, struct lane *l, struct cum *d)
 	d->f[C_LIBC_NET] -= (uint64_t)p->libc_net;
 	if (l)
 		l->nlive -= p->py.len + p->libc.len;
-	addr_clear(&p->py);
-	addr_clear(&p->libc);
+	addr_tab__clear(&p->py);
+	addr_tab__clear(&p->libc);
 }
 
 /* A pid seen again after its exit is a new process. */
@@ -1231,8 +1127,8 @@ void timeline__free(struct timeline *tl)
 		lane_free(tl->lanes[i]);
 	free(tl->lanes);
 	for (size_t i = 0; i < tl->nprocs; i++) {
-		addr_clear(&tl->procs[i]->py);
-		addr_clear(&tl->procs[i]->libc);
+		addr_tab__clear(&tl->procs[i]->py);
+		addr_tab__clear(&tl->procs[i]->libc);
 		free(tl->procs[i]);
 	}
 	free(tl->procs);
