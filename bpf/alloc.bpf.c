@@ -2,8 +2,10 @@
 /*
  * The allocator family: CPython's PyObject_{Malloc,Calloc,Realloc,Free} and
  * libc's {malloc,calloc,realloc,free}. One program serves every function of
- * a role; the BPF cookie carries the event kind, so the same code reads
- * malloc(size), calloc(n, size) and realloc(ptr, size) correctly.
+ * a role; the BPF cookie carries the event kind and where the arguments
+ * are (PM_COOKIE in regs.h), so the same code reads malloc(size),
+ * calloc(n, size) and realloc(ptr, size) at a function's entry and at the
+ * copies of it that the compiler inlined elsewhere.
  */
 #include "pymac.bpf.h"
 
@@ -27,41 +29,93 @@ struct {
 	__type(value, struct alloc_args);
 } alloc_pending SEC(".maps");
 
+/* Size and old pointer of an allocation call, from where the cookie says
+ * its arguments are (bpf/regs.h: PM_COOKIE). 0, or -1 for an unknown kind. */
+static __always_inline int alloc_args_of(struct pt_regs *ctx, __u64 cookie, __u32 kind,
+					 struct alloc_args *a)
+{
+	__u64 a1 = pm_loc_value(ctx, PM_COOKIE_LOC1(cookie));
+
+	switch (kind) {
+	case PM_PY_MALLOC:
+	case PM_MALLOC:
+		a->size = a1;
+		return 0;
+	case PM_PY_CALLOC:
+	case PM_CALLOC:
+		a->size = a1 * pm_loc_value(ctx, PM_COOKIE_LOC2(cookie));
+		return 0;
+	case PM_PY_REALLOC:
+	case PM_REALLOC:
+		a->old_addr = a1;
+		a->size = pm_loc_value(ctx, PM_COOKIE_LOC2(cookie));
+		return 0;
+	}
+	return -1;
+}
+
 SEC("uprobe")
 int pm_alloc_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct alloc_key key = {.tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx)};
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
+	struct alloc_key key = {.tid = (__u32)id, .kind = PM_COOKIE_KIND(cookie)};
 	struct alloc_args a = {};
 
 	if (!pm_is_traced(id >> 32))
 		return 0;
-	switch (key.kind) {
-	case PM_PY_MALLOC:
-	case PM_MALLOC:
-		a.size = PT_REGS_PARM1(ctx);
-		break;
-	case PM_PY_CALLOC:
-	case PM_CALLOC:
-		a.size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
-		break;
-	case PM_PY_REALLOC:
-	case PM_REALLOC:
-		a.old_addr = PT_REGS_PARM1(ctx);
-		a.size = PT_REGS_PARM2(ctx);
-		break;
-	default:
+	if (alloc_args_of(ctx, cookie, key.kind, &a))
 		return 0;
-	}
 	bpf_map_update_elem(&alloc_pending, &key, &a, BPF_ANY);
 	return 0;
+}
+
+/*
+ * An allocator inlined into its caller (an LTO build, located through
+ * DWARF): there is no return to probe, so the record goes out at the
+ * entry with what is known there. addr stays 0: the block's address is
+ * not known at this point.
+ */
+static __always_inline int alloc_site(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
+	__u32 kind = PM_COOKIE_KIND(cookie);
+	struct alloc_args a = {};
+	struct pm_alloc_rec *r;
+
+	if (!pm_is_traced(id >> 32) || alloc_args_of(ctx, cookie, kind, &a))
+		return 0;
+	r = pm_reserve(struct pm_alloc_rec, kind, id >> 32);
+	if (!r)
+		return 0;
+	pm_fill_hdr(&r->h, kind, id);
+	r->size = a.size;
+	r->old_addr = a.old_addr;
+	r->addr = 0;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int pm_alloc_site(struct pt_regs *ctx)
+{
+	return alloc_site(ctx);
+}
+
+/* The same, loaded for a uprobe_multi link (one link holds every inlined
+ * site of a binary: closing it unregisters them all at once, where one
+ * link per site took a kernel synchronization each). */
+SEC("uprobe")
+int pm_alloc_site_m(struct pt_regs *ctx)
+{
+	return alloc_site(ctx);
 }
 
 SEC("uretprobe")
 int pm_alloc_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct alloc_key key = {.tid = (__u32)id, .kind = (__u32)bpf_get_attach_cookie(ctx)};
+	struct alloc_key key = {.tid = (__u32)id,
+				.kind = PM_COOKIE_KIND(bpf_get_attach_cookie(ctx))};
 	struct pm_alloc_rec *r;
 	struct alloc_args *a;
 
@@ -80,13 +134,14 @@ int pm_alloc_exit(struct pt_regs *ctx)
 	return 0;
 }
 
-/* free(NULL) and PyObject_Free(NULL) release nothing and are not reported. */
-SEC("uprobe")
-int pm_free_enter(struct pt_regs *ctx)
+/* free(NULL) and PyObject_Free(NULL) release nothing and are not reported.
+ * The same program serves the exported entry and inlined copies: the
+ * cookie says where the pointer is. */
+static __always_inline int free_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 kind = (__u32)bpf_get_attach_cookie(ctx);
-	__u64 addr = PT_REGS_PARM1(ctx);
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
+	__u32 kind = PM_COOKIE_KIND(cookie);
+	__u64 addr = pm_loc_value(ctx, PM_COOKIE_LOC1(cookie));
 	struct pm_free_rec *r;
 
 	if (!addr || !pm_is_traced(id >> 32))
@@ -98,4 +153,17 @@ int pm_free_enter(struct pt_regs *ctx)
 	r->addr = addr;
 	bpf_ringbuf_submit(r, 0);
 	return 0;
+}
+
+SEC("uprobe")
+int pm_free_enter(struct pt_regs *ctx)
+{
+	return free_enter(ctx);
+}
+
+/* For a uprobe_multi link of inlined sites (see pm_alloc_site_m). */
+SEC("uprobe")
+int pm_free_m(struct pt_regs *ctx)
+{
+	return free_enter(ctx);
 }

@@ -2,15 +2,16 @@
 /*
  * Object deallocation: _Py_Dealloc(PyObject *op). The type's name is read
  * here, while the object and its type are surely alive; user space interns
- * it, so the trace stores each name once.
+ * it, so the trace stores each name once. The cookie says where `op` is:
+ * rdi at the function's entry, or what DWARF says at an inlined copy.
  */
 #include "pymac.bpf.h"
 
-SEC("uprobe")
-int pm_dealloc(struct pt_regs *ctx)
+static __always_inline int dealloc(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 obj = PT_REGS_PARM1(ctx), type = 0, name = 0;
+	__u64 obj = pm_loc_value(ctx, PM_COOKIE_LOC1(bpf_get_attach_cookie(ctx))), type = 0,
+	      name = 0;
 	struct pm_dealloc_rec *r;
 
 	if (!pm_is_traced(id >> 32))
@@ -27,4 +28,17 @@ int pm_dealloc(struct pt_regs *ctx)
 	r->type = type;
 	bpf_ringbuf_submit(r, 0);
 	return 0;
+}
+
+SEC("uprobe")
+int pm_dealloc(struct pt_regs *ctx)
+{
+	return dealloc(ctx);
+}
+
+/* For a uprobe_multi link of inlined sites (see pm_alloc_site_m). */
+SEC("uprobe")
+int pm_dealloc_m(struct pt_regs *ctx)
+{
+	return dealloc(ctx);
 }

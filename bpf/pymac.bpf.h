@@ -92,6 +92,9 @@ static __always_inline void pm_count_lost(__u32 tgid, __u32 kind)
 	struct pm_lost_key key = {.pid = tgid, .kind = kind};
 	__u64 one = 1, *cnt;
 
+	/* the compiler may know kind's range from the caller and drop this
+	 * check; the verifier does not, so keep it */
+	barrier_var(kind);
 	if (kind < PM_KIND_MAX)
 		__sync_fetch_and_add(&pm_lost_by_kind[kind], 1);
 	cnt = bpf_map_lookup_elem(&lost_events, &key);
@@ -168,6 +171,8 @@ static __always_inline __u64 pm_reg_value(struct pt_regs *ctx, __u32 reg)
 		return r.r14;
 	case PM_REG_R15:
 		return r.r15;
+	case PM_REG_SP:
+		return r.sp;
 	}
 	return 0;
 }
@@ -178,6 +183,34 @@ static __always_inline __u64 pm_arg_value(struct pt_regs *ctx, __u32 spec)
 	if (spec & PM_ARG_CONST)
 		return spec & ~PM_ARG_CONST;
 	return pm_reg_value(ctx, spec);
+}
+
+/*
+ * Value of a location (PM_LOC in regs.h) at the probe. A memory slot that
+ * cannot be read gives 0.
+ */
+static __always_inline __u64 pm_loc_value(struct pt_regs *ctx, __u32 loc)
+{
+	__u32 form = loc & 7, reg = (loc >> 3) & 15, reg2 = (loc >> 7) & 15;
+	/* sign-extend the 17-bit offset from bits 11-27 */
+	__s64 off = ((__s32)(loc << 4)) >> 15;
+	__u64 v = 0;
+
+	switch (form) {
+	case PM_LOC_REG:
+		return pm_reg_value(ctx, reg);
+	case PM_LOC_REG_OFF:
+		return pm_reg_value(ctx, reg) + off;
+	case PM_LOC_MEM:
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(pm_reg_value(ctx, reg) + off)))
+			return 0;
+		return v;
+	case PM_LOC_CONST:
+		return (__u64)off;
+	case PM_LOC_SUM:
+		return pm_reg_value(ctx, reg) + pm_reg_value(ctx, reg2) + off;
+	}
+	return 0;
 }
 
 #endif /* PYMAC_BPF_H */

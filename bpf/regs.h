@@ -33,4 +33,50 @@ enum pm_reg {
  */
 #define PM_ARG_CONST 0x80000000u
 
+/*
+ * The stack pointer, which only locations (below) name: DWARF places
+ * values in stack slots relative to it. Outside enum pm_reg so that tables
+ * of argument registers sized PM_REG_MAX stay as they are.
+ */
+#define PM_REG_SP 15
+
+/*
+ * Where a value lives at a probe site, in 28 bits, so that a BPF cookie
+ * carries the event kind and two of them (see PM_COOKIE_*). It is what
+ * DWARF says at that address, reduced to the forms BPF reads cheaply:
+ *   bits 0-2   PM_LOC_* form
+ *   bits 3-6   register (enum pm_reg or PM_REG_SP)
+ *   bits 7-10  second register (PM_LOC_SUM)
+ *   bits 11-27 signed offset or constant (-65536 .. 65535)
+ * The all-zero location is "in rdi", the first argument at a function's
+ * entry.
+ */
+enum pm_loc_form {
+	PM_LOC_REG = 0,	    /* the register's value */
+	PM_LOC_REG_OFF = 1, /* register + offset */
+	PM_LOC_MEM = 2,	    /* 8 bytes in memory at register + offset */
+	PM_LOC_CONST = 3,   /* the constant */
+	PM_LOC_SUM = 4,	    /* register + second register + offset */
+};
+
+#define PM_LOC_BITS    28
+#define PM_LOC_OFF_MIN (-65536)
+#define PM_LOC_OFF_MAX 65535
+#define PM_LOC(form, reg, reg2, off)                                                               \
+	((((unsigned)(form)) & 7u) | ((((unsigned)(reg)) & 15u) << 3) |                            \
+	 ((((unsigned)(reg2)) & 15u) << 7) | ((((unsigned)(off)) & 0x1ffffu) << 11))
+#define PM_LOC_ARG1 PM_LOC(PM_LOC_REG, PM_REG_DI, 0, 0)
+#define PM_LOC_ARG2 PM_LOC(PM_LOC_REG, PM_REG_SI, 0, 0)
+
+/*
+ * The cookie of an allocator, free or dealloc site: the event kind (enum
+ * pm_kind; 0 for dealloc) and where its first and second arguments are.
+ */
+#define PM_COOKIE(kind, loc1, loc2)                                                                \
+	((unsigned long long)((kind)&0xffu) | (unsigned long long)(loc1) << 8 |                    \
+	 (unsigned long long)(loc2) << 36)
+#define PM_COOKIE_KIND(c) ((unsigned)((c)&0xff))
+#define PM_COOKIE_LOC1(c) ((unsigned)(((c) >> 8) & 0xfffffff))
+#define PM_COOKIE_LOC2(c) ((unsigned)(((c) >> 36) & 0xfffffff))
+
 #endif /* PYMAC_REGS_H */

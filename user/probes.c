@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "debuginfo.h"
 #include "elf_inspect.h"
 #include "pymac.skel.h"
 #include "probes.h"
@@ -31,6 +35,11 @@ struct probes {
 	size_t nlinks, caplinks;
 	struct attached_binary *bins;
 	size_t nbins, capbins;
+	/* uprobe_multi links (raw fds: libbpf 1.1 has no API for them), and
+	 * how many sites they hold */
+	bool multi; /* the kernel took the programs loaded for them */
+	int *mfds;
+	size_t nmfds, capmfds, msites;
 };
 
 static const char *const source_names[PM_SOURCE_COUNT] = {
@@ -99,6 +108,23 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* BPF_TRACE_UPROBE_MULTI, which libbpf 1.1's headers do not know */
+#define PM_TRACE_UPROBE_MULTI 48
+
+/* Prepare the programs of uprobe_multi links, or leave them out. */
+static void set_multi(struct pymac_bpf *skel, bool on)
+{
+	struct bpf_program *progs[] = {skel->progs.pm_alloc_site_m, skel->progs.pm_free_m,
+				       skel->progs.pm_dealloc_m};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (on)
+			bpf_program__set_expected_attach_type(progs[i], PM_TRACE_UPROBE_MULTI);
+		else
+			bpf_program__set_autoload(progs[i], false);
+	}
+}
+
 struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen)
 {
 	struct probes *p = calloc(1, sizeof(*p));
@@ -120,7 +146,26 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 	p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
 	if (opts->ringbuf_bytes)
 		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
+	set_multi(p->skel, true);
 	ret = pymac_bpf__load(p->skel);
+	if (ret && ret != -EPERM) {
+		/* a kernel without uprobe_multi (before 6.6) refuses those
+		 * programs: load the rest, and attach one link per site */
+		pymac_bpf__destroy(p->skel);
+		p->skel = pymac_bpf__open();
+		if (!p->skel) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+			goto fail;
+		}
+		p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
+		if (opts->ringbuf_bytes)
+			bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
+		set_multi(p->skel, false);
+		ret = pymac_bpf__load(p->skel);
+	} else if (!ret) {
+		p->multi = true;
+	}
 	if (ret) {
 		if (ret == -EPERM || (ret == -EACCES && geteuid() != 0))
 			snprintf(err, errlen,
@@ -192,7 +237,14 @@ void probes__detach(struct probes *p)
 	bool started[DETACH_THREADS] = {};
 	size_t nt;
 
-	if (!p || !p->nlinks)
+	if (!p)
+		return;
+	/* one close unregisters every site of a multi link */
+	for (size_t i = 0; i < p->nmfds; i++)
+		close(p->mfds[i]);
+	p->nmfds = 0;
+	p->msites = 0;
+	if (!p->nlinks)
 		return;
 	/*
 	 * Closing a uprobe link waits for the kernel to unregister it (about
@@ -220,6 +272,7 @@ void probes__free(struct probes *p)
 		return;
 	probes__detach(p);
 	free(p->links);
+	free(p->mfds);
 	free(p->bins);
 	pymac_bpf__destroy(p->skel);
 	free(p);
@@ -292,10 +345,13 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
 	if (pm_kind_is_free(kind))
-		return attach_uprobe(p, PROG(p, pm_free_enter), path, f.offset, kind, false);
-	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, f.offset, kind, false);
+		return attach_uprobe(p, PROG(p, pm_free_enter), path, f.offset,
+				     PM_COOKIE(kind, PM_LOC_ARG1, 0), false);
+	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, f.offset,
+			    PM_COOKIE(kind, PM_LOC_ARG1, PM_LOC_ARG2), false);
 	if (!err)
-		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, f.offset, kind, true);
+		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, f.offset,
+				    PM_COOKIE(kind, 0, 0), true);
 	return err;
 }
 
@@ -324,6 +380,349 @@ static int attach_alloc_family(struct probes *p, struct elf_file *ef, const char
 			missing[l] = '\0';
 	}
 	return attached;
+}
+
+/* ---- sites from debug info ---- */
+
+/* The functions located through DWARF, with the parameters each event
+ * needs. Public entry points, not the allocator's internals: _PyObject_Malloc
+ * is also reached from PyMem_Malloc, and GCC describes many of its inlined
+ * copies nested in one another; PyObject_Malloc's copies are exactly the
+ * calls a build without LTO makes to the exported function. */
+enum dwarf_fn { DF_MALLOC, DF_CALLOC, DF_REALLOC, DF_FREE, DF_DEALLOC, DF_COUNT };
+
+static const struct elf_site_query dwarf_queries[DF_COUNT] = {
+    [DF_MALLOC] = {"PyObject_Malloc", {"size"}},
+    [DF_CALLOC] = {"PyObject_Calloc", {"nelem", "elsize"}},
+    [DF_REALLOC] = {"PyObject_Realloc", {"ptr", "new_size"}},
+    [DF_FREE] = {"PyObject_Free", {"ptr"}},
+    [DF_DEALLOC] = {"_Py_Dealloc", {"op"}},
+};
+
+static const enum pm_kind dwarf_kinds[DF_COUNT] = {
+    [DF_MALLOC] = PM_PY_MALLOC, [DF_CALLOC] = PM_PY_CALLOC,   [DF_REALLOC] = PM_PY_REALLOC,
+    [DF_FREE] = PM_PY_FREE,	[DF_DEALLOC] = PM_PY_DEALLOC,
+};
+
+/* What the debug info of one binary says, read once for every source. */
+struct dwarf_info {
+	bool tried, found;
+	char how[200]; /* where the DWARF came from, or why there is none */
+	struct elf_site *sites;
+	size_t n, cap;
+	double seconds; /* to find and read it */
+};
+
+static int collect_site(void *ctx, const struct elf_site *site)
+{
+	struct dwarf_info *di = ctx;
+
+	if (di->n == di->cap) {
+		size_t cap = di->cap ? di->cap * 2 : 256;
+		void *n = realloc(di->sites, cap * sizeof(*di->sites));
+
+		if (!n)
+			return -ENOMEM;
+		di->sites = n;
+		di->cap = cap;
+	}
+	di->sites[di->n++] = *site;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Read the sites of binary b (open as ef) from its own DWARF or its
+ * separate debug file. */
+static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
+			     const struct target_binary *b)
+{
+	struct debuginfo_query q = {.bin = ef, .path = b->path};
+	struct elf_file *dbg = ef;
+	double t0 = now_s();
+	long n;
+
+	if (di->tried)
+		return;
+	di->tried = true;
+	/* the command pymac starts is opened by its own path: its root is
+	 * ours; another process's root is not known here */
+	q.root_pid = strcmp(b->path, b->host_path) == 0 ? 0 : -1;
+	if (elf_file__has_dwarf(ef)) {
+		snprintf(di->how, sizeof(di->how), "its own DWARF");
+	} else {
+		dbg = debuginfo__open(&q, di->how, sizeof(di->how));
+		if (!dbg)
+			goto out;
+	}
+	n = elf_file__dwarf_sites(dbg, ef, dwarf_queries, DF_COUNT, collect_site, di);
+	if (n < 0) {
+		snprintf(di->how + strlen(di->how), sizeof(di->how) - strlen(di->how),
+			 " (unreadable: %s)", strerror((int)-n));
+		di->n = 0;
+	} else {
+		di->found = true;
+	}
+	if (dbg != ef)
+		elf_file__close(dbg);
+out:
+	di->seconds = now_s() - t0;
+	if (getenv("PYMAC_DEBUG"))
+		fprintf(stderr, "pymac: debug info of %s: %s, %zu sites, %.3f s\n", b->path,
+			di->how, di->n, di->seconds);
+}
+
+static bool dwarf_info__has(const struct dwarf_info *di, enum dwarf_fn fn)
+{
+	for (size_t i = 0; i < di->n; i++)
+		if (di->sites[i].func == (int)fn)
+			return true;
+	return false;
+}
+
+static void dwarf_info__free(struct dwarf_info *di)
+{
+	free(di->sites);
+	memset(di, 0, sizeof(*di));
+}
+
+static int pm_reg_of_dwarf(int dwarf_reg)
+{
+	return dwarf_reg == 7 ? PM_REG_SP : elf_dwarf_reg_to_pm_reg(dwarf_reg);
+}
+
+/* A DWARF location as a PM_LOC, or -1 when BPF cannot read it so. */
+static long loc_encode(const struct elf_loc *l)
+{
+	int r = pm_reg_of_dwarf(l->dwarf_reg), r2 = 0;
+
+	if (l->off < PM_LOC_OFF_MIN || l->off > PM_LOC_OFF_MAX)
+		return -1;
+	switch (l->kind) {
+	case ELF_LOC_CONST:
+		return PM_LOC(PM_LOC_CONST, 0, 0, l->off);
+	case ELF_LOC_REG:
+		return r < 0 ? -1 : (long)PM_LOC(PM_LOC_REG, r, 0, 0);
+	case ELF_LOC_REG_OFF:
+		return r < 0 ? -1 : (long)PM_LOC(PM_LOC_REG_OFF, r, 0, l->off);
+	case ELF_LOC_MEM:
+		return r < 0 ? -1 : (long)PM_LOC(PM_LOC_MEM, r, 0, l->off);
+	case ELF_LOC_SUM:
+		r2 = pm_reg_of_dwarf(l->dwarf_reg2);
+		return r < 0 || r2 < 0 ? -1 : (long)PM_LOC(PM_LOC_SUM, r, r2, l->off);
+	default:
+		return -1;
+	}
+}
+
+/* How the sites of some functions were attached. */
+struct site_tally {
+	int sites, attached, unlocated, failed, inlined;
+	int per_fn[DF_COUNT];
+	char notes[200]; /* the first few sites not probed, and why */
+};
+
+static void tally_note(struct site_tally *t, const char *fn, uint64_t pc, const char *why)
+{
+	size_t l = strlen(t->notes);
+
+	if (l + 60 < sizeof(t->notes))
+		snprintf(t->notes + l, sizeof(t->notes) - l, "%s%s at %#" PRIx64 " (%s)",
+			 l ? ", " : "", fn, pc, why);
+}
+
+/* Inlined sites that one program takes, gathered for one multi link. */
+struct site_batch {
+	uint64_t *offsets, *cookies;
+	const struct elf_site **sites;
+	size_t n, cap;
+};
+
+static int batch_add(struct site_batch *sb, uint64_t off, uint64_t cookie, const struct elf_site *s)
+{
+	if (sb->n == sb->cap) {
+		size_t cap = sb->cap ? sb->cap * 2 : 64;
+		void *a = realloc(sb->offsets, cap * sizeof(*sb->offsets));
+
+		if (!a)
+			return -ENOMEM;
+		sb->offsets = a;
+		if (!(a = realloc(sb->cookies, cap * sizeof(*sb->cookies))))
+			return -ENOMEM;
+		sb->cookies = a;
+		if (!(a = realloc(sb->sites, cap * sizeof(*sb->sites))))
+			return -ENOMEM;
+		sb->sites = a;
+		sb->cap = cap;
+	}
+	sb->offsets[sb->n] = off;
+	sb->cookies[sb->n] = cookie;
+	sb->sites[sb->n++] = s;
+	return 0;
+}
+
+static void batch_free(struct site_batch *sb)
+{
+	free(sb->offsets);
+	free(sb->cookies);
+	free(sb->sites);
+	memset(sb, 0, sizeof(*sb));
+}
+
+/* The link_create part of union bpf_attr for uprobe_multi (kernel 6.6+). */
+struct uprobe_multi_attr {
+	uint32_t prog_fd;
+	uint32_t target_fd;
+	uint32_t attach_type;
+	uint32_t flags;
+	uint64_t path;
+	uint64_t offsets;
+	uint64_t ref_ctr_offsets;
+	uint64_t cookies;
+	uint32_t cnt;
+	uint32_t um_flags;
+	uint32_t pid;
+	uint32_t pad;
+};
+
+/* One uprobe_multi link on every site of the batch. 0 or -errno. */
+static int attach_multi(struct probes *p, struct bpf_program *prog, const char *path,
+			const struct site_batch *sb)
+{
+	union {
+		struct uprobe_multi_attr um;
+		char bytes[128];
+	} attr;
+	int fd;
+
+	if (p->dry)
+		return 0;
+	if (!p->multi || !prog)
+		return -EOPNOTSUPP;
+	if (p->nmfds == p->capmfds) {
+		size_t cap = p->capmfds ? p->capmfds * 2 : 8;
+		void *n = realloc(p->mfds, cap * sizeof(*p->mfds));
+
+		if (!n)
+			return -ENOMEM;
+		p->mfds = n;
+		p->capmfds = cap;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.um.prog_fd = bpf_program__fd(prog);
+	attr.um.attach_type = PM_TRACE_UPROBE_MULTI;
+	attr.um.path = (uintptr_t)path;
+	attr.um.offsets = (uintptr_t)sb->offsets;
+	attr.um.cookies = (uintptr_t)sb->cookies;
+	attr.um.cnt = (uint32_t)sb->n;
+	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr.um));
+	if (fd < 0)
+		return -errno;
+	p->mfds[p->nmfds++] = fd;
+	p->msites += sb->n;
+	return 0;
+}
+
+/* Attach every site of the functions in [from, to] of dwarf_fn. */
+static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			       const struct dwarf_info *di, int from, int to, struct site_tally *t)
+{
+	/* alloc, free, dealloc: the programs of inlined sites */
+	struct site_batch batch[3] = {};
+	struct bpf_program *multi_prog[3] = {PROG(p, pm_alloc_site_m), PROG(p, pm_free_m),
+					     PROG(p, pm_dealloc_m)};
+	struct bpf_program *one_prog[3] = {PROG(p, pm_alloc_site), PROG(p, pm_free_enter),
+					   PROG(p, pm_dealloc)};
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < di->n; i++) {
+		const struct elf_site *s = &di->sites[i];
+		const struct elf_site_query *q = &dwarf_queries[s->func];
+		enum pm_kind kind = dwarf_kinds[s->func];
+		long loc[ELF_SITE_MAX_ARGS] = {0, 0};
+		uint64_t off;
+		int err = 0;
+
+		if (s->func < from || s->func > to)
+			continue;
+		t->sites++;
+		for (int a = 0; a < ELF_SITE_MAX_ARGS && q->args[a]; a++)
+			if ((loc[a] = loc_encode(&s->args[a])) < 0)
+				break;
+		if (loc[0] < 0 || loc[1] < 0) {
+			t->unlocated++;
+			tally_note(t, q->name, s->pc,
+				   s->why ? s->why : "argument out of the encodable range");
+			continue;
+		}
+		if (elf_file__vaddr_to_offset(ef, s->pc, &off)) {
+			t->failed++;
+			tally_note(t, q->name, s->pc, "address outside the file");
+			continue;
+		}
+		uint64_t cookie = PM_COOKIE(kind == PM_PY_DEALLOC ? 0 : kind, loc[0], loc[1]);
+		if (s->inlined) {
+			int bi = kind == PM_PY_DEALLOC ? 2 : pm_kind_is_free(kind) ? 1 : 0;
+
+			if (batch_add(&batch[bi], off, cookie, s) == 0)
+				continue;
+			err = -ENOMEM;
+		} else if (kind == PM_PY_DEALLOC)
+			err =
+			    attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off, cookie, false);
+		else if (pm_kind_is_free(kind))
+			err = attach_uprobe(p, PROG(p, pm_free_enter), b->host_path, off, cookie,
+					    false);
+		else if (s->inlined)
+			err = attach_uprobe(p, PROG(p, pm_alloc_site), b->host_path, off, cookie,
+					    false);
+		else {
+			/* an out-of-line copy returns: its block's address is known */
+			err = attach_uprobe(p, PROG(p, pm_alloc_enter), b->host_path, off, cookie,
+					    false);
+			if (!err)
+				err = attach_uprobe(p, PROG(p, pm_alloc_exit), b->host_path, off,
+						    PM_COOKIE(kind, 0, 0), true);
+		}
+		if (err) {
+			t->failed++;
+			tally_note(t, q->name, s->pc, strerror(-err));
+			continue;
+		}
+		t->attached++;
+		t->per_fn[s->func]++;
+	}
+	for (int bi = 0; bi < 3; bi++) {
+		struct site_batch *sb = &batch[bi];
+		int err;
+
+		if (!sb->n)
+			continue;
+		err = attach_multi(p, multi_prog[bi], b->host_path, sb);
+		for (size_t i = 0; i < sb->n; i++) {
+			const struct elf_site *s = sb->sites[i];
+			/* without a multi link: one link per site */
+			int e = err ? attach_uprobe(p, one_prog[bi], b->host_path, sb->offsets[i],
+						    sb->cookies[i], false)
+				    : 0;
+
+			if (e) {
+				t->failed++;
+				tally_note(t, dwarf_queries[s->func].name, s->pc, strerror(-e));
+				continue;
+			}
+			t->attached++;
+			t->inlined++;
+			t->per_fn[s->func]++;
+		}
+		batch_free(sb);
+	}
 }
 
 /*
@@ -365,9 +764,42 @@ static int eval_loop_bypasses_dealloc(struct elf_file *ef, const struct elf_func
 	return c.direct + c.via_plt < 16;
 }
 
-static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-			    struct probe_coverage *cov)
+/* An LTO build whose debug info locates the allocator's inlined copies. */
+static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
+				  const struct target_binary *b, struct dwarf_info *di,
+				  struct probe_coverage *cov)
 {
+	struct site_tally t;
+
+	dwarf_info__load(di, ef, b);
+	/* debug info without the entry points is not this build's */
+	if (!di->found || !dwarf_info__has(di, DF_MALLOC) || !dwarf_info__has(di, DF_FREE))
+		return false;
+	attach_dwarf_sites(p, ef, b, di, DF_MALLOC, DF_FREE, &t);
+	if (t.unlocated || t.failed)
+		set_cov(
+		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
+		    "LTO build that inlines the allocator; debug info (%s): %d sites (%d partial) "
+		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined; not probed: %s",
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.notes);
+	else
+		set_cov(
+		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
+		    "LTO build that inlines the allocator; debug info (%s): %d sites (0 partial) "
+		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined (block addresses "
+		    "unknown there)",
+		    di->how, t.sites, b->path, t.inlined);
+	return true;
+}
+
+static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			    struct dwarf_info *di, struct probe_coverage *cov)
+{
+	int inlined = allocator_inlined(ef);
+
+	if (inlined == 1 && attach_pymalloc_dwarf(p, ef, b, di, cov))
+		return;
+
 	static const struct alloc_fn fns[] = {
 	    {"PyObject_Malloc", PM_PY_MALLOC},
 	    {"PyObject_Calloc", PM_PY_CALLOC},
@@ -382,12 +814,12 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 			"PyObject_Malloc", b->path, missing);
 		return;
 	}
-	if (allocator_inlined(ef) == 1)
+	if (inlined == 1)
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
 			"%s inlines the allocator into its own code (LTO build: PyUnicode_New does "
 			"not call PyObject_Malloc); the probes see only calls through the exported "
-			"functions, a small part of all allocations",
-			b->path);
+			"functions, a small part of all allocations; %s",
+			b->path, di->how);
 	else if (err)
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL, "%s: not attached: %s", b->path,
 			missing);
@@ -396,11 +828,59 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 			"PyObject_{Malloc,Calloc,Realloc,Free} in %s", b->path);
 }
 
+/* The bytecode loop's own _Py_Dealloc copies, inlined ones included. */
+static int eval_loop_dealloc_sites(struct elf_file *ef, const struct dwarf_info *di)
+{
+	struct elf_func ev;
+	int n = 0;
+
+	if (elf_file__find_func(ef, "_PyEval_EvalFrameDefault", &ev) || !ev.size)
+		return -1;
+	for (size_t i = 0; i < di->n; i++)
+		if (di->sites[i].func == DF_DEALLOC && di->sites[i].pc >= ev.vaddr &&
+		    di->sites[i].pc < ev.vaddr + ev.size)
+			n++;
+	return n;
+}
+
+static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
+				 const struct target_binary *b, struct dwarf_info *di,
+				 struct probe_coverage *cov)
+{
+	struct site_tally t;
+	int in_eval;
+	char bypass[200] = "";
+
+	dwarf_info__load(di, ef, b);
+	if (!di->found || !dwarf_info__has(di, DF_DEALLOC))
+		return false;
+	attach_dwarf_sites(p, ef, b, di, DF_DEALLOC, DF_DEALLOC, &t);
+	in_eval = eval_loop_dealloc_sites(ef, di);
+	if (in_eval >= 0 && in_eval < 16)
+		snprintf(bypass, sizeof(bypass),
+			 "; objects the bytecode loop frees through tp_dealloc directly (3.11+) "
+			 "are not seen");
+	if (t.unlocated || t.failed || bypass[0])
+		set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+		    "debug info (%s): %d sites (%d partial) of _Py_Dealloc in %s, %d inlined%s%s%s",
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, bypass,
+		    t.notes[0] ? "; not probed: " : "", t.notes);
+	else
+		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
+			"debug info (%s): %d sites (0 partial) of _Py_Dealloc in %s, %d inlined",
+			di->how, t.sites, b->path, t.inlined);
+	return true;
+}
+
 static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-			   const char *version, struct probe_coverage *cov)
+			   const char *version, struct dwarf_info *di, struct probe_coverage *cov)
 {
 	struct elf_func f;
 	int err;
+
+	if (allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
+		return;
 
 	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "%s has no _Py_Dealloc function%s",
@@ -410,7 +890,8 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 			    : "");
 		return;
 	}
-	err = attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, f.offset, 0, false);
+	err = attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, f.offset,
+			    PM_COOKIE(0, PM_LOC_ARG1, 0), false);
 	if (err) {
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
 			"cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
@@ -419,8 +900,8 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 	if (allocator_inlined(ef) == 1)
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
 			"%s is an LTO build that inlines _Py_Dealloc at some of its call sites; "
-			"deallocations through those are not seen",
-			b->path);
+			"deallocations through those are not seen; %s",
+			b->path, di->how);
 	else if (eval_loop_bypasses_dealloc(ef, &f) == 1)
 		set_cov(
 		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
@@ -642,10 +1123,13 @@ static void attach_python_binary(struct probes *p, const struct target_binary *b
 					strerror(errno));
 		return;
 	}
+	struct dwarf_info di = {0};
+
 	if (p->sources & (1u << PM_SOURCE_PYMALLOC))
-		attach_pymalloc(p, ef, b, cov);
+		attach_pymalloc(p, ef, b, &di, cov);
 	if (p->sources & (1u << PM_SOURCE_DEALLOC))
-		attach_dealloc(p, ef, b, version, cov);
+		attach_dealloc(p, ef, b, version, &di, cov);
+	dwarf_info__free(&di);
 	if (p->sources & (1u << PM_SOURCE_GC))
 		attach_gc(p, ef, b, version, cov);
 	elf_file__close(ef);
@@ -741,5 +1225,5 @@ uint64_t probes__lost_total(const struct probes *p)
 
 size_t probes__link_count(const struct probes *p)
 {
-	return p->nlinks;
+	return p->nlinks + p->msites;
 }
