@@ -87,12 +87,12 @@ TEST_OBJS_test_trace := record.o trace.o
 TEST_OBJS_test_elf := elf_inspect.o
 TEST_OBJS_test_debuginfo := debuginfo.o elf_inspect.o targets.o procmaps.o fileio.o
 TEST_OBJS_test_procmaps := procmaps.o fileio.o
-TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o
+TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o pidindex.o
 TEST_LIBS_test_summary := -ljson-c
-TEST_OBJS_test_timeline := record.o timeline.o intern.o addrtab.o
+TEST_OBJS_test_timeline := record.o timeline.o intern.o addrtab.o pidindex.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
-TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o
+TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o pidindex.o
 TEST_OBJS_test_sites := sites.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addrtab.h"
+#include "pidindex.h"
 #include "export_series.h"
 
 struct slot {
@@ -81,8 +82,7 @@ struct export_series {
 
 	struct proc **procs;
 	size_t nprocs, procs_cap;
-	struct proc **pid_slots;
-	size_t pid_cap;
+	struct pid_index pids;
 	struct proc *last;
 
 	struct tid_ent *tids;
@@ -363,41 +363,15 @@ static struct cont *cont_find(struct export_series *s, uint64_t cgroup_id)
 
 /* ---- processes ---- */
 
-static int pid_table_grow(struct export_series *s)
-{
-	size_t cap = s->pid_cap ? s->pid_cap * 2 : 256;
-	struct proc **slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->nprocs; i++) {
-		size_t j = pm_hash_u32(s->procs[i]->pid) & (cap - 1);
-
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = s->procs[i];
-	}
-	free(s->pid_slots);
-	s->pid_slots = slots;
-	s->pid_cap = cap;
-	return 0;
-}
-
 static struct proc *proc_get(struct export_series *s, uint32_t pid)
 {
 	struct proc *p;
-	size_t j;
 
 	if (s->last && s->last->pid == pid)
 		return s->last;
-	if (s->pid_cap) {
-		for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
-		     j = (j + 1) & (s->pid_cap - 1))
-			if (s->pid_slots[j]->pid == pid)
-				return s->last = s->pid_slots[j];
-	}
-	if ((s->nprocs + 1) * 2 > s->pid_cap && pid_table_grow(s))
-		return NULL;
+	p = pid_index__find(&s->pids, pid);
+	if (p)
+		return s->last = p;
 	if (s->nprocs == s->procs_cap) {
 		size_t cap = s->procs_cap ? s->procs_cap * 2 : 64;
 		struct proc **v = realloc(s->procs, cap * sizeof(*v));
@@ -411,11 +385,11 @@ static struct proc *proc_get(struct export_series *s, uint32_t pid)
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	if (pid_index__add(&s->pids, p)) {
+		free(p);
+		return NULL;
+	}
 	s->procs[s->nprocs++] = p;
-	for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
-	     j = (j + 1) & (s->pid_cap - 1))
-		;
-	s->pid_slots[j] = p;
 	return s->last = p;
 }
 
@@ -976,6 +950,7 @@ struct export_series *export_series__new(uint64_t start_ns, uint64_t res_ns, boo
 		return NULL;
 	s->ops = ops;
 	s->ctx = ctx;
+	s->pids = PID_INDEX_INIT(struct proc);
 	s->res = res_ns;
 	s->dense = dense;
 	s->start_ns = start_ns;
@@ -996,7 +971,7 @@ void export_series__free(struct export_series *s)
 	for (size_t i = 0; i < s->nlanes; i++)
 		free(s->lanes[i]);
 	free(s->procs);
-	free(s->pid_slots);
+	pid_index__free(&s->pids);
 	free(s->lanes);
 	free(s->active);
 	free(s->conts);

@@ -14,6 +14,7 @@
 #include "json_out.h"
 #include "intern.h"
 #include "addrtab.h"
+#include "pidindex.h"
 #include "summary.h"
 
 #define NGEN 3 /* CPython has three generations */
@@ -89,8 +90,7 @@ struct summary {
 
 	struct proc **procs; /* in order of first sight */
 	size_t nprocs, procs_cap;
-	struct proc **pid_slots; /* open addressing by pid */
-	size_t pid_cap;
+	struct pid_index pids;
 	struct proc *last; /* events come in runs of one pid */
 
 	struct str_intern types_in; /* deallocated type names */
@@ -129,45 +129,16 @@ static const char *str_or_empty(const char *s)
 
 /* ---- processes ---- */
 
-static int pid_table_grow(struct summary *s)
-{
-	size_t cap = s->pid_cap ? s->pid_cap * 2 : 1024;
-	struct proc **slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->nprocs; i++) {
-		size_t j = pm_hash_u32(s->procs[i]->pid) & (cap - 1);
-
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = s->procs[i];
-	}
-	free(s->pid_slots);
-	s->pid_slots = slots;
-	s->pid_cap = cap;
-	return 0;
-}
-
 /* The process with this pid, created on first sight; NULL on ENOMEM. */
 static struct proc *proc_get(struct summary *s, uint32_t pid)
 {
 	struct proc *p;
-	size_t j;
 
 	if (s->last && s->last->pid == pid)
 		return s->last;
-	if (s->pid_cap) {
-		for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
-		     j = (j + 1) & (s->pid_cap - 1)) {
-			if (s->pid_slots[j]->pid == pid)
-				return s->last = s->pid_slots[j];
-		}
-	}
-
-	/* Keep the load at most one half so that probes stay short. */
-	if ((s->nprocs + 1) * 2 > s->pid_cap && pid_table_grow(s))
-		return NULL;
+	p = pid_index__find(&s->pids, pid);
+	if (p)
+		return s->last = p;
 	if (s->nprocs == s->procs_cap) {
 		size_t cap = s->procs_cap ? s->procs_cap * 2 : 64;
 		struct proc **procs = realloc(s->procs, cap * sizeof(*procs));
@@ -181,11 +152,11 @@ static struct proc *proc_get(struct summary *s, uint32_t pid)
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	if (pid_index__add(&s->pids, p)) {
+		free(p);
+		return NULL;
+	}
 	s->procs[s->nprocs++] = p;
-	for (j = pm_hash_u32(pid) & (s->pid_cap - 1); s->pid_slots[j];
-	     j = (j + 1) & (s->pid_cap - 1))
-		;
-	s->pid_slots[j] = p;
 	return s->last = p;
 }
 
@@ -490,6 +461,7 @@ struct summary *summary__new(void)
 	if (!s)
 		return NULL;
 	s->sink.record = summary__record;
+	s->pids = PID_INDEX_INIT(struct proc);
 	return s;
 }
 
@@ -500,7 +472,7 @@ void summary__free(struct summary *s)
 	for (size_t i = 0; i < s->nprocs; i++)
 		proc_free(s->procs[i]);
 	free(s->procs);
-	free(s->pid_slots);
+	pid_index__free(&s->pids);
 	str_intern__free(&s->types_in);
 	free(s->command);
 	for (size_t i = 0; i < s->nconts; i++) {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include "intern.h"
 #include "addrtab.h"
+#include "pidindex.h"
 #include "timeline.h"
 
 #define NS_PER_SEC     1000000000ull
@@ -138,8 +139,7 @@ struct timeline {
 
 	struct proc **procs;
 	size_t nprocs, procs_cap;
-	struct proc **pid_slots;
-	size_t pid_cap;
+	struct pid_index pids;
 	struct proc *last;
 
 	struct str_intern types_in; /* deallocated type names */
@@ -467,26 +467,6 @@ static struct lane *proc_lane(struct timeline *tl, struct proc *p, uint64_t ts)
 
 /* ---- processes ---- */
 
-static int pid_table_grow(struct timeline *tl)
-{
-	size_t cap = tl->pid_cap ? tl->pid_cap * 2 : 256;
-	struct proc **slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < tl->nprocs; i++) {
-		size_t j = pm_hash_u32(tl->procs[i]->pid) & (cap - 1);
-
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = tl->procs[i];
-	}
-	free(tl->pid_slots);
-	tl->pid_slots = slots;
-	tl->pid_cap = cap;
-	return 0;
-}
-
 static bool proc_lost_any(const struct proc *p)
 {
 	for (int k = 0; k < PM_KIND_MAX; k++)
@@ -510,7 +490,7 @@ static void procs_forget_ended(struct timeline *tl)
 {
 	size_t i, n = 0;
 
-	if (!tl->pid_cap)
+	if (!tl->nprocs)
 		return;
 	for (i = 0; i < tl->nprocs; i++) {
 		struct proc *p = tl->procs[i];
@@ -529,34 +509,26 @@ static void procs_forget_ended(struct timeline *tl)
 		return;
 	tl->nprocs = n;
 	tl->last = NULL;
-	memset(tl->pid_slots, 0, tl->pid_cap * sizeof(*tl->pid_slots));
-	for (i = 0; i < n; i++) {
-		size_t j = pm_hash_u32(tl->procs[i]->pid) & (tl->pid_cap - 1);
-
-		while (tl->pid_slots[j])
-			j = (j + 1) & (tl->pid_cap - 1);
-		tl->pid_slots[j] = tl->procs[i];
-	}
+	/* adding back into room already there cannot fail */
+	pid_index__reset(&tl->pids);
+	for (i = 0; i < n; i++)
+		pid_index__add(&tl->pids, tl->procs[i]);
 }
 
 static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 {
 	struct proc *p;
-	size_t j;
 
 	if (tl->last && tl->last->pid == pid)
 		return tl->last;
-	if (tl->pid_cap) {
-		for (j = pm_hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
-		     j = (j + 1) & (tl->pid_cap - 1))
-			if (tl->pid_slots[j]->pid == pid)
-				return tl->last = tl->pid_slots[j];
-	}
-	if ((tl->nprocs + 1) * 2 > tl->pid_cap) {
+	p = pid_index__find(&tl->pids, pid);
+	if (p)
+		return tl->last = p;
+	if ((tl->nprocs + 1) * 2 > tl->pids.cap) {
 		/* grow unless forgetting brought the load down to a quarter,
-		 * so that the next look is at least pid_cap / 4 processes away */
+		 * so that the next look is at least a quarter of the room away */
 		procs_forget_ended(tl);
-		if ((tl->nprocs + 1) * 4 > tl->pid_cap && pid_table_grow(tl))
+		if (pid_index__reserve(&tl->pids, tl->nprocs + 1))
 			return NULL;
 	}
 	if (tl->nprocs == tl->procs_cap) {
@@ -572,11 +544,11 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	if (pid_index__add(&tl->pids, p)) {
+		free(p);
+		return NULL;
+	}
 	tl->procs[tl->nprocs++] = p;
-	for (j = pm_hash_u32(pid) & (tl->pid_cap - 1); tl->pid_slots[j];
-	     j = (j + 1) & (tl->pid_cap - 1))
-		;
-	tl->pid_slots[j] = p;
 	return tl->last = p;
 }
 
@@ -1108,6 +1080,7 @@ struct timeline *timeline__new(uint64_t bucket_ns, uint64_t history_ns)
 	if (!tl)
 		return NULL;
 	tl->sink.record = timeline__record;
+	tl->pids = PID_INDEX_INIT(struct proc);
 	tl->bucket_ns = bucket_ns ? bucket_ns : TL_BUCKET_NS;
 	tl->history_ns = history_ns ? history_ns : TL_HISTORY_NS;
 	if (tl->history_ns == UINT64_MAX) {
@@ -1132,7 +1105,7 @@ void timeline__free(struct timeline *tl)
 		free(tl->procs[i]);
 	}
 	free(tl->procs);
-	free(tl->pid_slots);
+	pid_index__free(&tl->pids);
 	free(tl->conts);
 	str_intern__free(&tl->types_in);
 	for (unsigned i = 0; i < tl->nsrc; i++)
@@ -1397,7 +1370,7 @@ size_t timeline__memory(const struct timeline *tl)
 	for (size_t i = 0; i < tl->nprocs; i++)
 		sum += sizeof(struct proc) +
 		       (tl->procs[i]->py.cap + tl->procs[i]->libc.cap) * sizeof(struct addr_ent);
-	sum += tl->pid_cap * sizeof(*tl->pid_slots) + tl->procs_cap * sizeof(*tl->procs);
+	sum += pid_index__memory(&tl->pids) + tl->procs_cap * sizeof(*tl->procs);
 	sum += str_intern__memory(&tl->types_in);
 	return sum;
 }
