@@ -14,4 +14,4 @@ apt-get install -y -q --no-install-recommends \
 	libncurses-dev libjson-c-dev libcmocka-dev systemtap-sdt-dev \
 	python3 python3.11 python3-pytest bpftrace tmux jq procps \
 	docker.io docker-compose debootstrap curl ca-certificates \
-	chromium fonts-dejavu-core python3-prometheus-client
+	chromium fonts-dejavu-core python3-prometheus-client libdebuginfod-dev
