@@ -451,9 +451,9 @@ static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
 	if (di->tried)
 		return;
 	di->tried = true;
-	/* the command pymac starts is opened by its own path: its root is
-	 * ours; another process's root is not known here */
-	q.root_pid = strcmp(b->path, b->host_path) == 0 ? 0 : -1;
+	/* debug files next to the binary are looked up inside its process's
+	 * root (the host's for the command pymac starts) */
+	q.root_pid = b->root_pid;
 	if (elf_file__has_dwarf(ef)) {
 		snprintf(di->how, sizeof(di->how), "its own DWARF");
 	} else {

@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "caps.h"
+#include "debuginfo.h"
 #include "commands.h"
 #include "containers.h"
 #include "json_out.h"
@@ -50,11 +51,15 @@ static const char ps_doc[] =
 
 enum {
 	OPT_JSON = 0x100,
+	OPT_DEBUG_DIR,
 };
 
 static const struct argp_option ps_options[] = {
     {"json", OPT_JSON, NULL, 0, "Print one JSON object", 0},
     {"verbose", 'v', NULL, 0, "Say, per source, what it would see and why", 0},
+    {"debug-dir", OPT_DEBUG_DIR, "DIR", 0,
+     "Look for separate debug info in DIR instead of /usr/lib/debug (repeatable), as record does",
+     0},
     {},
 };
 
@@ -72,6 +77,10 @@ static error_t ps_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case 'v':
 		a->verbose = true;
+		break;
+	case OPT_DEBUG_DIR:
+		if (debuginfo__add_dir(arg))
+			argp_error(state, "--debug-dir takes an absolute directory (at most 16)");
 		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s'", arg);

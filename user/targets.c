@@ -376,15 +376,38 @@ static void resolve_overlay(struct target_binary *b, pid_t pid, int *fd)
 	bool have = false;
 
 	snprintf(p, sizeof(p), "/proc/%d/mountinfo", pid);
-	if (!ml || !best || pm_read_file(p, 0, 4u << 20, &text, &len))
+	if (!ml || !best)
 		goto out;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!parse_mount_line(line, ml) || !mount_covers(ml->mnt, b->path) ||
-		    strlen(ml->mnt) < best_len)
-			continue;
-		/* a later mount on the same point stacks over an earlier one */
-		best_len = strlen(ml->mnt);
-		*best = *ml;
+	if (pm_read_file(p, 0, 4u << 20, &text, &len) == 0) {
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!parse_mount_line(line, ml) || !mount_covers(ml->mnt, b->path) ||
+			    strlen(ml->mnt) < best_len)
+				continue;
+			/* a later mount on the same point stacks over an earlier one */
+			best_len = strlen(ml->mnt);
+			*best = *ml;
+			have = true;
+		}
+	}
+	if (!have) {
+		/*
+		 * The process ended between the open and now (a short one, like
+		 * mv or sleep). Its root is most likely the overlay the file
+		 * was opened on: take that mount, found by the file's device in
+		 * pymac's own mount table. Unresolved, the file would be pinned
+		 * and probed once more per container (its overlay device differs
+		 * from the layer's), and every hit counted twice.
+		 */
+		struct stat st;
+
+		if (fstat(*fd, &st))
+			goto out;
+		memset(best, 0, sizeof(*best));
+		snprintf(best->devno, sizeof(best->devno), "%u:%u", major(st.st_dev),
+			 minor(st.st_dev));
+		snprintf(best->root, sizeof(best->root), "/");
+		snprintf(best->mnt, sizeof(best->mnt), "/");
+		snprintf(best->fstype, sizeof(best->fstype), "overlay");
 		have = true;
 	}
 	if (!have || strcmp(best->fstype, "overlay") ||
@@ -459,6 +482,7 @@ static int fill_binary_want(struct target_binary *b, pid_t pid, const char *path
 	snprintf(b->path, sizeof(b->path), "%s", path);
 	b->host_path[0] = '\0';
 	b->dev = b->ino = 0;
+	b->root_pid = pid > 0 ? pid : 0;
 	if (pid <= 0) {
 		snprintf(b->host_path, sizeof(b->host_path), "%s", path);
 		return target_binary__stat(b);
@@ -503,6 +527,7 @@ static void fill_mapped_binary(struct target_binary *b, pid_t pid, const struct 
 	if (!m->deleted && fill_binary_want(b, pid, m->path, &want) == 0)
 		return;
 	memset(b, 0, sizeof(*b));
+	b->root_pid = pid;
 	snprintf(b->path, sizeof(b->path), "%.4080s%s", m->path,
 		 m->deleted ? " (deleted)" : " (replaced)");
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start,

@@ -22,6 +22,9 @@ struct target_binary {
 	 * command pymac starts, the path itself.
 	 */
 	char host_path[PATH_MAX];
+	/* the process whose root path is in (0: the host's, e.g. the command
+	 * pymac starts), for lookups next to it such as debug files */
+	pid_t root_pid;
 	uint64_t dev, ino; /* of host_path, as the host sees it */
 			   /*
 			    * Through overlayfs, host_path is the file in the image layer that
