@@ -797,6 +797,23 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 		json_key_str(out, "detail", str_or_empty(st->detail));
 		fputs("}", out);
 	}
+	/* the same, in the words a reader of coverage asks for */
+	fprintf(out, "},\n%s\"coverage\": {", more);
+	for (size_t j = 0; j < p->nsources; j++) {
+		const struct source_state *st = &p->sources[j];
+		static const char *const words[] = {
+		    [PM_SRC_FULL] = "complete",
+		    [PM_SRC_PARTIAL] = "partial",
+		    [PM_SRC_NONE] = "none",
+		    [PM_SRC_OFF] = "off",
+		};
+		unsigned k = (unsigned)st->status;
+
+		if (j)
+			fputs(", ", out);
+		json_key_str(out, st->name,
+			     k < sizeof(words) / sizeof(words[0]) && words[k] ? words[k] : "unknown");
+	}
 	fprintf(out, "},\n%s\"exit_code\": ", more);
 	if (p->exited)
 		fprintf(out, "%" PRId32 "}", p->exit_code);

@@ -348,6 +348,7 @@ static void test_json_full(void **state)
 						"lost",
 						"lost_by_kind",
 						"sources",
+						"coverage",
 						"exit_code",
 						NULL};
 	static const char *const count_keys[] = {
@@ -430,6 +431,14 @@ static void test_json_full(void **state)
 	}
 	assert_string_equal(get_str(get(v, "pymalloc"), "status"), "partial");
 	assert_string_equal(get_str(get(v, "pymalloc"), "detail"), "allocator inlined");
+	/* coverage: the statuses again, as complete/partial/none/off */
+	{
+		static const char *const ck[] = {"pymalloc", "gc", NULL};
+		struct json_object *c = get(p, "coverage");
+
+		assert_keys(c, ck);
+		assert_string_equal(json_object_get_string(get(c, "pymalloc")), "partial");
+	}
 	assert_string_equal(get_str(get(v, "gc"), "status"), "full");
 	assert_string_equal(get_str(get(v, "gc"), "detail"), "");
 	assert_int_equal(get_int(p, "exit_code"), 256);
