@@ -16,15 +16,38 @@
 #include "pymac.skel.h"
 #include "probes.h"
 #include "regs.h"
+#include "sites.h"
 
 /* A program of the skeleton, or NULL in a dry run (which attaches nothing). */
 #define PROG(p, name) ((p)->skel ? (p)->skel->progs.name : NULL)
 
-/* A file that has been attached, identified as the kernel does. */
+/*
+ * One attachment made while a file was first analysed: replayed as is for
+ * another process of the same file, without reading the file again (the
+ * DWARF of an LTO build takes half a second).
+ */
+struct plan_step {
+	struct bpf_program *prog;
+	uint64_t offset, cookie;
+	bool retprobe;
+	/* a uprobe_multi link: its sites (mcnt > 0) */
+	uint64_t *moffs, *mcookies;
+	size_t mcnt;
+};
+
+/* A file that has been attached for one process or for all, identified as
+ * the kernel does. */
 struct attached_binary {
 	uint64_t dev, ino;
 	bool is_python; /* else libc */
+	pid_t pid;	/* the process its uprobes fire in; -1: every process */
+	bool dead;	/* its links were closed: the file is attached for all now */
 	struct probe_coverage cov;
+	/* its links: p->links[link_from, link_to), p->mfds[mfd_from, mfd_to) */
+	size_t link_from, link_to, mfd_from, mfd_to, msites;
+	/* the first attachment of a file holds the plan the others replay */
+	struct plan_step *steps;
+	size_t nsteps, capsteps;
 };
 
 struct probes {
@@ -40,6 +63,12 @@ struct probes {
 	bool multi; /* the kernel took the programs loaded for them */
 	int *mfds;
 	size_t nmfds, capmfds, msites;
+	/* the attachment being planned (index into bins), or -1 */
+	long planning;
+	pid_t cur_pid;	   /* for the links being made */
+	bool pid_filter;   /* PYMAC_PID_FILTER=0 turns it off */
+	bool choose_sites; /* PYMAC_PROBE_SITES=entry keeps every entry */
+	bool said_switch;
 };
 
 static const char *const source_names[PM_SOURCE_COUNT] = {
@@ -125,6 +154,17 @@ static void set_multi(struct pymac_bpf *skel, bool on)
 	}
 }
 
+static void probes__init_common(struct probes *p, unsigned sources)
+{
+	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
+
+	p->sources = sources;
+	p->planning = -1;
+	p->cur_pid = -1;
+	p->pid_filter = !(pf && strcmp(pf, "0") == 0);
+	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
+}
+
 struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen)
 {
 	struct probes *p = calloc(1, sizeof(*p));
@@ -136,7 +176,7 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 		return NULL;
 	}
 	libbpf_set_print(libbpf_quiet);
-	p->sources = opts->sources;
+	probes__init_common(p, opts->sources);
 	p->skel = pymac_bpf__open();
 	if (!p->skel) {
 		ret = -errno;
@@ -210,7 +250,7 @@ struct probes *probes__open_dry(unsigned sources)
 	if (!p)
 		return NULL;
 	p->dry = true;
-	p->sources = sources;
+	probes__init_common(p, sources);
 	return p;
 }
 
@@ -241,7 +281,8 @@ void probes__detach(struct probes *p)
 		return;
 	/* one close unregisters every site of a multi link */
 	for (size_t i = 0; i < p->nmfds; i++)
-		close(p->mfds[i]);
+		if (p->mfds[i] >= 0)
+			close(p->mfds[i]);
 	p->nmfds = 0;
 	p->msites = 0;
 	if (!p->nlinks)
@@ -273,6 +314,13 @@ void probes__free(struct probes *p)
 	probes__detach(p);
 	free(p->links);
 	free(p->mfds);
+	for (size_t i = 0; i < p->nbins; i++) {
+		for (size_t k = 0; k < p->bins[i].nsteps; k++) {
+			free(p->bins[i].steps[k].moffs);
+			free(p->bins[i].steps[k].mcookies);
+		}
+		free(p->bins[i].steps);
+	}
 	free(p->bins);
 	pymac_bpf__destroy(p->skel);
 	free(p);
@@ -307,8 +355,30 @@ int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id)
 				    sizeof(one), BPF_ANY);
 }
 
-static int attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path,
-			 uint64_t offset, uint64_t cookie, bool retprobe)
+/* Remember an attachment of the file being planned, to replay it for
+ * other processes. */
+static struct plan_step *plan_add(struct probes *p)
+{
+	struct attached_binary *ab;
+
+	if (p->planning < 0)
+		return NULL;
+	ab = &p->bins[p->planning];
+	if (ab->nsteps == ab->capsteps) {
+		size_t cap = ab->capsteps ? ab->capsteps * 2 : 16;
+		void *n = realloc(ab->steps, cap * sizeof(*ab->steps));
+
+		if (!n)
+			return NULL;
+		ab->steps = n;
+		ab->capsteps = cap;
+	}
+	memset(&ab->steps[ab->nsteps], 0, sizeof(ab->steps[0]));
+	return &ab->steps[ab->nsteps++];
+}
+
+static int uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
+		       uint64_t offset, uint64_t cookie, bool retprobe)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = cookie, .retprobe = retprobe);
 	struct bpf_link *l;
@@ -316,10 +386,30 @@ static int attach_uprobe(struct probes *p, struct bpf_program *prog, const char 
 	/* a dry run counts a function that resolves as attached */
 	if (p->dry)
 		return 0;
-	l = bpf_program__attach_uprobe_opts(prog, -1, path, offset, &o);
+	/* with a pid, the kernel arms only that process's memory (its
+	 * filter compares mm): other processes of the file never trap */
+	l = bpf_program__attach_uprobe_opts(prog, p->cur_pid, path, offset, &o);
 	if (!l)
 		return -errno;
 	return add_link(p, l);
+}
+
+static int attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path,
+			 uint64_t offset, uint64_t cookie, bool retprobe)
+{
+	int err = uprobe_link(p, prog, path, offset, cookie, retprobe);
+	struct plan_step *st;
+
+	if (err)
+		return err;
+	st = plan_add(p);
+	if (st) {
+		st->prog = prog;
+		st->offset = offset;
+		st->cookie = cookie;
+		st->retprobe = retprobe;
+	}
+	return 0;
 }
 
 static void set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_status st,
@@ -335,23 +425,75 @@ static void set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_sou
 	va_end(ap);
 }
 
+int probe_site__format(const struct probe_site *s, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s +%u %s (%s)", s->fn, s->delta, s->insn,
+			s->emulated ? "emulated" : "single-step");
+}
+
+/*
+ * Where to probe exported function f so that the program finds what it
+ * needs as at the entry, at the cheapest instruction (user/sites.h): the
+ * entry when nothing better is provable. A uretprobe on the same site is
+ * part of nd (nd->stack). The choice is listed in cov's sites of src.
+ */
+static uint64_t choose_site(struct probes *p, const char *path, const struct elf_func *f,
+			    const struct site_needs *nd, struct probe_coverage *cov,
+			    enum pm_source_id src)
+{
+	struct site_choice sc;
+	struct probe_site *ps = NULL;
+	uint64_t off = f->offset;
+	int err = -EINVAL;
+
+	/* an ifunc's symbol is its resolver, not the code that runs */
+	if (!f->ifunc)
+		err = sites__choose_file(path, f->vaddr, f->size, f->offset, nd, &sc);
+	if (!err && p->choose_sites)
+		off = sc.offset;
+	if (cov && cov->nsites[src] < PROBE_SITES_MAX) {
+		ps = &cov->sites[src][cov->nsites[src]++];
+		memset(ps, 0, sizeof(*ps));
+		snprintf(ps->fn, sizeof(ps->fn), "%.47s", f->name);
+		ps->offset = off;
+		ps->delta = (uint32_t)(off - f->offset);
+		ps->retprobe = nd->stack;
+		if (err)
+			snprintf(ps->insn, sizeof(ps->insn), "%s",
+				 f->ifunc ? "(ifunc)" : "(not read)");
+		else
+			snprintf(ps->insn, sizeof(ps->insn), "%.39s",
+				 off == sc.offset ? sc.insn : sc.entry_insn);
+		ps->emulated =
+		    !err && (off == sc.offset ? sc.cost : sc.entry_cost) == SITE_EMULATED;
+	}
+	return off;
+}
+
 /* Attach entry (and return) probes on one allocator function. */
 static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *path, const char *fn,
-			   enum pm_kind kind)
+			   enum pm_kind kind, struct probe_coverage *cov, enum pm_source_id src)
 {
+	bool two = kind == PM_PY_CALLOC || kind == PM_CALLOC || kind == PM_PY_REALLOC ||
+		   kind == PM_REALLOC;
+	struct site_needs nd = site_needs__args(two ? 2 : 1, !pm_kind_is_free(kind));
 	struct elf_func f;
+	uint64_t off;
 	int err;
 
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
+	/* the uretprobe goes on the same site: a second site would be a
+	 * second trap, and nd.stack keeps rsp and [rsp] as at the entry */
+	off = choose_site(p, path, &f, &nd, cov, src);
 	if (pm_kind_is_free(kind))
-		return attach_uprobe(p, PROG(p, pm_free_enter), path, f.offset,
+		return attach_uprobe(p, PROG(p, pm_free_enter), path, off,
 				     PM_COOKIE(kind, PM_LOC_ARG1, 0), false);
-	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, f.offset,
+	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, off,
 			    PM_COOKIE(kind, PM_LOC_ARG1, PM_LOC_ARG2), false);
 	if (!err)
-		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, f.offset,
-				    PM_COOKIE(kind, 0, 0), true);
+		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
+				    true);
 	return err;
 }
 
@@ -364,13 +506,14 @@ struct alloc_fn {
 /* Attach every function of an allocator family; list those that could not
  * be attached, with why, in missing ("" if none). Returns how many were. */
 static int attach_alloc_family(struct probes *p, struct elf_file *ef, const char *path,
-			       const struct alloc_fn *fns, size_t n, char *missing, size_t len)
+			       const struct alloc_fn *fns, size_t n, char *missing, size_t len,
+			       struct probe_coverage *cov, enum pm_source_id src)
 {
 	int attached = 0;
 
 	missing[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		int e = attach_alloc_fn(p, ef, path, fns[i].fn, fns[i].kind);
+		int e = attach_alloc_fn(p, ef, path, fns[i].fn, fns[i].kind, cov, src);
 		size_t l = strlen(missing);
 
 		if (e == 0)
@@ -591,9 +734,9 @@ struct uprobe_multi_attr {
 	uint32_t pad;
 };
 
-/* One uprobe_multi link on every site of the batch. 0 or -errno. */
-static int attach_multi(struct probes *p, struct bpf_program *prog, const char *path,
-			const struct site_batch *sb)
+/* One uprobe_multi link on cnt sites. 0 or -errno. */
+static int multi_link(struct probes *p, struct bpf_program *prog, const char *path,
+		      const uint64_t *offsets, const uint64_t *cookies, size_t cnt)
 {
 	union {
 		struct uprobe_multi_attr um;
@@ -618,14 +761,45 @@ static int attach_multi(struct probes *p, struct bpf_program *prog, const char *
 	attr.um.prog_fd = bpf_program__fd(prog);
 	attr.um.attach_type = PM_TRACE_UPROBE_MULTI;
 	attr.um.path = (uintptr_t)path;
-	attr.um.offsets = (uintptr_t)sb->offsets;
-	attr.um.cookies = (uintptr_t)sb->cookies;
-	attr.um.cnt = (uint32_t)sb->n;
+	attr.um.offsets = (uintptr_t)offsets;
+	attr.um.cookies = (uintptr_t)cookies;
+	attr.um.cnt = (uint32_t)cnt;
+	/* as for single links: only this process's memory is armed */
+	attr.um.pid = p->cur_pid > 0 ? (uint32_t)p->cur_pid : 0;
 	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr.um));
 	if (fd < 0)
 		return -errno;
 	p->mfds[p->nmfds++] = fd;
-	p->msites += sb->n;
+	p->msites += cnt;
+	return 0;
+}
+
+/* One uprobe_multi link on every site of the batch. 0 or -errno. */
+static int attach_multi(struct probes *p, struct bpf_program *prog, const char *path,
+			const struct site_batch *sb)
+{
+	int err = multi_link(p, prog, path, sb->offsets, sb->cookies, sb->n);
+	struct plan_step *st;
+
+	if (err)
+		return err;
+	st = plan_add(p);
+	if (st) {
+		st->prog = prog;
+		st->moffs = malloc(sb->n * sizeof(*st->moffs));
+		st->mcookies = malloc(sb->n * sizeof(*st->mcookies));
+		if (st->moffs && st->mcookies) {
+			memcpy(st->moffs, sb->offsets, sb->n * sizeof(*st->moffs));
+			memcpy(st->mcookies, sb->cookies, sb->n * sizeof(*st->mcookies));
+			st->mcnt = sb->n;
+		} else {
+			/* not replayable: this step will be missing for other pids */
+			free(st->moffs);
+			free(st->mcookies);
+			st->moffs = st->mcookies = NULL;
+			st->prog = NULL;
+		}
+	}
 	return 0;
 }
 
@@ -807,7 +981,8 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 	    {"PyObject_Free", PM_PY_FREE},
 	};
 	char missing[160];
-	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
+	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing),
+					   cov, PM_SOURCE_PYMALLOC);
 	bool err = missing[0] != '\0';
 	if (!attached) {
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_NONE, "cannot attach to %s in %s: %s",
@@ -876,7 +1051,9 @@ static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
 static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   const char *version, struct dwarf_info *di, struct probe_coverage *cov)
 {
+	struct site_needs nd = site_needs__args(1, false);
 	struct elf_func f;
+	uint64_t off;
 	int err;
 
 	if (allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
@@ -890,8 +1067,11 @@ static void attach_dealloc(struct probes *p, struct elf_file *ef, const struct t
 			    : "");
 		return;
 	}
-	err = attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, f.offset,
-			    PM_COOKIE(0, PM_LOC_ARG1, 0), false);
+	/* what the program reads through op is unchanged too: the chooser
+	 * refuses any store before the site */
+	off = choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
+	err = attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off, PM_COOKIE(0, PM_LOC_ARG1, 0),
+			    false);
 	if (err) {
 		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
 			"cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
@@ -956,17 +1136,30 @@ static long param_spec(struct elf_file *ef, const struct elf_func *f, const char
  * is then called with the chosen one. Returns how many copies of it were
  * attached.
  */
+/* The needs of a program that reads the argument spec (bpf/regs.h). */
+static struct site_needs spec_needs(long spec, bool uretprobe)
+{
+	struct site_needs nd = {.stack = uretprobe};
+
+	if (!(spec & PM_ARG_CONST) && spec >= 0 && spec < PM_REG_MAX)
+		nd.regs = 1u << spec;
+	return nd;
+}
+
 static int attach_gc_generation(struct probes *p, struct elf_file *ef,
-				const struct target_binary *b)
+				const struct target_binary *b, struct probe_coverage *cov)
 {
 	struct elf_func fns[4];
 	int n = elf_file__find_func_clones(ef, "invoke_gc_callback", fns, 4), attached = 0;
 
 	for (int i = 0; i < n && i < 4; i++) {
 		long spec = param_spec(ef, &fns[i], "generation", PM_REG_DX);
+		struct site_needs nd = spec_needs(spec, false);
 
-		if (spec >= 0 && attach_uprobe(p, PROG(p, pm_gc_fn_generation), b->host_path,
-					       fns[i].offset, spec, false) == 0)
+		if (spec >= 0 &&
+		    attach_uprobe(p, PROG(p, pm_gc_fn_generation), b->host_path,
+				  choose_site(p, b->host_path, &fns[i], &nd, cov, PM_SOURCE_GC),
+				  spec, false) == 0)
 			attached++;
 	}
 	return attached;
@@ -1033,15 +1226,16 @@ static void attach_gc(struct probes *p, struct elf_file *ef, const struct target
 				skipped[l] = '\0';
 			continue;
 		}
-		err = attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, fns[i].offset, spec,
-				    false);
+		struct site_needs nd = spec_needs(spec, true);
+		uint64_t off = choose_site(p, b->host_path, &fns[i], &nd, cov, PM_SOURCE_GC);
+
+		err = attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, off, spec, false);
 		if (!err)
-			err = attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, fns[i].offset,
-					    0, true);
+			err = attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, off, 0, true);
 		if (!err)
 			attached++;
 	}
-	int gen_probes = attached ? attach_gc_generation(p, ef, b) : 0;
+	int gen_probes = attached ? attach_gc_generation(p, ef, b, cov) : 0;
 
 	if (!attached)
 		set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "cannot attach to %s in %s: %s", name,
@@ -1071,7 +1265,8 @@ static void attach_libc(struct probes *p, struct elf_file *ef, const struct targ
 	    {"free", PM_FREE},
 	};
 	char missing[160];
-	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing));
+	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing),
+					   cov, PM_SOURCE_LIBC);
 	if (!attached)
 		set_cov(cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot attach to %s: %s", b->path,
 			missing);
@@ -1083,15 +1278,7 @@ static void attach_libc(struct probes *p, struct elf_file *ef, const struct targ
 			b->path);
 }
 
-static struct attached_binary *find_bin(struct probes *p, const struct target_binary *b)
-{
-	for (size_t i = 0; i < p->nbins; i++)
-		if (p->bins[i].dev == b->dev && p->bins[i].ino == b->ino)
-			return &p->bins[i];
-	return NULL;
-}
-
-static struct attached_binary *new_bin(struct probes *p, const struct target_binary *b)
+static struct attached_binary *new_bin(struct probes *p, const struct target_binary *b, pid_t pid)
 {
 	if (p->nbins == p->capbins) {
 		size_t cap = p->capbins ? p->capbins * 2 : 8;
@@ -1106,6 +1293,7 @@ static struct attached_binary *new_bin(struct probes *p, const struct target_bin
 	memset(ab, 0, sizeof(*ab));
 	ab->dev = b->dev;
 	ab->ino = b->ino;
+	ab->pid = pid;
 	for (int s = 0; s < PM_SOURCE_COUNT; s++)
 		ab->cov.status[s] = PM_SRC_OFF;
 	return ab;
@@ -1135,30 +1323,169 @@ static void attach_python_binary(struct probes *p, const struct target_binary *b
 	elf_file__close(ef);
 }
 
+/* Make the links of plan (the first attachment of the file) again, for
+ * p->cur_pid. */
+static void replay_plan(struct probes *p, const struct attached_binary *plan, const char *path)
+{
+	for (size_t i = 0; i < plan->nsteps; i++) {
+		const struct plan_step *st = &plan->steps[i];
+		int err;
+
+		if (!st->prog && !p->dry)
+			continue;
+		if (st->mcnt)
+			err = multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt);
+		else
+			err = uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
+		/* the process may be gone already; the others are unaffected */
+		if (err && getenv("PYMAC_DEBUG"))
+			fprintf(stderr, "pymac: %s for pid %d: %s\n", path, p->cur_pid,
+				strerror(-err));
+	}
+}
+
+/* Close the links of ab (a file attached for one process, superseded). */
+static void close_bin_links(struct probes *p, struct attached_binary *ab)
+{
+	for (size_t i = ab->link_from; i < ab->link_to && i < p->nlinks; i++) {
+		bpf_link__destroy(p->links[i]);
+		p->links[i] = NULL;
+	}
+	for (size_t i = ab->mfd_from; i < ab->mfd_to && i < p->nmfds; i++) {
+		if (p->mfds[i] >= 0)
+			close(p->mfds[i]);
+		p->mfds[i] = -1;
+	}
+	p->msites -= ab->msites <= p->msites ? ab->msites : p->msites;
+	ab->msites = 0;
+	ab->dead = true;
+}
+
+/*
+ * The attachment of file b for process pid (-1: every process), made now
+ * if there is none: the first one of a file analyses it (analyse), the
+ * others replay that one's plan. NULL if out of memory.
+ */
+static struct attached_binary *bin_for(struct probes *p, const struct target_binary *b, pid_t pid,
+				       bool is_python, const char *version)
+{
+	long plan = -1, idx;
+	size_t npid = 0;
+
+	if (!p->pid_filter || p->dry || pid <= 0)
+		pid = -1;
+	for (size_t i = 0; i < p->nbins; i++) {
+		struct attached_binary *ab = &p->bins[i];
+
+		if (ab->dev != b->dev || ab->ino != b->ino || ab->is_python != is_python)
+			continue;
+		if (plan < 0)
+			plan = (long)i;
+		if (ab->dead)
+			continue;
+		/* attached for every process: nothing to add */
+		if (ab->pid == -1 || ab->pid == pid)
+			return ab;
+		npid++;
+	}
+	/*
+	 * Many processes of one file (a server's workers, a script starting
+	 * interpreters in a loop): one link set each would hold thousands of
+	 * descriptors; attach the file for every process instead.
+	 */
+	bool widen = pid != -1 && npid >= PROBES_PID_SETS_MAX;
+	if (widen)
+		pid = -1;
+	struct attached_binary *ab = new_bin(p, b, pid);
+	if (!ab)
+		return NULL;
+	idx = (long)(ab - p->bins);
+	ab->is_python = is_python;
+	ab->link_from = p->nlinks;
+	ab->mfd_from = p->nmfds;
+	size_t msites0 = p->msites;
+	p->cur_pid = pid;
+	if (plan < 0) {
+		p->planning = idx;
+		if (is_python) {
+			attach_python_binary(p, b, version, &ab->cov);
+		} else {
+			struct elf_file *ef = elf_file__open(b->host_path);
+
+			if (ef) {
+				attach_libc(p, ef, b, &ab->cov);
+				elf_file__close(ef);
+			} else {
+				set_cov(&ab->cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot read %s: %s",
+					b->path, strerror(errno));
+			}
+		}
+		p->planning = -1;
+	} else {
+		replay_plan(p, &p->bins[plan], b->host_path);
+		ab->cov = p->bins[plan].cov;
+	}
+	p->cur_pid = -1;
+	ab->link_to = p->nlinks;
+	ab->mfd_to = p->nmfds;
+	ab->msites = p->msites - msites0;
+	if (pid == -1 && npid) {
+		/*
+		 * Now attached for every process: the per-process links would
+		 * make a second event per call in their processes. Between the
+		 * two, those processes' calls are reported twice (a few ms).
+		 */
+		for (size_t i = 0; i < p->nbins; i++) {
+			struct attached_binary *o = &p->bins[i];
+
+			if ((long)i != idx && !o->dead && o->dev == b->dev && o->ino == b->ino &&
+			    o->is_python == is_python)
+				close_bin_links(p, o);
+		}
+		if (!p->said_switch) {
+			p->said_switch = true;
+			fprintf(stderr,
+				"pymac: more than %d traced processes run %s: its probes now fire "
+				"in every process that maps it (untraced ones trap too)\n",
+				PROBES_PID_SETS_MAX, b->path);
+		}
+	}
+	return &p->bins[idx];
+}
+
 int probes__attach(struct probes *p, const struct target_binary *python, const char *py_version,
 		   const struct target_binary *libc, struct probe_coverage *cov)
+{
+	return probes__attach_pid(p, -1, python, py_version, libc, cov);
+}
+
+static void copy_cov(struct probe_coverage *to, const struct probe_coverage *from, int s)
+{
+	to->status[s] = from->status[s];
+	memcpy(to->detail[s], from->detail[s], sizeof(to->detail[s]));
+	memcpy(to->sites[s], from->sites[s], sizeof(to->sites[s]));
+	to->nsites[s] = from->nsites[s];
+}
+
+int probes__attach_pid(struct probes *p, pid_t pid, const struct target_binary *python,
+		       const char *py_version, const struct target_binary *libc,
+		       struct probe_coverage *cov)
 {
 	struct attached_binary *ab;
 	int n = 0;
 
+	memset(cov->nsites, 0, sizeof(cov->nsites));
 	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
 		cov->status[s] = (p->sources & (1u << s)) ? PM_SRC_NONE : PM_SRC_OFF;
 		snprintf(cov->detail[s], sizeof(cov->detail[s]), "%s",
 			 (p->sources & (1u << s)) ? "no binary for this source" : "not requested");
 	}
 	if (python) {
-		ab = find_bin(p, python);
-		if (!ab && (ab = new_bin(p, python))) {
-			ab->is_python = true;
-			attach_python_binary(p, python, py_version ? py_version : "", &ab->cov);
-		}
+		ab = bin_for(p, python, pid, true, py_version ? py_version : "");
 		if (ab)
 			for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
-				if (p->sources & (1u << s)) {
-					cov->status[s] = ab->cov.status[s];
-					memcpy(cov->detail[s], ab->cov.detail[s],
-					       sizeof(cov->detail[s]));
-				}
+				if (p->sources & (1u << s))
+					copy_cov(cov, &ab->cov, s);
 	} else {
 		for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
 			if (p->sources & (1u << s))
@@ -1166,23 +1493,9 @@ int probes__attach(struct probes *p, const struct target_binary *python, const c
 					 "no Python interpreter (PyObject_Malloc) in this process");
 	}
 	if (libc && (p->sources & (1u << PM_SOURCE_LIBC))) {
-		ab = find_bin(p, libc);
-		if (!ab && (ab = new_bin(p, libc)) != NULL) {
-			struct elf_file *ef = elf_file__open(libc->host_path);
-
-			if (ef) {
-				attach_libc(p, ef, libc, &ab->cov);
-				elf_file__close(ef);
-			} else {
-				set_cov(&ab->cov, PM_SOURCE_LIBC, PM_SRC_NONE, "cannot read %s: %s",
-					libc->path, strerror(errno));
-			}
-		}
-		if (ab) {
-			cov->status[PM_SOURCE_LIBC] = ab->cov.status[PM_SOURCE_LIBC];
-			memcpy(cov->detail[PM_SOURCE_LIBC], ab->cov.detail[PM_SOURCE_LIBC],
-			       sizeof(cov->detail[0]));
-		}
+		ab = bin_for(p, libc, pid, false, "");
+		if (ab)
+			copy_cov(cov, &ab->cov, PM_SOURCE_LIBC);
 	} else if (p->sources & (1u << PM_SOURCE_LIBC)) {
 		snprintf(cov->detail[PM_SOURCE_LIBC], sizeof(cov->detail[0]),
 			 "no libc found in this process (statically linked?)");
@@ -1191,6 +1504,24 @@ int probes__attach(struct probes *p, const struct target_binary *python, const c
 		if (cov->status[s] == PM_SRC_FULL || cov->status[s] == PM_SRC_PARTIAL)
 			n++;
 	return n;
+}
+
+int probes__traced_pids(struct probes *p, pid_t *out, size_t max)
+{
+	__u32 key, next;
+	void *prev = NULL;
+	size_t n = 0;
+	int err;
+
+	if (p->dry)
+		return -EINVAL;
+	while (n < max && (err = bpf_map__get_next_key(p->skel->maps.traced_pids, prev, &next,
+						       sizeof(next))) == 0) {
+		out[n++] = (pid_t)next;
+		key = next;
+		prev = &key;
+	}
+	return (int)n;
 }
 
 int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx)

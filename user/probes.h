@@ -7,6 +7,7 @@
 #ifndef PYMAC_PROBES_H
 #define PYMAC_PROBES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,11 +27,28 @@ const char *pm_source_name(enum pm_source_id id);
 /* Parse "pymalloc,gc,libc" into a mask. 0, or -EINVAL with err set. */
 int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen);
 
+/* Where the entry probe of one exported function sits (user/sites.h). */
+struct probe_site {
+	char fn[48];	 /* e.g. "PyObject_Malloc" */
+	uint64_t offset; /* file offset probed */
+	uint32_t delta;	 /* bytes past the function's entry */
+	bool emulated;	 /* else single-stepped */
+	bool retprobe;	 /* a uretprobe shares the site */
+	char insn[40];	 /* the probed instruction */
+};
+#define PROBE_SITES_MAX 8
+
 /* What each source sees in one binary (or process). */
 struct probe_coverage {
 	enum pm_source_status status[PM_SOURCE_COUNT];
 	char detail[PM_SOURCE_COUNT][320];
+	/* the exported functions' probe sites (not USDT notes nor the inlined
+	 * copies found from DWARF, which stay where they are) */
+	struct probe_site sites[PM_SOURCE_COUNT][PROBE_SITES_MAX];
+	uint8_t nsites[PM_SOURCE_COUNT];
 };
+/* "PyObject_Malloc +6 js (emulated)" */
+int probe_site__format(const struct probe_site *s, char *buf, size_t len);
 
 struct probes_opts {
 	unsigned sources;     /* PM_SOURCES_* mask */
@@ -66,6 +84,29 @@ int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id);
  */
 int probes__attach(struct probes *p, const struct target_binary *python, const char *py_version,
 		   const struct target_binary *libc, struct probe_coverage *cov);
+
+/*
+ * The same, with uprobes that only process pid traps (the kernel's pid
+ * filter: other processes mapping the same file are not armed, so they never
+ * trap). pid -1: every process (what container targets need: their pids are
+ * not known in advance). A file already attached for every process is not
+ * attached again. One link set per (file, pid); past PROBES_PID_SETS_MAX
+ * processes on one file, the file is attached for every process instead and
+ * its per-process links are closed. PYMAC_PID_FILTER=0 in the environment
+ * makes every attachment pid -1 (for measurements).
+ */
+#define PROBES_PID_SETS_MAX 32
+int probes__attach_pid(struct probes *p, pid_t pid, const struct target_binary *python,
+		       const char *py_version, const struct target_binary *libc,
+		       struct probe_coverage *cov);
+
+/*
+ * The processes the BPF side traces now (the -p targets, the command, and
+ * the children they forked since), up to max. Count, or -errno. A child
+ * forked by a traced process is traced by BPF from its fork, but
+ * pid-filtered uprobes do not fire in it until it is attached for itself.
+ */
+int probes__traced_pids(struct probes *p, pid_t *out, size_t max);
 
 typedef void (*probes_lost_cb)(void *ctx, uint32_t pid, uint32_t kind, uint64_t count);
 /* Call cb for every (pid, kind) lost counter. 0 or -errno. */

@@ -43,7 +43,8 @@ static const char ps_doc[] =
     "\n"
     "EXAMPLES:\n"
     "  pymac ps\n"
-    "  pymac ps --verbose                 # say why a source is partial or none\n"
+    "  pymac ps --verbose                 # say why a source is partial or none, and\n"
+    "                                     # where each function is probed\n"
     "  pymac ps --json | jq '.containers[].processes[].pid'\n"
     "  pymac ps --json | jq '.containers[] | select(.service == \"web\")'\n"
     "\n"
@@ -56,7 +57,11 @@ enum {
 
 static const struct argp_option ps_options[] = {
     {"json", OPT_JSON, NULL, 0, "Print one JSON object", 0},
-    {"verbose", 'v', NULL, 0, "Say, per source, what it would see and why", 0},
+    {"verbose", 'v', NULL, 0,
+     "Say, per source, what it would see and why, and where each exported function is probed "
+     "(offset, instruction, whether the kernel emulates or single-steps it); with --json: "
+     "a \"sites\" list per source",
+     0},
     {"debug-dir", OPT_DEBUG_DIR, "DIR", 0,
      "Look for separate debug info in DIR instead of /usr/lib/debug (repeatable), as record does",
      0},
@@ -299,6 +304,22 @@ static const char *text_str(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* Where each exported function of a source is probed, and what a hit
+ * costs there (user/sites.h). */
+static void print_sites(const struct probe_coverage *cov, int s, FILE *out)
+{
+	char site[160], b[200];
+
+	if (cov->status[s] == PM_SRC_OFF || !cov->nsites[s])
+		return;
+	fprintf(out, "  %7s %-8s sites:", "", "");
+	for (int i = 0; i < cov->nsites[s]; i++) {
+		probe_site__format(&cov->sites[s][i], site, sizeof(site));
+		fprintf(out, "%s %s", i ? "," : "", text_str(site, b, sizeof(b)));
+	}
+	fputc('\n', out);
+}
+
 static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 {
 	static char b1[PATH_MAX], b2[PATH_MAX], b3[PATH_MAX], b4[PATH_MAX];
@@ -339,9 +360,11 @@ static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 							 : "version unknown");
 			if (!verbose)
 				continue;
-			for (int s = 0; s < PM_SOURCE_COUNT; s++)
+			for (int s = 0; s < PM_SOURCE_COUNT; s++) {
 				fprintf(out, "  %7s %-8s %s\n", "", pm_source_name(s),
 					text_str(pp->cov.detail[s], b3, sizeof(b3)));
+				print_sites(&pp->cov, s, out);
+			}
 		}
 	}
 	if (!st->ngroups)
@@ -376,7 +399,40 @@ static int put(struct json_object *o, const char *key, struct json_object *v)
 	return 0;
 }
 
-static struct json_object *proc_json(const struct ps_proc *pp)
+static struct json_object *sites_json(const struct probe_coverage *cov, int s)
+{
+	struct json_object *arr = json_object_new_array();
+	int err = 0;
+
+	if (!arr)
+		return NULL;
+	for (int i = 0; i < cov->nsites[s] && !err; i++) {
+		const struct probe_site *ps = &cov->sites[s][i];
+		struct json_object *o = json_object_new_object();
+
+		if (!o) {
+			err = -ENOMEM;
+			break;
+		}
+		err |= put(o, "function", jstr(ps->fn));
+		err |= put(o, "delta", json_object_new_int((int)ps->delta));
+		err |= put(o, "file_offset", json_object_new_uint64(ps->offset));
+		err |= put(o, "instruction", jstr(ps->insn));
+		err |= put(o, "cost", jstr(ps->emulated ? "emulated" : "single-step"));
+		err |= put(o, "uretprobe", json_object_new_boolean(ps->retprobe));
+		if (err || json_object_array_add(arr, o)) {
+			json_object_put(o);
+			err = -ENOMEM;
+		}
+	}
+	if (err) {
+		json_object_put(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+static struct json_object *proc_json(const struct ps_proc *pp, bool verbose)
 {
 	struct json_object *o = json_object_new_object(), *srcs = json_object_new_object();
 	int err = 0;
@@ -402,6 +458,8 @@ static struct json_object *proc_json(const struct ps_proc *pp)
 		}
 		err |= put(so, "status", jstr(pm_source_status_name(pp->cov.status[s])));
 		err |= put(so, "detail", jstr(pp->cov.detail[s]));
+		if (verbose)
+			err |= put(so, "sites", sites_json(&pp->cov, s));
 		err |= put(srcs, pm_source_name(s), so);
 	}
 	err |= put(o, "sources", srcs);
@@ -412,7 +470,7 @@ static struct json_object *proc_json(const struct ps_proc *pp)
 	return o;
 }
 
-static struct json_object *group_json(const struct ps_group *g)
+static struct json_object *group_json(const struct ps_group *g, bool verbose)
 {
 	const struct container_info *c = &g->info;
 	struct json_object *o = json_object_new_object(), *procs = json_object_new_array();
@@ -431,7 +489,7 @@ static struct json_object *group_json(const struct ps_group *g)
 	err |= put(o, "runtime", jstr(container_runtime__name(c->runtime)));
 	err |= put(o, "cgroup_id", json_object_new_uint64(c->cgroup_id));
 	for (size_t j = 0; j < g->nprocs && !err; j++) {
-		struct json_object *p = proc_json(&g->procs[j]);
+		struct json_object *p = proc_json(&g->procs[j], verbose);
 
 		if (!p || json_object_array_add(procs, p)) {
 			json_object_put(p);
@@ -446,7 +504,7 @@ static struct json_object *group_json(const struct ps_group *g)
 	return o;
 }
 
-static int print_json(const struct ps_state *st, FILE *out)
+static int print_json(const struct ps_state *st, bool verbose, FILE *out)
 {
 	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	int err = 0;
@@ -457,7 +515,7 @@ static int print_json(const struct ps_state *st, FILE *out)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < st->ngroups && !err; i++) {
-		struct json_object *g = group_json(&st->groups[i]);
+		struct json_object *g = group_json(&st->groups[i], verbose);
 
 		if (!g || json_object_array_add(arr, g)) {
 			json_object_put(g);
@@ -526,7 +584,7 @@ out:
 	for (size_t i = 0; i < st.ngroups; i++)
 		qsort(st.groups[i].procs, st.groups[i].nprocs, sizeof(struct ps_proc), proc_cmp);
 	if (a.json) {
-		if (print_json(&st, stdout)) {
+		if (print_json(&st, a.verbose, stdout)) {
 			pm_err("out of memory");
 			status = 1;
 		}

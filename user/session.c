@@ -27,6 +27,7 @@
 #define RESCAN_WINDOW_NS  2000000000ull
 #define KNOWN_PIDS_MAX	  8192
 #define RESCANS_MAX	  256
+#define PIDPOLL_NS	  20000000ull
 #define CONTAINERS_MAX	  512
 
 /* ---- target options ---- */
@@ -250,7 +251,9 @@ struct session {
 	bool child_done;
 	int forwarded;
 	bool detached;
-	unsigned long long next_lost, next_cgcheck, next_scan;
+	/* no container target: uprobes fire only in the traced processes */
+	bool pid_links;
+	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll;
 };
 
 static int emit(struct session *s, const struct pm_record *rec)
@@ -377,8 +380,9 @@ static int attach_process(struct session *s, const struct target_proc *tp)
 		s->reported[i].libc_dev = ld;
 		s->reported[i].libc_ino = li;
 	}
-	n = probes__attach(s->probes, tp->has_python ? &tp->python : NULL, tp->python_version,
-			   tp->has_libc ? &tp->libc : NULL, &cov);
+	n = probes__attach_pid(s->probes, s->pid_links ? tp->pid : -1,
+			       tp->has_python ? &tp->python : NULL, tp->python_version,
+			       tp->has_libc ? &tp->libc : NULL, &cov);
 	/* Say it on stderr once per set of binaries: a container that starts
 	 * the same interpreter every second would repeat it every second. */
 	bool printed = false;
@@ -825,6 +829,12 @@ struct session *session__new(const struct session_opts *o, int *status)
 	    .ringbuf_bytes = t->ringbuf_bytes,
 	    .filter_cgroups = t->ncontainers || t->nprojects || t->ncgroups || t->all_containers,
 	};
+	/*
+	 * Containers' processes are not known in advance (their uprobes fire
+	 * in every process of the file, the cgroup filter is in BPF); with
+	 * pids only, each process gets uprobes that fire in it alone.
+	 */
+	s->pid_links = !popts.filter_cgroups;
 	s->probes = probes__open(&popts, err, sizeof(err));
 	if (!s->probes) {
 		pm_err("%s", err);
@@ -994,6 +1004,27 @@ int session__start(struct session *s)
 	return 0;
 }
 
+/*
+ * A child forked by a traced process is traced by BPF from its fork, but
+ * uprobes made for its parent's pid do not fire in it: give it its own as
+ * soon as it shows up. What it does before then is not seen (a child that
+ * execs a new program is attached again once its libraries are mapped).
+ */
+static void follow_children(struct session *s)
+{
+	pid_t pids[256];
+	int n = probes__traced_pids(s->probes, pids, sizeof(pids) / sizeof(pids[0]));
+
+	for (int i = 0; i < n; i++) {
+		struct target_proc tp;
+
+		if (known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
+			continue;
+		emit_process(s, &tp);
+		attach_process(s, &tp);
+	}
+}
+
 static bool any_pid_alive(struct session *s)
 {
 	for (int i = 0; i < s->ntargets; i++)
@@ -1014,6 +1045,10 @@ int session__step(struct session *s, int timeout_ms)
 	unsigned long long now = pm_now_ns();
 	if (s->nrescans && !s->detached)
 		run_rescans(s);
+	if (s->pid_links && !s->detached && now >= s->next_pidpoll) {
+		follow_children(s);
+		s->next_pidpoll = now + PIDPOLL_NS;
+	}
 	if (now >= s->next_lost) {
 		probes__lost_foreach(s->probes, lost_cb, s);
 		s->next_lost = now + LOST_INTERVAL_NS;

@@ -403,7 +403,12 @@ int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * Not mmap: a uprobe registered for every process of this file arms
+	 * any private mapping of it that could be executable, ours included,
+	 * and the prologue would read as int3. read(2) sees the page cache.
+	 */
+	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF) {
 		err = -ENOEXEC;
 		goto out;
