@@ -41,6 +41,7 @@ enum {
 	OPT_DURATION,
 	OPT_RINGBUF,
 	OPT_DEBUG_DIR,
+	OPT_PID_FILTER,
 };
 
 static const struct argp_option target_options[] = {
@@ -58,6 +59,11 @@ static const struct argp_option target_options[] = {
      "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 2},
     {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
+    {"pid-filter", OPT_PID_FILTER, NULL, 0,
+     "With -p and -- COMMAND: uprobes trap only in the traced processes, not in every process "
+     "of the same file; a child they fork is attached when it appears (its first ~20 ms are "
+     "missed)",
+     2},
     {"debug-dir", OPT_DEBUG_DIR, "DIR", 0,
      "Look for separate debug info (.build-id/, debuglink) in DIR instead of /usr/lib/debug "
      "(repeatable; see docs/coverage.md)",
@@ -102,6 +108,9 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 		t->ringbuf_bytes = (size_t)mb << 20;
 		return 0;
 	}
+	case OPT_PID_FILTER:
+		t->pid_filter = true;
+		return 0;
 	case OPT_DEBUG_DIR:
 		if (debuginfo__add_dir(arg))
 			argp_error(state, "--debug-dir takes an absolute directory (at most 16)");
@@ -831,10 +840,13 @@ struct session *session__new(const struct session_opts *o, int *status)
 	};
 	/*
 	 * Containers' processes are not known in advance (their uprobes fire
-	 * in every process of the file, the cgroup filter is in BPF); with
-	 * pids only, each process gets uprobes that fire in it alone.
+	 * in every process of the file, the cgroup filter is in BPF). With
+	 * pids only and --pid-filter, each process gets uprobes that fire in
+	 * it alone, so other processes of the same file never trap; but a
+	 * child is attached only once it shows up, so it is opt-in: by
+	 * default a traced process's children are seen from their fork.
 	 */
-	s->pid_links = !popts.filter_cgroups;
+	s->pid_links = t->pid_filter && !popts.filter_cgroups;
 	s->probes = probes__open(&popts, err, sizeof(err));
 	if (!s->probes) {
 		pm_err("%s", err);

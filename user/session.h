@@ -35,6 +35,7 @@ struct target_opts {
 	const char *cgroups[SESSION_MAX_TARGETS]; /* cgroup v2 paths */
 	int ncgroups;
 	bool all_containers;
+	bool pid_filter; /* --pid-filter: uprobes that fire only in the traced pids */
 };
 
 /*

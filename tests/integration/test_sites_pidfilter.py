@@ -4,7 +4,7 @@ and uprobes for `-p PID` that arm only that process.
 The pid filter is checked on the kernel's own evidence: a uprobe the kernel
 installed in a process shows as an int3 (0xcc) at the probed address of its
 memory (/proc/PID/mem), where an unarmed process still holds the file's
-byte. A control run with PYMAC_PID_FILTER=0 (every process of the file
+byte. A control run without --pid-filter (every process of the file
 armed, as before) shows that the check would see a missing filter.
 """
 
@@ -94,16 +94,16 @@ def file_byte(path, file_offset):
         return f.read(1)[0]
 
 
-def armed(pymac, env_extra):
+def armed(pymac, pid_filter):
     """Record -p A; return (A's, B's bytes at every pymalloc site, file's)."""
     a, b = start_sleeper(), start_sleeper()
     env = dict(os.environ)
-    env.update(env_extra)
     rec = None
     try:
         sites = [s for s in ps_sites(pymac, a.pid)["pymalloc"]]
         rec = subprocess.Popen(
-            [pymac, "record", "--probes", "pymalloc", "-o", "/dev/null", "-p", str(a.pid)],
+            [pymac, "record", "--probes", "pymalloc", "-o", "/dev/null", "-p", str(a.pid)]
+            + (["--pid-filter"] if pid_filter else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True, env=env,
         )
         err = LineReader(rec.stderr)
@@ -122,7 +122,7 @@ def armed(pymac, env_extra):
 
 def test_pid_filter_leaves_other_processes_unarmed(pymac):
     need_py311()
-    got = armed(pymac, {})
+    got = armed(pymac, True)
     assert len(got) == 4, got
     for fn, in_a, in_b, in_file in got:
         assert in_file != 0xCC, (fn, in_file)
@@ -131,9 +131,11 @@ def test_pid_filter_leaves_other_processes_unarmed(pymac):
 
 
 def test_without_pid_filter_other_processes_are_armed(pymac):
-    """The control: the same check sees the traps of unfiltered uprobes."""
+    """The control, and the default: without --pid-filter the uprobes are
+    armed in every process of the file (BPF filters), and the same check
+    sees it."""
     need_py311()
-    got = armed(pymac, {"PYMAC_PID_FILTER": "0"})
+    got = armed(pymac, False)
     for fn, in_a, in_b, in_file in got:
         assert in_a == 0xCC and in_b == 0xCC, (fn, in_a, in_b)
 
@@ -153,15 +155,29 @@ print("parent done", flush=True)
 
 
 def test_forked_child_is_followed(pymac, tmp_path):
-    """A child forked by the command gets its own pid-filtered uprobes."""
+    """With --pid-filter, a child forked by the command gets its own
+    pid-filtered uprobes."""
     need_py311()
     from conftest import events, record, summary
 
     trace = tmp_path / "children.pmt"
-    rec = record(pymac, trace, [PY311, "-c", CHILDREN], probes="libc")
+    rec = record(pymac, trace, [PY311, "-c", CHILDREN], probes="libc", extra=["--pid-filter"])
     assert rec.returncode == 0, rec.describe()
     summ = summary(pymac, trace)
     pids = [p["pid"] for p in summ["processes"]]
     assert len(pids) >= 2, summ["processes"]
     big = [e for e in events(pymac, trace) if e["kind"] == "malloc" and 77771 <= e.get("size", 0) < 77771 + 64]
     assert len(big) >= 100, "the child's 100 large mallocs were not seen (%d)" % len(big)
+
+
+def test_without_pid_filter_a_child_is_exact_from_its_fork(pymac, tmp_path):
+    """The default: a child's allocations right after its fork are all seen."""
+    need_py311()
+    from conftest import events, record
+
+    trace = tmp_path / "child-now.pmt"
+    code = CHILDREN.replace("time.sleep(1.0)", "pass")
+    rec = record(pymac, trace, [PY311, "-c", code], probes="libc")
+    assert rec.returncode == 0, rec.describe()
+    big = [e for e in events(pymac, trace) if e["kind"] == "malloc" and 77771 <= e.get("size", 0) < 77771 + 64]
+    assert len(big) >= 100, "the child's 100 large mallocs right after fork were not all seen (%d)" % len(big)
