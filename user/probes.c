@@ -60,7 +60,8 @@ struct probes {
 	size_t nbins, capbins;
 	/* uprobe_multi links (raw fds: libbpf 1.1 has no API for them), and
 	 * how many sites they hold */
-	bool multi; /* the kernel took the programs loaded for them */
+	bool multi;	      /* the kernel took the programs loaded for them */
+	bool multi_tried_off; /* the last load was without them */
 	int *mfds;
 	size_t nmfds, capmfds, msites;
 	/* the attachment being planned (index into bins), or -1 */
@@ -165,6 +166,26 @@ static void probes__init_common(struct probes *p, unsigned sources)
 	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
 }
 
+/* Open and load the BPF object, with or without the uprobe_multi programs.
+ * p->skel is NULL (and err says why) when it cannot even be opened. */
+static int skel_load(struct probes *p, const struct probes_opts *opts, bool multi, char *err,
+		     size_t errlen)
+{
+	p->multi_tried_off = !multi;
+	p->skel = pymac_bpf__open();
+	if (!p->skel) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+		return ret;
+	}
+	p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
+	if (opts->ringbuf_bytes)
+		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
+	set_multi(p->skel, multi);
+	return pymac_bpf__load(p->skel);
+}
+
 struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen)
 {
 	struct probes *p = calloc(1, sizeof(*p));
@@ -177,33 +198,16 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 	}
 	libbpf_set_print(libbpf_quiet);
 	probes__init_common(p, opts->sources);
-	p->skel = pymac_bpf__open();
-	if (!p->skel) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
-		goto fail;
-	}
-	p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
-	if (opts->ringbuf_bytes)
-		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
-	set_multi(p->skel, true);
-	ret = pymac_bpf__load(p->skel);
-	if (ret && ret != -EPERM) {
+	ret = skel_load(p, opts, true, err, errlen);
+	if (ret && ret != -EPERM && p->skel) {
 		/* a kernel without uprobe_multi (before 6.6) refuses those
 		 * programs: load the rest, and attach one link per site */
 		pymac_bpf__destroy(p->skel);
-		p->skel = pymac_bpf__open();
-		if (!p->skel) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
-			goto fail;
-		}
-		p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
-		if (opts->ringbuf_bytes)
-			bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
-		set_multi(p->skel, false);
-		ret = pymac_bpf__load(p->skel);
-	} else if (!ret) {
+		ret = skel_load(p, opts, false, err, errlen);
+	}
+	if (!p->skel)
+		goto fail;
+	if (!ret && !p->multi_tried_off) {
 		p->multi = true;
 	}
 	if (ret) {
