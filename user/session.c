@@ -25,6 +25,8 @@
 #define CGROUP_CHECK_NS	  250000000ull
 #define CONTAINER_SCAN_NS 1000000000ull
 #define RESCAN_WINDOW_NS  2000000000ull
+#define RESCAN_FIRST_NS	  2000000ull   /* first gap between looks after an exec */
+#define RESCAN_MAX_GAP_NS 250000000ull /* the gap doubles up to this */
 #define KNOWN_PIDS_MAX	  8192
 #define RESCANS_MAX	  256
 #define PIDPOLL_NS	  20000000ull
@@ -227,6 +229,8 @@ struct session {
 	struct {
 		pid_t pid;
 		unsigned long long deadline;
+		unsigned long long next;  /* not before */
+		unsigned long long delay; /* until the next look after this one */
 	} rescans[RESCANS_MAX];
 	size_t nrescans;
 	struct {
@@ -411,16 +415,21 @@ static int attach_process(struct session *s, const struct target_proc *tp)
 
 static void schedule_rescan(struct session *s, pid_t pid)
 {
-	for (size_t i = 0; i < s->nrescans; i++)
-		if (s->rescans[i].pid == pid) {
-			s->rescans[i].deadline = pm_now_ns() + RESCAN_WINDOW_NS;
+	unsigned long long now = pm_now_ns();
+	size_t i;
+
+	for (i = 0; i < s->nrescans; i++)
+		if (s->rescans[i].pid == pid)
+			break;
+	if (i == s->nrescans) {
+		if (s->nrescans == RESCANS_MAX)
 			return;
-		}
-	if (s->nrescans < RESCANS_MAX) {
-		s->rescans[s->nrescans].pid = pid;
-		s->rescans[s->nrescans].deadline = pm_now_ns() + RESCAN_WINDOW_NS;
 		s->nrescans++;
 	}
+	s->rescans[i].pid = pid;
+	s->rescans[i].deadline = now + RESCAN_WINDOW_NS;
+	s->rescans[i].next = now;
+	s->rescans[i].delay = RESCAN_FIRST_NS;
 }
 
 /*
@@ -437,6 +446,17 @@ static void run_rescans(struct session *s)
 		struct target_proc tp;
 		bool done = now > s->rescans[i].deadline;
 
+		/* The loader maps the libraries within milliseconds of the
+		 * exec; a later dlopen is rarer: look often at first, then less
+		 * (reading maps after every poll cost a busy session a third of
+		 * a core, mostly for short programs that never load Python). */
+		if (!done && now < s->rescans[i].next) {
+			i++;
+			continue;
+		}
+		s->rescans[i].next = now + s->rescans[i].delay;
+		if (s->rescans[i].delay < RESCAN_MAX_GAP_NS)
+			s->rescans[i].delay *= 2;
 		if (target_proc__inspect(s->rescans[i].pid, &tp) != 0) {
 			done = true; /* gone */
 		} else if (done || (tp.has_python && (tp.has_libc || !want_libc))) {

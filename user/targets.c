@@ -115,6 +115,48 @@ static int pin_binary(struct target_binary *b, int fd)
 	return 0;
 }
 
+/*
+ * A container's file as its overlay shows it (the overlay's device, the
+ * file's inode) → the pinned layer file it resolved to. Containers start
+ * processes all the time, and resolving reads two mount tables (the
+ * container's and pymac's, long with many containers): remembered, each
+ * container's file costs that once. A file the container rewrites (copied
+ * up) has another inode and is resolved anew.
+ */
+static struct {
+	uint64_t dev, ino; /* as seen through the container's root */
+	size_t pin;	   /* index in pinned[] */
+} aliases[PINNED_MAX];
+static size_t naliases;
+
+static bool alias_find(struct target_binary *b, const struct stat *seen)
+{
+	for (size_t i = 0; i < naliases; i++) {
+		if (aliases[i].dev != seen->st_dev || aliases[i].ino != seen->st_ino)
+			continue;
+		snprintf(b->host_path, sizeof(b->host_path), "/proc/self/fd/%d",
+			 pinned[aliases[i].pin].fd);
+		b->dev = pinned[aliases[i].pin].dev;
+		b->ino = pinned[aliases[i].pin].ino;
+		return true;
+	}
+	return false;
+}
+
+static void alias_add(const struct target_binary *b, const struct stat *seen)
+{
+	if ((b->dev == seen->st_dev && b->ino == seen->st_ino) || naliases == PINNED_MAX)
+		return; /* the file itself is pinned: nothing to remember */
+	for (size_t i = 0; i < npinned; i++) {
+		if (pinned[i].dev == b->dev && pinned[i].ino == b->ino) {
+			aliases[naliases].dev = seen->st_dev;
+			aliases[naliases].ino = seen->st_ino;
+			aliases[naliases++].pin = i;
+			return;
+		}
+	}
+}
+
 bool target_python_version_from_path(const char *path, char *out, size_t outlen)
 {
 	const char *b = path_basename(path), *p = b;
@@ -498,10 +540,16 @@ static int fill_binary_want(struct target_binary *b, pid_t pid, const char *path
 	}
 	b->dev = st.st_dev;
 	b->ino = st.st_ino;
+	if (alias_find(b, &st)) {
+		close(fd);
+		return 0;
+	}
 	resolve_overlay(b, pid, &fd);
 	err = pin_binary(b, fd);
 	if (err)
 		b->host_path[0] = '\0';
+	else
+		alias_add(b, &st);
 	return err;
 }
 
