@@ -50,15 +50,14 @@ def per_event(pymac, runs):
 
 def untraced_slowdown(pymac, runs):
     res = {}
-    for mode in ("no pymac", "pymac -p (pid filter)", "pymac -p, PYMAC_PID_FILTER=0 (= container targets)"):
+    for mode in ("no pymac", "pymac -p --pid-filter", "pymac -p (default: shared uprobes, as container targets)"):
         a = subprocess.Popen([PY, "-c", SLEEPER])
         rec = None
         try:
             if mode != "no pymac":
                 env = dict(os.environ)
-                if "=0" in mode:
-                    env["PYMAC_PID_FILTER"] = "0"
-                rec = subprocess.Popen([pymac, "record", "--probes", "pymalloc,dealloc", "-o", "/dev/null", "-p", str(a.pid)],
+                extra = ["--pid-filter"] if "--pid-filter" in mode else []
+                rec = subprocess.Popen([pymac, "record", "--probes", "pymalloc,dealloc", "-o", "/dev/null", "-p", str(a.pid)] + extra,
                                        stderr=subprocess.PIPE, universal_newlines=True, env=env)
                 while not rec.stderr.readline().startswith("pymac: tracing"):
                     pass
