@@ -372,25 +372,9 @@ static struct proc *proc_get(struct export_series *s, uint32_t pid)
 	p = pid_index__find(&s->pids, pid);
 	if (p)
 		return s->last = p;
-	if (s->nprocs == s->procs_cap) {
-		size_t cap = s->procs_cap ? s->procs_cap * 2 : 64;
-		struct proc **v = realloc(s->procs, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		s->procs = v;
-		s->procs_cap = cap;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->pid = pid;
-	if (pid_index__add(&s->pids, p)) {
-		free(p);
-		return NULL;
-	}
-	s->procs[s->nprocs++] = p;
-	return s->last = p;
+	p = pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
+			    &s->procs_cap);
+	return p ? s->last = p : NULL;
 }
 
 /* The lane of a process, found or made on first need. */

@@ -93,3 +93,29 @@ size_t pid_index__memory(const struct pid_index *x)
 {
 	return x->cap * sizeof(*x->slots);
 }
+
+void *pid_index__make(struct pid_index *x, uint32_t pid, size_t size, void ***vec, size_t *n,
+		      size_t *cap)
+{
+	void *obj;
+
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void **v = realloc(*vec, c * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		*vec = v;
+		*cap = c;
+	}
+	obj = calloc(1, size);
+	if (!obj)
+		return NULL;
+	memcpy((char *)obj + x->key_off, &pid, sizeof(pid));
+	if (pid_index__add(x, obj)) {
+		free(obj);
+		return NULL;
+	}
+	(*vec)[(*n)++] = obj;
+	return obj;
+}

@@ -29,6 +29,13 @@ int pid_index__reserve(struct pid_index *x, size_t n);
 /* Forget every object (keeping the room), e.g. before adding back those
  * that stay. */
 void pid_index__reset(struct pid_index *x);
+/*
+ * A new object for pid: size bytes, zeroed, its pid set, indexed, and
+ * appended to the caller's array *vec (n used, *cap room; grown as needed).
+ * NULL on ENOMEM, with nothing changed.
+ */
+void *pid_index__make(struct pid_index *x, uint32_t pid, size_t size, void ***vec, size_t *n,
+		      size_t *cap);
 void pid_index__free(struct pid_index *x);
 size_t pid_index__memory(const struct pid_index *x);
 

@@ -139,25 +139,9 @@ static struct proc *proc_get(struct summary *s, uint32_t pid)
 	p = pid_index__find(&s->pids, pid);
 	if (p)
 		return s->last = p;
-	if (s->nprocs == s->procs_cap) {
-		size_t cap = s->procs_cap ? s->procs_cap * 2 : 64;
-		struct proc **procs = realloc(s->procs, cap * sizeof(*procs));
-
-		if (!procs)
-			return NULL;
-		s->procs = procs;
-		s->procs_cap = cap;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->pid = pid;
-	if (pid_index__add(&s->pids, p)) {
-		free(p);
-		return NULL;
-	}
-	s->procs[s->nprocs++] = p;
-	return s->last = p;
+	p = pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
+			    &s->procs_cap);
+	return p ? s->last = p : NULL;
 }
 
 static void proc_free(struct proc *p)
@@ -812,7 +796,8 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 		if (j)
 			fputs(", ", out);
 		json_key_str(out, st->name,
-			     k < sizeof(words) / sizeof(words[0]) && words[k] ? words[k] : "unknown");
+			     k < sizeof(words) / sizeof(words[0]) && words[k] ? words[k]
+									      : "unknown");
 	}
 	fprintf(out, "},\n%s\"exit_code\": ", more);
 	if (p->exited)

@@ -531,25 +531,9 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 		if (pid_index__reserve(&tl->pids, tl->nprocs + 1))
 			return NULL;
 	}
-	if (tl->nprocs == tl->procs_cap) {
-		size_t cap = tl->procs_cap ? tl->procs_cap * 2 : 64;
-		struct proc **v = realloc(tl->procs, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		tl->procs = v;
-		tl->procs_cap = cap;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->pid = pid;
-	if (pid_index__add(&tl->pids, p)) {
-		free(p);
-		return NULL;
-	}
-	tl->procs[tl->nprocs++] = p;
-	return tl->last = p;
+	p = pid_index__make(&tl->pids, pid, sizeof(*p), (void ***)&tl->procs, &tl->nprocs,
+			    &tl->procs_cap);
+	return p ? tl->last = p : NULL;
 }
 
 /*
