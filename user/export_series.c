@@ -83,7 +83,6 @@ struct export_series {
 	struct proc **procs;
 	size_t nprocs, procs_cap;
 	struct pid_index pids;
-	struct proc *last;
 
 	struct tid_ent *tids;
 	uint32_t tids_cap, tids_len;
@@ -365,16 +364,11 @@ static struct cont *cont_find(struct export_series *s, uint64_t cgroup_id)
 
 static struct proc *proc_get(struct export_series *s, uint32_t pid)
 {
-	struct proc *p;
+	struct proc *p = pid_index__find(&s->pids, pid);
 
-	if (s->last && s->last->pid == pid)
-		return s->last;
-	p = pid_index__find(&s->pids, pid);
-	if (p)
-		return s->last = p;
-	p = pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
-			    &s->procs_cap);
-	return p ? s->last = p : NULL;
+	return p ? p
+		 : pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
+				   &s->procs_cap);
 }
 
 /* The lane of a process, found or made on first need. */

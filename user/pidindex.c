@@ -41,15 +41,17 @@ static int grow_to(struct pid_index *x, size_t cap)
 	return 0;
 }
 
-void *pid_index__find(const struct pid_index *x, uint32_t pid)
+void *pid_index__find(struct pid_index *x, uint32_t pid)
 {
 	size_t j;
 
+	if (x->last && key(x, x->last) == pid)
+		return x->last;
 	if (!x->cap)
 		return NULL;
 	for (j = pm_hash_u32(pid) & (x->cap - 1); x->slots[j]; j = (j + 1) & (x->cap - 1))
 		if (key(x, x->slots[j]) == pid)
-			return x->slots[j];
+			return x->last = x->slots[j];
 	return NULL;
 }
 
@@ -80,6 +82,7 @@ void pid_index__reset(struct pid_index *x)
 	if (x->cap)
 		memset(x->slots, 0, x->cap * sizeof(*x->slots));
 	x->len = 0;
+	x->last = NULL;
 }
 
 void pid_index__free(struct pid_index *x)
@@ -87,6 +90,7 @@ void pid_index__free(struct pid_index *x)
 	free(x->slots);
 	x->slots = NULL;
 	x->cap = x->len = 0;
+	x->last = NULL;
 }
 
 size_t pid_index__memory(const struct pid_index *x)
@@ -117,5 +121,5 @@ void *pid_index__make(struct pid_index *x, uint32_t pid, size_t size, void ***ve
 		return NULL;
 	}
 	(*vec)[(*n)++] = obj;
-	return obj;
+	return x->last = obj;
 }

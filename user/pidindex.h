@@ -16,11 +16,12 @@ struct pid_index {
 	size_t cap; /* power of two, or 0 */
 	size_t len;
 	size_t key_off; /* offsetof(the caller's type, pid) */
+	void *last;	/* the last found or made: events come in runs of one pid */
 };
 
 #define PID_INDEX_INIT(type) ((struct pid_index){.key_off = offsetof(type, pid)})
 
-void *pid_index__find(const struct pid_index *x, uint32_t pid);
+void *pid_index__find(struct pid_index *x, uint32_t pid);
 /* Index obj (its pid not indexed yet); keeps the load at most a half.
  * 0 or -ENOMEM. */
 int pid_index__add(struct pid_index *x, void *obj);

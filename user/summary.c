@@ -91,7 +91,6 @@ struct summary {
 	struct proc **procs; /* in order of first sight */
 	size_t nprocs, procs_cap;
 	struct pid_index pids;
-	struct proc *last; /* events come in runs of one pid */
 
 	struct str_intern types_in; /* deallocated type names */
 
@@ -132,16 +131,11 @@ static const char *str_or_empty(const char *s)
 /* The process with this pid, created on first sight; NULL on ENOMEM. */
 static struct proc *proc_get(struct summary *s, uint32_t pid)
 {
-	struct proc *p;
+	struct proc *p = pid_index__find(&s->pids, pid);
 
-	if (s->last && s->last->pid == pid)
-		return s->last;
-	p = pid_index__find(&s->pids, pid);
-	if (p)
-		return s->last = p;
-	p = pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
-			    &s->procs_cap);
-	return p ? s->last = p : NULL;
+	return p ? p
+		 : pid_index__make(&s->pids, pid, sizeof(*p), (void ***)&s->procs, &s->nprocs,
+				   &s->procs_cap);
 }
 
 static void proc_free(struct proc *p)

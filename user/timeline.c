@@ -140,7 +140,6 @@ struct timeline {
 	struct proc **procs;
 	size_t nprocs, procs_cap;
 	struct pid_index pids;
-	struct proc *last;
 
 	struct str_intern types_in; /* deallocated type names */
 
@@ -508,7 +507,6 @@ static void procs_forget_ended(struct timeline *tl)
 	if (n == tl->nprocs)
 		return;
 	tl->nprocs = n;
-	tl->last = NULL;
 	/* adding back into room already there cannot fail */
 	pid_index__reset(&tl->pids);
 	for (i = 0; i < n; i++)
@@ -517,13 +515,10 @@ static void procs_forget_ended(struct timeline *tl)
 
 static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 {
-	struct proc *p;
+	struct proc *p = pid_index__find(&tl->pids, pid);
 
-	if (tl->last && tl->last->pid == pid)
-		return tl->last;
-	p = pid_index__find(&tl->pids, pid);
 	if (p)
-		return tl->last = p;
+		return p;
 	if ((tl->nprocs + 1) * 2 > tl->pids.cap) {
 		/* grow unless forgetting brought the load down to a quarter,
 		 * so that the next look is at least a quarter of the room away */
@@ -531,9 +526,8 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 		if (pid_index__reserve(&tl->pids, tl->nprocs + 1))
 			return NULL;
 	}
-	p = pid_index__make(&tl->pids, pid, sizeof(*p), (void ***)&tl->procs, &tl->nprocs,
-			    &tl->procs_cap);
-	return p ? tl->last = p : NULL;
+	return pid_index__make(&tl->pids, pid, sizeof(*p), (void ***)&tl->procs, &tl->nprocs,
+			       &tl->procs_cap);
 }
 
 /*
