@@ -4,17 +4,22 @@
 #ifndef PYMAC_COMMANDS_H
 #define PYMAC_COMMANDS_H
 
+#include <argp.h>
 #include <stdbool.h>
 
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+/* The view options `live` and `replay --view timeline` share: --lines,
+ * --interval, --stats (an argp child; it sets the defaults itself). */
+struct view_opts {
+	bool lines, stats;
+	double interval; /* seconds between --lines */
+};
+extern const struct argp timeline_view_argp;
 /* `replay --view timeline`: the live view fed from a trace (speed 0: as
  * fast as possible). Returns the exit status. */
-int timeline_replay(const char *path, bool lines, double interval, double speed, bool stats);
-/* The --interval of the line mode (live and replay): 0, or -EINVAL when
- * arg is not a number of seconds from 0.01 to 3600. */
-int timeline_parse_interval(const char *arg, double *out);
+int timeline_replay(const char *path, const struct view_opts *v, double speed);
 int cmd_ps(int argc, char **argv);
 
 /* Clock used for every timestamp (the one bpf_ktime_get_ns reads). */

@@ -152,16 +152,52 @@ static int last_seen_record(struct pm_sink *sink, const struct pm_record *rec)
 	return 0;
 }
 
-int timeline_parse_interval(const char *arg, double *out)
-{
-	char *end;
-	double v = strtod(arg, &end);
+/* ---- the view options, shared ---- */
 
-	if (end == arg || *end || !(v >= 0.01 && v <= 3600))
-		return -EINVAL;
-	*out = v;
+enum {
+	OPT_VIEW_LINES = 0x200,
+	OPT_VIEW_INTERVAL,
+	OPT_VIEW_STATS,
+};
+
+static const struct argp_option view_options[] = {
+    {"lines", OPT_VIEW_LINES, NULL, 0,
+     "One line per lane per interval instead of the full screen (also when stdout is no "
+     "terminal)",
+     0},
+    {"interval", OPT_VIEW_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
+    {"stats", OPT_VIEW_STATS, NULL, 0,
+     "At the end, print on stderr how the view kept up: events/s, CPU, redraws", 0},
+    {},
+};
+
+static error_t view_parse(int key, char *arg, struct argp_state *state)
+{
+	struct view_opts *v = state->input;
+	char *end;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		v->interval = 1;
+		break;
+	case OPT_VIEW_LINES:
+		v->lines = true;
+		break;
+	case OPT_VIEW_STATS:
+		v->stats = true;
+		break;
+	case OPT_VIEW_INTERVAL:
+		v->interval = strtod(arg, &end);
+		if (end == arg || *end || !(v->interval >= 0.01 && v->interval <= 3600))
+			argp_error(state, "--interval takes seconds from 0.01 to 3600");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
 	return 0;
 }
+
+const struct argp timeline_view_argp = {view_options, view_parse, NULL, NULL, NULL, NULL, NULL};
 
 /* ---- pymac live ---- */
 
@@ -194,18 +230,11 @@ static const char live_doc[] =
 
 enum {
 	OPT_RECORD = 0x100,
-	OPT_LINES,
-	OPT_INTERVAL,
-	OPT_STATS,
 	OPT_PROMETHEUS,
 };
 
 static const struct argp_option live_options[] = {
     {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
-    {"lines", OPT_LINES, NULL, 0, "One line per lane per interval instead of the full screen", 0},
-    {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
-    {"stats", OPT_STATS, NULL, 0,
-     "At the end, print on stderr how the view kept up: events/s, CPU, redraws", 0},
     {"prometheus", OPT_PROMETHEUS, "[HOST:]PORT", 0,
      "Serve /metrics (Prometheus text format) on HOST:PORT (default host 127.0.0.1)", 0},
     {},
@@ -214,8 +243,7 @@ static const struct argp_option live_options[] = {
 struct live_args {
 	struct target_opts targets;
 	const char *record, *prometheus;
-	bool lines, stats;
-	double interval;
+	struct view_opts view;
 };
 
 static error_t live_parse(int key, char *arg, struct argp_state *state)
@@ -225,22 +253,13 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &a->targets;
+		state->child_inputs[1] = &a->view;
 		break;
 	case OPT_RECORD:
 		a->record = arg;
 		break;
-	case OPT_LINES:
-		a->lines = true;
-		break;
-	case OPT_STATS:
-		a->stats = true;
-		break;
 	case OPT_PROMETHEUS:
 		a->prometheus = arg;
-		break;
-	case OPT_INTERVAL:
-		if (timeline_parse_interval(arg, &a->interval))
-			argp_error(state, "--interval takes seconds from 0.01 to 3600");
 		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
@@ -253,10 +272,11 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 
 int cmd_live(int argc, char **argv)
 {
-	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
+	static const struct argp_child children[] = {
+	    {&session_target_argp, 0, "Targets:", 1}, {&timeline_view_argp, 0, "View:", 2}, {}};
 	static const struct argp argp = {live_options, live_parse, NULL, live_doc,
 					 children,     NULL,	   NULL};
-	struct live_args args = {.interval = 1};
+	struct live_args args = {0};
 	struct trace_writer *writer = NULL;
 	struct last_seen last = {.base.record = last_seen_record};
 	struct timeline *tl = NULL;
@@ -274,15 +294,15 @@ int cmd_live(int argc, char **argv)
 		return 2;
 	if (caps__check("live", &args.targets))
 		return 1;
-	vs.on = args.stats;
-	if (!args.lines && !isatty(STDOUT_FILENO))
-		args.lines = true;
-	lp.interval_ns = (uint64_t)(args.interval * 1e9);
+	vs.on = args.view.stats;
+	if (!args.view.lines && !isatty(STDOUT_FILENO))
+		args.view.lines = true;
+	lp.interval_ns = (uint64_t)(args.view.interval * 1e9);
 
 	struct session_opts so = {
 	    .targets = &args.targets,
 	    /* the full screen owns the terminal: coverage goes into the view */
-	    .quiet = !args.lines,
+	    .quiet = !args.view.lines,
 	    .poll_budget = LIVE_POLL_BUDGET,
 	};
 	s = session__new(&so, &ret);
@@ -294,7 +314,7 @@ int cmd_live(int argc, char **argv)
 		goto out;
 	}
 	lp.tl = tl;
-	if (args.lines)
+	if (args.view.lines)
 		session__add_sink(s, &lp.base);
 	session__add_sink(s, timeline__sink(tl));
 	session__add_sink(s, &last.base);
@@ -310,7 +330,7 @@ int cmd_live(int argc, char **argv)
 		}
 		snprintf(title, sizeof(title), "pymac live | metrics http://%s/metrics",
 			 prom__address(prom));
-		if (args.lines)
+		if (args.view.lines)
 			fprintf(stderr, "pymac: serving metrics at http://%s/metrics\n",
 				prom__address(prom));
 	}
@@ -325,14 +345,14 @@ int cmd_live(int argc, char **argv)
 		ret = st;
 		goto finish;
 	}
-	if (!args.lines) {
+	if (!args.view.lines) {
 		struct tui_opts to = {.replay = false, .title = title};
 
 		tui = tui__open(&to);
 		if (!tui) {
 			pm_err("no usable terminal (%s); printing lines instead",
 			       errno == ENOTTY ? "check TERM" : strerror(errno));
-			args.lines = true;
+			args.view.lines = true;
 		}
 	}
 
@@ -363,7 +383,7 @@ int cmd_live(int argc, char **argv)
 
 			prom__serve(prom, tl, &pt);
 		}
-		if (args.lines && !ended && drained && now > LINES_IDLE_NS)
+		if (args.view.lines && !ended && drained && now > LINES_IDLE_NS)
 			lines__catch_up(&lp, now - LINES_IDLE_NS);
 		if (writer && now >= next_flush) {
 			int e = trace_writer__maybe_flush(writer, now, 2 * DRAW_INTERVAL_NS);
@@ -412,7 +432,7 @@ finish:
 		tui = NULL;
 	}
 	session__drain(s);
-	if (args.lines)
+	if (args.view.lines)
 		lines__finish(&lp, last.ts);
 	if (writer) {
 		struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
@@ -540,8 +560,12 @@ static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, ui
 	return 0;
 }
 
-int timeline_replay(const char *path, bool lines, double interval, double speed, bool stats)
+int timeline_replay(const char *path, const struct view_opts *v, double speed)
 {
+	bool lines = v->lines;
+	double interval = v->interval;
+	bool stats = v->stats;
+
 	struct replay_feed f = {.path = path, .last.base.record = last_seen_record};
 	struct view_stats vs = {.on = stats, .start_ns = pm_now_ns()};
 	unsigned long long fed = 0;

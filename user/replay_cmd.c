@@ -52,10 +52,7 @@ enum {
 	OPT_VIEW,
 	OPT_SPEED,
 	OPT_MAX,
-	OPT_LINES,
-	OPT_INTERVAL,
 	OPT_RESOLUTION,
-	OPT_STATS,
 };
 
 static const struct argp_option replay_options[] = {
@@ -73,11 +70,6 @@ static const struct argp_option replay_options[] = {
      "timeline: the per-container timeline of `pymac live`, fed from the file", 0},
     {"speed", OPT_SPEED, "N", 0, "Timeline at N times real speed (default 1)", 0},
     {"max", OPT_MAX, NULL, 0, "Timeline as fast as possible", 0},
-    {"lines", OPT_LINES, NULL, 0,
-     "Timeline as one line per lane per interval (also when stdout is no terminal)", 0},
-    {"interval", OPT_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
-    {"stats", OPT_STATS, NULL, 0, "Timeline: at the end, print on stderr events/s, CPU and redraws",
-     0},
     {},
 };
 
@@ -86,8 +78,9 @@ struct replay_args {
 	bool summary, json, events;
 	enum event_format format;
 	int top;
-	bool timeline, lines, stats;
-	double speed, interval;
+	bool timeline;
+	double speed;
+	struct view_opts view;
 	const struct export_format *export;
 	const char *output;
 	double resolution;
@@ -143,15 +136,8 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 	case OPT_MAX:
 		a->speed = 0;
 		break;
-	case OPT_LINES:
-		a->lines = true;
-		break;
-	case OPT_STATS:
-		a->stats = true;
-		break;
-	case OPT_INTERVAL:
-		if (timeline_parse_interval(arg, &a->interval))
-			argp_error(state, "--interval takes seconds from 0.01 to 3600");
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &a->view;
 		break;
 	case ARGP_KEY_ARG:
 		if (a->file)
@@ -165,9 +151,9 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--events and --summary/--json are separate views");
 		if (a->timeline && (a->events || a->summary || a->json))
 			argp_error(state, "--view timeline is a view of its own");
-		if (a->lines)
+		if (a->view.lines)
 			a->timeline = true;
-		if (a->stats && !a->timeline)
+		if (a->view.stats && !a->timeline)
 			argp_error(state, "--stats goes with --view timeline");
 		if (a->export && (a->events || a->summary || a->json || a->timeline))
 			argp_error(state, "--format %s is an export of its own", a->export->name);
@@ -183,9 +169,11 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 
 int cmd_replay(int argc, char **argv)
 {
+	static const struct argp_child children[] = {
+	    {&timeline_view_argp, 0, "Timeline view (--view timeline, --lines):", 1}, {}};
 	static const struct argp argp = {replay_options, replay_parse, "FILE", replay_doc,
-					 NULL,		 NULL,	       NULL};
-	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10, .speed = 1, .interval = 1};
+					 children,	 NULL,	       NULL};
+	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10, .speed = 1};
 	struct trace_reader *rd;
 	struct summary *sum = NULL;
 	struct event_printer *ep = NULL;
@@ -196,7 +184,7 @@ int cmd_replay(int argc, char **argv)
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return 2;
 	if (a.timeline)
-		return timeline_replay(a.file, a.lines, a.interval, a.speed, a.stats);
+		return timeline_replay(a.file, &a.view, a.speed);
 	if (a.export) {
 		struct export_opts eo = {.resolution_ns = (uint64_t)(a.resolution * 1e9),
 					 .top = a.top};
