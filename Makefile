@@ -94,6 +94,7 @@ TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o pidindex.o
 TEST_OBJS_test_sites := sites.o
+TEST_OBJS_test_footprint := footprint.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)

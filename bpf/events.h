@@ -22,7 +22,17 @@ enum pm_kind {
 	PM_FREE = 11,
 	PM_EXEC = 12,
 	PM_EXIT = 13,
-	PM_KIND_MAX = 14, /* one past the last kind */
+	PM_VM = 14,  /* footprint: an anonymous mapping or the heap break changed */
+	PM_RSS = 15, /* footprint: a resident-set sample (user space, not BPF) */
+	PM_KIND_MAX = 16, /* one past the last kind */
+};
+
+/* What a PM_VM record reports (pm_vm_rec.op). */
+enum pm_vm_op {
+	PM_VM_MMAP = 1,	  /* addr, len: a new anonymous mapping */
+	PM_VM_MUNMAP = 2, /* addr, len: a range unmapped (maybe not all of it was mapped) */
+	PM_VM_MREMAP = 3, /* old_addr, old_len moved or resized to addr, len */
+	PM_VM_BRK = 4,	  /* addr: the new break; old_addr: the heap's start (len = addr - old_addr) */
 };
 
 #define PM_TYPE_NAME_LEN 64
@@ -91,6 +101,22 @@ struct pm_proc_rec {
 	__s32 exit_code;
 	char comm[PM_COMM_LEN];
 	char path[PM_PATH_LEN]; /* the binary exec'd (exec only) */
+};
+
+/*
+ * vm: a change to a process's anonymous memory, seen at the mmap, munmap,
+ * mremap and brk syscalls (footprint mode). prot is the mmap's PROT_* and
+ * flags its MAP_* (0 for the others).
+ */
+struct pm_vm_rec {
+	struct pm_hdr h;
+	__u32 op; /* enum pm_vm_op */
+	__u32 prot;
+	__u64 addr;
+	__u64 len;
+	__u64 old_addr;
+	__u64 old_len;
+	__u64 flags;
 };
 
 /* Key of the per-process lost-event counters (map lost_events). */

@@ -97,7 +97,22 @@ int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 		e->proc.path = r->path;
 		return 0;
 	}
+	case PM_VM: {
+		const struct pm_vm_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		e->vm.op = r->op;
+		e->vm.prot = r->prot;
+		e->vm.flags = r->flags;
+		e->vm.addr = r->addr;
+		e->vm.len = r->len;
+		e->vm.old_addr = r->old_addr;
+		e->vm.old_len = r->old_len;
+		return 0;
 	}
+	}
+	/* PM_RSS comes from user space, never from the ring buffer */
 	return -EINVAL;
 }
 
@@ -109,6 +124,7 @@ union raw_record {
 	struct pm_dealloc_rec dealloc;
 	struct pm_gc_rec gc;
 	struct pm_proc_rec proc;
+	struct pm_vm_rec vm;
 };
 
 static int handle(void *ctx, void *data, size_t size)

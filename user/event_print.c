@@ -244,6 +244,28 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 		put_lit(p, " exit_code=");
 		put_i64(p, ev->proc.exit_code);
 		break;
+	case PM_VM:
+		put_lit(p, " op=");
+		put_cstr(p, pm_vm_op_name(ev->vm.op));
+		put_lit(p, " addr=");
+		put_hex(p, ev->vm.addr);
+		put_lit(p, " len=");
+		put_u64(p, ev->vm.len);
+		if (ev->vm.op == PM_VM_MREMAP || ev->vm.op == PM_VM_BRK) {
+			put_lit(p, " old_addr=");
+			put_hex(p, ev->vm.old_addr);
+		}
+		if (ev->vm.op == PM_VM_MREMAP) {
+			put_lit(p, " old_len=");
+			put_u64(p, ev->vm.old_len);
+		}
+		break;
+	case PM_RSS:
+		put_lit(p, " rss=");
+		put_u64(p, ev->rss.rss);
+		put_lit(p, " anon=");
+		put_u64(p, ev->rss.anon);
+		break;
 	default:
 		break;
 	}
@@ -323,6 +345,28 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 			put_lit(p, ",\"exit_code\":");
 			put_i64(p, ev->proc.exit_code);
 		}
+		break;
+	case PM_VM:
+		put_lit(p, ",\"op\":\"");
+		put_cstr(p, pm_vm_op_name(ev->vm.op));
+		put_lit(p, "\",\"addr\":");
+		put_u64(p, ev->vm.addr);
+		put_lit(p, ",\"len\":");
+		put_u64(p, ev->vm.len);
+		put_lit(p, ",\"old_addr\":");
+		put_u64(p, ev->vm.old_addr);
+		put_lit(p, ",\"old_len\":");
+		put_u64(p, ev->vm.old_len);
+		put_lit(p, ",\"prot\":");
+		put_u64(p, ev->vm.prot);
+		put_lit(p, ",\"flags\":");
+		put_u64(p, ev->vm.flags);
+		break;
+	case PM_RSS:
+		put_lit(p, ",\"rss\":");
+		put_u64(p, ev->rss.rss);
+		put_lit(p, ",\"anon\":");
+		put_u64(p, ev->rss.anon);
 		break;
 	default:
 		break;

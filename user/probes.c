@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mount.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
@@ -77,6 +78,7 @@ static const char *const source_names[PM_SOURCE_COUNT] = {
     [PM_SOURCE_DEALLOC] = "dealloc",
     [PM_SOURCE_GC] = "gc",
     [PM_SOURCE_LIBC] = "libc",
+    [PM_SOURCE_FOOTPRINT] = "footprint",
 };
 
 const char *pm_source_name(enum pm_source_id id)
@@ -98,14 +100,16 @@ int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen)
 				break;
 		if (i == PM_SOURCE_COUNT) {
 			snprintf(err, errlen,
-				 "unknown probe source '%s' (choose from pymalloc,dealloc,gc,libc)",
+				 "unknown probe source '%s' (choose from "
+				 "pymalloc,dealloc,gc,libc,footprint)",
 				 tok);
 			return -EINVAL;
 		}
 		*mask |= 1u << i;
 	}
 	if (!*mask) {
-		snprintf(err, errlen, "--probes needs at least one of pymalloc,dealloc,gc,libc");
+		snprintf(err, errlen,
+			 "--probes needs at least one of pymalloc,dealloc,gc,libc,footprint");
 		return -EINVAL;
 	}
 	return 0;
@@ -166,6 +170,35 @@ static void probes__init_common(struct probes *p, unsigned sources)
 	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
 }
 
+/* The footprint programs (bpf/vm.bpf.c), attached only for that source. */
+#define VM_PROGS 8
+static struct bpf_program *vm_prog(struct pymac_bpf *skel, size_t i)
+{
+	struct bpf_program *progs[VM_PROGS] = {
+	    skel->progs.pm_vm_mmap_enter,   skel->progs.pm_vm_mmap_exit,
+	    skel->progs.pm_vm_munmap_enter, skel->progs.pm_vm_munmap_exit,
+	    skel->progs.pm_vm_mremap_enter, skel->progs.pm_vm_mremap_exit,
+	    skel->progs.pm_vm_brk_enter,    skel->progs.pm_vm_brk_exit,
+	};
+
+	return progs[i];
+}
+
+/*
+ * libbpf finds a tracepoint's id in tracefs, which a machine may not have
+ * mounted (this one boots without it): mount it where the kernel means it to
+ * be, as perf and bpftrace expect too.
+ */
+static int ensure_tracefs(void)
+{
+	if (access("/sys/kernel/debug/tracing/events", F_OK) == 0 ||
+	    access("/sys/kernel/tracing/events", F_OK) == 0)
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return -errno;
+	return 0;
+}
+
 /* Open and load the BPF object, with or without the uprobe_multi programs.
  * p->skel is NULL (and err says why) when it cannot even be opened. */
 static int skel_load(struct probes *p, const struct probes_opts *opts, bool multi, char *err,
@@ -183,6 +216,9 @@ static int skel_load(struct probes *p, const struct probes_opts *opts, bool mult
 	if (opts->ringbuf_bytes)
 		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
 	set_multi(p->skel, multi);
+	if (!(opts->sources & (1u << PM_SOURCE_FOOTPRINT)))
+		for (size_t i = 0; i < VM_PROGS; i++)
+			bpf_program__set_autoload(vm_prog(p->skel, i), false);
 	return pymac_bpf__load(p->skel);
 }
 
@@ -238,6 +274,30 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 		if ((ret = add_link(p, l))) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
+		}
+	}
+	if (opts->sources & (1u << PM_SOURCE_FOOTPRINT)) {
+		ret = ensure_tracefs();
+		if (ret) {
+			snprintf(err, errlen,
+				 "footprint: tracefs is not mounted at /sys/kernel/tracing and "
+				 "mounting it failed: %s",
+				 strerror(-ret));
+			goto fail;
+		}
+		for (size_t i = 0; i < VM_PROGS; i++) {
+			struct bpf_link *l = bpf_program__attach(vm_prog(p->skel, i));
+
+			if (!l) {
+				ret = -errno;
+				snprintf(err, errlen, "footprint: cannot attach %s: %s",
+					 bpf_program__name(vm_prog(p->skel, i)), strerror(-ret));
+				goto fail;
+			}
+			if ((ret = add_link(p, l))) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
 		}
 	}
 	return p;
@@ -1483,6 +1543,13 @@ int probes__attach_pid(struct probes *p, pid_t pid, const struct target_binary *
 		cov->status[s] = (p->sources & (1u << s)) ? PM_SRC_NONE : PM_SRC_OFF;
 		snprintf(cov->detail[s], sizeof(cov->detail[s]), "%s",
 			 (p->sources & (1u << s)) ? "no binary for this source" : "not requested");
+	}
+	if (p->sources & (1u << PM_SOURCE_FOOTPRINT)) {
+		/* kernel tracepoints and /proc: nothing in the process to attach */
+		cov->status[PM_SOURCE_FOOTPRINT] = PM_SRC_FULL;
+		snprintf(cov->detail[PM_SOURCE_FOOTPRINT], sizeof(cov->detail[0]),
+			 "anonymous mmap/munmap/mremap and brk syscalls (kernel tracepoints), "
+			 "RSS sampled from /proc");
 	}
 	if (python) {
 		ab = bin_for(p, python, pid, true, py_version ? py_version : "");

@@ -19,9 +19,15 @@ enum pm_source_id {
 	PM_SOURCE_DEALLOC = 1,
 	PM_SOURCE_GC = 2,
 	PM_SOURCE_LIBC = 3,
-	PM_SOURCE_COUNT = 4,
+	/* anonymous mmap/munmap/mremap/brk syscalls and RSS samples (--mode footprint) */
+	PM_SOURCE_FOOTPRINT = 4,
+	PM_SOURCE_COUNT = 5,
 };
 #define PM_SOURCES_ALL ((1u << PM_SOURCE_COUNT) - 1)
+/* What record and live trace unless told otherwise (--mode full). */
+#define PM_SOURCES_FULL (PM_SOURCES_ALL & ~(1u << PM_SOURCE_FOOTPRINT))
+/* --mode footprint: no per-object event at all. */
+#define PM_SOURCES_FOOTPRINT ((1u << PM_SOURCE_GC) | (1u << PM_SOURCE_FOOTPRINT))
 
 const char *pm_source_name(enum pm_source_id id);
 /* Parse "pymalloc,gc,libc" into a mask. 0, or -EINVAL with err set. */

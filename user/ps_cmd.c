@@ -346,15 +346,16 @@ static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 			fprintf(out, "  (no Python process)\n");
 			continue;
 		}
-		fprintf(out, "  %7s %-15s %-8s %-8s %-8s %-8s %s\n", "PID", "COMM", "PYMALLOC",
-			"DEALLOC", "GC", "LIBC", "PYTHON");
+		fprintf(out, "  %7s %-15s %-8s %-8s %-8s %-8s %-9s %s\n", "PID", "COMM",
+			"PYMALLOC", "DEALLOC", "GC", "LIBC", "FOOTPRINT", "PYTHON");
 		for (size_t j = 0; j < g->nprocs; j++) {
 			const struct ps_proc *pp = &g->procs[j];
 
 			fprintf(out, "  %7d %-15s", pp->tp.pid,
 				text_str(pp->tp.comm, b1, sizeof(b1)));
 			for (int s = 0; s < PM_SOURCE_COUNT; s++)
-				fprintf(out, " %-8s", pm_source_status_name(pp->cov.status[s]));
+				fprintf(out, s == PM_SOURCE_FOOTPRINT ? " %-9s" : " %-8s",
+					pm_source_status_name(pp->cov.status[s]));
 			fprintf(out, " %s (%s)\n", text_str(pp->tp.python.path, b2, sizeof(b2)),
 				pp->tp.python_version[0] ? pp->tp.python_version
 							 : "version unknown");

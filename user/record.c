@@ -16,7 +16,23 @@ static const char *const kind_names[PM_KIND_MAX] = {
     [PM_FREE] = "free",
     [PM_EXEC] = "exec",
     [PM_EXIT] = "exit",
+    [PM_VM] = "vm",
+    [PM_RSS] = "rss",
 };
+
+static const char *const vm_op_names[] = {
+    [PM_VM_MMAP] = "mmap",
+    [PM_VM_MUNMAP] = "munmap",
+    [PM_VM_MREMAP] = "mremap",
+    [PM_VM_BRK] = "brk",
+};
+
+const char *pm_vm_op_name(unsigned op)
+{
+	return op < sizeof(vm_op_names) / sizeof(vm_op_names[0]) && vm_op_names[op]
+		   ? vm_op_names[op]
+		   : "?";
+}
 
 const char *pm_kind_name(unsigned kind)
 {

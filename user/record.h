@@ -51,6 +51,21 @@ struct pm_event {
 			const char *comm;
 			const char *path; /* "" for exit */
 		} proc;
+		/* vm (see enum pm_vm_op) */
+		struct {
+			uint32_t op;
+			uint32_t prot;
+			uint64_t flags;
+			uint64_t addr;
+			uint64_t len;
+			uint64_t old_addr;
+			uint64_t old_len;
+		} vm;
+		/* rss: the process's resident set, and the anonymous part of it */
+		struct {
+			uint64_t rss;
+			uint64_t anon;
+		} rss;
 	};
 };
 
@@ -161,6 +176,8 @@ const char *pm_kind_name(unsigned kind);
 /* Inverse of pm_kind_name; 0 when unknown. */
 enum pm_kind pm_kind_from_name(const char *name);
 const char *pm_source_status_name(enum pm_source_status st);
+/* "mmap", "munmap", "mremap", "brk"; "?" for numbers that are no op. */
+const char *pm_vm_op_name(unsigned op);
 
 static inline bool pm_kind_is_alloc(unsigned k)
 {
@@ -182,6 +199,10 @@ static inline bool pm_kind_is_gc(unsigned k)
 static inline bool pm_kind_is_proc(unsigned k)
 {
 	return k == PM_EXEC || k == PM_EXIT;
+}
+static inline bool pm_kind_is_footprint(unsigned k)
+{
+	return k == PM_VM || k == PM_RSS;
 }
 
 /* A consumer of records. Sinks are chained by the caller (see sinks.h). */

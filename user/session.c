@@ -31,6 +31,10 @@
 #define RESCANS_MAX	  256
 #define PIDPOLL_NS	  20000000ull
 #define CONTAINERS_MAX	  512
+#define RSS_INTERVAL_NS	  100000000ull
+
+/* Sources that make sense in a process without Python. */
+#define NO_PYTHON_NEEDED ((1u << PM_SOURCE_LIBC) | (1u << PM_SOURCE_FOOTPRINT))
 
 /* ---- target options ---- */
 
@@ -44,6 +48,7 @@ enum {
 	OPT_RINGBUF,
 	OPT_DEBUG_DIR,
 	OPT_PID_FILTER,
+	OPT_MODE,
 };
 
 static const struct argp_option target_options[] = {
@@ -57,8 +62,14 @@ static const struct argp_option target_options[] = {
     {"all-containers", OPT_ALL_CONTAINERS, NULL, 0,
      "Trace every running container, and those that start later", 1},
     {NULL, 0, NULL, 0, "Tracing:", 2},
+    {"mode", OPT_MODE, "MODE", 0,
+     "full (default): every allocation, deallocation and collection; footprint: no "
+     "per-object event, only collections, anonymous mmap/munmap/brk of the process and its "
+     "RSS every 100 ms, for a memory timeline at near-zero overhead (works without symbols)",
+     2},
     {"probes", OPT_PROBES, "LIST", 0,
-     "Comma-separated sources: pymalloc,dealloc,gc,libc (default: all that resolve)", 2},
+     "Comma-separated sources: pymalloc,dealloc,gc,libc,footprint (default: those of --mode)",
+     2},
     {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
     {"pid-filter", OPT_PID_FILTER, NULL, 0,
@@ -83,8 +94,18 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		/* the command was split off before parsing: keep it */
-		t->sources = PM_SOURCES_ALL;
+		t->sources = PM_SOURCES_FULL;
 		t->ringbuf_bytes = 64u << 20;
+		return 0;
+	case OPT_MODE:
+		if (strcmp(arg, "full") == 0)
+			t->footprint = false;
+		else if (strcmp(arg, "footprint") == 0)
+			t->footprint = true;
+		else
+			argp_error(state, "unknown mode '%s' (full or footprint)", arg);
+		if (!t->sources_given)
+			t->sources = t->footprint ? PM_SOURCES_FOOTPRINT : PM_SOURCES_FULL;
 		return 0;
 	case ARGP_KEY_END:
 		if (!t->command && !target_opts__any(t))
@@ -266,7 +287,9 @@ struct session {
 	bool detached;
 	/* no container target: uprobes fire only in the traced processes */
 	bool pid_links;
-	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll;
+	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll, next_rss;
+	uint64_t known_cg[KNOWN_PIDS_MAX]; /* known[i]'s cgroup for RSS samples, 0: not looked up */
+	long page_size;
 };
 
 static int emit(struct session *s, const struct pm_record *rec)
@@ -284,8 +307,10 @@ static bool known_pid(struct session *s, pid_t pid)
 
 static void remember_pid(struct session *s, pid_t pid)
 {
-	if (!known_pid(s, pid) && s->nknown < KNOWN_PIDS_MAX)
+	if (!known_pid(s, pid) && s->nknown < KNOWN_PIDS_MAX) {
+		s->known_cg[s->nknown] = 0;
 		s->known[s->nknown++] = pid;
+	}
 }
 
 /* An exited process: its pid may come back as another process. */
@@ -293,7 +318,9 @@ static void forget_pid(struct session *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->nknown; i++)
 		if (s->known[i] == pid) {
-			s->known[i] = s->known[--s->nknown];
+			s->nknown--;
+			s->known[i] = s->known[s->nknown];
+			s->known_cg[i] = s->known_cg[s->nknown];
 			break;
 		}
 	for (size_t i = 0; i < s->nreported; i++)
@@ -717,7 +744,7 @@ static bool cgroup_has_python(const char *cgpath)
 static bool resolve_named_targets(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
-	bool only_libc = !(s->o.targets->sources & ~(1u << PM_SOURCE_LIBC));
+	bool only_libc = !(s->o.targets->sources & ~NO_PYTHON_NEEDED);
 
 	for (int i = 0; i < t->ncontainers; i++) {
 		struct container_info info;
@@ -811,6 +838,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 	s->child = -1;
 	s->gate = -1;
 	s->child_status = -1;
+	s->page_size = sysconf(_SC_PAGESIZE);
 	s->conts = calloc(CONTAINERS_MAX, sizeof(*s->conts));
 	if (!s->conts) {
 		pm_err("out of memory");
@@ -829,7 +857,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 			pm_err("cannot inspect pid %d: %s", t->pids[i], strerror(-e));
 			goto fail;
 		}
-		if (!tp.has_python && (t->sources & ~(1u << PM_SOURCE_LIBC))) {
+		if (!tp.has_python && (t->sources & ~NO_PYTHON_NEEDED)) {
 			pm_err(
 			    "pid %d (%s) is not a Python process: it maps no libpython or python "
 			    "executable defining PyObject_Malloc (to trace its libc allocations, "
@@ -847,7 +875,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 			goto fail;
 		}
 		if (!s->tc.has_python && t->sources_given &&
-		    (t->sources & ~(1u << PM_SOURCE_LIBC)) && !o->quiet)
+		    (t->sources & ~NO_PYTHON_NEEDED) && !o->quiet)
 			pm_err("%s is not a Python interpreter; the Python sources attach when a "
 			       "traced child runs one",
 			       s->tc.exe);
@@ -950,6 +978,8 @@ static pid_t spawn_gated(char **argv, int *gate_fd)
 int session__start(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
+
+	session__meta(s, "mode", t->footprint ? "footprint" : "full");
 
 	if (s->o.targets->command) {
 		struct target_proc tp = {};
@@ -1065,6 +1095,44 @@ static bool any_pid_alive(struct session *s)
 	return false;
 }
 
+/*
+ * Footprint: what each known process has resident, as an event in the
+ * stream. statm is the cheapest place to read it (one short line); its
+ * "shared" is the file-backed and shmem part, so the rest is anonymous.
+ */
+static void sample_rss(struct session *s)
+{
+	for (size_t i = 0; i < s->nknown; i++) {
+		char path[64], buf[128];
+		unsigned long long size, resident, shared;
+		struct pm_record rec = {.type = PM_REC_EVENT};
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/statm", s->known[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone: its exit record is on its way */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+			continue;
+		if (!s->known_cg[i])
+			s->known_cg[i] = target_cgroup_id(s->known[i]);
+		rec.ev.ts_ns = pm_now_ns();
+		rec.ev.cgroup_id = s->known_cg[i];
+		rec.ev.pid = rec.ev.tid = (uint32_t)s->known[i];
+		rec.ev.kind = PM_RSS;
+		rec.ev.rss.rss = resident * (uint64_t)s->page_size;
+		rec.ev.rss.anon =
+		    (resident > shared ? resident - shared : 0) * (uint64_t)s->page_size;
+		emit(s, &rec);
+	}
+}
+
 int session__step(struct session *s, int timeout_ms)
 {
 	const struct target_opts *t = s->o.targets;
@@ -1080,6 +1148,10 @@ int session__step(struct session *s, int timeout_ms)
 	if (s->pid_links && !s->detached && now >= s->next_pidpoll) {
 		follow_children(s);
 		s->next_pidpoll = now + PIDPOLL_NS;
+	}
+	if ((t->sources & (1u << PM_SOURCE_FOOTPRINT)) && !s->detached && now >= s->next_rss) {
+		sample_rss(s);
+		s->next_rss = now + RSS_INTERVAL_NS;
 	}
 	if (now >= s->next_lost) {
 		probes__lost_foreach(s->probes, lost_cb, s);

@@ -36,6 +36,7 @@ struct target_opts {
 	int ncgroups;
 	bool all_containers;
 	bool pid_filter; /* --pid-filter: uprobes that fire only in the traced pids */
+	bool footprint;	 /* --mode footprint */
 };
 
 /*

@@ -559,6 +559,19 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 		put_str(w, &s1);
 		put_str(w, &s2);
 		break;
+	case PM_VM:
+		put_u64(w, ev->vm.op);
+		put_u64(w, ev->vm.prot);
+		put_u64(w, ev->vm.flags);
+		put_u64(w, ev->vm.addr);
+		put_u64(w, ev->vm.len);
+		put_u64(w, ev->vm.old_addr);
+		put_u64(w, ev->vm.old_len);
+		break;
+	case PM_RSS:
+		put_u64(w, ev->rss.rss);
+		put_u64(w, ev->rss.anon);
+		break;
 	}
 }
 
@@ -1137,6 +1150,9 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 
 	if (kind >= PM_KIND_MAX)
 		return dec__fail(d, "unknown event kind");
+	/* versions 1 and 2 had no footprint kinds: there the tag is damage */
+	if (pm_kind_is_footprint(kind) && d->r->info.version < 3)
+		return dec__fail(d, "unknown event kind");
 	if ((tag & PM_EV_NO_OLD_ADDR) && !pm_kind_is_alloc(kind))
 		return dec__fail(d, "flag not valid for this kind");
 	ev->kind = (enum pm_kind)kind;
@@ -1202,6 +1218,13 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 	case PM_EXIT:
 		return dec__u32(d, &ev->proc.ppid) && dec__s32(d, &ev->proc.exit_code) &&
 		       dec__str(d, &ev->proc.comm) && dec__str(d, &ev->proc.path);
+	case PM_VM:
+		return dec__u32(d, &ev->vm.op) && dec__u32(d, &ev->vm.prot) &&
+		       dec__u64(d, &ev->vm.flags) && dec__u64(d, &ev->vm.addr) &&
+		       dec__u64(d, &ev->vm.len) && dec__u64(d, &ev->vm.old_addr) &&
+		       dec__u64(d, &ev->vm.old_len);
+	case PM_RSS:
+		return dec__u64(d, &ev->rss.rss) && dec__u64(d, &ev->rss.anon);
 	}
 	return dec__fail(d, "unknown event kind");
 }

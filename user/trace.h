@@ -12,8 +12,9 @@
 #include <sys/types.h>
 #include "record.h"
 
-/* 2 added the CONTAINER record; version 1 files are still read. */
-#define PM_TRACE_VERSION 2
+/* 2 added the CONTAINER record, 3 the vm and rss events (footprint); older
+ * files are still read. */
+#define PM_TRACE_VERSION 3
 
 /* Values in the file header. */
 struct pm_trace_info {
