@@ -108,11 +108,20 @@ static uint64_t page_up(uint64_t len)
 	return (len + PAGE - 1) & ~(PAGE - 1);
 }
 
-int footprint__apply(struct footprint *f, const struct pm_event *ev)
+int footprint__apply(struct footprint *f, const struct pm_event *ev, const char *python_version)
 {
 	uint64_t len;
 	enum fp_class cls = FP_MMAP;
 
+	if (ev->kind == PM_EXEC) {
+		f->n = 0;
+		f->bytes[FP_ARENA] = f->bytes[FP_MMAP] = 0;
+		f->heap = 0;
+		f->arena_size = 0; /* maybe another interpreter */
+		return 0;
+	}
+	if (!f->arena_size)
+		f->arena_size = footprint__arena_size(python_version);
 	if (ev->kind == PM_RSS) {
 		f->have_rss = true;
 		f->rss = ev->rss.rss;

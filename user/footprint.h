@@ -43,8 +43,13 @@ struct footprint {
  */
 uint64_t footprint__arena_size(const char *python_version);
 
-/* Apply a vm or rss event (others are ignored). 0, or -ENOMEM. */
-int footprint__apply(struct footprint *f, const struct pm_event *ev);
+/*
+ * Apply a vm or rss event; an exec drops every mapping (the new program
+ * starts from an empty address space); other kinds are ignored. The arena
+ * size is taken from python_version (may be NULL) while it is not known.
+ * 0, or -ENOMEM.
+ */
+int footprint__apply(struct footprint *f, const struct pm_event *ev, const char *python_version);
 
 /* Arenas + other anonymous mappings + brk heap. */
 static inline uint64_t footprint__total(const struct footprint *f)

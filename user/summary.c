@@ -16,6 +16,7 @@
 #include "addrtab.h"
 #include "pidindex.h"
 #include "summary.h"
+#include "footprint.h"
 
 #define NGEN 3 /* CPython has three generations */
 
@@ -65,6 +66,8 @@ struct proc {
 
 	struct source_state *sources;
 	size_t nsources;
+
+	struct footprint fp;
 };
 
 /* A container as its CONTAINER records describe it. */
@@ -150,6 +153,7 @@ static void proc_free(struct proc *p)
 		free(p->sources[i].detail);
 	}
 	free(p->sources);
+	footprint__free(&p->fp);
 	free(p);
 }
 
@@ -232,6 +236,12 @@ static int on_event(struct summary *s, const struct pm_event *ev)
 	if (k == 0 || k >= PM_KIND_MAX)
 		return 0; /* a newer recorder's kind: nothing we can say about it */
 	p->counts[k]++;
+	if (pm_kind_is_footprint(k) || k == PM_EXEC) {
+		int err = footprint__apply(&p->fp, ev, p->python_version);
+
+		if (err)
+			return err;
+	}
 
 	switch (k) {
 	case PM_PY_MALLOC:
@@ -694,6 +704,11 @@ static void json_key_str(FILE *out, const char *key, const char *val)
 	json_print_string(out, val);
 }
 
+static bool has_footprint(const struct proc *p)
+{
+	return p->counts[PM_VM] || p->counts[PM_RSS];
+}
+
 /* counts, bytes and gc of a process or of a group's totals; ind indents the
  * lines after the first */
 static void json_counters(FILE *out, const struct proc *p, uint64_t unfinished, const char *ind)
@@ -761,6 +776,23 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 	free(rows);
 
 	fprintf(out, "],\n%s", more);
+	if (has_footprint(p)) {
+		const struct footprint *f = &p->fp;
+
+		fprintf(out,
+			"\"footprint\": {\"total_bytes\": %" PRIu64 ", \"arena_bytes\": %" PRIu64
+			", \"mmap_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
+			", \"peak_bytes\": %" PRIu64 ", \"arenas_mapped\": %" PRIu64
+			", \"arenas_released\": %" PRIu64 ", \"arena_size\": %" PRIu64,
+			footprint__total(f), f->bytes[FP_ARENA], f->bytes[FP_MMAP], f->heap, f->peak,
+			f->arena_maps, f->arena_unmaps, f->arena_size);
+		if (f->have_rss)
+			fprintf(out,
+				", \"rss_bytes\": %" PRIu64 ", \"rss_anon_bytes\": %" PRIu64
+				", \"rss_peak_bytes\": %" PRIu64 ", \"rss_samples\": %" PRIu64,
+				f->rss, f->rss_anon, f->rss_peak, p->counts[PM_RSS]);
+		fprintf(out, "},\n%s", more);
+	}
 	json_lost(out, p);
 	fprintf(out, ",\n%s\"sources\": {", more);
 	for (size_t j = 0; j < p->nsources; j++) {
@@ -961,7 +993,8 @@ static int num_width(uint64_t v)
 	return w;
 }
 
-static void print_bytes(FILE *out, uint64_t b)
+/* "1.5 MiB", and with exact the bytes too: "1.5 MiB (1572864 B)" */
+static void print_size(FILE *out, uint64_t b, bool exact)
 {
 	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
 	double v = (double)b;
@@ -976,7 +1009,14 @@ static void print_bytes(FILE *out, uint64_t b)
 		v /= 1024;
 		u++;
 	}
-	fprintf(out, "%.1f %s (%" PRIu64 " B)", v, units[u], b);
+	fprintf(out, "%.1f %s", v, units[u]);
+	if (exact)
+		fprintf(out, " (%" PRIu64 " B)", b);
+}
+
+static void print_bytes(FILE *out, uint64_t b)
+{
+	print_size(out, b, true);
 }
 
 static void print_exit(FILE *out, const struct proc *p)
@@ -989,6 +1029,52 @@ static void print_exit(FILE *out, const struct proc *p)
 		fprintf(out, "exited with code %d", (st >> 8) & 0xff);
 	else
 		fprintf(out, "killed by signal %d%s", st & 0x7f, st & 0x80 ? " (core dumped)" : "");
+}
+
+/* Was the source asked for? (A trace without SOURCE records says nothing: yes.) */
+static bool source_requested(const struct proc *p, const char *name)
+{
+	for (size_t i = 0; i < p->nsources; i++)
+		if (strcmp(p->sources[i].name, name) == 0)
+			return p->sources[i].status != PM_SRC_OFF;
+	return true;
+}
+
+static void print_footprint(FILE *out, const struct proc *p)
+{
+	const struct footprint *f = &p->fp;
+
+	if (!has_footprint(p))
+		return;
+	label(out, "footprint");
+	fputs("now ", out);
+	print_size(out, footprint__total(f), false);
+	fputs(" (arenas ", out);
+	print_size(out, f->bytes[FP_ARENA], false);
+	fputs(", other mmap ", out);
+	print_size(out, f->bytes[FP_MMAP], false);
+	fputs(", brk heap ", out);
+	print_size(out, f->heap, false);
+	fputs("), peak ", out);
+	print_size(out, f->peak, false);
+	fputc('\n', out);
+	label(out, "");
+	fprintf(out, "%" PRIu64 " arena%s mapped, %" PRIu64 " released", f->arena_maps,
+		f->arena_maps == 1 ? "" : "s", f->arena_unmaps);
+	if (f->arena_size)
+		fprintf(out, " (arenas of %" PRIu64 " KiB)", f->arena_size >> 10);
+	fputc('\n', out);
+	if (f->have_rss) {
+		label(out, "rss");
+		fputs("last ", out);
+		print_size(out, f->rss, false);
+		fputs(" (anonymous ", out);
+		print_size(out, f->rss_anon, false);
+		fputs("), peak ", out);
+		print_size(out, f->rss_peak, false);
+		fprintf(out, ", %" PRIu64 " sample%s\n", p->counts[PM_RSS],
+			p->counts[PM_RSS] == 1 ? "" : "s");
+	}
 }
 
 static void print_counts(FILE *out, const struct proc *p)
@@ -1004,7 +1090,8 @@ static void print_counts(FILE *out, const struct proc *p)
 	for (unsigned k = 1; k < PM_KIND_MAX; k++) {
 		/* Zero Python allocator calls is itself worth seeing: it usually
 		 * means the allocator is inlined or was not attached. */
-		if (!p->counts[k] && !pm_kind_is_python_alloc(k))
+		if (!p->counts[k] &&
+		    (!pm_kind_is_python_alloc(k) || !source_requested(p, "pymalloc")))
 			continue;
 		label(out, first ? "events" : "");
 		fprintf(out, "%-12s %*" PRIu64 "\n", pm_kind_name(k), w, p->counts[k]);
@@ -1104,10 +1191,12 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 
 	print_counts(out, p);
 
-	label(out, "requested");
-	fputs("python allocator ", out);
-	print_bytes(out, p->py_bytes);
-	fputc('\n', out);
+	if (source_requested(p, "pymalloc") || p->py_bytes) {
+		label(out, "requested");
+		fputs("python allocator ", out);
+		print_bytes(out, p->py_bytes);
+		fputc('\n', out);
+	}
 	if (p->libc_bytes || p->counts[PM_MALLOC] || p->counts[PM_CALLOC] ||
 	    p->counts[PM_REALLOC]) {
 		label(out, "");
@@ -1117,6 +1206,7 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 	}
 
 	print_gc(out, p);
+	print_footprint(out, p);
 
 	rows = top_types(s, p, top, &nrows);
 	if (!rows)

@@ -20,7 +20,7 @@ static void vm(struct footprint *f, unsigned op, uint64_t addr, uint64_t len, ui
 	ev.vm.len = len;
 	ev.vm.old_addr = old_addr;
 	ev.vm.old_len = old_len;
-	assert_int_equal(footprint__apply(f, &ev), 0);
+	assert_int_equal(footprint__apply(f, &ev, NULL), 0);
 }
 
 static void test_arena_size_by_version(void **state)
@@ -116,9 +116,9 @@ static void test_brk_and_rss(void **state)
 	assert_int_equal(f.peak, 132 * KiB);
 	rss.rss.rss = 10 * MiB;
 	rss.rss.anon = 6 * MiB;
-	assert_int_equal(footprint__apply(&f, &rss), 0);
+	assert_int_equal(footprint__apply(&f, &rss, NULL), 0);
 	rss.rss.rss = 8 * MiB;
-	assert_int_equal(footprint__apply(&f, &rss), 0);
+	assert_int_equal(footprint__apply(&f, &rss, NULL), 0);
 	assert_true(f.have_rss);
 	assert_int_equal(f.rss, 8 * MiB);
 	assert_int_equal(f.rss_peak, 10 * MiB);
@@ -126,6 +126,29 @@ static void test_brk_and_rss(void **state)
 	vm(&f, PM_VM_MMAP, 0x100000, 256 * KiB, 0, 0);
 	vm(&f, PM_VM_MMAP, 0x200000, MiB, 0, 0);
 	assert_int_equal(f.arena_maps, 2);
+	footprint__free(&f);
+}
+
+static void test_exec_drops_mappings(void **state)
+{
+	struct footprint f = {0};
+	struct pm_event ex = {.kind = PM_EXEC};
+
+	(void)state;
+	vm(&f, PM_VM_MMAP, 0x100000, 256 * KiB, 0, 0); /* no version yet: an arena */
+	assert_int_equal(f.arena_maps, 1);
+	assert_int_equal(footprint__apply(&f, &ex, NULL), 0);
+	assert_int_equal(footprint__total(&f), 0);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(f.peak, 256 * KiB);
+	/* the new program is a 3.11: only 1 MiB mappings are arenas */
+	ex.kind = PM_VM;
+	ex.vm.op = PM_VM_MMAP;
+	ex.vm.addr = 0x100000;
+	ex.vm.len = 256 * KiB;
+	assert_int_equal(footprint__apply(&f, &ex, "3.11"), 0);
+	assert_int_equal(f.arena_maps, 1);
+	assert_int_equal(f.bytes[FP_MMAP], 256 * KiB);
 	footprint__free(&f);
 }
 
@@ -156,6 +179,7 @@ int main(void)
 	    cmocka_unit_test(test_fixed_map_replaces),
 	    cmocka_unit_test(test_mremap),
 	    cmocka_unit_test(test_brk_and_rss),
+	    cmocka_unit_test(test_exec_drops_mappings),
 	    cmocka_unit_test(test_many_ranges_stay_sorted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -353,10 +353,11 @@ static void test_json_full(void **state)
 						NULL};
 	static const char *const count_keys[] = {
 	    "py_malloc", "py_calloc", "py_realloc", "py_free", "py_dealloc", "gc_start", "gc_done",
-	    "malloc",	 "calloc",    "realloc",    "free",    "exec",	     "exit",	 NULL};
+	    "malloc",	 "calloc",    "realloc",    "free",    "exec",	     "exit",	 "vm",
+	    "rss",	 NULL};
 	static const char *const gc_keys[] = {
 	    "collections", "by_generation", "collected", "time_ns", "source", "unfinished", NULL};
-	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1};
+	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0};
 	struct summary *s = full_summary();
 	char *text = summary_json(s, &info, 10);
 	struct json_object *root = parse(text), *t, *p, *v, *e;
