@@ -20,6 +20,7 @@
 #include "addrtab.h"
 #include "pidindex.h"
 #include "timeline.h"
+#include "footprint.h"
 
 #define NS_PER_SEC     1000000000ull
 #define TL_LIVE_MAX    (1u << 20) /* live allocations tracked per lane */
@@ -44,6 +45,8 @@ enum cum_field {
 	C_LOST,
 	C_PY_NET,
 	C_LIBC_NET,
+	C_FP_NET, /* footprint: anonymous mappings + brk heap */
+	C_RSS,	  /* the latest RSS samples of the lane's processes */
 	C_NFIELDS,
 };
 
@@ -106,6 +109,8 @@ struct proc {
 	char path[TL_LANE_NAME_MAX]; /* interpreter, else executable */
 	struct addr_tab py, libc;
 	int64_t py_net, libc_net; /* its share of its lane's nets */
+	struct footprint fp;
+	int64_t fp_net, rss; /* its share of its lane's footprint and RSS */
 	uint64_t lost[PM_KIND_MAX];
 	uint64_t lost_pending; /* lost before it had a lane */
 	uint32_t partial_mask; /* bits of timeline.src_names */
@@ -326,6 +331,8 @@ static int lane_apply(struct timeline *tl, struct lane *l, uint64_t ts, const st
 	cum_add(c, d);
 	l->info.py_net = (int64_t)c->f[C_PY_NET];
 	l->info.libc_net = (int64_t)c->f[C_LIBC_NET];
+	l->info.fp_net = (int64_t)c->f[C_FP_NET];
+	l->info.rss = (int64_t)c->f[C_RSS];
 	return 0;
 }
 
@@ -424,6 +431,8 @@ static int proc_move(struct timeline *tl, struct proc *p, struct lane *to, uint6
 
 	d.f[C_PY_NET] = (uint64_t)-p->py_net;
 	d.f[C_LIBC_NET] = (uint64_t)-p->libc_net;
+	d.f[C_FP_NET] = (uint64_t)-p->fp_net;
+	d.f[C_RSS] = (uint64_t)-p->rss;
 	err = lane_apply(tl, from, ts, &d);
 	from->nlive -= live;
 	if (from->owner == p) {
@@ -432,6 +441,8 @@ static int proc_move(struct timeline *tl, struct proc *p, struct lane *to, uint6
 	}
 	d.f[C_PY_NET] = (uint64_t)p->py_net;
 	d.f[C_LIBC_NET] = (uint64_t)p->libc_net;
+	d.f[C_FP_NET] = (uint64_t)p->fp_net;
+	d.f[C_RSS] = (uint64_t)p->rss;
 	if (!err)
 		err = lane_apply(tl, to, ts, &d);
 	to->nlive += live;
@@ -499,6 +510,7 @@ static void procs_forget_ended(struct timeline *tl)
 			p->lane->partial_gone |= p->partial_mask;
 			addr_tab__clear(&p->py);
 			addr_tab__clear(&p->libc);
+			footprint__free(&p->fp);
 			free(p);
 			continue;
 		}
@@ -715,11 +727,14 @@ static int on_gc(struct timeline *tl, struct proc *p, struct lane *l, const stru
 
 /* ---- feeding ---- */
 
-/* The process lives on, a new program: what the old one held is gone. */
+/* The process lives on, a new program: what the old one held is gone
+ * (its resident set is what the next sample says). */
 static void proc_drop_memory(struct proc *p, struct lane *l, struct cum *d)
 {
 	d->f[C_PY_NET] -= (uint64_t)p->py_net;
 	d->f[C_LIBC_NET] -= (uint64_t)p->libc_net;
+	d->f[C_FP_NET] -= (uint64_t)p->fp_net;
+	p->fp_net = 0;
 	if (l)
 		l->nlive -= p->py.len + p->libc.len;
 	addr_tab__clear(&p->py);
@@ -735,6 +750,8 @@ static void proc_revive(struct proc *p)
 	if (p->lane && p->lane->owner == p)
 		p->lane = NULL;
 	p->py_net = p->libc_net = 0;
+	p->fp_net = p->rss = 0;
+	footprint__free(&p->fp);
 	p->gc_open = 0;
 }
 
@@ -819,7 +836,19 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 		break;
 	case PM_EXEC:
 		proc_drop_memory(p, l, &d);
+		err = footprint__apply(&p->fp, ev, p->python_version);
 		lane_note_proc(l, p);
+		break;
+	case PM_VM: {
+		uint64_t was = footprint__total(&p->fp);
+
+		err = footprint__apply(&p->fp, ev, p->python_version);
+		d.f[C_FP_NET] = footprint__total(&p->fp) - was;
+		break;
+	}
+	case PM_RSS:
+		d.f[C_RSS] = (uint64_t)((int64_t)ev->rss.rss - p->rss);
+		p->rss = (int64_t)ev->rss.rss;
 		break;
 	case PM_EXIT: {
 		struct tl_gc *g = gc_open(p);
@@ -838,6 +867,8 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 			l->info.ended_ns = ev->ts_ns;
 		}
 		proc_drop_memory(p, l, &d);
+		d.f[C_RSS] -= (uint64_t)p->rss;
+		p->rss = 0;
 		break;
 	}
 	default:
@@ -847,6 +878,8 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 		return err;
 	p->py_net += (int64_t)d.f[C_PY_NET];
 	p->libc_net += (int64_t)d.f[C_LIBC_NET];
+	if (ev->kind == PM_VM)
+		p->fp_net += (int64_t)d.f[C_FP_NET];
 	l->info.events[ev->kind]++;
 	l->info.py_alloc_bytes += d.f[C_PY_ALLOC_BYTES];
 	l->info.py_free_bytes += d.f[C_PY_FREE_BYTES];
@@ -1080,6 +1113,7 @@ void timeline__free(struct timeline *tl)
 	for (size_t i = 0; i < tl->nprocs; i++) {
 		addr_tab__clear(&tl->procs[i]->py);
 		addr_tab__clear(&tl->procs[i]->libc);
+		footprint__free(&tl->procs[i]->fp);
 		free(tl->procs[i]);
 	}
 	free(tl->procs);
@@ -1199,6 +1233,8 @@ int timeline__series(const struct timeline *tl, size_t lane, uint64_t from_ns, u
 			z = cum_at(l, hi - 1);
 			o->py_net = (int64_t)z->f[C_PY_NET];
 			o->libc_net = (int64_t)z->f[C_LIBC_NET];
+			o->fp_net = (int64_t)z->f[C_FP_NET];
+			o->rss = (int64_t)z->f[C_RSS];
 			continue;
 		}
 		if (b1 > hi)
@@ -1220,6 +1256,8 @@ int timeline__series(const struct timeline *tl, size_t lane, uint64_t from_ns, u
 		o->lost = (uint32_t)(z->f[C_LOST] - a->f[C_LOST]);
 		o->py_net = (int64_t)z->f[C_PY_NET];
 		o->libc_net = (int64_t)z->f[C_LIBC_NET];
+		o->fp_net = (int64_t)z->f[C_FP_NET];
+		o->rss = (int64_t)z->f[C_RSS];
 	}
 	return (int)n;
 }

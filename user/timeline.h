@@ -37,6 +37,9 @@ struct tl_bucket {
 	uint64_t libc_alloc_bytes, libc_free_bytes;
 	uint64_t deallocs;
 	int64_t py_net, libc_net; /* running net bytes at the bucket's end */
+	/* footprint mode, at the bucket's end: anonymous mappings + brk heap of
+	 * the lane's processes, and the sum of their latest RSS samples */
+	int64_t fp_net, rss;
 	uint32_t gc_starts;	  /* collections that started in this bucket */
 	uint32_t lost;		  /* events lost in this bucket (from LOST records) */
 };
@@ -73,6 +76,8 @@ struct tl_lane_info {
 	uint64_t unmatched_frees; /* frees whose allocation was never seen
 				   * (or was not kept: 1M live blocks per lane at most) */
 	int64_t py_net, libc_net; /* now */
+	int64_t fp_net;		  /* footprint bytes now (anonymous mappings + brk heap) */
+	int64_t rss;		  /* sum of its live processes' latest RSS samples */
 	/* totals so far, which never decrease (metrics counters) */
 	uint64_t events[PM_KIND_MAX]; /* by kind */
 	uint64_t py_alloc_bytes, py_free_bytes; /* frees sized by their allocation */

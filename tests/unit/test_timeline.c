@@ -661,6 +661,56 @@ static double now_s(void)
  * events/s, the model's memory, and the cost of a 200-slice series over
  * 10 minutes.
  */
+static void vm(uint32_t pid, uint64_t ts, unsigned op, uint64_t addr, uint64_t len)
+{
+	struct pm_record r = ev(pid, 1, ts, PM_VM);
+
+	r.ev.vm.op = op;
+	r.ev.vm.addr = addr;
+	r.ev.vm.len = len;
+	feed(&r);
+}
+
+static void rss(uint32_t pid, uint64_t ts, uint64_t bytes)
+{
+	struct pm_record r = ev(pid, 1, ts, PM_RSS);
+
+	r.ev.rss.rss = bytes;
+	feed(&r);
+}
+
+/* Footprint levels: mappings and RSS per lane, dropped when a process ends. */
+static void test_footprint_levels(void **state)
+{
+	struct tl_bucket b[4];
+	const uint64_t MiB = 1 << 20;
+
+	(void)state;
+	vm(7, T0, PM_VM_MMAP, 0x100000, MiB);
+	vm(7, T0 + 1 * MS, PM_VM_MMAP, 0x300000, MiB);
+	rss(7, T0 + 2 * MS, 10 * MiB);
+	vm(7, T0 + 15 * MS, PM_VM_MUNMAP, 0x100000, MiB);
+	rss(7, T0 + 16 * MS, 8 * MiB);
+	assert_int_equal(timeline__lane_count(tl), 1);
+	assert_int_equal(timeline__lane(tl, 0)->fp_net, MiB);
+	assert_int_equal(timeline__lane(tl, 0)->rss, 8 * MiB);
+	assert_int_equal(timeline__series(tl, 0, T0, T0 + 40 * MS, b, 4), 4);
+	assert_int_equal(b[0].fp_net, 2 * MiB);
+	assert_int_equal(b[0].rss, 10 * MiB);
+	assert_int_equal(b[1].fp_net, MiB);
+	assert_int_equal(b[1].rss, 8 * MiB);
+	/* carried forward while nothing happens */
+	assert_int_equal(b[3].fp_net, MiB);
+
+	/* the process ends: it holds nothing any more */
+	struct pm_record x = ev(7, 1, T0 + 50 * MS, PM_EXIT);
+	feed(&x);
+	assert_int_equal(timeline__lane(tl, 0)->fp_net, 0);
+	assert_int_equal(timeline__lane(tl, 0)->rss, 0);
+	assert_int_equal(timeline__lane(tl, 0)->events[PM_VM], 3);
+	assert_int_equal(timeline__lane(tl, 0)->events[PM_RSS], 2);
+}
+
 static void test_throughput(void **state)
 {
 	static const char *const types[] = {"dict",  "list",	 "tuple", "str",  "int",
@@ -759,6 +809,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_advance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_ts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_live_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_footprint_levels, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
 	};
 
