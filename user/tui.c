@@ -45,6 +45,9 @@ struct lane_view {
 	size_t first;	     /* first slice with data; n if none */
 	uint64_t alloc_rate, free_rate;
 	int64_t py_net;
+	/* a footprint-mode lane: its graph is the footprint, with an RSS row */
+	bool fp;
+	int64_t fp_net, rss; /* at the end of the window */
 };
 
 struct tui {
@@ -249,6 +252,13 @@ static const char *sep(const struct tui *t)
 
 /* ---- the model, once per redraw ---- */
 
+/* A lane of footprint mode: mappings or RSS samples and no allocator call. */
+static bool lane_is_footprint(const struct tl_lane_info *in)
+{
+	return (in->events[PM_VM] || in->events[PM_RSS]) && !in->events[PM_PY_MALLOC] &&
+	       !in->events[PM_PY_CALLOC] && !in->events[PM_PY_REALLOC] && !in->events[PM_PY_FREE];
+}
+
 static bool bucket_empty(const struct tl_bucket *b)
 {
 	static const struct tl_bucket zero;
@@ -343,6 +353,9 @@ static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint
 		v->alloc_rate = muldiv(a, NS_PER_SEC, span);
 		v->free_rate = muldiv(f, NS_PER_SEC, span);
 		v->py_net = v->s[n - 1].py_net;
+		v->fp = info && lane_is_footprint(info);
+		v->fp_net = v->s[n - 1].fp_net;
+		v->rss = v->s[n - 1].rss;
 		if (!v->info) {
 			static const struct tl_lane_info none = {.name = "?"};
 
@@ -395,6 +408,13 @@ static void draw_level_row(struct tui *t, int y, const int64_t *vals, size_t fir
 	}
 }
 
+/* What the lane's graph shows in slice i: the Python allocator's net bytes,
+ * or in footprint mode the anonymous mappings and heap. */
+static int64_t graph_value(const struct lane_view *v, size_t i)
+{
+	return v->fp ? v->s[i].fp_net : v->s[i].py_net;
+}
+
 /*
  * The net bytes graph over rows rows: each column's height is its value
  * between the window's min and max, in eighths of a row.
@@ -402,28 +422,29 @@ static void draw_level_row(struct tui *t, int y, const int64_t *vals, size_t fir
 static void draw_graph(struct tui *t, const struct lane_view *v, int y, int rows, size_t n)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	const char *what = v->fp ? "fp" : "py";
 	char a[16], b[16];
 	size_t i;
 	int r;
 
 	for (i = v->first; i < n; i++) {
-		lo = v->s[i].py_net < lo ? v->s[i].py_net : lo;
-		hi = v->s[i].py_net > hi ? v->s[i].py_net : hi;
+		lo = graph_value(v, i) < lo ? graph_value(v, i) : lo;
+		hi = graph_value(v, i) > hi ? graph_value(v, i) : hi;
 	}
 	for (r = 0; r < rows; r++) {
 		struct pen p = {y + r, 0, LABEL_W - 1};
 
 		if (v->first >= n) {
 			if (r == rows - 1)
-				put(t, &p, 0, "py");
+				put(t, &p, 0, what);
 			continue;
 		}
 		if (rows == 1) {
-			fmt_bytes(a, sizeof(a), v->py_net);
-			putf(t, &p, 0, "py %s", a);
+			fmt_bytes(a, sizeof(a), graph_value(v, n - 1));
+			putf(t, &p, 0, "%s %s", what, a);
 		} else if (r == 0) {
 			fmt_bytes(a, sizeof(a), hi);
-			putf(t, &p, 0, "py %6s", a);
+			putf(t, &p, 0, "%s %6s", what, a);
 		} else if (r == rows - 1) {
 			fmt_bytes(b, sizeof(b), lo);
 			putf(t, &p, 0, "   %6s", b);
@@ -439,7 +460,7 @@ static void draw_graph(struct tui *t, const struct lane_view *v, int y, int rows
 	for (i = v->first; i < n; i++) {
 		int total = rows * 8, lvl;
 
-		lvl = hi > lo ? 1 + (int)((double)(v->s[i].py_net - lo) * (total - 1) /
+		lvl = hi > lo ? 1 + (int)((double)(graph_value(v, i) - lo) * (total - 1) /
 					      (double)(hi - lo) +
 					  0.5)
 			      : 1;
@@ -462,6 +483,19 @@ static void draw_rates(struct tui *t, const struct lane_view *v, int y, size_t n
 	uint64_t peak = 0, r[n];
 	size_t i, upto = end > view ? n - 1 : n;
 	char a[16];
+
+	if (v->fp) {
+		/* no calls are traced in footprint mode: the resident set instead */
+		int64_t vals[n];
+
+		for (i = 0; i < n; i++)
+			vals[i] = v->s[i].rss;
+		if (v->first < n)
+			draw_level_row(t, y, vals, v->first, n, pair(t, PAIR_ALLOC));
+		fmt_bytes(a, sizeof(a), v->s[n - 1].rss);
+		putf(t, &p, 0, "rss %s", v->first < n ? a : "");
+		return;
+	}
 
 	for (i = 0; i < upto; i++) {
 		uint64_t c =
@@ -581,9 +615,15 @@ static void draw_headline(struct tui *t, const struct timeline *tl, const struct
 		putf(t, &p, base, " py%s", in->interpreter + 7);
 	else if (in->interpreter[0])
 		putf(t, &p, base, " %s", in->interpreter);
-	fmt_count(a, sizeof(a), v->alloc_rate);
-	fmt_count(b, sizeof(b), v->free_rate);
-	putf(t, &p, base, " a %s/s f %s/s", a, b);
+	if (v->fp) {
+		fmt_bytes(a, sizeof(a), v->fp_net);
+		fmt_bytes(b, sizeof(b), v->rss);
+		putf(t, &p, base, " footprint %s rss %s", a, b);
+	} else {
+		fmt_count(a, sizeof(a), v->alloc_rate);
+		fmt_count(b, sizeof(b), v->free_rate);
+		putf(t, &p, base, " a %s/s f %s/s", a, b);
+	}
 	putf(t, &p, base, " gc %" PRIu64 "/%" PRIu64 "/%" PRIu64, gc_gen[0], gc_gen[1], gc_gen[2]);
 	if (in->partial)
 		put(t, &p, selected ? base | A_BOLD : pair(t, PAIR_WARN) | A_BOLD, " PARTIAL");
@@ -669,9 +709,15 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	putf(t, &p, 0, "pids %s (%zu seen)", pids[0] ? pids : "-", in->npids);
 	if (in->interpreter[0])
 		putf(t, &p, 0, "  %s", in->interpreter);
-	fmt_bytes(a, sizeof(a), in->py_net);
-	fmt_bytes(b, sizeof(b), in->libc_net);
-	putf(t, &p, 0, "  py net %s  libc net %s", a, b);
+	if (lane_is_footprint(in)) {
+		fmt_bytes(a, sizeof(a), in->fp_net);
+		fmt_bytes(b, sizeof(b), in->rss);
+		putf(t, &p, 0, "  footprint %s  rss %s", a, b);
+	} else {
+		fmt_bytes(a, sizeof(a), in->py_net);
+		fmt_bytes(b, sizeof(b), in->libc_net);
+		putf(t, &p, 0, "  py net %s  libc net %s", a, b);
+	}
 
 	p = (struct pen){y + 2, 1, COLS};
 	putf(t, &p, in->lost ? pair(t, PAIR_WARN) | A_BOLD : 0, "lost %" PRIu64, in->lost);
@@ -1303,6 +1349,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 			muldiv(b.libc_allocs, NS_PER_SEC, span),
 			muldiv(b.libc_frees, NS_PER_SEC, span), b.libc_net);
 		fprintf(out, " dealloc/s=%" PRIu64, muldiv(b.deallocs, NS_PER_SEC, span));
+		fprintf(out, " fp_net=%" PRId64 " rss=%" PRId64, b.fp_net, b.rss);
 		fprintf(out, " gc=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64, in->gc_by_gen[0],
 			in->gc_by_gen[1], in->gc_by_gen[2]);
 		fprintf(out,
