@@ -19,7 +19,7 @@ from conftest import DEBIAN_PYTHON, IMAGE, REPO, docker_image, sh, tail  # noqa:
 PYENV_312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 SLEEPER = "import time; time.sleep(60)"
 PS_TIMEOUT = 120
-SOURCES = ("pymalloc", "dealloc", "gc", "libc")
+SOURCES = ("pymalloc", "dealloc", "gc", "libc", "footprint")
 CONTAINER_KEYS = {"id", "name", "image", "project", "service", "runtime", "cgroup_id", "processes"}
 PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "python", "python_version", "cgroup_id", "sources"}
 
@@ -147,11 +147,13 @@ def test_text_and_verbose(pymac, host_pythons):
     rows = {int(line.split()[0]): line.split() for line in res.stdout.splitlines() if line.strip()[:1].isdigit()}
     deb = rows.get(host_pythons["debian-3.11"].pid)
     assert deb, res.stdout
-    # PID COMM PYMALLOC DEALLOC GC LIBC PYTHON (VERSION)
+    # PID COMM PYMALLOC DEALLOC GC LIBC FOOTPRINT PYTHON (VERSION)
     assert deb[2] == "partial" and deb[4] == "full" and deb[5] == "full", deb
-    assert deb[6] == DEBIAN_PYTHON and deb[7] == "(3.11)", deb
+    # footprint needs nothing from the binary: full even where pymalloc is partial
+    assert deb[6] == "full", deb
+    assert deb[7] == DEBIAN_PYTHON and deb[8] == "(3.11)", deb
     pyenv = rows.get(host_pythons["pyenv-3.12"].pid)
-    assert pyenv and pyenv[2] == "full" and pyenv[4] == "full" and pyenv[7] == "(3.12)", pyenv
+    assert pyenv and pyenv[2] == "full" and pyenv[4] == "full" and pyenv[8] == "(3.12)", pyenv
 
     res = run_ps(pymac, "--verbose")
     assert res.returncode == 0, tail(res.stderr)
