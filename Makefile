@@ -92,7 +92,7 @@ TEST_LIBS_test_summary := -ljson-c
 TEST_OBJS_test_timeline := record.o timeline.o intern.o addrtab.o pidindex.o footprint.o
 TEST_OBJS_test_containers := containers.o fileio.o
 TEST_LIBS_test_containers := -ljson-c
-TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o pidindex.o
+TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o pidindex.o footprint.o
 TEST_OBJS_test_sites := sites.o
 TEST_OBJS_test_footprint := footprint.o
 .SECONDEXPANSION:

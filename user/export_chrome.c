@@ -31,6 +31,8 @@ enum ch_counter {
 	CH_NET = 1,
 	CH_LIVE = 2,
 	CH_LOST = 3,
+	CH_FOOTPRINT = 4,
+	CH_RSS = 5,
 };
 
 struct ch_ev {
@@ -39,7 +41,7 @@ struct ch_ev {
 	char *text; /* the event after its "ts" member: ,"ph":...}; NULL: a counter */
 	enum ch_counter counter;
 	uint32_t pid;
-	int64_t v1, v2;
+	int64_t v1, v2, v3;
 };
 
 struct ch_lane {
@@ -163,6 +165,18 @@ static void write_ev(struct chrome *c, struct ch_ev *e)
 			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"lost events\",\"args\":{"
 			"\"count\":%" PRId64 "}}",
 			e->pid, e->pid, e->v1);
+		break;
+	case CH_FOOTPRINT:
+		fprintf(c->out,
+			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"footprint\",\"args\":{"
+			"\"arenas\":%" PRId64 ",\"mmap\":%" PRId64 ",\"heap\":%" PRId64 "}}",
+			e->pid, e->pid, e->v1, e->v2, e->v3);
+		break;
+	case CH_RSS:
+		fprintf(c->out,
+			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"rss\",\"args\":{"
+			"\"total\":%" PRId64 ",\"anon\":%" PRId64 "}}",
+			e->pid, e->pid, e->v1, e->v2);
 		break;
 	default:
 		fputs(e->text, c->out);
@@ -312,13 +326,23 @@ static int on_thread(void *ctx, const struct es_lane *l, uint64_t ts, uint32_t p
 	return push(c, ts);
 }
 
+static int counter3(struct chrome *c, const struct es_lane *l, uint64_t ts, enum ch_counter which,
+		    int64_t v1, int64_t v2, int64_t v3)
+{
+	struct ch_ev e = {.ts = ts,
+			  .counter = which,
+			  .pid = (uint32_t)l->index + 1,
+			  .v1 = v1,
+			  .v2 = v2,
+			  .v3 = v3};
+
+	return heap_push(c, e);
+}
+
 static int counter(struct chrome *c, const struct es_lane *l, uint64_t ts, enum ch_counter which,
 		   int64_t v1, int64_t v2)
 {
-	struct ch_ev e = {
-	    .ts = ts, .counter = which, .pid = (uint32_t)l->index + 1, .v1 = v1, .v2 = v2};
-
-	return heap_push(c, e);
+	return counter3(c, l, ts, which, v1, v2, 0);
 }
 
 static int write_levels(struct chrome *c, const struct es_lane *l, uint64_t ts,
@@ -332,6 +356,14 @@ static int write_levels(struct chrome *c, const struct es_lane *l, uint64_t ts,
 		err = counter(c, l, ts, CH_LIVE, lv->py_live, lv->libc_live);
 	if (!err && (!was || lv->lost != was->lost))
 		err = counter(c, l, ts, CH_LOST, (int64_t)lv->lost, 0);
+	/* footprint tracks only where the lane has footprint events */
+	if (!err && lv->have_vm &&
+	    (!was || !was->have_vm || lv->fp_arena != was->fp_arena ||
+	     lv->fp_mmap != was->fp_mmap || lv->fp_heap != was->fp_heap))
+		err = counter3(c, l, ts, CH_FOOTPRINT, lv->fp_arena, lv->fp_mmap, lv->fp_heap);
+	if (!err && lv->have_rss &&
+	    (!was || !was->have_rss || lv->rss != was->rss || lv->rss_anon != was->rss_anon))
+		err = counter(c, l, ts, CH_RSS, lv->rss, lv->rss_anon);
 	return err;
 }
 
@@ -353,6 +385,20 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 			return err;
 		cl->sampled = true;
 		cl->last = zero;
+	}
+	/* footprint tracks start from zero too, at the start of their first
+	 * bucket (their levels are 0 until then) */
+	if (lv->have_vm && !cl->last.have_vm) {
+		err = counter3(c, l, b * c->res, CH_FOOTPRINT, 0, 0, 0);
+		if (err)
+			return err;
+		cl->last.have_vm = true;
+	}
+	if (lv->have_rss && !cl->last.have_rss) {
+		err = counter(c, l, b * c->res, CH_RSS, 0, 0);
+		if (err)
+			return err;
+		cl->last.have_rss = true;
 	}
 	/* a sample at the bucket's end: the levels then */
 	err = write_levels(c, l, (b + 1) * c->res, lv, &cl->last);

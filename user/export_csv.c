@@ -4,7 +4,8 @@
  * process outside containers), written as each bucket closes, so memory
  * does not grow with the trace's length. A lane has rows from its first
  * bucket to the one it ended in (container stopped, process exited), and
- * for any later bucket it has events in.
+ * for any later bucket it has events in. The footprint columns come last,
+ * so that the positions of the older ones stay.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,7 +18,7 @@ static const char csv_header[] =
     "time_s,container,py_alloc_count,py_free_count,py_alloc_bytes,py_free_bytes,py_net_bytes,"
     "py_live_blocks,libc_alloc_count,libc_free_count,libc_alloc_bytes,libc_free_bytes,"
     "libc_net_bytes,libc_live_blocks,dealloc_count,gc_count,gc_gen0,gc_gen1,gc_gen2,"
-    "gc_collected,gc_seconds,lost\n";
+    "gc_collected,gc_seconds,lost,footprint_bytes,arena_bytes,rss_bytes\n";
 
 struct csv {
 	struct exporter ex;
@@ -79,7 +80,17 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 		lv->libc_net, lv->libc_live, d->deallocs, d->gcs, d->gc_gen[0], d->gc_gen[1],
 		d->gc_gen[2], d->gc_collected);
 	put_seconds(o, d->gc_ns);
-	fprintf(o, ",%" PRIu64 "\n", d->lost);
+	fprintf(o, ",%" PRIu64, d->lost);
+	/* empty, not 0, where the lane has had no footprint events yet: a
+	 * trace of the allocator calls does not say the footprint is 0 */
+	if (lv->have_vm)
+		fprintf(o, ",%" PRId64 ",%" PRId64, es_levels__footprint(lv), lv->fp_arena);
+	else
+		fputs(",,", o);
+	if (lv->have_rss)
+		fprintf(o, ",%" PRId64 "\n", lv->rss);
+	else
+		fputs(",\n", o);
 	/* a full disk ends the export now rather than at the end */
 	if ((++c->rows & 0xfff) == 0 && ferror(o))
 		return -EIO;

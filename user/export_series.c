@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addrtab.h"
+#include "footprint.h"
 #include "pidindex.h"
 #include "export_series.h"
 
@@ -41,6 +42,9 @@ struct proc {
 	uint64_t lost[PM_KIND_MAX];
 	bool gc_open;
 	struct es_gc gc; /* the running collection */
+	/* footprint mode; its share of the lane's levels is what fp holds */
+	struct footprint fp;
+	char python_version[16]; /* picks the arena size */
 };
 
 struct cont {
@@ -225,6 +229,14 @@ static int close_one(struct export_series *s, struct lane *l, uint64_t b, bool a
 		l->lv.py_live += d->d_py_live;
 		l->lv.libc_live += d->d_libc_live;
 		l->lv.lost += d->lost;
+		l->lv.fp_arena += d->d_fp_arena;
+		l->lv.fp_mmap += d->d_fp_mmap;
+		l->lv.fp_heap += d->d_fp_heap;
+		l->lv.rss += d->d_rss;
+		l->lv.rss_anon += d->d_rss_anon;
+		/* a process that moves in brings its footprint along */
+		l->lv.have_vm |= d->vm_events || d->d_fp_arena || d->d_fp_mmap || d->d_fp_heap;
+		l->lv.have_rss |= d->rss_samples || d->d_rss || d->d_rss_anon;
 	} else if (!always) {
 		return 0;
 	}
@@ -525,6 +537,60 @@ static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_
 	addr_tab__clear(&p->libc);
 }
 
+/* ---- footprint ---- */
+
+enum { FS_ARENA, FS_MMAP, FS_HEAP, FS_RSS, FS_ANON, FS_N };
+
+/* A process's share of its lane's footprint levels. */
+static void fp_share(const struct proc *p, int64_t v[FS_N])
+{
+	v[FS_ARENA] = (int64_t)p->fp.bytes[FP_ARENA];
+	v[FS_MMAP] = (int64_t)p->fp.bytes[FP_MMAP];
+	v[FS_HEAP] = (int64_t)p->fp.heap;
+	v[FS_RSS] = p->fp.have_rss ? (int64_t)p->fp.rss : 0;
+	v[FS_ANON] = p->fp.have_rss ? (int64_t)p->fp.rss_anon : 0;
+}
+
+static void fp_add(struct es_bucket *d, const int64_t v[FS_N], int64_t sign)
+{
+	d->d_fp_arena += sign * v[FS_ARENA];
+	d->d_fp_mmap += sign * v[FS_MMAP];
+	d->d_fp_heap += sign * v[FS_HEAP];
+	d->d_rss += sign * v[FS_RSS];
+	d->d_rss_anon += sign * v[FS_ANON];
+}
+
+/* A vm or rss event, or an exec (which unmaps everything). */
+static int fp_apply(struct proc *p, const struct pm_event *ev, struct es_bucket *d)
+{
+	int64_t was[FS_N], now[FS_N];
+	int err;
+
+	if (ev->kind == PM_VM)
+		d->vm_events++;
+	else if (ev->kind == PM_RSS)
+		d->rss_samples++;
+	/* a late sample of a process that exited would stay in the levels */
+	if (p->exited)
+		return 0;
+	fp_share(p, was);
+	err = footprint__apply(&p->fp, ev, p->python_version[0] ? p->python_version : NULL);
+	fp_share(p, now);
+	fp_add(d, was, -1);
+	fp_add(d, now, 1);
+	return err;
+}
+
+/* An exited process's memory is gone: its share leaves the lane. */
+static void fp_drop(struct proc *p, struct es_bucket *d)
+{
+	int64_t was[FS_N];
+
+	fp_share(p, was);
+	fp_add(d, was, -1);
+	footprint__free(&p->fp);
+}
+
 /* ---- collections ---- */
 
 static void gc_open_del(struct export_series *s, struct proc *p)
@@ -647,6 +713,12 @@ static int on_proc_event(struct export_series *s, struct proc *p, struct lane *l
 	if (err)
 		return err;
 	proc_drop_memory(s, p, d);
+	if (ev->kind == PM_EXEC)
+		err = fp_apply(p, ev, d);
+	else
+		fp_drop(p, d);
+	if (err)
+		return err;
 	if (ev->kind == PM_EXEC) {
 		if (owns(l, p) && host_lane_names(l, p) && (err = lane_announce(s, l)))
 			return err;
@@ -733,6 +805,9 @@ static int on_event(struct export_series *s, const struct pm_event *ev)
 	case PM_EXEC:
 	case PM_EXIT:
 		return on_proc_event(s, p, l, ev, rel, d);
+	case PM_VM:
+	case PM_RSS:
+		return fp_apply(p, ev, d);
 	default:
 		return 0; /* a newer recorder's kind */
 	}
@@ -744,11 +819,14 @@ static int proc_move(struct export_series *s, struct proc *p, struct lane *to, u
 	struct lane *from = p->lane;
 	uint64_t b = open_bucket(s, rel);
 	struct es_bucket *d = lane_bucket(s, from, b);
+	int64_t fp[FS_N];
 
+	fp_share(p, fp);
 	d->d_py_net -= p->py_net;
 	d->d_libc_net -= p->libc_net;
 	d->d_py_live -= p->py.len;
 	d->d_libc_live -= p->libc.len;
+	fp_add(d, fp, -1);
 	if (owns(from, p))
 		lane_end(s, from, rel);
 	d = lane_bucket(s, to, b);
@@ -756,6 +834,7 @@ static int proc_move(struct export_series *s, struct proc *p, struct lane *to, u
 	d->d_libc_net += p->libc_net;
 	d->d_py_live += p->py.len;
 	d->d_libc_live += p->libc.len;
+	fp_add(d, fp, 1);
 	p->lane = to;
 	if (p->gc_open)
 		gc_open_del(s, p); /* its slice would straddle two tracks */
@@ -776,6 +855,8 @@ static int on_process(struct export_series *s, const struct pm_process *pr)
 		p->have_proc_rec = true;
 	}
 	snprintf(p->comm, sizeof(p->comm), "%s", str_or_empty(pr->comm));
+	snprintf(p->python_version, sizeof(p->python_version), "%s",
+		 str_or_empty(pr->python_version));
 	if (!p->lane)
 		return proc_lane(s, p, rel) ? 0 : -ENOMEM;
 	c = cont_find(s, p->cgroup_id);
@@ -944,6 +1025,7 @@ void export_series__free(struct export_series *s)
 	for (size_t i = 0; i < s->nprocs; i++) {
 		addr_tab__clear(&s->procs[i]->py);
 		addr_tab__clear(&s->procs[i]->libc);
+		footprint__free(&s->procs[i]->fp);
 		free(s->procs[i]);
 	}
 	for (size_t i = 0; i < s->nlanes; i++)

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from conftest import PYMAC, parse_jsonl, run_replay, summary, tail
+from conftest import PYENV, PYMAC, parse_jsonl, record, run_replay, summary, tail
 
 PHASES = {"M", "C", "X", "i"}
 CHROME_RES_NS = 10 * 1000 * 1000
@@ -356,6 +356,189 @@ def test_csv_net_levels_follow_the_events(csv_rows, summ, trace):
             level = changes.get(b, level)
             got = tuple(int(r[k]) for k in ("py_net_bytes", "libc_net_bytes", "py_live_blocks", "libc_live_blocks"))
             assert got == level, "container %s at %s s: %r, the events say %r" % (c["name"], r["time_s"], got, level)
+
+
+def test_no_footprint_without_footprint_events(chrome, csv_rows):
+    """The modules trace is a full-mode one: no footprint tracks, and the
+    footprint columns are there (a stable header) but empty."""
+    names = {e["name"] for e in chrome["traceEvents"] if e["ph"] == "C"}
+    assert not names & {"footprint", "rss"}, names
+    header, rows = csv_rows
+    assert header[-3:] == ["footprint_bytes", "arena_bytes", "rss_bytes"], header
+    assert all(r["footprint_bytes"] == r["arena_bytes"] == r["rss_bytes"] == "" for r in rows)
+
+
+# ---- footprint mode
+
+FP_PYTHON = "%s/3.11.7/bin/python3.11" % PYENV
+# Lists of dicts (pymalloc arenas, and libc's large blocks for the lists)
+# that grow, then are dropped.
+FP_WORKLOAD = """
+import time
+keep = []
+for r in range(3):
+    keep.append([{"a": i, "b": str(i)} for i in range(100000)])
+    time.sleep(0.2)
+del keep
+time.sleep(0.3)
+"""
+FP_RES_NS = 10 * 1000 * 1000
+PAGE = 4096
+
+
+@pytest.fixture(scope="module")
+def fp_trace(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("needs root for BPF")
+    if not os.access(FP_PYTHON, os.X_OK):
+        pytest.skip("interpreter not installed: %s" % FP_PYTHON)
+    trace = tmp_path_factory.mktemp("fp") / "fp.pmt"
+    rec = record(pymac_bin(), trace, [FP_PYTHON, "-c", FP_WORKLOAD], extra=("--mode", "footprint"))
+    assert rec.returncode == 0, rec.describe()
+    return trace
+
+
+@pytest.fixture(scope="module")
+def fp_proc(fp_trace):
+    summ = summary(pymac_bin(), fp_trace)
+    py = [p for p in summ["processes"] if p.get("python_version") == "3.11"]
+    assert len(py) == 1, [(p["pid"], p["comm"]) for p in summ["processes"]]
+    fp = py[0].get("footprint")
+    assert fp and fp["peak_bytes"] > 10 * 2**20, "the workload mapped little: %r" % fp
+    assert "rss_bytes" in fp, "no RSS sample: %r" % fp
+    return py[0]
+
+
+class Footprint:
+    """What the vm events say a process has mapped: ranges of pages, told
+    apart into pymalloc arenas (a mapping of exactly the arena size) and the
+    rest, plus the brk heap. Written from the event semantics in
+    bpf/events.h, apart from user/footprint.c."""
+
+    def __init__(self, arena_size):
+        self.arena_size = arena_size
+        self.ranges = []  # [start, end, is_arena], sorted, disjoint
+        self.heap = 0
+
+    def cut(self, a, b):
+        out = []
+        for s, e, arena in self.ranges:
+            if e <= a or s >= b:
+                out.append([s, e, arena])
+                continue
+            if s < a:
+                out.append([s, a, arena])
+            if e > b:
+                out.append([b, e, arena])
+        self.ranges = out
+
+    def put(self, a, b, arena):
+        self.cut(a, b)
+        self.ranges.append([a, b, arena])
+        self.ranges.sort()
+
+    def apply(self, e):
+        up = lambda n: (n + PAGE - 1) // PAGE * PAGE
+        op = e["op"]
+        if op == "mmap":
+            if up(e["len"]):
+                self.put(e["addr"], e["addr"] + up(e["len"]), e["len"] == self.arena_size)
+        elif op == "munmap":
+            self.cut(e["addr"], e["addr"] + up(e["len"]))
+        elif op == "mremap":
+            a, b = e["old_addr"], e["old_addr"] + up(e["old_len"])
+            known = any(s < b and x > a for s, x, _ in self.ranges)
+            self.cut(a, b)
+            if known and up(e["len"]):
+                self.put(e["addr"], e["addr"] + up(e["len"]), False)
+        elif op == "brk":
+            self.heap = max(e["addr"] - e["old_addr"], 0)
+
+    def levels(self):
+        arenas = sum(e - s for s, e, arena in self.ranges if arena)
+        return arenas + sum(e - s for s, e, arena in self.ranges if not arena) + self.heap, arenas
+
+
+def fp_model(evs, pid, arena_size, res_ns):
+    """Bucket -> (footprint, arenas, rss) at the end of each bucket with a
+    vm, rss, exec or exit event of pid; 0 once it exited."""
+    fp, rss, out = Footprint(arena_size), 0, {}
+    for e in evs:
+        if e.get("pid") != pid:
+            continue
+        k = e["kind"]
+        if k == "vm":
+            fp.apply(e)
+        elif k == "rss":
+            rss = e["rss"]
+        elif k == "exec":
+            fp = Footprint(arena_size)
+        elif k == "exit":
+            fp, rss = Footprint(arena_size), 0
+        else:
+            continue
+        out[max(e["t_ns"], 0) // res_ns] = fp.levels() + (rss,)
+    return out
+
+
+def test_footprint_chrome_matches_summary(fp_trace, fp_proc, tmp_path):
+    # buckets of 1 us: every change is a sample of its own
+    out = tmp_path / "fp.json"
+    export(fp_trace, "chrome", out, "--resolution", "0.000001")
+    evs = load_chrome(out)["traceEvents"]
+    fp = [e for e in evs if e["ph"] == "C" and e["name"] == "footprint"]
+    rss = [e for e in evs if e["ph"] == "C" and e["name"] == "rss"]
+    assert fp and rss, "no footprint or rss counter"
+    assert len({e["pid"] for e in fp + rss}) == 1
+    want = fp_proc["footprint"]
+    total = [sum(e["args"].values()) for e in fp]
+    assert total[0] == 0 and total[-1] == 0, "footprint should start and end (exit) at 0: %r" % total[:3]
+    assert max(total) == want["peak_bytes"], (max(total), want)
+    # the summary keeps what the process had mapped when it exited; the
+    # export drops it at the exit: the sample before is that
+    last = fp[-2]["args"]
+    assert (last["arenas"], last["mmap"], last["heap"]) == (
+        want["arena_bytes"],
+        want["mmap_bytes"],
+        want["heap_bytes"],
+    ), (last, want)
+    totals = [e["args"]["total"] for e in rss]
+    assert rss[-1]["args"] == {"total": 0, "anon": 0}
+    assert max(totals) == want["rss_peak_bytes"]
+    assert rss[-2]["args"] == {"total": want["rss_bytes"], "anon": want["rss_anon_bytes"]}, (rss[-2], want)
+
+
+def test_footprint_csv_follows_the_events(fp_trace, fp_proc, tmp_path):
+    out = tmp_path / "fp.csv"
+    export(fp_trace, "csv", out, "--resolution", "0.01")
+    header, rows = load_csv(out)
+    assert header[-3:] == ["footprint_bytes", "arena_bytes", "rss_bytes"], header
+    mine = [r for r in rows if r["container"].startswith("pid %d " % fp_proc["pid"])]
+    assert mine, "no rows for pid %d" % fp_proc["pid"]
+    res = run_replay(pymac_bin(), fp_trace, "--events", "--format", "jsonl")
+    assert res.returncode == 0, tail(res.stderr)
+    evs = parse_jsonl(res.stdout)
+    model = fp_model(evs, fp_proc["pid"], fp_proc["footprint"]["arena_size"], FP_RES_NS)
+    first_vm = min(max(e["t_ns"], 0) // FP_RES_NS for e in evs if e.get("kind") == "vm")
+    first_rss = min(max(e["t_ns"], 0) // FP_RES_NS for e in evs if e.get("kind") == "rss")
+    level, checked = (0, 0, 0), 0
+    for r in mine:
+        b = int(round(float(r["time_s"]) / 0.01))
+        level = model.get(b, level)
+        if b < first_vm:
+            assert r["footprint_bytes"] == r["arena_bytes"] == "", r
+        else:
+            got = (int(r["footprint_bytes"]), int(r["arena_bytes"]))
+            assert got == level[:2], "at %s s: footprint, arenas %r, the events say %r" % (r["time_s"], got, level[:2])
+            assert got[0] <= fp_proc["footprint"]["peak_bytes"]
+            checked += 1
+        if b < first_rss:
+            assert r["rss_bytes"] == "", r
+        else:
+            assert int(r["rss_bytes"]) == level[2], "at %s s: rss %s, the events say %d" % (r["time_s"], r["rss_bytes"], level[2])
+    assert checked >= 10, "too few rows with a footprint: %d" % checked
+    assert max(int(r["arena_bytes"] or 0) for r in mine) > 0, "no arena seen"
+    assert int(mine[-1]["footprint_bytes"]) == 0 and int(mine[-1]["rss_bytes"]) == 0, mine[-1]
 
 
 # ---- bad inputs

@@ -111,6 +111,48 @@ static struct pm_record lost_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, u
 	return r;
 }
 
+static struct pm_record vm_rec(uint32_t pid, uint64_t ts, enum pm_vm_op op, uint64_t addr,
+			       uint64_t len, uint64_t old_addr)
+{
+	struct pm_record r = ev(pid, 7, ts, PM_VM);
+
+	r.ev.vm.op = op;
+	r.ev.vm.addr = addr;
+	r.ev.vm.len = len;
+	r.ev.vm.old_addr = old_addr;
+	r.ev.vm.prot = 3;
+	r.ev.vm.flags = 0x22;
+	return r;
+}
+
+static struct pm_record rss_rec(uint32_t pid, uint64_t ts, uint64_t rss, uint64_t anon)
+{
+	struct pm_record r = ev(pid, 7, ts, PM_RSS);
+
+	r.ev.rss.rss = rss;
+	r.ev.rss.anon = anon;
+	return r;
+}
+
+static struct pm_record process_rec(uint32_t pid, uint64_t ts, const char *version)
+{
+	struct pm_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PM_REC_PROCESS;
+	r.proc.ts_ns = ts;
+	r.proc.cgroup_id = 7;
+	r.proc.pid = pid;
+	r.proc.comm = "python3";
+	r.proc.exe = "/usr/bin/python3";
+	r.proc.python = "/usr/bin/python3";
+	r.proc.python_version = version;
+	return r;
+}
+
+#define KiB 1024ull
+#define MiB (1024ull * 1024)
+
 /* ---- the model, through recording callbacks ---- */
 
 #define MAXROWS 4096
@@ -468,6 +510,132 @@ static void test_many_short_processes(void **state)
 	export_series__free(s);
 }
 
+static void test_footprint_levels(void **state)
+{
+	struct export_series *s = series(10 * MS, false);
+	const struct row *r;
+
+	(void)state;
+	feed(s, cont_rec(7, T0, PM_CONTAINER_RUNNING, "web"));
+	feed(s, process_rec(100, T0, "3.11"));
+	feed(s, process_rec(200, T0, "3.11"));
+	/* bucket 0: pid 100 maps an arena (1 MiB on 3.11), 64 KiB of
+	 * something else and grows its heap by 132 KiB; pid 200 maps 2 MiB */
+	feed(s, vm_rec(100, T0 + 1 * MS, PM_VM_MMAP, 0x7f0000000000, MiB, 0));
+	feed(s, vm_rec(100, T0 + 2 * MS, PM_VM_MMAP, 0x7f1000000000, 64 * KiB, 0));
+	feed(s, vm_rec(100, T0 + 3 * MS, PM_VM_BRK, 0x5000000 + 132 * KiB, 0, 0x5000000));
+	feed(s, vm_rec(200, T0 + 4 * MS, PM_VM_MMAP, 0x7f2000000000, 2 * MiB, 0));
+	feed(s, rss_rec(100, T0 + 5 * MS, 10 * MiB, 8 * MiB));
+	feed(s, rss_rec(200, T0 + 6 * MS, 5 * MiB, 3 * MiB));
+	/* bucket 1: the arena goes back; a new sample replaces the old one */
+	feed(s, vm_rec(100, T0 + 11 * MS, PM_VM_MUNMAP, 0x7f0000000000, MiB, 0));
+	feed(s, rss_rec(100, T0 + 12 * MS, 12 * MiB, 9 * MiB));
+	/* bucket 2: pid 200 exits, and what it had leaves the lane; a sample
+	 * that comes after its exit changes nothing */
+	feed(s, proc_rec(200, T0 + 21 * MS, PM_EXIT, "python3"));
+	feed(s, rss_rec(200, T0 + 22 * MS, 7 * MiB, 7 * MiB));
+	feed(s, vm_rec(200, T0 + 23 * MS, PM_VM_MMAP, 0x7f3000000000, MiB, 0));
+	assert_int_equal(export_series__finish(s), 0);
+
+	r = row_at(0, 0);
+	assert_non_null(r);
+	assert_true(r->lv.have_vm && r->lv.have_rss);
+	assert_int_equal(r->d.vm_events, 4);
+	assert_int_equal(r->d.rss_samples, 2);
+	assert_int_equal(r->lv.fp_arena, MiB);
+	assert_int_equal(r->lv.fp_mmap, 64 * KiB + 2 * MiB);
+	assert_int_equal(r->lv.fp_heap, 132 * KiB);
+	assert_int_equal(es_levels__footprint(&r->lv), 3 * MiB + 196 * KiB);
+	assert_int_equal(r->lv.rss, 15 * MiB);
+	assert_int_equal(r->lv.rss_anon, 11 * MiB);
+
+	r = row_at(0, 1);
+	assert_non_null(r);
+	assert_int_equal(r->lv.fp_arena, 0);
+	assert_int_equal(r->lv.fp_mmap, 64 * KiB + 2 * MiB);
+	assert_int_equal(r->lv.rss, 17 * MiB);
+	assert_int_equal(r->lv.rss_anon, 12 * MiB);
+
+	r = row_at(0, 2);
+	assert_non_null(r);
+	assert_int_equal(r->lv.fp_mmap, 64 * KiB);
+	assert_int_equal(r->lv.fp_heap, 132 * KiB);
+	assert_int_equal(r->lv.rss, 12 * MiB);
+	assert_int_equal(r->lv.rss_anon, 9 * MiB);
+	/* still counted as events, whatever the levels do */
+	assert_int_equal(r->d.rss_samples, 1);
+	assert_int_equal(r->d.vm_events, 1);
+	assert_true(r->lv.have_vm);
+	export_series__free(s);
+}
+
+static void test_footprint_exec_and_exit(void **state)
+{
+	struct export_series *s = series(10 * MS, false);
+	const struct row *r;
+
+	(void)state;
+	feed(s, process_rec(100, T0, "3.9"));
+	feed(s, alloc_rec(100, T0 + 1 * MS, PM_PY_MALLOC, 64, 0x10, 0));
+	/* 256 KiB is an arena on 3.9, 1 MiB is not */
+	feed(s, vm_rec(100, T0 + 2 * MS, PM_VM_MMAP, 0x7f0000000000, 256 * KiB, 0));
+	feed(s, vm_rec(100, T0 + 3 * MS, PM_VM_MMAP, 0x7f1000000000, MiB, 0));
+	feed(s, rss_rec(100, T0 + 4 * MS, 6 * MiB, 2 * MiB));
+	/* an exec unmaps everything; the resident set is the next sample's */
+	feed(s, proc_rec(100, T0 + 11 * MS, PM_EXEC, "other"));
+	feed(s, vm_rec(100, T0 + 12 * MS, PM_VM_MMAP, 0x7f2000000000, 8 * KiB, 0));
+	feed(s, proc_rec(100, T0 + 21 * MS, PM_EXIT, "other"));
+	assert_int_equal(export_series__finish(s), 0);
+
+	r = row_at(0, 0);
+	assert_non_null(r);
+	assert_int_equal(r->lv.fp_arena, 256 * KiB);
+	assert_int_equal(r->lv.fp_mmap, MiB);
+	assert_int_equal(r->lv.py_net, 64);
+	r = row_at(0, 1);
+	assert_non_null(r);
+	assert_int_equal(r->lv.fp_arena, 0);
+	assert_int_equal(r->lv.fp_mmap, 8 * KiB);
+	assert_int_equal(r->lv.rss, 6 * MiB);
+	assert_int_equal(r->lv.py_net, 0);
+	r = row_at(0, 2);
+	assert_non_null(r);
+	assert_int_equal(es_levels__footprint(&r->lv), 0);
+	assert_int_equal(r->lv.rss, 0);
+	assert_int_equal(r->lv.rss_anon, 0);
+	/* it had footprint events once: 0 now is a level, not "unknown" */
+	assert_true(r->lv.have_vm && r->lv.have_rss);
+	export_series__free(s);
+}
+
+static void test_footprint_moves_with_its_process(void **state)
+{
+	struct export_series *s = series(10 * MS, false);
+	const struct row *r;
+
+	(void)state;
+	feed(s, vm_rec(100, T0 + 1 * MS, PM_VM_MMAP, 0x7f0000000000, 64 * KiB, 0));
+	feed(s, rss_rec(100, T0 + 2 * MS, 4 * MiB, MiB));
+	feed(s, alloc_rec(300, T0 + 2 * MS, PM_MALLOC, 10, 0x10, 0));
+	feed(s, cont_rec(7, T0 + 3 * MS, PM_CONTAINER_RUNNING, "late"));
+	assert_int_equal(export_series__finish(s), 0);
+	/* lanes: pid 100, pid 300 (no footprint), the container */
+	r = row_at(0, 0);
+	assert_non_null(r);
+	assert_int_equal(es_levels__footprint(&r->lv), 0);
+	assert_int_equal(r->lv.rss, 0);
+	r = row_at(1, 0);
+	assert_non_null(r);
+	assert_false(r->lv.have_vm || r->lv.have_rss);
+	r = row_at(2, 0);
+	assert_non_null(r);
+	assert_true(r->lv.have_vm && r->lv.have_rss);
+	assert_int_equal(r->lv.fp_mmap, 64 * KiB);
+	assert_int_equal(r->lv.rss, 4 * MiB);
+	assert_int_equal(r->d.vm_events, 0);
+	export_series__free(s);
+}
+
 /* ---- the exporters ---- */
 
 static struct pm_trace_info info = {.version = 2, .start_ns = T0, .start_realtime_ns = 1};
@@ -618,7 +786,9 @@ static void test_csv_rows_and_quoting(void **state)
 	assert_string_equal(line, "0,\"ev\"\"il\\");
 	line = strtok_r(NULL, "\n", &save);
 	assert_non_null(line);
-	assert_string_equal(line, "\x01\xff,x\",3,1,81,64,0,0,1,0,100,0,0,0,0,1,0,1,0,3,0.015,4");
+	/* no footprint events: those columns are empty */
+	assert_string_equal(line,
+			    "\x01\xff,x\",3,1,81,64,0,0,1,0,100,0,0,0,0,1,0,1,0,3,0.015,4,,,");
 	for (lines = 0; strtok_r(NULL, "\n", &save); lines++)
 		;
 	assert_int_equal(lines, 0);
@@ -638,6 +808,117 @@ static void test_csv_fractional_times(void **state)
 	free(text);
 }
 
+static size_t footprint_trace(struct pm_record *r)
+{
+	size_t n = 0;
+
+	r[n++] = process_rec(100, T0, "3.12");
+	r[n++] = alloc_rec(100, T0 + 1 * MS, PM_PY_MALLOC, 8, 0x10, 0);
+	r[n++] = vm_rec(100, T0 + 15 * MS, PM_VM_MMAP, 0x7f0000000000, MiB, 0);
+	r[n++] = vm_rec(100, T0 + 16 * MS, PM_VM_BRK, 0x5000000 + 8 * KiB, 0, 0x5000000);
+	r[n++] = rss_rec(100, T0 + 17 * MS, 3 * MiB, 2 * MiB);
+	r[n++] = vm_rec(100, T0 + 35 * MS, PM_VM_MUNMAP, 0x7f0000000000, MiB, 0);
+	r[n++] = proc_rec(100, T0 + 45 * MS, PM_EXIT, "python3");
+	return n;
+}
+
+static void test_chrome_footprint_counters(void **state)
+{
+	struct pm_record recs[16];
+	size_t n = footprint_trace(recs);
+	char *text = run_exporter(export_chrome__new, 10 * MS, recs, n);
+	struct json_object *root = json_tokener_parse(text), *evs, *e, *v, *args;
+	int64_t fp[8][4], rss[8][3];
+	size_t nfp = 0, nrss = 0;
+
+	(void)state;
+	assert_non_null(root);
+	json_object_object_get_ex(root, "traceEvents", &evs);
+	for (size_t i = 0; i < json_object_array_length(evs); i++) {
+		const char *name;
+
+		e = json_object_array_get_idx(evs, i);
+		json_object_object_get_ex(e, "name", &v);
+		name = json_object_get_string(v);
+		json_object_object_get_ex(e, "args", &args);
+		json_object_object_get_ex(e, "ts", &v);
+		if (strcmp(name, "footprint") == 0) {
+			assert_true(nfp < 8);
+			fp[nfp][0] = (int64_t)json_object_get_double(v);
+			json_object_object_get_ex(args, "arenas", &v);
+			fp[nfp][1] = json_object_get_int64(v);
+			json_object_object_get_ex(args, "mmap", &v);
+			fp[nfp][2] = json_object_get_int64(v);
+			json_object_object_get_ex(args, "heap", &v);
+			fp[nfp][3] = json_object_get_int64(v);
+			nfp++;
+		} else if (strcmp(name, "rss") == 0) {
+			assert_true(nrss < 8);
+			rss[nrss][0] = (int64_t)json_object_get_double(v);
+			json_object_object_get_ex(args, "total", &v);
+			rss[nrss][1] = json_object_get_int64(v);
+			json_object_object_get_ex(args, "anon", &v);
+			rss[nrss][2] = json_object_get_int64(v);
+			nrss++;
+		}
+	}
+	/* zero at the start of the first bucket with footprint events (10 ms,
+	 * in microseconds), the level after it, after the munmap, after the exit */
+	assert_int_equal(nfp, 4);
+	assert_int_equal(fp[0][0], 10000);
+	assert_true(fp[0][1] == 0 && fp[0][2] == 0 && fp[0][3] == 0);
+	assert_int_equal(fp[1][0], 20000);
+	assert_int_equal(fp[1][1], MiB);
+	assert_int_equal(fp[1][2], 0);
+	assert_int_equal(fp[1][3], 8 * KiB);
+	assert_int_equal(fp[2][0], 40000);
+	assert_int_equal(fp[2][1], 0);
+	assert_int_equal(fp[2][3], 8 * KiB);
+	assert_int_equal(fp[3][0], 50000);
+	assert_int_equal(fp[3][3], 0);
+	assert_int_equal(nrss, 3);
+	assert_int_equal(rss[1][1], 3 * MiB);
+	assert_int_equal(rss[1][2], 2 * MiB);
+	assert_int_equal(rss[2][0], 50000);
+	assert_int_equal(rss[2][1], 0);
+	json_object_put(root);
+	free(text);
+
+	/* a trace without footprint events has no such tracks */
+	n = sample_trace(recs);
+	text = run_exporter(export_chrome__new, 10 * MS, recs, n);
+	assert_null(strstr(text, "\"footprint\""));
+	assert_null(strstr(text, "\"rss\""));
+	free(text);
+}
+
+static void test_csv_footprint_columns(void **state)
+{
+	struct pm_record recs[16];
+	size_t n = footprint_trace(recs);
+	char *text = run_exporter(export_csv__new, 10 * MS, recs, n);
+
+	(void)state;
+	/* appended: the older columns keep their places */
+	assert_non_null(strstr(text, ",gc_seconds,lost,footprint_bytes,arena_bytes,rss_bytes\n"));
+	/* bucket 0 has no footprint events yet: empty, not 0 */
+	assert_non_null(
+	    strstr(text, "\n0,pid 100 python3,1,0,8,0,8,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,,,\n"));
+	assert_non_null(strstr(text,
+			       "\n0.01,pid 100 python3,0,0,0,0,8,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+			       "1056768,1048576,3145728\n"));
+	assert_non_null(strstr(text,
+			       "\n0.02,pid 100 python3,0,0,0,0,8,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+			       "1056768,1048576,3145728\n"));
+	assert_non_null(strstr(text,
+			       "\n0.03,pid 100 python3,0,0,0,0,8,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+			       "8192,0,3145728\n"));
+	assert_non_null(strstr(text,
+			       "\n0.04,pid 100 python3,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+			       "0,0,0\n"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,10 +932,15 @@ int main(void)
 	    cmocka_unit_test(test_process_moves_into_its_container),
 	    cmocka_unit_test(test_dense_skips_to_a_lane_that_starts_later),
 	    cmocka_unit_test(test_many_short_processes),
+	    cmocka_unit_test(test_footprint_levels),
+	    cmocka_unit_test(test_footprint_exec_and_exit),
+	    cmocka_unit_test(test_footprint_moves_with_its_process),
 	    cmocka_unit_test(test_chrome_is_sorted_json),
 	    cmocka_unit_test(test_chrome_counters_only_on_change),
 	    cmocka_unit_test(test_csv_rows_and_quoting),
 	    cmocka_unit_test(test_csv_fractional_times),
+	    cmocka_unit_test(test_chrome_footprint_counters),
+	    cmocka_unit_test(test_csv_footprint_columns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
