@@ -4,7 +4,8 @@
  * script, nothing fetched) with a timeline per container or host process on
  * one time axis, and the summary's tables per container.
  *
- * Records feed the timeline model (nets, rates, lost events per bucket) and
+ * Records feed the timeline model (nets, rates, lost events, and in
+ * footprint mode the footprint and RSS, per bucket) and
  * the summary (counts, types, coverage); the report is written at the end
  * from both. The summary is read back through its JSON form, the contract
  * `replay --summary --json` already keeps, so this file needs nothing of
@@ -50,6 +51,13 @@
 #define LOST_H 6
 #define TICK_Y (LOST_Y + LOST_H + 14)
 #define SVG_H  (TICK_Y + 6)
+/* Footprint mode adds a band on top of a lane that has vm or rss events;
+ * the rest of the chart moves down by FP_SHIFT. */
+#define FP_Y	  NET_Y
+#define FP_H	  100
+#define FP_SHIFT  (FP_H + 14)
+#define FP_COLOR  "#17becf"
+#define RSS_COLOR "#bcbd22"
 
 static const char *const gen_color[HX_NGEN + 1] = {"#e7ba52", "#9467bd", "#8c564b", "#7f7f7f"};
 
@@ -405,6 +413,7 @@ struct view {
 	ssize_t *lane_group; /* per lane */
 	uint64_t unplaced_gcs;
 	uint64_t (*grp_gc)[HX_NGEN + 1][3]; /* per group, gen: count, ns, collected */
+	bool any_fp;			    /* some lane has footprint events */
 };
 
 static double xpos(const struct view *v, uint64_t t)
@@ -665,6 +674,7 @@ static const char *SCRIPT =
     "'python allocs '+fc(d.pa[i]/per)+'/s, frees '+fc(d.pf[i]/per)+'/s',"
     "'libc allocs '+fc(d.la[i]/per)+'/s, frees '+fc(d.lf[i]/per)+'/s'];\n"
     "if(d.lost&&d.lost[i])rows.push(d.lost[i]+' events lost');\n"
+    "if(d.fp)rows.unshift('footprint '+fb(d.fp[i])+', RSS '+fb(d.rss[i]));\n"
     "show(e,d.name+' \\u2014 '+fs(i*V.w)+' \\u2013 '+fs((i+1)*V.w),rows);});\n"
     "svg.addEventListener('mouseleave',function(){tip.style.display='none';"
     "cur.setAttribute('visibility','hidden');});\n"
@@ -753,7 +763,14 @@ static void write_head(struct html_ex *h, const struct view *v, struct json_obje
 	      f);
 	for (int g = 0; g < HX_NGEN; g++)
 		fprintf(f, "<span><i style=\"background:%s\"></i>GC gen%d</span>", gen_color[g], g);
-	fputs("<span><i style=\"background:#e377c2\"></i>lost events</span></p>\n", f);
+	fputs("<span><i style=\"background:#e377c2\"></i>lost events</span>", f);
+	if (v->any_fp)
+		fputs("<span><i style=\"border-top:2px solid " FP_COLOR "\"></i>footprint: "
+		      "anonymous memory mapped (pymalloc arenas, other mmaps, brk heap)</span>"
+		      "<span><i style=\"border-top:2px solid " RSS_COLOR "\"></i>resident set "
+		      "(RSS)</span>",
+		      f);
+	fputs("</p>\n", f);
 	fputs("<div id=\"pm-tip\"></div>\n", f);
 	fprintf(f,
 		"<script type=\"application/json\" id=\"pm-view\">{\"w\": %" PRIu64
@@ -778,7 +795,7 @@ static void path_points(FILE *f, const struct view *v, const double *val, double
 	}
 }
 
-static void write_axis(FILE *f, const struct view *v)
+static void write_axis(FILE *f, const struct view *v, int dy)
 {
 	uint64_t span = v->w * v->n;
 
@@ -788,7 +805,8 @@ static void write_axis(FILE *f, const struct view *v)
 		fprintf(f,
 			"<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#eee\"/>"
 			"<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.*f s</text>\n",
-			x, x, NET_Y, LOST_Y + LOST_H, x, TICK_Y, v->tick_decimals, (double)t / 1e9);
+			x, x, NET_Y, LOST_Y + LOST_H + dy, x, TICK_Y + dy, v->tick_decimals,
+			(double)t / 1e9);
 		if (t > UINT64_MAX - v->tick)
 			break;
 	}
@@ -796,14 +814,14 @@ static void write_axis(FILE *f, const struct view *v)
 
 /* Where the lane's processes did not exist: shaded, so a flat line there
  * is not read as an idle process. */
-static void write_life(FILE *f, const struct view *v, const struct tl_lane_info *li)
+static void write_life(FILE *f, const struct view *v, const struct tl_lane_info *li, int dy)
 {
 	double a = xpos(v, li->first_ns);
 
 	if (a > PLOT_X + 0.5)
 		fprintf(f,
 			"<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f3f3f3\"/>\n",
-			PLOT_X, NET_Y, a - PLOT_X, LOST_Y + LOST_H - NET_Y);
+			PLOT_X, NET_Y, a - PLOT_X, LOST_Y + LOST_H + dy - NET_Y);
 	if (li->ended) {
 		double b = xpos(v, li->ended_ns);
 
@@ -811,8 +829,60 @@ static void write_life(FILE *f, const struct view *v, const struct tl_lane_info 
 			fprintf(f,
 				"<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 				"fill=\"#f3f3f3\"/>\n",
-				b, NET_Y, PLOT_X + PLOT_W - b, LOST_Y + LOST_H - NET_Y);
+				b, NET_Y, PLOT_X + PLOT_W - b, LOST_Y + LOST_H + dy - NET_Y);
 	}
+}
+
+static bool lane_has_fp(const struct tl_lane_info *li)
+{
+	return li->events[PM_VM] || li->events[PM_RSS];
+}
+
+static bool lane_has_alloc_events(const struct tl_lane_info *li)
+{
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		if (pm_kind_is_alloc(k) || pm_kind_is_free(k) || k == PM_PY_DEALLOC)
+			if (li->events[k])
+				return true;
+	return false;
+}
+
+/* The footprint band: mapped anonymous memory and RSS on one bytes axis. */
+static void write_fp_band(FILE *f, const struct view *v, const struct tl_bucket *b, double *vals)
+{
+	double max = 0;
+	char buf[32];
+
+	for (size_t i = 0; i < v->n; i++) {
+		if ((double)b[i].fp_net > max)
+			max = (double)b[i].fp_net;
+		if ((double)b[i].rss > max)
+			max = (double)b[i].rss;
+	}
+	fprintf(f,
+		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+		"stroke=\"#ccc\"/>\n",
+		PLOT_X, FP_Y, PLOT_W, FP_H);
+	for (size_t i = 0; i < v->n; i++)
+		vals[i] = b[i].rss > 0 ? (double)b[i].rss : 0;
+	fputs("<polyline class=\"rss\" fill=\"none\" stroke=\"" RSS_COLOR "\" "
+	      "stroke-width=\"1.8\" points=\"",
+	      f);
+	path_points(f, v, vals, max, FP_Y, FP_H, false);
+	fputs("\"/>\n", f);
+	for (size_t i = 0; i < v->n; i++)
+		vals[i] = b[i].fp_net > 0 ? (double)b[i].fp_net : 0;
+	fputs("<polyline class=\"fp\" fill=\"none\" stroke=\"" FP_COLOR "\" "
+	      "stroke-width=\"1.8\" points=\"",
+	      f);
+	path_points(f, v, vals, max, FP_Y, FP_H, false);
+	fputs("\"/>\n", f);
+	fprintf(f,
+		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>"
+		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">0</text>"
+		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">mapped</text>\n",
+		PLOT_X - 4, FP_Y + 9, fmt_bytes(buf, sizeof(buf), max), PLOT_X - 4, FP_Y + FP_H,
+		PLOT_X - 4, FP_Y + FP_H / 2 + 4);
 }
 
 static void write_json_array(FILE *f, const char *key, const struct tl_bucket *b, size_t n,
@@ -904,8 +974,9 @@ static bool coverage_gap(struct json_object *p, const char *status)
 {
 	if (strcmp(status, "partial") == 0)
 		return true;
-	/* a shell or docker-init has no Python to attach to: no news */
-	return strcmp(status, "full") != 0 && proc_is_python(p);
+	/* a shell or docker-init has no Python to attach to: no news; nor is
+	 * a source left off on purpose (--mode footprint, --probes) */
+	return strcmp(status, "none") == 0 && proc_is_python(p);
 }
 
 static void coverage_of(FILE *f, struct json_object *p, bool *said)
@@ -981,6 +1052,8 @@ static int write_lane(struct html_ex *h, const struct view *v, size_t lane, size
 	bool any_libc = false, any_lost = false, any_py_rate = false;
 	size_t n = v->n, gfrom = *gpos, gto, ngc = 0;
 	ssize_t grp = v->lane_group[lane];
+	bool fp = lane_has_fp(li);
+	int dy = fp ? FP_SHIFT : 0;
 	char b1[32], b2[32];
 	char *js = NULL;
 	size_t jslen = 0;
@@ -1070,13 +1143,22 @@ static int write_lane(struct html_ex *h, const struct view *v, size_t lane, size
 			" frees of blocks whose allocation was not seen (made before tracing "
 			"began) count as frees but not in the nets.</div>\n",
 			li->unmatched_frees);
+	if (fp && !lane_has_alloc_events(li))
+		fputs("<div class=\"note\">Footprint only: the allocator calls were not traced "
+		      "(<code>--mode footprint</code>), so the net and call bands are empty; the "
+		      "top band shows the anonymous memory mapped and the resident set.</div>\n",
+		      f);
 
 	fprintf(f,
 		"<svg class=\"pm-chart\" width=\"%d\" "
 		"height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-		SVG_W, SVG_H, SVG_W, SVG_H);
-	write_life(f, v, li);
-	write_axis(f, v);
+		SVG_W, SVG_H + dy, SVG_W, SVG_H + dy);
+	write_life(f, v, li, dy);
+	write_axis(f, v, dy);
+	if (fp) {
+		write_fp_band(f, v, b, vals);
+		fprintf(f, "<g transform=\"translate(0,%d)\">\n", dy);
+	}
 	fprintf(f,
 		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
 		"stroke=\"#ccc\"/>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
@@ -1181,10 +1263,12 @@ static int write_lane(struct html_ex *h, const struct view *v, size_t lane, size
 								       : (double)PLOT_W / (double)n,
 					LOST_H);
 	}
+	if (fp)
+		fputs("</g>\n", f);
 	fprintf(f,
 		"<line class=\"pm-cursor\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" stroke=\"#333\" "
 		"stroke-width=\"0.6\" visibility=\"hidden\" pointer-events=\"none\"/>\n</svg>\n",
-		NET_Y, LOST_Y + LOST_H);
+		NET_Y, LOST_Y + LOST_H + dy);
 
 	/* the numbers behind the hover readout */
 	fputs("<script type=\"application/json\" class=\"pm-data\">{\"name\": ", f);
@@ -1195,6 +1279,10 @@ static int write_lane(struct html_ex *h, const struct view *v, size_t lane, size
 	write_json_array(f, "pf", b, n, offsetof(struct tl_bucket, py_frees), false);
 	write_json_array(f, "la", b, n, offsetof(struct tl_bucket, libc_allocs), false);
 	write_json_array(f, "lf", b, n, offsetof(struct tl_bucket, libc_frees), false);
+	if (fp) {
+		write_json_array(f, "fp", b, n, offsetof(struct tl_bucket, fp_net), true);
+		write_json_array(f, "rss", b, n, offsetof(struct tl_bucket, rss), true);
+	}
 	if (any_lost) {
 		fputs(", \"lost\": [", f);
 		for (size_t i = 0; i < n; i++)
@@ -1376,6 +1464,46 @@ static void write_lost_table(FILE *f, struct json_object *tot)
 	fputs("</table>\n", f);
 }
 
+/* Footprint mode: each process's mappings and resident set, as the summary
+ * tells them (at the end, or when the process exited, and the peaks). */
+static void write_fp_table(FILE *f, struct json_object *procs)
+{
+	bool any = false;
+	char b[6][32];
+
+	for (size_t i = 0; i < jlen(procs); i++) {
+		struct json_object *p = json_object_array_get_idx(procs, i);
+		struct json_object *fp = jget(p, "footprint");
+
+		if (!fp)
+			continue;
+		if (!any)
+			fputs("<table><caption>Footprint (anonymous memory mapped)</caption>\n"
+			      "<tr><th>pid</th><th>process</th><th>last</th><th>of it arenas</th>"
+			      "<th>peak</th><th>arenas mapped / released</th><th>RSS last</th>"
+			      "<th>RSS peak</th></tr>\n",
+			      f);
+		any = true;
+		fprintf(f, "<tr><td class=\"n\">%" PRIu64 "</td><td>", ju64(p, "pid"));
+		esc_html(f, jstr(p, "comm"));
+		fprintf(f,
+			"</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
+			"<td class=\"n\">%" PRIu64 " / %" PRIu64 "</td>",
+			fmt_bytes(b[0], sizeof(b[0]), (double)ju64(fp, "total_bytes")),
+			fmt_bytes(b[1], sizeof(b[1]), (double)ju64(fp, "arena_bytes")),
+			fmt_bytes(b[2], sizeof(b[2]), (double)ju64(fp, "peak_bytes")),
+			ju64(fp, "arenas_mapped"), ju64(fp, "arenas_released"));
+		if (jget(fp, "rss_bytes"))
+			fprintf(f, "<td class=\"n\">%s</td><td class=\"n\">%s</td></tr>\n",
+				fmt_bytes(b[3], sizeof(b[3]), (double)ju64(fp, "rss_bytes")),
+				fmt_bytes(b[4], sizeof(b[4]), (double)ju64(fp, "rss_peak_bytes")));
+		else
+			fputs("<td colspan=\"2\">no sample</td></tr>\n", f);
+	}
+	if (any)
+		fputs("</table>\n", f);
+}
+
 static void write_exit(FILE *f, struct json_object *p)
 {
 	struct json_object *e = jget(p, "exit_code");
@@ -1514,6 +1642,7 @@ static int write_group(struct html_ex *h, const struct view *v, size_t gi)
 	if (err)
 		return err;
 	write_lost_table(f, tot);
+	write_fp_table(f, procs);
 	fputs("</div>\n", f);
 	write_procs(f, procs);
 	fputs("</section>\n", f);
@@ -1543,6 +1672,8 @@ static int html_finish(struct pm_sink *sink)
 		if (strcmp(jstr(json_object_array_get_idx(v.groups, i), "runtime"), "host") == 0)
 			v.host_group = (ssize_t)i;
 	v.nlanes = timeline__lane_count(h->tl);
+	for (size_t l = 0; l < v.nlanes; l++)
+		v.any_fp |= lane_has_fp(timeline__lane(h->tl, l));
 	choose_slices(h, &v);
 	err = place_gcs(h, &v);
 	if (err)

@@ -154,6 +154,32 @@ int prom__render(FILE *out, const struct timeline *tl, const struct prom_totals 
 		}
 	}
 
+	/* footprint mode only: elsewhere a 0 would claim a footprint nobody measured */
+	head(out, "pymac_footprint_bytes", "gauge",
+	     "Anonymous memory mapped now (pymalloc arenas, other mmaps, brk heap) by the lane's "
+	     "live processes, by lane (footprint mode).");
+	for (i = 0; i < n; i++) {
+		const struct tl_lane_info *in = timeline__lane(tl, i);
+
+		if (!in->events[PM_VM])
+			continue;
+		fputs("pymac_footprint_bytes", out);
+		lane_labels(out, in);
+		fprintf(out, "} %" PRId64 "\n", in->fp_net);
+	}
+	head(out, "pymac_rss_bytes", "gauge",
+	     "Resident set of the lane's live processes, their latest samples summed, by lane "
+	     "(footprint mode).");
+	for (i = 0; i < n; i++) {
+		const struct tl_lane_info *in = timeline__lane(tl, i);
+
+		if (!in->events[PM_RSS])
+			continue;
+		fputs("pymac_rss_bytes", out);
+		lane_labels(out, in);
+		fprintf(out, "} %" PRId64 "\n", in->rss);
+	}
+
 	head(out, "pymac_gc_collections_total", "counter",
 	     "Finished garbage collections, by lane and generation.");
 	for (i = 0; i < n; i++) {

@@ -38,6 +38,8 @@ WIDTH = 1180  # the lanes are 1136 px wide; the page margin is 16
 PY_FILL = (0x9E, 0xCA, 0xE1)
 LIBC_LINE = (0xF2, 0x8E, 0x2B)
 GEN_COLOURS = [(0xE7, 0xBA, 0x52), (0x94, 0x67, 0xBD), (0x8C, 0x56, 0x4B)]
+FP_LINE = (0x17, 0xBE, 0xCF)
+RSS_LINE = (0xBC, 0xBD, 0x22)
 
 
 # ---- helpers
@@ -429,3 +431,81 @@ def test_escaping(pymac, tmp_path):
     assert "data-pm-error" not in attrs, attrs.get("data-pm-error")
     assert attrs.get("data-pm-ready") == str(len(lanes(text)))
     assert not re.search(r"<b id=\"pwn1\"|<i id=\"pwn2\"", dom), "a name became markup"
+
+
+# ---- footprint mode
+
+FP_WORKLOAD = """
+import time
+keep = []
+for r in range(3):
+    keep.append([{"a": i, "b": str(i)} for i in range(100000)])
+    time.sleep(0.2)
+del keep
+time.sleep(0.3)
+"""
+
+
+def test_footprint_only_report(pymac, tmp_path):
+    """A --mode footprint trace has no allocation events: its lane shows
+    the footprint and the RSS as lines, and they are drawn."""
+    interp = "%s/3.11.7/bin/python3.11" % PYENV
+    if not os.access(interp, os.X_OK):
+        pytest.skip("interpreter not installed: %s" % interp)
+    trace = tmp_path / "fp.pmt"
+    rec = record(pymac, trace, [interp, "-c", FP_WORKLOAD], extra=("--mode", "footprint"))
+    assert rec.returncode == 0, rec.describe()
+    page = tmp_path / "fp.html"
+    text = export_html(pymac, trace, page)
+    summ = summary(pymac, trace)
+    py = [p for p in summ["processes"] if p.get("footprint")]
+    assert len(py) == 1, summ["processes"]
+    want = py[0]["footprint"]
+
+    ls = [l for l in lanes(text) if l["name"].startswith("pid %d " % py[0]["pid"])]
+    assert len(ls) == 1, [l["name"] for l in lanes(text)]
+    lane = ls[0]
+    assert 'class="fp"' in lane["body"] and 'class="rss"' in lane["body"]
+    assert "Footprint only" in lane["body"]
+    data = lane_data(lane["body"])
+    assert len(data["fp"]) == len(data["rss"]) == len(data["py"])
+    # levels at the points' ends: within what the summary says
+    assert 0 < max(data["fp"]) <= want["peak_bytes"]
+    assert 0 < max(data["rss"]) <= want["rss_peak_bytes"]
+    # a big part of the peak shows (the workload holds it for 0.2 s and more)
+    assert max(data["fp"]) >= want["peak_bytes"] // 2, (max(data["fp"]), want)
+    assert "Footprint (anonymous memory mapped)" in text
+    # sources left off by the mode are no coverage gap
+    assert "Coverage is not complete here" not in text
+
+    if not os.access(CHROMIUM, os.X_OK):
+        return
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        text.replace(
+            "</body>",
+            """<script>
+(function(){var out=[];try{
+var svg=document.querySelector('section.lane svg.pm-chart'),r=svg.getBoundingClientRect();
+svg.dispatchEvent(new MouseEvent('mousemove',{clientX:r.left+700,clientY:r.top+40,bubbles:true}));
+out.push(document.getElementById('pm-tip').textContent);
+}catch(e){out.push('ERROR '+e);}
+document.body.setAttribute('data-probe',JSON.stringify(out));})();
+</script></body>""",
+        ),
+        encoding="utf-8",
+    )
+    dom = dump_dom(probe)
+    attrs = body_attrs(dom)
+    assert "data-pm-error" not in attrs, attrs["data-pm-error"]
+    (tip,) = json.loads(attrs["data-probe"])
+    assert "footprint " in tip and "RSS " in tip, tip
+    box = re.search(r'data-pm-box="(\d+),(\d+)"', dom)
+    assert box
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "html_report_footprint.png"
+    y0, y1 = int(box.group(1)), int(box.group(2))
+    screenshot(page, png, y1 + 20)
+    _, _, rows = read_png(png)
+    assert count_colour(rows, y0, y1, FP_LINE, tol=40) > 50, "no footprint line drawn"
+    assert count_colour(rows, y0, y1, RSS_LINE, tol=40) > 50, "no RSS line drawn"

@@ -117,6 +117,83 @@ def test_metrics_rise_while_the_workload_runs(pymac, tmp_path):
     assert total(last, "pymac_lost_events_all_total") == 0
 
 
+# Memory that grows in steps and is let go, slowly enough for scrapes between.
+FP_WORKLOAD = """
+import time
+keep = []
+for i in range(6):
+    keep.append([{"a": j, "b": str(j)} for j in range(60000)])
+    time.sleep(0.4)
+del keep
+time.sleep(0.8)
+"""
+
+
+def live_scrapes(pymac, trace, extra, workload):
+    """Run `pymac live --prometheus` on workload; the scrapes made while it
+    ran (every 0.3 s)."""
+    proc = subprocess.Popen(
+        [pymac, "live", "--lines", "--prometheus", "127.0.0.1:0", "--record", str(trace)]
+        + list(extra)
+        + ["--", "sh", "-c", 'exec "$0" -c "$1" >/dev/null', PY312, workload],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+    seen = []
+    try:
+        err = LineReader(proc.stderr)
+        line = err.wait_for(lambda l: "serving metrics at" in l, 60)
+        assert line, "no 'serving metrics at' line: %s" % err.text()
+        url = re.search(r"(http://\S+/metrics)", line).group(1)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                seen.append(scrape(url))
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                proc.wait(timeout=15)
+                break
+            time.sleep(0.3)
+        proc.wait(timeout=60)
+        err.join()
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, tail(err.text())
+    return seen
+
+
+def test_footprint_gauges(pymac, tmp_path):
+    trace = tmp_path / "fp.pmt"
+    seen = live_scrapes(pymac, trace, ["--mode", "footprint"], FP_WORKLOAD)
+    fp = [total(s, "pymac_footprint_bytes", lane_kind="process") for s in seen]
+    rss = [total(s, "pymac_rss_bytes", lane_kind="process") for s in seen]
+    assert sum(1 for v in fp if v > 0) >= 3, "fewer than 3 scrapes saw a footprint: %r" % fp
+    assert sum(1 for v in rss if v > 0) >= 3, "fewer than 3 scrapes saw an RSS: %r" % rss
+    # the gauges are per lane, labelled like every other series
+    lanes = {dict(ls)["lane"] for s in seen for (n, ls) in s if n == "pymac_footprint_bytes"}
+    assert len(lanes) == 1 and next(iter(lanes)).startswith("pid "), lanes
+    # never more than the trace says the process reached
+    summ = summary(pymac, trace)
+    py = [p for p in summ["processes"] if p.get("python_version") == "3.12"]
+    assert len(py) == 1 and py[0].get("footprint"), summ["processes"]
+    want = py[0]["footprint"]
+    assert max(fp) <= want["peak_bytes"], (max(fp), want)
+    assert max(rss) <= want["rss_peak_bytes"], (max(rss), want)
+    # the workload holds some 100 MiB at its peak: a scrape sees a good part
+    assert max(fp) >= 20 * 2**20, fp
+    # no allocator probes in this mode: the nets stay 0
+    assert all(total(s, "pymac_net_bytes") == 0 for s in seen)
+
+
+def test_no_footprint_gauges_in_full_mode(pymac, tmp_path):
+    trace = tmp_path / "full.pmt"
+    seen = live_scrapes(pymac, trace, [], "import time; x = [str(i) for i in range(10000)]; time.sleep(1.5)")
+    assert seen
+    for s in seen:
+        assert not [n for (n, _) in s if n in ("pymac_footprint_bytes", "pymac_rss_bytes")]
+
+
 def test_bad_prometheus_addresses_fail_before_tracing(pymac, tmp_path):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
