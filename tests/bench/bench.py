@@ -21,6 +21,11 @@ And, for issue 6 (overhead):
     on pyenv's 3.11 and Debian's python3.11, untraced, under
     `-X tracemalloc`, under bpftrace (counting only, and one printf per
     event to a file) and under pymac: wall time, ratio, ns per event.
+  - modes: each mode (full, each probe family alone, footprint, sampled)
+    on the workloads, pyenv 3.11.7 and Debian's python3.11: the
+    traced/untraced ratio of the workload's own run time (measured inside
+    the interpreter, so pymac's start-up and attach are not in it), ns per
+    traced event, pymac's CPU and wakeups per million events.
 Usage: bench.py [--runs N] [--iterations N] [--python PATH] [--only SECTION]
 """
 import argparse
@@ -374,6 +379,97 @@ def compare(runs, iterations, tmp):
             sys.stdout.flush()
 
 
+# Runs a workload and reports, on stderr, its own run time, CPU time and
+# voluntary context switches (pymac's are the rest of what wait4 returns).
+TIMER = r"""
+import resource, runpy, sys, time
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+t = time.perf_counter()
+runpy.run_path(script, run_name="__main__")
+el = time.perf_counter() - t
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print("BENCH %.6f %.6f %d" % (el, ru.ru_utime + ru.ru_stime, ru.ru_nvcsw), file=sys.stderr)
+"""
+
+MODE_WORKLOADS = WORKLOADS + [("arena churn", os.path.join(BENCH, "workloads", "arena_churn.py"))]
+
+
+def timed_inside(cmd):
+    """(workload s, workload CPU s, its wakeups, whole CPU s, whole wakeups) of one run."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, ru = os.wait4(proc.pid, 0)
+    m = re.search(r"BENCH ([\d.]+) ([\d.]+) (\d+)", err)
+    if status != 0 or not m:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd[:6]), status, err[-500:]))
+    return (float(m.group(1)), float(m.group(2)), int(m.group(3)),
+            ru.ru_utime + ru.ru_stime, ru.ru_nvcsw)
+
+
+def modes(runs, tmp, small, big):
+    """Each mode on each workload and interpreter. Modes that trap on every
+    allocation run `small` iterations; footprint, gc-only and untraced runs
+    also run `big` (a ratio near 1 needs a run long enough to see 5%)."""
+    pythons = [("pyenv 3.11.7", PYENV311 + "/bin/python3.11"), ("Debian 3.11", "/usr/bin/python3.11")]
+    helptext = subprocess.run([PYMAC, "record", "--help"], capture_output=True, text=True).stdout
+    cases = [("full", [], "small"), ("pymalloc", ["--probes", "pymalloc"], "small"),
+             ("dealloc", ["--probes", "dealloc"], "small"), ("libc", ["--probes", "libc"], "small"),
+             ("gc", ["--probes", "gc"], "big"), ("footprint", ["--mode", "footprint"], "big")]
+    if "--sample-duty" in helptext:
+        cases.append(("sampled 1%", ["--sample-duty", "1%"], "big"))
+    print("modes: %d runs each; ratio = the workload's own run time traced / untraced "
+          "(pymac start-up and attach excluded); ns/ev = added run time per traced event; "
+          "pymac CPU and wakeups per million events" % runs)
+    for label, py in pythons:
+        if not os.path.exists(py):
+            print("  %s: not installed" % label)
+            continue
+        for wname, script in MODE_WORKLOADS:
+            n = {"small": small, "big": big}
+            if "arena" in wname:
+                n = {"small": max(1, small // 2000), "big": max(2, big // 2000)}
+            base = {}
+            for size in ("small", "big"):
+                base[size] = [timed_inside([py, "-S", "-c", TIMER, script, str(n[size])])
+                              for _ in range(runs)]
+            print("  %s, %s: untraced %s s (%d iterations), %s s (%d)" % (
+                label, wname, mmm([b[0] for b in base["small"]], "%.3f"), n["small"],
+                mmm([b[0] for b in base["big"]], "%.3f"), n["big"]))
+            ref = {k: statistics.median(b[0] for b in v) for k, v in base.items()}
+            for name, extra, size in cases:
+                ratio, ns, cpu, wake, evs, lost = [], [], [], [], [], []
+                for i in range(runs):
+                    trace = os.path.join(tmp, "mode.pmt")
+                    try:
+                        r = timed_inside([PYMAC, "record", "-q", "-o", trace] + extra +
+                                         ["--", py, "-S", "-c", TIMER, script, str(n[size])])
+                        s = summary(trace)["trace"]
+                    except (RuntimeError, subprocess.CalledProcessError, ValueError) as e:
+                        print("    %-11s failed: %s" % (name, str(e)[:200]))
+                        break
+                    finally:
+                        if os.path.exists(trace):
+                            os.unlink(trace)
+                    el, wcpu, wwake, allcpu, allwake = r
+                    ratio.append(el / ref[size])
+                    evs.append(s["events"])
+                    lost.append(s["lost"])
+                    if s["events"]:
+                        ns.append((el - ref[size]) * 1e9 / s["events"])
+                        cpu.append((allcpu - wcpu) * 1e6 / s["events"])
+                        wake.append((allwake - wwake) * 1e6 / s["events"])
+                if not ratio:
+                    continue
+                line = "    %-11s ratio %s  events %s lost %d" % (name, mmm(ratio, "%.3f"),
+                                                                 mmm(evs, "%d"), max(lost))
+                if ns and min(evs) >= 10000:
+                    line += "  ns/ev %s  CPU s/Mev %s  wakeups/Mev %s" % (
+                        mmm(ns, "%.0f"), mmm(cpu, "%.2f"), mmm(wake, "%.0f"))
+                print(line)
+                sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -381,12 +477,17 @@ def main():
     ap.add_argument("--python", default=default_python())
     ap.add_argument("--view-iterations", type=int, default=100000,
                     help="workload size of the trace that feeds the view at 1M events/s")
-    ap.add_argument("--only", choices=["record", "view", "floor", "compare"],
+    ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes"],
                     help="run only one section: the recording figures, the live view's, "
                     "the uprobe floor, or the tracer comparison on the workloads")
     ap.add_argument("--floor-calls", type=int, default=200000)
     ap.add_argument("--compare-runs", type=int, default=3)
     ap.add_argument("--compare-iterations", type=int, default=1000)
+    ap.add_argument("--mode-runs", type=int, default=3)
+    ap.add_argument("--mode-small", type=int, default=2000,
+                    help="iterations for modes that trap on every allocation")
+    ap.add_argument("--mode-big", type=int, default=100000,
+                    help="iterations for untraced, gc-only and footprint runs")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root for BPF", file=sys.stderr)
@@ -394,10 +495,12 @@ def main():
     print("machine: %s, %d cores, kernel %s" % (os.uname().nodename, os.cpu_count(),
                                                 os.uname().release))
     print(machine_line())
-    if a.only in ("floor", "compare"):
+    if a.only in ("floor", "compare", "modes"):
         with tempfile.TemporaryDirectory() as tmp:
             if a.only == "floor":
                 uprobe_floor(a.runs, a.floor_calls)
+            elif a.only == "modes":
+                modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
             else:
                 compare(a.compare_runs, a.compare_iterations, tmp)
         return 0
@@ -415,6 +518,7 @@ def main():
         if a.only is None:
             uprobe_floor(a.runs, a.floor_calls)
             compare(a.compare_runs, a.compare_iterations, tmp)
+            modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
     return 0
 
 
