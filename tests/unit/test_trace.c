@@ -127,6 +127,19 @@ static void assert_event_equal(const struct pm_event *a, const struct pm_event *
 		assert_str(a->proc.comm, b->proc.comm);
 		assert_str(a->proc.path, b->proc.path);
 		break;
+	case PM_VM:
+		assert_int_equal(a->vm.op, b->vm.op);
+		assert_int_equal(a->vm.prot, b->vm.prot);
+		assert_int_equal(a->vm.flags, b->vm.flags);
+		assert_int_equal(a->vm.addr, b->vm.addr);
+		assert_int_equal(a->vm.len, b->vm.len);
+		assert_int_equal(a->vm.old_addr, b->vm.old_addr);
+		assert_int_equal(a->vm.old_len, b->vm.old_len);
+		break;
+	case PM_RSS:
+		assert_int_equal(a->rss.rss, b->rss.rss);
+		assert_int_equal(a->rss.anon, b->rss.anon);
+		break;
 	default:
 		fail_msg("unknown kind %d", b->kind);
 	}
@@ -534,6 +547,17 @@ static size_t all_types(struct pm_record *r)
 	n++;
 	r[n] = ev_rec(PM_EXIT, 6002, 0, UINT32_MAX, 77);
 	r[n].ev.proc = (typeof(r[n].ev.proc)){0, INT32_MAX, "", "/p"};
+	n++;
+	r[n] = ev_rec(PM_VM, 6100, 4242, 4243, 77);
+	r[n].ev.vm = (typeof(r[n].ev.vm)){PM_VM_MREMAP, 3, 1, 0x7f0000200000, 1 << 21,
+					  0x7f0000000000, 1 << 20};
+	n++;
+	r[n] = ev_rec(PM_VM, 6101, 4242, 4242, 77);
+	r[n].ev.vm = (typeof(r[n].ev.vm)){PM_VM_BRK, 0, 0, UINT64_MAX, UINT64_MAX, 0, UINT64_MAX};
+	n++;
+	r[n] = ev_rec(PM_RSS, 6102, 4242, 4242, 77);
+	r[n].ev.rss.rss = 123456789;
+	r[n].ev.rss.anon = UINT64_MAX;
 	n++;
 	r[n].type = PM_REC_LOST;
 	r[n].lost = (struct pm_lost){7000, 4242, PM_PY_MALLOC, 12};
@@ -1184,7 +1208,7 @@ static void test_bad_files(void **state)
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 7 is newer than this pymac supports (2)");
+	assert_string_equal(err, "trace version 7 is newer than this pymac supports (3)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
