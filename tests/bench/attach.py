@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Attach time per binary (issue 5): how long `pymac record` takes from its
+start until it says it is tracing, which covers reading the interpreter's
+ELF and DWARF (with debug info: every inlined copy of the allocator and of
+_Py_Dealloc) and attaching every probe. Prints min/median/max over runs and
+the number of probes. Usage: attach.py PYMAC [RUNS]"""
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+PYTHONS = [("Debian python3.11 (+ python3.11-dbg when installed)", "/usr/bin/python3.11"),
+           ("pyenv 3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11")]
+
+
+def once(pymac, py):
+    t0 = time.monotonic()
+    proc = subprocess.Popen([pymac, "record", "-o", "/dev/null", "--", py, "-c", "pass"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    probes, t = None, None
+    for line in proc.stderr:
+        m = re.search(r"tracing .*?, (\d+) probes attached", line)
+        if m and t is None:
+            t = time.monotonic() - t0
+            probes = int(m.group(1))
+    proc.wait()
+    return t, probes
+
+
+def main():
+    pymac = sys.argv[1]
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    print("attach time: `pymac record -- PYTHON -c pass` start to its 'tracing' line, %d runs" % runs)
+    for label, py in PYTHONS:
+        res = [once(pymac, py) for _ in range(runs)]
+        ts = sorted(t for t, _ in res if t is not None)
+        if not ts:
+            print("  %s: no 'tracing' line" % label)
+            continue
+        print("  %-52s min %.2f  median %.2f  max %.2f s, %s probes" % (
+            label, ts[0], statistics.median(ts), ts[-1], res[0][1]))
+
+
+if __name__ == "__main__":
+    main()
