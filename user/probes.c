@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -36,6 +38,9 @@ struct plan_step {
 	size_t mcnt;
 };
 
+/* The uprobe_multi programs a window arms: allocations, frees, deallocations. */
+#define SAMPLE_PROGS 3
+
 /* A file that has been attached for one process or for all, identified as
  * the kernel does. */
 struct attached_binary {
@@ -49,6 +54,17 @@ struct attached_binary {
 	/* the first attachment of a file holds the plan the others replay */
 	struct plan_step *steps;
 	size_t nsteps, capsteps;
+	/*
+	 * Sampling: the bin holding the plan, the file held open so that a
+	 * window can arm it again after the process it was found through has
+	 * gone (its /proc/PID/root path with it), and the links of the
+	 * sampled families while armed.
+	 */
+	long plan;
+	int file_fd;
+	int sfds[SAMPLE_PROGS];
+	struct bpf_link **slinks;
+	size_t nslinks, capslinks, ssites;
 };
 
 struct probes {
@@ -71,14 +87,20 @@ struct probes {
 	bool pid_filter;   /* PYMAC_PID_FILTER=0 turns it off */
 	bool choose_sites; /* PYMAC_PROBE_SITES=entry keeps every entry */
 	bool said_switch;
+	/*
+	 * Sampling: the allocation families are attached only while armed
+	 * (probes__sample). lock guards bins and links against the thread
+	 * that arms and disarms them.
+	 */
+	bool sample, armed, detached;
+	bool sample_perf; /* PYMAC_SAMPLE_LINKS=perf: one perf link per site */
+	bool said_arm;
+	pthread_mutex_t lock;
 };
 
 static const char *const source_names[PM_SOURCE_COUNT] = {
-    [PM_SOURCE_PYMALLOC] = "pymalloc",
-    [PM_SOURCE_DEALLOC] = "dealloc",
-    [PM_SOURCE_GC] = "gc",
-    [PM_SOURCE_LIBC] = "libc",
-    [PM_SOURCE_FOOTPRINT] = "footprint",
+    [PM_SOURCE_PYMALLOC] = "pymalloc", [PM_SOURCE_DEALLOC] = "dealloc",	    [PM_SOURCE_GC] = "gc",
+    [PM_SOURCE_LIBC] = "libc",	       [PM_SOURCE_FOOTPRINT] = "footprint",
 };
 
 const char *pm_source_name(enum pm_source_id id)
@@ -168,6 +190,7 @@ static void probes__init_common(struct probes *p, unsigned sources)
 	p->cur_pid = -1;
 	p->pid_filter = !(pf && strcmp(pf, "0") == 0);
 	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
+	pthread_mutex_init(&p->lock, NULL);
 }
 
 /* The footprint programs (bpf/vm.bpf.c), attached only for that source. */
@@ -234,6 +257,9 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 	}
 	libbpf_set_print(libbpf_quiet);
 	probes__init_common(p, opts->sources);
+	p->sample = opts->sample;
+	p->sample_perf =
+	    getenv("PYMAC_SAMPLE_LINKS") && strcmp(getenv("PYMAC_SAMPLE_LINKS"), "perf") == 0;
 	ret = skel_load(p, opts, true, err, errlen);
 	if (ret && ret != -EPERM && p->skel) {
 		/* a kernel without uprobe_multi (before 6.6) refuses those
@@ -320,55 +346,135 @@ struct probes *probes__open_dry(unsigned sources)
 
 #define DETACH_THREADS 16
 
-struct detach_work {
+/* Links and multi-link descriptors to close, from several threads. */
+struct closer {
 	struct bpf_link **links;
-	size_t n, stride;
+	int *fds;
+	size_t nlinks, nfds;
+	size_t cap_links, cap_fds;
 };
 
-static void *detach_some(void *arg)
-{
-	struct detach_work *w = arg;
+struct close_work {
+	const struct closer *c;
+	size_t first, stride;
+};
 
-	for (size_t i = 0; i < w->n; i += w->stride)
-		bpf_link__destroy(w->links[i]);
+static void *close_some(void *arg)
+{
+	struct close_work *w = arg;
+	size_t n = w->c->nlinks + w->c->nfds;
+
+	for (size_t i = w->first; i < n; i += w->stride) {
+		if (i < w->c->nfds)
+			close(w->c->fds[i]);
+		else
+			bpf_link__destroy(w->c->links[i - w->c->nfds]);
+	}
 	return NULL;
+}
+
+/*
+ * Closing a uprobe link waits for the kernel to unregister it (about
+ * 0.1 s each here, and perf-event links are unregistered one at a time
+ * under a kernel-wide mutex). One after the other, 21 links took 3.5-6 s
+ * to close; from 16 threads, 1.7-2.3 s, which is what a stop signal or
+ * the end of a command costs. A multi link is one unregistration for all
+ * its sites.
+ */
+static void closer__run(struct closer *c)
+{
+	struct close_work work[DETACH_THREADS];
+	pthread_t tid[DETACH_THREADS];
+	bool started[DETACH_THREADS] = {};
+	size_t n = c->nlinks + c->nfds, nt = n < DETACH_THREADS ? n : DETACH_THREADS;
+
+	for (size_t t = 0; t < nt; t++) {
+		work[t] = (struct close_work){c, t, nt};
+		started[t] = t > 0 && pthread_create(&tid[t], NULL, close_some, &work[t]) == 0;
+	}
+	for (size_t t = 0; t < nt; t++)
+		if (!started[t])
+			close_some(&work[t]);
+	for (size_t t = 1; t < nt; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	free(c->links);
+	free(c->fds);
+	memset(c, 0, sizeof(*c));
+}
+
+static int closer__add_fd(struct closer *c, int fd)
+{
+	if (fd < 0)
+		return 0;
+	if (c->nfds == c->cap_fds) {
+		size_t cap = c->cap_fds ? c->cap_fds * 2 : 16;
+		void *n = realloc(c->fds, cap * sizeof(*c->fds));
+
+		if (!n) {
+			close(fd); /* here and now rather than never */
+			return -ENOMEM;
+		}
+		c->fds = n;
+		c->cap_fds = cap;
+	}
+	c->fds[c->nfds++] = fd;
+	return 0;
+}
+
+static int closer__add_link(struct closer *c, struct bpf_link *l)
+{
+	if (!l)
+		return 0;
+	if (c->nlinks == c->cap_links) {
+		size_t cap = c->cap_links ? c->cap_links * 2 : 16;
+		void *n = realloc(c->links, cap * sizeof(*c->links));
+
+		if (!n) {
+			bpf_link__destroy(l);
+			return -ENOMEM;
+		}
+		c->links = n;
+		c->cap_links = cap;
+	}
+	c->links[c->nlinks++] = l;
+	return 0;
+}
+
+/* Move the sampled links of ab into c (to be closed outside the lock). */
+static void take_sampled(struct attached_binary *ab, struct closer *c)
+{
+	for (int i = 0; i < SAMPLE_PROGS; i++) {
+		closer__add_fd(c, ab->sfds[i]);
+		ab->sfds[i] = -1;
+	}
+	for (size_t i = 0; i < ab->nslinks; i++)
+		closer__add_link(c, ab->slinks[i]);
+	ab->nslinks = 0;
+	ab->ssites = 0;
 }
 
 void probes__detach(struct probes *p)
 {
-	struct detach_work work[DETACH_THREADS];
-	pthread_t tid[DETACH_THREADS];
-	bool started[DETACH_THREADS] = {};
-	size_t nt;
+	struct closer c = {};
 
 	if (!p)
 		return;
+	pthread_mutex_lock(&p->lock);
+	p->detached = true;
+	p->armed = false;
 	/* one close unregisters every site of a multi link */
 	for (size_t i = 0; i < p->nmfds; i++)
-		if (p->mfds[i] >= 0)
-			close(p->mfds[i]);
+		closer__add_fd(&c, p->mfds[i]);
 	p->nmfds = 0;
 	p->msites = 0;
-	if (!p->nlinks)
-		return;
-	/*
-	 * Closing a uprobe link waits for the kernel to unregister it (about
-	 * 0.1 s each here). One after the other, 21 links took 3.5-6 s to
-	 * close; from 16 threads, 1.7-2.3 s, which is what a stop signal or
-	 * the end of a command costs.
-	 */
-	nt = p->nlinks < DETACH_THREADS ? p->nlinks : DETACH_THREADS;
-	for (size_t t = 0; t < nt; t++) {
-		work[t] = (struct detach_work){p->links + t, p->nlinks - t, nt};
-		started[t] = t > 0 && pthread_create(&tid[t], NULL, detach_some, &work[t]) == 0;
-	}
-	for (size_t t = 0; t < nt; t++)
-		if (!started[t])
-			detach_some(&work[t]);
-	for (size_t t = 1; t < nt; t++)
-		if (started[t])
-			pthread_join(tid[t], NULL);
+	for (size_t i = 0; i < p->nlinks; i++)
+		closer__add_link(&c, p->links[i]);
 	p->nlinks = 0;
+	for (size_t i = 0; i < p->nbins; i++)
+		take_sampled(&p->bins[i], &c);
+	pthread_mutex_unlock(&p->lock);
+	closer__run(&c);
 }
 
 void probes__free(struct probes *p)
@@ -384,9 +490,13 @@ void probes__free(struct probes *p)
 			free(p->bins[i].steps[k].mcookies);
 		}
 		free(p->bins[i].steps);
+		free(p->bins[i].slinks);
+		if (p->bins[i].file_fd >= 0)
+			close(p->bins[i].file_fd);
 	}
 	free(p->bins);
 	pymac_bpf__destroy(p->skel);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -441,6 +551,26 @@ static struct plan_step *plan_add(struct probes *p)
 	return &ab->steps[ab->nsteps++];
 }
 
+/* The programs of the sampled families: everything but GC (and the
+ * footprint tracepoints, which are not uprobes). */
+static bool sampled_prog(const struct probes *p, const struct bpf_program *prog)
+{
+	const struct pymac_bpf *k = p->skel;
+
+	return k && prog &&
+	       (prog == k->progs.pm_alloc_enter || prog == k->progs.pm_alloc_exit ||
+		prog == k->progs.pm_alloc_site || prog == k->progs.pm_alloc_site_m ||
+		prog == k->progs.pm_free_enter || prog == k->progs.pm_free_m ||
+		prog == k->progs.pm_dealloc || prog == k->progs.pm_dealloc_m);
+}
+
+/* Under sampling, a sampled program is not attached when a file is
+ * analysed: its plan step is kept, and each window arms it (arm_bin). */
+static bool deferred(const struct probes *p, const struct bpf_program *prog)
+{
+	return p->sample && sampled_prog(p, prog);
+}
+
 static int uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 		       uint64_t offset, uint64_t cookie, bool retprobe)
 {
@@ -448,7 +578,7 @@ static int uprobe_link(struct probes *p, struct bpf_program *prog, const char *p
 	struct bpf_link *l;
 
 	/* a dry run counts a function that resolves as attached */
-	if (p->dry)
+	if (p->dry || deferred(p, prog))
 		return 0;
 	/* with a pid, the kernel arms only that process's memory (its
 	 * filter compares mm): other processes of the file never trap */
@@ -798,9 +928,9 @@ struct uprobe_multi_attr {
 	uint32_t pad;
 };
 
-/* One uprobe_multi link on cnt sites. 0 or -errno. */
-static int multi_link(struct probes *p, struct bpf_program *prog, const char *path,
-		      const uint64_t *offsets, const uint64_t *cookies, size_t cnt)
+/* A uprobe_multi link's descriptor, or -errno. */
+static int multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offsets,
+		    const uint64_t *cookies, size_t cnt, pid_t pid)
 {
 	union {
 		struct uprobe_multi_attr um;
@@ -808,10 +938,31 @@ static int multi_link(struct probes *p, struct bpf_program *prog, const char *pa
 	} attr;
 	int fd;
 
+	memset(&attr, 0, sizeof(attr));
+	attr.um.prog_fd = bpf_program__fd(prog);
+	attr.um.attach_type = PM_TRACE_UPROBE_MULTI;
+	attr.um.path = (uintptr_t)path;
+	attr.um.offsets = (uintptr_t)offsets;
+	attr.um.cookies = (uintptr_t)cookies;
+	attr.um.cnt = (uint32_t)cnt;
+	/* as for single links: only this process's memory is armed */
+	attr.um.pid = pid > 0 ? (uint32_t)pid : 0;
+	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr.um));
+	return fd < 0 ? -errno : fd;
+}
+
+/* One uprobe_multi link on cnt sites. 0 or -errno. */
+static int multi_link(struct probes *p, struct bpf_program *prog, const char *path,
+		      const uint64_t *offsets, const uint64_t *cookies, size_t cnt)
+{
+	int fd;
+
 	if (p->dry)
 		return 0;
 	if (!p->multi || !prog)
 		return -EOPNOTSUPP;
+	if (deferred(p, prog))
+		return 0;
 	if (p->nmfds == p->capmfds) {
 		size_t cap = p->capmfds ? p->capmfds * 2 : 8;
 		void *n = realloc(p->mfds, cap * sizeof(*p->mfds));
@@ -821,18 +972,9 @@ static int multi_link(struct probes *p, struct bpf_program *prog, const char *pa
 		p->mfds = n;
 		p->capmfds = cap;
 	}
-	memset(&attr, 0, sizeof(attr));
-	attr.um.prog_fd = bpf_program__fd(prog);
-	attr.um.attach_type = PM_TRACE_UPROBE_MULTI;
-	attr.um.path = (uintptr_t)path;
-	attr.um.offsets = (uintptr_t)offsets;
-	attr.um.cookies = (uintptr_t)cookies;
-	attr.um.cnt = (uint32_t)cnt;
-	/* as for single links: only this process's memory is armed */
-	attr.um.pid = p->cur_pid > 0 ? (uint32_t)p->cur_pid : 0;
-	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr.um));
+	fd = multi_fd(prog, path, offsets, cookies, cnt, p->cur_pid);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	p->mfds[p->nmfds++] = fd;
 	p->msites += cnt;
 	return 0;
@@ -1358,6 +1500,10 @@ static struct attached_binary *new_bin(struct probes *p, const struct target_bin
 	ab->dev = b->dev;
 	ab->ino = b->ino;
 	ab->pid = pid;
+	ab->plan = (long)(ab - p->bins);
+	ab->file_fd = p->sample && !p->dry ? open(b->host_path, O_PATH | O_CLOEXEC) : -1;
+	for (int i = 0; i < SAMPLE_PROGS; i++)
+		ab->sfds[i] = -1;
 	for (int s = 0; s < PM_SOURCE_COUNT; s++)
 		ab->cov.status[s] = PM_SRC_OFF;
 	return ab;
@@ -1408,9 +1554,197 @@ static void replay_plan(struct probes *p, const struct attached_binary *plan, co
 	}
 }
 
+/* ---- sampling ---- */
+
+/* The multi program a sampled step's site goes to when a window arms it,
+ * or -1 (a uretprobe: windows arm entries only). */
+static int sample_slot(const struct probes *p, const struct bpf_program *prog)
+{
+	const struct pymac_bpf *k = p->skel;
+
+	if (prog == k->progs.pm_alloc_enter || prog == k->progs.pm_alloc_site ||
+	    prog == k->progs.pm_alloc_site_m)
+		return 0;
+	if (prog == k->progs.pm_free_enter || prog == k->progs.pm_free_m)
+		return 1;
+	if (prog == k->progs.pm_dealloc || prog == k->progs.pm_dealloc_m)
+		return 2;
+	return -1;
+}
+
+static int slink_add(struct attached_binary *ab, struct bpf_link *l)
+{
+	if (ab->nslinks == ab->capslinks) {
+		size_t cap = ab->capslinks ? ab->capslinks * 2 : 16;
+		void *n = realloc(ab->slinks, cap * sizeof(*ab->slinks));
+
+		if (!n) {
+			bpf_link__destroy(l);
+			return -ENOMEM;
+		}
+		ab->slinks = n;
+		ab->capslinks = cap;
+	}
+	ab->slinks[ab->nslinks++] = l;
+	return 0;
+}
+
+/*
+ * Arm the sampled steps of ab's plan for ab's process. With uprobe_multi,
+ * every site of a program goes into one link (at most three per file):
+ * entries only, so an allocation is reported at its call with its size
+ * (its block's address, which only a uretprobe sees, stays 0, as at an
+ * inlined site). Attaching and closing then costs one kernel
+ * unregistration per program instead of one per site, and an allocation
+ * costs one trap instead of two. Without uprobe_multi, the plan's own
+ * links are made again. 0, or the first error.
+ */
+static int arm_bin(struct probes *p, struct attached_binary *ab)
+{
+	const struct attached_binary *plan = &p->bins[ab->plan];
+	char fdpath[32];
+	const char *path = fdpath;
+	int ret = 0;
+
+	if (ab->dead || p->dry)
+		return 0;
+	/* the file itself, wherever the process that showed it has gone */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", ab->file_fd);
+	if (ab->file_fd < 0)
+		return -ENOENT;
+	if (p->multi && !p->sample_perf) {
+		struct site_batch sb[SAMPLE_PROGS] = {};
+		struct bpf_program *mprog[SAMPLE_PROGS] = {p->skel->progs.pm_alloc_site_m,
+							   p->skel->progs.pm_free_m,
+							   p->skel->progs.pm_dealloc_m};
+
+		for (size_t i = 0; i < plan->nsteps && !ret; i++) {
+			const struct plan_step *st = &plan->steps[i];
+			int slot;
+
+			if (!st->prog || !sampled_prog(p, st->prog) ||
+			    (slot = sample_slot(p, st->prog)) < 0)
+				continue;
+			if (st->mcnt)
+				for (size_t k = 0; k < st->mcnt && !ret; k++)
+					ret = batch_add(&sb[slot], st->moffs[k], st->mcookies[k],
+							NULL);
+			else
+				ret = batch_add(&sb[slot], st->offset, st->cookie, NULL);
+		}
+		for (int i = 0; i < SAMPLE_PROGS; i++) {
+			if (!ret && sb[i].n && ab->sfds[i] < 0) {
+				int fd = multi_fd(mprog[i], path, sb[i].offsets, sb[i].cookies,
+						  sb[i].n, ab->pid);
+
+				if (fd < 0)
+					ret = fd;
+				else {
+					ab->sfds[i] = fd;
+					ab->ssites += sb[i].n;
+				}
+			}
+			batch_free(&sb[i]);
+		}
+		return ret;
+	}
+	for (size_t i = 0; i < plan->nsteps; i++) {
+		const struct plan_step *st = &plan->steps[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = st->cookie, .retprobe = st->retprobe);
+		struct bpf_link *l;
+
+		if (!st->prog || !sampled_prog(p, st->prog) || st->mcnt)
+			continue;
+		l = bpf_program__attach_uprobe_opts(st->prog, ab->pid, path, st->offset, &o);
+		if (!l) {
+			if (!ret)
+				ret = -errno;
+			continue;
+		}
+		if (slink_add(ab, l) == 0)
+			ab->ssites++;
+	}
+	return ret;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int probes__sample(struct probes *p, bool on, uint64_t *when_ns)
+{
+	struct closer c = {};
+	uint64_t t0 = mono_ns();
+	int ret = 0;
+
+	if (when_ns)
+		*when_ns = t0;
+	if (!p->sample || p->dry)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->detached || p->armed == on) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	p->armed = on;
+	for (size_t i = 0; i < p->nbins; i++) {
+		struct attached_binary *ab = &p->bins[i];
+
+		if (!on) {
+			take_sampled(ab, &c);
+			continue;
+		}
+		int err = arm_bin(p, ab);
+
+		/* a pid-filtered process that exited cannot be armed: normal */
+		if (err && !ret && !(ab->pid > 0 && kill(ab->pid, 0) && errno == ESRCH))
+			ret = err;
+		if (err && getenv("PYMAC_DEBUG"))
+			fprintf(stderr, "pymac: arming %s for pid %d: %s\n",
+				p->bins[ab->plan].is_python ? "python" : "libc", ab->pid,
+				strerror(-err));
+	}
+	if (ret && !p->said_arm) {
+		p->said_arm = true;
+		fprintf(stderr, "pymac: sampling: cannot arm every allocation probe: %s\n",
+			strerror(-ret));
+	}
+	pthread_mutex_unlock(&p->lock);
+	/*
+	 * When the set counts as armed or disarmed (measured: the events of a
+	 * steady workload begin and end within a millisecond of these): a
+	 * multi link is armed when its creation returns, and the first one
+	 * takes 4-9 ms where the others take microseconds, so arming is done
+	 * at its end; closing removes the breakpoints at once and then waits
+	 * for the kernel's grace period (50-130 ms), so disarming happens at
+	 * its start. Perf-event links arm and disarm one after the other
+	 * (each close waits ~0.1 s under a kernel-wide lock): the middle.
+	 */
+	uint64_t t1 = mono_ns();
+	bool perf = !p->multi || p->sample_perf;
+
+	if (when_ns)
+		*when_ns = on ? (perf ? t0 + (t1 - t0) / 2 : t1) : t0;
+	closer__run(&c);
+	if (when_ns && !on && perf)
+		*when_ns = t0 + (mono_ns() - t0) / 2;
+	return ret;
+}
+
+bool probes__sampled(const struct probes *p)
+{
+	return p->sample;
+}
+
 /* Close the links of ab (a file attached for one process, superseded). */
 static void close_bin_links(struct probes *p, struct attached_binary *ab)
 {
+	struct closer c = {};
+
 	for (size_t i = ab->link_from; i < ab->link_to && i < p->nlinks; i++) {
 		bpf_link__destroy(p->links[i]);
 		p->links[i] = NULL;
@@ -1423,6 +1757,8 @@ static void close_bin_links(struct probes *p, struct attached_binary *ab)
 	p->msites -= ab->msites <= p->msites ? ab->msites : p->msites;
 	ab->msites = 0;
 	ab->dead = true;
+	take_sampled(ab, &c);
+	closer__run(&c);
 }
 
 /*
@@ -1486,10 +1822,19 @@ static struct attached_binary *bin_for(struct probes *p, const struct target_bin
 		}
 		p->planning = -1;
 	} else {
+		ab->plan = plan;
 		replay_plan(p, &p->bins[plan], b->host_path);
 		ab->cov = p->bins[plan].cov;
 	}
 	p->cur_pid = -1;
+	/* a process that shows up inside a window is armed with the others */
+	if (p->armed) {
+		int err = arm_bin(p, ab);
+
+		if (err && getenv("PYMAC_DEBUG"))
+			fprintf(stderr, "pymac: arming %s for pid %d: %s\n", b->path, pid,
+				strerror(-err));
+	}
 	ab->link_to = p->nlinks;
 	ab->mfd_to = p->nmfds;
 	ab->msites = p->msites - msites0;
@@ -1531,9 +1876,25 @@ static void copy_cov(struct probe_coverage *to, const struct probe_coverage *fro
 	to->nsites[s] = from->nsites[s];
 }
 
+static int attach_pid_locked(struct probes *p, pid_t pid, const struct target_binary *python,
+			     const char *py_version, const struct target_binary *libc,
+			     struct probe_coverage *cov);
+
 int probes__attach_pid(struct probes *p, pid_t pid, const struct target_binary *python,
 		       const char *py_version, const struct target_binary *libc,
 		       struct probe_coverage *cov)
+{
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = attach_pid_locked(p, pid, python, py_version, libc, cov);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+static int attach_pid_locked(struct probes *p, pid_t pid, const struct target_binary *python,
+			     const char *py_version, const struct target_binary *libc,
+			     struct probe_coverage *cov)
 {
 	struct attached_binary *ab;
 	int n = 0;
@@ -1627,5 +1988,32 @@ uint64_t probes__lost_total(const struct probes *p)
 
 size_t probes__link_count(const struct probes *p)
 {
-	return p->nlinks + p->msites;
+	struct probes *q = (struct probes *)p;
+	size_t n = p->nlinks + p->msites;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < p->nbins; i++)
+		n += p->bins[i].ssites;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+size_t probes__sampled_sites(const struct probes *p)
+{
+	struct probes *q = (struct probes *)p;
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < p->nbins; i++) {
+		const struct attached_binary *plan = &p->bins[p->bins[i].plan];
+
+		if (p->bins[i].dead)
+			continue;
+		for (size_t k = 0; k < plan->nsteps; k++)
+			if (plan->steps[k].prog && sampled_prog(p, plan->steps[k].prog) &&
+			    !plan->steps[k].retprobe)
+				n += plan->steps[k].mcnt ? plan->steps[k].mcnt : 1;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return n;
 }

@@ -60,6 +60,9 @@ struct probes_opts {
 	unsigned sources;     /* PM_SOURCES_* mask */
 	size_t ringbuf_bytes; /* power of two */
 	bool filter_cgroups;  /* trace every process of traced_cgroups too */
+	/* sample the allocation families: they are armed only between
+	 * probes__sample(p, true) and probes__sample(p, false) */
+	bool sample;
 };
 
 struct probes;
@@ -127,5 +130,25 @@ uint64_t probes__lost_total(const struct probes *p);
 void probes__detach(struct probes *p);
 /* Number of uprobe/uretprobe/USDT links attached. */
 size_t probes__link_count(const struct probes *p);
+
+/*
+ * Sampling (probes_opts.sample): the probes of pymalloc, dealloc and libc
+ * are not attached by probes__attach*; they are armed in every attached
+ * file by probes__sample(p, true) and removed by probes__sample(p, false),
+ * while GC (and footprint) stay attached throughout. A file attached while
+ * armed is armed at once. With uprobe_multi (kernel 6.6+), a window arms
+ * the allocation functions' entries only, one link per program and file:
+ * their events carry sizes but no block address. It may be called from
+ * another thread than probes__attach*; after probes__detach it does
+ * nothing. when_ns (may be NULL) gets the CLOCK_MONOTONIC time at which
+ * the probes count as armed (or disarmed), which is not when the call
+ * returns: closing waits for the kernel long after the breakpoints are
+ * gone. 0, or the first error (said once on stderr; the files that could
+ * be armed are).
+ */
+int probes__sample(struct probes *p, bool on, uint64_t *when_ns);
+bool probes__sampled(const struct probes *p);
+/* Sites a window arms in every attached file (each entry once). */
+size_t probes__sampled_sites(const struct probes *p);
 
 #endif /* PYMAC_PROBES_H */

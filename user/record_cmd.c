@@ -58,6 +58,7 @@ static const char record_doc[] =
     "  pymac record -o t.pmt --compose-project pymac --duration 30\n"
     "  pymac record -o t.pmt --cgroup /docker/3f2a...   # a cgroup v2 path\n"
     "  pymac record -o t.pmt --probes libc -- ./a.out    # a program without Python\n"
+    "  pymac record -o t.pmt --sample-duty 1% -- python3 app.py  # bounded overhead\n"
     "  pymac replay t.pmt\n"
     "\n"
     "OPTIONS:";

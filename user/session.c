@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,10 @@
 #define CONTAINERS_MAX	  512
 #define RSS_INTERVAL_NS	  100000000ull
 
+/* What --sample-duty arms in windows. */
+#define SAMPLED_SOURCES                                                                            \
+	((1u << PM_SOURCE_PYMALLOC) | (1u << PM_SOURCE_DEALLOC) | (1u << PM_SOURCE_LIBC))
+
 /* Sources that make sense in a process without Python. */
 #define NO_PYTHON_NEEDED ((1u << PM_SOURCE_LIBC) | (1u << PM_SOURCE_FOOTPRINT))
 
@@ -49,7 +55,13 @@ enum {
 	OPT_DEBUG_DIR,
 	OPT_PID_FILTER,
 	OPT_MODE,
+	OPT_SAMPLE_DUTY,
+	OPT_SAMPLE_PERIOD,
 };
+
+#define SAMPLE_PERIOD_DEFAULT 1.0
+/* Shorter windows than this are mostly the time arming takes. */
+#define SAMPLE_WINDOW_MIN 0.002
 
 static const struct argp_option target_options[] = {
     {"pid", 'p', "PID", 0, "Attach to a running process and its children (repeatable)", 1},
@@ -68,8 +80,14 @@ static const struct argp_option target_options[] = {
      "RSS every 100 ms, for a memory timeline at near-zero overhead (works without symbols)",
      2},
     {"probes", OPT_PROBES, "LIST", 0,
-     "Comma-separated sources: pymalloc,dealloc,gc,libc,footprint (default: those of --mode)",
+     "Comma-separated sources: pymalloc,dealloc,gc,libc,footprint (default: those of --mode)", 2},
+    {"sample-duty", OPT_SAMPLE_DUTY, "P%", 0,
+     "Sampling: arm the allocation probes (pymalloc, dealloc, libc) only P% of the time, in "
+     "windows spread over each --sample-period, so their overhead is bounded; GC stays exact. "
+     "Counts are then estimates, marked so (e.g. 1%, 0.5% or 0.01)",
      2},
+    {"sample-period", OPT_SAMPLE_PERIOD, "SECONDS", 0,
+     "With --sample-duty: one window in every SECONDS, at a random point of it (default 1)", 2},
     {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
     {"pid-filter", OPT_PID_FILTER, NULL, 0,
@@ -96,6 +114,26 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 		/* the command was split off before parsing: keep it */
 		t->sources = PM_SOURCES_FULL;
 		t->ringbuf_bytes = 64u << 20;
+		t->sample_period = SAMPLE_PERIOD_DEFAULT;
+		return 0;
+	case OPT_SAMPLE_DUTY:
+		t->sample_duty = strtod(arg, &end);
+		if (*end == '%' && end[1] == '\0') {
+			t->sample_duty /= 100;
+		} else if (*end) {
+			argp_error(state, "invalid --sample-duty '%s' (e.g. 1%% or 0.01)", arg);
+		}
+		if (!(t->sample_duty > 0 && t->sample_duty < 1))
+			argp_error(state,
+				   "--sample-duty takes a share above 0 and below 100%% ('%s'); "
+				   "without it every event is traced",
+				   arg);
+		return 0;
+	case OPT_SAMPLE_PERIOD:
+		t->sample_period = strtod(arg, &end);
+		if (*end || !(t->sample_period >= 0.01 && t->sample_period <= 3600))
+			argp_error(state, "--sample-period takes seconds from 0.01 to 3600 ('%s')",
+				   arg);
 		return 0;
 	case OPT_MODE:
 		if (strcmp(arg, "full") == 0)
@@ -112,6 +150,16 @@ static error_t target_parse(int key, char *arg, struct argp_state *state)
 			argp_error(state,
 				   "give a command after --, or a target: -p PID, --container, "
 				   "--compose-project, --cgroup or --all-containers");
+		if (t->sample_duty > 0 && !(t->sources & SAMPLED_SOURCES))
+			argp_error(state,
+				   "--sample-duty samples pymalloc, dealloc and libc; none of "
+				   "them is traced here (--mode footprint or --probes)");
+		if (t->sample_duty > 0 && t->sample_duty * t->sample_period < SAMPLE_WINDOW_MIN)
+			argp_error(
+			    state,
+			    "windows of %.3g ms are too short to arm probes in; use a longer "
+			    "--sample-period (a window is duty x period, at least %g ms)",
+			    t->sample_duty * t->sample_period * 1e3, SAMPLE_WINDOW_MIN * 1e3);
 		return 0;
 	case OPT_PROBES:
 		if (pm_sources_parse(arg, &t->sources, err, sizeof(err)))
@@ -290,7 +338,11 @@ struct session {
 	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll, next_rss;
 	uint64_t known_cg[KNOWN_PIDS_MAX]; /* known[i]'s cgroup for RSS samples, 0: not looked up */
 	long page_size;
+	struct sampler *sampler; /* --sample-duty, from session__start to detach */
 };
+
+static int sampler_start(struct session *s);
+static void sampler_stop(struct session *s, bool emit_windows);
 
 static int emit(struct session *s, const struct pm_record *rec)
 {
@@ -874,14 +926,15 @@ struct session *session__new(const struct session_opts *o, int *status)
 			*status = 127;
 			goto fail;
 		}
-		if (!s->tc.has_python && t->sources_given &&
-		    (t->sources & ~NO_PYTHON_NEEDED) && !o->quiet)
+		if (!s->tc.has_python && t->sources_given && (t->sources & ~NO_PYTHON_NEEDED) &&
+		    !o->quiet)
 			pm_err("%s is not a Python interpreter; the Python sources attach when a "
 			       "traced child runs one",
 			       s->tc.exe);
 	}
 
 	struct probes_opts popts = {
+	    .sample = t->sample_duty > 0,
 	    .sources = t->sources,
 	    .ringbuf_bytes = t->ringbuf_bytes,
 	    .filter_cgroups = t->ncontainers || t->nprojects || t->ncgroups || t->all_containers,
@@ -921,6 +974,9 @@ void session__free(struct session *s)
 		return;
 	if (s->gate >= 0)
 		close(s->gate); /* the gated child exits 127 without running */
+	/* the sinks may be closed by now: windows not yet in the stream are
+	 * dropped (session__drain has put them there) */
+	sampler_stop(s, false);
 	consumer__free(s->consumer);
 	probes__free(s->probes);
 	free(s->conts);
@@ -1051,6 +1107,14 @@ int session__start(struct session *s)
 		fprintf(stderr, ", %zu probes attached%s\n", probes__link_count(s->probes),
 			s->o.targets->command ? "" : "; Ctrl-C to stop");
 	}
+	if (t->sample_duty > 0) {
+		int err = sampler_start(s);
+
+		if (err) {
+			pm_err("cannot start sampling: %s", strerror(-err));
+			return 1;
+		}
+	}
 	if (s->gate >= 0) {
 		if (write(s->gate, "g", 1) != 1) {
 			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
@@ -1133,6 +1197,208 @@ static void sample_rss(struct session *s)
 	}
 }
 
+/* ---- sampling (--sample-duty) ---- */
+
+struct sample_window {
+	uint64_t start, end;
+};
+
+/*
+ * A thread that arms the allocation probes for one window in every
+ * period and disarms them again: windows of a few milliseconds need a
+ * clock finer than the session's poll, and closing links waits for the
+ * kernel (tens of ms), which must not hold up reading the ring buffer.
+ * Each window starts at a random point of its period, so a workload that
+ * repeats itself every period is not always seen at the same phase.
+ */
+struct sampler {
+	struct probes *probes;
+	uint64_t period_ns, window_ns;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	unsigned seed;
+	/* finished windows the session has not put in the stream yet */
+	struct sample_window *done;
+	size_t ndone, capdone;
+	uint64_t windows;
+	uint64_t arm_ns_max, disarm_ns_max; /* what arming and disarming took */
+};
+
+/* Sleep until deadline (CLOCK_MONOTONIC ns) or a stop. true: stop. */
+static bool sampler_wait(struct sampler *sp, uint64_t deadline)
+{
+	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull),
+			      .tv_nsec = (long)(deadline % 1000000000ull)};
+	bool stop;
+
+	pthread_mutex_lock(&sp->mu);
+	while (!sp->stop && pm_now_ns() < deadline)
+		if (pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) == ETIMEDOUT)
+			break;
+	stop = sp->stop;
+	pthread_mutex_unlock(&sp->mu);
+	return stop;
+}
+
+static void sampler_push(struct sampler *sp, uint64_t start, uint64_t end)
+{
+	pthread_mutex_lock(&sp->mu);
+	if (sp->ndone == sp->capdone) {
+		size_t cap = sp->capdone ? sp->capdone * 2 : 16;
+		void *n = realloc(sp->done, cap * sizeof(*sp->done));
+
+		if (!n) {
+			/* a window missing from the trace would be counted as unarmed
+			 * time: say so rather than scale wrongly */
+			pthread_mutex_unlock(&sp->mu);
+			pm_err("sampling: out of memory; a window is missing from the trace");
+			return;
+		}
+		sp->done = n;
+		sp->capdone = cap;
+	}
+	sp->done[sp->ndone++] = (struct sample_window){start, end};
+	sp->windows++;
+	pthread_mutex_unlock(&sp->mu);
+}
+
+static void *sampler_main(void *arg)
+{
+	struct sampler *sp = arg;
+	uint64_t slot = pm_now_ns();
+
+	for (;;) {
+		uint64_t span = sp->period_ns > sp->window_ns ? sp->period_ns - sp->window_ns : 0;
+		uint64_t r = ((uint64_t)rand_r(&sp->seed) << 31) ^ (uint64_t)rand_r(&sp->seed);
+		uint64_t at = slot + (span ? r % span : 0), a0, a1, d0, d1, on, off;
+		bool stop;
+
+		slot += sp->period_ns;
+		if (sampler_wait(sp, at))
+			break;
+		/* the window is the armed time as probes__sample measures it,
+		 * not the calls' (disarming returns long after the probes are
+		 * gone) */
+		a0 = pm_now_ns();
+		probes__sample(sp->probes, true, &on);
+		a1 = pm_now_ns();
+		stop = sampler_wait(sp, on + sp->window_ns);
+		d0 = pm_now_ns();
+		probes__sample(sp->probes, false, &off);
+		d1 = pm_now_ns();
+		sampler_push(sp, on, off > on ? off : on);
+		if (a1 - a0 > sp->arm_ns_max)
+			sp->arm_ns_max = a1 - a0;
+		if (d1 - d0 > sp->disarm_ns_max)
+			sp->disarm_ns_max = d1 - d0;
+		if (getenv("PYMAC_DEBUG"))
+			fprintf(stderr,
+				"pymac: sample window %" PRIu64 " +%.3f ms: armed in %.3f ms, "
+				"disarmed in %.3f ms\n",
+				on, (off - on) / 1e6, (a1 - a0) / 1e6, (d1 - d0) / 1e6);
+		if (stop)
+			break;
+		/* a disarm that took longer than a period: start from now */
+		if (slot + sp->period_ns < pm_now_ns())
+			slot = pm_now_ns();
+	}
+	return NULL;
+}
+
+/* Put the finished windows in the stream (from the session's thread: the
+ * sinks are not shared with the sampler). */
+static void sampler_emit(struct session *s)
+{
+	struct sampler *sp = s->sampler;
+	struct sample_window w[64];
+	size_t n;
+
+	if (!sp)
+		return;
+	do {
+		pthread_mutex_lock(&sp->mu);
+		n = sp->ndone < 64 ? sp->ndone : 64;
+		memcpy(w, sp->done, n * sizeof(*w));
+		memmove(sp->done, sp->done + n, (sp->ndone - n) * sizeof(*w));
+		sp->ndone -= n;
+		pthread_mutex_unlock(&sp->mu);
+		for (size_t i = 0; i < n; i++) {
+			char v[64];
+
+			snprintf(v, sizeof(v), "%" PRIu64 " %" PRIu64, w[i].start, w[i].end);
+			session__meta(s, "sample_window", v);
+		}
+	} while (n == 64);
+}
+
+static int sampler_start(struct session *s)
+{
+	const struct target_opts *t = s->o.targets;
+	struct sampler *sp = calloc(1, sizeof(*sp));
+	pthread_condattr_t ca;
+	char v[64];
+	int err;
+
+	if (!sp)
+		return -ENOMEM;
+	sp->probes = s->probes;
+	sp->period_ns = (uint64_t)(t->sample_period * 1e9);
+	sp->window_ns = (uint64_t)(t->sample_duty * t->sample_period * 1e9);
+	sp->seed = (unsigned)(pm_now_ns() ^ (uint64_t)getpid());
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sp->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	snprintf(v, sizeof(v), "%.6g", t->sample_duty);
+	session__meta(s, "sample_duty", v);
+	snprintf(v, sizeof(v), "%" PRIu64, sp->period_ns);
+	session__meta(s, "sample_period_ns", v);
+	err = pthread_create(&sp->tid, NULL, sampler_main, sp);
+	if (err) {
+		pthread_cond_destroy(&sp->cv);
+		pthread_mutex_destroy(&sp->mu);
+		free(sp);
+		return -err;
+	}
+	s->sampler = sp;
+	if (!s->o.quiet)
+		fprintf(stderr,
+			"pymac: sampling: allocation probes (%zu sites) armed %.3g ms in every "
+			"%.3g s (%.3g%%); GC is traced throughout; counts are estimates\n",
+			probes__sampled_sites(s->probes), sp->window_ns / 1e6, sp->period_ns / 1e9,
+			t->sample_duty * 100);
+	return 0;
+}
+
+/* Stop the windows (an open one ends now) and put them all in the stream. */
+static void sampler_stop(struct session *s, bool emit_windows)
+{
+	struct sampler *sp = s->sampler;
+
+	if (!sp)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	sp->stop = true;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	pthread_join(sp->tid, NULL);
+	if (emit_windows)
+		sampler_emit(s);
+	if (getenv("PYMAC_DEBUG"))
+		fprintf(stderr,
+			"pymac: sampling: %" PRIu64 " windows, arming took up to %.3f ms, "
+			"disarming up to %.3f ms\n",
+			sp->windows, sp->arm_ns_max / 1e6, sp->disarm_ns_max / 1e6);
+	pthread_cond_destroy(&sp->cv);
+	pthread_mutex_destroy(&sp->mu);
+	free(sp->done);
+	free(sp);
+	s->sampler = NULL;
+}
+
 int session__step(struct session *s, int timeout_ms)
 {
 	const struct target_opts *t = s->o.targets;
@@ -1143,6 +1409,7 @@ int session__step(struct session *s, int timeout_ms)
 		return n;
 	}
 	unsigned long long now = pm_now_ns();
+	sampler_emit(s);
 	if (s->nrescans && !s->detached)
 		run_rescans(s);
 	if (s->pid_links && !s->detached && now >= s->next_pidpoll) {
@@ -1211,6 +1478,7 @@ void session__stop_command(struct session *s)
 
 void session__detach(struct session *s)
 {
+	sampler_stop(s, true);
 	probes__detach(s->probes);
 	s->detached = true;
 }

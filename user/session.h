@@ -37,6 +37,10 @@ struct target_opts {
 	bool all_containers;
 	bool pid_filter; /* --pid-filter: uprobes that fire only in the traced pids */
 	bool footprint;	 /* --mode footprint */
+	/* --sample-duty: the share of time the allocation probes are armed
+	 * (0: always), in windows of sample_duty * sample_period seconds */
+	double sample_duty;
+	double sample_period;
 };
 
 /*

@@ -68,6 +68,16 @@ struct proc {
 	size_t nsources;
 
 	struct footprint fp;
+
+	/* its life in the trace: first record, and its exit */
+	bool have_seen;
+	uint64_t first_ts;
+	uint64_t exit_ts;
+};
+
+/* A window in which a sampled trace's allocation probes were armed. */
+struct sample_window {
+	uint64_t start, end;
 };
 
 /* A container as its CONTAINER records describe it. */
@@ -106,7 +116,33 @@ struct summary {
 	uint64_t end_ts;
 	uint64_t lost_unattributed[PM_KIND_MAX];
 	char *command;
+
+	/* --sample-duty: META sample_duty, sample_period_ns, sample_window */
+	double sample_duty;
+	uint64_t sample_period_ns;
+	struct sample_window *windows;
+	size_t nwindows, windows_cap;
 };
+
+/* Kinds that --sample-duty sees only in its windows; the others (GC,
+ * process life, footprint) are traced throughout. */
+static bool kind_sampled(unsigned k)
+{
+	return (k >= PM_PY_MALLOC && k <= PM_PY_DEALLOC) || (k >= PM_MALLOC && k <= PM_FREE);
+}
+
+static bool sampled(const struct summary *s)
+{
+	return s->nwindows || s->sample_duty > 0;
+}
+
+static void proc_seen(struct proc *p, uint64_t ts)
+{
+	if (!p->have_seen || ts < p->first_ts) {
+		p->have_seen = true;
+		p->first_ts = ts;
+	}
+}
 
 static int set_str(char **dst, const char *s)
 {
@@ -231,6 +267,7 @@ static int on_event(struct summary *s, const struct pm_event *ev)
 	p = proc_get(s, ev->pid);
 	if (!p)
 		return -ENOMEM;
+	proc_seen(p, ev->ts_ns);
 	if (!p->cgroup_id)
 		p->cgroup_id = ev->cgroup_id;
 	if (k == 0 || k >= PM_KIND_MAX)
@@ -283,6 +320,7 @@ static int on_event(struct summary *s, const struct pm_event *ev)
 	case PM_EXIT:
 		p->exited = true;
 		p->exit_code = ev->proc.exit_code;
+		p->exit_ts = ev->ts_ns;
 		if (!p->comm || !p->comm[0])
 			return set_str(&p->comm, ev->proc.comm);
 		break;
@@ -300,6 +338,7 @@ static int on_process(struct summary *s, const struct pm_process *pr)
 	p = proc_get(s, pr->pid);
 	if (!p)
 		return -ENOMEM;
+	proc_seen(p, pr->ts_ns);
 	p->ppid = pr->ppid;
 	if (pr->cgroup_id)
 		p->cgroup_id = pr->cgroup_id;
@@ -414,6 +453,32 @@ static int on_container(struct summary *s, const struct pm_container *c)
 	return 0;
 }
 
+static int on_sample_meta(struct summary *s, const char *key, const char *value)
+{
+	unsigned long long a, b;
+
+	if (!key || !value)
+		return 0;
+	if (strcmp(key, "sample_duty") == 0) {
+		s->sample_duty = strtod(value, NULL);
+	} else if (strcmp(key, "sample_period_ns") == 0) {
+		s->sample_period_ns = strtoull(value, NULL, 10);
+	} else if (strcmp(key, "sample_window") == 0 && sscanf(value, "%llu %llu", &a, &b) == 2 &&
+		   b >= a) {
+		if (s->nwindows == s->windows_cap) {
+			size_t cap = s->windows_cap ? s->windows_cap * 2 : 64;
+			struct sample_window *w = realloc(s->windows, cap * sizeof(*w));
+
+			if (!w)
+				return -ENOMEM;
+			s->windows = w;
+			s->windows_cap = cap;
+		}
+		s->windows[s->nwindows++] = (struct sample_window){a, b};
+	}
+	return 0;
+}
+
 static int summary__record(struct pm_sink *sink, const struct pm_record *rec)
 {
 	struct summary *s = (struct summary *)((char *)sink - offsetof(struct summary, sink));
@@ -430,7 +495,7 @@ static int summary__record(struct pm_sink *sink, const struct pm_record *rec)
 	case PM_REC_META:
 		if (rec->meta.key && strcmp(rec->meta.key, "command") == 0)
 			return set_str(&s->command, rec->meta.value);
-		return 0;
+		return on_sample_meta(s, rec->meta.key, rec->meta.value);
 	case PM_REC_END:
 		note_ts(s, rec->end.ts_ns);
 		s->complete = true;
@@ -463,6 +528,7 @@ void summary__free(struct summary *s)
 	pid_index__free(&s->pids);
 	str_intern__free(&s->types_in);
 	free(s->command);
+	free(s->windows);
 	for (size_t i = 0; i < s->nconts; i++) {
 		struct cont *c = &s->conts[i];
 
@@ -514,6 +580,52 @@ static void trace_totals(const struct summary *s, const struct pm_trace_info *in
 	t->lost = t->lost_unattributed;
 	for (size_t i = 0; i < s->nprocs; i++)
 		t->lost += lost_sum(s->procs[i]->lost);
+}
+
+/* ---- sampling ---- */
+
+/* Time armed by the windows within [from, to). */
+static uint64_t armed_between(const struct summary *s, uint64_t from, uint64_t to)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < s->nwindows; i++) {
+		uint64_t a = s->windows[i].start > from ? s->windows[i].start : from;
+		uint64_t b = s->windows[i].end < to ? s->windows[i].end : to;
+
+		if (b > a)
+			sum += b - a;
+	}
+	return sum;
+}
+
+/* How a sampled process's counts scale: its life in the trace and the
+ * armed time within it. */
+struct proc_sampling {
+	uint64_t life_ns, armed_ns;
+	double scale; /* life / armed; 0: no window while it ran */
+};
+
+static void proc_sampling(const struct summary *s, const struct trace_totals *t,
+			  const struct proc *p, struct proc_sampling *ps)
+{
+	uint64_t end = t->start_ns + t->duration_ns;
+	uint64_t from = p->have_seen && p->first_ts > t->start_ns ? p->first_ts : t->start_ns;
+	uint64_t to = p->exited && p->exit_ts && p->exit_ts < end ? p->exit_ts : end;
+
+	if (to < from)
+		to = from;
+	ps->life_ns = to - from;
+	ps->armed_ns = armed_between(s, from, to);
+	if (ps->armed_ns > ps->life_ns)
+		ps->armed_ns = ps->life_ns;
+	ps->scale = ps->armed_ns ? (double)ps->life_ns / (double)ps->armed_ns : 0;
+}
+
+/* count seen in the windows, scaled to the whole life */
+static uint64_t estimate(uint64_t count, const struct proc_sampling *ps)
+{
+	return (uint64_t)((double)count * ps->scale + 0.5);
 }
 
 static const char *gc_source_name(unsigned bits)
@@ -744,8 +856,51 @@ static void json_lost(FILE *out, const struct proc *p)
 
 /* One process object. ind: the indentation of its first line; the others
  * get one more space. */
+/* A sampled process: its scale, and its sampled counts scaled to its life. */
+static void json_proc_sampling(const struct summary *s, FILE *out, const struct proc *p,
+			       const struct trace_totals *t, const char *ind)
+{
+	struct proc_sampling ps;
+	bool first = true;
+
+	proc_sampling(s, t, p, &ps);
+	fprintf(out,
+		"\"sampling\": {\"life_ns\": %" PRIu64 ", \"armed_ns\": %" PRIu64 ", \"scale\": ",
+		ps.life_ns, ps.armed_ns);
+	if (ps.scale > 0)
+		fprintf(out, "%.6g", ps.scale);
+	else
+		fputs("null", out);
+	fputs(", \"sampled_kinds\": [", out);
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		if (kind_sampled(k)) {
+			fprintf(out, "%s\"%s\"", first ? "" : ", ", pm_kind_name(k));
+			first = false;
+		}
+	fputs("], \"exact\": [\"gc\", \"processes\", \"footprint\"]},\n", out);
+	fprintf(out, "%s\"estimated_counts\": ", ind);
+	if (ps.scale <= 0) {
+		/* no window while it ran: nothing to scale */
+		fprintf(out, "null,\n%s\"estimated_bytes\": null,\n%s", ind, ind);
+		return;
+	}
+	first = true;
+	fputc('{', out);
+	for (unsigned k = 1; k < PM_KIND_MAX; k++) {
+		if (!kind_sampled(k))
+			continue;
+		fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ", pm_kind_name(k),
+			estimate(p->counts[k], &ps));
+		first = false;
+	}
+	fprintf(out,
+		"},\n%s\"estimated_bytes\": {\"py_alloc\": %" PRIu64 ", \"malloc\": %" PRIu64
+		"},\n%s",
+		ind, estimate(p->py_bytes, &ps), estimate(p->libc_bytes, &ps), ind);
+}
+
 static int json_proc(const struct summary *s, FILE *out, const struct proc *p, int top,
-		     const char *ind)
+		     const char *ind, const struct trace_totals *t)
 {
 	struct type_row *rows;
 	char more[16];
@@ -776,6 +931,8 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 	free(rows);
 
 	fprintf(out, "],\n%s", more);
+	if (sampled(s))
+		json_proc_sampling(s, out, p, t, more);
 	if (has_footprint(p)) {
 		const struct footprint *f = &p->fp;
 
@@ -784,8 +941,8 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 			", \"mmap_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
 			", \"peak_bytes\": %" PRIu64 ", \"arenas_mapped\": %" PRIu64
 			", \"arenas_released\": %" PRIu64 ", \"arena_size\": %" PRIu64,
-			footprint__total(f), f->bytes[FP_ARENA], f->bytes[FP_MMAP], f->heap, f->peak,
-			f->arena_maps, f->arena_unmaps, f->arena_size);
+			footprint__total(f), f->bytes[FP_ARENA], f->bytes[FP_MMAP], f->heap,
+			f->peak, f->arena_maps, f->arena_unmaps, f->arena_size);
 		if (f->have_rss)
 			fprintf(out,
 				", \"rss_bytes\": %" PRIu64 ", \"rss_anon_bytes\": %" PRIu64
@@ -874,7 +1031,7 @@ static int json_group(const struct summary *s, FILE *out, const struct group *g,
 	fputs(",\n   \"processes\": [", out);
 	for (size_t i = 0; i < g->nprocs; i++) {
 		fputs(i ? ",\n" : "\n", out);
-		err = json_proc(s, out, g->procs[i], top, "    ");
+		err = json_proc(s, out, g->procs[i], top, "    ", t);
 		if (err)
 			return err;
 	}
@@ -906,12 +1063,28 @@ int summary__print_json(const struct summary *s, FILE *out, const struct pm_trac
 	fprintf(out,
 		"{\"trace\": {\"version\": %" PRIu32 ", \"start_ns\": %" PRIu64
 		", \"duration_ns\": %" PRIu64 ", \"events\": %" PRIu64 ", \"lost\": %" PRIu64
-		", \"complete\": %s},\n \"processes\": [",
+		", \"complete\": %s},\n",
 		t.version, t.start_ns, t.duration_ns, s->events, t.lost,
 		s->complete ? "true" : "false");
+	if (sampled(s)) {
+		uint64_t armed = armed_between(s, t.start_ns, t.start_ns + t.duration_ns);
+
+		fprintf(out,
+			" \"sampling\": {\"duty\": %.6g, \"period_ns\": %" PRIu64
+			", \"windows\": %zu, \"armed_ns\": %" PRIu64 ", \"scale\": ",
+			s->sample_duty, s->sample_period_ns, s->nwindows, armed);
+		if (armed)
+			fprintf(out, "%.6g", (double)t.duration_ns / (double)armed);
+		else
+			fputs("null", out);
+		fputs(", \"estimated\": [\"counts of allocation kinds\", \"bytes\"], "
+		      "\"exact\": [\"gc\", \"processes\", \"footprint\"]},\n",
+		      out);
+	}
+	fputs(" \"processes\": [", out);
 	for (size_t i = 0; i < s->nprocs && !err; i++) {
 		fputs(i ? ",\n" : "\n", out);
-		err = json_proc(s, out, procs[i], top, "  ");
+		err = json_proc(s, out, procs[i], top, "  ", &t);
 	}
 	if (!err) {
 		fputs(s->nprocs ? "\n ],\n \"containers\": [" : "],\n \"containers\": [", out);
@@ -1077,7 +1250,9 @@ static void print_footprint(FILE *out, const struct proc *p)
 	}
 }
 
-static void print_counts(FILE *out, const struct proc *p)
+/* ps: a sampled process's scale (NULL: not sampled): its sampled kinds
+ * show their estimate beside the count seen, the others say exact. */
+static void print_counts(FILE *out, const struct proc *p, const struct proc_sampling *ps)
 {
 	uint64_t max = 0;
 	bool first = true;
@@ -1094,7 +1269,14 @@ static void print_counts(FILE *out, const struct proc *p)
 		    (!pm_kind_is_python_alloc(k) || !source_requested(p, "pymalloc")))
 			continue;
 		label(out, first ? "events" : "");
-		fprintf(out, "%-12s %*" PRIu64 "\n", pm_kind_name(k), w, p->counts[k]);
+		fprintf(out, "%-12s %*" PRIu64, pm_kind_name(k), w, p->counts[k]);
+		if (ps && !kind_sampled(k))
+			fputs("  exact", out);
+		else if (ps && ps->scale > 0)
+			fprintf(out, "  sampled, estimate %" PRIu64, estimate(p->counts[k], ps));
+		else if (ps)
+			fputs("  sampled, no estimate", out);
+		fputc('\n', out);
 		first = false;
 	}
 }
@@ -1142,8 +1324,10 @@ static void print_lost(FILE *out, const uint64_t *lost, uint64_t total, const ch
 		total, who);
 }
 
-static int print_proc_text(const struct summary *s, FILE *out, const struct proc *p, int top)
+static int print_proc_text(const struct summary *s, FILE *out, const struct proc *p, int top,
+			   const struct trace_totals *t)
 {
+	struct proc_sampling ps;
 	struct type_row *rows;
 	size_t nrows;
 	int w;
@@ -1189,12 +1373,31 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 		fputc('\n', out);
 	}
 
-	print_counts(out, p);
+	if (sampled(s)) {
+		proc_sampling(s, t, p, &ps);
+		label(out, "sampling");
+		if (ps.scale > 0)
+			fprintf(out,
+				"armed %.3f s of its %.3f s (%.2f%%): sampled counts are "
+				"estimates, x%.4g\n",
+				(double)ps.armed_ns / 1e9, (double)ps.life_ns / 1e9,
+				100.0 * (double)ps.armed_ns / (double)ps.life_ns, ps.scale);
+		else
+			fprintf(out,
+				"no window while it ran (%.3f s): its allocation counts cannot be "
+				"estimated\n",
+				(double)ps.life_ns / 1e9);
+	}
+	print_counts(out, p, sampled(s) ? &ps : NULL);
 
 	if (source_requested(p, "pymalloc") || p->py_bytes) {
 		label(out, "requested");
 		fputs("python allocator ", out);
 		print_bytes(out, p->py_bytes);
+		if (sampled(s) && ps.scale > 0) {
+			fputs(" in the windows; estimate ", out);
+			print_size(out, estimate(p->py_bytes, &ps), false);
+		}
 		fputc('\n', out);
 	}
 	if (p->libc_bytes || p->counts[PM_MALLOC] || p->counts[PM_CALLOC] ||
@@ -1202,6 +1405,10 @@ static int print_proc_text(const struct summary *s, FILE *out, const struct proc
 		label(out, "");
 		fputs("libc             ", out);
 		print_bytes(out, p->libc_bytes);
+		if (sampled(s) && ps.scale > 0) {
+			fputs(" in the windows; estimate ", out);
+			print_size(out, estimate(p->libc_bytes, &ps), false);
+		}
 		fputc('\n', out);
 	}
 
@@ -1279,7 +1486,7 @@ static void print_container_header(FILE *out, const struct cont *c, const struct
 	fputc('\n', out);
 }
 
-static void print_group_totals(FILE *out, const struct group *g)
+static void print_group_totals(FILE *out, const struct group *g, bool sampled_counts)
 {
 	const struct proc *p = &g->totals;
 	uint64_t events = 0, lost = lost_sum(p->lost);
@@ -1288,8 +1495,9 @@ static void print_group_totals(FILE *out, const struct group *g)
 		events += p->counts[k];
 	fputc('\n', out);
 	label(out, "totals");
-	fprintf(out, "%zu process%s, %" PRIu64 " event%s, python allocator ", g->nprocs,
-		g->nprocs == 1 ? "" : "es", events, events == 1 ? "" : "s");
+	fprintf(out, "%zu process%s, %" PRIu64 " event%s%s, python allocator ", g->nprocs,
+		g->nprocs == 1 ? "" : "es", events, events == 1 ? "" : "s",
+		sampled_counts ? " (allocations as seen in the sampling windows)" : "");
 	print_bytes(out, p->py_bytes);
 	fputs(", libc ", out);
 	print_bytes(out, p->libc_bytes);
@@ -1322,9 +1530,9 @@ static int print_groups_text(const struct summary *s, FILE *out, struct proc **p
 			continue;
 		}
 		for (size_t j = 0; j < g[i].nprocs && !err; j++)
-			err = print_proc_text(s, out, g[i].procs[j], top);
+			err = print_proc_text(s, out, g[i].procs[j], top, t);
 		if (!err)
-			print_group_totals(out, &g[i]);
+			print_group_totals(out, &g[i], sampled(s));
 	}
 	groups_free(g, s->nconts + 1);
 	return err;
@@ -1352,11 +1560,32 @@ int summary__print_text(const struct summary *s, FILE *out, const struct pm_trac
 	if (t.lost_unattributed)
 		print_lost(out, s->lost_unattributed, t.lost_unattributed,
 			   " from unidentified processes");
+	if (sampled(s)) {
+		uint64_t armed = armed_between(s, t.start_ns, t.start_ns + t.duration_ns);
+
+		label(out, "sampled");
+		fprintf(out,
+			"allocation events seen only in %zu window%s covering %.2f%% of the time "
+			"(--sample-duty %.3g%%); counts below are estimates",
+			s->nwindows, s->nwindows == 1 ? "" : "s",
+			t.duration_ns ? 100.0 * (double)armed / (double)t.duration_ns : 0.0,
+			s->sample_duty * 100);
+		if (armed)
+			fprintf(out, " (x%.4g)", (double)t.duration_ns / (double)armed);
+		fputc('\n', out);
+		label(out, "");
+		fputs("GC collections and processes are exact; live bytes and the pairing of\n",
+		      out);
+		label(out, "");
+		fputs("allocations with frees are not meaningful (the timeline's net bytes\n", out);
+		label(out, "");
+		fputs("neither)\n", out);
+	}
 
 	if (s->nconts)
 		err = print_groups_text(s, out, procs, &t, top);
 	for (size_t i = 0; i < s->nprocs && !err && !s->nconts; i++)
-		err = print_proc_text(s, out, procs[i], top);
+		err = print_proc_text(s, out, procs[i], top, &t);
 	free(procs);
 	if (err)
 		return err;
