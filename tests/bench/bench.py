@@ -26,6 +26,9 @@ And, for issue 6 (overhead):
     traced/untraced ratio of the workload's own run time (measured inside
     the interpreter, so pymac's start-up and attach are not in it), ns per
     traced event, pymac's CPU and wakeups per million events.
+  - consumer: pymac's consumer and trace writer fed from a BPF program at
+    1-20 M events/s (tests/bench/ringbench/): events/s with zero loss, the
+    loss at twice that, consumer CPU and wakeups per million events.
 Usage: bench.py [--runs N] [--iterations N] [--python PATH] [--only SECTION]
 """
 import argparse
@@ -254,6 +257,80 @@ def uprobe_floor(runs, calls):
                     str(min(runs, 64))], check=False)
 
 
+def consumer_bench(runs, seconds, rates):
+    """Build and run tests/bench/ringbench: pymac's consumer and trace writer
+    fed by a BPF program writing py_malloc/py_free records at paced rates
+    (real probes here cannot go past ~100k events/s). Per sink and rate:
+    offered and consumed events/s, share lost, consumer CPU and wakeups per
+    million events; then the highest rate without loss and the loss at
+    twice that rate."""
+    out = os.path.join(ROOT, ".output", "bench")
+    r = subprocess.run(["make", "-s", "-C", os.path.join(BENCH, "ringbench"), "OUT=" + out],
+                       capture_output=True, text=True)
+    if r.returncode:
+        print("consumer: build failed:\n" + r.stderr)
+        return
+
+    def measure(sink, rate):
+        # a session of its own: ringbench gives its autogroup nice -20 so
+        # that other programs on the machine do not take its cores
+        how = ["--drain"] if rate is None else ["--rates", "%g" % rate]
+        p = subprocess.run([os.path.join(out, "ringbench"), "--sink", sink, "--runs", str(runs),
+                            "--seconds", str(seconds), "--nice", "-20"] + how,
+                           capture_output=True, text=True, start_new_session=True)
+        rows = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+        if p.returncode or len(rows) != runs:
+            print("  %s at %g M/s: ringbench failed: %s" % (sink, rate, p.stderr.strip()))
+            return None
+        return rows
+
+    def show(sink, rate, rows):
+        print("  %-5s %5g M/s offered %s M/s, consumed %s M/s, lost %s %%" % (
+            sink, rate, mmm([x["offered_rate"] / 1e6 for x in rows], "%.2f"),
+            mmm([x["consumed_rate"] / 1e6 for x in rows], "%.2f"),
+            mmm([100 * x["lost_share"] for x in rows], "%.1f")))
+        print("  %-5s %5s       consumer CPU ms per M events %s, wakeups per M %s, "
+              "CPU share %s" % ("", "", mmm([x["cpu_ms_per_m"] for x in rows], "%.0f"),
+                                mmm([x["wakeups_per_m"] for x in rows], "%.0f"),
+                                mmm([x["cpu_share"] for x in rows], "%.2f")))
+        sys.stdout.flush()
+
+    print("consumer: ringbench, pymac's consumer + trace writer on CPU 0, BPF producer on "
+          "CPU 1, 64 MiB ring, %d runs of %gs per rate" % (runs, seconds))
+    for sink in ("null", "trace"):
+        rows = measure(sink, None)
+        if rows:
+            print("  %-5s drain of a full ring (no producer running): %s M events/s, "
+                  "CPU ms per M events %s" % (sink, mmm([x["consumed_rate"] / 1e6 for x in rows],
+                                                        "%.2f"),
+                                             mmm([x["cpu_ms_per_m"] for x in rows], "%.0f")))
+        best, short = None, False
+        for rate in rates:
+            rows = measure(sink, rate)
+            if not rows:
+                break
+            show(sink, rate, rows)
+            # zero loss counts only where the producer really offered the rate
+            if all(x["lost"] == 0 and x["offered_rate"] >= 0.95e6 * rate for x in rows):
+                best = rate
+            elif any(x["lost"] for x in rows):
+                break
+            else:
+                short = True
+        if best is None:
+            print("  %s: lost events at every rate" % sink)
+            continue
+        print("  %s: highest rate with zero loss in every run: %g M events/s%s" % (
+            sink, best, " (the producer could not offer more; it lost nothing above)"
+            if short else ""))
+        rows = measure(sink, 2 * best)
+        if rows:
+            show(sink, 2 * best, rows)
+            print("  %s: at twice that rate, lost %s %% (producer reached %s M/s)" % (
+                sink, mmm([100 * x["lost_share"] for x in rows], "%.1f"),
+                mmm([x["offered_rate"] / 1e6 for x in rows], "%.2f")))
+
+
 def bt_script(target, mode):
     """bpftrace's closest equivalent of pymac's pymalloc+dealloc probes:
     entry and return of the allocators, entry of PyObject_Free and
@@ -477,13 +554,19 @@ def main():
     ap.add_argument("--python", default=default_python())
     ap.add_argument("--view-iterations", type=int, default=100000,
                     help="workload size of the trace that feeds the view at 1M events/s")
-    ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes"],
+    ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes",
+                                       "consumer"],
                     help="run only one section: the recording figures, the live view's, "
-                    "the uprobe floor, or the tracer comparison on the workloads")
+                    "the uprobe floor, the tracer comparison on the workloads, the modes, "
+                    "or the consumer's throughput")
     ap.add_argument("--floor-calls", type=int, default=200000)
     ap.add_argument("--compare-runs", type=int, default=3)
     ap.add_argument("--compare-iterations", type=int, default=1000)
     ap.add_argument("--mode-runs", type=int, default=3)
+    ap.add_argument("--consumer-runs", type=int, default=3)
+    ap.add_argument("--consumer-seconds", type=float, default=3)
+    ap.add_argument("--consumer-rates", default="1,2,3,4,5,6,8,10,20",
+                    help="target rates of the consumer section, millions of events/s")
     ap.add_argument("--mode-small", type=int, default=2000,
                     help="iterations for modes that trap on every allocation")
     ap.add_argument("--mode-big", type=int, default=100000,
@@ -495,6 +578,10 @@ def main():
     print("machine: %s, %d cores, kernel %s" % (os.uname().nodename, os.cpu_count(),
                                                 os.uname().release))
     print(machine_line())
+    rates = [float(x) for x in a.consumer_rates.split(",")]
+    if a.only == "consumer":
+        consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
+        return 0
     if a.only in ("floor", "compare", "modes"):
         with tempfile.TemporaryDirectory() as tmp:
             if a.only == "floor":
@@ -519,6 +606,7 @@ def main():
             uprobe_floor(a.runs, a.floor_calls)
             compare(a.compare_runs, a.compare_iterations, tmp)
             modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
+            consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
     return 0
 
 
