@@ -153,6 +153,7 @@ struct timeline {
 
 	uint64_t lost_total;
 	uint64_t lost_unattributed[PM_KIND_MAX];
+	bool sampled; /* the trace says its allocation probes were armed in windows */
 };
 
 static const char *str_or_empty(const char *s)
@@ -265,6 +266,7 @@ static struct lane *lane_new(struct timeline *tl, uint64_t ts)
 	l->last_b = b;
 	l->cur = ring_at(&l->bk, b);
 	l->info.first_ns = ts ? ts : tl->now_ns;
+	l->info.sampled = tl->sampled;
 	l->index = tl->nlanes;
 	tl->lanes[tl->nlanes++] = l;
 	return l;
@@ -1076,6 +1078,13 @@ static int timeline__record(struct pm_sink *sink, const struct pm_record *rec)
 		return on_container(tl, &rec->cont);
 	case PM_REC_END:
 		note_ts(tl, rec->end.ts_ns);
+		return 0;
+	case PM_REC_META:
+		if (rec->meta.key && strcmp(rec->meta.key, "sample_duty") == 0) {
+			tl->sampled = true;
+			for (size_t i = 0; i < tl->nlanes; i++)
+				tl->lanes[i]->info.sampled = true;
+		}
 		return 0;
 	default:
 		return 0;

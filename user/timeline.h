@@ -70,6 +70,8 @@ struct tl_lane_info {
 	uint32_t pids[16];	  /* first processes seen */
 	size_t npids;		  /* may exceed 16: how many were seen */
 	bool partial;		  /* some source of some process sees only part of the calls */
+	bool sampled; /* allocation probes armed only in windows (--sample-duty): its
+		       * call counts are a sample and its net bytes mean nothing */
 	char partial_what[64];	  /* e.g. "pymalloc, dealloc" */
 	uint64_t gc_by_gen[3];	  /* collections so far by generation */
 	uint64_t lost;		  /* events lost so far */

@@ -627,6 +627,8 @@ static void draw_headline(struct tui *t, const struct timeline *tl, const struct
 	putf(t, &p, base, " gc %" PRIu64 "/%" PRIu64 "/%" PRIu64, gc_gen[0], gc_gen[1], gc_gen[2]);
 	if (in->partial)
 		put(t, &p, selected ? base | A_BOLD : pair(t, PAIR_WARN) | A_BOLD, " PARTIAL");
+	if (in->sampled)
+		put(t, &p, selected ? base | A_BOLD : pair(t, PAIR_WARN) | A_BOLD, " SAMPLED");
 	k = timeline__top_types(tl, v->lane, from, end, top, TOP_TYPES);
 	for (i = 0; i < k; i++) {
 		fmt_count(a, sizeof(a), top[i].count);
@@ -724,6 +726,10 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	putf(t, &p, 0, "  unmatched frees %" PRIu64, in->unmatched_frees);
 	putf(t, &p, 0, "  gc 0:%" PRIu64 " 1:%" PRIu64 " 2:%" PRIu64 "  ", in->gc_by_gen[0],
 	     in->gc_by_gen[1], in->gc_by_gen[2]);
+	if (in->sampled)
+		put(t, &p, pair(t, PAIR_WARN) | A_BOLD,
+		    "SAMPLED: allocation calls seen only in windows; rates are a sample, net bytes "
+		    "are not tracked  ");
 	if (in->partial)
 		putf(t, &p, pair(t, PAIR_WARN) | A_BOLD, "PARTIAL: only part of the calls seen (%s)",
 		     in->partial_what[0] ? in->partial_what : "some sources");
@@ -1349,7 +1355,8 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 			muldiv(b.libc_allocs, NS_PER_SEC, span),
 			muldiv(b.libc_frees, NS_PER_SEC, span), b.libc_net);
 		fprintf(out, " dealloc/s=%" PRIu64, muldiv(b.deallocs, NS_PER_SEC, span));
-		fprintf(out, " fp_net=%" PRId64 " rss=%" PRId64, b.fp_net, b.rss);
+		fprintf(out, " fp_net=%" PRId64 " rss=%" PRId64 " sampled=%d", b.fp_net, b.rss,
+			in->sampled ? 1 : 0);
 		fprintf(out, " gc=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64, in->gc_by_gen[0],
 			in->gc_by_gen[1], in->gc_by_gen[2]);
 		fprintf(out,

@@ -100,6 +100,11 @@ void tui__stats(const struct tui *t, struct tui_stats *out);
  *   libc_alloc/s=N libc_free/s=N
  *   libc_net=N         libc net bytes at the interval's end (signed)
  *   dealloc/s=N
+ *   fp_net=N           footprint mode: anonymous mappings + brk heap of the
+ *                      lane's processes at the interval's end (0 otherwise)
+ *   rss=N              footprint mode: the sum of their latest RSS samples
+ *   sampled=0|1        1: allocation probes were armed only in windows
+ *                      (--sample-duty): rates are a sample, nets mean nothing
  *   gc=0:N,1:N,2:N     collections so far by generation (the model's now)
  *   gc_in_interval=0:N,1:N,2:N,?:N   collections that started in the
  *                      interval, by generation ('?': unknown)
