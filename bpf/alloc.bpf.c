@@ -91,7 +91,7 @@ static __always_inline int alloc_site(struct pt_regs *ctx)
 	r->size = a.size;
 	r->old_addr = a.old_addr;
 	r->addr = 0;
-	bpf_ringbuf_submit(r, 0);
+	pm_submit_batched(r);
 	return 0;
 }
 
@@ -128,7 +128,7 @@ int pm_alloc_exit(struct pt_regs *ctx)
 		r->size = a->size;
 		r->old_addr = a->old_addr;
 		r->addr = PT_REGS_RC(ctx);
-		bpf_ringbuf_submit(r, 0);
+		pm_submit_batched(r);
 	}
 	bpf_map_delete_elem(&alloc_pending, &key);
 	return 0;
@@ -151,7 +151,7 @@ static __always_inline int free_enter(struct pt_regs *ctx)
 		return 0;
 	pm_fill_hdr(&r->h, kind, id);
 	r->addr = addr;
-	bpf_ringbuf_submit(r, 0);
+	pm_submit_batched(r);
 	return 0;
 }
 

@@ -26,7 +26,7 @@ static __always_inline int dealloc(struct pt_regs *ctx)
 	    bpf_probe_read_user(&name, sizeof(name), (void *)(type + pm_off_tp_name)) == 0 && name)
 		bpf_probe_read_user_str(r->type_name, sizeof(r->type_name), (void *)name);
 	r->type = type;
-	bpf_ringbuf_submit(r, 0);
+	pm_submit_batched(r);
 	return 0;
 }
 

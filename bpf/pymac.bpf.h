@@ -51,6 +51,8 @@ PM_MAP struct {
 
 extern const volatile bool pm_filter_cgroups;
 extern const volatile bool pm_follow_children;
+/* Batch the consumer's wakeups: see pm_submit_batched. 0: wake every time. */
+extern const volatile __u64 pm_wakeup_bytes;
 /* Offsets into CPython objects, in case a build lays them out differently. */
 extern const volatile __u32 pm_off_ob_type;
 extern const volatile __u32 pm_off_tp_name;
@@ -128,6 +130,26 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
 			pm_count_lost(tgid, kind);                                                 \
 		__r;                                                                               \
 	})
+
+/*
+ * Submit a record of the hot kinds (allocations, frees, deallocations)
+ * without waking the consumer, until pm_wakeup_bytes wait in the ring: a
+ * wakeup costs the traced CPU an irq_work and the consumer a context switch,
+ * which at one per record dominated the consumer's cost. The consumer reads
+ * the rest when its poll times out (every 100 ms or less). Rare records
+ * (exec, exit, collections, footprint) keep the default, which wakes a
+ * consumer that has caught up: the session reacts to an exec at once.
+ */
+static __always_inline void pm_submit_batched(void *r)
+{
+	__u64 flags = 0;
+
+	if (pm_wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= pm_wakeup_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+}
 
 /*
  * Value of the register that PM_REG_* index `reg` names. The registers are

@@ -184,9 +184,24 @@ int consumer__poll(struct consumer *c, int timeout_ms)
 {
 	int n;
 
+	uint64_t before = c->events + c->malformed;
+
 	c->in_round = 0;
 	n = ring_buffer__poll(c->rb, timeout_ms);
-	return n == BUDGET_SPENT ? (int)c->in_round : n;
+	if (n != BUDGET_SPENT) {
+		if (n < 0)
+			return n;
+		/*
+		 * The hot records do not wake us until enough of them wait
+		 * (pm_submit_batched): whatever the wait ended on, read what
+		 * is there.
+		 */
+		n = ring_buffer__consume(c->rb);
+		if (n < 0 && n != BUDGET_SPENT)
+			return n;
+	}
+	n = (int)(c->events + c->malformed - before);
+	return n;
 }
 
 int consumer__drain(struct consumer *c)

@@ -222,6 +222,23 @@ static int ensure_tracefs(void)
 	return 0;
 }
 
+/*
+ * How much the hot records may fill the ring before one wakes the consumer
+ * (bpf/pymac.bpf.h, pm_submit_batched): a sixteenth of it, so that bursts
+ * never fill it before the consumer runs, and the consumer's poll timeout
+ * picks up what stays below. PYMAC_WAKEUP_BYTES overrides it (0: wake on
+ * every record, as before; for measurements).
+ */
+static uint64_t wakeup_bytes(size_t ringbuf_bytes)
+{
+	const char *env = getenv("PYMAC_WAKEUP_BYTES");
+	uint64_t size = ringbuf_bytes ? ringbuf_bytes : 64u << 20;
+
+	if (env && *env)
+		return strtoull(env, NULL, 0);
+	return size / 16 > 65536 ? size / 16 : 65536;
+}
+
 /* Open and load the BPF object, with or without the uprobe_multi programs.
  * p->skel is NULL (and err says why) when it cannot even be opened. */
 static int skel_load(struct probes *p, const struct probes_opts *opts, bool multi, char *err,
@@ -236,6 +253,7 @@ static int skel_load(struct probes *p, const struct probes_opts *opts, bool mult
 		return ret;
 	}
 	p->skel->rodata->pm_filter_cgroups = opts->filter_cgroups;
+	p->skel->rodata->pm_wakeup_bytes = wakeup_bytes(opts->ringbuf_bytes);
 	if (opts->ringbuf_bytes)
 		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
 	set_multi(p->skel, multi);

@@ -3,10 +3,10 @@
  * Producer for the consumer benchmark: each run of `produce` writes
  * args[0] of pymac's own py_malloc/py_free records into a ring buffer, the
  * way pymac's probes do (bpf/pymac.bpf.h, bpf/alloc.bpf.c): one reserve per
- * record with flags 0, a count of the records that found no room, and a
- * submit with flags 0, so that the kernel wakes the consumer only when it
- * had caught up (no BPF_RB_NO_WAKEUP / FORCE_WAKEUP, as in pymac). User space runs
- * it with BPF_PROG_TEST_RUN, so nothing but the bench triggers it.
+ * record, a count of the records that found no room, and the submit of
+ * pm_submit_batched: no wakeup until wakeup_bytes wait in the ring (0: the
+ * kernel's default, a wakeup whenever the consumer had caught up). User
+ * space runs it with BPF_PROG_TEST_RUN, so nothing but the bench triggers it.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -18,6 +18,7 @@ struct {
 	__uint(max_entries, 64 << 20);
 } events SEC(".maps");
 
+const volatile __u64 wakeup_bytes = 0;
 __u64 produced = 0;
 __u64 lost = 0;
 
@@ -34,6 +35,14 @@ __u64 live[LIVE] = {};
 __u64 next_block[CLASSES] = {};
 __u64 rng = 0x9e3779b97f4a7c15ull;
 __u64 seq = 0;
+
+static __always_inline __u64 submit_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									      : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline __u64 next_rand(void)
 {
@@ -83,7 +92,7 @@ static long emit_one(__u32 i, void *ctx)
 		r->addr = addr;
 		r->old_addr = 0;
 		live[slot] = addr;
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, submit_flags());
 	} else {
 		struct pm_free_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
@@ -96,7 +105,7 @@ static long emit_one(__u32 i, void *ctx)
 		r->h.ts_ns += i * b->step_ns;
 		/* mostly a block of the last few pairs, now and then an old one */
 		r->addr = live[(slot - ((x >> 24) & ((x & 0x300) ? 3 : 63))) & (LIVE - 1)];
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, submit_flags());
 	}
 	__sync_fetch_and_add(&produced, 1);
 	return 0;

@@ -434,6 +434,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bpf_map__set_max_entries(skel->maps.events, o.ring_mb << 20);
+	/* pymac's threshold (user/probes.c, wakeup_bytes), and its override */
+	{
+		const char *env = getenv("PYMAC_WAKEUP_BYTES");
+		uint64_t ring = (uint64_t)o.ring_mb << 20;
+
+		skel->rodata->wakeup_bytes = env && *env ? strtoull(env, NULL, 0)
+					     : ring / 16 > 65536 ? ring / 16
+								   : 65536;
+	}
 	if (ringbench_bpf__load(skel)) {
 		fprintf(stderr, "ringbench: cannot load the BPF program: %s\n", strerror(errno));
 		ringbench_bpf__destroy(skel);
