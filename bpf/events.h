@@ -119,6 +119,10 @@ struct pm_vm_rec {
 	__u64 flags;
 };
 
+/* pm_vm_rec.flags: not a syscall, a mapping the process held when tracing
+ * began (read by user space from /proc/PID/maps) */
+#define PM_VM_EXISTING (1ull << 63)
+
 /* Key of the per-process lost-event counters (map lost_events). */
 struct pm_lost_key {
 	__u32 pid;

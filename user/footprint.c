@@ -115,6 +115,7 @@ int footprint__apply(struct footprint *f, const struct pm_event *ev, const char 
 
 	if (ev->kind == PM_EXEC) {
 		f->n = 0;
+		f->existing = 0;
 		f->bytes[FP_ARENA] = f->bytes[FP_MMAP] = 0;
 		f->heap = 0;
 		f->arena_size = 0; /* maybe another interpreter */
@@ -143,7 +144,10 @@ int footprint__apply(struct footprint *f, const struct pm_event *ev, const char 
 		/* MAP_FIXED over mappings replaces them */
 		cut(f, ev->vm.addr, ev->vm.addr + len);
 		cls = is_arena(f, ev->vm.len) ? FP_ARENA : FP_MMAP;
-		f->arena_maps += cls == FP_ARENA;
+		if (ev->vm.flags & PM_VM_EXISTING)
+			f->existing += len;
+		else
+			f->arena_maps += cls == FP_ARENA;
 		insert(f, ev->vm.addr, ev->vm.addr + len, cls);
 		break;
 	case PM_VM_MUNMAP:
@@ -175,6 +179,8 @@ int footprint__apply(struct footprint *f, const struct pm_event *ev, const char 
 	}
 	case PM_VM_BRK:
 		f->heap = ev->vm.addr > ev->vm.old_addr ? ev->vm.addr - ev->vm.old_addr : 0;
+		if (ev->vm.flags & PM_VM_EXISTING)
+			f->existing += f->heap;
 		break;
 	}
 	if (footprint__total(f) > f->peak)

@@ -18,6 +18,7 @@
 #include "containers.h"
 #include "debuginfo.h"
 #include "probes.h"
+#include "procmaps.h"
 #include "session.h"
 #include "sinks.h"
 #include "targets.h"
@@ -420,7 +421,50 @@ static struct tracked_container *container_of_cgroup(struct session *s, uint64_t
 	return NULL;
 }
 
-static void emit_process(struct session *s, const struct target_proc *tp)
+/*
+ * Footprint of a process pymac did not see start: what it already holds,
+ * read from its maps, as vm records marked PM_VM_EXISTING. The kernel
+ * merges neighbouring anonymous mappings there, so arenas cannot be told
+ * apart from other mappings; they count in the total all the same.
+ */
+static void seed_footprint(struct session *s, pid_t pid, uint64_t cgroup_id)
+{
+	struct maps_entry *m = NULL;
+	size_t n = 0;
+
+	if (procmaps__read(pid, &m, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct pm_record rec = {.type = PM_REC_EVENT};
+		bool heap = strcmp(m[i].path, "[heap]") == 0;
+
+		if (!heap && (m[i].path[0] || m[i].inode))
+			continue; /* a file, or the stack, vdso and the like */
+		if (m[i].perms[0] != 'r' && m[i].perms[1] != 'w')
+			continue; /* reserved, not usable: PROT_NONE */
+		rec.ev.ts_ns = pm_now_ns();
+		rec.ev.cgroup_id = cgroup_id;
+		rec.ev.pid = rec.ev.tid = (uint32_t)pid;
+		rec.ev.kind = PM_VM;
+		rec.ev.vm.op = heap ? PM_VM_BRK : PM_VM_MMAP;
+		rec.ev.vm.prot = (m[i].perms[0] == 'r' ? 1 : 0) | (m[i].perms[1] == 'w' ? 2 : 0) |
+				 (m[i].perms[2] == 'x' ? 4 : 0);
+		rec.ev.vm.flags = PM_VM_EXISTING;
+		if (heap) {
+			rec.ev.vm.addr = m[i].end;
+			rec.ev.vm.old_addr = m[i].start;
+		} else {
+			rec.ev.vm.addr = m[i].start;
+		}
+		rec.ev.vm.len = m[i].end - m[i].start;
+		emit(s, &rec);
+	}
+	free(m);
+}
+
+/* Describe a process; seed: it ran before pymac saw it start (not the
+ * command, nor a process that just exec'd), so say what it already holds. */
+static void emit_process(struct session *s, const struct target_proc *tp, bool seed)
 {
 	struct pm_record rec = {.type = PM_REC_PROCESS};
 	struct container_ref ref;
@@ -444,6 +488,8 @@ static void emit_process(struct session *s, const struct target_proc *tp)
 	rec.proc.python_version = tp->python_version;
 	remember_pid(s, tp->pid);
 	emit(s, &rec);
+	if (seed && (s->o.targets->sources & (1u << PM_SOURCE_FOOTPRINT)))
+		seed_footprint(s, tp->pid, cg);
 }
 
 /* Attach to what a running process maps; say what each source sees, once
@@ -540,7 +586,7 @@ static void run_rescans(struct session *s)
 			done = true; /* gone */
 		} else if (done || (tp.has_python && (tp.has_libc || !want_libc))) {
 			/* everything it will load is mapped, or time is up */
-			emit_process(s, &tp);
+			emit_process(s, &tp, false);
 			attach_process(s, &tp);
 			done = true;
 		}
@@ -574,7 +620,7 @@ static int watcher_record(struct pm_sink *sink, const struct pm_record *rec)
 
 		remember_pid(s, e->pid);
 		if (target_proc__inspect(e->pid, &tp) == 0)
-			emit_process(s, &tp);
+			emit_process(s, &tp, true);
 	}
 	return 0;
 }
@@ -665,7 +711,7 @@ static int track_container(struct session *s, struct tracked_container *c, bool 
 
 		if (known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
 			continue;
-		emit_process(s, &tp);
+		emit_process(s, &tp, true);
 		attach_process(s, &tp);
 		*has_python |= tp.has_python;
 	}
@@ -1059,7 +1105,7 @@ int session__start(struct session *s)
 		snprintf(tp.python_version, sizeof(tp.python_version), "%s", s->tc.python_version);
 		tp.has_libc = s->tc.has_libc;
 		tp.libc = s->tc.libc;
-		emit_process(s, &tp);
+		emit_process(s, &tp, false);
 		attach_process(s, &tp);
 	}
 	for (int i = 0; i < t->npids; i++) {
@@ -1071,7 +1117,7 @@ int session__start(struct session *s)
 		}
 		probes__trace_pid(s->probes, tp.pid);
 		s->targets[s->ntargets++] = tp.pid;
-		emit_process(s, &tp);
+		emit_process(s, &tp, true);
 		attach_process(s, &tp);
 	}
 	for (size_t i = 0; i < s->npending; i++) {
@@ -1146,7 +1192,7 @@ static void follow_children(struct session *s)
 
 		if (known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
 			continue;
-		emit_process(s, &tp);
+		emit_process(s, &tp, true);
 		attach_process(s, &tp);
 	}
 }

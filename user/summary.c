@@ -940,9 +940,10 @@ static int json_proc(const struct summary *s, FILE *out, const struct proc *p, i
 			"\"footprint\": {\"total_bytes\": %" PRIu64 ", \"arena_bytes\": %" PRIu64
 			", \"mmap_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
 			", \"peak_bytes\": %" PRIu64 ", \"arenas_mapped\": %" PRIu64
-			", \"arenas_released\": %" PRIu64 ", \"arena_size\": %" PRIu64,
+			", \"arenas_released\": %" PRIu64 ", \"arena_size\": %" PRIu64
+			", \"existing_bytes\": %" PRIu64,
 			footprint__total(f), f->bytes[FP_ARENA], f->bytes[FP_MMAP], f->heap,
-			f->peak, f->arena_maps, f->arena_unmaps, f->arena_size);
+			f->peak, f->arena_maps, f->arena_unmaps, f->arena_size, f->existing);
 		if (f->have_rss)
 			fprintf(out,
 				", \"rss_bytes\": %" PRIu64 ", \"rss_anon_bytes\": %" PRIu64
@@ -1236,6 +1237,11 @@ static void print_footprint(FILE *out, const struct proc *p)
 		f->arena_maps == 1 ? "" : "s", f->arena_unmaps);
 	if (f->arena_size)
 		fprintf(out, " (arenas of %" PRIu64 " KiB)", f->arena_size >> 10);
+	if (f->existing) {
+		fputs("; ", out);
+		print_size(out, f->existing, false);
+		fputs(" held at attach", out);
+	}
 	fputc('\n', out);
 	if (f->have_rss) {
 		label(out, "rss");

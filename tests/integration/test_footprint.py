@@ -164,6 +164,44 @@ def test_footprint_follows_rss(pymac, tmp_path):
     assert last_rss < max(r for _, r in at_sample) - 0.6 * rise_rss, at_sample[-5:]
 
 
+HOLDER = """
+import sys, time
+keep = [[{"i": i} for i in range(1000)] for _ in range(300)]
+print("ready", flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_attach_counts_what_the_process_holds(pymac, tmp_path):
+    """-p PID: the footprint starts from the process's anonymous mappings
+    and heap as /proc/PID/maps shows them, so it matches its anonymous RSS."""
+    exe = INTERPS["pyenv-3.11"]
+    require(exe)
+    holder = subprocess.Popen([exe, "-c", HOLDER, "20"], stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        trace = tmp_path / "att.pmt"
+        res = subprocess.run(
+            [pymac, "record", "-q", "-o", str(trace), "--mode", "footprint", "-p", str(holder.pid), "--duration", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, tail(res.stderr)
+    finally:
+        holder.kill()
+        holder.wait()
+    p = [p for p in summary(pymac, trace)["processes"] if p["pid"] == holder.pid][0]
+    fp = p["footprint"]
+    assert fp["existing_bytes"] > 50 << 20, fp
+    assert fp["arenas_mapped"] == 0, "arenas held at attach are not 'mapped' while traced: %s" % fp
+    # what it holds in anonymous memory is what it has resident of it (all touched)
+    assert abs(fp["total_bytes"] - fp["rss_anon_bytes"]) < 0.2 * fp["rss_anon_bytes"], fp
+    evs = [e for e in events(pymac, trace, pid=holder.pid) if e["kind"] == "vm"]
+    assert evs and all(e["flags"] & (1 << 63) for e in evs), "only the mappings read at attach: %s" % evs[:5]
+
+
 def test_untraced_process_gives_nothing(pymac, tmp_path):
     """The syscall tracepoints fire for every process; only traced ones write."""
     exe = INTERPS["pyenv-3.11"]

@@ -152,6 +152,32 @@ static void test_exec_drops_mappings(void **state)
 	footprint__free(&f);
 }
 
+/* Mappings read from /proc at attach count in the total, not as arenas made. */
+static void test_existing(void **state)
+{
+	struct footprint f = {.arena_size = MiB};
+	struct pm_event ev = {.kind = PM_VM};
+
+	(void)state;
+	ev.vm.op = PM_VM_MMAP;
+	ev.vm.addr = 0x100000;
+	ev.vm.len = MiB;
+	ev.vm.flags = PM_VM_EXISTING;
+	assert_int_equal(footprint__apply(&f, &ev, NULL), 0);
+	ev.vm.op = PM_VM_BRK;
+	ev.vm.addr = 0x5000000 + 64 * KiB;
+	ev.vm.old_addr = 0x5000000;
+	assert_int_equal(footprint__apply(&f, &ev, NULL), 0);
+	assert_int_equal(f.arena_maps, 0);
+	assert_int_equal(f.existing, MiB + 64 * KiB);
+	assert_int_equal(footprint__total(&f), MiB + 64 * KiB);
+	/* released later: an arena pymac did not see made */
+	vm(&f, PM_VM_MUNMAP, 0x100000, MiB, 0, 0);
+	assert_int_equal(f.arena_unmaps, 1);
+	assert_int_equal(footprint__total(&f), 64 * KiB);
+	footprint__free(&f);
+}
+
 static void test_many_ranges_stay_sorted(void **state)
 {
 	struct footprint f = {.arena_size = MiB};
@@ -180,6 +206,7 @@ int main(void)
 	    cmocka_unit_test(test_mremap),
 	    cmocka_unit_test(test_brk_and_rss),
 	    cmocka_unit_test(test_exec_drops_mappings),
+	    cmocka_unit_test(test_existing),
 	    cmocka_unit_test(test_many_ranges_stay_sorted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
