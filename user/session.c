@@ -92,9 +92,10 @@ static const struct argp_option target_options[] = {
     {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
     {"pid-filter", OPT_PID_FILTER, NULL, 0,
-     "With -p and -- COMMAND: uprobes trap only in the traced processes, not in every process "
-     "of the same file; a child they fork is attached when it appears (its first ~20 ms are "
-     "missed)",
+     "Uprobes trap only in the traced processes, not in every process of the same file (other "
+     "containers of the same image, other runs of the interpreter); a child they fork, or a "
+     "process that starts in a traced container, is attached when it appears (its first ~20 ms "
+     "are missed)",
      2},
     {"debug-dir", OPT_DEBUG_DIR, "DIR", 0,
      "Look for separate debug info (.build-id/, debuglink) in DIR instead of /usr/lib/debug "
@@ -715,8 +716,10 @@ static int track_container(struct session *s, struct tracked_container *c, bool 
 		attach_process(s, &tp);
 		*has_python |= tp.has_python;
 	}
-	/* any process will do to see the container's filesystem and PATH */
-	for (size_t i = 0; i < n; i++) {
+	/* any process will do to see the container's filesystem and PATH
+	 * (with pid-filtered uprobes there is nothing to attach ahead: each
+	 * process is attached when it shows up) */
+	for (size_t i = 0; i < n && !s->pid_links; i++) {
 		struct target_command tc;
 		struct probe_coverage cov;
 
@@ -988,12 +991,14 @@ struct session *session__new(const struct session_opts *o, int *status)
 	/*
 	 * Containers' processes are not known in advance (their uprobes fire
 	 * in every process of the file, the cgroup filter is in BPF). With
-	 * pids only and --pid-filter, each process gets uprobes that fire in
-	 * it alone, so other processes of the same file never trap; but a
-	 * child is attached only once it shows up, so it is opt-in: by
-	 * default a traced process's children are seen from their fork.
+	 * --pid-filter, each process gets uprobes that fire in it alone, so
+	 * other processes of the same file (other containers of the same
+	 * image) never trap; but a child, or a process that starts in a
+	 * container, is attached only once it shows up, so it is opt-in: by
+	 * default a traced process's children are seen from their fork, and
+	 * a container's new processes from their first instruction.
 	 */
-	s->pid_links = t->pid_filter && !popts.filter_cgroups;
+	s->pid_links = t->pid_filter;
 	s->probes = probes__open(&popts, err, sizeof(err));
 	if (!s->probes) {
 		pm_err("%s", err);
@@ -1182,18 +1187,44 @@ int session__start(struct session *s)
  * soon as it shows up. What it does before then is not seen (a child that
  * execs a new program is attached again once its libraries are mapped).
  */
+/* Has the process been attached (its uprobes made)? */
+static bool attached_pid(const struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nreported; i++)
+		if (s->reported[i].pid == pid)
+			return true;
+	return false;
+}
+
+static void follow_pid(struct session *s, pid_t pid)
+{
+	struct target_proc tp;
+
+	if (attached_pid(s, pid) || target_proc__inspect(pid, &tp))
+		return;
+	if (!known_pid(s, pid))
+		emit_process(s, &tp, true);
+	attach_process(s, &tp);
+}
+
 static void follow_children(struct session *s)
 {
 	pid_t pids[256];
 	int n = probes__traced_pids(s->probes, pids, sizeof(pids) / sizeof(pids[0]));
 
-	for (int i = 0; i < n; i++) {
-		struct target_proc tp;
+	for (int i = 0; i < n; i++)
+		follow_pid(s, pids[i]);
+	/* a container's processes: pid-filtered uprobes do not follow them
+	 * either (those that exec are attached by their rescan as well) */
+	for (size_t c = 0; c < s->nconts; c++) {
+		pid_t *cp = NULL;
+		size_t cn = 0;
 
-		if (known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
+		if (s->conts[c].stopped || cgroup2__pids(s->conts[c].cgpath, &cp, &cn))
 			continue;
-		emit_process(s, &tp, true);
-		attach_process(s, &tp);
+		for (size_t i = 0; i < cn; i++)
+			follow_pid(s, cp[i]);
+		free(cp);
 	}
 }
 
