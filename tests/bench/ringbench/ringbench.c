@@ -333,7 +333,12 @@ out:
 
 		trace_writer__stats(r.writer, &raw_bytes, &file_bytes, &recs);
 		trace_writer__close(r.writer, &end);
-		unlink(path);
+		/* RINGBENCH_KEEP: keep the trace (a large real-format trace for
+		 * measuring replay) */
+		if (getenv("RINGBENCH_KEEP"))
+			fprintf(stderr, "ringbench: kept %s\n", path);
+		else
+			unlink(path);
 	}
 	consumer__free(r.cons);
 	if (err || r.err) {
