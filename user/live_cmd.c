@@ -224,6 +224,7 @@ static const char live_doc[] =
     "  pymac live --container pymac_refcount_1 --record t.pmt\n"
     "  pymac live --lines --interval 5 -- python3 app.py > memory.log\n"
     "  pymac live --container web --sample-duty 5%   # allocation probes 5% of the time\n"
+    "  pymac live --mode footprint --compose-project pymac  # memory at near-zero cost\n"
     "  pymac live --all-containers --prometheus 9464 --lines > /dev/null\n"
     "  pymac replay t.pmt --view timeline --speed 4\n"
     "\n"
