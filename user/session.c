@@ -337,6 +337,7 @@ struct session {
 	bool detached;
 	/* no container target: uprobes fire only in the traced processes */
 	bool pid_links;
+	bool said_footprint_hint;
 	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll, next_rss;
 	uint64_t known_cg[KNOWN_PIDS_MAX]; /* known[i]'s cgroup for RSS samples, 0: not looked up */
 	long page_size;
@@ -402,6 +403,15 @@ static void report_coverage(struct session *s, pid_t pid, bool python, bool said
 		if (!s->o.quiet && cov->status[i] != PM_SRC_OFF)
 			fprintf(stderr, "pymac: pid %d: %s: %s: %s\n", pid, pm_source_name(i),
 				pm_source_status_name(cov->status[i]), cov->detail[i]);
+	}
+	/* An LTO build without debug info: the allocator's counts are partial,
+	 * but its arenas are seen whole without any symbol. Said once. */
+	if (python && !said_before && !s->o.quiet && !s->said_footprint_hint &&
+	    cov->status[PM_SOURCE_PYMALLOC] == PM_SRC_PARTIAL &&
+	    cov->status[PM_SOURCE_FOOTPRINT] == PM_SRC_OFF) {
+		s->said_footprint_hint = true;
+		fprintf(stderr, "pymac: pymalloc counts are partial here; --mode footprint records this "
+				"process's arenas, heap and RSS exactly, without debug info\n");
 	}
 }
 
