@@ -88,6 +88,24 @@ static uint32_t crc32_of(const uint8_t *p, size_t len)
 	return (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)len);
 }
 
+struct recent {
+	uint64_t addr;
+	uint64_t size;
+};
+
+/* Version 4 address state of one family (see docs/trace-format.md). */
+struct fam_pred {
+	/* allocated addresses, the newest at (nalloc - 1) % PM_RECENT_ADDRS */
+	struct recent ring[PM_RECENT_ADDRS];
+	uint64_t nalloc;
+	/* the block a free or dealloc last named by recency index: its size
+	 * tells which class the free returns the block to */
+	struct recent hit;
+	/* allocators hand out blocks of a class from the same pool, and the
+	 * block freed last first: the class's last address predicts the next */
+	uint64_t cls_addr[PM_SIZE_CLASSES];
+};
+
 /*
  * What the encoder and decoder predict the next values to be. Reset at every
  * chunk start, so that each chunk decodes without the ones before it (except
@@ -100,6 +118,7 @@ struct pred {
 	uint32_t tid;
 	/* Python's arenas and libc's heap are far apart: one predictor each. */
 	uint64_t addr[2];
+	struct fam_pred fam[2];
 };
 
 static void pred__reset(struct pred *p, uint64_t first_ts)
@@ -111,6 +130,60 @@ static void pred__reset(struct pred *p, uint64_t first_ts)
 static unsigned addr_family(unsigned kind)
 {
 	return kind >= PM_MALLOC;
+}
+
+static int size_class(uint64_t size)
+{
+	if (!size || size > (uint64_t)PM_SIZE_CLASSES << PM_SIZE_CLASS_SHIFT)
+		return -1;
+	return (int)((size - 1) >> PM_SIZE_CLASS_SHIFT);
+}
+
+/* What a version-4 allocation's address is a delta against. */
+static uint64_t pred__alloc_base(const struct pred *p, unsigned fam, uint64_t size)
+{
+	int c = size_class(size);
+
+	if (c >= 0 && p->fam[fam].cls_addr[c])
+		return p->fam[fam].cls_addr[c];
+	return p->addr[fam];
+}
+
+static void pred__alloc(struct pred *p, unsigned fam, uint64_t addr, uint64_t size)
+{
+	struct fam_pred *f = &p->fam[fam];
+	int c = size_class(size);
+
+	p->addr[fam] = addr;
+	if (!addr) /* a failed allocation names no block */
+		return;
+	f->ring[f->nalloc++ % PM_RECENT_ADDRS] = (struct recent){addr, size};
+	if (c >= 0)
+		f->cls_addr[c] = addr;
+}
+
+/* The entry a recency index names, or NULL when the slot is empty. */
+static const struct recent *pred__recent(const struct pred *p, unsigned fam, uint64_t idx)
+{
+	const struct fam_pred *f = &p->fam[fam];
+
+	if (idx >= PM_RECENT_ADDRS || idx >= f->nalloc)
+		return NULL;
+	return &f->ring[(f->nalloc - 1 - idx) % PM_RECENT_ADDRS];
+}
+
+static void pred__free(struct pred *p, unsigned fam, uint64_t addr)
+{
+	struct fam_pred *f = &p->fam[fam];
+
+	p->addr[fam] = addr;
+	if (addr && addr == f->hit.addr) {
+		int c = size_class(f->hit.size);
+
+		if (c >= 0)
+			f->cls_addr[c] = addr;
+		f->hit.addr = 0;
+	}
 }
 
 static uint64_t now_ns(void)
@@ -161,6 +234,14 @@ static ssize_t read_full(int fd, uint8_t *p, size_t len)
 
 /* ---- writer ---- */
 
+#define WRITER_MAP_BITS 12
+#define WRITER_MAP_SIZE (1u << WRITER_MAP_BITS)
+
+static uint32_t addr_hash(uint64_t addr)
+{
+	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - WRITER_MAP_BITS));
+}
+
 struct str_slot {
 	char *s; /* NULL: free slot */
 	uint32_t len;
@@ -190,7 +271,17 @@ struct trace_writer {
 	bool chunk_has_ts;
 	uint64_t chunk_first_ts;
 	uint64_t chunk_born_ns;
+	/* version 4 keeps the chunk's timestamps in their own columns */
+	uint8_t *ts_lo, *ts_mid, *ts_hi;
+	uint32_t nts, ts_cap;
+	size_t hi_len, hi_cap;
 	struct pred pred;
+	/* addr -> allocation number in the chunk, to find recency indexes;
+	 * stale entries are caught by checking the ring (no reset needed) */
+	struct {
+		uint64_t addr;
+		uint64_t seq;
+	} recent_map[2][WRITER_MAP_SIZE];
 
 	uint8_t *out;
 	size_t out_cap;
@@ -252,15 +343,70 @@ static void put_bytes(struct trace_writer *w, const void *p, size_t len)
 	w->len += len;
 }
 
+/* Room for one more timestamp in the columns. */
+static int writer__reserve_ts(struct trace_writer *w)
+{
+	if (w->nts == w->ts_cap) {
+		uint32_t cap = w->ts_cap ? w->ts_cap * 2 : 16384;
+		uint8_t *lo = realloc(w->ts_lo, cap), *mid;
+
+		if (!lo)
+			return -ENOMEM;
+		w->ts_lo = lo;
+		mid = realloc(w->ts_mid, cap);
+		if (!mid)
+			return -ENOMEM;
+		w->ts_mid = mid;
+		w->ts_cap = cap;
+	}
+	if (w->hi_len + 10 > w->hi_cap) {
+		size_t cap = w->hi_cap ? w->hi_cap * 2 : 16384;
+		uint8_t *hi = realloc(w->ts_hi, cap);
+
+		if (!hi)
+			return -ENOMEM;
+		w->ts_hi = hi;
+		w->hi_cap = cap;
+	}
+	return 0;
+}
+
+/*
+ * Timestamp deltas are noise in their low bits. Interleaved with the rest
+ * they spoil zlib's byte statistics for everything; in columns of their own
+ * (low byte, second byte, the rest) each column compresses on its own terms.
+ */
 static void put_ts(struct trace_writer *w, uint64_t ts)
 {
+	uint64_t z;
+
 	if (!w->chunk_has_ts) {
 		w->chunk_has_ts = true;
 		w->chunk_first_ts = ts;
 		w->pred.ts = ts;
 	}
-	put_s64(w, (int64_t)(ts - w->pred.ts));
+	z = pm_zigzag((int64_t)(ts - w->pred.ts));
 	w->pred.ts = ts;
+	w->ts_lo[w->nts] = (uint8_t)z;
+	w->ts_mid[w->nts++] = (uint8_t)(z >> 8);
+	w->hi_len += pm_varint_put(w->ts_hi + w->hi_len, z >> 16);
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* The payload's size so far: prefix, records and timestamp columns. */
+static size_t writer__chunk_len(const struct trace_writer *w)
+{
+	return varint_len(w->len) + varint_len(w->nts) + w->len + 2 * (size_t)w->nts + w->hi_len;
 }
 
 static void put_str(struct trace_writer *w, const struct str_ref *ref)
@@ -482,12 +628,46 @@ static int writer__validate(const struct pm_record *rec)
 	return -EINVAL;
 }
 
+/*
+ * The recency index of a block a free or dealloc names, or -1 to write a
+ * delta instead. A delta of 0 (the free right after its dealloc) is as short
+ * and more regular, so that case keeps the delta.
+ */
+static int writer__recent(struct trace_writer *w, unsigned fam, uint64_t addr)
+{
+	const struct fam_pred *f = &w->pred.fam[fam];
+	uint32_t h = addr_hash(addr);
+	const struct recent *e;
+	uint64_t idx;
+
+	if (!addr || addr == w->pred.addr[fam] || w->recent_map[fam][h].addr != addr ||
+	    w->recent_map[fam][h].seq >= f->nalloc)
+		return -1;
+	idx = f->nalloc - 1 - w->recent_map[fam][h].seq;
+	e = pred__recent(&w->pred, fam, idx);
+	if (!e || e->addr != addr)
+		return -1;
+	return (int)idx;
+}
+
+/* A free's or dealloc's address: recency index (then it is a hit) or delta. */
+static void writer__addr(struct trace_writer *w, unsigned fam, uint64_t addr, int recent)
+{
+	if (recent >= 0) {
+		put_u64(w, (uint64_t)recent);
+		w->pred.fam[fam].hit = *pred__recent(&w->pred, fam, (uint64_t)recent);
+	} else {
+		put_s64(w, (int64_t)(addr - w->pred.addr[fam]));
+	}
+}
+
 static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 {
 	unsigned kind = ev->kind, fam = addr_family(kind);
 	struct str_ref s1, s2;
 	uint64_t type_ref = 0;
 	uint8_t tag = (uint8_t)kind;
+	int recent = -1;
 
 	/* definitions first: they must precede the record's tag */
 	if (kind == PM_PY_DEALLOC) {
@@ -506,6 +686,12 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 		tag |= PM_EV_SAME_CGROUP;
 	if (pm_kind_is_alloc(kind) && !ev->alloc.old_addr)
 		tag |= PM_EV_NO_OLD_ADDR;
+	if (kind == PM_PY_FREE || kind == PM_FREE)
+		recent = writer__recent(w, fam, ev->free.addr);
+	else if (kind == PM_PY_DEALLOC)
+		recent = writer__recent(w, fam, ev->dealloc.obj);
+	if (recent >= 0)
+		tag |= PM_EV_RECENT;
 	put_byte(w, tag);
 	put_ts(w, ev->ts_ns);
 	if (!(tag & PM_EV_SAME_PID))
@@ -526,18 +712,25 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 	case PM_CALLOC:
 	case PM_REALLOC:
 		put_u64(w, ev->alloc.size);
-		put_s64(w, (int64_t)(ev->alloc.addr - w->pred.addr[fam]));
-		w->pred.addr[fam] = ev->alloc.addr;
+		put_s64(
+		    w, (int64_t)(ev->alloc.addr - pred__alloc_base(&w->pred, fam, ev->alloc.size)));
+		if (ev->alloc.addr) {
+			uint32_t h = addr_hash(ev->alloc.addr);
+
+			w->recent_map[fam][h].addr = ev->alloc.addr;
+			w->recent_map[fam][h].seq = w->pred.fam[fam].nalloc;
+		}
+		pred__alloc(&w->pred, fam, ev->alloc.addr, ev->alloc.size);
 		if (ev->alloc.old_addr)
 			put_s64(w, (int64_t)(ev->alloc.old_addr - ev->alloc.addr));
 		break;
 	case PM_PY_FREE:
 	case PM_FREE:
-		put_s64(w, (int64_t)(ev->free.addr - w->pred.addr[fam]));
-		w->pred.addr[fam] = ev->free.addr;
+		writer__addr(w, fam, ev->free.addr, recent);
+		pred__free(&w->pred, fam, ev->free.addr);
 		break;
 	case PM_PY_DEALLOC:
-		put_s64(w, (int64_t)(ev->dealloc.obj - w->pred.addr[fam]));
+		writer__addr(w, fam, ev->dealloc.obj, recent);
 		w->pred.addr[fam] = ev->dealloc.obj;
 		put_u64(w, type_ref);
 		if (!type_ref) {
@@ -668,6 +861,8 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
 	if (err)
 		return err;
 	err = writer__reserve(w, record_bound(rec));
+	if (!err)
+		err = writer__reserve_ts(w);
 	if (err)
 		return err;
 	if (!w->len)
@@ -675,15 +870,50 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
 	writer__encode(w, rec);
 	w->chunk_records++;
 	w->records++;
-	if (w->len >= PM_CHUNK_TARGET)
+	if (writer__chunk_len(w) >= PM_CHUNK_TARGET)
 		return trace_writer__flush(w);
+	return 0;
+}
+
+static int writer__deflate(struct trace_writer *w, uint8_t *p, size_t len, int flush)
+{
+	int ret;
+
+	w->zs.next_in = p;
+	w->zs.avail_in = (uInt)len;
+	ret = deflate(&w->zs, flush);
+	if (flush == Z_FINISH)
+		return ret == Z_STREAM_END ? 0 : -EIO;
+	return (ret == Z_OK || ret == Z_BUF_ERROR) && !w->zs.avail_in ? 0 : -EIO;
+}
+
+/*
+ * Deflate the chunk's sections one after the other (no copy into one
+ * buffer). With blocks, each section ends a deflate block, so that each gets
+ * Huffman codes of its own: the timestamp columns' byte statistics differ
+ * from the records'.
+ */
+static int writer__compress(struct trace_writer *w, uint8_t *prefix, size_t plen, size_t need,
+			    bool blocks)
+{
+	int mid = blocks ? Z_BLOCK : Z_NO_FLUSH;
+
+	if (deflateReset(&w->zs) != Z_OK)
+		return -EIO;
+	w->zs.next_out = w->out + PM_CHUNK_HDR_LEN;
+	w->zs.avail_out = (uInt)(need - PM_CHUNK_HDR_LEN);
+	if (writer__deflate(w, prefix, plen, Z_NO_FLUSH) ||
+	    writer__deflate(w, w->buf, w->len, mid) || writer__deflate(w, w->ts_lo, w->nts, mid) ||
+	    writer__deflate(w, w->ts_mid, w->nts, mid) ||
+	    writer__deflate(w, w->ts_hi, w->hi_len, Z_FINISH))
+		return -EIO;
 	return 0;
 }
 
 int trace_writer__flush(struct trace_writer *w)
 {
-	uint8_t *h;
-	size_t need, comp;
+	uint8_t *h, prefix[20];
+	size_t need, comp, raw_len, plen;
 	int err;
 
 	if (!w)
@@ -692,7 +922,11 @@ int trace_writer__flush(struct trace_writer *w)
 		return w->err;
 	if (!w->len)
 		return 0;
-	need = PM_CHUNK_HDR_LEN + deflateBound(&w->zs, w->len);
+	plen = pm_varint_put(prefix, w->len);
+	plen += pm_varint_put(prefix + plen, w->nts);
+	raw_len = plen + w->len + 2 * (size_t)w->nts + w->hi_len;
+	/* room for the block ends, which deflateBound does not count */
+	need = PM_CHUNK_HDR_LEN + deflateBound(&w->zs, raw_len) + 64;
 	if (need > w->out_cap) {
 		uint8_t *p = realloc(w->out, need);
 
@@ -701,19 +935,21 @@ int trace_writer__flush(struct trace_writer *w)
 		w->out = p;
 		w->out_cap = need;
 	}
-	if (deflateReset(&w->zs) != Z_OK)
-		return -EIO;
-	w->zs.next_in = w->buf;
-	w->zs.avail_in = (uInt)w->len;
-	w->zs.next_out = w->out + PM_CHUNK_HDR_LEN;
-	w->zs.avail_out = (uInt)(need - PM_CHUNK_HDR_LEN);
-	if (deflate(&w->zs, Z_FINISH) != Z_STREAM_END)
-		return -EIO;
+	/*
+	 * Readers refuse more than compressBound(raw_len) bytes. Block ends can
+	 * exceed that on a small chunk of incompressible bytes: then the chunk
+	 * is compressed again as one run, which deflate keeps within the bound.
+	 */
+	if (writer__compress(w, prefix, plen, need, true) ||
+	    w->zs.total_out > compressBound(raw_len)) {
+		if (writer__compress(w, prefix, plen, need, false))
+			return -EIO;
+	}
 	comp = w->zs.total_out;
 
 	h = w->out;
 	le32_put(h, PM_CHUNK_MAGIC);
-	le32_put(h + 4, (uint32_t)w->len);
+	le32_put(h + 4, (uint32_t)raw_len);
 	le32_put(h + 8, (uint32_t)comp);
 	le32_put(h + 12, w->chunk_records);
 	le64_put(h + 16, w->chunk_has_ts ? w->chunk_first_ts : 0);
@@ -725,8 +961,10 @@ int trace_writer__flush(struct trace_writer *w)
 	if (err)
 		return writer__fail(w, err);
 	w->file_bytes += PM_CHUNK_HDR_LEN + comp;
-	w->raw_bytes += w->len;
+	w->raw_bytes += raw_len;
 	w->len = 0;
+	w->nts = 0;
+	w->hi_len = 0;
 	w->chunk_records = 0;
 	w->chunk_has_ts = false;
 	w->chunk_first_ts = 0;
@@ -786,6 +1024,9 @@ static void writer__free(struct trace_writer *w)
 	free(w->strs);
 	free(w->types);
 	free(w->buf);
+	free(w->ts_lo);
+	free(w->ts_mid);
+	free(w->ts_hi);
 	free(w->out);
 	deflateEnd(&w->zs);
 	free(w);
@@ -896,6 +1137,13 @@ int trace_writer__close(struct trace_writer *w, const struct pm_end *end)
 
 /* ---- reader ---- */
 
+/* Version 4: the timestamp columns of a chunk, and how far they are read. */
+struct ts_cols {
+	const uint8_t *lo, *mid, *hi;
+	uint32_t n, i;
+	size_t hi_len, hi_pos;
+};
+
 struct reader_type {
 	uint64_t addr;
 	uint32_t name;
@@ -923,8 +1171,9 @@ struct trace_reader {
 	uint8_t *comp;
 	size_t comp_cap;
 	uint8_t *raw;
-	size_t raw_cap, raw_len, pos;
-	uint32_t left; /* records of the current chunk not delivered yet */
+	size_t raw_cap, raw_len, pos, main_end;
+	uint32_t left;	     /* records of the current chunk not delivered yet */
+	struct ts_cols cols; /* version 4: where the chunk's timestamps are */
 	uint64_t chunk_first_ts;
 	struct pred pred;
 	z_stream zs;
@@ -948,6 +1197,7 @@ struct dec {
 	size_t len, pos;
 	bool define;
 	const char *why;
+	struct ts_cols *cols; /* version 4, else NULL */
 };
 
 static bool dec__fail(struct dec *d, const char *why)
@@ -1010,10 +1260,24 @@ static bool dec__s32(struct dec *d, int32_t *v)
 
 static bool dec__ts(struct dec *d, uint64_t *ts)
 {
+	struct ts_cols *c = d->cols;
 	int64_t delta;
 
-	if (!dec__s64(d, &delta))
+	if (c) {
+		uint64_t hi;
+		size_t n;
+
+		if (c->i >= c->n)
+			return dec__fail(d, "more timestamps than the chunk holds");
+		n = pm_varint_get(c->hi + c->hi_pos, c->hi_len - c->hi_pos, &hi);
+		if (!n || hi >> 48)
+			return dec__fail(d, "bad timestamp column");
+		c->hi_pos += n;
+		delta = pm_unzigzag(hi << 16 | (uint64_t)c->mid[c->i] << 8 | c->lo[c->i]);
+		c->i++;
+	} else if (!dec__s64(d, &delta)) {
 		return false;
+	}
 	*ts = d->r->pred.ts + (uint64_t)delta;
 	d->r->pred.ts = *ts;
 	return true;
@@ -1141,11 +1405,37 @@ static bool dec__addr(struct dec *d, uint64_t *base, uint64_t *addr)
 	return true;
 }
 
+/* A version-4 free's or dealloc's address: recency index or delta. */
+static bool dec__block(struct dec *d, uint8_t tag, unsigned fam, uint64_t *addr)
+{
+	struct pred *pr = &d->r->pred;
+	const struct recent *e;
+	uint64_t idx;
+	int64_t delta;
+
+	if (!(tag & PM_EV_RECENT)) {
+		if (!dec__s64(d, &delta))
+			return false;
+		*addr = pr->addr[fam] + (uint64_t)delta;
+		return true;
+	}
+	if (!dec__u64(d, &idx))
+		return false;
+	e = pred__recent(pr, fam, idx);
+	if (!e)
+		return dec__fail(d, "recent-address index names an empty slot");
+	pr->fam[fam].hit = *e;
+	*addr = e->addr;
+	return true;
+}
+
 static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 {
 	struct pred *pr = &d->r->pred;
 	unsigned kind = tag & PM_TAG_CODE_MASK;
-	uint64_t *base = &pr->addr[addr_family(kind)];
+	unsigned fam = addr_family(kind);
+	uint64_t *base = &pr->addr[fam];
+	bool v4 = d->r->info.version >= 4;
 	int64_t delta;
 
 	if (kind >= PM_KIND_MAX)
@@ -1153,7 +1443,8 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 	/* versions 1 and 2 had no footprint kinds: there the tag is damage */
 	if (pm_kind_is_footprint(kind) && d->r->info.version < 3)
 		return dec__fail(d, "unknown event kind");
-	if ((tag & PM_EV_NO_OLD_ADDR) && !pm_kind_is_alloc(kind))
+	if ((tag & PM_EV_NO_OLD_ADDR) && !pm_kind_is_alloc(kind) &&
+	    !(v4 && (kind == PM_PY_FREE || kind == PM_FREE || kind == PM_PY_DEALLOC)))
 		return dec__fail(d, "flag not valid for this kind");
 	ev->kind = (enum pm_kind)kind;
 	if (!dec__ts(d, &ev->ts_ns))
@@ -1183,8 +1474,17 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 	case PM_MALLOC:
 	case PM_CALLOC:
 	case PM_REALLOC:
-		if (!dec__u64(d, &ev->alloc.size) || !dec__addr(d, base, &ev->alloc.addr))
+		if (!dec__u64(d, &ev->alloc.size))
 			return false;
+		if (v4) {
+			if (!dec__s64(d, &delta))
+				return false;
+			ev->alloc.addr =
+			    pred__alloc_base(pr, fam, ev->alloc.size) + (uint64_t)delta;
+			pred__alloc(pr, fam, ev->alloc.addr, ev->alloc.size);
+		} else if (!dec__addr(d, base, &ev->alloc.addr)) {
+			return false;
+		}
 		if (!(tag & PM_EV_NO_OLD_ADDR)) {
 			if (!dec__s64(d, &delta))
 				return false;
@@ -1195,11 +1495,20 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 		return true;
 	case PM_PY_FREE:
 	case PM_FREE:
-		return dec__addr(d, base, &ev->free.addr);
+		if (!v4)
+			return dec__addr(d, base, &ev->free.addr);
+		if (!dec__block(d, tag, fam, &ev->free.addr))
+			return false;
+		pred__free(pr, fam, ev->free.addr);
+		return true;
 	case PM_PY_DEALLOC: {
 		uint64_t ref;
 
-		if (!dec__addr(d, base, &ev->dealloc.obj) || !dec__u64(d, &ref))
+		if (v4 ? !dec__block(d, tag, fam, &ev->dealloc.obj)
+		       : !dec__addr(d, base, &ev->dealloc.obj))
+			return false;
+		*base = ev->dealloc.obj;
+		if (!dec__u64(d, &ref))
 			return false;
 		if (!ref)
 			return dec__u64(d, &ev->dealloc.type) &&
@@ -1332,13 +1641,54 @@ static int reader__corrupt(struct trace_reader *r, uint64_t at, const char *why)
 			    (unsigned long long)at, why, (unsigned long long)r->delivered);
 }
 
+/*
+ * A version-4 payload: uvar records_len, uvar count, the records, then the
+ * count low bytes, second bytes and upper-part varints of the timestamps.
+ */
+static int reader__split_chunk(struct trace_reader *r, uint64_t at, size_t *start, size_t *end)
+{
+	struct ts_cols *c = &r->cols;
+	uint64_t main_len, nts;
+	size_t n1, n2, rest;
+
+	memset(c, 0, sizeof(*c));
+	*start = 0;
+	*end = r->raw_len;
+	if (r->info.version < 4)
+		return 0;
+	n1 = pm_varint_get(r->raw, r->raw_len, &main_len);
+	n2 = n1 ? pm_varint_get(r->raw + n1, r->raw_len - n1, &nts) : 0;
+	if (!n2)
+		return reader__corrupt(r, at, "bad varint in the chunk's section lengths");
+	rest = r->raw_len - n1 - n2;
+	if (main_len > rest || nts > (rest - main_len) / 2)
+		return reader__corrupt(r, at, "chunk section lengths out of range");
+	*start = n1 + n2;
+	*end = *start + main_len;
+	c->n = (uint32_t)nts;
+	c->lo = r->raw + *end;
+	c->mid = c->lo + nts;
+	c->hi = c->mid + nts;
+	c->hi_len = rest - main_len - 2 * nts;
+	return 0;
+}
+
 static int reader__check_chunk(struct trace_reader *r, uint64_t at, uint32_t nrec)
 {
 	struct dec d = {.r = r, .p = r->raw, .len = r->raw_len, .define = true};
 	struct pm_record rec;
 	uint32_t n = 0;
 	char why[128];
+	size_t start, end;
+	int err;
 
+	err = reader__split_chunk(r, at, &start, &end);
+	if (err)
+		return err;
+	d.pos = start;
+	d.len = end;
+	if (r->info.version >= 4)
+		d.cols = &r->cols;
 	pred__reset(&r->pred, r->chunk_first_ts);
 	while (d.pos < d.len) {
 		int ret = dec__record(&d, &rec);
@@ -1357,8 +1707,13 @@ static int reader__check_chunk(struct trace_reader *r, uint64_t at, uint32_t nre
 	}
 	if (n != nrec)
 		return reader__corrupt(r, at, "record count does not match the chunk header");
+	if (d.cols && (r->cols.i != r->cols.n || r->cols.hi_pos != r->cols.hi_len))
+		return reader__corrupt(r, at, "timestamp columns do not match the records");
 	pred__reset(&r->pred, r->chunk_first_ts);
-	r->pos = 0;
+	r->cols.i = 0;
+	r->cols.hi_pos = 0;
+	r->main_end = end;
+	r->pos = start;
 	r->left = nrec;
 	return 1;
 }
@@ -1455,7 +1810,9 @@ int trace_reader__next(struct trace_reader *r, struct pm_record *rec)
 				return ret;
 			continue;
 		}
-		d = (struct dec){.r = r, .p = r->raw, .len = r->raw_len, .pos = r->pos};
+		d = (struct dec){.r = r, .p = r->raw, .len = r->main_end, .pos = r->pos};
+		if (r->info.version >= 4)
+			d.cols = &r->cols;
 		ret = dec__record(&d, rec);
 		r->pos = d.pos;
 		if (ret < 0) /* the checking pass accepted it: cannot happen */

@@ -12,9 +12,9 @@
 #include <sys/types.h>
 #include "record.h"
 
-/* 2 added the CONTAINER record, 3 the vm and rss events (footprint); older
- * files are still read. */
-#define PM_TRACE_VERSION 3
+/* 2 added the CONTAINER record, 3 the vm and rss events (footprint), 4 the
+ * recency and size-class address predictors; older files are still read. */
+#define PM_TRACE_VERSION 4
 
 /* Values in the file header. */
 struct pm_trace_info {

@@ -55,6 +55,14 @@
 #define PM_EV_SAME_TID	  0x20
 #define PM_EV_SAME_CGROUP 0x40
 #define PM_EV_NO_OLD_ADDR 0x80 /* alloc kinds only: old_addr is 0 */
+#define PM_EV_RECENT	  0x80 /* v4, frees and dealloc: address by recency index */
+
+/* Version 4 address predictors (per family, reset with every chunk): the
+ * last PM_RECENT_ADDRS allocated addresses, and the last address seen in
+ * each of PM_SIZE_CLASSES classes of 16 bytes (sizes 1..1024). */
+#define PM_RECENT_ADDRS	    256
+#define PM_SIZE_CLASSES	    64
+#define PM_SIZE_CLASS_SHIFT 4
 
 /*
  * Writer-side limits on the string and type tables; past them strings and
