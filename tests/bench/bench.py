@@ -555,7 +555,7 @@ def main():
     ap.add_argument("--view-iterations", type=int, default=100000,
                     help="workload size of the trace that feeds the view at 1M events/s")
     ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes",
-                                       "consumer"],
+                                       "consumer", "attach"],
                     help="run only one section: the recording figures, the live view's, "
                     "the uprobe floor, the tracer comparison on the workloads, the modes, "
                     "or the consumer's throughput")
@@ -579,9 +579,13 @@ def main():
                                                 os.uname().release))
     print(machine_line())
     rates = [float(x) for x in a.consumer_rates.split(",")]
+    attach = [sys.executable, os.path.join(BENCH, "attach.py"), PYMAC, str(a.runs)]
     if a.only == "consumer":
         consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
         return 0
+    if a.only == "attach":
+        sys.stdout.flush()
+        return subprocess.run(attach).returncode
     if a.only in ("floor", "compare", "modes"):
         with tempfile.TemporaryDirectory() as tmp:
             if a.only == "floor":
@@ -607,6 +611,8 @@ def main():
             compare(a.compare_runs, a.compare_iterations, tmp)
             modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
             consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
+            sys.stdout.flush()
+            subprocess.run(attach)
     return 0
 
 
