@@ -463,7 +463,11 @@ def fp_model(evs, pid, arena_size, res_ns):
     """Bucket -> (footprint, arenas, rss) at the end of each bucket with a
     vm, rss, exec or exit event of pid; 0 once it exited."""
     fp, rss, out = Footprint(arena_size), 0, {}
-    for e in evs:
+    # In time order, as the export places records (file order has small
+    # inversions: an RSS sample taken by user space can precede in the file
+    # a vm event the ring buffer still held; the export puts each in its
+    # bucket while buckets are open, so by time across a bucket edge).
+    for e in sorted(evs, key=lambda e: e["ts_ns"]):
         if e.get("pid") != pid:
             continue
         k = e["kind"]
