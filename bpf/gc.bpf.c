@@ -49,7 +49,7 @@ static __always_inline void gc_emit_start(__u64 id, __s32 generation, __u32 sour
 		r->collected = -1;
 		r->duration_ns = 0;
 		*ts = r->h.ts_ns;
-		bpf_ringbuf_submit(r, 0);
+		pm_submit_now(r);
 	} else {
 		*ts = bpf_ktime_get_ns();
 	}
@@ -97,7 +97,7 @@ static __always_inline int gc_done(__s64 collected, __u32 source)
 		r->source = source;
 		r->collected = collected;
 		r->duration_ns = r->h.ts_ns - p->ts_ns;
-		bpf_ringbuf_submit(r, 0);
+		pm_submit_now(r);
 	}
 	bpf_map_delete_elem(&gc_pending, &tid);
 	return 0;

@@ -34,7 +34,7 @@ int BPF_PROG(pm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	r->exit_code = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	bpf_probe_read_kernel_str(r->path, sizeof(r->path), BPF_CORE_READ(bprm, filename));
-	bpf_ringbuf_submit(r, 0);
+	pm_submit_now(r);
 	return 0;
 }
 
@@ -57,7 +57,7 @@ int BPF_PROG(pm_exit, struct task_struct *p)
 		r->exit_code = BPF_CORE_READ(p, exit_code);
 		bpf_get_current_comm(r->comm, sizeof(r->comm));
 		r->path[0] = '\0';
-		bpf_ringbuf_submit(r, 0);
+		pm_submit_now(r);
 	}
 	bpf_map_delete_elem(&traced_pids, &tgid);
 	return 0;

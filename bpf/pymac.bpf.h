@@ -137,8 +137,7 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
  * wakeup costs the traced CPU an irq_work and the consumer a context switch,
  * which at one per record dominated the consumer's cost. The consumer reads
  * the rest when its poll times out (every 100 ms or less). Rare records
- * (exec, exit, collections, footprint) keep the default, which wakes a
- * consumer that has caught up: the session reacts to an exec at once.
+ * (exec, exit, collections, footprint) go through pm_submit_now.
  */
 static __always_inline void pm_submit_batched(void *r)
 {
@@ -149,6 +148,19 @@ static __always_inline void pm_submit_batched(void *r)
 			    ? BPF_RB_FORCE_WAKEUP
 			    : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(r, flags);
+}
+
+/*
+ * Submit a rare record and wake the consumer whatever waits before it. The
+ * kernel's default wakes only a consumer that has read everything before
+ * the record, which batched hot records no longer guarantee: an exec
+ * behind them waited for the consumer's poll timeout, and the session,
+ * which attaches the new program's interpreter when it sees the exec,
+ * missed the whole of a short program (test_live caught it).
+ */
+static __always_inline void pm_submit_now(void *r)
+{
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
 /*

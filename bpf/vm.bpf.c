@@ -77,7 +77,7 @@ static __always_inline void vm_emit(__u64 id, __u32 op, __u32 prot, __u64 flags,
 	r->len = len;
 	r->old_addr = old_addr;
 	r->old_len = old_len;
-	bpf_ringbuf_submit(r, 0);
+	pm_submit_now(r);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
