@@ -1486,10 +1486,40 @@ static void sampler_stop(struct session *s, bool emit_windows)
 	s->sampler = NULL;
 }
 
+/*
+ * How long a poll may wait: no longer than the next look after an exec.
+ * Allocation records no longer wake the consumer one by one, so a poll
+ * waits its whole timeout while a new program runs, and a program that
+ * lives 40 ms could end before its interpreter was attached.
+ */
+static int poll_timeout(const struct session *s, int timeout_ms)
+{
+	unsigned long long now = pm_now_ns();
+
+	if (s->detached)
+		return timeout_ms;
+	for (size_t i = 0; i < s->nrescans; i++) {
+		unsigned long long next = s->rescans[i].next;
+		int ms = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+
+		if (ms < timeout_ms)
+			timeout_ms = ms;
+	}
+	/* the same for the poll that finds children of pid-filtered targets */
+	if (s->pid_links) {
+		int ms = s->next_pidpoll <= now ? 0
+						: (int)((s->next_pidpoll - now + 999999) / 1000000);
+
+		if (ms < timeout_ms)
+			timeout_ms = ms;
+	}
+	return timeout_ms;
+}
+
 int session__step(struct session *s, int timeout_ms)
 {
 	const struct target_opts *t = s->o.targets;
-	int n = consumer__poll(s->consumer, timeout_ms);
+	int n = consumer__poll(s->consumer, poll_timeout(s, timeout_ms));
 
 	if (n < 0 && n != -EINTR) {
 		pm_err("reading the ring buffer: %s", strerror(-n));
