@@ -137,21 +137,28 @@ int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen)
 	return 0;
 }
 
-static int add_link(struct probes *p, struct bpf_link *l)
+/* Append l to a growing array of links; when there is no room for it,
+ * destroy it here and now (a link nobody holds would never be closed). */
+static int links_push(struct bpf_link ***v, size_t *n, size_t *cap, struct bpf_link *l)
 {
-	if (p->nlinks == p->caplinks) {
-		size_t cap = p->caplinks ? p->caplinks * 2 : 32;
-		void *n = realloc(p->links, cap * sizeof(*p->links));
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 32;
+		void *grown = realloc(*v, c * sizeof(**v));
 
-		if (!n) {
+		if (!grown) {
 			bpf_link__destroy(l);
 			return -ENOMEM;
 		}
-		p->links = n;
-		p->caplinks = cap;
+		*v = grown;
+		*cap = c;
 	}
-	p->links[p->nlinks++] = l;
+	(*v)[(*n)++] = l;
 	return 0;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	return links_push(&p->links, &p->nlinks, &p->caplinks, l);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -442,21 +449,7 @@ static int closer__add_fd(struct closer *c, int fd)
 
 static int closer__add_link(struct closer *c, struct bpf_link *l)
 {
-	if (!l)
-		return 0;
-	if (c->nlinks == c->cap_links) {
-		size_t cap = c->cap_links ? c->cap_links * 2 : 16;
-		void *n = realloc(c->links, cap * sizeof(*c->links));
-
-		if (!n) {
-			bpf_link__destroy(l);
-			return -ENOMEM;
-		}
-		c->links = n;
-		c->cap_links = cap;
-	}
-	c->links[c->nlinks++] = l;
-	return 0;
+	return l ? links_push(&c->links, &c->nlinks, &c->cap_links, l) : 0;
 }
 
 /* Move the sampled links of ab into c (to be closed outside the lock). */
@@ -1592,19 +1585,7 @@ static int sample_slot(const struct probes *p, const struct bpf_program *prog)
 
 static int slink_add(struct attached_binary *ab, struct bpf_link *l)
 {
-	if (ab->nslinks == ab->capslinks) {
-		size_t cap = ab->capslinks ? ab->capslinks * 2 : 16;
-		void *n = realloc(ab->slinks, cap * sizeof(*ab->slinks));
-
-		if (!n) {
-			bpf_link__destroy(l);
-			return -ENOMEM;
-		}
-		ab->slinks = n;
-		ab->capslinks = cap;
-	}
-	ab->slinks[ab->nslinks++] = l;
-	return 0;
+	return links_push(&ab->slinks, &ab->nslinks, &ab->capslinks, l);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "consumer.h"
 #include "containers.h"
 #include "debuginfo.h"
+#include "fileio.h"
 #include "probes.h"
 #include "procmaps.h"
 #include "session.h"
@@ -410,8 +411,9 @@ static void report_coverage(struct session *s, pid_t pid, bool python, bool said
 	    cov->status[PM_SOURCE_PYMALLOC] == PM_SRC_PARTIAL &&
 	    cov->status[PM_SOURCE_FOOTPRINT] == PM_SRC_OFF) {
 		s->said_footprint_hint = true;
-		fprintf(stderr, "pymac: pymalloc counts are partial here; --mode footprint records this "
-				"process's arenas, heap and RSS exactly, without debug info\n");
+		fprintf(stderr,
+			"pymac: pymalloc counts are partial here; --mode footprint records this "
+			"process's arenas, heap and RSS exactly, without debug info\n");
 	}
 }
 
@@ -1254,22 +1256,18 @@ static bool any_pid_alive(struct session *s)
 static void sample_rss(struct session *s)
 {
 	for (size_t i = 0; i < s->nknown; i++) {
-		char path[64], buf[128];
+		char path[64], *buf;
 		unsigned long long size, resident, shared;
 		struct pm_record rec = {.type = PM_REC_EVENT};
-		ssize_t n;
-		int fd;
+		size_t len;
+		int fields;
 
 		snprintf(path, sizeof(path), "/proc/%d/statm", s->known[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (pm_read_file(path, 0, 4096, &buf, &len))
 			continue; /* gone: its exit record is on its way */
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+		fields = sscanf(buf, "%llu %llu %llu", &size, &resident, &shared);
+		free(buf);
+		if (fields != 3)
 			continue;
 		if (!s->known_cg[i])
 			s->known_cg[i] = target_cgroup_id(s->known[i]);
@@ -1507,8 +1505,8 @@ static int poll_timeout(const struct session *s, int timeout_ms)
 	}
 	/* the same for the poll that finds children of pid-filtered targets */
 	if (s->pid_links) {
-		int ms = s->next_pidpoll <= now ? 0
-						: (int)((s->next_pidpoll - now + 999999) / 1000000);
+		int ms =
+		    s->next_pidpoll <= now ? 0 : (int)((s->next_pidpoll - now + 999999) / 1000000);
 
 		if (ms < timeout_ms)
 			timeout_ms = ms;
