@@ -13,7 +13,73 @@
 struct alloc_args {
 	__u64 size;
 	__u64 old_addr;
+	__u32 old_block; /* PM_BLOCK_* of old_addr, read before realloc frees it */
 };
+
+/* Where a process's pymalloc keeps `arenas`, for each pool layout slot:
+ * found by its free sites (regs.h), used by its realloc sites. */
+struct pool_key {
+	__u32 tgid;
+	__u32 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pool_key);
+	__type(value, __u64);
+} pool_vars SEC(".maps");
+
+/*
+ * The size of the pymalloc block at p, as pymalloc itself would find it
+ * (address_in_range in Objects/obmalloc.c, 3.8-3.11): the header of the pool
+ * that holds p names an arena by index; p is pymalloc's only if that index
+ * is below maxarenas and that arena's range holds p. Then the pool's size
+ * class gives the size; else the block is the raw allocator's. Anything
+ * unreadable on pymalloc's side gives PM_BLOCK_UNKNOWN, never a guess.
+ */
+static __always_inline __u32 pool_block(struct pt_regs *ctx, __u64 cookie, __u64 p, bool free_site)
+{
+	__u32 slot = PM_COOKIE_POOL(cookie), hdr[2], maxarenas;
+	struct pool_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .slot = slot};
+	const struct pm_pool_layout *l;
+	__u64 var, *cached, arenas, base;
+
+	if (!slot || !p)
+		return PM_BLOCK_UNKNOWN;
+	l = &pm_pools[slot & (PM_POOL_SLOTS - 1)];
+	if (!l->pool_bits || l->pool_bits > 24 || l->arena_bits > 30 || l->align_shift > 8)
+		return PM_BLOCK_UNKNOWN;
+	if (free_site) {
+		/* sign-extend loc2's 28 bits */
+		var = PT_REGS_IP(ctx) + (__u64)(((__s64)PM_COOKIE_LOC2(cookie) << 36) >> 36);
+		cached = bpf_map_lookup_elem(&pool_vars, &key);
+		if (!cached || *cached != var)
+			bpf_map_update_elem(&pool_vars, &key, &var, BPF_ANY);
+	} else {
+		cached = bpf_map_lookup_elem(&pool_vars, &key);
+		if (!cached)
+			return PM_BLOCK_UNKNOWN;
+		var = *cached;
+	}
+	if (bpf_probe_read_user(&arenas, sizeof(arenas), (void *)var) ||
+	    bpf_probe_read_user(&maxarenas, sizeof(maxarenas), (void *)(var + l->maxarenas_off)) ||
+	    !arenas)
+		return PM_BLOCK_UNKNOWN;
+	/* pymalloc's pools are always mapped: a header that cannot be read
+	 * is not one of them */
+	if (bpf_probe_read_user(hdr, sizeof(hdr),
+				(void *)((p & ~((1ull << l->pool_bits) - 1)) + l->arenaindex_off)))
+		return PM_BLOCK_RAW;
+	if (hdr[0] >= maxarenas)
+		return PM_BLOCK_RAW;
+	if (bpf_probe_read_user(&base, sizeof(base),
+				(void *)(arenas + (__u64)hdr[0] * l->arena_obj_size)))
+		return PM_BLOCK_UNKNOWN;
+	if (!base || p - base >= (1ull << l->arena_bits))
+		return PM_BLOCK_RAW;
+	return (hdr[1] + 1) << l->align_shift;
+}
 
 /* Keyed by thread and kind: PyObject_Malloc may call malloc before it
  * returns, so a thread can have one pending call of each kind. */
@@ -46,6 +112,8 @@ static __always_inline int alloc_args_of(struct pt_regs *ctx, __u64 cookie, __u3
 		a->size = a1 * pm_loc_value(ctx, PM_COOKIE_LOC2(cookie));
 		return 0;
 	case PM_PY_REALLOC:
+		a->old_block = pool_block(ctx, cookie, a1, false);
+		/* fall through */
 	case PM_REALLOC:
 		a->old_addr = a1;
 		a->size = pm_loc_value(ctx, PM_COOKIE_LOC2(cookie));
@@ -88,6 +156,7 @@ static __always_inline int alloc_site(struct pt_regs *ctx)
 	if (!r)
 		return 0;
 	pm_fill_hdr(&r->h, kind, id);
+	r->h.block = a.old_block;
 	r->size = a.size;
 	r->old_addr = a.old_addr;
 	r->addr = 0;
@@ -125,6 +194,7 @@ int pm_alloc_exit(struct pt_regs *ctx)
 	r = pm_reserve(struct pm_alloc_rec, key.kind, id >> 32);
 	if (r) {
 		pm_fill_hdr(&r->h, key.kind, id);
+		r->h.block = a->old_block;
 		r->size = a->size;
 		r->old_addr = a->old_addr;
 		r->addr = PT_REGS_RC(ctx);
@@ -151,6 +221,7 @@ static __always_inline int free_enter(struct pt_regs *ctx)
 		return 0;
 	pm_fill_hdr(&r->h, kind, id);
 	r->addr = addr;
+	r->h.block = pool_block(ctx, cookie, addr, true);
 	pm_submit_batched(r);
 	return 0;
 }

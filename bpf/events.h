@@ -22,8 +22,8 @@ enum pm_kind {
 	PM_FREE = 11,
 	PM_EXEC = 12,
 	PM_EXIT = 13,
-	PM_VM = 14,  /* footprint: an anonymous mapping or the heap break changed */
-	PM_RSS = 15, /* footprint: a resident-set sample (user space, not BPF) */
+	PM_VM = 14,	  /* footprint: an anonymous mapping or the heap break changed */
+	PM_RSS = 15,	  /* footprint: a resident-set sample (user space, not BPF) */
 	PM_KIND_MAX = 16, /* one past the last kind */
 };
 
@@ -32,7 +32,7 @@ enum pm_vm_op {
 	PM_VM_MMAP = 1,	  /* addr, len: a new anonymous mapping */
 	PM_VM_MUNMAP = 2, /* addr, len: a range unmapped (maybe not all of it was mapped) */
 	PM_VM_MREMAP = 3, /* old_addr, old_len moved or resized to addr, len */
-	PM_VM_BRK = 4,	  /* addr: the new break; old_addr: the heap's start (len = addr - old_addr) */
+	PM_VM_BRK = 4, /* addr: the new break; old_addr: the heap's start (len = addr - old_addr) */
 };
 
 #define PM_TYPE_NAME_LEN 64
@@ -51,9 +51,22 @@ struct pm_hdr {
 	__u64 cgroup_id; /* cgroup v2 id of the task */
 	__u32 pid;	 /* tgid */
 	__u32 tid;
-	__u32 kind; /* enum pm_kind */
-	__u32 pad;
+	__u32 kind;  /* enum pm_kind */
+	__u32 block; /* py_free, py_realloc: the freed (old) block's size, PM_BLOCK_* */
 };
+
+/*
+ * pm_hdr.block: what pymalloc's pool header says of the block a py_free
+ * releases (the old block of a py_realloc). On LTO builds the allocations
+ * made at inlined copies have no address (there is no return to probe), so
+ * a free cannot be sized by its allocation; the pool header sizes it:
+ * (szidx + 1) << ALIGNMENT_SHIFT, after the check pymalloc itself makes
+ * (the pool's arenaindex names an arena that holds the address). Read only
+ * where user space found pymalloc's arenas (probes.c: pool layouts).
+ */
+#define PM_BLOCK_UNKNOWN 0 /* not read */
+#define PM_BLOCK_RAW	 1 /* not in a pymalloc arena: the raw allocator's (malloc) */
+/* else the block's size in bytes (a multiple of pymalloc's alignment, 16) */
 
 /*
  * py_malloc/py_calloc/py_realloc/malloc/calloc/realloc: size is the requested

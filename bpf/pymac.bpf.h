@@ -60,6 +60,9 @@ extern const volatile __u32 pm_off_tp_name;
 extern __u64 pm_lost_by_kind[PM_KIND_MAX];
 /* Entry probes whose return was never seen (pending entry evicted or lost). */
 extern __u64 pm_unmatched_returns;
+/* pymalloc layouts of the builds whose frees are sized (regs.h); user space
+ * fills a slot before it attaches the first site naming it. */
+extern struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
 
 /* How deep below the root a traced cgroup may be. */
 #define PM_CGROUP_LEVELS 8
@@ -118,7 +121,7 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->kind = kind;
-	h->pad = 0;
+	h->block = PM_BLOCK_UNKNOWN;
 }
 
 /* Reserve a record of type T in the ring buffer, counting it as lost when

@@ -71,12 +71,43 @@ enum pm_loc_form {
 /*
  * The cookie of an allocator, free or dealloc site: the event kind (enum
  * pm_kind; 0 for dealloc) and where its first and second arguments are.
+ * Bits 4-7 name a pool layout (below) for sites that size freed blocks.
  */
 #define PM_COOKIE(kind, loc1, loc2)                                                                \
-	((unsigned long long)((kind)&0xffu) | (unsigned long long)(loc1) << 8 |                    \
+	((unsigned long long)((kind)&0xfu) | (unsigned long long)(loc1) << 8 |                     \
 	 (unsigned long long)(loc2) << 36)
-#define PM_COOKIE_KIND(c) ((unsigned)((c)&0xff))
+#define PM_COOKIE_KIND(c) ((unsigned)((c)&0xf))
 #define PM_COOKIE_LOC1(c) ((unsigned)(((c) >> 8) & 0xfffffff))
 #define PM_COOKIE_LOC2(c) ((unsigned)(((c) >> 36) & 0xfffffff))
+
+/*
+ * Sizing a freed block from pymalloc's pool header (PM_BLOCK_* in
+ * events.h) needs, per build, where pymalloc keeps `arenas` and `maxarenas`
+ * and how large its pools and arenas are. user space fills one slot of
+ * pm_pools[] per distinct layout and names it in bits 4-7 of the cookie of
+ * that build's py_free and py_realloc sites (0: not sized).
+ *
+ * A py_free site's loc2 (which it does not otherwise use) holds where
+ * `arenas` is, as a signed 28-bit distance from the site's own address:
+ * the program adds it to the probed address (the uprobe's ip), which gives
+ * the runtime address whatever the load bias. A py_realloc site has no
+ * spare location; it uses the address a free site of the same process
+ * found (map pool_vars).
+ */
+#define PM_POOL_SLOTS		    16
+#define PM_COOKIE_POOL(c)	    ((unsigned)(((c) >> 4) & 0xf))
+#define PM_COOKIE_SET_POOL(c, slot) ((c) | ((unsigned long long)((slot)&0xfu) << 4))
+#define PM_POOL_DELTA_MIN	    (-(1ll << 27))
+#define PM_POOL_DELTA_MAX	    ((1ll << 27) - 1)
+
+struct pm_pool_layout {
+	long long maxarenas_off; /* &maxarenas - &arenas */
+	unsigned pool_bits;	 /* log2 of a pool's size: 12 (3.8, 3.9), 14 (3.10+) */
+	unsigned arena_bits;	 /* log2 of an arena's size: 18, 20 */
+	unsigned align_shift;	 /* log2 of pymalloc's alignment: 4 */
+	unsigned arenaindex_off; /* struct pool_header */
+	unsigned szidx_off;
+	unsigned arena_obj_size; /* sizeof(struct arena_object); address is first */
+};
 
 #endif /* PYMAC_REGS_H */

@@ -49,6 +49,7 @@ int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 		e->alloc.size = r->size;
 		e->alloc.addr = r->addr;
 		e->alloc.old_addr = r->old_addr;
+		e->alloc.old_block = h->block;
 		return 0;
 	}
 	case PM_PY_FREE:
@@ -58,6 +59,7 @@ int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 		if (size < sizeof(*r))
 			return -EINVAL;
 		e->free.addr = r->addr;
+		e->free.block = h->block;
 		return 0;
 	}
 	case PM_PY_DEALLOC: {

@@ -341,7 +341,10 @@ static Elf_Data *versym_for(const struct elf_file *ef, Elf_Scn *symscn)
 	return NULL;
 }
 
-static int for_each_func(const struct elf_file *ef, GElf_Word sh_type, func_cb cb, void *ctx)
+/* The defined functions (STT_FUNC, STT_GNU_IFUNC) of a symbol table, or
+ * with objects set its data objects (STT_OBJECT) instead. */
+static int for_each_sym(const struct elf_file *ef, GElf_Word sh_type, bool objects, func_cb cb,
+			void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -371,7 +374,8 @@ static int for_each_func(const struct elf_file *ef, GElf_Word sh_type, func_cb c
 			if (!gelf_getsym(data, (int)i, &fs.sym))
 				break;
 			type = GELF_ST_TYPE(fs.sym.st_info);
-			if (type != STT_FUNC && type != STT_GNU_IFUNC)
+			if (objects ? type != STT_OBJECT
+				    : type != STT_FUNC && type != STT_GNU_IFUNC)
 				continue;
 			if (fs.sym.st_shndx == SHN_UNDEF || fs.sym.st_name == 0)
 				continue;
@@ -460,9 +464,9 @@ int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_
 	 * plain 2.2.5 one next to the 2.14 IFUNC) is not what callers get. */
 	for (int pass = 0; pass < 2 && !fc.have_func && !fc.have_ifunc; pass++) {
 		fc.accept_hidden = pass == 1;
-		for_each_func(ef, SHT_SYMTAB, find_cb, &fc);
+		for_each_sym(ef, SHT_SYMTAB, false, find_cb, &fc);
 		if (!fc.have_func)
-			for_each_func(ef, SHT_DYNSYM, find_cb, &fc);
+			for_each_sym(ef, SHT_DYNSYM, false, find_cb, &fc);
 	}
 	if (fc.have_func) {
 		*out = fc.func;
@@ -544,11 +548,54 @@ int elf_file__find_func_clones(const struct elf_file *ef, const char *base, stru
 	if (!base || !*base || max < 0 || (max > 0 && !out))
 		return -EINVAL;
 	cc.base_len = strlen(base);
-	for_each_func(ef, SHT_SYMTAB, clones_cb, &cc);
+	for_each_sym(ef, SHT_SYMTAB, false, clones_cb, &cc);
 	if (!cc.err)
-		for_each_func(ef, SHT_DYNSYM, clones_cb, &cc);
+		for_each_sym(ef, SHT_DYNSYM, false, clones_cb, &cc);
 	free(cc.seen);
 	return cc.err ? cc.err : cc.count;
+}
+
+struct object_ctx {
+	const char *base;
+	size_t base_len;
+	uint64_t vaddr;
+	int count; /* distinct addresses */
+};
+
+static int object_cb(const struct elf_file *ef, const struct func_sym *fs, void *ctx)
+{
+	struct object_ctx *oc = ctx;
+	const char *rest = fs->name + oc->base_len;
+	size_t n = fs->name_len;
+
+	(void)ef;
+	if (n < oc->base_len || memcmp(fs->name, oc->base, oc->base_len))
+		return 0;
+	/* "base", or the name LTO gives a file-local one: "base.lto_priv.N" */
+	if (n != oc->base_len && !(n > oc->base_len + 10 && !memcmp(rest, ".lto_priv.", 10) &&
+				   strspn(rest + 10, "0123456789") == n - oc->base_len - 10))
+		return 0;
+	if (oc->count && oc->vaddr == fs->sym.st_value)
+		return 0;
+	oc->vaddr = fs->sym.st_value;
+	oc->count++;
+	return 0;
+}
+
+int elf_file__find_object(const struct elf_file *ef, const char *name, uint64_t *vaddr)
+{
+	struct object_ctx oc = {.base = name};
+
+	if (!name || !*name || !vaddr)
+		return -EINVAL;
+	oc.base_len = strlen(name);
+	for_each_sym(ef, SHT_SYMTAB, true, object_cb, &oc);
+	if (!oc.count)
+		for_each_sym(ef, SHT_DYNSYM, true, object_cb, &oc);
+	if (oc.count != 1)
+		return oc.count ? -ENOTUNIQ : -ENOENT;
+	*vaddr = oc.vaddr;
+	return 0;
 }
 
 /* Called for each note; nonzero stops the walk. */

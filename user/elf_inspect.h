@@ -15,22 +15,22 @@
 struct elf_file;
 
 struct elf_func {
-	char name[128];   /* full symbol name, e.g. "collect.constprop.0" */
-	uint64_t vaddr;   /* st_value */
-	uint64_t size;    /* st_size */
+	char name[128];	  /* full symbol name, e.g. "collect.constprop.0" */
+	uint64_t vaddr;	  /* st_value */
+	uint64_t size;	  /* st_size */
 	uint64_t offset;  /* file offset of vaddr (what uprobes take) */
-	bool global;      /* STB_GLOBAL/STB_WEAK (else local) */
+	bool global;	  /* STB_GLOBAL/STB_WEAK (else local) */
 	bool from_symtab; /* found in .symtab (else .dynsym) */
-	bool ifunc;       /* STT_GNU_IFUNC: vaddr is the resolver, not the code */
+	bool ifunc;	  /* STT_GNU_IFUNC: vaddr is the resolver, not the code */
 };
 
 struct usdt_note {
 	char provider[64];
 	char name[64];
-	uint64_t pc;        /* address of the probe (as in the note) */
-	uint64_t base;      /* .stapsdt.base address in the note */
+	uint64_t pc;	    /* address of the probe (as in the note) */
+	uint64_t base;	    /* .stapsdt.base address in the note */
 	uint64_t semaphore; /* 0 if none */
-	char args[256];     /* argument spec, e.g. "-4@112(%rsp)" */
+	char args[256];	    /* argument spec, e.g. "-4@112(%rsp)" */
 };
 
 /* Open an ELF file (path may go through /proc/PID/root). NULL + errno;
@@ -55,6 +55,11 @@ int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_
  * number found (possibly more than max; only max are stored). */
 int elf_file__find_func_clones(const struct elf_file *ef, const char *base, struct elf_func *out,
 			       int max);
+/* The address of the data object `name` (a static variable: .symtab, then
+ * .dynsym), also when LTO renamed it "name.lto_priv.N". 0, -ENOENT, or
+ * -ENOTUNIQ when several objects of that name live at different addresses
+ * (two files' statics: which one is meant cannot be told). */
+int elf_file__find_object(const struct elf_file *ef, const char *name, uint64_t *vaddr);
 /* Convert a virtual address to a file offset using PT_LOAD headers.
  * 0, or -ENOENT if no segment holds it. */
 int elf_file__vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *offset);
@@ -82,8 +87,8 @@ int elf_file__needed(const struct elf_file *ef, const char **out, int max);
 long elf_file__count_direct_calls(const struct elf_file *ef, uint64_t vaddr);
 
 struct elf_call_count {
-	long direct;    /* call/jmp rel32 straight to vaddr */
-	long via_plt;   /* call/jmp rel32 to one of the PLT stubs below */
+	long direct;	/* call/jmp rel32 straight to vaddr */
+	long via_plt;	/* call/jmp rel32 to one of the PLT stubs below */
 	long plt_stubs; /* PLT stubs whose GOT slot is relocated to vaddr's symbol */
 };
 /* The same count, split. 0 or a negative errno. */

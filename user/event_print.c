@@ -147,6 +147,34 @@ static bool is_realloc(unsigned k)
 }
 
 /* Time relative to the start, right-aligned in 16 columns, and a space. */
+/* A freed block's size from its pool header (PM_BLOCK_*), when known:
+ * " block=32", " block=raw" (malloc's, not pymalloc's). */
+static void text_block(struct event_printer *p, const char *label, uint32_t block)
+{
+	if (block == PM_BLOCK_UNKNOWN)
+		return;
+	put_cstr(p, label);
+	if (block == PM_BLOCK_RAW)
+		put_lit(p, "raw");
+	else
+		put_u64(p, block);
+}
+
+/* The same in JSON: "block": 32, or "raw_block": true. */
+static void json_block(struct event_printer *p, const char *prefix, uint32_t block)
+{
+	if (block == PM_BLOCK_UNKNOWN)
+		return;
+	put_lit(p, ",\"");
+	put_cstr(p, block == PM_BLOCK_RAW ? "raw_" : "");
+	put_cstr(p, prefix);
+	put_lit(p, "block\":");
+	if (block == PM_BLOCK_RAW)
+		put_lit(p, "true");
+	else
+		put_u64(p, block);
+}
+
 static void put_time_column(struct event_printer *p, uint64_t ts)
 {
 	size_t start = p->len, w;
@@ -196,12 +224,14 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 		if (is_realloc(ev->kind)) {
 			put_lit(p, " old_addr=");
 			put_hex(p, ev->alloc.old_addr);
+			text_block(p, " old_block=", ev->alloc.old_block);
 		}
 		break;
 	case PM_PY_FREE:
 	case PM_FREE:
 		put_lit(p, " addr=");
 		put_hex(p, ev->free.addr);
+		text_block(p, " block=", ev->free.block);
 		break;
 	case PM_PY_DEALLOC:
 		put_lit(p, " obj=");
@@ -303,12 +333,14 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 		if (is_realloc(ev->kind)) {
 			put_lit(p, ",\"old_addr\":");
 			put_u64(p, ev->alloc.old_addr);
+			json_block(p, "old_", ev->alloc.old_block);
 		}
 		break;
 	case PM_PY_FREE:
 	case PM_FREE:
 		put_lit(p, ",\"addr\":");
 		put_u64(p, ev->free.addr);
+		json_block(p, "", ev->free.block);
 		break;
 	case PM_PY_DEALLOC:
 		put_lit(p, ",\"obj\":");

@@ -15,6 +15,7 @@
 #include "footprint.h"
 #include "pidindex.h"
 #include "export_series.h"
+#include "pyblock.h"
 
 struct slot {
 	uint64_t tag; /* bucket + 1; 0: empty */
@@ -39,6 +40,10 @@ struct proc {
 	struct addr_tab py, libc;
 	/* its share of its lane's levels */
 	int64_t py_net, libc_net;
+	/* LTO builds: bytes allocated without an address, held until its
+	 * frees are known to be sized (as in timeline.c; pyblock.h) */
+	bool pool_sized;
+	uint64_t py_unsized;
 	uint64_t lost[PM_KIND_MAX];
 	bool gc_open;
 	struct es_gc gc; /* the running collection */
@@ -469,15 +474,28 @@ static int note_thread(struct export_series *s, struct proc *p, uint32_t tid, ui
 }
 
 /* A block goes away: its size into the freed bytes, if it was seen. */
+static void py_net_add(struct proc *p, struct es_bucket *d, int64_t bytes)
+{
+	d->d_py_net += bytes;
+	p->py_net += bytes;
+}
+
+/* A block leaves; one never seen allocated leaves by its pool header's size
+ * (block) if the free has it. */
 static void block_free(struct export_series *s, struct proc *p, bool py, uint64_t addr,
-		       struct es_bucket *d)
+		       uint32_t block, struct es_bucket *d)
 {
 	struct addr_tab *t = py ? &p->py : &p->libc;
 	struct addr_ent *e = addr_tab__find(t, addr);
 	uint64_t size;
 
-	if (!e)
+	if (!e) {
+		if (py && pm_block_bytes(block)) {
+			d->py_free_bytes += pm_block_bytes(block);
+			py_net_add(p, d, -(int64_t)pm_block_bytes(block));
+		}
 		return;
+	}
 	size = e->size;
 	addr_tab__del(t, e);
 	s->live_blocks--;
@@ -524,6 +542,26 @@ static int block_alloc(struct export_series *s, struct proc *p, bool py, uint64_
 	return 0;
 }
 
+/* A block allocated without an address (LTO, pyblock.h), of block's size. */
+static void py_hold_unaddressed(struct proc *p, struct es_bucket *d, uint32_t block)
+{
+	if (p->pool_sized)
+		py_net_add(p, d, pm_block_bytes(block));
+	else
+		p->py_unsized += pm_block_bytes(block);
+}
+
+/* The first sized free of a process: what it allocated without addresses
+ * until then joins its net. */
+static void py_note_sized(struct proc *p, struct es_bucket *d, uint32_t block)
+{
+	if (p->pool_sized || block == PM_BLOCK_UNKNOWN)
+		return;
+	p->pool_sized = true;
+	py_net_add(p, d, (int64_t)p->py_unsized);
+	p->py_unsized = 0;
+}
+
 /* What a process holds leaves its lane (it exits, execs or moves). */
 static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_bucket *d)
 {
@@ -533,6 +571,8 @@ static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_
 	d->d_libc_live -= p->libc.len;
 	s->live_blocks -= p->py.len + p->libc.len;
 	p->py_net = p->libc_net = 0;
+	p->pool_sized = false;
+	p->py_unsized = 0;
 	addr_tab__clear(&p->py);
 	addr_tab__clear(&p->libc);
 }
@@ -780,21 +820,36 @@ static int on_event(struct export_series *s, const struct pm_event *ev)
 			d->libc_allocs++;
 			d->libc_alloc_bytes += ev->alloc.size;
 		}
+		if (py && re)
+			py_note_sized(p, d, ev->alloc.old_block);
+		if (py && !ev->alloc.addr && (!re || p->pool_sized)) {
+			/* an inlined copy (LTO): no address for the new block
+			 * (a realloc without one elsewhere failed) */
+			if (re && ev->alloc.old_addr)
+				block_free(s, p, py, ev->alloc.old_addr, ev->alloc.old_block, d);
+			py_hold_unaddressed(p, d,
+					    re ? pm_pymalloc_realloc_block(ev->alloc.old_addr,
+									   ev->alloc.old_block,
+									   ev->alloc.size)
+					       : pm_pymalloc_block(ev->alloc.size));
+			return 0;
+		}
 		/* A failed realloc leaves the old block; realloc(p, 0) may
 		 * free it and return NULL. */
 		if (re && ev->alloc.old_addr && (ev->alloc.addr || !ev->alloc.size))
-			block_free(s, p, py, ev->alloc.old_addr, d);
+			block_free(s, p, py, ev->alloc.old_addr, ev->alloc.old_block, d);
 		if (ev->alloc.addr)
 			return block_alloc(s, p, py, ev->alloc.addr, ev->alloc.size, d);
 		return 0;
 	}
 	case PM_PY_FREE:
 		d->py_frees++;
-		block_free(s, p, true, ev->free.addr, d);
+		py_note_sized(p, d, ev->free.block);
+		block_free(s, p, true, ev->free.addr, ev->free.block, d);
 		return 0;
 	case PM_FREE:
 		d->libc_frees++;
-		block_free(s, p, false, ev->free.addr, d);
+		block_free(s, p, false, ev->free.addr, PM_BLOCK_UNKNOWN, d);
 		return 0;
 	case PM_PY_DEALLOC:
 		d->deallocs++;

@@ -16,9 +16,9 @@
 
 #include "debuginfo.h"
 #include "elf_inspect.h"
+#include "regs.h" /* before the skeleton: its .bss holds struct pm_pool_layout */
 #include "pymac.skel.h"
 #include "probes.h"
-#include "regs.h"
 #include "sites.h"
 
 /* A program of the skeleton, or NULL in a dry run (which attaches nothing). */
@@ -96,6 +96,18 @@ struct probes {
 	bool sample_perf; /* PYMAC_SAMPLE_LINKS=perf: one perf link per site */
 	bool said_arm;
 	pthread_mutex_t lock;
+	/* pymalloc layouts of the builds whose frees are sized, slot i + 1 of
+	 * pm_pools (bpf/regs.h) */
+	struct pm_pool_layout pools[PM_POOL_SLOTS - 1];
+	int npools;
+	/* PYMAC_POOL_SIZES: "off", "auto" (LTO builds located through
+	 * DWARF: their allocations at inlined copies have no address) or
+	 * "all" (every build whose symbols show pymalloc's arenas) */
+	enum { POOL_SIZES_OFF, POOL_SIZES_AUTO, POOL_SIZES_ALL } pool_sizes;
+	/* the exported functions being attached size their frees: slot and
+	 * the binary's address of `arenas` (0: they don't) */
+	int cur_pool_slot;
+	uint64_t cur_arenas;
 };
 
 static const char *const source_names[PM_SOURCE_COUNT] = {
@@ -191,12 +203,16 @@ static void set_multi(struct pymac_bpf *skel, bool on)
 static void probes__init_common(struct probes *p, unsigned sources)
 {
 	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
+	const char *pz = getenv("PYMAC_POOL_SIZES");
 
 	p->sources = sources;
 	p->planning = -1;
 	p->cur_pid = -1;
 	p->pid_filter = !(pf && strcmp(pf, "0") == 0);
 	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
+	p->pool_sizes = !pz || !strcmp(pz, "auto") ? POOL_SIZES_AUTO
+			: !strcmp(pz, "all")	   ? POOL_SIZES_ALL
+						   : POOL_SIZES_OFF;
 	pthread_mutex_init(&p->lock, NULL);
 }
 
@@ -691,11 +707,23 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	/* the uretprobe goes on the same site: a second site would be a
 	 * second trap, and nd.stack keeps rsp and [rsp] as at the entry */
 	off = choose_site(p, path, &f, &nd, cov, src);
-	if (pm_kind_is_free(kind))
-		return attach_uprobe(p, PROG(p, pm_free_enter), path, off,
-				     PM_COOKIE(kind, PM_LOC_ARG1, 0), false);
-	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, off,
-			    PM_COOKIE(kind, PM_LOC_ARG1, PM_LOC_ARG2), false);
+	uint64_t cookie = PM_COOKIE(kind, PM_LOC_ARG1, PM_LOC_ARG2);
+
+	if (pm_kind_is_free(kind)) {
+		/* where `arenas` is from the probed instruction (regs.h) */
+		int64_t delta = (int64_t)(p->cur_arenas - (f.vaddr + (off - f.offset)));
+
+		cookie = PM_COOKIE(kind, PM_LOC_ARG1, 0);
+		if (kind == PM_PY_FREE && p->cur_pool_slot && delta >= PM_POOL_DELTA_MIN &&
+		    delta <= PM_POOL_DELTA_MAX)
+			cookie = PM_COOKIE_SET_POOL(
+			    PM_COOKIE(kind, PM_LOC_ARG1, (uint64_t)delta & 0xfffffff),
+			    p->cur_pool_slot);
+		return attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
+	}
+	if (kind == PM_PY_REALLOC && p->cur_pool_slot)
+		cookie = PM_COOKIE_SET_POOL(cookie, p->cur_pool_slot);
+	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
 	if (!err)
 		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
 				    true);
@@ -752,6 +780,14 @@ static const enum pm_kind dwarf_kinds[DF_COUNT] = {
     [DF_FREE] = PM_PY_FREE,	[DF_DEALLOC] = PM_PY_DEALLOC,
 };
 
+/* Where pymalloc keeps its arenas in one build (addresses of the binary). */
+struct pool_vars {
+	bool found;
+	uint64_t arenas, maxarenas;
+	bool radix;   /* 3.10+ radix tree: large pools and arenas */
+	char why[80]; /* when not found */
+};
+
 /* What the debug info of one binary says, read once for every source. */
 struct dwarf_info {
 	bool tried, found;
@@ -759,7 +795,33 @@ struct dwarf_info {
 	struct elf_site *sites;
 	size_t n, cap;
 	double seconds; /* to find and read it */
+	struct pool_vars pool;
 };
+
+/*
+ * pymalloc's `arenas` and `maxarenas` (static in Objects/obmalloc.c through
+ * 3.11; 3.12 moved them into the interpreter's state), from the symbols of
+ * the binary or of its debug file.
+ */
+static void pool_vars__find(struct pool_vars *pv, const struct elf_file *ef,
+			    const struct elf_file *dbg)
+{
+	const struct elf_file *files[2] = {ef, dbg};
+	uint64_t radix;
+
+	for (int i = 0; i < 2 && !pv->found; i++) {
+		if (!files[i] || (i && files[i] == ef))
+			continue;
+		if (elf_file__find_object(files[i], "arenas", &pv->arenas) ||
+		    elf_file__find_object(files[i], "maxarenas", &pv->maxarenas))
+			continue;
+		pv->found = true;
+		pv->radix = elf_file__find_object(files[i], "arena_map_root", &radix) == 0;
+	}
+	if (!pv->found)
+		snprintf(pv->why, sizeof(pv->why),
+			 "pymalloc's arenas not in the symbols (3.12+ keeps them per interpreter)");
+}
 
 static int collect_site(void *ctx, const struct elf_site *site)
 {
@@ -810,6 +872,7 @@ static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
 			goto out;
 	}
 	n = elf_file__dwarf_sites(dbg, ef, dwarf_queries, DF_COUNT, collect_site, di);
+	pool_vars__find(&di->pool, ef, dbg);
 	if (n < 0) {
 		snprintf(di->how + strlen(di->how), sizeof(di->how) - strlen(di->how),
 			 " (unreadable: %s)", strerror((int)-n));
@@ -872,6 +935,7 @@ static long loc_encode(const struct elf_loc *l)
 /* How the sites of some functions were attached. */
 struct site_tally {
 	int sites, attached, unlocated, failed, inlined;
+	int sized; /* free sites that size the block from its pool header */
 	int per_fn[DF_COUNT];
 	char notes[200]; /* the first few sites not probed, and why */
 };
@@ -1020,10 +1084,48 @@ static int attach_multi(struct probes *p, struct bpf_program *prog, const char *
 	return 0;
 }
 
+/*
+ * The pm_pools slot (1..15) of a build's pymalloc layout, made on first use;
+ * 0 when the build's layout is unknown or the slots are used up. The layout
+ * is 3.8-3.11's on x86-64 (struct pool_header: arenaindex at 32, szidx at
+ * 36; struct arena_object: 48 bytes, address first; 16-byte alignment),
+ * with 16 KiB pools in 1 MiB arenas when the radix tree is built in
+ * (USE_LARGE_POOLS, USE_LARGE_ARENAS in 3.10+), else 4 KiB in 256 KiB.
+ */
+static int pool_slot(struct probes *p, const struct pool_vars *pv)
+{
+	struct pm_pool_layout l = {
+	    .maxarenas_off = (long long)(pv->maxarenas - pv->arenas),
+	    .pool_bits = pv->radix ? 14 : 12,
+	    .arena_bits = pv->radix ? 20 : 18,
+	    .align_shift = 4,
+	    .arenaindex_off = 32,
+	    .szidx_off = 36,
+	    .arena_obj_size = 48,
+	};
+	int i;
+
+	if (!pv->found)
+		return 0;
+	for (i = 0; i < p->npools; i++)
+		if (!memcmp(&p->pools[i], &l, sizeof(l)))
+			return i + 1;
+	if (p->npools == PM_POOL_SLOTS - 1)
+		return 0;
+	p->pools[p->npools] = l;
+	if (p->skel)
+		p->skel->bss->pm_pools[p->npools + 1] = l;
+	return ++p->npools;
+}
+
 /* Attach every site of the functions in [from, to] of dwarf_fn. */
 static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			       const struct dwarf_info *di, int from, int to, struct site_tally *t)
 {
+	int slot = from <= DF_FREE && to >= DF_REALLOC && p->pool_sizes != POOL_SIZES_OFF
+		       ? pool_slot(p, &di->pool)
+		       : 0;
+
 	/* alloc, free, dealloc: the programs of inlined sites */
 	struct site_batch batch[3] = {};
 	struct bpf_program *multi_prog[3] = {PROG(p, pm_alloc_site_m), PROG(p, pm_free_m),
@@ -1057,7 +1159,18 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 			tally_note(t, q->name, s->pc, "address outside the file");
 			continue;
 		}
+		/* a free site says where `arenas` is from its own address */
+		int64_t delta = (int64_t)(di->pool.arenas - s->pc);
+
+		if (slot && kind == PM_PY_FREE && delta >= PM_POOL_DELTA_MIN &&
+		    delta <= PM_POOL_DELTA_MAX) {
+			loc[1] = (long)((uint64_t)delta & 0xfffffff);
+			t->sized++;
+		}
 		uint64_t cookie = PM_COOKIE(kind == PM_PY_DEALLOC ? 0 : kind, loc[0], loc[1]);
+
+		if (slot && (kind == PM_PY_REALLOC || (kind == PM_PY_FREE && loc[1])))
+			cookie = PM_COOKIE_SET_POOL(cookie, slot);
 		if (s->inlined) {
 			int bi = kind == PM_PY_DEALLOC ? 2 : pm_kind_is_free(kind) ? 1 : 0;
 
@@ -1167,19 +1280,28 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 	if (!di->found || !dwarf_info__has(di, DF_MALLOC) || !dwarf_info__has(di, DF_FREE))
 		return false;
 	attach_dwarf_sites(p, ef, b, di, DF_MALLOC, DF_FREE, &t);
+	char sized[128];
+
+	if (t.sized)
+		snprintf(sized, sizeof(sized), "frees sized from pool headers at %d sites",
+			 t.sized);
+	else
+		snprintf(sized, sizeof(sized), "frees not sized: %s",
+			 di->pool.found ? "no slot for another pymalloc layout" : di->pool.why);
 	if (t.unlocated || t.failed)
 		set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (%d partial) "
-		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined; not probed: %s",
-		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.notes);
+		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined; %s; not probed: "
+		    "%s",
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, sized, t.notes);
 	else
 		set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (0 partial) "
 		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined (block addresses "
-		    "unknown there)",
-		    di->how, t.sites, b->path, t.inlined);
+		    "unknown there; %s)",
+		    di->how, t.sites, b->path, t.inlined, sized);
 	return true;
 }
 
@@ -1198,9 +1320,19 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 	    {"PyObject_Free", PM_PY_FREE},
 	};
 	char missing[160];
+	struct pool_vars pv = {0};
+
+	if (p->pool_sizes == POOL_SIZES_ALL) {
+		pool_vars__find(&pv, ef, NULL);
+		p->cur_pool_slot = pool_slot(p, &pv);
+		p->cur_arenas = pv.arenas;
+	}
 	int attached = attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing),
 					   cov, PM_SOURCE_PYMALLOC);
 	bool err = missing[0] != '\0';
+
+	p->cur_pool_slot = 0;
+	p->cur_arenas = 0;
 	if (!attached) {
 		set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_NONE, "cannot attach to %s in %s: %s",
 			"PyObject_Malloc", b->path, missing);

@@ -26,10 +26,12 @@ struct pm_event {
 			uint64_t size;
 			uint64_t addr;
 			uint64_t old_addr;
+			uint32_t old_block; /* py_realloc: PM_BLOCK_* of old_addr */
 		} alloc;
 		/* py_free, free */
 		struct {
 			uint64_t addr;
+			uint32_t block; /* py_free: PM_BLOCK_* (bpf/events.h) */
 		} free;
 		/* py_dealloc; type_name may be "" when it could not be read */
 		struct {

@@ -310,6 +310,58 @@ static void test_free_sizing(void **state)
 	assert_int_equal(li->py_net, 308);
 }
 
+static void free_block(uint32_t pid, uint64_t ts, uint64_t addr, uint32_t block)
+{
+	struct pm_record r = ev(pid, 1, ts, PM_PY_FREE);
+
+	r.ev.free.addr = addr;
+	r.ev.free.block = block;
+	feed(&r);
+}
+
+static void realloc_block(uint32_t pid, uint64_t ts, uint64_t size, uint64_t old, uint32_t block)
+{
+	struct pm_record r = ev(pid, 1, ts, PM_PY_REALLOC);
+
+	r.ev.alloc.size = size;
+	r.ev.alloc.old_addr = old;
+	r.ev.alloc.old_block = block;
+	feed(&r);
+}
+
+/* An LTO build: allocations at inlined copies have no address, frees are
+ * sized from pool headers (pyblock.h). */
+static void test_pool_sized_frees(void **state)
+{
+	const struct tl_lane_info *li;
+	struct tl_bucket b;
+
+	(void)state;
+	alloc(2, T0, PM_PY_MALLOC, 100, 0, 0); /* 112-byte block, held until sized */
+	alloc(2, T0, PM_PY_MALLOC, 600, 0, 0); /* malloc's: not held */
+	li = timeline__lane(tl, 0);
+	assert_int_equal(li->py_net, 0);
+	free_block(2, T0, 0x1000, 112); /* the first sized free */
+	assert_int_equal(li->py_net, 0);
+	alloc(2, T0, PM_PY_MALLOC, 20, 0, 0); /* +32 */
+	realloc_block(2, T0, 40, 0x2000, 32); /* grows out of its class: -32 +48 */
+	assert_int_equal(li->py_net, 48);
+	realloc_block(2, T0, 30, 0x3000, 48); /* shrinks by more than a quarter: -48 +32 */
+	realloc_block(2, T0, 40, 0x3000, 48); /* shrinks less: stays, -48 +48 */
+	assert_int_equal(li->py_net, 32);
+	free_block(2, T0, 0x4000, PM_BLOCK_RAW);	 /* malloc's, never seen */
+	free_block(2, T0, 0x5000, PM_BLOCK_UNKNOWN);	 /* not sized */
+	realloc_block(2, T0, 100, 0x6000, PM_BLOCK_RAW); /* stays malloc's */
+	b = total(0);
+	assert_int_equal(li->py_net, 32);
+	assert_int_equal(b.py_net, 32);
+	assert_int_equal(b.py_allocs, 7);
+	assert_int_equal(b.py_frees, 3);
+	assert_int_equal(b.py_alloc_bytes, 100 + 600 + 20 + 40 + 30 + 40 + 100);
+	assert_int_equal(b.py_free_bytes, 112 + 32 + 48 + 48);
+	assert_int_equal(li->unmatched_frees, 3);
+}
+
 static void test_net_series(void **state)
 {
 	struct tl_bucket out[10];
@@ -801,6 +853,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lanes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_late, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_sizing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_sized_frees, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_net_series, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gc_markers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_types, setup, teardown),
