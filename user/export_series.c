@@ -40,10 +40,8 @@ struct proc {
 	struct addr_tab py, libc;
 	/* its share of its lane's levels */
 	int64_t py_net, libc_net;
-	/* LTO builds: bytes allocated without an address, held until its
-	 * frees are known to be sized (as in timeline.c; pyblock.h) */
-	bool pool_sized;
-	uint64_t py_unsized;
+	/* LTO builds: blocks allocated without an address (pyblock.h) */
+	struct pm_held held;
 	uint64_t lost[PM_KIND_MAX];
 	bool gc_open;
 	struct es_gc gc; /* the running collection */
@@ -490,9 +488,11 @@ static void block_free(struct export_series *s, struct proc *p, bool py, uint64_
 	uint64_t size;
 
 	if (!e) {
-		if (py && pm_block_bytes(block)) {
-			d->py_free_bytes += pm_block_bytes(block);
-			py_net_add(p, d, -(int64_t)pm_block_bytes(block));
+		uint32_t b = py ? pm_held__free(&p->held, block) : 0;
+
+		if (b) {
+			d->py_free_bytes += b;
+			py_net_add(p, d, -(int64_t)b);
 		}
 		return;
 	}
@@ -542,26 +542,6 @@ static int block_alloc(struct export_series *s, struct proc *p, bool py, uint64_
 	return 0;
 }
 
-/* A block allocated without an address (LTO, pyblock.h), of block's size. */
-static void py_hold_unaddressed(struct proc *p, struct es_bucket *d, uint32_t block)
-{
-	if (p->pool_sized)
-		py_net_add(p, d, pm_block_bytes(block));
-	else
-		p->py_unsized += pm_block_bytes(block);
-}
-
-/* The first sized free of a process: what it allocated without addresses
- * until then joins its net. */
-static void py_note_sized(struct proc *p, struct es_bucket *d, uint32_t block)
-{
-	if (p->pool_sized || block == PM_BLOCK_UNKNOWN)
-		return;
-	p->pool_sized = true;
-	py_net_add(p, d, (int64_t)p->py_unsized);
-	p->py_unsized = 0;
-}
-
 /* What a process holds leaves its lane (it exits, execs or moves). */
 static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_bucket *d)
 {
@@ -571,8 +551,7 @@ static void proc_drop_memory(struct export_series *s, struct proc *p, struct es_
 	d->d_libc_live -= p->libc.len;
 	s->live_blocks -= p->py.len + p->libc.len;
 	p->py_net = p->libc_net = 0;
-	p->pool_sized = false;
-	p->py_unsized = 0;
+	memset(&p->held, 0, sizeof(p->held));
 	addr_tab__clear(&p->py);
 	addr_tab__clear(&p->libc);
 }
@@ -821,17 +800,18 @@ static int on_event(struct export_series *s, const struct pm_event *ev)
 			d->libc_alloc_bytes += ev->alloc.size;
 		}
 		if (py && re)
-			py_note_sized(p, d, ev->alloc.old_block);
-		if (py && !ev->alloc.addr && (!re || p->pool_sized)) {
+			py_net_add(p, d, pm_held__note(&p->held, ev->alloc.old_block));
+		if (py && !ev->alloc.addr && (!re || p->held.sized)) {
 			/* an inlined copy (LTO): no address for the new block
 			 * (a realloc without one elsewhere failed) */
 			if (re && ev->alloc.old_addr)
 				block_free(s, p, py, ev->alloc.old_addr, ev->alloc.old_block, d);
-			py_hold_unaddressed(p, d,
-					    re ? pm_pymalloc_realloc_block(ev->alloc.old_addr,
-									   ev->alloc.old_block,
-									   ev->alloc.size)
-					       : pm_pymalloc_block(ev->alloc.size));
+			py_net_add(p, d,
+				   pm_held__alloc(
+				       &p->held, re ? pm_pymalloc_realloc_block(ev->alloc.old_addr,
+										ev->alloc.old_block,
+										ev->alloc.size)
+						    : pm_pymalloc_block(ev->alloc.size)));
 			return 0;
 		}
 		/* A failed realloc leaves the old block; realloc(p, 0) may
@@ -844,7 +824,7 @@ static int on_event(struct export_series *s, const struct pm_event *ev)
 	}
 	case PM_PY_FREE:
 		d->py_frees++;
-		py_note_sized(p, d, ev->free.block);
+		py_net_add(p, d, pm_held__note(&p->held, ev->free.block));
 		block_free(s, p, true, ev->free.addr, ev->free.block, d);
 		return 0;
 	case PM_FREE:

@@ -11,6 +11,7 @@
 #ifndef PYMAC_PYBLOCK_H
 #define PYMAC_PYBLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <linux/types.h>
 #include "../bpf/events.h"
@@ -51,6 +52,68 @@ static inline uint32_t pm_pymalloc_realloc_block(uint64_t old_addr, uint32_t old
 	if (size <= old_block && 4 * size > 3 * (uint64_t)old_block)
 		return old_block;
 	return pm_pymalloc_block(size);
+}
+
+#define PM_PYMALLOC_CLASSES (PM_PYMALLOC_MAX / PM_PYMALLOC_ALIGN)
+
+/*
+ * The blocks a process allocated where no address is known, by class, as
+ * the views hold them in their net bytes. A sized free releases one of its
+ * class; one with none held is a block never seen allocated (allocated
+ * before tracing began, or at a copy DWARF could not locate) and leaves the
+ * net alone, as an unmatched free does. Until the process's first sized
+ * free (sized), the blocks are counted but not in the net: a build whose
+ * frees are not sized would never release them.
+ */
+struct pm_held {
+	bool sized;
+	uint32_t n[PM_PYMALLOC_CLASSES];
+};
+
+static inline int pm_held__class(uint32_t block)
+{
+	if (block == PM_BLOCK_UNKNOWN || block == PM_BLOCK_RAW || block % PM_PYMALLOC_ALIGN ||
+	    block > PM_PYMALLOC_MAX)
+		return -1;
+	return (int)(block / PM_PYMALLOC_ALIGN) - 1;
+}
+
+/* A block allocated without an address (pm_pymalloc_block's result): what
+ * it adds to the net. */
+static inline int64_t pm_held__alloc(struct pm_held *h, uint32_t block)
+{
+	int c = pm_held__class(block);
+
+	if (c < 0)
+		return 0;
+	h->n[c]++;
+	return h->sized ? (int64_t)block : 0;
+}
+
+/* Any free or realloc's old block (PM_BLOCK_*): what the net gains when it
+ * is the process's first sized one, the blocks held until then. */
+static inline int64_t pm_held__note(struct pm_held *h, uint32_t block)
+{
+	int64_t add = 0;
+
+	if (h->sized || block == PM_BLOCK_UNKNOWN)
+		return 0;
+	h->sized = true;
+	for (unsigned c = 0; c < PM_PYMALLOC_CLASSES; c++)
+		add += (int64_t)h->n[c] * (c + 1) * PM_PYMALLOC_ALIGN;
+	return add;
+}
+
+/* A free no address paired: the bytes it releases (0: none held of its
+ * class, or not sized, so it is unmatched). */
+static inline uint32_t pm_held__free(struct pm_held *h, uint32_t block)
+{
+	int c = pm_held__class(block);
+
+	if (c < 0 || !h->n[c] || !h->sized)
+		return 0;
+	h->n[c]--;
+	return block;
 }
 
 #endif /* PYMAC_PYBLOCK_H */

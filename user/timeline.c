@@ -110,11 +110,8 @@ struct proc {
 	char path[TL_LANE_NAME_MAX]; /* interpreter, else executable */
 	struct addr_tab py, libc;
 	int64_t py_net, libc_net; /* its share of its lane's nets */
-	/* LTO builds (pyblock.h): blocks allocated without an address count
-	 * in py_net once its frees are known to be sized (pool_sized);
-	 * before, their bytes wait in py_unsized */
-	bool pool_sized;
-	uint64_t py_unsized;
+	/* LTO builds: blocks allocated without an address (pyblock.h) */
+	struct pm_held held;
 	struct footprint fp;
 	int64_t fp_net, rss; /* its share of its lane's footprint and RSS */
 	uint64_t lost[PM_KIND_MAX];
@@ -551,18 +548,17 @@ static struct proc *proc_get(struct timeline *tl, uint32_t pid)
 }
 
 /*
- * A block goes away: its size into the free bytes of d. One never seen
- * allocated is sized by its pool header when the free says (block, see
- * pyblock.h: it was allocated where no address is known), or else is an
- * unmatched free.
+ * A block goes away: its size into the free bytes of d. One with no address
+ * seen allocated releases a block of h held without one (pyblock.h: the
+ * free's block is its pool header's size), or else is an unmatched free.
  */
-static void block_free(struct lane *l, struct addr_tab *t, uint64_t addr, uint32_t block,
-		       struct cum *d, enum cum_field bytes, enum cum_field net)
+static void block_free(struct lane *l, struct addr_tab *t, struct pm_held *h, uint64_t addr,
+		       uint32_t block, struct cum *d, enum cum_field bytes, enum cum_field net)
 {
 	struct addr_ent *e = addr_tab__find(t, addr);
 
 	if (!e) {
-		uint32_t b = pm_block_bytes(block);
+		uint32_t b = h ? pm_held__free(h, block) : 0;
 
 		if (!b) {
 			l->info.unmatched_frees++;
@@ -603,39 +599,19 @@ static int block_alloc(struct lane *l, struct addr_tab *t, uint64_t addr, uint64
 
 /*
  * A py_realloc at an inlined copy (LTO): the new block has no address. The
- * old one leaves as a free would; the new one is held in pymalloc's sizes,
- * as pymalloc decides from the old block (pyblock.h); an unsized old block
- * leaves the new one uncounted too.
+ * old one leaves as a free would; the new one is held at the size pymalloc
+ * gives it from the old block (pyblock.h).
  */
-static void py_hold_unaddressed(struct proc *p, uint32_t block, struct cum *d)
-{
-	if (p->pool_sized)
-		d->f[C_PY_NET] += pm_block_bytes(block);
-	else
-		p->py_unsized += pm_block_bytes(block);
-}
-
 static void py_realloc_unaddressed(struct lane *l, struct proc *p, const struct pm_event *ev,
 				   struct cum *d)
 {
 	if (ev->alloc.old_addr)
-		block_free(l, &p->py, ev->alloc.old_addr, ev->alloc.old_block, d, C_PY_FREE_BYTES,
-			   C_PY_NET);
+		block_free(l, &p->py, &p->held, ev->alloc.old_addr, ev->alloc.old_block, d,
+			   C_PY_FREE_BYTES, C_PY_NET);
 	d->f[C_PY_ALLOC_BYTES] += ev->alloc.size;
-	py_hold_unaddressed(
-	    p, pm_pymalloc_realloc_block(ev->alloc.old_addr, ev->alloc.old_block, ev->alloc.size),
-	    d);
-}
-
-/* The first sized free of a process: what it allocated without addresses
- * until then joins its net. */
-static void py_note_sized(struct proc *p, uint32_t block, struct cum *d)
-{
-	if (p->pool_sized || block == PM_BLOCK_UNKNOWN)
-		return;
-	p->pool_sized = true;
-	d->f[C_PY_NET] += p->py_unsized;
-	p->py_unsized = 0;
+	d->f[C_PY_NET] += (uint64_t)pm_held__alloc(
+	    &p->held,
+	    pm_pymalloc_realloc_block(ev->alloc.old_addr, ev->alloc.old_block, ev->alloc.size));
 }
 
 /* ---- type names ---- */
@@ -789,8 +765,7 @@ static void proc_drop_memory(struct proc *p, struct lane *l, struct cum *d)
 	d->f[C_LIBC_NET] -= (uint64_t)p->libc_net;
 	d->f[C_FP_NET] -= (uint64_t)p->fp_net;
 	p->fp_net = 0;
-	p->pool_sized = false;
-	p->py_unsized = 0;
+	memset(&p->held, 0, sizeof(p->held));
 	if (l)
 		l->nlive -= p->py.len + p->libc.len;
 	addr_tab__clear(&p->py);
@@ -806,8 +781,7 @@ static void proc_revive(struct proc *p)
 	if (p->lane && p->lane->owner == p)
 		p->lane = NULL;
 	p->py_net = p->libc_net = 0;
-	p->pool_sized = false;
-	p->py_unsized = 0;
+	memset(&p->held, 0, sizeof(p->held));
 	p->fp_net = p->rss = 0;
 	footprint__free(&p->fp);
 	p->gc_open = 0;
@@ -847,7 +821,8 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 			/* an inlined copy (LTO): no address, so the block is
 			 * held in pymalloc's sizes until a sized free */
 			d.f[C_PY_ALLOC_BYTES] += ev->alloc.size;
-			py_hold_unaddressed(p, pm_pymalloc_block(ev->alloc.size), &d);
+			d.f[C_PY_NET] +=
+			    (uint64_t)pm_held__alloc(&p->held, pm_pymalloc_block(ev->alloc.size));
 		}
 		break;
 	case PM_MALLOC:
@@ -864,19 +839,19 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 
 		d.f[py ? C_PY_ALLOCS : C_LIBC_ALLOCS] = 1;
 		if (py)
-			py_note_sized(p, ev->alloc.old_block, &d);
+			d.f[C_PY_NET] += (uint64_t)pm_held__note(&p->held, ev->alloc.old_block);
 		/* no address: an inlined copy in a process whose frees are
 		 * sized, else a failed call */
-		if (py && !ev->alloc.addr && p->pool_sized) {
+		if (py && !ev->alloc.addr && p->held.sized) {
 			py_realloc_unaddressed(l, p, ev, &d);
 			break;
 		}
 		/* A failed realloc leaves the old block; realloc(p, 0) may
 		 * free it and return NULL. */
 		if (ev->alloc.old_addr && (ev->alloc.addr || !ev->alloc.size))
-			block_free(l, t, ev->alloc.old_addr, ev->alloc.old_block, &d,
-				   py ? C_PY_FREE_BYTES : C_LIBC_FREE_BYTES,
-				   py ? C_PY_NET : C_LIBC_NET);
+			block_free(
+			    l, t, py ? &p->held : NULL, ev->alloc.old_addr, ev->alloc.old_block, &d,
+			    py ? C_PY_FREE_BYTES : C_LIBC_FREE_BYTES, py ? C_PY_NET : C_LIBC_NET);
 		if (ev->alloc.addr)
 			err = block_alloc(l, t, ev->alloc.addr, ev->alloc.size, &d,
 					  py ? C_PY_ALLOC_BYTES : C_LIBC_ALLOC_BYTES,
@@ -885,15 +860,15 @@ static int on_event(struct timeline *tl, const struct pm_event *ev)
 	}
 	case PM_PY_FREE:
 		d.f[C_PY_FREES] = 1;
-		py_note_sized(p, ev->free.block, &d);
+		d.f[C_PY_NET] += (uint64_t)pm_held__note(&p->held, ev->free.block);
 		if (ev->free.addr)
-			block_free(l, &p->py, ev->free.addr, ev->free.block, &d, C_PY_FREE_BYTES,
-				   C_PY_NET);
+			block_free(l, &p->py, &p->held, ev->free.addr, ev->free.block, &d,
+				   C_PY_FREE_BYTES, C_PY_NET);
 		break;
 	case PM_FREE:
 		d.f[C_LIBC_FREES] = 1;
 		if (ev->free.addr)
-			block_free(l, &p->libc, ev->free.addr, PM_BLOCK_UNKNOWN, &d,
+			block_free(l, &p->libc, NULL, ev->free.addr, PM_BLOCK_UNKNOWN, &d,
 				   C_LIBC_FREE_BYTES, C_LIBC_NET);
 		break;
 	case PM_PY_DEALLOC: {
