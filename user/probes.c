@@ -935,7 +935,8 @@ static long loc_encode(const struct elf_loc *l)
 /* How the sites of some functions were attached. */
 struct site_tally {
 	int sites, attached, unlocated, failed, inlined;
-	int sized; /* free sites that size the block from its pool header */
+	int sized;    /* free sites that size the block from its pool header */
+	int emulated; /* sites on an instruction the kernel emulates */
 	int per_fn[DF_COUNT];
 	char notes[200]; /* the first few sites not probed, and why */
 };
@@ -1118,6 +1119,28 @@ static int pool_slot(struct probes *p, const struct pool_vars *pv)
 	return ++p->npools;
 }
 
+/* What a program reading locations loc[] needs kept up to a later site;
+ * uretprobe: a return probe shares the site. */
+static struct site_needs loc_needs(const struct elf_site_query *q,
+				   const long loc[ELF_SITE_MAX_ARGS], bool uretprobe)
+{
+	struct site_needs nd = {.stack = uretprobe};
+
+	for (int a = 0; a < ELF_SITE_MAX_ARGS && q->args[a]; a++) {
+		unsigned l = (unsigned)loc[a], form = l & 7,
+			 regs[2] = {(l >> 3) & 15, (l >> 7) & 15};
+		int n = form == PM_LOC_CONST ? 0 : form == PM_LOC_SUM ? 2 : 1;
+
+		for (int k = 0; k < n; k++) {
+			if (regs[k] == PM_REG_SP)
+				nd.stack = true;
+			else
+				nd.regs |= 1u << regs[k];
+		}
+	}
+	return nd;
+}
+
 /* Attach every site of the functions in [from, to] of dwarf_fn. */
 static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			       const struct dwarf_info *di, int from, int to, struct site_tally *t)
@@ -1132,6 +1155,8 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 					     PROG(p, pm_dealloc_m)};
 	struct bpf_program *one_prog[3] = {PROG(p, pm_alloc_site), PROG(p, pm_free_enter),
 					   PROG(p, pm_dealloc)};
+
+	struct site_file *sf = p->choose_sites ? site_file__open(b->host_path) : NULL;
 
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < di->n; i++) {
@@ -1159,8 +1184,23 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 			tally_note(t, q->name, s->pc, "address outside the file");
 			continue;
 		}
+		/* the cheapest instruction that still sees the arguments as at
+		 * the copy's entry (sites.h) */
+		uint64_t pc = s->pc;
+
+		if (sf) {
+			struct site_needs nd = loc_needs(
+			    q, loc, !s->inlined && !pm_kind_is_free(kind) && kind != PM_PY_DEALLOC);
+			struct site_choice sc;
+
+			if (site_file__choose(sf, s->pc, off, &nd, &sc) == 0) {
+				pc += sc.delta;
+				off = sc.offset;
+				t->emulated += sc.cost == SITE_EMULATED;
+			}
+		}
 		/* a free site says where `arenas` is from its own address */
-		int64_t delta = (int64_t)(di->pool.arenas - s->pc);
+		int64_t delta = (int64_t)(di->pool.arenas - pc);
 
 		if (slot && kind == PM_PY_FREE && delta >= PM_POOL_DELTA_MIN &&
 		    delta <= PM_POOL_DELTA_MAX) {
@@ -1227,6 +1267,7 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 		}
 		batch_free(sb);
 	}
+	site_file__close(sf);
 }
 
 /*
@@ -1292,16 +1333,20 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 		set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (%d partial) "
-		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined; %s; not probed: "
+		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined, %d emulated; %s; "
+		    "not probed: "
 		    "%s",
-		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, sized, t.notes);
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.emulated, sized,
+		    t.notes);
 	else
 		set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (0 partial) "
-		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined (block addresses "
+		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined, %d emulated "
+		    "(block "
+		    "addresses "
 		    "unknown there; %s)",
-		    di->how, t.sites, b->path, t.inlined, sized);
+		    di->how, t.sites, b->path, t.inlined, t.emulated, sized);
 	return true;
 }
 
@@ -1387,13 +1432,16 @@ static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
 	if (t.unlocated || t.failed || bypass[0])
 		set_cov(
 		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
-		    "debug info (%s): %d sites (%d partial) of _Py_Dealloc in %s, %d inlined%s%s%s",
-		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, bypass,
-		    t.notes[0] ? "; not probed: " : "", t.notes);
+		    "debug info (%s): %d sites (%d partial) of _Py_Dealloc in %s, %d inlined, %d "
+		    "emulated%s%s%s",
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.emulated,
+		    bypass, t.notes[0] ? "; not probed: " : "", t.notes);
 	else
-		set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
-			"debug info (%s): %d sites (0 partial) of _Py_Dealloc in %s, %d inlined",
-			di->how, t.sites, b->path, t.inlined);
+		set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
+		    "debug info (%s): %d sites (0 partial) of _Py_Dealloc in %s, %d inlined, %d "
+		    "emulated",
+		    di->how, t.sites, b->path, t.inlined, t.emulated);
 	return true;
 }
 

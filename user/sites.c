@@ -9,6 +9,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <capstone/capstone.h>
@@ -468,4 +469,186 @@ out:
 		elf_end(e);
 	close(fd);
 	return err;
+}
+
+/* ---- sites in the middle of code: inlined copies ---- */
+
+struct site_sec {
+	uint64_t addr;
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct site_file {
+	struct site_sec *secs;
+	size_t nsecs;
+	uint64_t *targets; /* sorted, unique: where a direct branch may land */
+	size_t ntargets;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Every address a direct branch of the file may reach: a byte scan for
+ * rel32 jmp/call/jcc and rel8 jmp/jcc/loop/jrcxz, at every byte offset, so
+ * that no real one is missed (most hits are other bytes; they only make
+ * the chooser keep more sites where they are).
+ */
+static int scan_targets(struct site_file *f)
+{
+	size_t cap = 0;
+
+	for (size_t s = 0; s < f->nsecs; s++) {
+		const uint8_t *c = f->secs[s].bytes;
+		size_t len = f->secs[s].len;
+		uint64_t base = f->secs[s].addr;
+
+		for (size_t i = 0; i + 2 <= len; i++) {
+			uint64_t t[2];
+			int n = 0;
+			uint8_t b = c[i];
+
+			if (b == 0xeb || (b >= 0x70 && b <= 0x7f) || (b >= 0xe0 && b <= 0xe3))
+				t[n++] = base + i + 2 + (int64_t)(int8_t)c[i + 1];
+			if ((b == 0xe8 || b == 0xe9) && i + 5 <= len)
+				t[n++] = base + i + 5 + (int64_t)rd_s32(c + i + 1);
+			else if (b == 0x0f && i + 6 <= len && (c[i + 1] & 0xf0) == 0x80)
+				t[n++] = base + i + 6 + (int64_t)rd_s32(c + i + 2);
+			for (int k = 0; k < n; k++) {
+				if (f->ntargets == cap) {
+					size_t nc = cap ? cap * 2 : 65536;
+					uint64_t *nt = realloc(f->targets, nc * sizeof(*nt));
+
+					if (!nt)
+						return -ENOMEM;
+					f->targets = nt;
+					cap = nc;
+				}
+				f->targets[f->ntargets++] = t[k];
+			}
+		}
+	}
+	qsort(f->targets, f->ntargets, sizeof(*f->targets), cmp_u64);
+	return 0;
+}
+
+/* Whether a target lies in [from, to]. */
+static bool targets_in(const struct site_file *f, uint64_t from, uint64_t to)
+{
+	size_t lo = 0, hi = f->ntargets;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->targets[mid] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->ntargets && f->targets[lo] <= to;
+}
+
+void site_file__close(struct site_file *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->nsecs; i++)
+		free(f->secs[i].bytes);
+	free(f->secs);
+	free(f->targets);
+	free(f);
+}
+
+struct site_file *site_file__open(const char *path)
+{
+	struct site_file *f = calloc(1, sizeof(*f));
+	Elf_Scn *scn = NULL;
+	Elf *e = NULL;
+	int fd = -1, err = 0;
+
+	if (!f || elf_version(EV_CURRENT) == EV_NONE) {
+		err = f ? -EINVAL : -ENOMEM;
+		goto out;
+	}
+	/* read(2), not mmap: see sites__choose_file */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	while ((scn = elf_nextscn(e, scn))) {
+		struct site_sec *ns;
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size < sh.sh_size)
+			continue;
+		ns = realloc(f->secs, (f->nsecs + 1) * sizeof(*ns));
+		if (!ns) {
+			err = -ENOMEM;
+			goto out;
+		}
+		f->secs = ns;
+		ns[f->nsecs].addr = sh.sh_addr;
+		ns[f->nsecs].len = sh.sh_size;
+		ns[f->nsecs].bytes = malloc(sh.sh_size ? sh.sh_size : 1);
+		if (!ns[f->nsecs].bytes) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(ns[f->nsecs].bytes, d->d_buf, sh.sh_size);
+		f->nsecs++;
+	}
+	err = scan_targets(f);
+out:
+	if (e)
+		elf_end(e);
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		site_file__close(f);
+		errno = -err;
+		return NULL;
+	}
+	return f;
+}
+
+int site_file__choose(const struct site_file *f, uint64_t vaddr, uint64_t file_offset,
+		      const struct site_needs *needs, struct site_choice *out)
+{
+	for (size_t i = 0; i < f->nsecs; i++) {
+		const struct site_sec *s = &f->secs[i];
+		size_t len;
+		int err;
+
+		if (vaddr < s->addr || vaddr >= s->addr + s->len)
+			continue;
+		len = s->addr + s->len - vaddr;
+		if (len > SITE_NOSIZE_BYTES)
+			len = SITE_NOSIZE_BYTES;
+		err = sites__choose_code(s->bytes + (vaddr - s->addr), len, vaddr, file_offset,
+					 needs, out);
+		if (!err && out->delta && targets_in(f, vaddr + 1, vaddr + out->delta)) {
+			snprintf(out->why, sizeof(out->why),
+				 "a branch in the file may land between the entry and +%llu",
+				 (unsigned long long)out->delta);
+			at_entry(out, file_offset);
+		}
+		return err;
+	}
+	return -ENOENT;
 }

@@ -104,4 +104,21 @@ int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t
 bool sites__rel32_targets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t from,
 			  uint64_t to);
 
+/*
+ * The same for code that is not a function's start: the inlined copies of
+ * a function that DWARF locates in the middle of other functions. The file
+ * is read once; every address a direct branch of the file may reach
+ * (a byte scan for rel8 and rel32 branches) is kept, and a site is moved
+ * past the copy's first instruction only when none lands between the two.
+ * As for prologues, indirect jumps (jump tables, computed gotos) are assumed
+ * not to land inside the few straight-line instructions walked.
+ */
+struct site_file;
+struct site_file *site_file__open(const char *path); /* NULL + errno */
+void site_file__close(struct site_file *f);
+/* Choose for the code at vaddr (file offset file_offset), walking at most 64
+ * bytes. 0, or -ENOENT (vaddr in no executable section), -EINVAL. */
+int site_file__choose(const struct site_file *f, uint64_t vaddr, uint64_t file_offset,
+		      const struct site_needs *needs, struct site_choice *out);
+
 #endif /* PYMAC_SITES_H */

@@ -26,6 +26,13 @@ And, for issue 6 (overhead):
     traced/untraced ratio of the workload's own run time (measured inside
     the interpreter, so pymac's start-up and attach are not in it), ns per
     traced event, pymac's CPU and wakeups per million events.
+  - inline: issue 5's per-event cost at inlined sites vs at an exported
+    entry point: the pymalloc family alone (--probes pymalloc) on the same
+    workloads, Debian's LTO python3.11 with its debug info (sites from
+    DWARF, moved to emulated instructions where provable, frees sized from
+    pool headers; and with PYMAC_PROBE_SITES=entry, every site at the
+    copy's first instruction) against pyenv 3.11.7 (exported functions,
+    entry + return probes): workload time added per traced event.
   - consumer: pymac's consumer and trace writer fed from a BPF program at
     1-20 M events/s (tests/bench/ringbench/): events/s with zero loss, the
     loss at twice that, consumer CPU and wakeups per million events.
@@ -472,9 +479,10 @@ print("BENCH %.6f %.6f %d" % (el, ru.ru_utime + ru.ru_stime, ru.ru_nvcsw), file=
 MODE_WORKLOADS = WORKLOADS + [("arena churn", os.path.join(BENCH, "workloads", "arena_churn.py"))]
 
 
-def timed_inside(cmd):
+def timed_inside(cmd, env=None):
     """(workload s, workload CPU s, its wakeups, whole CPU s, whole wakeups) of one run."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
     err = proc.stderr.read()
     _, status, ru = os.wait4(proc.pid, 0)
     m = re.search(r"BENCH ([\d.]+) ([\d.]+) (\d+)", err)
@@ -547,6 +555,45 @@ def modes(runs, tmp, small, big):
                 sys.stdout.flush()
 
 
+def inline(runs, tmp, n):
+    """Added run time per pymalloc event: inlined sites vs exported entries."""
+    pythons = [("pyenv 3.11.7, exported entry+return", PYENV311 + "/bin/python3.11", {}),
+               ("Debian 3.11, inlined sites from DWARF", "/usr/bin/python3.11", {}),
+               ("Debian 3.11, sites at each copy's entry", "/usr/bin/python3.11",
+                {"PYMAC_PROBE_SITES": "entry"}),
+               ("Debian 3.11, frees not sized", "/usr/bin/python3.11",
+                {"PYMAC_POOL_SIZES": "off"})]
+    print("inline: %d runs each, %d iterations, --probes pymalloc; ns/ev = the workload's "
+          "own run time added per traced event" % (runs, n))
+    for wname, script in WORKLOADS[:3]:
+        print("  %s" % wname)
+        for label, py, env in pythons:
+            if not os.path.exists(py):
+                print("    %-42s not installed" % label)
+                continue
+            cmd = [py, "-S", "-c", TIMER, script, str(n)]
+            base = statistics.median(timed_inside(cmd)[0] for _ in range(runs))
+            ns, evs = [], []
+            for _ in range(runs):
+                trace = os.path.join(tmp, "inline.pmt")
+                try:
+                    r = timed_inside([PYMAC, "record", "-q", "-o", trace, "--probes", "pymalloc",
+                                      "--"] + cmd, env=dict(os.environ, **env))
+                    s = summary(trace)["trace"]
+                except (RuntimeError, subprocess.CalledProcessError, ValueError) as e:
+                    print("    %-42s failed: %s" % (label, str(e)[:200]))
+                    break
+                finally:
+                    if os.path.exists(trace):
+                        os.unlink(trace)
+                if s["events"]:
+                    ns.append((r[0] - base) * 1e9 / s["events"])
+                    evs.append(s["events"])
+            if ns:
+                print("    %-42s events %s  ns/ev %s" % (label, mmm(evs, "%d"), mmm(ns, "%.0f")))
+            sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -554,7 +601,9 @@ def main():
     ap.add_argument("--python", default=default_python())
     ap.add_argument("--view-iterations", type=int, default=100000,
                     help="workload size of the trace that feeds the view at 1M events/s")
-    ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes",
+    ap.add_argument("--inline-iterations", type=int, default=3000,
+                    help="iterations of each workload in the inline section")
+    ap.add_argument("--only", choices=["record", "view", "floor", "compare", "modes", "inline",
                                        "consumer", "attach"],
                     help="run only one section: the recording figures, the live view's, "
                     "the uprobe floor, the tracer comparison on the workloads, the modes, "
@@ -586,10 +635,12 @@ def main():
     if a.only == "attach":
         sys.stdout.flush()
         return subprocess.run(attach).returncode
-    if a.only in ("floor", "compare", "modes"):
+    if a.only in ("floor", "compare", "modes", "inline"):
         with tempfile.TemporaryDirectory() as tmp:
             if a.only == "floor":
                 uprobe_floor(a.runs, a.floor_calls)
+            elif a.only == "inline":
+                inline(a.runs, tmp, a.inline_iterations)
             elif a.only == "modes":
                 modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
             else:
@@ -610,6 +661,7 @@ def main():
             uprobe_floor(a.runs, a.floor_calls)
             compare(a.compare_runs, a.compare_iterations, tmp)
             modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
+            inline(a.runs, tmp, a.inline_iterations)
             consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
             sys.stdout.flush()
             subprocess.run(attach)
