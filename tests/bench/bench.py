@@ -563,11 +563,14 @@ def inline(runs, tmp, n):
                 {"PYMAC_PROBE_SITES": "entry"}),
                ("Debian 3.11, frees not sized", "/usr/bin/python3.11",
                 {"PYMAC_POOL_SIZES": "off"})]
-    print("inline: %d runs each, %d iterations, --probes pymalloc; ns/ev = the workload's "
-          "own run time added per traced event" % (runs, n))
-    for wname, script in WORKLOADS[:3]:
-        print("  %s" % wname)
+    print("inline: %d runs each, %d iterations; ns/ev = the workload's own run time added per "
+          "traced event" % (runs, n))
+    cases = [(family, w) for family in ("pymalloc", "dealloc") for w in WORKLOADS[:3]]
+    for family, (wname, script) in cases:
+        print("  --probes %s, %s" % (family, wname))
         for label, py, env in pythons:
+            if family == "dealloc" and "not sized" in label:
+                continue
             if not os.path.exists(py):
                 print("    %-42s not installed" % label)
                 continue
@@ -577,7 +580,7 @@ def inline(runs, tmp, n):
             for _ in range(runs):
                 trace = os.path.join(tmp, "inline.pmt")
                 try:
-                    r = timed_inside([PYMAC, "record", "-q", "-o", trace, "--probes", "pymalloc",
+                    r = timed_inside([PYMAC, "record", "-q", "-o", trace, "--probes", family,
                                       "--"] + cmd, env=dict(os.environ, **env))
                     s = summary(trace)["trace"]
                 except (RuntimeError, subprocess.CalledProcessError, ValueError) as e:

@@ -292,6 +292,8 @@ def test_debug_info_found_in_container_root(dbg_run):
             assert " sites (" in detail and " partial)" in detail, (where, detail)
             # as on the host: some copies keep no location for their argument
             assert status == "partial" and "not probed:" in detail, (where, src, status, detail)
+        # pymalloc's arenas found in the image's debug file: frees sized
+        assert "frees sized from pool headers at" in source_status(proc, "pymalloc")[1], where
         status, detail = source_status(proc, "gc")
         assert status == "full" and "USDT" in detail, (where, detail)
     cov = dbg_run["small"]["coverage"]
