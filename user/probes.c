@@ -796,6 +796,9 @@ struct dwarf_info {
 	size_t n, cap;
 	double seconds; /* to find and read it */
 	struct pool_vars pool;
+	/* the binary's code and branch targets, for the sites' choice */
+	struct site_file *sf;
+	bool sf_tried;
 };
 
 /*
@@ -899,6 +902,7 @@ static bool dwarf_info__has(const struct dwarf_info *di, enum dwarf_fn fn)
 
 static void dwarf_info__free(struct dwarf_info *di)
 {
+	site_file__close(di->sf);
 	free(di->sites);
 	memset(di, 0, sizeof(*di));
 }
@@ -1143,7 +1147,7 @@ static struct site_needs loc_needs(const struct elf_site_query *q,
 
 /* Attach every site of the functions in [from, to] of dwarf_fn. */
 static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-			       const struct dwarf_info *di, int from, int to, struct site_tally *t)
+			       struct dwarf_info *di, int from, int to, struct site_tally *t)
 {
 	int slot = from <= DF_FREE && to >= DF_REALLOC && p->pool_sizes != POOL_SIZES_OFF
 		       ? pool_slot(p, &di->pool)
@@ -1156,7 +1160,14 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 	struct bpf_program *one_prog[3] = {PROG(p, pm_alloc_site), PROG(p, pm_free_enter),
 					   PROG(p, pm_dealloc)};
 
-	struct site_file *sf = p->choose_sites ? site_file__open(b->host_path) : NULL;
+	struct site_file *sf;
+
+	/* read once per binary, for both families */
+	if (p->choose_sites && !di->sf_tried) {
+		di->sf_tried = true;
+		di->sf = site_file__open(b->host_path);
+	}
+	sf = di->sf;
 
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < di->n; i++) {
@@ -1267,7 +1278,6 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 		}
 		batch_free(sb);
 	}
-	site_file__close(sf);
 }
 
 /*

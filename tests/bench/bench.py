@@ -557,7 +557,7 @@ def modes(runs, tmp, small, big):
 
 def inline(runs, tmp, n):
     """Added run time per pymalloc event: inlined sites vs exported entries."""
-    pythons = [("pyenv 3.11.7, exported entry+return", PYENV311 + "/bin/python3.11", {}),
+    pythons = [("pyenv 3.11.7, exported functions", PYENV311 + "/bin/python3.11", {}),
                ("Debian 3.11, inlined sites from DWARF", "/usr/bin/python3.11", {}),
                ("Debian 3.11, sites at each copy's entry", "/usr/bin/python3.11",
                 {"PYMAC_PROBE_SITES": "entry"}),
