@@ -13,8 +13,10 @@
 #include "record.h"
 
 /* 2 added the CONTAINER record, 3 the vm and rss events (footprint), 4 the
- * recency and size-class address predictors; older files are still read. */
-#define PM_TRACE_VERSION 4
+ * recency and size-class address predictors, 5 the block sizes of py_free and
+ * py_realloc (pm_event free.block, alloc.old_block); older files are still
+ * read. */
+#define PM_TRACE_VERSION 5
 
 /* Values in the file header. */
 struct pm_trace_info {

@@ -49,6 +49,9 @@
 #define PM_TAG_META	 0x60
 #define PM_TAG_END	 0x70
 #define PM_TAG_CONTAINER 0x80 /* from version 2 on */
+/* Version 5: a prefix that gives the next record, a py_free or py_realloc,
+ * its (old) block's size (PM_BLOCK_*); never written for PM_BLOCK_UNKNOWN. */
+#define PM_TAG_BLOCK 0x90
 
 /* Flags in the high nibble of an event tag. */
 #define PM_EV_SAME_PID	  0x10

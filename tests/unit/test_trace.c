@@ -103,10 +103,14 @@ static void assert_event_equal(const struct pm_event *a, const struct pm_event *
 		assert_int_equal(a->alloc.size, b->alloc.size);
 		assert_int_equal(a->alloc.addr, b->alloc.addr);
 		assert_int_equal(a->alloc.old_addr, b->alloc.old_addr);
+		/* only py_realloc carries the old block; the others read back 0 */
+		assert_int_equal(a->alloc.old_block,
+				 b->kind == PM_PY_REALLOC ? b->alloc.old_block : 0);
 		break;
 	case PM_PY_FREE:
 	case PM_FREE:
 		assert_int_equal(a->free.addr, b->free.addr);
+		assert_int_equal(a->free.block, b->kind == PM_PY_FREE ? b->free.block : 0);
 		break;
 	case PM_PY_DEALLOC:
 		assert_int_equal(a->dealloc.obj, b->dealloc.obj);
@@ -487,9 +491,19 @@ static size_t all_types(struct pm_record *r)
 	r[n] = ev_rec(PM_PY_REALLOC, 2010, 4242, 4243, 78);
 	r[n].ev.alloc.size = UINT64_MAX;
 	r[n].ev.alloc.addr = UINT64_MAX;
-	r[n++].ev.alloc.old_addr = 1;
+	r[n].ev.alloc.old_addr = 1;
+	r[n++].ev.alloc.old_block = UINT32_MAX;
+	r[n] = ev_rec(PM_PY_REALLOC, 2011, 4242, 4243, 78);
+	r[n].ev.alloc.size = 100;
+	r[n].ev.alloc.addr = 0x7f0012345700;
+	r[n].ev.alloc.old_addr = 0x7f0012345670;
+	r[n++].ev.alloc.old_block = 48;
 	r[n] = ev_rec(PM_PY_FREE, 2020, 17, 4242, 78); /* tid < pid */
-	r[n++].ev.free.addr = 0x7f0012345670;
+	r[n].ev.free.addr = 0x7f0012345670;
+	r[n++].ev.free.block = 512;
+	r[n] = ev_rec(PM_PY_FREE, 2021, 17, 4242, 78);
+	r[n].ev.free.addr = 0x7f0012340000;
+	r[n++].ev.free.block = PM_BLOCK_RAW;
 	r[n] = ev_rec(PM_PY_DEALLOC, 2030, 17, 17, 0);
 	r[n].ev.dealloc.obj = 0x7f0012345670;
 	r[n].ev.dealloc.type = 0x7f00aaaa0000;
@@ -533,7 +547,8 @@ static size_t all_types(struct pm_record *r)
 	r[n].ev.alloc.addr = 0; /* failed */
 	r[n++].ev.alloc.old_addr = UINT64_MAX;
 	r[n] = ev_rec(PM_FREE, 4004, 4242, 4242, 77);
-	r[n++].ev.free.addr = 0x5555deadbeef;
+	r[n].ev.free.addr = 0x5555deadbeef;
+	r[n++].ev.free.block = 64; /* libc's free has no block: reads back 0 */
 	r[n] = ev_rec(PM_FREE, 4005, 4242, 4242, 77);
 	r[n++].ev.free.addr = 0;
 	r[n] = ev_rec(PM_EXEC, 5000, 5000, 5000, 77);
@@ -1139,7 +1154,7 @@ static void test_mutated_payload(void **state)
 			break;
 		case 3: /* an interesting value */
 			raw[rnd() % raw_len] = (const uint8_t[]){0x00, 0x7f, 0x80, 0xff,
-								 0x0e, 0x0f, 0x80, 0x70}[rnd() % 8];
+								 0x0e, 0x0f, 0x90, 0x70}[rnd() % 8];
 			break;
 		}
 		rewrite_chunk(buf, c, raw, raw_len, &out, &out_len, len);
@@ -1210,7 +1225,7 @@ static void test_bad_files(void **state)
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 7 is newer than this pymac supports (4)");
+	assert_string_equal(err, "trace version 7 is newer than this pymac supports (5)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
@@ -1418,8 +1433,8 @@ static uint64_t record_fingerprint(uint64_t h, const struct pm_record *r)
 /*
  * Version-3 traces written by pymac before version 4 (tests/fixtures): the
  * fingerprints were taken with the version-3 reader, so every field of every
- * record must still come out the same. Rewritten as version 4, they read back
- * the same records.
+ * record must still come out the same. Rewritten in the current version, they
+ * read back the same records.
  */
 static void test_version3_fixtures(void **state)
 {
@@ -1521,7 +1536,8 @@ static struct pm_record v4_rec(enum pm_kind kind, uint64_t ts, uint64_t addr)
 }
 
 /*
- * Version 4: the writer's bytes are exactly the documented ones (recency
+ * Version 4 (which the version-5 writer still writes for events without a
+ * block): the writer's bytes are exactly the documented ones (recency
  * index for the free, class address for the allocation, timestamp columns),
  * and a damaged index, section length or column is a clean error.
  */
@@ -1681,6 +1697,419 @@ static void test_version4_recency(void **state)
 		}
 	}
 	write_records(path, recs, n, NULL);
+	assert_int_equal(read_and_check(path, recs, n, &last, NULL), n);
+	assert_int_equal(last, 0);
+	free(recs);
+}
+
+/* ---- version 5: block annotations ---- */
+
+/*
+ * Version-4 traces written by the version-4 writer (tests/fixtures/trace-v4*:
+ * the version-3 fixtures re-encoded, one chunk each): they read back with the
+ * fingerprints the version-3 files have, every block 0.
+ */
+static void test_version4_fixtures(void **state)
+{
+	static const struct {
+		const char *path;
+		uint64_t records;
+		uint64_t fingerprint;
+	} fix[] = {
+	    {"tests/fixtures/trace-v4.pmt", 1192, 0x10db648e21bc001dull},
+	    {"tests/fixtures/trace-v4-alloc.pmt", 3001, 0xd8500c9af615e296ull},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fix) / sizeof(fix[0]); i++) {
+		uint64_t h = 0xcbf29ce484222325ull, n = 0;
+		struct trace_reader *r;
+		struct pm_record rec;
+		char err[256];
+		int ret;
+
+		r = trace_reader__open(fix[i].path, err, sizeof(err));
+		if (!r)
+			fail_msg("%s: %s (run from the repository root)", fix[i].path, err);
+		assert_int_equal(trace_reader__info(r)->version, 4);
+		while ((ret = trace_reader__next(r, &rec)) == 1) {
+			h = record_fingerprint(h, &rec);
+			if (rec.type == PM_REC_EVENT && rec.ev.kind == PM_PY_FREE)
+				assert_int_equal(rec.ev.free.block, 0);
+			if (rec.type == PM_REC_EVENT && rec.ev.kind == PM_PY_REALLOC)
+				assert_int_equal(rec.ev.alloc.old_block, 0);
+			n++;
+		}
+		assert_int_equal(ret, 0);
+		assert_true(trace_reader__complete(r));
+		assert_int_equal(n, fix[i].records);
+		assert_true(h == fix[i].fingerprint);
+		trace_reader__close(r);
+	}
+}
+
+/*
+ * The documented version-5 example: py_malloc(32) -> 0x1000 at ts 1000,
+ * its py_free at 1300 with block 32, END at 1301. The writer produces
+ * exactly these bytes, and they read back.
+ */
+static void test_version5_encoding(void **state)
+{
+	static const uint8_t want[] = {
+	    0x0d, 0x03,				      /* records_len 13, n_ts 3 */
+	    0x81, 0x01, 0x00, 0x01, 0x20, 0x80, 0x40, /* py_malloc 32 at 0x1000 */
+	    0x90, 0x20,				      /* block 32 */
+	    0x74, 0x00,				      /* py_free, delta 0 */
+	    0x70, 0x02,				      /* END, 2 events */
+	    0x00, 0x58, 0x02,			      /* lo: z = 0, 600, 2 */
+	    0x00, 0x02, 0x00,			      /* mid */
+	    0x00, 0x00, 0x00,			      /* hi */
+	};
+	const char *path = tpath("v5.pmt");
+	struct pm_record recs[3] = {
+	    v4_rec(PM_PY_MALLOC, 1000, 0x1000),
+	    v4_rec(PM_PY_FREE, 1300, 0x1000),
+	    {.type = PM_REC_END, .end = {1301, 2}},
+	};
+	struct chunk_info chunks[2];
+	struct trace_reader *r;
+	uint8_t *buf, *raw;
+	size_t len;
+	int last;
+
+	(void)state;
+	recs[1].ev.free.block = 32;
+	write_records(path, recs, 2, &recs[2].end);
+	buf = slurp(path, &len);
+	assert_int_equal(rd32(buf + 8), 5);
+	assert_int_equal(list_chunks(buf, len, chunks, 2), 1);
+	/* the annotation and its free are one record */
+	assert_int_equal(chunks[0].records, 3);
+	raw = inflate_chunk(buf, &chunks[0]);
+	assert_int_equal(chunks[0].raw_len, sizeof(want));
+	assert_memory_equal(raw, want, sizeof(want));
+	free(raw);
+	free(buf);
+	assert_int_equal(read_and_check(path, recs, 3, &last, &r), 3);
+	assert_int_equal(last, 0);
+	assert_int_equal(trace_reader__info(r)->version, 5);
+	trace_reader__close(r);
+
+	/* in a version-4 file the tag is an unknown record, as it always was */
+	payload_file(path, 4, 1000, 3, want, sizeof(want));
+	assert_int_equal(read_and_check(path, recs, 3, &last, &r), 0);
+	assert_int_equal(last, -EBADMSG);
+	assert_non_null(strstr(trace_reader__error(r), "unknown record type in record 2"));
+	trace_reader__close(r);
+}
+
+/*
+ * A block annotation followed by anything but a py_free or py_realloc, or
+ * with a value the writer never writes, is a clean error that names it.
+ */
+static void test_version5_block_damage(void **state)
+{
+	/* one timestamp, delta 0: records_len, n_ts 1, entries, lo, mid, hi */
+	static const struct {
+		uint8_t e[16];
+		size_t len;
+		uint32_t nrec;
+		const char *why;
+	} cases[] = {
+	    /* the good ones: py_free (pid 1, tid 1, cgroup 1, addr 0x1000), and
+	     * py_realloc (size 32, addr 0x1000, old_addr 0x1000 + 16) */
+	    {{0x90, 0x20, 0x04, 0x01, 0x00, 0x01, 0x80, 0x40}, 8, 1, NULL},
+	    {{0x90, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x03, 0x01, 0x00, 0x01, 0x20, 0x80, 0x40, 0x20},
+	     14,
+	     1,
+	     NULL},
+	    /* py_malloc, libc free, realloc, dealloc, gc after it */
+	    {{0x90, 0x20, 0x81, 0x01, 0x00, 0x01, 0x20, 0x80, 0x40}, 9, 1, "not followed by"},
+	    {{0x90, 0x20, 0x0b, 0x01, 0x00, 0x01, 0x80, 0x40}, 8, 1, "not followed by"},
+	    {{0x90, 0x20, 0x8a, 0x01, 0x00, 0x01, 0x20, 0x80, 0x40}, 9, 1, "not followed by"},
+	    {{0x90, 0x20, 0x05, 0x01, 0x00, 0x01, 0x80, 0x40, 0x00, 0x00, 0x00},
+	     11,
+	     1,
+	     "not followed by"},
+	    {{0x90, 0x20, 0x06, 0x01, 0x00, 0x01, 0x00, 0x02, 0x01, 0x00},
+	     10,
+	     1,
+	     "not followed by"},
+	    /* END, a string definition, a second annotation, nothing */
+	    {{0x90, 0x20, 0x70, 0x00}, 4, 1, "not followed by"},
+	    {{0x90, 0x20, 0x10, 0x01, 'a', 0x04, 0x01, 0x00, 0x01, 0x80, 0x40},
+	     11,
+	     1,
+	     "not followed by"},
+	    {{0x90, 0x20, 0x90, 0x20, 0x04, 0x01, 0x00, 0x01, 0x80, 0x40},
+	     10,
+	     1,
+	     "not followed by"},
+	    {{0x90, 0x20}, 2, 1, "not followed by"},
+	    /* 0 (written as no annotation), past 32 bits, a cut varint */
+	    {{0x90, 0x00, 0x04, 0x01, 0x00, 0x01, 0x80, 0x40}, 8, 1, "block annotation of 0"},
+	    {{0x90, 0x80, 0x80, 0x80, 0x80, 0x10, 0x04, 0x01, 0x00, 0x01, 0x80, 0x40},
+	     12,
+	     1,
+	     "32-bit value out of range"},
+	    {{0x90, 0x80}, 2, 1, "bad varint"},
+	    /* the pair is one record: counting the annotation too is damage */
+	    {{0x90, 0x20, 0x04, 0x01, 0x00, 0x01, 0x80, 0x40}, 8, 2, "record count"},
+	};
+	const char *path = tpath("v5-bad.pmt");
+	struct pm_record want[2] = {ev_rec(PM_PY_FREE, 1000, 1, 1, 1),
+				    ev_rec(PM_PY_REALLOC, 1000, 1, 1, 1)};
+	struct trace_reader *r;
+	uint8_t raw[32];
+	int last;
+
+	(void)state;
+	want[0].ev.free.addr = 0x1000;
+	want[0].ev.free.block = 32;
+	want[1].ev.alloc = (typeof(want[1].ev.alloc)){32, 0x1000, 0x1010, UINT32_MAX};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 0;
+
+		raw[n++] = (uint8_t)cases[i].len;
+		raw[n++] = 1;
+		memcpy(raw + n, cases[i].e, cases[i].len);
+		n += cases[i].len;
+		raw[n++] = 0;
+		raw[n++] = 0;
+		raw[n++] = 0;
+		payload_file(path, 5, 1000, cases[i].nrec, raw, n);
+		if (!cases[i].why) {
+			assert_int_equal(read_and_check(path, &want[i], 1, &last, NULL), 1);
+			assert_int_equal(last, 0);
+			continue;
+		}
+		assert_int_equal(read_and_check(path, want, 0, &last, &r), 0);
+		assert_int_equal(last, -EBADMSG);
+		if (!strstr(trace_reader__error(r), cases[i].why))
+			fail_msg("case %zu: %s", i, trace_reader__error(r));
+		assert_false(trace_reader__complete(r));
+		trace_reader__close(r);
+	}
+}
+
+static const uint32_t block_values[] = {0, 1, 16, 32, 48, 127, 128, 512, 1 << 20, UINT32_MAX};
+
+/*
+ * py_free and py_realloc with every kind of block value among allocations,
+ * libc events and deallocs whose new type names put string definitions
+ * between them, over many chunks (some closed right after an annotated
+ * event, some right before one).
+ */
+static void test_version5_blocks_roundtrip(void **state)
+{
+	const size_t n = 150000;
+	struct pm_record *recs = calloc(n, sizeof(*recs));
+	const char *path = tpath("blocks.pmt");
+	struct chunk_info chunks[256];
+	static char names[200][16];
+	size_t len, nchunks, total = 0, annotated = 0;
+	struct trace_writer *w;
+	uint64_t ts = 1000, addr = 0x7f0000000000;
+	uint8_t *buf;
+	int last;
+
+	(void)state;
+	assert_non_null(recs);
+	for (size_t i = 0; i < 200; i++)
+		snprintf(names[i], sizeof(names[i]), "Type%zu", i);
+	for (size_t i = 0; i < n; i++) {
+		unsigned dice = rnd() % 10;
+		uint32_t block = block_values[rnd() % 10];
+
+		ts += rnd() % 2000;
+		addr += 16 * (rnd() % 64);
+		if (dice < 3) {
+			recs[i] = ev_rec(PM_PY_FREE, ts, 7, 7 + rnd() % 2, 1);
+			recs[i].ev.free.addr = addr;
+			recs[i].ev.free.block = block;
+		} else if (dice < 4) {
+			recs[i] = ev_rec(PM_PY_REALLOC, ts, 7, 7, 1);
+			recs[i].ev.alloc.size = rnd() % 1024;
+			recs[i].ev.alloc.addr = addr + 16 * (rnd() % 8);
+			recs[i].ev.alloc.old_addr = rnd() % 8 ? addr : 0;
+			recs[i].ev.alloc.old_block = block;
+		} else if (dice < 6) {
+			recs[i] = ev_rec(PM_PY_MALLOC, ts, 7, 7, 1);
+			recs[i].ev.alloc.size = rnd() % 512;
+			recs[i].ev.alloc.addr = addr;
+		} else if (dice < 8) {
+			/* a new type name every ~750 deallocs: a definition */
+			recs[i] = ev_rec(PM_PY_DEALLOC, ts, 7, 7, 1);
+			recs[i].ev.dealloc.obj = addr;
+			recs[i].ev.dealloc.type = 0x9000 + (i / 3000) * 8;
+			recs[i].ev.dealloc.type_name = names[i / 3000 % 200];
+		} else if (dice < 9) {
+			recs[i] = ev_rec(rnd() % 2 ? PM_MALLOC : PM_REALLOC, ts, 7, 7, 1);
+			recs[i].ev.alloc.size = rnd() % 100000;
+			recs[i].ev.alloc.addr = 0x5550000 + 16 * (rnd() % 4096);
+			recs[i].ev.alloc.old_block = block; /* not written */
+		} else {
+			recs[i] = ev_rec(PM_FREE, ts, 7, 7, 1);
+			recs[i].ev.free.addr = 0x5550000 + 16 * (rnd() % 4096);
+			recs[i].ev.free.block = block; /* not written */
+		}
+		if (recs[i].ev.kind == PM_PY_FREE      ? recs[i].ev.free.block != 0
+		    : recs[i].ev.kind == PM_PY_REALLOC ? recs[i].ev.alloc.old_block != 0
+						       : false)
+			annotated++;
+	}
+	assert_true(annotated > n / 4);
+	w = trace_writer__open(path, &test_info);
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+		if (i % 9973 == 0 || (i + 1 < n && i % 7919 == 0))
+			assert_int_equal(trace_writer__flush(w), 0);
+	}
+	assert_int_equal(trace_writer__close(w, NULL), 0);
+
+	buf = slurp(path, &len);
+	nchunks = list_chunks(buf, len, chunks, 256);
+	assert_true(nchunks >= 10);
+	for (size_t i = 0; i < nchunks; i++)
+		total += chunks[i].records;
+	assert_int_equal(total, n);
+	free(buf);
+	assert_int_equal(read_and_check(path, recs, n, &last, NULL), n);
+	assert_int_equal(last, 0);
+	free(recs);
+}
+
+/* Splits a one-chunk version-4/5 file's payload into entries and the rest. */
+static uint8_t *chunk_entries(const char *path, size_t *entries_at, size_t *entries_len,
+			      size_t *raw_len)
+{
+	struct chunk_info chunks[2];
+	uint64_t main_len, nts;
+	size_t len, n1, n2;
+	uint8_t *buf = slurp(path, &len), *raw;
+
+	assert_int_equal(list_chunks(buf, len, chunks, 2), 1);
+	raw = inflate_chunk(buf, &chunks[0]);
+	*raw_len = chunks[0].raw_len;
+	n1 = pm_varint_get(raw, *raw_len, &main_len);
+	n2 = pm_varint_get(raw + n1, *raw_len - n1, &nts);
+	assert_true(n1 && n2);
+	*entries_at = n1 + n2;
+	*entries_len = main_len;
+	free(buf);
+	return raw;
+}
+
+/*
+ * Events with block 0 cost nothing: a stream of them encodes to the same
+ * bytes with or without one annotated free among them, but for the
+ * annotation itself (its tag and varint) in front of that free's tag.
+ */
+static void test_version5_no_block_no_bytes(void **state)
+{
+	const size_t n = 3000;
+	struct pm_record *recs = calloc(n, sizeof(*recs));
+	const char *plain = tpath("plain.pmt"), *one = tpath("one-block.pmt");
+	size_t pa, pl, praw, oa, ol, oraw, k, at;
+	uint8_t *p, *o, note[8];
+	size_t note_len;
+
+	(void)state;
+	assert_non_null(recs);
+	assert_int_equal(synth_stream(recs, n), n);
+	write_records(plain, recs, n, NULL);
+	for (k = n / 2; recs[k].ev.kind != PM_PY_FREE; k++)
+		assert_true(k + 1 < n);
+	for (size_t b = 0; b < sizeof(block_values) / sizeof(block_values[0]); b++) {
+		uint32_t block = block_values[b];
+
+		recs[k].ev.free.block = block;
+		write_records(one, recs, n, NULL);
+		p = chunk_entries(plain, &pa, &pl, &praw);
+		o = chunk_entries(one, &oa, &ol, &oraw);
+		note_len = 0;
+		if (block) {
+			note[0] = PM_TAG_BLOCK;
+			note_len = 1 + pm_varint_put(note + 1, block);
+		}
+		assert_int_equal(ol, pl + note_len);
+		/* the entries differ by the inserted annotation, nothing else */
+		for (at = 0; at < pl && p[pa + at] == o[oa + at]; at++)
+			;
+		assert_true(block ? at < pl : at == pl);
+		assert_memory_equal(o + oa + at, note, note_len);
+		assert_memory_equal(o + oa + at + note_len, p + pa + at, pl - at);
+		/* and the timestamp columns are the same */
+		assert_int_equal(oraw - oa - ol, praw - pa - pl);
+		assert_memory_equal(o + oa + ol, p + pa + pl, praw - pa - pl);
+		free(p);
+		free(o);
+	}
+	free(recs);
+}
+
+/*
+ * What blocks cost where BPF reads them (LTO builds): every py_free of the
+ * synthetic stream sized by its allocation's class. Printed for the docs;
+ * asserted loosely.
+ */
+static void test_version5_bytes_per_event(void **state)
+{
+	const size_t n = 300000;
+	struct pm_record *recs = calloc(n, sizeof(*recs));
+	const char *path = tpath("synth-blocks.pmt");
+	static struct {
+		uint64_t addr;
+		uint32_t block;
+	} cls[1 << 16];
+	uint64_t file[2];
+	size_t nblocks = 0;
+
+	(void)state;
+	assert_non_null(recs);
+	assert_int_equal(synth_stream(recs, n), n);
+	for (int pass = 0; pass < 2; pass++) {
+		struct trace_writer *w;
+
+		if (pass) {
+			for (size_t i = 0; i < n; i++) {
+				struct pm_event *e = &recs[i].ev;
+				uint32_t h;
+
+				if (e->kind == PM_PY_MALLOC) {
+					h = (uint32_t)((e->alloc.addr >> 4) *
+							   0x9e3779b97f4a7c15ull >>
+						       48);
+					cls[h].addr = e->alloc.addr;
+					cls[h].block = (uint32_t)((e->alloc.size + 15) & ~15ull);
+				} else if (e->kind == PM_PY_FREE) {
+					h = (uint32_t)((e->free.addr >> 4) *
+							   0x9e3779b97f4a7c15ull >>
+						       48);
+					e->free.block = cls[h].addr == e->free.addr ? cls[h].block
+										    : PM_BLOCK_RAW;
+					nblocks++;
+				}
+			}
+		}
+		w = trace_writer__open(path, &test_info);
+		assert_non_null(w);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(trace_writer__append(w, &recs[i]), 0);
+		assert_int_equal(trace_writer__flush(w), 0);
+		trace_writer__stats(w, NULL, &file[pass], NULL);
+		assert_int_equal(trace_writer__close(w, NULL), 0);
+	}
+	print_message("synthetic stream: %.3f file bytes/event without blocks, %.3f with a block "
+		      "on each of its %zu py_frees\n",
+		      (double)file[0] / n, (double)file[1] / n, nblocks);
+	assert_true(nblocks > n / 5);
+	assert_true(file[1] > file[0]);
+	/* at most the raw cost: a tag and a one- or two-byte varint per free */
+	assert_true(file[1] - file[0] < 3 * nblocks);
+	int last;
+
 	assert_int_equal(read_and_check(path, recs, n, &last, NULL), n);
 	assert_int_equal(last, 0);
 	free(recs);
@@ -2037,6 +2466,12 @@ int main(void)
 	    cmocka_unit_test(test_version4_encoding),
 	    cmocka_unit_test(test_version4_recency),
 	    cmocka_unit_test(test_version4_small_chunks),
+	    cmocka_unit_test(test_version4_fixtures),
+	    cmocka_unit_test(test_version5_encoding),
+	    cmocka_unit_test(test_version5_block_damage),
+	    cmocka_unit_test(test_version5_blocks_roundtrip),
+	    cmocka_unit_test(test_version5_no_block_no_bytes),
+	    cmocka_unit_test(test_version5_bytes_per_event),
 	    cmocka_unit_test(test_container_damage),
 	    cmocka_unit_test(test_mode_0600),
 	    cmocka_unit_test(test_dev_full),
