@@ -384,6 +384,22 @@ int sites__choose_code(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t
 	return 0;
 }
 
+/* The next section of e holding code (from scn, NULL for the first) and
+ * its contents; NULL at the end. Sections whose contents cannot be read are
+ * skipped. */
+static Elf_Scn *next_code_section(Elf *e, Elf_Scn *scn, GElf_Shdr *sh, Elf_Data **d)
+{
+	while ((scn = elf_nextscn(e, scn))) {
+		if (!gelf_getshdr(scn, sh) || sh->sh_type != SHT_PROGBITS ||
+		    !(sh->sh_flags & SHF_EXECINSTR))
+			continue;
+		*d = elf_getdata(scn, NULL);
+		if (*d && (*d)->d_buf)
+			return scn;
+	}
+	return NULL;
+}
+
 int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t file_offset,
 		       const struct site_needs *needs, struct site_choice *out)
 {
@@ -414,17 +430,13 @@ int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t
 		err = -ENOEXEC;
 		goto out;
 	}
-	while ((scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
+	GElf_Shdr sh;
+	Elf_Data *d;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_EXECINSTR))
-			continue;
+	while ((scn = next_code_section(e, scn, &sh, &d))) {
 		if (vaddr < sh.sh_addr || vaddr >= sh.sh_addr + sh.sh_size)
 			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d || !d->d_buf || d->d_size < sh.sh_size) {
+		if (d->d_size < sh.sh_size) {
 			err = -EIO;
 			goto out;
 		}
@@ -445,16 +457,7 @@ int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t
 	/* a branch from elsewhere (a .cold part, another function) into the
 	 * walked prologue would run the site without the entry */
 	scn = NULL;
-	while ((scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_EXECINSTR))
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d || !d->d_buf)
-			continue;
+	while ((scn = next_code_section(e, scn, &sh, &d))) {
 		if (sites__rel32_targets(d->d_buf, d->d_size, sh.sh_addr, vaddr + 1,
 					 vaddr + out->delta)) {
 			snprintf(out->why, sizeof(out->why),
@@ -586,16 +589,13 @@ struct site_file *site_file__open(const char *path)
 		err = -ENOEXEC;
 		goto out;
 	}
-	while ((scn = elf_nextscn(e, scn))) {
-		struct site_sec *ns;
-		GElf_Shdr sh;
-		Elf_Data *d;
+	GElf_Shdr sh;
+	Elf_Data *d;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_EXECINSTR))
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d || !d->d_buf || d->d_size < sh.sh_size)
+	while ((scn = next_code_section(e, scn, &sh, &d))) {
+		struct site_sec *ns;
+
+		if (d->d_size < sh.sh_size)
 			continue;
 		ns = realloc(f->secs, (f->nsecs + 1) * sizeof(*ns));
 		if (!ns) {
