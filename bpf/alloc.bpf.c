@@ -66,11 +66,11 @@ static __always_inline __u32 pool_block(struct pt_regs *ctx, __u64 cookie, __u64
 	    bpf_probe_read_user(&maxarenas, sizeof(maxarenas), (void *)(var + l->maxarenas_off)) ||
 	    !arenas)
 		return PM_BLOCK_UNKNOWN;
-	/* pymalloc's pools are always mapped: a header that cannot be read
-	 * is not one of them */
+	/* a header that cannot be read now (a page swapped out, or below a
+	 * large malloc block's mapping) says nothing either way */
 	if (bpf_probe_read_user(hdr, sizeof(hdr),
 				(void *)((p & ~((1ull << l->pool_bits) - 1)) + l->arenaindex_off)))
-		return PM_BLOCK_RAW;
+		return PM_BLOCK_UNKNOWN;
 	if (hdr[0] >= maxarenas)
 		return PM_BLOCK_RAW;
 	if (bpf_probe_read_user(&base, sizeof(base),

@@ -784,7 +784,8 @@ static const enum pm_kind dwarf_kinds[DF_COUNT] = {
 struct pool_vars {
 	bool found;
 	uint64_t arenas, maxarenas;
-	bool radix;   /* 3.10+ radix tree: large pools and arenas */
+	bool radix;   /* the radix tree (3.10+, unless built without): 16 KiB pools */
+	int minor;    /* Python 3.minor, -1 if unknown */
 	char why[80]; /* when not found */
 };
 
@@ -1102,7 +1103,8 @@ static int pool_slot(struct probes *p, const struct pool_vars *pv)
 	struct pm_pool_layout l = {
 	    .maxarenas_off = (long long)(pv->maxarenas - pv->arenas),
 	    .pool_bits = pv->radix ? 14 : 12,
-	    .arena_bits = pv->radix ? 20 : 18,
+	    /* 64-bit 3.10+ use 1 MiB arenas, with or without the radix tree */
+	    .arena_bits = pv->minor >= 10 ? 20 : 18,
 	    .align_shift = 4,
 	    .arenaindex_off = 32,
 	    .szidx_off = 36,
@@ -1110,7 +1112,9 @@ static int pool_slot(struct probes *p, const struct pool_vars *pv)
 	};
 	int i;
 
-	if (!pv->found)
+	/* the layout above is 3.8-3.11's (3.7 aligned to 8 bytes; 3.12 moved
+	 * the arenas into the interpreter's state) */
+	if (!pv->found || pv->minor < 8 || pv->minor > 11)
 		return 0;
 	for (i = 0; i < p->npools; i++)
 		if (!memcmp(&p->pools[i], &l, sizeof(l)))
@@ -1338,7 +1342,10 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 			 t.sized);
 	else
 		snprintf(sized, sizeof(sized), "frees not sized: %s",
-			 di->pool.found ? "no slot for another pymalloc layout" : di->pool.why);
+			 !di->pool.found ? di->pool.why
+			 : di->pool.minor < 8 || di->pool.minor > 11
+			     ? "pymalloc's layout is known for 3.8-3.11 only"
+			     : "no slot for another pymalloc layout");
 	if (t.unlocated || t.failed)
 		set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
@@ -1361,9 +1368,15 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 }
 
 static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-			    struct dwarf_info *di, struct probe_coverage *cov)
+			    const char *version, struct dwarf_info *di, struct probe_coverage *cov)
 {
 	int inlined = allocator_inlined(ef);
+	int major = 0, minor = -1;
+
+	/* which pymalloc layout sized frees assume (pool_slot) */
+	if (sscanf(version ? version : "", "%d.%d", &major, &minor) != 2 || major != 3)
+		minor = -1;
+	di->pool.minor = minor;
 
 	if (inlined == 1 && attach_pymalloc_dwarf(p, ef, b, di, cov))
 		return;
@@ -1379,6 +1392,7 @@ static void attach_pymalloc(struct probes *p, struct elf_file *ef, const struct 
 
 	if (p->pool_sizes == POOL_SIZES_ALL) {
 		pool_vars__find(&pv, ef, NULL);
+		pv.minor = minor;
 		p->cur_pool_slot = pool_slot(p, &pv);
 		p->cur_arenas = pv.arenas;
 	}
@@ -1725,7 +1739,7 @@ static void attach_python_binary(struct probes *p, const struct target_binary *b
 	struct dwarf_info di = {0};
 
 	if (p->sources & (1u << PM_SOURCE_PYMALLOC))
-		attach_pymalloc(p, ef, b, &di, cov);
+		attach_pymalloc(p, ef, b, version, &di, cov);
 	if (p->sources & (1u << PM_SOURCE_DEALLOC))
 		attach_dealloc(p, ef, b, version, &di, cov);
 	dwarf_info__free(&di);
