@@ -485,9 +485,83 @@ struct site_sec {
 struct site_file {
 	struct site_sec *secs;
 	size_t nsecs;
-	uint64_t *targets; /* sorted, unique: where a direct branch may land */
-	size_t ntargets;
+	uint64_t *targets; /* sorted: where a branch may land */
+	size_t ntargets, cap;
 };
+
+static int targets_push(struct site_file *f, uint64_t t)
+{
+	if (f->ntargets == f->cap) {
+		size_t nc = f->cap ? f->cap * 2 : 65536;
+		uint64_t *nt = realloc(f->targets, nc * sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		f->targets = nt;
+		f->cap = nc;
+	}
+	f->targets[f->ntargets++] = t;
+	return 0;
+}
+
+static bool in_code(const struct site_file *f, uint64_t v)
+{
+	for (size_t i = 0; i < f->nsecs; i++)
+		if (v >= f->secs[i].addr && v < f->secs[i].addr + f->secs[i].len)
+			return true;
+	return false;
+}
+
+/*
+ * Where an indirect jump may land, as far as the file shows it: every
+ * address of code that data holds, as an R_X86_64_RELATIVE relocation's
+ * addend (a position-independent binary's tables of code addresses, such
+ * as the computed gotos of the bytecode loop) or as an aligned 8-byte
+ * value in a data section (the same tables in a fixed-address binary).
+ * Jump tables of 32-bit offsets are not seen (sites.h).
+ */
+static int scan_code_pointers(struct site_file *f, Elf *e)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		Elf_Data *d;
+		int err = 0;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) ||
+		    (sh.sh_flags & SHF_EXECINSTR) ||
+		    (sh.sh_type != SHT_RELA && sh.sh_type != SHT_PROGBITS))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		if (sh.sh_type == SHT_RELA) {
+			size_t n = sh.sh_entsize ? d->d_size / sh.sh_entsize : 0;
+
+			for (size_t i = 0; i < n && !err; i++) {
+				GElf_Rela r;
+
+				if (gelf_getrela(d, (int)i, &r) &&
+				    GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE &&
+				    in_code(f, (uint64_t)r.r_addend))
+					err = targets_push(f, (uint64_t)r.r_addend);
+			}
+		} else {
+			for (size_t i = (8 - sh.sh_addr % 8) % 8; i + 8 <= d->d_size && !err;
+			     i += 8) {
+				uint64_t v;
+
+				memcpy(&v, (const uint8_t *)d->d_buf + i, 8);
+				if (in_code(f, v))
+					err = targets_push(f, v);
+			}
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -504,8 +578,6 @@ static int cmp_u64(const void *a, const void *b)
  */
 static int scan_targets(struct site_file *f)
 {
-	size_t cap = 0;
-
 	for (size_t s = 0; s < f->nsecs; s++) {
 		const uint8_t *c = f->secs[s].bytes;
 		size_t len = f->secs[s].len;
@@ -522,21 +594,11 @@ static int scan_targets(struct site_file *f)
 				t[n++] = base + i + 5 + (int64_t)rd_s32(c + i + 1);
 			else if (b == 0x0f && i + 6 <= len && (c[i + 1] & 0xf0) == 0x80)
 				t[n++] = base + i + 6 + (int64_t)rd_s32(c + i + 2);
-			for (int k = 0; k < n; k++) {
-				if (f->ntargets == cap) {
-					size_t nc = cap ? cap * 2 : 65536;
-					uint64_t *nt = realloc(f->targets, nc * sizeof(*nt));
-
-					if (!nt)
-						return -ENOMEM;
-					f->targets = nt;
-					cap = nc;
-				}
-				f->targets[f->ntargets++] = t[k];
-			}
+			for (int k = 0; k < n; k++)
+				if (targets_push(f, t[k]))
+					return -ENOMEM;
 		}
 	}
-	qsort(f->targets, f->ntargets, sizeof(*f->targets), cmp_u64);
 	return 0;
 }
 
@@ -614,6 +676,10 @@ struct site_file *site_file__open(const char *path)
 		f->nsecs++;
 	}
 	err = scan_targets(f);
+	if (!err)
+		err = scan_code_pointers(f, e);
+	if (!err)
+		qsort(f->targets, f->ntargets, sizeof(*f->targets), cmp_u64);
 out:
 	if (e)
 		elf_end(e);

@@ -107,11 +107,14 @@ bool sites__rel32_targets(const uint8_t *code, size_t len, uint64_t vaddr, uint6
 /*
  * The same for code that is not a function's start: the inlined copies of
  * a function that DWARF locates in the middle of other functions. The file
- * is read once; every address a direct branch of the file may reach
- * (a byte scan for rel8 and rel32 branches) is kept, and a site is moved
- * past the copy's first instruction only when none lands between the two.
- * As for prologues, indirect jumps (jump tables, computed gotos) are assumed
- * not to land inside the few straight-line instructions walked.
+ * is read once; every address a branch of the file may reach is kept (a
+ * byte scan for rel8 and rel32 branches, and the code addresses that data
+ * holds: RELATIVE relocations' addends and aligned 8-byte values, which
+ * covers tables of labels such as the bytecode loop's computed gotos), and
+ * a site is moved past the copy's first instruction only when none lands
+ * between the two. Jump tables of 32-bit offsets (switch statements in
+ * position-independent code) are not seen; their targets are assumed not
+ * to lie inside the few straight-line instructions walked.
  */
 struct site_file;
 struct site_file *site_file__open(const char *path); /* NULL + errno */
