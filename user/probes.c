@@ -691,6 +691,27 @@ static uint64_t choose_site(struct probes *p, const char *path, const struct elf
 	return off;
 }
 
+/*
+ * The cookie of a pymalloc site of kind at address site (a vaddr of the
+ * binary): with pool layout slot (0: none), a free site also carries the
+ * distance from itself to `arenas` in its unused second location, and a
+ * realloc site the slot alone (regs.h). *sized: the free site sizes blocks.
+ */
+static uint64_t pool_cookie(enum pm_kind kind, long loc1, long loc2, int slot, uint64_t arenas,
+			    uint64_t site, bool *sized)
+{
+	int64_t delta = (int64_t)(arenas - site);
+
+	*sized =
+	    slot && kind == PM_PY_FREE && delta >= PM_POOL_DELTA_MIN && delta <= PM_POOL_DELTA_MAX;
+	if (*sized)
+		loc2 = (long)((uint64_t)delta & 0xfffffff);
+	uint64_t cookie = PM_COOKIE(kind == PM_PY_DEALLOC ? 0 : kind, loc1, loc2);
+
+	return *sized || (slot && kind == PM_PY_REALLOC) ? PM_COOKIE_SET_POOL(cookie, slot)
+							 : cookie;
+}
+
 /* Attach entry (and return) probes on one allocator function. */
 static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *path, const char *fn,
 			   enum pm_kind kind, struct probe_coverage *cov, enum pm_source_id src)
@@ -707,22 +728,13 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	/* the uretprobe goes on the same site: a second site would be a
 	 * second trap, and nd.stack keeps rsp and [rsp] as at the entry */
 	off = choose_site(p, path, &f, &nd, cov, src);
-	uint64_t cookie = PM_COOKIE(kind, PM_LOC_ARG1, PM_LOC_ARG2);
+	bool sized;
+	uint64_t cookie =
+	    pool_cookie(kind, PM_LOC_ARG1, pm_kind_is_free(kind) ? 0 : PM_LOC_ARG2,
+			p->cur_pool_slot, p->cur_arenas, f.vaddr + (off - f.offset), &sized);
 
-	if (pm_kind_is_free(kind)) {
-		/* where `arenas` is from the probed instruction (regs.h) */
-		int64_t delta = (int64_t)(p->cur_arenas - (f.vaddr + (off - f.offset)));
-
-		cookie = PM_COOKIE(kind, PM_LOC_ARG1, 0);
-		if (kind == PM_PY_FREE && p->cur_pool_slot && delta >= PM_POOL_DELTA_MIN &&
-		    delta <= PM_POOL_DELTA_MAX)
-			cookie = PM_COOKIE_SET_POOL(
-			    PM_COOKIE(kind, PM_LOC_ARG1, (uint64_t)delta & 0xfffffff),
-			    p->cur_pool_slot);
+	if (pm_kind_is_free(kind))
 		return attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
-	}
-	if (kind == PM_PY_REALLOC && p->cur_pool_slot)
-		cookie = PM_COOKIE_SET_POOL(cookie, p->cur_pool_slot);
 	err = attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
 	if (!err)
 		err = attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
@@ -1095,8 +1107,8 @@ static int attach_multi(struct probes *p, struct bpf_program *prog, const char *
  * 0 when the build's layout is unknown or the slots are used up. The layout
  * is 3.8-3.11's on x86-64 (struct pool_header: arenaindex at 32, szidx at
  * 36; struct arena_object: 48 bytes, address first; 16-byte alignment),
- * with 16 KiB pools in 1 MiB arenas when the radix tree is built in
- * (USE_LARGE_POOLS, USE_LARGE_ARENAS in 3.10+), else 4 KiB in 256 KiB.
+ * with 16 KiB pools when the radix tree is built in (USE_LARGE_POOLS), else
+ * 4 KiB, in 1 MiB arenas from 3.10 on (USE_LARGE_ARENAS), else 256 KiB.
  */
 static int pool_slot(struct probes *p, const struct pool_vars *pv)
 {
@@ -1214,18 +1226,11 @@ static void attach_dwarf_sites(struct probes *p, struct elf_file *ef, const stru
 				t->emulated += sc.cost == SITE_EMULATED;
 			}
 		}
-		/* a free site says where `arenas` is from its own address */
-		int64_t delta = (int64_t)(di->pool.arenas - pc);
+		bool sized;
+		uint64_t cookie =
+		    pool_cookie(kind, loc[0], loc[1], slot, di->pool.arenas, pc, &sized);
 
-		if (slot && kind == PM_PY_FREE && delta >= PM_POOL_DELTA_MIN &&
-		    delta <= PM_POOL_DELTA_MAX) {
-			loc[1] = (long)((uint64_t)delta & 0xfffffff);
-			t->sized++;
-		}
-		uint64_t cookie = PM_COOKIE(kind == PM_PY_DEALLOC ? 0 : kind, loc[0], loc[1]);
-
-		if (slot && (kind == PM_PY_REALLOC || (kind == PM_PY_FREE && loc[1])))
-			cookie = PM_COOKIE_SET_POOL(cookie, slot);
+		t->sized += sized;
 		if (s->inlined) {
 			int bi = kind == PM_PY_DEALLOC ? 2 : pm_kind_is_free(kind) ? 1 : 0;
 
@@ -1351,8 +1356,7 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (%d partial) "
 		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined, %d emulated; %s; "
-		    "not probed: "
-		    "%s",
+		    "not probed: %s",
 		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.emulated, sized,
 		    t.notes);
 	else
@@ -1360,9 +1364,7 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
 		    "LTO build that inlines the allocator; debug info (%s): %d sites (0 partial) "
 		    "of PyObject_{Malloc,Calloc,Realloc,Free} in %s, %d inlined, %d emulated "
-		    "(block "
-		    "addresses "
-		    "unknown there; %s)",
+		    "(block addresses unknown there; %s)",
 		    di->how, t.sites, b->path, t.inlined, t.emulated, sized);
 	return true;
 }
