@@ -158,19 +158,26 @@ static int32_t rd_s32(const uint8_t *p)
 	return (int32_t)v;
 }
 
+/* Where the rel32 jmp/call/jcc whose bytes would start at code[i] goes
+ * (code is loaded at vaddr); false if those bytes are no such branch. */
+static bool rel32_target(const uint8_t *code, size_t len, uint64_t vaddr, size_t i, uint64_t *t)
+{
+	if ((code[i] == 0xe8 || code[i] == 0xe9) && i + 5 <= len)
+		*t = vaddr + i + 5 + (int64_t)rd_s32(code + i + 1);
+	else if (code[i] == 0x0f && i + 6 <= len && (code[i + 1] & 0xf0) == 0x80)
+		*t = vaddr + i + 6 + (int64_t)rd_s32(code + i + 2);
+	else
+		return false;
+	return true;
+}
+
 bool sites__rel32_targets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t from,
 			  uint64_t to)
 {
 	for (size_t i = 0; i + 5 <= len; i++) {
 		uint64_t t;
 
-		if (code[i] == 0xe8 || code[i] == 0xe9)
-			t = vaddr + i + 5 + (int64_t)rd_s32(code + i + 1);
-		else if (code[i] == 0x0f && i + 6 <= len && (code[i + 1] & 0xf0) == 0x80)
-			t = vaddr + i + 6 + (int64_t)rd_s32(code + i + 2);
-		else
-			continue;
-		if (t >= from && t <= to)
+		if (rel32_target(code, len, vaddr, i, &t) && t >= from && t <= to)
 			return true;
 	}
 	return false;
@@ -400,6 +407,38 @@ static Elf_Scn *next_code_section(Elf *e, Elf_Scn *scn, GElf_Shdr *sh, Elf_Data 
 	return NULL;
 }
 
+/*
+ * Open path for reading its code: fd and an ELF handle, or NULL with *err
+ * set. Not mmap: a uprobe registered for every process of this file arms
+ * any private mapping of it that could be executable, ours included, and
+ * the code would read as int3. read(2) sees the page cache.
+ */
+static Elf *elf_open_read(const char *path, int *fd, int *err)
+{
+	Elf *e;
+
+	*fd = -1;
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	e = elf_begin(*fd, ELF_C_READ, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF) {
+		if (e)
+			elf_end(e);
+		close(*fd);
+		*fd = -1;
+		*err = -ENOEXEC;
+		return NULL;
+	}
+	return e;
+}
+
 int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t file_offset,
 		       const struct site_needs *needs, struct site_choice *out)
 {
@@ -415,21 +454,10 @@ int sites__choose_file(const char *path, uint64_t vaddr, uint64_t size, uint64_t
 	out->offset = file_offset;
 	snprintf(out->insn, sizeof(out->insn), "(not read)");
 	snprintf(out->entry_insn, sizeof(out->entry_insn), "(not read)");
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/*
-	 * Not mmap: a uprobe registered for every process of this file arms
-	 * any private mapping of it that could be executable, ours included,
-	 * and the prologue would read as int3. read(2) sees the page cache.
-	 */
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (!e || elf_kind(e) != ELF_K_ELF) {
-		err = -ENOEXEC;
-		goto out;
-	}
+	e = elf_open_read(path, &fd, &err);
+	if (!e)
+		return err;
+	err = -ENOENT;
 	GElf_Shdr sh;
 	Elf_Data *d;
 
@@ -590,10 +618,8 @@ static int scan_targets(struct site_file *f)
 
 			if (b == 0xeb || (b >= 0x70 && b <= 0x7f) || (b >= 0xe0 && b <= 0xe3))
 				t[n++] = base + i + 2 + (int64_t)(int8_t)c[i + 1];
-			if ((b == 0xe8 || b == 0xe9) && i + 5 <= len)
-				t[n++] = base + i + 5 + (int64_t)rd_s32(c + i + 1);
-			else if (b == 0x0f && i + 6 <= len && (c[i + 1] & 0xf0) == 0x80)
-				t[n++] = base + i + 6 + (int64_t)rd_s32(c + i + 2);
+			if (rel32_target(c, len, base, i, &t[n]))
+				n++;
 			for (int k = 0; k < n; k++)
 				if (targets_push(f, t[k]))
 					return -ENOMEM;
@@ -636,21 +662,13 @@ struct site_file *site_file__open(const char *path)
 	Elf *e = NULL;
 	int fd = -1, err = 0;
 
-	if (!f || elf_version(EV_CURRENT) == EV_NONE) {
-		err = f ? -EINVAL : -ENOMEM;
+	if (!f) {
+		err = -ENOMEM;
 		goto out;
 	}
-	/* read(2), not mmap: see sites__choose_file */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
+	e = elf_open_read(path, &fd, &err);
+	if (!e)
 		goto out;
-	}
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (!e || elf_kind(e) != ELF_K_ELF) {
-		err = -ENOEXEC;
-		goto out;
-	}
 	GElf_Shdr sh;
 	Elf_Data *d;
 
