@@ -806,12 +806,11 @@ static int on_event(struct export_series *s, const struct pm_event *ev)
 			 * (a realloc without one elsewhere failed) */
 			if (re && ev->alloc.old_addr)
 				block_free(s, p, py, ev->alloc.old_addr, ev->alloc.old_block, d);
-			py_net_add(p, d,
-				   pm_held__alloc(
-				       &p->held, re ? pm_pymalloc_realloc_block(ev->alloc.old_addr,
-										ev->alloc.old_block,
-										ev->alloc.size)
-						    : pm_pymalloc_block(ev->alloc.size)));
+			py_net_add(
+			    p, d,
+			    pm_held__alloc(&p->held, pm_pymalloc_realloc_block(ev->alloc.old_addr,
+									       ev->alloc.old_block,
+									       ev->alloc.size)));
 			return 0;
 		}
 		/* A failed realloc leaves the old block; realloc(p, 0) may

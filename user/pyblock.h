@@ -19,12 +19,6 @@
 #define PM_PYMALLOC_ALIGN 16u
 #define PM_PYMALLOC_MAX	  512u /* SMALL_REQUEST_THRESHOLD */
 
-/* A freed block's size, or 0 when the free was not sized (or is malloc's). */
-static inline uint32_t pm_block_bytes(uint32_t block)
-{
-	return block == PM_BLOCK_UNKNOWN || block == PM_BLOCK_RAW ? 0 : block;
-}
-
 /* The block PyObject_Malloc(size) (or Calloc with that product) takes:
  * its pymalloc size class, or PM_BLOCK_RAW (0 bytes go to malloc too). */
 static inline uint32_t pm_pymalloc_block(uint64_t size)
@@ -36,7 +30,8 @@ static inline uint32_t pm_pymalloc_block(uint64_t size)
 
 /*
  * The block PyObject_Realloc(old_addr, size) leaves, given old_addr's
- * block: realloc(NULL, n) is a malloc; malloc's blocks stay malloc's
+ * block: realloc(NULL, n) is a malloc (and so is any allocation without an
+ * old block: PyObject_Malloc is realloc(NULL, n) here); malloc's blocks stay malloc's
  * (PyMem_RawRealloc); a pymalloc block that shrinks by less than a quarter
  * stays where it is; otherwise a new block of the request's class. A failed
  * realloc (it returns NULL and leaves the old block) cannot be told from
