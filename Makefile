@@ -27,10 +27,10 @@ BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
 # common.bpf.o first: libbpf 1.1 links extern maps only to a definition it has already seen.
 BPF_OBJS := $(OUTPUT)/bpf/common.bpf.o $(filter-out $(OUTPUT)/bpf/common.bpf.o,$(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS)))
 BPF_HDRS := $(wildcard bpf/*.h)
-USER_SRCS := $(sort $(wildcard user/*.c))
+USER_SRCS := $(sort $(wildcard user/*/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
-USER_HDRS := $(wildcard user/*.h)
+LIB_OBJS := $(filter-out $(OUTPUT)/user/cmd/main.o,$(USER_OBJS))
+USER_HDRS := $(wildcard user/*/*.h)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(sort $(wildcard tests/fixtures/*.c))
@@ -69,12 +69,13 @@ $(OUTPUT)/pymac.skel.h: $(OUTPUT)/pymac.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name pymac_bpf > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS) | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Only the files that load the BPF object include its skeleton.
-SKEL_USERS := $(OUTPUT)/user/probes.o
+SKEL_USERS := $(OUTPUT)/user/attach/probes.o
 $(SKEL_USERS): $(OUTPUT)/pymac.skel.h
 
 $(OUTPUT)/pymac: $(USER_OBJS)
@@ -83,20 +84,20 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 
 # Each unit test links only the pieces it tests (TEST_OBJS_<name>), so a
 # test builds even while an unrelated piece does not.
-TEST_OBJS_test_trace := record.o trace.o
-TEST_OBJS_test_elf := elf_inspect.o
-TEST_OBJS_test_debuginfo := debuginfo.o elf_inspect.o targets.o procmaps.o fileio.o
-TEST_OBJS_test_procmaps := procmaps.o fileio.o
-TEST_OBJS_test_summary := record.o summary.o event_print.o json_out.o intern.o pidindex.o footprint.o
+TEST_OBJS_test_trace := feed/record.o trace/trace.o
+TEST_OBJS_test_elf := attach/elf_inspect.o
+TEST_OBJS_test_debuginfo := attach/debuginfo.o attach/elf_inspect.o attach/targets.o attach/procmaps.o util/fileio.o
+TEST_OBJS_test_procmaps := attach/procmaps.o util/fileio.o
+TEST_OBJS_test_summary := feed/record.o views/summary.o views/event_print.o util/json_out.o model/intern.o model/pidindex.o model/footprint.o
 TEST_LIBS_test_summary := -ljson-c
-TEST_OBJS_test_sampling := record.o summary.o event_print.o json_out.o intern.o pidindex.o footprint.o
+TEST_OBJS_test_sampling := feed/record.o views/summary.o views/event_print.o util/json_out.o model/intern.o model/pidindex.o model/footprint.o
 TEST_LIBS_test_sampling := -ljson-c
-TEST_OBJS_test_timeline := record.o timeline.o intern.o addrtab.o pidindex.o footprint.o
-TEST_OBJS_test_containers := containers.o fileio.o
+TEST_OBJS_test_timeline := feed/record.o model/timeline.o model/intern.o model/addrtab.o model/pidindex.o model/footprint.o
+TEST_OBJS_test_containers := attach/containers.o util/fileio.o
 TEST_LIBS_test_containers := -ljson-c
-TEST_OBJS_test_export := record.o export_series.o export_chrome.o export_csv.o json_out.o addrtab.o pidindex.o footprint.o
-TEST_OBJS_test_sites := sites.o
-TEST_OBJS_test_footprint := footprint.o
+TEST_OBJS_test_export := feed/record.o model/export_series.o export/export_chrome.o export/export_csv.o util/json_out.o model/addrtab.o model/pidindex.o model/footprint.o
+TEST_OBJS_test_sites := attach/sites.o
+TEST_OBJS_test_footprint := model/footprint.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -134,7 +135,7 @@ deps:
 	$(Q)./scripts/install-deps.sh
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fixtures/*.c
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fixtures/*.c
 
 clean:
 	$(Q)rm -rf $(OUTPUT)

@@ -15,14 +15,14 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 
 # (addprefix, not patsubst: % in a pattern rule's prerequisites is the stem.)
 # Each fuzzer links only the sources of the parser it tests.
-FUZZ_SRCS_trace := trace record
+FUZZ_SRCS_trace := trace/trace feed/record
 FUZZ_LIBS_trace := -lz
-FUZZ_SRCS_elf := elf_inspect
+FUZZ_SRCS_elf := attach/elf_inspect
 FUZZ_LIBS_elf := -lelf -ldw
-FUZZ_SRCS_procmaps := procmaps fileio
-FUZZ_SRCS_containers := containers fileio
+FUZZ_SRCS_procmaps := attach/procmaps util/fileio
+FUZZ_SRCS_containers := attach/containers util/fileio
 FUZZ_LIBS_containers := -ljson-c
-FUZZ_SRCS_cgroup := containers fileio
+FUZZ_SRCS_cgroup := attach/containers util/fileio
 FUZZ_LIBS_cgroup := -ljson-c
 
 FUZZERS ?= trace elf procmaps containers cgroup
@@ -37,6 +37,7 @@ $(FUZZ_DIR)/obj:
 
 $(FUZZ_DIR)/obj/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS) | $(FUZZ_DIR)/obj
 	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c $(USER_HDRS) $(BPF_HDRS) | $(FUZZ_DIR)/obj

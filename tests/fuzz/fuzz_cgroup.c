@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: the cgroup parsers of user/containers.c: /proc/PID/cgroup
+ * libFuzzer target: the cgroup parsers of user/attach/containers.c: /proc/PID/cgroup
  * text, cgroup path shapes (Docker, containerd, CRI-O, podman, kubepods), and
  * the cgroup2 line of /proc/self/mountinfo. Each input goes to all three.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "containers.h"
+#include "attach/containers.h"
 
 static volatile size_t sink;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: what pymac reads from Docker (user/containers.c): an
+ * libFuzzer target: what pymac reads from Docker (user/attach/containers.c): an
  * Engine API answer (HTTP head + body), the JSON of GET /containers/<id>/json
  * or a config.v2.json file, and the JSON of GET /containers/json. Every
  * input goes through all three parsers, and the body of an accepted HTTP
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "containers.h"
+#include "attach/containers.h"
 
 static volatile size_t sink;
 

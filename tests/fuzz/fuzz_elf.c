@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: ELF inspection (user/elf_inspect.c) of a file image:
+ * libFuzzer target: ELF inspection (user/attach/elf_inspect.c) of a file image:
  * symbol lookups over .symtab/.dynsym, USDT notes and their offsets,
  * build-id, .gnu_debuglink, DT_NEEDED, and the call-site byte scan. The
  * DWARF walks are left out: their parsing is libdw's, not ours.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elf_inspect.h"
+#include "attach/elf_inspect.h"
 
 #define MAX_NOTES  8
 #define MAX_CLONES 4

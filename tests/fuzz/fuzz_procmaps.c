@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: /proc/PID/maps parsing (user/procmaps.c), of a whole text
+ * libFuzzer target: /proc/PID/maps parsing (user/attach/procmaps.c), of a whole text
  * and of its first line as a C string.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "procmaps.h"
+#include "attach/procmaps.h"
 
 static volatile size_t sink;
 

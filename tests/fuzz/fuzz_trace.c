@@ -25,8 +25,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "trace.h"
-#include "trace_format.h"
+#include "trace/trace.h"
+#include "trace/trace_format.h"
 
 #define MODE_RAW      0x01
 #define MODE_KEEP_CRC 0x02

@@ -413,7 +413,7 @@ class Footprint:
     """What the vm events say a process has mapped: ranges of pages, told
     apart into pymalloc arenas (a mapping of exactly the arena size) and the
     rest, plus the brk heap. Written from the event semantics in
-    bpf/events.h, apart from user/footprint.c."""
+    bpf/events.h, apart from user/model/footprint.c."""
 
     def __init__(self, arena_size):
         self.arena_size = arena_size

@@ -34,7 +34,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
 WIDTH = 1180  # the lanes are 1136 px wide; the page margin is 16
 
-# Colours the report draws with (user/export_html.c).
+# Colours the report draws with (user/export/export_html.c).
 PY_FILL = (0x9E, 0xCA, 0xE1)
 LIBC_LINE = (0xF2, 0x8E, 0x2B)
 GEN_COLOURS = [(0xE7, 0xBA, 0x52), (0x94, 0x67, 0xBD), (0x8C, 0x56, 0x4B)]

@@ -62,7 +62,7 @@ def test_ps_lists_sites(pymac):
             by_fn[s["function"]] = s
     for fn in ("PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc", "PyObject_Free", "_Py_Dealloc", "gc_collect_main", "malloc", "calloc", "realloc", "free"):
         assert fn in by_fn, (fn, sorted(by_fn))
-    # what the chooser finds on this build (user/sites.h; notes/perf-issue6.md)
+    # what the chooser finds on this build (user/attach/sites.h; notes/perf-issue6.md)
     m = by_fn["PyObject_Malloc"]
     assert (m["delta"], m["cost"], m["uretprobe"]) == (6, "emulated", True), m
     assert m["instruction"].startswith("js"), m

@@ -64,7 +64,7 @@ HARNESS = os.path.join(REPO, "tests", "harness")
 COMPOSE_FILE = os.path.join(REPO, "docker-compose.yml")
 DEFAULT_IMAGE = os.environ.get("PYMAC_IMAGE", "pymaccounter/python:3.11")
 MIB = 1024 * 1024
-# How far back `pymac live` keeps its buckets (TL_HISTORY_NS in user/timeline.h).
+# How far back `pymac live` keeps its buckets (TL_HISTORY_NS in user/model/timeline.h).
 LIVE_HISTORY_S = 600
 
 # Each container's loop: wait at the gate until pymac follows the container,

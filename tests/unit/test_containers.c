@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests of user/containers.c: cgroup path shapes, Engine API and
+ * Unit tests of user/attach/containers.c: cgroup path shapes, Engine API and
  * config.v2.json parsing (tests/fixtures/containers), HTTP answers from a
  * fake engine, and, when dockerd and the image are there, one real container
  * mapped pid -> id -> name -> cgroup id. Run from the repository root.
@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "containers.h"
+#include "attach/containers.h"
 
 #define FIXDIR "tests/fixtures/containers"
 #define ID1    "3f1c2a9d8e7b6a5f4e3d2c1b0a998877665544332211ffeeddccbbaa99887766"

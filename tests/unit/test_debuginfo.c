@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "debuginfo.h"
-#include "elf_inspect.h"
+#include "attach/debuginfo.h"
+#include "attach/elf_inspect.h"
 
 #define FIXTURE	     "./.output/fixtures/usdt_fixture"
 #define DEBIAN_PY    "/usr/bin/python3.11"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "elf_inspect.h"
+#include "attach/elf_inspect.h"
 #include "regs.h"
 
 #define FIXTURE "./.output/fixtures/usdt_fixture"

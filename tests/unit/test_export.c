@@ -15,8 +15,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include <json-c/json.h>
-#include "export.h"
-#include "export_series.h"
+#include "export/export.h"
+#include "model/export_series.h"
 
 #define US 1000ull
 #define MS 1000000ull

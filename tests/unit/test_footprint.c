@@ -5,7 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../user/footprint.h"
+#include "model/footprint.h"
 
 #define MiB (1ull << 20)
 #define KiB (1ull << 10)

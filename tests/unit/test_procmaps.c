@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "procmaps.h"
+#include "attach/procmaps.h"
 
 static void test_normal_line(void **state)
 {

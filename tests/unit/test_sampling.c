@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <json-c/json.h>
-#include "summary.h"
+#include "views/summary.h"
 
 #define S  1000000000ull
 #define T0 (100 * S)

@@ -22,7 +22,7 @@
 #include <capstone/capstone.h>
 
 #include "regs.h"
-#include "sites.h"
+#include "attach/sites.h"
 
 #define BASE 0x401000ull
 #define FOFF 0x1000ull

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <cmocka.h>
 #include <json-c/json.h>
-#include "event_print.h"
-#include "json_out.h"
-#include "summary.h"
+#include "views/event_print.h"
+#include "util/json_out.h"
+#include "views/summary.h"
 
 /* ---- building records ---- */
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#include "timeline.h"
+#include "model/timeline.h"
 
 #define MS 1000000ull
 #define S  1000000000ull

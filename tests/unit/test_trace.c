@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests of the trace file writer and reader (user/trace.c). */
+/* Unit tests of the trace file writer and reader (user/trace/trace.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
-#include "trace.h"
-#include "trace_format.h"
+#include "trace/trace.h"
+#include "trace/trace_format.h"
 
 static char tmpdir[] = "/tmp/test_trace.XXXXXX";
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Consumer throughput: how many events per second pymac's consumer
- * (user/consumer.c) and trace writer (user/trace.c) take from the ring
+ * (user/feed/consumer.c) and trace writer (user/trace/trace.c) take from the ring
  * buffer on one core, and what is lost when the producer goes faster.
  *
  * A BPF program (ringbench.bpf.c) writes pymac's own py_malloc/py_free
@@ -33,9 +33,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "consumer.h"
-#include "sinks.h"
-#include "trace.h"
+#include "feed/consumer.h"
+#include "feed/sinks.h"
+#include "trace/trace.h"
 #include "ringbench.skel.h"
 
 /* pymac record polls with 100 ms and flushes chunks older than 250 ms */
@@ -125,7 +125,7 @@ static int null_record(struct pm_sink *s, const struct pm_record *rec)
 }
 
 /*
- * Stand-in for the session's watcher (user/session.c), which sees every
+ * Stand-in for the session's watcher (user/feed/session.c), which sees every
  * event first to notice processes it has not described yet.
  */
 static pid_t known_pids[8];
@@ -439,7 +439,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bpf_map__set_max_entries(skel->maps.events, o.ring_mb << 20);
-	/* pymac's threshold (user/probes.c, wakeup_bytes), and its override */
+	/* pymac's threshold (user/attach/probes.c, wakeup_bytes), and its override */
 	{
 		const char *env = getenv("PYMAC_WAKEUP_BYTES");
 		uint64_t ring = (uint64_t)o.ring_mb << 20;

@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `pymac live`, and `pymac replay --view timeline`: the same timeline model
+ * and the same views (full-screen or one line per lane per interval), fed
+ * by live tracing or by a trace file. Only where records come from differs.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach/caps.h"
+#include "cmd/commands.h"
+#include "attach/probes.h"
+#include "views/prom.h"
+#include "feed/session.h"
+#include "model/timeline.h"
+#include "trace/trace.h"
+#include "views/tui.h"
+
+#define DRAW_INTERVAL_NS 100000000ull /* 10 redraws a second */
+#define LINES_GRACE_NS	 250000000ull /* events of an interval arrive within this */
+#define LINES_IDLE_NS	 (2 * LINES_GRACE_NS)
+#define LIVE_POLL_BUDGET 65536 /* records per poll before the screen gets a turn */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * --stats: how the view kept up, on stderr once the terminal is restored.
+ * The CPU time is the whole process's (consumer, model, drawing).
+ */
+struct view_stats {
+	bool on;
+	struct tui_stats tui;
+	unsigned long long start_ns;
+};
+
+static void view_stats__take(struct view_stats *vs, const struct tui *t)
+{
+	if (vs->on && t)
+		tui__stats(t, &vs->tui);
+}
+
+static void view_stats__print(const struct view_stats *vs, const char *what,
+			      unsigned long long events, unsigned long long lost)
+{
+	const struct tui_stats *ts = &vs->tui;
+	double wall = (double)(pm_now_ns() - vs->start_ns) / 1e9, cpu;
+	struct rusage ru;
+
+	if (!vs->on)
+		return;
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	      ru.ru_stime.tv_usec / 1e6;
+	fprintf(stderr,
+		"pymac: %s stats: %.2f s, %llu events (%.0f/s), %llu lost, cpu %.2f s (%.0f%%, "
+		"%.0f ms per million events)",
+		what, wall, events, wall > 0 ? events / wall : 0, lost, cpu,
+		wall > 0 ? 100 * cpu / wall : 0, events ? cpu * 1e9 / events : 0);
+	if (ts->frames) {
+		double span = (double)(ts->last_ns - ts->first_ns) / 1e9;
+
+		fprintf(stderr,
+			", %llu redraws (%.1f/s), longest gap %.0f ms, drawing %.1f ms per redraw",
+			(unsigned long long)ts->frames, span > 0 ? (ts->frames - 1) / span : 0,
+			(double)ts->max_gap_ns / 1e6, (double)ts->draw_ns / 1e6 / ts->frames);
+	}
+	fputc('\n', stderr);
+}
+
+/* ---- line mode, shared ---- */
+
+/*
+ * Lines are printed at the same point of the record stream live and in
+ * replay: when the first event at least LINES_GRACE_NS past an interval's
+ * end arrives, before the model takes it. Both then print from the same
+ * model state, so a replay prints what the live session printed, byte for
+ * byte.
+ *
+ * While the targets make no event at all, live prints an interval once the
+ * clock is LINES_IDLE_NS past its end and a poll found the ring buffer empty
+ * (a backlog may hold that interval's events). No record of that time has
+ * arrived since (else it would have been printed then), so the replay prints
+ * it at the same point of the stream: before the next record. Only a record
+ * delayed on its way by more than LINES_GRACE_NS could make the two differ.
+ */
+struct line_printer {
+	struct pm_sink base; /* goes before the timeline's sink */
+	const struct timeline *tl;
+	uint64_t interval_ns;
+	uint64_t next_end; /* end of the next interval to print; 0 before the start is known */
+};
+
+/* Print every whole interval that ends at or before `upto`. */
+static void lines__catch_up(struct line_printer *lp, uint64_t upto)
+{
+	uint64_t start = timeline__start_ns(lp->tl);
+
+	if (!start)
+		return;
+	if (!lp->next_end)
+		lp->next_end = start + lp->interval_ns;
+	while (lp->next_end <= upto) {
+		tui_lines__print(lp->tl, lp->next_end - lp->interval_ns, lp->next_end, stdout);
+		lp->next_end += lp->interval_ns;
+	}
+	fflush(stdout);
+}
+
+static int lines_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct line_printer *lp = (struct line_printer *)sink;
+
+	if (rec->type == PM_REC_EVENT && rec->ev.ts_ns > LINES_GRACE_NS)
+		lines__catch_up(lp, rec->ev.ts_ns - LINES_GRACE_NS);
+	return 0;
+}
+
+/* At the end: every interval that holds something, the last one whole. */
+static void lines__finish(struct line_printer *lp, uint64_t last_ns)
+{
+	if (!timeline__start_ns(lp->tl))
+		return;
+	lines__catch_up(lp, last_ns);
+	if (lp->next_end && lp->next_end - lp->interval_ns <= last_ns)
+		lines__catch_up(lp, lp->next_end);
+}
+
+/* Latest event time the timeline holds: what both live and replay agree on. */
+struct last_seen {
+	struct pm_sink base;
+	uint64_t ts;
+};
+
+static int last_seen_record(struct pm_sink *sink, const struct pm_record *rec)
+{
+	struct last_seen *l = (struct last_seen *)sink;
+
+	if (rec->type == PM_REC_EVENT && rec->ev.ts_ns > l->ts)
+		l->ts = rec->ev.ts_ns;
+	return 0;
+}
+
+/* ---- the view options, shared ---- */
+
+enum {
+	OPT_VIEW_LINES = 0x200,
+	OPT_VIEW_INTERVAL,
+	OPT_VIEW_STATS,
+};
+
+static const struct argp_option view_options[] = {
+    {"lines", OPT_VIEW_LINES, NULL, 0,
+     "One line per lane per interval instead of the full screen (also when stdout is no "
+     "terminal)",
+     0},
+    {"interval", OPT_VIEW_INTERVAL, "SECONDS", 0, "Interval of --lines (default 1)", 0},
+    {"stats", OPT_VIEW_STATS, NULL, 0,
+     "At the end, print on stderr how the view kept up: events/s, CPU, redraws", 0},
+    {},
+};
+
+static error_t view_parse(int key, char *arg, struct argp_state *state)
+{
+	struct view_opts *v = state->input;
+	char *end;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		v->interval = 1;
+		break;
+	case OPT_VIEW_LINES:
+		v->lines = true;
+		break;
+	case OPT_VIEW_STATS:
+		v->stats = true;
+		break;
+	case OPT_VIEW_INTERVAL:
+		v->interval = strtod(arg, &end);
+		if (end == arg || *end || !(v->interval >= 0.01 && v->interval <= 3600))
+			argp_error(state, "--interval takes seconds from 0.01 to 3600");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp timeline_view_argp = {view_options, view_parse, NULL, NULL, NULL, NULL, NULL};
+
+/* ---- pymac live ---- */
+
+static const char live_doc[] =
+    "Show Python's memory events as a live per-container timeline.\n"
+    "\n"
+    "USAGE: pymac live [OPTIONS] [TARGETS] [-- COMMAND [ARGS...]]\n"
+    "\n"
+    "Takes the same targets as `pymac record` (-p, --container, --compose-project,\n"
+    "--cgroup, --all-containers, -- COMMAND). One lane per container (or per\n"
+    "process outside containers) shows the Python allocator's net bytes, the\n"
+    "allocation and free rates, libc's net bytes and each garbage collection\n"
+    "(its generation digit at its time). Lost events and sources that see only\n"
+    "part of the calls are always on screen.\n"
+    "\n"
+    "Keys: space pause, + - zoom (1 s to 10 min), up/down select a lane, Enter\n"
+    "detail, s sort, ? help, q quit.\n"
+    "\n"
+    "When stdout is not a terminal, or with --lines, it prints one line per lane\n"
+    "per interval instead (format: docs/user-guide.md), for logs and CI.\n"
+    "\n"
+    "EXAMPLES:\n"
+    "  pymac live --compose-project pymac\n"
+    "  pymac live --container pymac_refcount_1 --record t.pmt\n"
+    "  pymac live --lines --interval 5 -- python3 app.py > memory.log\n"
+    "  pymac live --container web --sample-duty 5%   # allocation probes 5% of the time\n"
+    "  pymac live --mode footprint --compose-project pymac  # memory at near-zero cost\n"
+    "  pymac live --all-containers --prometheus 9464 --lines > /dev/null\n"
+    "  pymac replay t.pmt --view timeline --speed 4\n"
+    "\n"
+    "OPTIONS:";
+
+enum {
+	OPT_RECORD = 0x100,
+	OPT_PROMETHEUS,
+};
+
+static const struct argp_option live_options[] = {
+    {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
+    {"prometheus", OPT_PROMETHEUS, "[HOST:]PORT", 0,
+     "Serve /metrics (Prometheus text format) on HOST:PORT (default host 127.0.0.1)", 0},
+    {},
+};
+
+struct live_args {
+	struct target_opts targets;
+	const char *record, *prometheus;
+	struct view_opts view;
+};
+
+static error_t live_parse(int key, char *arg, struct argp_state *state)
+{
+	struct live_args *a = state->input;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &a->targets;
+		state->child_inputs[1] = &a->view;
+		break;
+	case OPT_RECORD:
+		a->record = arg;
+		break;
+	case OPT_PROMETHEUS:
+		a->prometheus = arg;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int cmd_live(int argc, char **argv)
+{
+	static const struct argp_child children[] = {
+	    {&session_target_argp, 0, "Targets:", 1}, {&timeline_view_argp, 0, "View:", 2}, {}};
+	static const struct argp argp = {live_options, live_parse, NULL, live_doc,
+					 children,     NULL,	   NULL};
+	struct live_args args = {0};
+	struct trace_writer *writer = NULL;
+	struct last_seen last = {.base.record = last_seen_record};
+	struct timeline *tl = NULL;
+	struct session *s = NULL;
+	struct tui *tui = NULL;
+	struct line_printer lp = {.base.record = lines_record};
+	struct view_stats vs = {.start_ns = pm_now_ns()};
+	struct prom *prom = NULL;
+	char title[160] = "pymac live";
+	int ret = 1, st;
+	bool ended = false;
+
+	args.targets.command = session_split_command(&argc, argv);
+	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
+		return 2;
+	if (caps__check("live", &args.targets))
+		return 1;
+	vs.on = args.view.stats;
+	if (!args.view.lines && !isatty(STDOUT_FILENO))
+		args.view.lines = true;
+	lp.interval_ns = (uint64_t)(args.view.interval * 1e9);
+
+	struct session_opts so = {
+	    .targets = &args.targets,
+	    /* the full screen owns the terminal: coverage goes into the view */
+	    .quiet = !args.view.lines,
+	    .poll_budget = LIVE_POLL_BUDGET,
+	};
+	s = session__new(&so, &ret);
+	if (!s)
+		return ret;
+	tl = timeline__new(0, 0);
+	if (!tl) {
+		pm_err("out of memory");
+		goto out;
+	}
+	lp.tl = tl;
+	if (args.view.lines)
+		session__add_sink(s, &lp.base);
+	session__add_sink(s, timeline__sink(tl));
+	session__add_sink(s, &last.base);
+	if (args.record && !(writer = session__open_trace(s, args.record)))
+		goto out;
+	if (args.prometheus) {
+		char err[256];
+
+		prom = prom__start(args.prometheus, err, sizeof(err));
+		if (!prom) {
+			pm_err("%s", err);
+			goto out;
+		}
+		snprintf(title, sizeof(title), "pymac live | metrics http://%s/metrics",
+			 prom__address(prom));
+		if (args.view.lines)
+			fprintf(stderr, "pymac: serving metrics at http://%s/metrics\n",
+				prom__address(prom));
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	st = session__start(s);
+	if (st) {
+		ret = st;
+		goto finish;
+	}
+	if (!args.view.lines) {
+		struct tui_opts to = {.replay = false, .title = title};
+
+		tui = tui__open(&to);
+		if (!tui) {
+			pm_err("no usable terminal (%s); printing lines instead",
+			       errno == ENOTTY ? "check TERM" : strerror(errno));
+			args.view.lines = true;
+		}
+	}
+
+	unsigned long long deadline =
+	    args.targets.duration > 0
+		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
+		: 0;
+	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
+	char status[160];
+
+	for (;;) {
+		unsigned long long before = session__events(s);
+		int n = ended ? 0 : session__step(s, tui ? 20 : 50);
+		unsigned long long now = pm_now_ns();
+		bool drained = session__events(s) == before;
+
+		if (n < 0)
+			break;
+		if (n > 0 && !ended) {
+			ended = true;
+			if (!tui)
+				break;
+		}
+		if (!ended)
+			timeline__advance(tl, now);
+		if (prom) {
+			struct prom_totals pt = {session__events(s), session__lost(s)};
+
+			prom__serve(prom, tl, &pt);
+		}
+		if (args.view.lines && !ended && drained && now > LINES_IDLE_NS)
+			lines__catch_up(&lp, now - LINES_IDLE_NS);
+		if (writer && now >= next_flush) {
+			int e = trace_writer__maybe_flush(writer, now, 2 * DRAW_INTERVAL_NS);
+
+			if (e) {
+				pm_err("writing %s: %s; recording stops (the view goes on)",
+				       args.record, strerror(-e));
+				trace_writer__close(writer, NULL);
+				writer = NULL;
+			}
+			next_flush = now + 2 * DRAW_INTERVAL_NS;
+		}
+		if (tui && now >= next_draw) {
+			snprintf(status, sizeof(status), "%s%llu events, %llu lost",
+				 ended ? "targets ended (q quits) | " : "",
+				 (unsigned long long)session__events(s),
+				 (unsigned long long)session__lost(s));
+			tui__set_status(tui, status);
+			if (tui__update(tui, tl, ended ? timeline__now_ns(tl) : now,
+					ended ? 100 : 0) == TUI_QUIT)
+				break;
+			next_draw = now + DRAW_INTERVAL_NS;
+		}
+		if (stop_signal) {
+			int sig = stop_signal;
+
+			stop_signal = 0;
+			/* SIGHUP: the terminal is gone, and nobody is watching */
+			if (ended || sig == SIGHUP || session__signal(s, sig))
+				break;
+		}
+		if (deadline && now >= deadline)
+			break;
+	}
+	/* Nothing new will be counted: a scrape now finds no server rather
+	 * than one that cannot answer while the probes come off. */
+	prom__stop(prom);
+	prom = NULL;
+	/* The view was the point of a command started here: it ends with it. */
+	session__stop_command(s);
+	ret = 0;
+finish:
+	if (tui) {
+		view_stats__take(&vs, tui);
+		tui__close(tui);
+		tui = NULL;
+	}
+	session__drain(s);
+	if (args.view.lines)
+		lines__finish(&lp, last.ts);
+	if (writer) {
+		struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
+
+		if (trace_writer__close(writer, &end))
+			ret = 1;
+		writer = NULL;
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
+			(unsigned long long)end.events, (unsigned long long)session__lost(s));
+	}
+	view_stats__print(&vs, "live", session__events(s), session__lost(s));
+	if (!ret && session__command_status(s) >= 0)
+		ret = session__command_status(s);
+out:
+	tui__close(tui);
+	prom__stop(prom);
+	if (writer)
+		trace_writer__close(writer, NULL);
+	session__free(s);
+	timeline__free(tl);
+	return ret;
+}
+
+/* ---- pymac replay --view timeline ---- */
+
+struct replay_feed {
+	const char *path;
+	struct trace_reader *r;
+	struct timeline *tl;
+	struct last_seen last;
+	struct pm_record pending; /* read but not yet fed (ahead of the clock) */
+	bool has_pending, eof;
+	int err;
+	unsigned long long events; /* fed since the last feed_open (for --stats) */
+};
+
+static int feed_open(struct replay_feed *f)
+{
+	char err[256];
+
+	trace_reader__close(f->r);
+	timeline__free(f->tl);
+	f->r = trace_reader__open(f->path, err, sizeof(err));
+	if (!f->r) {
+		pm_err("%s", err);
+		return -1;
+	}
+	f->tl = timeline__new(0, UINT64_MAX);
+	if (!f->tl) {
+		pm_err("out of memory");
+		return -1;
+	}
+	f->last.ts = 0;
+	f->events = 0;
+	f->has_pending = f->eof = false;
+	return 0;
+}
+
+static uint64_t rec_ts(const struct pm_record *rec)
+{
+	switch (rec->type) {
+	case PM_REC_EVENT:
+		return rec->ev.ts_ns;
+	case PM_REC_PROCESS:
+		return rec->proc.ts_ns;
+	case PM_REC_SOURCE:
+		return rec->src.ts_ns;
+	case PM_REC_LOST:
+		return rec->lost.ts_ns;
+	case PM_REC_CONTAINER:
+		return rec->cont.ts_ns;
+	case PM_REC_END:
+		return rec->end.ts_ns;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Where the replay clock starts: the model's first time, or before the model
+ * has any, the next record's (the records ahead of it carry no time).
+ */
+static uint64_t feed_origin(const struct replay_feed *f)
+{
+	uint64_t t = timeline__start_ns(f->tl);
+
+	if (!t && f->has_pending)
+		t = rec_ts(&f->pending);
+	return t ? t : trace_reader__info(f->r)->start_ns;
+}
+
+/*
+ * Feed records whose time is before `until` (UINT64_MAX: all). Stops early
+ * at a gc_start when stop_at_gc is set; returns 1 then, else 0.
+ */
+static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, uint64_t *gc_ts)
+{
+	struct pm_sink *sink = timeline__sink(f->tl);
+
+	while (!f->eof) {
+		if (!f->has_pending) {
+			int n = trace_reader__next(f->r, &f->pending);
+
+			if (n <= 0) {
+				f->eof = true;
+				if (n < 0 && n != -EIO)
+					f->err = n;
+				break;
+			}
+			f->has_pending = true;
+		}
+		uint64_t ts = rec_ts(&f->pending);
+		if (ts && ts >= until)
+			return 0;
+		sink->record(sink, &f->pending);
+		f->events += f->pending.type == PM_REC_EVENT;
+		last_seen_record(&f->last.base, &f->pending);
+		f->has_pending = false;
+		if (stop_at_gc && f->pending.type == PM_REC_EVENT &&
+		    f->pending.ev.kind == PM_GC_START) {
+			*gc_ts = f->pending.ev.ts_ns;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int timeline_replay(const char *path, const struct view_opts *v, double speed)
+{
+	bool lines = v->lines;
+	double interval = v->interval;
+	bool stats = v->stats;
+
+	struct replay_feed f = {.path = path, .last.base.record = last_seen_record};
+	struct view_stats vs = {.on = stats, .start_ns = pm_now_ns()};
+	unsigned long long fed = 0;
+	struct tui *tui = NULL;
+	int ret = 1;
+
+	if (feed_open(&f))
+		goto out;
+	if (!lines && !isatty(STDOUT_FILENO))
+		lines = true;
+	if (lines) {
+		/* Same printer as live, driven by the trace's own clock. */
+		struct line_printer lp = {
+		    .base.record = lines_record,
+		    .tl = f.tl,
+		    .interval_ns = (uint64_t)(interval * 1e9),
+		};
+		struct pm_sink *sink = timeline__sink(f.tl);
+		struct pm_record rec;
+		int n;
+
+		while ((n = trace_reader__next(f.r, &rec)) > 0) {
+			fed += rec.type == PM_REC_EVENT;
+			lines_record(&lp.base, &rec);
+			sink->record(sink, &rec);
+			last_seen_record(&f.last.base, &rec);
+		}
+		lines__finish(&lp, f.last.ts);
+		if (n < 0 && n != -EIO) {
+			pm_err("%s: %s", path, trace_reader__error(f.r));
+			goto out;
+		}
+		if (n == -EIO)
+			pm_err("%s: %s; shown up to the last complete chunk", path,
+			       trace_reader__error(f.r));
+		ret = 0;
+		goto out;
+	}
+
+	struct tui_opts to = {.replay = true, .title = path};
+	tui = tui__open(&to);
+	if (!tui) {
+		pm_err("no usable terminal (%s); use --lines",
+		       errno == ENOTTY ? "check TERM" : strerror(errno));
+		goto out;
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	/* The trace's clock, mapped onto ours at `speed` (0: as fast as possible). */
+	feed_until(&f, 1, false, NULL); /* records without time, and the first ones */
+	uint64_t view = feed_origin(&f), gc_ts = 0;
+	unsigned long long wall = pm_now_ns();
+	bool hold_gc = false;
+	char status[160];
+
+	for (;;) {
+		unsigned long long now = pm_now_ns();
+
+		if (!tui__paused(tui) && !f.eof) {
+			uint64_t target =
+			    speed > 0 ? view + (uint64_t)((now - wall) * speed) : UINT64_MAX;
+			if (feed_until(&f, target, hold_gc, &gc_ts)) {
+				view = gc_ts;
+				hold_gc = false;
+				tui__set_paused(tui, true);
+			} else {
+				view = f.eof ? f.last.ts : target;
+			}
+		}
+		wall = now;
+		if (view < feed_origin(&f))
+			view = feed_origin(&f);
+		snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", speed > 0 ? "" : "(max)",
+			 (double)(view - feed_origin(&f)) / 1e9, f.eof ? " | end of trace" : "",
+			 hold_gc ? " | waiting for a GC" : "");
+		tui__set_status(tui, status);
+		enum tui_action act = tui__update(tui, f.tl, view, 50);
+		uint64_t win = tui__window_ns(tui), target = 0;
+		bool seek = false;
+
+		switch (act) {
+		case TUI_QUIT:
+			ret = 0;
+			goto out;
+		case TUI_SEEK_START:
+			target = 0;
+			seek = true;
+			break;
+		case TUI_SEEK_END:
+			feed_until(&f, UINT64_MAX, false, NULL);
+			view = f.last.ts;
+			break;
+		case TUI_STEP_FWD:
+			feed_until(&f, view + win, false, NULL);
+			view = f.eof && f.last.ts < view + win ? f.last.ts : view + win;
+			break;
+		case TUI_STEP_BACK:
+			target = view > win ? view - win : 0;
+			seek = true;
+			break;
+		case TUI_HOLD_GC:
+			hold_gc = true;
+			break;
+		default:
+			break;
+		}
+		if (act == TUI_SEEK_START || act == TUI_SEEK_END || act == TUI_STEP_BACK ||
+		    act == TUI_STEP_FWD)
+			tui__set_paused(tui, true); /* a jump holds the view where it lands */
+		if (seek) {
+			/* Going back rebuilds the model from the start: replay reads
+			 * millions of events a second. */
+			if (feed_open(&f))
+				goto out;
+			feed_until(&f, 1, false, NULL);
+			if (target > feed_origin(&f))
+				feed_until(&f, target, false, NULL);
+			view = target > feed_origin(&f) ? target : feed_origin(&f);
+		}
+		if (stop_signal) {
+			ret = 0;
+			goto out;
+		}
+	}
+out:
+	view_stats__take(&vs, tui);
+	tui__close(tui);
+	if (f.tl && !lines)
+		fed = f.events;
+	view_stats__print(&vs, "replay", fed, f.tl ? timeline__lost_total(f.tl) : 0);
+	trace_reader__close(f.r);
+	timeline__free(f.tl);
+	return ret;
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `pymac record`: start or attach to targets, attach the probes, and stream
+ * the ring buffer into a trace file until the targets end or the user stops.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach/caps.h"
+#include "cmd/commands.h"
+#include "attach/probes.h"
+#include "feed/session.h"
+#include "trace/trace.h"
+
+#define FLUSH_INTERVAL_NS 250000000ull
+
+static const char record_doc[] =
+    "Record a trace of Python's memory events.\n"
+    "\n"
+    "USAGE: pymac record -o FILE [OPTIONS] [TARGETS] [-- COMMAND [ARGS...]]\n"
+    "\n"
+    "TARGETS can be mixed freely:\n"
+    "  -- COMMAND          run COMMAND, trace it and the processes it starts, and\n"
+    "                      exit with its exit status\n"
+    "  -p PID              attach to a running process and the children it starts\n"
+    "  --container NAME    every process of a running container, and every process\n"
+    "                      started in it later (docker exec, new interpreters)\n"
+    "  --compose-project P every container of compose project P, also those that\n"
+    "                      start later\n"
+    "  --all-containers    every container, also those that start later\n"
+    "  --cgroup PATH       every process in a cgroup v2 and below it\n"
+    "\n"
+    "Without a command, pymac records until Ctrl-C, SIGTERM or --duration, or\n"
+    "until every -p process, --container and --cgroup target has ended (compose\n"
+    "projects and --all-containers wait for new containers until stopped). The\n"
+    "targets go on unharmed after pymac detaches. Each event carries the cgroup it\n"
+    "came from, and the trace names each container (id, name, image, compose\n"
+    "service), so `pymac replay` shows each container separately.\n"
+    "\n"
+    "Sources (--probes): pymalloc (PyObject_Malloc/Calloc/Realloc/Free),\n"
+    "dealloc (_Py_Dealloc with the type's name), gc (collections: USDT markers\n"
+    "or the collector function), libc (malloc/calloc/realloc/free), footprint\n"
+    "(--mode footprint: anonymous mmap/munmap/brk and RSS, no per-object event).\n"
+    "pymac says on stderr, per process, what each source sees: full, partial or\n"
+    "none.\n"
+    "\n"
+    "EXAMPLES:\n"
+    "  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
+    "  pymac record -o t.pmt --probes gc,dealloc -- python3 app.py\n"
+    "  pymac record -o t.pmt -p 1234 --duration 10\n"
+    "  pymac record -o t.pmt --container pymac-refcount-1 --container web\n"
+    "  pymac record -o t.pmt --compose-project pymac --duration 30\n"
+    "  pymac record -o t.pmt --cgroup /docker/3f2a...   # a cgroup v2 path\n"
+    "  pymac record -o t.pmt --probes libc -- ./a.out    # a program without Python\n"
+    "  pymac record -o t.pmt --sample-duty 1% -- python3 app.py  # bounded overhead\n"
+    "  pymac record -o t.pmt --mode footprint -- python3 app.py  # arenas, heap, RSS\n"
+    "  pymac record -o t.pmt --pid-filter --container web  # other containers never trap\n"
+    "  pymac replay t.pmt\n"
+    "\n"
+    "OPTIONS:";
+
+static const struct argp_option record_options[] = {
+    {"output", 'o', "FILE", 0, "Write the trace to FILE (mode 0600; required)", 0},
+    {"quiet", 'q', NULL, 0, "Print only errors and the final line", 0},
+    {},
+};
+
+struct record_args {
+	const char *output;
+	struct target_opts targets;
+	bool quiet;
+};
+
+static error_t record_parse(int key, char *arg, struct argp_state *state)
+{
+	struct record_args *a = state->input;
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &a->targets;
+		break;
+	case 'o':
+		a->output = arg;
+		break;
+	case 'q':
+		a->quiet = true;
+		break;
+	case ARGP_KEY_ARG:
+		/* the command was split off at "--" before parsing */
+		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!a->output)
+			argp_error(state, "-o FILE is required");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void join_argv(char **argv, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; argv[i] && used < len; i++)
+		used += snprintf(out + used, len - used, "%s%s", i ? " " : "", argv[i]);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
+	static const struct argp argp = {record_options, record_parse, NULL, record_doc,
+					 children,	 NULL,	       NULL};
+	struct record_args args = {};
+	struct trace_writer *writer = NULL;
+	struct session *s = NULL;
+	char cmdline[1024];
+	int ret = 1, st, write_err = 0;
+
+	/* Everything after the first "--" is the command, untouched by argp. */
+	args.targets.command = session_split_command(&argc, argv);
+	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
+		return 2;
+	if (caps__check("record", &args.targets))
+		return 1;
+
+	struct session_opts so = {.targets = &args.targets, .quiet = args.quiet};
+	s = session__new(&so, &ret);
+	if (!s)
+		return ret;
+	writer = session__open_trace(s, args.output);
+	if (!writer)
+		goto out;
+	if (args.targets.command) {
+		join_argv(args.targets.command, cmdline, sizeof(cmdline));
+		session__meta(s, "command", cmdline);
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	st = session__start(s);
+	if (st) {
+		ret = st;
+		goto finish;
+	}
+
+	unsigned long long deadline =
+	    args.targets.duration > 0
+		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
+		: 0;
+	unsigned long long next_flush = pm_now_ns() + FLUSH_INTERVAL_NS;
+
+	for (;;) {
+		int n = session__step(s, 100);
+		unsigned long long now = pm_now_ns();
+
+		if (n)
+			break;
+		if (now >= next_flush && !write_err) {
+			/* the writer's error is sticky: a chunk that failed while the
+			 * consumer appended shows up here too */
+			write_err = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS);
+			if (write_err) {
+				/*
+				 * Disk full or gone: stop tracing so the targets run
+				 * unhindered, but let a command finish as it would
+				 * have without pymac rather than orphan it.
+				 */
+				pm_err("writing %s: %s; recording stopped, the trace is readable "
+				       "up to its last complete chunk%s",
+				       args.output, strerror(-write_err),
+				       args.targets.command ? "; waiting for the command to end"
+							    : "");
+				session__detach(s);
+				if (!args.targets.command)
+					break;
+			}
+			next_flush = now + FLUSH_INTERVAL_NS;
+		}
+		if (stop_signal) {
+			int sig = stop_signal;
+
+			stop_signal = 0;
+			if (session__signal(s, sig))
+				break;
+		}
+		if (deadline && now >= deadline)
+			break;
+	}
+	ret = 0;
+finish:
+	/* Everything the targets did before now is in the ring buffer. */
+	session__drain(s);
+	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
+	int cerr = trace_writer__close(writer, &end);
+	writer = NULL;
+	uint64_t lost = session__lost(s);
+	/* one line about a failed write, said when it happened */
+	if (cerr && !write_err)
+		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
+		       args.output, strerror(-cerr));
+	if (!cerr && !write_err)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.output,
+			(unsigned long long)end.events, (unsigned long long)lost);
+	if (lost)
+		fprintf(stderr,
+			"pymac: %llu events were lost (ring buffer full); use a larger "
+			"--ringbuf-mb or fewer --probes\n",
+			(unsigned long long)lost);
+	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
+	if (!ret && session__command_status(s) > 0)
+		ret = session__command_status(s);
+	else if (cerr || write_err)
+		ret = 1;
+	else if (!ret && session__command_status(s) >= 0)
+		ret = session__command_status(s);
+out:
+	if (writer)
+		trace_writer__close(writer, NULL);
+	session__free(s);
+	return ret;
+}

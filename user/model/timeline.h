@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The timeline model behind `pymac live`, `replay --view timeline` and the
+ * time-bucketed exports: records go in (as a pm_sink), and out come lanes
+ * (one per container, or per process outside containers), each a series of
+ * fixed-width time buckets, with GC collections as markers and the
+ * deallocated types of any window. Live and replay feed it the same way;
+ * only the source of records differs.
+ *
+ * Time is the trace's clock (CLOCK_MONOTONIC ns), never the wall clock, so
+ * a replay of a trace gives the same model as the live session did.
+ */
+#ifndef PYMAC_TIMELINE_H
+#define PYMAC_TIMELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "feed/record.h"
+
+#define TL_BUCKET_NS	 10000000ull /* 10 ms: the finest zoom shows 1 s in ~100 columns */
+#define TL_HISTORY_NS	 (600ull * 1000000000ull) /* buckets kept: the last 10 minutes */
+#define TL_GC_KEPT	 4096			  /* GC markers kept per lane */
+#define TL_LANE_NAME_MAX 128
+
+/*
+ * What happened in one lane during one bucket. A realloc counts as one
+ * allocation; the block it replaces adds to the free bytes (not to the free
+ * count). Frees whose allocation was not seen add no bytes. Nets are the
+ * bytes of the lane's live blocks; when a process exits (or execs), what it
+ * still held leaves its lane's nets, without counting as freed.
+ */
+struct tl_bucket {
+	uint64_t py_allocs, py_frees;		/* PyObject_* calls */
+	uint64_t py_alloc_bytes, py_free_bytes; /* frees sized by their allocation */
+	uint64_t libc_allocs, libc_frees;
+	uint64_t libc_alloc_bytes, libc_free_bytes;
+	uint64_t deallocs;
+	int64_t py_net, libc_net; /* running net bytes at the bucket's end */
+	/* footprint mode, at the bucket's end: anonymous mappings + brk heap of
+	 * the lane's processes, and the sum of their latest RSS samples */
+	int64_t fp_net, rss;
+	uint32_t gc_starts;	  /* collections that started in this bucket */
+	uint32_t lost;		  /* events lost in this bucket (from LOST records) */
+};
+
+/* One collection. */
+struct tl_gc {
+	uint64_t start_ns, end_ns; /* end_ns 0 while running */
+	int32_t generation;	   /* -1 unknown */
+	int64_t collected;	   /* -1 unknown */
+	uint32_t pid;
+};
+
+/* A deallocated type and how many of it, over a window. */
+struct tl_type_count {
+	const char *name;
+	uint64_t count;
+};
+
+struct tl_lane_info {
+	char name[TL_LANE_NAME_MAX];   /* container name (service if compose), or "pid N comm" */
+	char detail[TL_LANE_NAME_MAX]; /* image or interpreter path */
+	char interpreter[TL_LANE_NAME_MAX]; /* "python 3.11" of its first Python process, or "" */
+	uint64_t cgroup_id;		    /* 0 for a host-process lane */
+	uint64_t first_ns;		    /* time of the record that made the lane */
+	bool is_container;
+	bool ended;		  /* container stopped / process exited */
+	uint64_t ended_ns;	  /* when it ended (0 while not ended) */
+	uint32_t pids[16];	  /* first processes seen */
+	size_t npids;		  /* may exceed 16: how many were seen */
+	bool partial;		  /* some source of some process sees only part of the calls */
+	bool sampled; /* allocation probes armed only in windows (--sample-duty): its
+		       * call counts are a sample and its net bytes mean nothing */
+	char partial_what[64];	  /* e.g. "pymalloc, dealloc" */
+	uint64_t gc_by_gen[3];	  /* collections so far by generation */
+	uint64_t lost;		  /* events lost so far */
+	uint64_t unmatched_frees; /* frees whose allocation was never seen
+				   * (or was not kept: 1M live blocks per lane at most) */
+	int64_t py_net, libc_net; /* now */
+	int64_t fp_net;		  /* footprint bytes now (anonymous mappings + brk heap) */
+	int64_t rss;		  /* sum of its live processes' latest RSS samples */
+	/* totals so far, which never decrease (metrics counters) */
+	uint64_t events[PM_KIND_MAX]; /* by kind */
+	uint64_t py_alloc_bytes, py_free_bytes; /* frees sized by their allocation */
+	uint64_t libc_alloc_bytes, libc_free_bytes;
+	uint64_t gc_ns;	       /* time in finished collections */
+	uint64_t gc_collected; /* objects they collected (where known) */
+};
+
+struct timeline;
+
+/*
+ * bucket_ns: bucket width (0: TL_BUCKET_NS); history_ns: how far back
+ * buckets and markers are kept (0: TL_HISTORY_NS; UINT64_MAX: everything,
+ * for exports of a whole trace). NULL with errno on failure.
+ */
+struct timeline *timeline__new(uint64_t bucket_ns, uint64_t history_ns);
+void timeline__free(struct timeline *tl);
+struct pm_sink *timeline__sink(struct timeline *tl);
+
+/* Move "now" forward without events (live: time passes while idle). */
+void timeline__advance(struct timeline *tl, uint64_t now_ns);
+/* First and latest time seen (0 before any record). */
+uint64_t timeline__start_ns(const struct timeline *tl);
+uint64_t timeline__now_ns(const struct timeline *tl);
+uint64_t timeline__bucket_ns(const struct timeline *tl);
+
+size_t timeline__lane_count(const struct timeline *tl);
+/* Lanes are numbered in order of first appearance; they are never removed. */
+const struct tl_lane_info *timeline__lane(const struct timeline *tl, size_t lane);
+
+/*
+ * Sum buckets [from_ns, to_ns) of a lane, n equal slices, into out[n]
+ * (counts and bytes add up; py_net/libc_net are the values at each slice's
+ * end). A bucket belongs to the slice its start falls in, so slices
+ * narrower than a bucket may be empty. Slices before the lane's first
+ * record, beyond history or after now are zero (nets included); empty
+ * slices in between carry the last nets forward. Costs O(n) whatever the
+ * window. Returns n, or -errno.
+ */
+int timeline__series(const struct timeline *tl, size_t lane, uint64_t from_ns, uint64_t to_ns,
+		     struct tl_bucket *out, size_t n);
+
+/* The collections of a lane that overlap [from_ns, to_ns), oldest first
+ * (a running one, end_ns 0, reaches to now; a process that exits ends it).
+ * Returns how many were written (at most max: the oldest). */
+size_t timeline__gcs(const struct timeline *tl, size_t lane, uint64_t from_ns, uint64_t to_ns,
+		     struct tl_gc *out, size_t max);
+
+/* The most deallocated types of a lane within [from_ns, to_ns), most first
+ * (second granularity). Returns how many were written (at most max). */
+size_t timeline__top_types(const struct timeline *tl, size_t lane, uint64_t from_ns, uint64_t to_ns,
+			   struct tl_type_count *out, size_t max);
+
+/* Total events lost so far, over all lanes and pids not in any lane. */
+uint64_t timeline__lost_total(const struct timeline *tl);
+
+/* Bytes the model holds on the heap (for tests and --debug). */
+size_t timeline__memory(const struct timeline *tl);
+
+#endif /* PYMAC_TIMELINE_H */
