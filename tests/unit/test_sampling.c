@@ -15,14 +15,14 @@
 #define S  1000000000ull
 #define T0 (100 * S)
 
-static void feed(struct summary *s, const struct pm_record *r)
+static void feed(struct procstats *s, const struct pm_record *r)
 {
-	struct pm_sink *k = summary__sink(s);
+	struct pm_sink *k = procstats__sink(s);
 
 	assert_int_equal(k->record(k, r), 0);
 }
 
-static void meta(struct summary *s, const char *key, const char *value)
+static void meta(struct procstats *s, const char *key, const char *value)
 {
 	struct pm_record r = {.type = PM_REC_META};
 
@@ -31,7 +31,7 @@ static void meta(struct summary *s, const char *key, const char *value)
 	feed(s, &r);
 }
 
-static void event(struct summary *s, uint32_t pid, uint64_t ts, enum pm_kind kind)
+static void event(struct procstats *s, uint32_t pid, uint64_t ts, enum pm_kind kind)
 {
 	struct pm_record r;
 
@@ -47,7 +47,7 @@ static void event(struct summary *s, uint32_t pid, uint64_t ts, enum pm_kind kin
 	feed(s, &r);
 }
 
-static void process(struct summary *s, uint32_t pid, uint64_t ts)
+static void process(struct procstats *s, uint32_t pid, uint64_t ts)
 {
 	struct pm_record r = {.type = PM_REC_PROCESS};
 
@@ -66,9 +66,9 @@ static void process(struct summary *s, uint32_t pid, uint64_t ts)
  * pid 2 lives from 4 s to 6 s (0.5 s armed) and makes 5: estimate 20.
  * pid 3 lives from 7 s to 8 s, in no window: no estimate.
  */
-static struct summary *sampled_trace(void)
+static struct procstats *sampled_trace(void)
 {
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	struct pm_record end = {.type = PM_REC_END};
 	char w[64];
 
@@ -99,7 +99,7 @@ static struct summary *sampled_trace(void)
 	return s;
 }
 
-static char *print(const struct summary *s, bool json)
+static char *print(const struct procstats *s, bool json)
 {
 	struct pm_trace_info info = {.version = 1, .start_ns = T0};
 	char *buf = NULL;
@@ -142,7 +142,7 @@ static int64_t get_int(struct json_object *o, const char *a, const char *b)
 static void test_json_scales_by_life_over_armed(void **state)
 {
 	(void)state;
-	struct summary *s = sampled_trace();
+	struct procstats *s = sampled_trace();
 	char *out = print(s, true);
 	struct json_object *root = json_tokener_parse(out), *samp, *p;
 
@@ -174,13 +174,13 @@ static void test_json_scales_by_life_over_armed(void **state)
 	    json_object_is_type(json_object_object_get(p, "estimated_counts"), json_type_null));
 	json_object_put(root);
 	free(out);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static void test_text_says_sampled(void **state)
 {
 	(void)state;
-	struct summary *s = sampled_trace();
+	struct procstats *s = sampled_trace();
 	char *out = print(s, false);
 
 	assert_non_null(strstr(out, "sampled   allocation events seen only in 2 windows covering "
@@ -191,13 +191,13 @@ static void test_text_says_sampled(void **state)
 	assert_non_null(strstr(out, "cannot be estimated"));
 	assert_non_null(strstr(out, "in the windows; estimate"));
 	free(out);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static void test_unsampled_trace_says_nothing(void **state)
 {
 	(void)state;
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	struct pm_record end = {.type = PM_REC_END};
 	char *out;
 
@@ -213,7 +213,7 @@ static void test_unsampled_trace_says_nothing(void **state)
 	assert_null(strstr(out, "sampling"));
 	assert_null(strstr(out, "estimated_counts"));
 	free(out);
-	summary__free(s);
+	procstats__free(s);
 }
 
 int main(void)

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 #include "views/event_print.h"
-#include "util/json_out.h"
+#include "util/json.h"
 #include "views/summary.h"
 
 /* ---- building records ---- */
@@ -171,7 +171,7 @@ static char *capture_close(struct capture *c)
 	return c->buf;
 }
 
-static char *summary_json(struct summary *s, const struct pm_trace_info *info, int top)
+static char *summary_json(struct procstats *s, const struct pm_trace_info *info, int top)
 {
 	struct capture c;
 
@@ -180,7 +180,7 @@ static char *summary_json(struct summary *s, const struct pm_trace_info *info, i
 	return capture_close(&c);
 }
 
-static char *summary_text(struct summary *s, const struct pm_trace_info *info, int top)
+static char *summary_text(struct procstats *s, const struct pm_trace_info *info, int top)
 {
 	struct capture c;
 
@@ -282,7 +282,7 @@ static const struct pm_trace_info info = {
     .start_realtime_ns = 1700000000000000000ull,
 };
 
-static struct summary *full_summary(void)
+static struct procstats *full_summary(void)
 {
 	const struct pm_record recs[] = {
 	    rec_process(200, T0 + 1, 1, "python3.11", "/usr/bin/python3.11", "/usr/bin/python3.11",
@@ -322,16 +322,16 @@ static struct summary *full_summary(void)
 	    ev_alloc(100, T0 + 72, PM_MALLOC, 2 << 20, 0x8000, 0),
 	    rec_end(T0 + 2000000000ull, 24),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 
 	assert_non_null(s);
-	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
 	return s;
 }
 
 static void test_json_full(void **state)
 {
-	static const char *const top_keys[] = {"trace", "processes", "containers", NULL};
+	static const char *const top_keys[] = {"trace", "processes", "containers", "lanes", NULL};
 	static const char *const trace_keys[] = {"version", "start_ns", "duration_ns", "events",
 						 "lost",    "complete", NULL};
 	static const char *const proc_keys[] = {"pid",
@@ -341,9 +341,12 @@ static void test_json_full(void **state)
 						"python",
 						"python_version",
 						"cgroup_id",
+						"lane",
 						"counts",
-						"bytes",
 						"gc",
+						"bytes",
+						"held_at_exit",
+						"unmatched_frees",
 						"top_dealloc_types",
 						"lost",
 						"lost_by_kind",
@@ -351,14 +354,14 @@ static void test_json_full(void **state)
 						"coverage",
 						"exit_code",
 						NULL};
-	static const char *const count_keys[] = {
-	    "py_malloc", "py_calloc", "py_realloc", "py_free", "py_dealloc", "gc_start", "gc_done",
-	    "malloc",	 "calloc",    "realloc",    "free",    "exec",	     "exit",	 "vm",
-	    "rss",	 NULL};
+	static const char *const count_keys[] = {"py_malloc",  "py_calloc", "py_realloc", "py_free",
+						 "py_dealloc", "gc_start",  "gc_done",	  "malloc",
+						 "calloc",     "realloc",   "free",	  "exec",
+						 "exit",       "vm",	    "rss",	  NULL};
 	static const char *const gc_keys[] = {
 	    "collections", "by_generation", "collected", "time_ns", "source", "unfinished", NULL};
 	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0};
-	struct summary *s = full_summary();
+	struct procstats *s = full_summary();
 	char *text = summary_json(s, &info, 10);
 	struct json_object *root = parse(text), *t, *p, *v, *e;
 
@@ -482,7 +485,7 @@ static void test_json_full(void **state)
 
 	json_object_put(root);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* Live use: no header, no END. Start is the first record's time, the end the
@@ -494,12 +497,12 @@ static void test_json_without_info(void **state)
 	    ev_alloc(7, 9000, PM_PY_MALLOC, 1, 1, 0),
 	    rec_source(7, 9500, "gc", PM_SRC_NONE, "no USDT"),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	char *text, *txt;
 	struct json_object *root, *t;
 
 	(void)state;
-	feed(summary__sink(s), recs, 3);
+	feed(procstats__sink(s), recs, 3);
 	text = summary_json(s, NULL, 5);
 	root = parse(text);
 	t = get(root, "trace");
@@ -517,12 +520,12 @@ static void test_json_without_info(void **state)
 	free(txt);
 	json_object_put(root);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static void test_empty(void **state)
 {
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	char *text = summary_json(s, NULL, 5);
 	struct json_object *root = parse(text);
 
@@ -535,7 +538,7 @@ static void test_empty(void **state)
 	text = summary_text(s, NULL, 5);
 	assert_non_null(strstr(text, "0 events"));
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static void assert_line(const char *text, const char *line)
@@ -553,7 +556,7 @@ static void assert_line(const char *text, const char *line)
 
 static void test_text_full(void **state)
 {
-	struct summary *s = full_summary();
+	struct procstats *s = full_summary();
 	char *text = summary_text(s, &info, 10);
 
 	(void)state;
@@ -597,7 +600,7 @@ static void test_text_full(void **state)
 	/* Pid 100 comes before pid 200. */
 	assert_true(strstr(text, "pid 100 ") < strstr(text, "pid 200 "));
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* Long coverage details wrap under the source name within 80 columns. */
@@ -609,12 +612,12 @@ static void test_text_wrap(void **state)
 		       "calls through the exported symbol are seen. Install python3.11-dbg to "
 		       "see \x1b[1mthe rest"),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	char *text, *line, *save = NULL;
 	int n = 0;
 
 	(void)state;
-	feed(summary__sink(s), recs, 1);
+	feed(procstats__sink(s), recs, 1);
 	text = summary_text(s, NULL, 5);
 	assert_line(text,
 		    "  coverage  pymalloc: partial - PyObject_Malloc is inlined in 166 places in");
@@ -625,7 +628,7 @@ static void test_text_wrap(void **state)
 		assert_true(strlen(line) <= 80 || strncmp(line, "trace:", 6) == 0);
 	assert_true(n > 5);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* ---- lost ---- */
@@ -638,12 +641,12 @@ static void test_lost_supersession(void **state)
 	    rec_lost(6, 5, PM_PY_MALLOC, 1),   rec_lost(0, 6, PM_MALLOC, 2),
 	    rec_lost(0, 7, PM_MALLOC, 3),      rec_lost(0, 8, PM_FREE, 10),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	struct json_object *root, *p;
 	char *text;
 
 	(void)state;
-	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
 	text = summary_json(s, NULL, 5);
 	root = parse(text);
 	assert_int_equal(get_u64(get(root, "trace"), "lost"), 120 + 9 + 1 + 3 + 10);
@@ -658,7 +661,7 @@ static void test_lost_supersession(void **state)
 	assert_int_equal(get_u64(p, "lost"), 1);
 	json_object_put(root);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* ---- top types ---- */
@@ -670,8 +673,8 @@ static void test_top_types(void **state)
 					  "a", "e", "c", "e", "b", "e", ""};
 	static const char *const want[] = {"e", "b", "c", "", "a", "d"};
 	static const uint64_t want_n[] = {5, 3, 3, 1, 1, 1};
-	struct summary *s = summary__new();
-	struct pm_sink *sink = summary__sink(s);
+	struct procstats *s = procstats__new();
+	struct pm_sink *sink = procstats__sink(s);
 	struct json_object *root, *v;
 	char *text;
 
@@ -723,7 +726,7 @@ static void test_top_types(void **state)
 	text = summary_text(s, NULL, 4);
 	assert_line(text, "            1  (unreadable type name)");
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* ---- event printer ---- */
@@ -990,7 +993,7 @@ static void test_unknown_kind(void **state)
 	    ev_hdr(11, 12, T0 + 5, (enum pm_kind)99),
 	    rec_lost(11, T0 + 6, (enum pm_kind)99, 4),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	struct json_object *root, *p;
 	char *out;
 
@@ -1003,7 +1006,7 @@ static void test_unknown_kind(void **state)
 				 "\"tid\":12,\"cgroup_id\":4242}\n");
 	free(out);
 
-	feed(summary__sink(s), recs, 2);
+	feed(procstats__sink(s), recs, 2);
 	out = summary_json(s, NULL, 5);
 	root = parse(out);
 	assert_int_equal(get_int(get(root, "trace"), "events"), 1);
@@ -1013,7 +1016,7 @@ static void test_unknown_kind(void **state)
 	assert_int_equal(get_u64(get(p, "lost_by_kind"), "unknown"), 4);
 	json_object_put(root);
 	free(out);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* ---- JSON strings ---- */
@@ -1101,8 +1104,8 @@ static void test_million_events(void **state)
 {
 	enum { N = 1000000, NTYPES = 1000, NPIDS = 64 };
 	char(*names)[32] = malloc(NTYPES * sizeof(*names));
-	struct summary *s = summary__new();
-	struct pm_sink *sink = summary__sink(s);
+	struct procstats *s = procstats__new();
+	struct pm_sink *sink = procstats__sink(s);
 	struct timespec a, b;
 	struct json_object *root;
 	uint64_t total = 0;
@@ -1179,7 +1182,7 @@ static void test_million_events(void **state)
 		free(text);
 	}
 	free(names);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* ---- containers ---- */
@@ -1213,7 +1216,7 @@ static struct pm_record in_cgroup(struct pm_record r, uint64_t cgroup)
  * and a host process. pid 40 is known only from its events (cgroup 500);
  * pid 60's events say 500 but its PROCESS record says 600, which wins.
  */
-static struct summary *container_summary(void)
+static struct procstats *container_summary(void)
 {
 	const struct pm_record recs[] = {
 	    rec_container(T0 + 5, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
@@ -1241,10 +1244,10 @@ static struct summary *container_summary(void)
 			  "", ""),
 	    rec_end(T0 + 4000000000ull, 12),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 
 	assert_non_null(s);
-	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
 	return s;
 }
 
@@ -1257,14 +1260,14 @@ static void assert_pids(struct json_object *procs, const int *pids, size_t n)
 
 static void test_containers_json(void **state)
 {
-	static const char *const top_keys[] = {"trace", "processes", "containers", NULL};
+	static const char *const top_keys[] = {"trace", "processes", "containers", "lanes", NULL};
 	static const char *const cont_keys[] = {"id",	   "name",	"image",     "service",
 						"project", "runtime",	"cgroup_id", "start_ns",
 						"stop_ns", "processes", "totals",    NULL};
-	static const char *const totals_keys[] = {"counts", "bytes",	    "gc",
-						  "lost",   "lost_by_kind", NULL};
+	static const char *const totals_keys[] = {
+	    "counts", "gc", "bytes", "unmatched_frees", "lost", "lost_by_kind", NULL};
 	static const int web_pids[] = {20, 40}, db_pids[] = {10, 60}, host_pids[] = {30};
-	struct summary *s = container_summary();
+	struct procstats *s = container_summary();
 	char *text = summary_json(s, &info, 10);
 	struct json_object *root = parse(text), *v, *c, *t, *g;
 
@@ -1293,14 +1296,16 @@ static void test_containers_json(void **state)
 				      find_proc(root, 20)));
 	assert_true(json_object_equal(json_object_array_get_idx(get(c, "processes"), 1),
 				      find_proc(root, 40)));
+	/* totals are the lane's: pid 60's allocation came while its events
+	 * said cgroup 500, before its PROCESS record moved it to 600 */
 	t = get(c, "totals");
 	assert_keys(t, totals_keys);
-	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 2);
+	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 3);
 	assert_int_equal(get_u64(get(t, "counts"), "malloc"), 1);
 	assert_int_equal(get_u64(get(t, "counts"), "gc_start"), 2);
 	assert_int_equal(get_u64(get(t, "counts"), "gc_done"), 1);
 	assert_int_equal(get_u64(get(t, "counts"), "exit"), 1);
-	assert_int_equal(get_u64(get(t, "bytes"), "py_alloc"), 96);
+	assert_int_equal(get_u64(get(t, "bytes"), "py_alloc"), 104);
 	assert_int_equal(get_u64(get(t, "bytes"), "malloc"), 1000);
 	g = get(t, "gc");
 	assert_int_equal(get_u64(g, "collections"), 1);
@@ -1324,7 +1329,7 @@ static void test_containers_json(void **state)
 	assert_true(json_object_is_type(get(c, "stop_ns"), json_type_null));
 	assert_pids(get(c, "processes"), db_pids, 2);
 	t = get(c, "totals");
-	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 1);
+	assert_int_equal(get_u64(get(t, "counts"), "py_malloc"), 0);
 	assert_int_equal(get_u64(get(t, "bytes"), "malloc"), 100);
 	assert_int_equal(get_u64(t, "lost"), 0);
 	assert_int_equal(json_object_object_length(get(t, "lost_by_kind")), 0);
@@ -1342,7 +1347,7 @@ static void test_containers_json(void **state)
 
 	json_object_put(root);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 /* No host entry when every process is in a container; a container without
@@ -1358,12 +1363,12 @@ static void test_containers_no_host(void **state)
 	    rec_container(T0 + 500, 500, PM_CONTAINER_STOPPED, "docker", ID_WEB, "web", "", "", ""),
 	    rec_container(T0 + 600, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "web", "", "", ""),
 	};
-	struct summary *s = summary__new();
+	struct procstats *s = procstats__new();
 	struct json_object *root, *v, *c;
 	char *text;
 
 	(void)state;
-	feed(summary__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
 	text = summary_json(s, &info, 10);
 	root = parse(text);
 	v = get(root, "containers");
@@ -1389,12 +1394,12 @@ static void test_containers_no_host(void **state)
 	assert_line(text, "            no traced processes");
 	assert_null(strstr(text, "\nhost"));
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static void test_containers_text(void **state)
 {
-	struct summary *s = container_summary();
+	struct procstats *s = container_summary();
 	char *text = summary_text(s, &info, 10);
 	const char *web, *db, *host, *p20, *p40, *p10, *p60, *p30;
 
@@ -1407,9 +1412,11 @@ static void test_containers_text(void **state)
 	assert_line(text, "container db (podman): image postgres:16, id aa11bb22cc33, 0.000 s - "
 			  "running at end of trace");
 	assert_line(text, "host: processes outside the traced containers");
-	assert_line(text, "  totals    2 processes, 7 events, python allocator 96 B, libc 1000 B, "
+	/* Totals are the lanes': pid 60 allocated while its events said web,
+	 * before its PROCESS record put it in db. */
+	assert_line(text, "  totals    2 processes, 8 events, python allocator 104 B, libc 1000 B, "
 			  "1 gc collection (gen0 0, gen1 1, gen2 0), 5 lost");
-	assert_line(text, "  totals    2 processes, 2 events, python allocator 8 B, libc 100 B, "
+	assert_line(text, "  totals    2 processes, 1 event, python allocator 0 B, libc 100 B, "
 			  "0 gc collections (gen0 0, gen1 0, gen2 0), 0 lost");
 	assert_line(text, "  totals    1 process, 1 event, python allocator 16 B, libc 0 B, "
 			  "0 gc collections (gen0 0, gen1 0, gen2 0), 0 lost");
@@ -1426,7 +1433,7 @@ static void test_containers_text(void **state)
 	assert_true(db < p10 && p10 < p60 && p60 < host);
 	assert_true(host < p30);
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 
 	/* without container records nothing of this shows */
 	s = full_summary();
@@ -1435,7 +1442,7 @@ static void test_containers_text(void **state)
 	assert_null(strstr(text, "totals"));
 	assert_null(strstr(text, "\nhost"));
 	free(text);
-	summary__free(s);
+	procstats__free(s);
 }
 
 static const struct pm_record container_recs[] = {

@@ -21,7 +21,7 @@
 #include "attach/debuginfo.h"
 #include "cmd/commands.h"
 #include "attach/containers.h"
-#include "util/json_out.h"
+#include "util/json.h"
 #include "attach/probes.h"
 #include "attach/targets.h"
 

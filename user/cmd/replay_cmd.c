@@ -175,7 +175,7 @@ int cmd_replay(int argc, char **argv)
 					 children,	 NULL,	       NULL};
 	struct replay_args a = {.format = EVENT_FMT_TEXT, .top = 10, .speed = 1};
 	struct trace_reader *rd;
-	struct summary *sum = NULL;
+	struct procstats *sum = NULL;
 	struct event_printer *ep = NULL;
 	struct pm_sink *sink;
 	char err[512];
@@ -200,8 +200,8 @@ int cmd_replay(int argc, char **argv)
 		ep = event_printer__new(stdout, a.format, trace_reader__info(rd)->start_ns);
 		sink = ep ? event_printer__sink(ep) : NULL;
 	} else {
-		sum = summary__new();
-		sink = sum ? summary__sink(sum) : NULL;
+		sum = procstats__new();
+		sink = sum ? procstats__sink(sum) : NULL;
 	}
 	if (!sink) {
 		pm_err("out of memory");
@@ -231,7 +231,7 @@ int cmd_replay(int argc, char **argv)
 			summary__print_json(sum, stdout, trace_reader__info(rd), a.top);
 		else
 			summary__print_text(sum, stdout, trace_reader__info(rd), a.top);
-		summary__free(sum);
+		procstats__free(sum);
 	}
 	if (ep)
 		event_printer__free(ep);

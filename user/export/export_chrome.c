@@ -20,7 +20,7 @@
 #include <string.h>
 #include "export/export.h"
 #include "model/export_series.h"
-#include "util/json_out.h"
+#include "util/json.h"
 
 #define CH_HEAP_MAX (1u << 16)
 #define CH_META_MAX 64

@@ -207,6 +207,27 @@ static inline bool pm_kind_is_footprint(unsigned k)
 	return k == PM_VM || k == PM_RSS;
 }
 
+/* The time a record carries (CLOCK_MONOTONIC ns); 0 for one without (META). */
+static inline uint64_t pm_record_ts(const struct pm_record *rec)
+{
+	switch (rec->type) {
+	case PM_REC_EVENT:
+		return rec->ev.ts_ns;
+	case PM_REC_PROCESS:
+		return rec->proc.ts_ns;
+	case PM_REC_SOURCE:
+		return rec->src.ts_ns;
+	case PM_REC_LOST:
+		return rec->lost.ts_ns;
+	case PM_REC_END:
+		return rec->end.ts_ns;
+	case PM_REC_CONTAINER:
+		return rec->cont.ts_ns;
+	default:
+		return 0;
+	}
+}
+
 /* A consumer of records. Sinks are chained by the caller (see sinks.h). */
 struct pm_sink {
 	/* returns 0, or a negative errno that stops the feed */

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "feed/record.h"
+#include "model/ledger.h"
 
 #define ES_REORDER_NS 20000000ull /* 20 ms: far more than the inversions seen */
 #define ES_PENDING    16	  /* open buckets per lane at most */
@@ -158,6 +159,11 @@ struct export_series;
  */
 struct export_series *export_series__new(uint64_t start_ns, uint64_t res_ns, bool dense,
 					 const struct es_ops *ops, void *ctx);
+/* The same, keeping its books in lg (which must outlive it), beside the
+ * ledger's other stores: feed records to ledger__sink(lg) then, and finish
+ * the ledger before the series. */
+struct export_series *export_series__new_on(struct ledger *lg, uint64_t start_ns, uint64_t res_ns,
+					    bool dense, const struct es_ops *ops, void *ctx);
 void export_series__free(struct export_series *s);
 int export_series__record(struct export_series *s, const struct pm_record *rec);
 /* Close every open bucket (and report unfinished collections). */

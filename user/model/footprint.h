@@ -28,12 +28,12 @@ struct fp_range {
 struct footprint {
 	struct fp_range *r; /* sorted by start, never overlapping */
 	size_t n, cap;
-	uint64_t bytes[FP_CLASSES]; /* mapped now, by class */
-	uint64_t heap;		    /* brk heap: break - start of the heap */
-	uint64_t peak;		    /* highest footprint__total so far */
+	uint64_t bytes[FP_CLASSES];	   /* mapped now, by class */
+	uint64_t heap;			   /* brk heap: break - start of the heap */
+	uint64_t peak;			   /* highest footprint__total so far */
 	uint64_t arena_maps, arena_unmaps; /* seen made and released (not those held at attach) */
 	uint64_t existing;		   /* bytes it held when tracing began (PM_VM_EXISTING) */
-	uint64_t arena_size; /* 0: 256 KiB and 1 MiB mappings both count as arenas */
+	uint64_t arena_size;		   /* 0: 256 KiB and 1 MiB mappings both count as arenas */
 	bool have_rss;
 	uint64_t rss, rss_anon, rss_peak; /* the latest sample, and the highest */
 };

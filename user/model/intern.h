@@ -2,20 +2,21 @@
 /*
  * Interned strings: each distinct string gets a small dense id on first
  * sight, and keeps it (the summary and the timeline count deallocated types
- * by id). Open addressing over an FNV-1a hash, kept at most half full.
+ * by id). Found by a 64-bit FNV-1a hash in util/hashmap.h; two strings
+ * with the same hash take the next key (hash + 1, ...), so a collision
+ * costs a probe, never a wrong id.
  */
 #ifndef PYMAC_INTERN_H
 #define PYMAC_INTERN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/hashmap.h"
 
 struct str_intern {
-	char **names;	  /* by id, owned */
-	uint32_t *hashes; /* by id */
+	char **names; /* by id, owned */
 	uint32_t n, names_cap;
-	uint32_t *slots; /* id + 1; 0: empty */
-	uint32_t slots_cap;
+	struct u64map ids; /* hash -> id */
 };
 
 /* Id of name (0, 1, ...), interned on first sight; -ENOMEM on failure. */

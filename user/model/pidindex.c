@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/addrtab.h"
 #include "model/pidindex.h"
 
 static uint32_t key(const struct pid_index *x, const void *obj)
@@ -14,88 +13,50 @@ static uint32_t key(const struct pid_index *x, const void *obj)
 	return pid;
 }
 
-static void place(void **slots, size_t cap, uint32_t pid, void *obj)
+/* pid 0 is a process too (a record of an unknown one): keys are pid + 1 */
+static inline uint64_t map_key(uint32_t pid)
 {
-	size_t j;
-
-	for (j = pm_hash_u32(pid) & (cap - 1); slots[j]; j = (j + 1) & (cap - 1))
-		;
-	slots[j] = obj;
-}
-
-static int grow_to(struct pid_index *x, size_t cap)
-{
-	void **slots;
-
-	if (cap <= x->cap)
-		return 0;
-	slots = calloc(cap, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < x->cap; i++)
-		if (x->slots[i])
-			place(slots, cap, key(x, x->slots[i]), x->slots[i]);
-	free(x->slots);
-	x->slots = slots;
-	x->cap = cap;
-	return 0;
+	return (uint64_t)pid + 1;
 }
 
 void *pid_index__find(struct pid_index *x, uint32_t pid)
 {
-	size_t j;
+	struct u64map_ent *e;
 
 	if (x->last && key(x, x->last) == pid)
 		return x->last;
-	if (!x->cap)
+	e = u64map__find(&x->map, map_key(pid));
+	if (!e)
 		return NULL;
-	for (j = pm_hash_u32(pid) & (x->cap - 1); x->slots[j]; j = (j + 1) & (x->cap - 1))
-		if (key(x, x->slots[j]) == pid)
-			return x->last = x->slots[j];
-	return NULL;
+	return x->last = (void *)(uintptr_t)e->val;
 }
 
 int pid_index__reserve(struct pid_index *x, size_t n)
 {
-	size_t cap = x->cap ? x->cap : 256;
-
-	while (n * 4 > cap)
-		cap *= 2;
-	return grow_to(x, cap);
+	/* a quarter full: the next look is at least a quarter of the room away */
+	return u64map__reserve(&x->map, n > UINT32_MAX / 3 ? UINT32_MAX : (uint32_t)(n * 3));
 }
 
 int pid_index__add(struct pid_index *x, void *obj)
 {
-	size_t cap = x->cap ? x->cap : 256;
-
-	while ((x->len + 1) * 2 > cap)
-		cap *= 2;
-	if (grow_to(x, cap))
-		return -ENOMEM;
-	place(x->slots, x->cap, key(x, obj), obj);
-	x->len++;
-	return 0;
+	return u64map__put(&x->map, map_key(key(x, obj)), (uintptr_t)obj) ? 0 : -ENOMEM;
 }
 
 void pid_index__reset(struct pid_index *x)
 {
-	if (x->cap)
-		memset(x->slots, 0, x->cap * sizeof(*x->slots));
-	x->len = 0;
+	u64map__reset(&x->map);
 	x->last = NULL;
 }
 
 void pid_index__free(struct pid_index *x)
 {
-	free(x->slots);
-	x->slots = NULL;
-	x->cap = x->len = 0;
+	u64map__free(&x->map);
 	x->last = NULL;
 }
 
 size_t pid_index__memory(const struct pid_index *x)
 {
-	return x->cap * sizeof(*x->slots);
+	return u64map__memory(&x->map);
 }
 
 void *pid_index__make(struct pid_index *x, uint32_t pid, size_t size, void ***vec, size_t *n,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The models' (summary, timeline, exports) index of their per-process
- * objects by pid: open addressing over pointers to the caller's objects,
+ * objects by pid (util/hashmap.h) over pointers to the caller's objects,
  * which hold their pid as a uint32_t at key_off. The objects stay the
  * caller's; the index only finds them.
  */
@@ -10,20 +10,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/hashmap.h"
 
 struct pid_index {
-	void **slots;
-	size_t cap; /* power of two, or 0 */
-	size_t len;
-	size_t key_off; /* offsetof(the caller's type, pid) */
-	void *last;	/* the last found or made: events come in runs of one pid */
+	struct u64map map; /* pid + 1 -> the object */
+	size_t key_off;	   /* offsetof(the caller's type, pid) */
+	void *last;	   /* the last found or made: events come in runs of one pid */
 };
 
 #define PID_INDEX_INIT(type) ((struct pid_index){.key_off = offsetof(type, pid)})
 
 void *pid_index__find(struct pid_index *x, uint32_t pid);
-/* Index obj (its pid not indexed yet); keeps the load at most a half.
- * 0 or -ENOMEM. */
+/* Index obj (its pid not indexed yet). 0 or -ENOMEM. */
 int pid_index__add(struct pid_index *x, void *obj);
 /* Room for n objects at a load of at most a quarter. 0 or -ENOMEM. */
 int pid_index__reserve(struct pid_index *x, size_t n);

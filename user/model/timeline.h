@@ -17,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "feed/record.h"
+#include "model/ledger.h"
 
 #define TL_BUCKET_NS	 10000000ull /* 10 ms: the finest zoom shows 1 s in ~100 columns */
 #define TL_HISTORY_NS	 (600ull * 1000000000ull) /* buckets kept: the last 10 minutes */
 #define TL_GC_KEPT	 4096			  /* GC markers kept per lane */
-#define TL_LANE_NAME_MAX 128
+#define TL_LANE_NAME_MAX LG_NAME_MAX
 
 /*
  * What happened in one lane during one bucket. A realloc counts as one
@@ -40,8 +41,8 @@ struct tl_bucket {
 	/* footprint mode, at the bucket's end: anonymous mappings + brk heap of
 	 * the lane's processes, and the sum of their latest RSS samples */
 	int64_t fp_net, rss;
-	uint32_t gc_starts;	  /* collections that started in this bucket */
-	uint32_t lost;		  /* events lost in this bucket (from LOST records) */
+	uint32_t gc_starts; /* collections that started in this bucket */
+	uint32_t lost;	    /* events lost in this bucket (from LOST records) */
 };
 
 /* One collection. */
@@ -58,36 +59,6 @@ struct tl_type_count {
 	uint64_t count;
 };
 
-struct tl_lane_info {
-	char name[TL_LANE_NAME_MAX];   /* container name (service if compose), or "pid N comm" */
-	char detail[TL_LANE_NAME_MAX]; /* image or interpreter path */
-	char interpreter[TL_LANE_NAME_MAX]; /* "python 3.11" of its first Python process, or "" */
-	uint64_t cgroup_id;		    /* 0 for a host-process lane */
-	uint64_t first_ns;		    /* time of the record that made the lane */
-	bool is_container;
-	bool ended;		  /* container stopped / process exited */
-	uint64_t ended_ns;	  /* when it ended (0 while not ended) */
-	uint32_t pids[16];	  /* first processes seen */
-	size_t npids;		  /* may exceed 16: how many were seen */
-	bool partial;		  /* some source of some process sees only part of the calls */
-	bool sampled; /* allocation probes armed only in windows (--sample-duty): its
-		       * call counts are a sample and its net bytes mean nothing */
-	char partial_what[64];	  /* e.g. "pymalloc, dealloc" */
-	uint64_t gc_by_gen[3];	  /* collections so far by generation */
-	uint64_t lost;		  /* events lost so far */
-	uint64_t unmatched_frees; /* frees whose allocation was never seen
-				   * (or was not kept: 1M live blocks per lane at most) */
-	int64_t py_net, libc_net; /* now */
-	int64_t fp_net;		  /* footprint bytes now (anonymous mappings + brk heap) */
-	int64_t rss;		  /* sum of its live processes' latest RSS samples */
-	/* totals so far, which never decrease (metrics counters) */
-	uint64_t events[PM_KIND_MAX]; /* by kind */
-	uint64_t py_alloc_bytes, py_free_bytes; /* frees sized by their allocation */
-	uint64_t libc_alloc_bytes, libc_free_bytes;
-	uint64_t gc_ns;	       /* time in finished collections */
-	uint64_t gc_collected; /* objects they collected (where known) */
-};
-
 struct timeline;
 
 /*
@@ -96,8 +67,13 @@ struct timeline;
  * for exports of a whole trace). NULL with errno on failure.
  */
 struct timeline *timeline__new(uint64_t bucket_ns, uint64_t history_ns);
+/* The same, keeping its books in lg (which must outlive it), beside the
+ * ledger's other stores: feed records to ledger__sink(lg) then. */
+struct timeline *timeline__new_on(struct ledger *lg, uint64_t bucket_ns, uint64_t history_ns);
 void timeline__free(struct timeline *tl);
+/* Where its records go in: its ledger's sink. */
 struct pm_sink *timeline__sink(struct timeline *tl);
+struct ledger *timeline__ledger(const struct timeline *tl);
 
 /* Move "now" forward without events (live: time passes while idle). */
 void timeline__advance(struct timeline *tl, uint64_t now_ns);
@@ -107,8 +83,10 @@ uint64_t timeline__now_ns(const struct timeline *tl);
 uint64_t timeline__bucket_ns(const struct timeline *tl);
 
 size_t timeline__lane_count(const struct timeline *tl);
-/* Lanes are numbered in order of first appearance; they are never removed. */
-const struct tl_lane_info *timeline__lane(const struct timeline *tl, size_t lane);
+/* Lanes are numbered in order of first appearance; they are never removed.
+ * A lane of the timeline is a lane of its ledger (model/ledger.h): names,
+ * state, totals so far (counters that never decrease) and levels now. */
+const struct lg_lane *timeline__lane(const struct timeline *tl, size_t lane);
 
 /*
  * Sum buckets [from_ns, to_ns) of a lane, n equal slices, into out[n]

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "views/event_print.h"
-#include "util/json_out.h"
+#include "util/json.h"
 
 #define BUF_SIZE  (256 * 1024)
 #define LINE_ROOM 1024 /* more than any line needs apart from its strings */

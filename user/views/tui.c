@@ -40,7 +40,7 @@ enum { PAIR_GRAPH = 1, PAIR_ALLOC, PAIR_FREE, PAIR_GC, PAIR_WARN, PAIR_NAME, PAI
  * needs the rate of lanes that are not drawn). */
 struct lane_view {
 	size_t lane;
-	const struct tl_lane_info *info;
+	const struct lg_lane *info;
 	struct tl_bucket *s; /* n slices */
 	size_t first;	     /* first slice with data; n if none */
 	uint64_t alloc_rate, free_rate;
@@ -253,10 +253,11 @@ static const char *sep(const struct tui *t)
 /* ---- the model, once per redraw ---- */
 
 /* A lane of footprint mode: mappings or RSS samples and no allocator call. */
-static bool lane_is_footprint(const struct tl_lane_info *in)
+static bool lane_is_footprint(const struct lg_lane *in)
 {
-	return (in->events[PM_VM] || in->events[PM_RSS]) && !in->events[PM_PY_MALLOC] &&
-	       !in->events[PM_PY_CALLOC] && !in->events[PM_PY_REALLOC] && !in->events[PM_PY_FREE];
+	return (in->tot.events[PM_VM] || in->tot.events[PM_RSS]) && !in->tot.events[PM_PY_MALLOC] &&
+	       !in->tot.events[PM_PY_CALLOC] && !in->tot.events[PM_PY_REALLOC] &&
+	       !in->tot.events[PM_PY_FREE];
 }
 
 static bool bucket_empty(const struct tl_bucket *b)
@@ -319,7 +320,7 @@ static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint
 	    grow((void **)&t->order, &t->order_cap, nl + 1, sizeof(*t->order)))
 		return -ENOMEM;
 	for (i = 0, m = 0; i < nl; i++) {
-		const struct tl_lane_info *info = timeline__lane(tl, i);
+		const struct lg_lane *info = timeline__lane(tl, i);
 		struct lane_view *v = &t->views[m];
 		uint64_t a = 0, f = 0, span;
 		size_t k, last = n - 1;
@@ -357,7 +358,7 @@ static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint
 		v->fp_net = v->s[n - 1].fp_net;
 		v->rss = v->s[n - 1].rss;
 		if (!v->info) {
-			static const struct tl_lane_info none = {.name = "?"};
+			static const struct lg_lane none = {.name = "?"};
 
 			v->info = &none;
 		}
@@ -370,7 +371,7 @@ static int compute(struct tui *t, const struct timeline *tl, uint64_t from, uint
 }
 
 /* Had the lane ended by time t? (A paused view shows the past.) */
-static bool ended_by(const struct tl_lane_info *in, uint64_t t)
+static bool ended_by(const struct lg_lane *in, uint64_t t)
 {
 	return in->ended && in->ended_ns < t;
 }
@@ -578,7 +579,7 @@ static void draw_gc_row(struct tui *t, const struct tl_gc *g, size_t k, int y, u
 	}
 }
 
-static void fmt_pids(char *buf, size_t sz, const struct tl_lane_info *in, size_t max)
+static void fmt_pids(char *buf, size_t sz, const struct lg_lane *in, size_t max)
 {
 	size_t i, o = 0, shown = in->npids < 16 ? in->npids : 16;
 
@@ -594,7 +595,7 @@ static void fmt_pids(char *buf, size_t sz, const struct tl_lane_info *in, size_t
 static void draw_headline(struct tui *t, const struct timeline *tl, const struct lane_view *v,
 			  int y, bool selected, uint64_t from, uint64_t end, const uint64_t *gc_gen)
 {
-	const struct tl_lane_info *in = v->info;
+	const struct lg_lane *in = v->info;
 	struct pen p = {y, 0, COLS};
 	attr_t base = selected ? (t->colors ? pair(t, PAIR_SEL) : A_REVERSE) : 0;
 	struct tl_type_count top[TOP_TYPES];
@@ -686,7 +687,7 @@ static void draw_lane(struct tui *t, const struct timeline *tl, const struct lan
 static void draw_detail(struct tui *t, const struct timeline *tl, const struct lane_view *v, int y,
 			int h, uint64_t from, uint64_t end)
 {
-	const struct tl_lane_info *in = v->info;
+	const struct lg_lane *in = v->info;
 	uint64_t start = timeline__start_ns(tl);
 	struct tl_type_count top[32];
 	char a[16], b[16], c[16], pids[TL_LANE_NAME_MAX];
@@ -699,7 +700,7 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	putf(t, &p, A_REVERSE | A_BOLD, " %s ", in->name);
 	if (in->detail[0])
 		putf(t, &p, A_REVERSE, " %s", in->detail);
-	if (in->is_container)
+	if ((in->kind == LG_LANE_CONTAINER))
 		putf(t, &p, A_REVERSE, "  cgroup %" PRIu64, in->cgroup_id);
 	else
 		put(t, &p, A_REVERSE, "  host process");
@@ -712,26 +713,27 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	if (in->interpreter[0])
 		putf(t, &p, 0, "  %s", in->interpreter);
 	if (lane_is_footprint(in)) {
-		fmt_bytes(a, sizeof(a), in->fp_net);
-		fmt_bytes(b, sizeof(b), in->rss);
+		fmt_bytes(a, sizeof(a), lg_levels__footprint(&in->lv));
+		fmt_bytes(b, sizeof(b), in->lv.rss);
 		putf(t, &p, 0, "  footprint %s  rss %s", a, b);
 	} else {
-		fmt_bytes(a, sizeof(a), in->py_net);
-		fmt_bytes(b, sizeof(b), in->libc_net);
+		fmt_bytes(a, sizeof(a), in->lv.py_net);
+		fmt_bytes(b, sizeof(b), in->lv.libc_net);
 		putf(t, &p, 0, "  py net %s  libc net %s", a, b);
 	}
 
 	p = (struct pen){y + 2, 1, COLS};
-	putf(t, &p, in->lost ? pair(t, PAIR_WARN) | A_BOLD : 0, "lost %" PRIu64, in->lost);
-	putf(t, &p, 0, "  unmatched frees %" PRIu64, in->unmatched_frees);
-	putf(t, &p, 0, "  gc 0:%" PRIu64 " 1:%" PRIu64 " 2:%" PRIu64 "  ", in->gc_by_gen[0],
-	     in->gc_by_gen[1], in->gc_by_gen[2]);
+	putf(t, &p, in->tot.lost ? pair(t, PAIR_WARN) | A_BOLD : 0, "lost %" PRIu64, in->tot.lost);
+	putf(t, &p, 0, "  unmatched frees %" PRIu64, in->tot.unmatched_frees);
+	putf(t, &p, 0, "  gc 0:%" PRIu64 " 1:%" PRIu64 " 2:%" PRIu64 "  ", in->tot.gc_gen[0],
+	     in->tot.gc_gen[1], in->tot.gc_gen[2]);
 	if (in->sampled)
 		put(t, &p, pair(t, PAIR_WARN) | A_BOLD,
 		    "SAMPLED: allocation calls seen only in windows; rates are a sample, net bytes "
 		    "are not tracked  ");
 	if (in->partial)
-		putf(t, &p, pair(t, PAIR_WARN) | A_BOLD, "PARTIAL: only part of the calls seen (%s)",
+		putf(t, &p, pair(t, PAIR_WARN) | A_BOLD,
+		     "PARTIAL: only part of the calls seen (%s)",
 		     in->partial_what[0] ? in->partial_what : "some sources");
 	else
 		put(t, &p, 0, "coverage: full");
@@ -873,13 +875,13 @@ static void draw_top(struct tui *t, const struct timeline *tl, uint64_t view)
  * rows it took. */
 static int draw_partial(struct tui *t, int y)
 {
-	const struct tl_lane_info *first = NULL;
+	const struct lg_lane *first = NULL;
 	size_t i, n = 0;
 	struct pen p = {y, 0, COLS};
 	attr_t at = t->colors ? pair(t, PAIR_WARN) | A_BOLD : A_REVERSE | A_BOLD;
 
 	for (i = 0; i < t->nlanes; i++) {
-		const struct tl_lane_info *in = t->views[i].info;
+		const struct lg_lane *in = t->views[i].info;
 
 		if (!in->partial)
 			continue;
@@ -1307,7 +1309,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 	struct tl_gc *gcs = malloc(TL_GC_KEPT * sizeof(*gcs));
 
 	for (i = 0; i < nl; i++) {
-		const struct tl_lane_info *in = timeline__lane(tl, i);
+		const struct lg_lane *in = timeline__lane(tl, i);
 		struct tl_bucket b = {0};
 		struct tl_type_count top[TOP_TYPES];
 		uint64_t by_gen[4] = {0}, gc_us = 0;
@@ -1337,7 +1339,8 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		print_secs(out, "dt", (int64_t)span);
 		fputs(" lane=", out);
 		print_quoted(out, in->name);
-		fprintf(out, " kind=%s ended=%d pids=", in->is_container ? "container" : "process",
+		fprintf(out, " kind=%s ended=%d pids=",
+			(in->kind == LG_LANE_CONTAINER) ? "container" : "process",
 			ended_by(in, to_ns) ? 1 : 0);
 		shown = in->npids < 16 ? in->npids : 16;
 		if (!shown)
@@ -1357,8 +1360,8 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		fprintf(out, " dealloc/s=%" PRIu64, muldiv(b.deallocs, NS_PER_SEC, span));
 		fprintf(out, " fp_net=%" PRId64 " rss=%" PRId64 " sampled=%d", b.fp_net, b.rss,
 			in->sampled ? 1 : 0);
-		fprintf(out, " gc=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64, in->gc_by_gen[0],
-			in->gc_by_gen[1], in->gc_by_gen[2]);
+		fprintf(out, " gc=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64, in->tot.gc_gen[0],
+			in->tot.gc_gen[1], in->tot.gc_gen[2]);
 		fprintf(out,
 			" gc_in_interval=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64 ",?:%" PRIu64
 			" gc_us=%" PRIu64,
@@ -1366,7 +1369,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		fprintf(out,
 			" lost=%" PRIu64 " lost_in_interval=%" PRIu32 " lost_total=%" PRIu64
 			" unmatched_frees=%" PRIu64 " partial=",
-			in->lost, b.lost, lost_total, in->unmatched_frees);
+			in->tot.lost, b.lost, lost_total, in->tot.unmatched_frees);
 		if (in->partial && in->partial_what[0]) {
 			const char *s;
 

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one JSON writer of every JSON output (summaries, event listings, ps,
+ * exports, errors in JSON mode), after bpftool's json_writer: a stack of
+ * objects and arrays that places the commas, the names and, when pretty,
+ * the newlines and indentation, so no renderer formats JSON by hand. And
+ * the string escaping under it, which makes any bytes valid JSON.
+ */
+#ifndef PYMAC_JSON_H
+#define PYMAC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JSONW_DEPTH 32
+
+struct jsonw {
+	FILE *out;
+	bool pretty;
+	bool script; /* strings safe inside an HTML <script> element */
+	unsigned depth;
+	bool named;		   /* a name was written: its value comes next */
+	bool sep[JSONW_DEPTH + 1]; /* the container at this depth holds a value already */
+	bool overflow;		   /* nested deeper than JSONW_DEPTH: output is invalid */
+};
+
+/* Write to out (which the writer does not own). */
+void jsonw_init(struct jsonw *w, FILE *out, bool pretty);
+/* Strings will be safe inside an HTML <script> element too: no '<' (so no
+ * "</script" or "<!--"), no '>' or '&', no U+2028/2029. */
+void jsonw_script_safe(struct jsonw *w);
+/* After the outermost value: a newline when pretty. 0, or -EIO when out
+ * had a write error or the nesting overflowed. */
+int jsonw_finish(struct jsonw *w);
+
+void jsonw_start_object(struct jsonw *w);
+void jsonw_end_object(struct jsonw *w);
+void jsonw_start_array(struct jsonw *w);
+void jsonw_end_array(struct jsonw *w);
+/* The name of the next value in an object. */
+void jsonw_name(struct jsonw *w, const char *name);
+
+void jsonw_string(struct jsonw *w, const char *s); /* NULL writes "" */
+void jsonw_uint(struct jsonw *w, uint64_t v);
+void jsonw_int(struct jsonw *w, int64_t v);
+/* printf's %.6g (fmt NULL) or fmt; NaN and infinities are written as null. */
+void jsonw_float(struct jsonw *w, const char *fmt, double v);
+void jsonw_bool(struct jsonw *w, bool v);
+void jsonw_null(struct jsonw *w);
+
+/* name and value in one */
+static inline void jsonw_string_field(struct jsonw *w, const char *name, const char *s)
+{
+	jsonw_name(w, name);
+	jsonw_string(w, s);
+}
+static inline void jsonw_uint_field(struct jsonw *w, const char *name, uint64_t v)
+{
+	jsonw_name(w, name);
+	jsonw_uint(w, v);
+}
+static inline void jsonw_int_field(struct jsonw *w, const char *name, int64_t v)
+{
+	jsonw_name(w, name);
+	jsonw_int(w, v);
+}
+static inline void jsonw_bool_field(struct jsonw *w, const char *name, bool v)
+{
+	jsonw_name(w, name);
+	jsonw_bool(w, v);
+}
+static inline void jsonw_float_field(struct jsonw *w, const char *name, const char *fmt, double v)
+{
+	jsonw_name(w, name);
+	jsonw_float(w, fmt, v);
+}
+static inline void jsonw_null_field(struct jsonw *w, const char *name)
+{
+	jsonw_name(w, name);
+	jsonw_null(w);
+}
+
+/* Print s as a JSON string literal, quotes included. NULL prints "". Bytes
+ * that are not valid UTF-8 are replaced by U+FFFD. */
+void json_print_string(FILE *out, const char *s);
+
+/* Worst-case bytes json_format_string writes for a string of len bytes. */
+#define JSON_STRING_MAX(len) (6 * (size_t)(len) + 2)
+/* Like json_print_string, into dst, which must hold JSON_STRING_MAX(strlen(s))
+ * bytes. No NUL is appended. Returns the bytes written. */
+size_t json_format_string(char *dst, const char *s);
+/* Length of the UTF-8 character at s (NUL-terminated), 0 when the bytes
+ * there are no valid one (overlong, surrogate, past U+10FFFF, cut short). */
+size_t pm_utf8_len(const unsigned char *s);
+/* s for a terminal: control characters and bytes that are not valid UTF-8
+ * become '?'. dst must hold strlen(s) bytes; no NUL is appended. Returns
+ * the bytes written. */
+size_t text_format_string(char *dst, const char *s);
+
+#endif /* PYMAC_JSON_H */
