@@ -9,82 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model/footprint.h"
-#include "model/intern.h"
-#include "model/ledger.h"
-#include "model/pidindex.h"
-#include "model/pyblock.h"
-#include "util/hashmap.h"
-
-#define NS_PER_SEC  1000000000ull
-#define SUBS_MAX    4
-#define SOURCES_MAX 32 /* distinct source names ("pymalloc", ...) */
-/* an ended process of a container is forgotten this long after its exit
- * (stream time): its last lost count and any straggling event of its
- * threads have arrived */
-#define PROC_FORGET_NS (10 * NS_PER_SEC)
-
-struct lane;
-
-struct proc {
-	struct lg_proc pub;
-	bool have_proc_rec; /* its cgroup comes from a PROCESS record */
-	uint64_t exited_ns;
-	struct lane *lane;
-	struct u64map py, libc;	  /* live blocks: address -> size */
-	int64_t py_net, libc_net; /* its share of its lane's nets */
-	/* LTO builds: blocks allocated without an address (pyblock.h) */
-	struct pm_held held;
-	struct footprint fp;
-	uint64_t lost[PM_KIND_MAX]; /* the latest cumulative counts */
-	uint32_t partial_mask;	    /* bits of ledger.src_names */
-	bool gc_open;
-	struct lg_gc gc; /* the running collection */
-};
-
-struct lane {
-	struct lg_lane pub;
-	struct proc *owner;    /* the process of a host lane */
-	uint32_t partial_gone; /* partial_mask of its processes forgotten since */
-	uint64_t gc_seq;       /* collections begun in it */
-};
-
-struct cont {
-	uint64_t cgroup_id;
-	struct lane *lane;
-};
-
-struct sub {
-	const struct lg_ops *ops;
-	void *ctx;
-};
-
-struct ledger {
-	struct pm_sink sink;
-	struct sub subs[SUBS_MAX];
-	int nsubs;
-
-	struct lane **lanes;
-	size_t nlanes, lanes_cap;
-	struct lane *unknown; /* lost events of pid 0 */
-	uint64_t lost_unknown[PM_KIND_MAX];
-
-	struct cont *conts;
-	size_t nconts, conts_cap;
-
-	struct proc **procs;
-	size_t nprocs, procs_cap;
-	struct pid_index pids;
-
-	struct str_intern types; /* deallocated type names */
-	char *src_names[SOURCES_MAX];
-	unsigned nsrc;
-
-	uint64_t last_ns; /* the latest record's time */
-	uint64_t lost_total;
-	uint64_t live_blocks;
-	bool sampled; /* the trace says its allocation probes were armed in windows */
-};
+#include "model/ledger_impl.h"
 
 static const char *str_or_empty(const char *s)
 {
@@ -92,7 +17,7 @@ static const char *str_or_empty(const char *s)
 }
 
 /* Copy s into dst (cut to fit); whether it changed. */
-static bool set_name(char *dst, size_t len, const char *s)
+bool lg_set_name(char *dst, size_t len, const char *s)
 {
 	size_t n = strlen(str_or_empty(s));
 
@@ -107,7 +32,7 @@ static bool set_name(char *dst, size_t len, const char *s)
 
 static bool set_known(char *dst, size_t len, const char *v)
 {
-	return v && v[0] && set_name(dst, len, v);
+	return v && v[0] && lg_set_name(dst, len, v);
 }
 
 static void note_ts(struct ledger *lg, uint64_t ts)
@@ -118,18 +43,7 @@ static void note_ts(struct ledger *lg, uint64_t ts)
 
 /* ---- handing over ---- */
 
-#define EACH_SUB(lg, op, ...)                                                                      \
-	do {                                                                                       \
-		for (int i_ = 0; i_ < (lg)->nsubs; i_++) {                                         \
-			const struct sub *s_ = &(lg)->subs[i_];                                    \
-			int e_ = s_->ops->op ? s_->ops->op(s_->ctx, __VA_ARGS__) : 0;              \
-                                                                                                   \
-			if (e_)                                                                    \
-				return e_;                                                         \
-		}                                                                                  \
-	} while (0)
-
-static int emit_lane(struct ledger *lg, struct lane *l)
+int lg_emit_lane(struct ledger *lg, struct lane *l)
 {
 	EACH_SUB(lg, lane, &l->pub);
 	return 0;
@@ -201,14 +115,14 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	v->have_rss |= d->rss || d->rss_anon;
 }
 
-static int emit_delta(struct ledger *lg, struct lane *l, const struct lg_delta *d)
+int lg_emit_delta(struct ledger *lg, struct lane *l, const struct lg_delta *d)
 {
 	totals_add(&l->pub, d);
 	EACH_SUB(lg, delta, &l->pub, d);
 	return 0;
 }
 
-static int emit_gc(struct ledger *lg, struct lane *l, const struct lg_gc *g)
+int lg_emit_gc(struct ledger *lg, struct lane *l, const struct lg_gc *g)
 {
 	EACH_SUB(lg, gc, &l->pub, g);
 	return 0;
@@ -273,8 +187,8 @@ static bool host_lane_names(struct lane *l, const struct proc *p)
 		snprintf(name, sizeof(name), "pid %u %s", p->pub.pid, p->pub.comm);
 	else
 		snprintf(name, sizeof(name), "pid %u", p->pub.pid);
-	changed = set_name(l->pub.name, sizeof(l->pub.name), name);
-	changed |= set_name(l->pub.detail, sizeof(l->pub.detail), p->pub.path);
+	changed = lg_set_name(l->pub.name, sizeof(l->pub.name), name);
+	changed |= lg_set_name(l->pub.detail, sizeof(l->pub.detail), p->pub.path);
 	return changed;
 }
 
@@ -287,13 +201,13 @@ static bool lane_note_proc(struct lane *l, const struct proc *p)
 	if (l->owner == p)
 		changed = host_lane_names(l, p);
 	else if (!l->pub.detail[0] && p->pub.path[0])
-		changed = set_name(l->pub.detail, sizeof(l->pub.detail), p->pub.path);
+		changed = lg_set_name(l->pub.detail, sizeof(l->pub.detail), p->pub.path);
 	if (p->pub.is_python && !l->pub.interpreter[0]) {
 		if (p->pub.python_version[0])
 			snprintf(l->pub.interpreter, sizeof(l->pub.interpreter), "python %s",
 				 p->pub.python_version);
 		else
-			set_name(l->pub.interpreter, sizeof(l->pub.interpreter), "python");
+			lg_set_name(l->pub.interpreter, sizeof(l->pub.interpreter), "python");
 		changed = true;
 	}
 	return changed;
@@ -347,7 +261,7 @@ static struct lane *proc_lane(struct ledger *lg, struct proc *p, uint64_t ts, in
 		l->pub.cgroup_id = p->pub.cgroup_id;
 	}
 	lane_join(lg, l, p);
-	*err = emit_lane(lg, l);
+	*err = lg_emit_lane(lg, l);
 	if (!*err)
 		*err = emit_join(lg, l, p);
 	return *err ? NULL : l;
@@ -421,242 +335,6 @@ static struct proc *proc_get(struct ledger *lg, uint32_t pid)
 			       &lg->procs_cap);
 }
 
-/* ---- blocks ---- */
-
-/*
- * A block goes away: its size into the freed bytes of d. One with no
- * address seen allocated releases a block of h held without one
- * (pyblock.h: the free's block is its pool header's size), or else is an
- * unmatched free.
- */
-static void block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, uint32_t block,
-		       struct lg_delta *d)
-{
-	struct u64map_ent *e = u64map__find(py ? &p->py : &p->libc, addr);
-	uint64_t size;
-
-	if (!e) {
-		uint32_t b = py ? pm_held__free(&p->held, block) : 0;
-
-		if (!b) {
-			d->unmatched++;
-			return;
-		}
-		d->py_free_bytes += b;
-		d->py_net -= b;
-		return;
-	}
-	size = e->val;
-	u64map__del(py ? &p->py : &p->libc, e);
-	lg->live_blocks--;
-	if (py) {
-		d->py_free_bytes += size;
-		d->py_net -= (int64_t)size;
-		d->py_live--;
-	} else {
-		d->libc_free_bytes += size;
-		d->libc_net -= (int64_t)size;
-		d->libc_live--;
-	}
-}
-
-static int block_alloc(struct ledger *lg, struct proc *p, bool py, uint64_t addr, uint64_t size,
-		       struct lg_delta *d)
-{
-	struct u64map *t = py ? &p->py : &p->libc;
-	struct u64map_ent *e = u64map__find(t, addr);
-	const struct lg_levels *lv = &p->lane->pub.lv;
-	int64_t grow = (int64_t)size;
-
-	if (e) {
-		/* its free was lost: the old block is gone all the same */
-		grow -= (int64_t)e->val;
-		e->val = size;
-	} else if (lv->py_live + lv->libc_live + d->py_live + d->libc_live < LG_LIVE_MAX) {
-		if (!u64map__put(t, addr, size))
-			return -ENOMEM;
-		lg->live_blocks++;
-		if (py)
-			d->py_live++;
-		else
-			d->libc_live++;
-	}
-	/* Beyond the bound the block is not remembered; its free will
-	 * count as unmatched. */
-	if (py)
-		d->py_net += grow;
-	else
-		d->libc_net += grow;
-	return 0;
-}
-
-static int on_alloc(struct ledger *lg, struct proc *p, const struct pm_event *ev,
-		    struct lg_delta *d)
-{
-	bool py = pm_kind_is_python_alloc(ev->kind);
-	bool re = ev->kind == PM_PY_REALLOC || ev->kind == PM_REALLOC;
-
-	if (py) {
-		d->py_alloc_bytes = ev->alloc.size;
-		if (re)
-			d->py_net += pm_held__note(&p->held, ev->alloc.old_block);
-	} else {
-		d->libc_alloc_bytes = ev->alloc.size;
-	}
-	/* An inlined copy (LTO): no address for the new block, which is held
-	 * in pymalloc's sizes until a sized free. A realloc without one
-	 * elsewhere (frees not sized) failed. */
-	if (py && !ev->alloc.addr && (!re || p->held.sized)) {
-		if (re && ev->alloc.old_addr)
-			block_free(lg, p, true, ev->alloc.old_addr, ev->alloc.old_block, d);
-		d->py_net += pm_held__alloc(
-		    &p->held, pm_pymalloc_realloc_block(re ? ev->alloc.old_addr : 0,
-							ev->alloc.old_block, ev->alloc.size));
-		return 0;
-	}
-	/* A failed realloc leaves the old block; realloc(p, 0) may free it
-	 * and return NULL. */
-	if (re && ev->alloc.old_addr && (ev->alloc.addr || !ev->alloc.size))
-		block_free(lg, p, py, ev->alloc.old_addr, ev->alloc.old_block, d);
-	if (ev->alloc.addr)
-		return block_alloc(lg, p, py, ev->alloc.addr, ev->alloc.size, d);
-	return 0;
-}
-
-/* What a process holds leaves its lane (it exits or execs). */
-static void proc_drop_memory(struct ledger *lg, struct proc *p, struct lg_delta *d)
-{
-	d->py_net -= p->py_net;
-	d->libc_net -= p->libc_net;
-	d->py_live -= p->py.len;
-	d->libc_live -= p->libc.len;
-	lg->live_blocks -= p->py.len + p->libc.len;
-	/* its share goes to 0 with d, as any delta of its event adds to it */
-	memset(&p->held, 0, sizeof(p->held));
-	u64map__free(&p->py);
-	u64map__free(&p->libc);
-}
-
-/* ---- footprint ---- */
-
-enum { FS_ARENA, FS_MMAP, FS_HEAP, FS_RSS, FS_ANON, FS_N };
-
-/* A process's share of its lane's footprint levels. */
-static void fp_share(const struct proc *p, int64_t v[FS_N])
-{
-	v[FS_ARENA] = (int64_t)p->fp.bytes[FP_ARENA];
-	v[FS_MMAP] = (int64_t)p->fp.bytes[FP_MMAP];
-	v[FS_HEAP] = (int64_t)p->fp.heap;
-	v[FS_RSS] = p->fp.have_rss ? (int64_t)p->fp.rss : 0;
-	v[FS_ANON] = p->fp.have_rss ? (int64_t)p->fp.rss_anon : 0;
-}
-
-static void fp_add(struct lg_delta *d, const int64_t v[FS_N], int64_t sign)
-{
-	d->fp_arena += sign * v[FS_ARENA];
-	d->fp_mmap += sign * v[FS_MMAP];
-	d->fp_heap += sign * v[FS_HEAP];
-	d->rss += sign * v[FS_RSS];
-	d->rss_anon += sign * v[FS_ANON];
-}
-
-/* A vm or rss event, or an exec (which unmaps everything). */
-static int fp_apply(struct proc *p, const struct pm_event *ev, struct lg_delta *d)
-{
-	int64_t was[FS_N], now[FS_N];
-	int err;
-
-	/* a late sample of a process that exited would stay in the levels */
-	if (p->pub.exited)
-		return 0;
-	fp_share(p, was);
-	err = footprint__apply(&p->fp, ev, p->pub.python_version[0] ? p->pub.python_version : NULL);
-	fp_share(p, now);
-	fp_add(d, was, -1);
-	fp_add(d, now, 1);
-	return err;
-}
-
-/* An exited process's memory is gone: its share leaves the lane. */
-static void fp_drop(struct proc *p, struct lg_delta *d)
-{
-	int64_t was[FS_N];
-
-	fp_share(p, was);
-	fp_add(d, was, -1);
-	footprint__free(&p->fp);
-}
-
-/* ---- collections ---- */
-
-/* End p's running collection without a done (its process exited, exec'd
- * or moved, or a new one began first). */
-static int gc_abandon(struct ledger *lg, struct proc *p, uint64_t ts)
-{
-	if (!p->gc_open)
-		return 0;
-	p->gc_open = false;
-	p->gc.state = LG_GC_ABANDONED;
-	p->gc.end_ns = ts > p->gc.start_ns ? ts : p->gc.start_ns;
-	return emit_gc(lg, p->lane, &p->gc);
-}
-
-static int on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struct lg_delta *d)
-{
-	struct lane *l = p->lane;
-	int err;
-
-	if (ev->kind == PM_GC_START) {
-		err = gc_abandon(lg, p, ev->ts_ns);
-		if (err)
-			return err;
-		memset(&p->gc, 0, sizeof(p->gc));
-		p->gc.seq = l->gc_seq++;
-		p->gc.state = LG_GC_RUNNING;
-		p->gc.start_ns = ev->ts_ns;
-		p->gc.pid = p->pub.pid;
-		p->gc.tid = ev->tid;
-		p->gc.generation = ev->gc.generation;
-		p->gc.collected = -1;
-		p->gc.source = ev->gc.source;
-		p->gc.start_seen = true;
-		p->gc_open = true;
-		d->gc_starts = 1;
-		return emit_gc(lg, l, &p->gc);
-	}
-	if (!p->gc_open) {
-		/* its start was not seen: it started duration_ns before */
-		struct lg_delta s = {.pid = p->pub.pid, .gc_starts = 1};
-
-		memset(&p->gc, 0, sizeof(p->gc));
-		p->gc.seq = l->gc_seq++;
-		p->gc.start_ns =
-		    ev->ts_ns > ev->gc.duration_ns ? ev->ts_ns - ev->gc.duration_ns : 0;
-		p->gc.pid = p->pub.pid;
-		p->gc.tid = ev->tid;
-		p->gc.generation = -1;
-		p->gc.source = ev->gc.source;
-		s.ts_ns = p->gc.start_ns;
-		err = emit_delta(lg, l, &s);
-		if (err)
-			return err;
-	}
-	p->gc_open = false;
-	p->gc.state = LG_GC_DONE;
-	p->gc.end_ns = ev->ts_ns > p->gc.start_ns ? ev->ts_ns : p->gc.start_ns;
-	p->gc.duration_ns = ev->gc.duration_ns;
-	if (ev->gc.generation >= 0)
-		p->gc.generation = ev->gc.generation;
-	p->gc.collected = ev->gc.collected;
-	if (ev->gc.source)
-		p->gc.source = ev->gc.source;
-	d->gc_done = 1;
-	d->gc_generation = p->gc.generation;
-	d->gc_collected = p->gc.collected;
-	d->gc_ns = p->gc.duration_ns ? p->gc.duration_ns : p->gc.end_ns - p->gc.start_ns;
-	return emit_gc(lg, l, &p->gc);
-}
-
 /* ---- events ---- */
 
 /* A pid seen again after its exit is a new process. */
@@ -677,21 +355,21 @@ static int on_exec_exit(struct ledger *lg, struct proc *p, const struct pm_event
 			struct lg_delta *d)
 {
 	struct lane *l = p->lane;
-	int err = gc_abandon(lg, p, ev->ts_ns);
+	int err = lg_gc_abandon(lg, p, ev->ts_ns);
 	bool changed;
 
 	if (err)
 		return err;
-	proc_drop_memory(lg, p, d);
+	lg_drop_memory(lg, p, d);
 	if (ev->kind == PM_EXEC) {
-		err = fp_apply(p, ev, d);
+		err = lg_fp_apply(p, ev, d);
 		if (err)
 			return err;
-		if (lane_note_proc(l, p) && (err = emit_lane(lg, l)))
+		if (lane_note_proc(l, p) && (err = lg_emit_lane(lg, l)))
 			return err;
 		return 0;
 	}
-	fp_drop(p, d);
+	lg_fp_drop(p, d);
 	p->pub.exited = true;
 	p->exited_ns = ev->ts_ns;
 	/* the exit may be the first record to name it */
@@ -701,7 +379,7 @@ static int on_exec_exit(struct ledger *lg, struct proc *p, const struct pm_event
 		l->pub.ended_ns = ev->ts_ns;
 		changed = true;
 	}
-	return changed ? emit_lane(lg, l) : 0;
+	return changed ? lg_emit_lane(lg, l) : 0;
 }
 
 static int on_event(struct ledger *lg, const struct pm_event *ev)
@@ -719,11 +397,11 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 		p->pub.cgroup_id = ev->cgroup_id;
 	if (ev->kind == PM_EXEC) {
 		proc_revive(p);
-		set_name(p->pub.comm, sizeof(p->pub.comm), ev->proc.comm);
+		lg_set_name(p->pub.comm, sizeof(p->pub.comm), ev->proc.comm);
 		if (ev->proc.path && ev->proc.path[0])
-			set_name(p->pub.path, sizeof(p->pub.path), ev->proc.path);
+			lg_set_name(p->pub.path, sizeof(p->pub.path), ev->proc.path);
 	} else if (ev->kind == PM_EXIT && !p->pub.comm[0]) {
-		set_name(p->pub.comm, sizeof(p->pub.comm), ev->proc.comm);
+		lg_set_name(p->pub.comm, sizeof(p->pub.comm), ev->proc.comm);
 	}
 	l = proc_lane(lg, p, ev->ts_ns, &err);
 	if (!l)
@@ -731,17 +409,17 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 	EACH_SUB(lg, event, &l->pub, &p->pub, ev);
 
 	if (pm_kind_is_alloc(ev->kind)) {
-		err = on_alloc(lg, p, ev, &d);
+		err = lg_on_alloc(lg, p, ev, &d);
 	} else {
 		switch (ev->kind) {
 		case PM_PY_FREE:
 			d.py_net += pm_held__note(&p->held, ev->free.block);
 			if (ev->free.addr)
-				block_free(lg, p, true, ev->free.addr, ev->free.block, &d);
+				lg_block_free(lg, p, true, ev->free.addr, ev->free.block, &d);
 			break;
 		case PM_FREE:
 			if (ev->free.addr)
-				block_free(lg, p, false, ev->free.addr, PM_BLOCK_UNKNOWN, &d);
+				lg_block_free(lg, p, false, ev->free.addr, PM_BLOCK_UNKNOWN, &d);
 			break;
 		case PM_PY_DEALLOC: {
 			int64_t id =
@@ -754,7 +432,7 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 		}
 		case PM_GC_START:
 		case PM_GC_DONE:
-			err = on_gc(lg, p, ev, &d);
+			err = lg_on_gc(lg, p, ev, &d);
 			break;
 		case PM_EXEC:
 		case PM_EXIT:
@@ -762,7 +440,7 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 			break;
 		case PM_VM:
 		case PM_RSS:
-			err = fp_apply(p, ev, &d);
+			err = lg_fp_apply(p, ev, &d);
 			break;
 		default:
 			if (ev->kind == 0 || ev->kind >= PM_KIND_MAX)
@@ -774,7 +452,7 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 		return err;
 	p->py_net += d.py_net;
 	p->libc_net += d.libc_net;
-	err = emit_delta(lg, l, &d);
+	err = lg_emit_delta(lg, l, &d);
 	if (!err && pm_kind_is_proc(ev->kind))
 		EACH_SUB(lg, proc, &l->pub, &p->pub, ev);
 	return err;
@@ -786,17 +464,17 @@ static int proc_move(struct ledger *lg, struct proc *p, struct lane *to, uint64_
 	struct lane *from = p->lane;
 	struct lg_delta d = {.ts_ns = ts, .pid = p->pub.pid};
 	int64_t fp[FS_N];
-	int err = gc_abandon(lg, p, ts);
+	int err = lg_gc_abandon(lg, p, ts);
 
 	if (err)
 		return err;
-	fp_share(p, fp);
+	lg_fp_share(p, fp);
 	d.py_net = -p->py_net;
 	d.libc_net = -p->libc_net;
 	d.py_live = -(int64_t)p->py.len;
 	d.libc_live = -(int64_t)p->libc.len;
-	fp_add(&d, fp, -1);
-	err = emit_delta(lg, from, &d);
+	lg_fp_add(&d, fp, -1);
+	err = lg_emit_delta(lg, from, &d);
 	if (err)
 		return err;
 	if (from->owner == p) {
@@ -810,13 +488,13 @@ static int proc_move(struct ledger *lg, struct proc *p, struct lane *to, uint64_
 	d.py_live = (int64_t)p->py.len;
 	d.libc_live = (int64_t)p->libc.len;
 	d.fp_arena = d.fp_mmap = d.fp_heap = d.rss = d.rss_anon = 0;
-	fp_add(&d, fp, 1);
+	lg_fp_add(&d, fp, 1);
 	lane_join(lg, to, p);
-	err = emit_delta(lg, to, &d);
+	err = lg_emit_delta(lg, to, &d);
 	if (!err)
-		err = emit_lane(lg, from);
+		err = lg_emit_lane(lg, from);
 	if (!err)
-		err = emit_lane(lg, to);
+		err = lg_emit_lane(lg, to);
 	if (!err)
 		err = emit_join(lg, to, p);
 	return err;
@@ -837,10 +515,10 @@ static int on_process(struct ledger *lg, const struct pm_process *pr)
 		p->pub.cgroup_id = pr->cgroup_id;
 		p->have_proc_rec = true;
 	}
-	set_name(p->pub.comm, sizeof(p->pub.comm), pr->comm);
-	set_name(p->pub.path, sizeof(p->pub.path),
-		 pr->python && pr->python[0] ? pr->python : str_or_empty(pr->exe));
-	set_name(p->pub.python_version, sizeof(p->pub.python_version), pr->python_version);
+	lg_set_name(p->pub.comm, sizeof(p->pub.comm), pr->comm);
+	lg_set_name(p->pub.path, sizeof(p->pub.path),
+		    pr->python && pr->python[0] ? pr->python : str_or_empty(pr->exe));
+	lg_set_name(p->pub.python_version, sizeof(p->pub.python_version), pr->python_version);
 	p->pub.is_python =
 	    (pr->python && pr->python[0]) || (pr->python_version && pr->python_version[0]);
 	if (!p->lane)
@@ -849,7 +527,7 @@ static int on_process(struct ledger *lg, const struct pm_process *pr)
 	if (c && c->lane != p->lane)
 		return proc_move(lg, p, c->lane, pr->ts_ns);
 	if (lane_note_proc(p->lane, p))
-		return emit_lane(lg, p->lane);
+		return lg_emit_lane(lg, p->lane);
 	return 0;
 }
 
@@ -890,7 +568,7 @@ static int on_source(struct ledger *lg, const struct pm_source *src)
 		p->partial_mask &= ~(1u << bit);
 	if (p->lane && mask != p->partial_mask) {
 		lane_set_partial(lg, p->lane);
-		return emit_lane(lg, p->lane);
+		return lg_emit_lane(lg, p->lane);
 	}
 	return 0;
 }
@@ -918,8 +596,8 @@ static int on_lost(struct ledger *lg, const struct pm_lost *lo)
 			lg->unknown = lane_new(lg, LG_LANE_UNKNOWN, d.ts_ns);
 			if (!lg->unknown)
 				return -ENOMEM;
-			set_name(lg->unknown->pub.name, LG_NAME_MAX, "unidentified processes");
-			err = emit_lane(lg, lg->unknown);
+			lg_set_name(lg->unknown->pub.name, LG_NAME_MAX, "unidentified processes");
+			err = lg_emit_lane(lg, lg->unknown);
 			if (err)
 				return err;
 		}
@@ -933,7 +611,7 @@ static int on_lost(struct ledger *lg, const struct pm_lost *lo)
 	if (!d.lost)
 		return 0;
 	lg->lost_total += d.lost;
-	return emit_delta(lg, l, &d);
+	return lg_emit_delta(lg, l, &d);
 }
 
 static int on_container(struct ledger *lg, const struct pm_container *c)
@@ -997,7 +675,7 @@ static int on_container(struct ledger *lg, const struct pm_container *c)
 		  c->service && c->service[0] ? c->service : c->name);
 	l->pub.ended = c->state == PM_CONTAINER_STOPPED;
 	l->pub.ended_ns = l->pub.ended ? c->ts_ns : 0;
-	err = emit_lane(lg, l);
+	err = lg_emit_lane(lg, l);
 	if (!err)
 		EACH_SUB(lg, container, &l->pub, c);
 	return err;
@@ -1012,7 +690,7 @@ static int on_meta(struct ledger *lg, const struct pm_meta *m)
 		int err;
 
 		lg->lanes[i]->pub.sampled = true;
-		err = emit_lane(lg, lg->lanes[i]);
+		err = lg_emit_lane(lg, lg->lanes[i]);
 		if (err)
 			return err;
 	}
@@ -1058,7 +736,7 @@ int ledger__finish(struct ledger *lg)
 		struct proc *p = lg->procs[i];
 		int err;
 
-		if (p->gc_open && p->lane && (err = gc_abandon(lg, p, lg->last_ns)))
+		if (p->gc_open && p->lane && (err = lg_gc_abandon(lg, p, lg->last_ns)))
 			return err;
 	}
 	return 0;
