@@ -386,6 +386,39 @@ def test_disk_full(pymac, tmp_path, small_fs):
     assert summ["trace"]["complete"] is False, summ["trace"]
 
 
+def test_live_record_disk_full(pymac, tmp_path, small_fs):
+    """live --record onto a disk that fills: the trace writer fails while it
+    is one of the session's sinks. One line says so, the view goes on to the
+    end without the writer (no write into a closed writer: the ASan build
+    runs this too), the exit status says the recording is incomplete, and
+    the trace replays up to its last complete chunk."""
+    py, _ = pyenv_python()
+    trace = small_fs / "live.pmt"
+    pm = Pymac(
+        pymac,
+        ["live", "--lines", "--interval", "0.2", "--record", str(trace), "--", py,
+         script(tmp_path, "w.py", WORKLOAD), "4"],
+        stdout=subprocess.PIPE,
+    )
+    out = LineReader(pm.proc.stdout)
+    try:
+        rc = pm.wait(120)
+    finally:
+        pm.kill()
+    out.join()
+    err = pm.stderr()
+    assert rc > 0, "pymac live ended with %d (a crash is negative, 0 hides the error):\n%s" % (rc, err)
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    full = [l for l in err.splitlines() if "No space left on device" in l]
+    assert len(full) == 1, "expected one line about the full disk:\n%s" % err
+    assert str(trace) in full[0] and "recording stops" in full[0], full[0]
+    # the view went on after the writer failed: lines kept coming
+    assert "done" in out.text(), "the command did not finish normally:\n%s\n%s" % (out.text(), err)
+    assert len([l for l in out.text().splitlines() if l.startswith("t=")]) >= 2, out.text()
+    summ = replay_prefix(pymac, trace)
+    assert summ["trace"]["complete"] is False, summ["trace"]
+
+
 # ---- 3. the consumer falls behind
 
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
+#include "feed/feed.h"
 #include "trace/trace.h"
 #include "trace/trace_format.h"
 
@@ -2415,6 +2416,8 @@ static void test_sink_and_feed(void **state)
 	struct counting_sink c = {{counting_record, NULL}, recs, 0, SIZE_MAX};
 	uint64_t raw, file, nrec;
 	struct trace_reader *r;
+	struct feed f;
+	int in_err;
 
 	(void)state;
 	assert_non_null(w);
@@ -2431,17 +2434,38 @@ static void test_sink_and_feed(void **state)
 
 	r = trace_reader__open(path, NULL, 0);
 	assert_non_null(r);
-	assert_int_equal(trace_reader__feed(r, &c.sink), 0);
+	feed__init(&f);
+	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_ESSENTIAL), 0);
+	assert_int_equal(feed__run_reader(&f, r, &in_err), 0);
+	assert_int_equal(in_err, 0);
 	assert_int_equal(c.n, n);
 	assert_true(trace_reader__complete(r));
 	trace_reader__close(r);
 
+	/* an essential sink's error stops the feed; the input was fine */
 	c.n = 0;
 	c.fail_at = 3;
 	r = trace_reader__open(path, NULL, 0);
 	assert_non_null(r);
-	assert_int_equal(trace_reader__feed(r, &c.sink), -EPIPE);
+	feed__init(&f);
+	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_ESSENTIAL), 0);
+	assert_int_equal(feed__run_reader(&f, r, &in_err), -EPIPE);
 	assert_int_equal(c.n, 3);
+	assert_int_equal(feed__sink_error(&f, &c.sink), -EPIPE);
+	trace_reader__close(r);
+
+	/* an optional one is dropped and the feed goes on to the end */
+	c.n = 0;
+	c.fail_at = 3;
+	r = trace_reader__open(path, NULL, 0);
+	assert_non_null(r);
+	feed__init(&f);
+	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_OPTIONAL), 0);
+	assert_int_equal(feed__run_reader(&f, r, &in_err), 0);
+	assert_int_equal(in_err, 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(f.records, n);
+	assert_int_equal(feed__sink_error(&f, &c.sink), -EPIPE);
 	trace_reader__close(r);
 }
 

@@ -23,6 +23,7 @@
 
 #include "attach/containers.h"
 #include "util/fileio.h"
+#include "util/clock.h"
 
 #define CGROUP_TEXT_MAX	  (64u << 10)
 #define HTTP_HEAD_MAX	  (64u << 10)
@@ -654,14 +655,6 @@ int container_http__parse(const char *buf, size_t len, int *status, const char *
 	return 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static int wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
@@ -669,7 +662,7 @@ static int wait_fd(int fd, short events, long long deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - (long long)(pm_now_ns() / 1000000);
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&pfd, 1, (int)left);
@@ -714,7 +707,7 @@ int container_engine__get(const char *path, int *status, char **body, size_t *bo
 	if (strlen(cfg.sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, cfg.sock);
-	deadline = now_ms() + cfg.timeout_ms;
+	deadline = (long long)(pm_now_ns() / 1000000) + cfg.timeout_ms;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)

@@ -20,6 +20,7 @@
 #include "pymac.skel.h"
 #include "attach/probes.h"
 #include "attach/sites.h"
+#include "util/clock.h"
 
 /* A program of the skeleton, or NULL in a dry run (which attaches nothing). */
 #define PROG(p, name) ((p)->skel ? (p)->skel->progs.name : NULL)
@@ -856,14 +857,6 @@ static int collect_site(void *ctx, const struct elf_site *site)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Read the sites of binary b (open as ef) from its own DWARF or its
  * separate debug file. */
 static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
@@ -871,7 +864,7 @@ static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
 {
 	struct debuginfo_query q = {.bin = ef, .path = b->path};
 	struct elf_file *dbg = ef;
-	double t0 = now_s();
+	double t0 = ((double)pm_now_ns() / 1e9);
 	long n;
 
 	if (di->tried)
@@ -899,7 +892,7 @@ static void dwarf_info__load(struct dwarf_info *di, struct elf_file *ef,
 	if (dbg != ef)
 		elf_file__close(dbg);
 out:
-	di->seconds = now_s() - t0;
+	di->seconds = ((double)pm_now_ns() / 1e9) - t0;
 	if (getenv("PYMAC_DEBUG"))
 		fprintf(stderr, "pymac: debug info of %s: %s, %zu sites, %.3f s\n", b->path,
 			di->how, di->n, di->seconds);
@@ -1872,18 +1865,10 @@ static int arm_bin(struct probes *p, struct attached_binary *ab)
 	return ret;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int probes__sample(struct probes *p, bool on, uint64_t *when_ns)
 {
 	struct closer c = {};
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pm_now_ns();
 	int ret = 0;
 
 	if (when_ns)
@@ -1929,14 +1914,14 @@ int probes__sample(struct probes *p, bool on, uint64_t *when_ns)
 	 * its start. Perf-event links arm and disarm one after the other
 	 * (each close waits ~0.1 s under a kernel-wide lock): the middle.
 	 */
-	uint64_t t1 = mono_ns();
+	uint64_t t1 = pm_now_ns();
 	bool perf = !p->multi || p->sample_perf;
 
 	if (when_ns)
 		*when_ns = on ? (perf ? t0 + (t1 - t0) / 2 : t1) : t0;
 	closer__run(&c);
 	if (when_ns && !on && perf)
-		*when_ns = t0 + (mono_ns() - t0) / 2;
+		*when_ns = t0 + (pm_now_ns() - t0) / 2;
 	return ret;
 }
 

@@ -6,6 +6,8 @@
 
 #include <argp.h>
 #include <stdbool.h>
+#include "util/clock.h"
+#include "util/msg.h"
 
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
@@ -22,9 +24,5 @@ extern const struct argp timeline_view_argp;
 int timeline_replay(const char *path, const struct view_opts *v, double speed);
 int cmd_ps(int argc, char **argv);
 
-/* Clock used for every timestamp (the one bpf_ktime_get_ns reads). */
-unsigned long long pm_now_ns(void);
-/* Print "pymac: " + message + newline on stderr. */
-void pm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* PYMAC_COMMANDS_H */

@@ -18,6 +18,7 @@
 #include "cmd/commands.h"
 #include "attach/probes.h"
 #include "views/prom.h"
+#include "feed/feed.h"
 #include "feed/session.h"
 #include "model/timeline.h"
 #include "trace/trace.h"
@@ -288,7 +289,7 @@ int cmd_live(int argc, char **argv)
 	struct view_stats vs = {.start_ns = pm_now_ns()};
 	struct prom *prom = NULL;
 	char title[160] = "pymac live";
-	int ret = 1, st;
+	int ret = 1, st, record_err = 0;
 	bool ended = false;
 
 	args.targets.command = session_split_command(&argc, argv);
@@ -317,10 +318,11 @@ int cmd_live(int argc, char **argv)
 	}
 	lp.tl = tl;
 	if (args.view.lines)
-		session__add_sink(s, &lp.base);
-	session__add_sink(s, timeline__sink(tl));
-	session__add_sink(s, &last.base);
-	if (args.record && !(writer = session__open_trace(s, args.record)))
+		session__add_sink(s, "the line view", &lp.base, FEED_ESSENTIAL);
+	session__add_sink(s, "the timeline", timeline__sink(tl), FEED_ESSENTIAL);
+	session__add_sink(s, "the clock", &last.base, FEED_ESSENTIAL);
+	/* optional: when the disk fills, recording stops and the view goes on */
+	if (args.record && !(writer = session__open_trace(s, args.record, FEED_OPTIONAL)))
 		goto out;
 	if (args.prometheus) {
 		char err[256];
@@ -387,15 +389,19 @@ int cmd_live(int argc, char **argv)
 		}
 		if (args.view.lines && !ended && drained && now > LINES_IDLE_NS)
 			lines__catch_up(&lp, now - LINES_IDLE_NS);
-		if (writer && now >= next_flush) {
-			int e = trace_writer__maybe_flush(writer, now, 2 * DRAW_INTERVAL_NS);
-
-			if (e) {
-				pm_err("writing %s: %s; recording stops (the view goes on)",
-				       args.record, strerror(-e));
-				trace_writer__close(writer, NULL);
-				writer = NULL;
-			}
+		if (writer && !record_err && now >= next_flush) {
+			/* an append that failed in the feed dropped the writer there;
+			 * a flush that fails here drops it too. The writer stays
+			 * open until the feed is done with it. */
+			record_err = session__sink_error(s, trace_writer__sink(writer));
+			if (!record_err && (record_err = trace_writer__maybe_flush(
+						writer, now, 2 * DRAW_INTERVAL_NS)))
+				session__fail_sink(s, trace_writer__sink(writer), record_err);
+			if (record_err)
+				pm_err(
+				    "writing %s: %s; recording stops (the view goes on); the trace "
+				    "is readable up to its last complete chunk",
+				    args.record, strerror(-record_err));
 			next_flush = now + 2 * DRAW_INTERVAL_NS;
 		}
 		if (tui && now >= next_draw) {
@@ -434,17 +440,31 @@ finish:
 		tui = NULL;
 	}
 	session__drain(s);
+	session__finish(s);
+	/* the writer's failure is said below, with what was kept */
+	if (session__report_sink_errors(s, writer ? trace_writer__sink(writer) : NULL))
+		ret = 1;
 	if (args.view.lines)
 		lines__finish(&lp, last.ts);
 	if (writer) {
 		struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
+		int e =
+		    record_err ? record_err : session__sink_error(s, trace_writer__sink(writer));
 
-		if (trace_writer__close(writer, &end))
+		/* a writer that failed gets no END: the file is what was written */
+		if (trace_writer__close(writer, e ? NULL : &end) || e)
 			ret = 1;
 		writer = NULL;
-		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
-			(unsigned long long)end.events, (unsigned long long)session__lost(s));
+		if (e && !record_err)
+			pm_err("writing %s: %s; the trace is readable up to its last complete "
+			       "chunk",
+			       args.record, strerror(-e));
+		else if (!e)
+			fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
+				(unsigned long long)end.events,
+				(unsigned long long)session__lost(s));
 	}
+
 	view_stats__print(&vs, "live", session__events(s), session__lost(s));
 	if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
@@ -465,9 +485,10 @@ struct replay_feed {
 	struct trace_reader *r;
 	struct timeline *tl;
 	struct last_seen last;
+	struct feed feed;	  /* the timeline, the clock (and the line printer) */
 	struct pm_record pending; /* read but not yet fed (ahead of the clock) */
 	bool has_pending, eof;
-	int err;
+	int in_err;		   /* how the input ended (trace_reader__next) */
 	unsigned long long events; /* fed since the last feed_open (for --stats) */
 };
 
@@ -489,28 +510,35 @@ static int feed_open(struct replay_feed *f)
 	}
 	f->last.ts = 0;
 	f->events = 0;
+	f->in_err = 0;
 	f->has_pending = f->eof = false;
+	feed__init(&f->feed);
+	feed__add(&f->feed, "the timeline", timeline__sink(f->tl), FEED_ESSENTIAL);
+	feed__add(&f->feed, "the clock", &f->last.base, FEED_ESSENTIAL);
 	return 0;
 }
 
-static uint64_t rec_ts(const struct pm_record *rec)
+/* What went wrong with the input or the view, said once the terminal is
+ * back: a cut-short trace is a warning, a damaged one or a failed view an
+ * error. Returns the exit status. */
+static int feed_report(const struct replay_feed *f)
 {
-	switch (rec->type) {
-	case PM_REC_EVENT:
-		return rec->ev.ts_ns;
-	case PM_REC_PROCESS:
-		return rec->proc.ts_ns;
-	case PM_REC_SOURCE:
-		return rec->src.ts_ns;
-	case PM_REC_LOST:
-		return rec->lost.ts_ns;
-	case PM_REC_CONTAINER:
-		return rec->cont.ts_ns;
-	case PM_REC_END:
-		return rec->end.ts_ns;
-	default:
-		return 0;
+	const struct feed_sink *fs;
+	int err, ret = 0;
+
+	if (f->in_err == -EIO) {
+		pm_err("%s: %s; shown up to the last complete chunk", f->path,
+		       trace_reader__error(f->r));
+	} else if (f->in_err) {
+		pm_err("%s: %s", f->path, trace_reader__error(f->r));
+		ret = 1;
 	}
+	fs = feed__first_error(&f->feed, &err);
+	if (fs) {
+		pm_err("%s: %s", fs->name, strerror(-err));
+		ret = 1;
+	}
+	return ret;
 }
 
 /*
@@ -522,7 +550,7 @@ static uint64_t feed_origin(const struct replay_feed *f)
 	uint64_t t = timeline__start_ns(f->tl);
 
 	if (!t && f->has_pending)
-		t = rec_ts(&f->pending);
+		t = pm_record_ts(&f->pending);
 	return t ? t : trace_reader__info(f->r)->start_ns;
 }
 
@@ -532,26 +560,25 @@ static uint64_t feed_origin(const struct replay_feed *f)
  */
 static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, uint64_t *gc_ts)
 {
-	struct pm_sink *sink = timeline__sink(f->tl);
-
 	while (!f->eof) {
 		if (!f->has_pending) {
 			int n = trace_reader__next(f->r, &f->pending);
 
 			if (n <= 0) {
 				f->eof = true;
-				if (n < 0 && n != -EIO)
-					f->err = n;
+				f->in_err = n;
 				break;
 			}
 			f->has_pending = true;
 		}
-		uint64_t ts = rec_ts(&f->pending);
+		uint64_t ts = pm_record_ts(&f->pending);
 		if (ts && ts >= until)
 			return 0;
-		sink->record(sink, &f->pending);
+		if (feed__record(&f->feed, &f->pending)) {
+			f->eof = true; /* the view failed: said at the end */
+			break;
+		}
 		f->events += f->pending.type == PM_REC_EVENT;
-		last_seen_record(&f->last.base, &f->pending);
 		f->has_pending = false;
 		if (stop_at_gc && f->pending.type == PM_REC_EVENT &&
 		    f->pending.ev.kind == PM_GC_START) {
@@ -585,25 +612,18 @@ int timeline_replay(const char *path, const struct view_opts *v, double speed)
 		    .tl = f.tl,
 		    .interval_ns = (uint64_t)(interval * 1e9),
 		};
-		struct pm_sink *sink = timeline__sink(f.tl);
-		struct pm_record rec;
-		int n;
+		struct feed lf;
 
-		while ((n = trace_reader__next(f.r, &rec)) > 0) {
-			fed += rec.type == PM_REC_EVENT;
-			lines_record(&lp.base, &rec);
-			sink->record(sink, &rec);
-			last_seen_record(&f.last.base, &rec);
-		}
+		/* the printer before the timeline, as live has it */
+		feed__init(&lf);
+		feed__add(&lf, "the line view", &lp.base, FEED_ESSENTIAL);
+		feed__add(&lf, "the timeline", timeline__sink(f.tl), FEED_ESSENTIAL);
+		feed__add(&lf, "the clock", &f.last.base, FEED_ESSENTIAL);
+		f.feed = lf;
+		feed__run_reader(&f.feed, f.r, &f.in_err);
+		fed = f.feed.events;
 		lines__finish(&lp, f.last.ts);
-		if (n < 0 && n != -EIO) {
-			pm_err("%s: %s", path, trace_reader__error(f.r));
-			goto out;
-		}
-		if (n == -EIO)
-			pm_err("%s: %s; shown up to the last complete chunk", path,
-			       trace_reader__error(f.r));
-		ret = 0;
+		ret = feed_report(&f);
 		goto out;
 	}
 
@@ -697,6 +717,8 @@ int timeline_replay(const char *path, const struct view_opts *v, double speed)
 out:
 	view_stats__take(&vs, tui);
 	tui__close(tui);
+	if (tui && !ret)
+		ret = feed_report(&f);
 	if (f.tl && !lines)
 		fed = f.events;
 	view_stats__print(&vs, "replay", fed, f.tl ? timeline__lost_total(f.tl) : 0);

@@ -18,25 +18,6 @@ static const struct {
     {"ps", cmd_ps, "list containers and Python processes, and what pymac would see"},
 };
 
-unsigned long long pm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-void pm_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pymac: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,

@@ -348,8 +348,8 @@ static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 			fprintf(out, "  (no Python process)\n");
 			continue;
 		}
-		fprintf(out, "  %7s %-15s %-8s %-8s %-8s %-8s %-9s %s\n", "PID", "COMM",
-			"PYMALLOC", "DEALLOC", "GC", "LIBC", "FOOTPRINT", "PYTHON");
+		fprintf(out, "  %7s %-15s %-8s %-8s %-8s %-8s %-9s %s\n", "PID", "COMM", "PYMALLOC",
+			"DEALLOC", "GC", "LIBC", "FOOTPRINT", "PYTHON");
 		for (size_t j = 0; j < g->nprocs; j++) {
 			const struct ps_proc *pp = &g->procs[j];
 

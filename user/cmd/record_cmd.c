@@ -144,7 +144,9 @@ int cmd_record(int argc, char **argv)
 	s = session__new(&so, &ret);
 	if (!s)
 		return ret;
-	writer = session__open_trace(s, args.output);
+	/* optional: when the disk fills, the command still ends as it would
+	 * without pymac; the error is said then, and the exit status tells */
+	writer = session__open_trace(s, args.output, FEED_OPTIONAL);
 	if (!writer)
 		goto out;
 	if (args.targets.command) {
@@ -176,9 +178,12 @@ int cmd_record(int argc, char **argv)
 		if (n)
 			break;
 		if (now >= next_flush && !write_err) {
-			/* the writer's error is sticky: a chunk that failed while the
-			 * consumer appended shows up here too */
-			write_err = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS);
+			/* an append that failed in the feed dropped the writer there;
+			 * a flush that fails here drops it too */
+			write_err = session__sink_error(s, trace_writer__sink(writer));
+			if (!write_err &&
+			    (write_err = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS)))
+				session__fail_sink(s, trace_writer__sink(writer), write_err);
 			if (write_err) {
 				/*
 				 * Disk full or gone: stop tracing so the targets run
@@ -210,9 +215,17 @@ int cmd_record(int argc, char **argv)
 finish:
 	/* Everything the targets did before now is in the ring buffer. */
 	session__drain(s);
+	session__finish(s);
+	session__report_sink_errors(s, trace_writer__sink(writer));
+	if (!write_err)
+		write_err = session__sink_error(s, trace_writer__sink(writer));
 	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
-	int cerr = trace_writer__close(writer, &end);
+	/* a writer that failed gets no END: the file is what was written */
+	int cerr = trace_writer__close(writer, write_err ? NULL : &end);
 	writer = NULL;
+	if (write_err && !cerr)
+		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
+		       args.output, strerror(-write_err));
 	uint64_t lost = session__lost(s);
 	/* one line about a failed write, said when it happened */
 	if (cerr && !write_err)

@@ -9,6 +9,7 @@
 #include "cmd/commands.h"
 #include "views/event_print.h"
 #include "export/export.h"
+#include "feed/feed.h"
 #include "views/summary.h"
 #include "trace/trace.h"
 
@@ -178,8 +179,9 @@ int cmd_replay(int argc, char **argv)
 	struct procstats *sum = NULL;
 	struct event_printer *ep = NULL;
 	struct pm_sink *sink;
+	struct feed feed;
 	char err[512];
-	int ret, status = 0;
+	int ret, in_err, status = 0;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return 2;
@@ -208,23 +210,26 @@ int cmd_replay(int argc, char **argv)
 		trace_reader__close(rd);
 		return 1;
 	}
-	ret = trace_reader__feed(rd, sink);
-	if (sink->finish)
-		sink->finish(sink);
-	if (ret < 0) {
+	feed__init(&feed);
+	feed__add(&feed, a.events ? "the event listing" : "the summary", sink, FEED_ESSENTIAL);
+	ret = feed__run_reader(&feed, rd, &in_err);
+	/* the input's state and the output's are separate questions */
+	if (in_err == -EIO) {
 		/* a cut-short recording is expected after a crash or a full disk;
 		 * damage inside the file is not */
-		if (ret == -EIO) {
-			pm_err("warning: %s: %s", a.file, trace_reader__error(rd));
-		} else {
-			pm_err("%s: %s", a.file, trace_reader__error(rd));
-			status = 1;
-		}
+		pm_err("warning: %s: %s", a.file, trace_reader__error(rd));
+	} else if (in_err) {
+		pm_err("%s: %s", a.file, trace_reader__error(rd));
+		status = 1;
 	} else if (!trace_reader__complete(rd)) {
 		pm_err(
 		    "warning: %s has no end record: the recording was cut short (pymac killed, or "
 		    "its disk full); shown up to its last complete chunk",
 		    a.file);
+	}
+	if (ret) {
+		pm_err("%s: %s", a.events ? "the event listing" : "the summary", strerror(-ret));
+		status = 1;
 	}
 	if (sum) {
 		if (a.json)

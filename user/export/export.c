@@ -9,6 +9,7 @@
 
 #include "cmd/commands.h"
 #include "export/export.h"
+#include "feed/feed.h"
 
 const struct export_format export_formats[] = {
     {"chrome", "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing", 10000000ull,
@@ -87,7 +88,8 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 	struct exporter *ex = NULL;
 	char *tmp = NULL, err[512];
 	FILE *out = NULL;
-	int ret, status = 1;
+	struct feed feed;
+	int ret, in_err, status = 1;
 
 	rd = trace_reader__open(trace_path, err, sizeof(err));
 	if (!rd) {
@@ -130,19 +132,21 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 		pm_err("%s export: %s", f->name, strerror(errno));
 		goto out;
 	}
-	ret = trace_reader__feed(rd, &ex->sink);
-	if (ret < 0 && ret != -EIO) {
+	feed__init(&feed);
+	feed__add(&feed, f->name, &ex->sink, FEED_ESSENTIAL);
+	ret = feed__run_reader(&feed, rd, &in_err);
+	/* the input's state and the output's are separate questions */
+	if (in_err && in_err != -EIO) {
 		pm_err("%s: %s", trace_path, trace_reader__error(rd));
 		goto out;
 	}
-	if (ret == -EIO)
+	if (in_err == -EIO)
 		pm_err("warning: %s: %s (exported up to there)", trace_path,
 		       trace_reader__error(rd));
 	else if (!trace_reader__complete(rd))
 		pm_err("warning: %s has no end record: the recording was cut short; exported up to "
 		       "its last complete chunk",
 		       trace_path);
-	ret = ex->sink.finish ? ex->sink.finish(&ex->sink) : 0;
 	if (ret < 0) {
 		pm_err("%s export: %s", f->name, strerror(-ret));
 		goto out;

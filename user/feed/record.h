@@ -228,7 +228,7 @@ static inline uint64_t pm_record_ts(const struct pm_record *rec)
 	}
 }
 
-/* A consumer of records. Sinks are chained by the caller (see sinks.h). */
+/* A consumer of records. A feed (feed/feed.h) hands records to sinks. */
 struct pm_sink {
 	/* returns 0, or a negative errno that stops the feed */
 	int (*record)(struct pm_sink *sink, const struct pm_record *rec);

@@ -21,7 +21,8 @@
 #include "attach/probes.h"
 #include "attach/procmaps.h"
 #include "feed/session.h"
-#include "feed/sinks.h"
+#include "feed/feed.h"
+#include "util/hashmap.h"
 #include "attach/targets.h"
 #include "trace/trace.h"
 
@@ -242,16 +243,14 @@ char **session_split_command(int *argc, char **argv)
 	return NULL;
 }
 
-struct trace_writer *session__open_trace(struct session *s, const char *path)
+struct trace_writer *session__open_trace(struct session *s, const char *path, unsigned flags)
 {
 	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
 	const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
 	struct trace_writer *w;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	info.start_ns = pm_now_ns();
-	info.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	info.start_realtime_ns = pm_realtime_ns();
 	w = trace_writer__open(path, &info);
 	if (!w) {
 		if (errno == ELOOP)
@@ -269,7 +268,7 @@ struct trace_writer *session__open_trace(struct session *s, const char *path)
 	/* under sudo, the file belongs to the user who asked for it */
 	if (su && sg)
 		trace_writer__set_owner(w, (uid_t)atoi(su), (gid_t)atoi(sg));
-	session__add_sink(s, trace_writer__sink(w));
+	session__add_sink(s, path, trace_writer__sink(w), flags);
 	session__meta(s, "pymac_version", PYMAC_VERSION);
 	return w;
 }
@@ -293,8 +292,12 @@ struct session {
 	struct session_opts o;
 	struct probes *probes;
 	struct consumer *consumer;
-	struct sink_tee tee;
-	struct pm_sink watcher; /* first in the tee: reacts to exec and new pids */
+	struct feed feed;
+	struct pm_sink watcher; /* first in the feed: reacts to exec and new pids */
+	/* pids first seen in the ring buffer, to describe (read /proc) after
+	 * the poll that brought them: no I/O inside the ring buffer's callback */
+	pid_t inspect[RESCANS_MAX];
+	size_t ninspect;
 
 	pid_t known[KNOWN_PIDS_MAX];
 	size_t nknown;
@@ -305,11 +308,9 @@ struct session {
 		unsigned long long delay; /* until the next look after this one */
 	} rescans[RESCANS_MAX];
 	size_t nrescans;
-	struct {
-		uint32_t pid, kind;
-		uint64_t count;
-	} lost[1024];
-	size_t nlost;
+	/* the latest lost count reported per (pid, kind) + 1: as many as the
+	 * BPF map holds */
+	struct u64map lost;
 	/* which binaries each process's coverage was last reported for */
 	struct {
 		pid_t pid;
@@ -350,7 +351,7 @@ static void sampler_stop(struct session *s, bool emit_windows);
 
 static int emit(struct session *s, const struct pm_record *rec)
 {
-	return s->tee.base.record(&s->tee.base, rec);
+	return feed__record(&s->feed, rec);
 }
 
 static bool known_pid(struct session *s, pid_t pid)
@@ -626,38 +627,39 @@ static int watcher_record(struct pm_sink *sink, const struct pm_record *rec)
 		forget_pid(s, e->pid);
 		return 0;
 	}
-	if (!known_pid(s, e->pid) && e->kind != PM_EXIT) {
+	if (!known_pid(s, e->pid) && s->ninspect < RESCANS_MAX) {
 		/* a child that forked (not exec'd), or a process that entered a
-		 * traced cgroup: describe it once */
-		struct target_proc tp;
-
+		 * traced cgroup: described once, after this poll */
 		remember_pid(s, e->pid);
-		if (target_proc__inspect(e->pid, &tp) == 0)
-			emit_process(s, &tp, true);
+		s->inspect[s->ninspect++] = e->pid;
 	}
 	return 0;
+}
+
+/* Describe the pids the last poll brought (watcher_record). */
+static void inspect_new_pids(struct session *s)
+{
+	for (size_t i = 0; i < s->ninspect; i++) {
+		struct target_proc tp;
+
+		if (target_proc__inspect(s->inspect[i], &tp) == 0)
+			emit_process(s, &tp, true);
+	}
+	s->ninspect = 0;
 }
 
 static void lost_cb(void *ctx, uint32_t pid, uint32_t kind, uint64_t count)
 {
 	struct session *s = ctx;
-	size_t i;
-
-	for (i = 0; i < s->nlost; i++)
-		if (s->lost[i].pid == pid && s->lost[i].kind == kind)
-			break;
-	if (i < s->nlost && s->lost[i].count == count)
-		return;
-	if (i == s->nlost) {
-		if (s->nlost == sizeof(s->lost) / sizeof(s->lost[0]))
-			return;
-		s->nlost++;
-	}
-	s->lost[i].pid = pid;
-	s->lost[i].kind = kind;
-	s->lost[i].count = count;
-
+	uint64_t key = ((uint64_t)pid << 32 | kind) + 1;
+	struct u64map_ent *e = u64map__get(&s->lost, key);
 	struct pm_record rec = {.type = PM_REC_LOST};
+
+	if (e && e->val == count)
+		return;
+	/* out of memory: the count goes out now, and again at the next look */
+	if (e)
+		e->val = count;
 	rec.lost.ts_ns = pm_now_ns();
 	rec.lost.pid = pid;
 	rec.lost.kind = kind;
@@ -1016,10 +1018,10 @@ struct session *session__new(const struct session_opts *o, int *status)
 		pm_err("%s", err);
 		goto fail;
 	}
-	sink_tee__init(&s->tee);
+	feed__init(&s->feed);
 	s->watcher.record = watcher_record;
-	sink_tee__add(&s->tee, &s->watcher);
-	s->consumer = consumer__new(probes__ringbuf_fd(s->probes), &s->tee.base);
+	feed__add(&s->feed, "the session's watcher", &s->watcher, FEED_ESSENTIAL);
+	s->consumer = consumer__new(probes__ringbuf_fd(s->probes), &s->feed.base);
 	if (!s->consumer) {
 		pm_err("cannot open the ring buffer: %s", strerror(errno));
 		goto fail;
@@ -1043,12 +1045,53 @@ void session__free(struct session *s)
 	consumer__free(s->consumer);
 	probes__free(s->probes);
 	free(s->conts);
+	u64map__free(&s->lost);
 	free(s);
 }
 
-void session__add_sink(struct session *s, struct pm_sink *sink)
+void session__add_sink(struct session *s, const char *name, struct pm_sink *sink, unsigned flags)
 {
-	sink_tee__add(&s->tee, sink);
+	/* the commands add at most a handful */
+	if (feed__add(&s->feed, name, sink, flags))
+		pm_err("internal error: too many outputs for one session (%s left out)", name);
+}
+
+void session__fail_sink(struct session *s, struct pm_sink *sink, int err)
+{
+	feed__fail(&s->feed, sink, err);
+}
+
+int session__sink_error(const struct session *s, const struct pm_sink *sink)
+{
+	return feed__sink_error(&s->feed, sink);
+}
+
+const char *session__first_sink_error(const struct session *s, int *err)
+{
+	const struct feed_sink *fs = feed__first_error(&s->feed, err);
+
+	return fs ? fs->name : NULL;
+}
+
+int session__finish(struct session *s)
+{
+	return feed__finish(&s->feed);
+}
+
+int session__report_sink_errors(const struct session *s, const struct pm_sink *skip)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->feed.n; i++) {
+		const struct feed_sink *fs = &s->feed.s[i];
+
+		if (!fs->err || fs->sink == skip)
+			continue;
+		pm_err("%s: %s%s", fs->name, strerror(-fs->err),
+		       fs->flags & FEED_ESSENTIAL ? "; tracing stopped" : "; it was left out");
+		n++;
+	}
+	return n;
 }
 
 void session__meta(struct session *s, const char *key, const char *value)
@@ -1524,6 +1567,9 @@ int session__step(struct session *s, int timeout_ms)
 		return n;
 	}
 	unsigned long long now = pm_now_ns();
+	if (s->feed.stop_err)
+		return s->feed.stop_err;
+	inspect_new_pids(s);
 	sampler_emit(s);
 	if (s->nrescans && !s->detached)
 		run_rescans(s);
@@ -1607,6 +1653,7 @@ void session__drain(struct session *s)
 	 */
 	session__detach(s);
 	consumer__drain(s->consumer);
+	inspect_new_pids(s);
 	probes__lost_foreach(s->probes, lost_cb, s);
 	if (s->nconts)
 		check_containers(s);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "feed/feed.h"
 #include "feed/record.h"
 
 struct trace_writer;
@@ -73,15 +74,34 @@ struct session;
 struct session *session__new(const struct session_opts *o, int *status);
 void session__free(struct session *s);
 
-/* Every record from now on also goes to sink (in the order sinks are added). */
-void session__add_sink(struct session *s, struct pm_sink *sink);
+/*
+ * Every record from now on also goes to sink (in the order sinks are added),
+ * through the session's feed (feed/feed.h): a sink whose record() fails is
+ * dropped and its error kept under name; with FEED_ESSENTIAL its failure
+ * also ends the session (session__step returns the error). The sink's
+ * object stays the caller's, to free after session__free.
+ */
+void session__add_sink(struct session *s, const char *name, struct pm_sink *sink, unsigned flags);
+/* Drop sink as if it had failed with err (e.g. its flush failed). */
+void session__fail_sink(struct session *s, struct pm_sink *sink, int err);
+/* Its error since it was dropped, or 0 while it is fed. */
+int session__sink_error(const struct session *s, const struct pm_sink *sink);
+/* The name of the first sink that failed (NULL: none), and its error. */
+const char *session__first_sink_error(const struct session *s, int *err);
+/* Say, one line each, what went wrong with the sinks that failed (skip:
+ * one whose failure the caller said itself). Returns how many failed. */
+int session__report_sink_errors(const struct session *s, const struct pm_sink *skip);
+/* After session__drain: finish() every sink still fed. 0, or the error of
+ * an essential sink. */
+int session__finish(struct session *s);
 /* Put a META record in the stream. */
 void session__meta(struct session *s, const char *key, const char *value);
 /*
  * Create a trace file (0600; owned by the sudo user under sudo), add it as a
- * sink and write pymac's version into it. NULL after printing why.
+ * sink (flags as for session__add_sink; its name is its path) and write
+ * pymac's version into it. NULL after printing why.
  */
-struct trace_writer *session__open_trace(struct session *s, const char *path);
+struct trace_writer *session__open_trace(struct session *s, const char *path, unsigned flags);
 
 /*
  * Attach to the targets and start the command. 0, or an exit status after

@@ -15,6 +15,7 @@
 #include <zlib.h>
 #include "trace/trace.h"
 #include "trace/trace_format.h"
+#include "util/clock.h"
 
 uint32_t trace__writer_max_strings = PM_MAX_STRINGS;
 uint32_t trace__writer_max_types = PM_MAX_TYPES;
@@ -184,14 +185,6 @@ static void pred__free(struct pred *p, unsigned fam, uint64_t addr)
 			f->cls_addr[c] = addr;
 		f->hit.addr = 0;
 	}
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -882,7 +875,7 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
 	if (err)
 		return err;
 	if (!w->len)
-		w->chunk_born_ns = now_ns();
+		w->chunk_born_ns = pm_now_ns();
 	writer__encode(w, rec);
 	w->chunk_records++;
 	w->records++;
@@ -2039,16 +2032,3 @@ void trace_reader__close(struct trace_reader *r)
 	free(r);
 }
 
-int trace_reader__feed(struct trace_reader *r, struct pm_sink *sink)
-{
-	struct pm_record rec;
-	int ret;
-
-	while ((ret = trace_reader__next(r, &rec)) > 0) {
-		int err = sink->record(sink, &rec);
-
-		if (err)
-			return err;
-	}
-	return ret;
-}

@@ -75,10 +75,6 @@ const char *trace_reader__error(const struct trace_reader *r);
 bool trace_reader__complete(const struct trace_reader *r);
 void trace_reader__close(struct trace_reader *r);
 
-/* Feed every record of an open reader to a sink; returns what
- * trace_reader__next returned last (0 on clean EOF) or the sink's error. */
-int trace_reader__feed(struct trace_reader *r, struct pm_sink *sink);
-
 /* Variable-length integer coding used inside chunks (LEB128, unsigned and
  * zigzag-signed). Exposed for tests. put returns bytes written (<= 10);
  * get returns bytes consumed, or 0 if the input ends or overflows 64 bits. */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "views/tui.h"
+#include "util/clock.h"
 
 #define NS_PER_SEC ((uint64_t)1000000000)
 
@@ -86,14 +87,6 @@ static struct tui *open_tui;
 
 static const char *const blocks_utf8[9] = {" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
 static const char *const blocks_ascii[9] = {" ", "_", ".", ",", "-", "=", "+", "*", "#"};
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
 {
@@ -918,17 +911,9 @@ static void draw_bottom(struct tui *t)
 
 static void draw_frame(struct tui *t, const struct timeline *tl, uint64_t now_ns);
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 static void draw(struct tui *t, const struct timeline *tl, uint64_t now_ns)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = pm_now_ns();
 	struct tui_stats *st = &t->stats;
 
 	if (st->frames && t0 - st->last_ns > st->max_gap_ns)
@@ -936,7 +921,7 @@ static void draw(struct tui *t, const struct timeline *tl, uint64_t now_ns)
 	if (!st->frames)
 		st->first_ns = t0;
 	draw_frame(t, tl, now_ns);
-	st->last_ns = mono_ns();
+	st->last_ns = pm_now_ns();
 	st->draw_ns += st->last_ns - t0;
 	st->frames++;
 }
@@ -1237,11 +1222,11 @@ void tui__close(struct tui *t)
 enum tui_action tui__update(struct tui *t, const struct timeline *tl, uint64_t now_ns,
 			    int timeout_ms)
 {
-	uint64_t deadline = mono_ms() + (timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
+	uint64_t deadline = (pm_now_ns() / 1000000) + (timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
 
 	for (;;) {
 		enum tui_action a;
-		uint64_t now = mono_ms();
+		uint64_t now = (pm_now_ns() / 1000000);
 		int ch;
 
 		draw(t, tl, now_ns);

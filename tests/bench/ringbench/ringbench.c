@@ -34,7 +34,7 @@
 #include <bpf/libbpf.h>
 
 #include "feed/consumer.h"
-#include "feed/sinks.h"
+#include "feed/feed.h"
 #include "trace/trace.h"
 #include "ringbench.skel.h"
 
@@ -255,7 +255,7 @@ static int prefill(struct run *r, uint64_t records)
 static int one_run(const struct opts *o, struct ringbench_bpf *skel, double rate, int idx)
 {
 	struct run r = {.o = o, .skel = skel};
-	struct sink_tee tee;
+	struct feed tee;
 	struct pm_sink null = {.record = null_record}, watcher = {.record = watcher_record};
 	char path[4096];
 	pthread_t th;
@@ -263,10 +263,10 @@ static int one_run(const struct opts *o, struct ringbench_bpf *skel, double rate
 	int err;
 
 	snprintf(path, sizeof(path), "%s/ringbench-%d.pmt", o->dir, (int)getpid());
-	sink_tee__init(&tee);
+	feed__init(&tee);
 	nknown = 0;
 	if (o->null_sink) {
-		sink_tee__add(&tee, &null);
+		feed__add(&tee, "null", &null, FEED_ESSENTIAL);
 	} else {
 		struct pm_trace_info info = {.version = PM_TRACE_VERSION, .start_ns = now_ns()};
 		struct timespec ts;
@@ -278,8 +278,8 @@ static int one_run(const struct opts *o, struct ringbench_bpf *skel, double rate
 			fprintf(stderr, "ringbench: cannot create %s: %s\n", path, strerror(errno));
 			return -errno;
 		}
-		sink_tee__add(&tee, &watcher);
-		sink_tee__add(&tee, trace_writer__sink(r.writer));
+		feed__add(&tee, "watcher", &watcher, FEED_ESSENTIAL);
+		feed__add(&tee, "trace", trace_writer__sink(r.writer), FEED_ESSENTIAL);
 	}
 	r.cons = consumer__new(bpf_map__fd(skel->maps.events), &tee.base);
 	if (!r.cons) {
