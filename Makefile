@@ -2,7 +2,9 @@
 # make            build .output/pymac
 # make setup      install every dependency (Debian packages), then build
 # make deps       only install the dependencies
-# make test       run the whole test suite (unit + integration)
+# make test       run the whole test suite: unit + integration, then the
+#                 ASan/UBSan pass (unit tests, fuzz corpus, chosen integration tests)
+# make test SANITIZE=1   only the ASan/UBSan pass (build in .output-san)
 # make bench      run the benchmarks and print figures
 # make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
 # make run-modules MODULES="test_baseline.py ..." RUN_ARGS="--debug"
@@ -10,7 +12,14 @@
 # V=1             show the commands
 
 .DEFAULT_GOAL := all
+# SANITIZE=1: everything built with ASan and UBSan, apart from the plain build.
+ifeq ($(SANITIZE),1)
+OUTPUT := .output-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS := -O1 -g $(SAN_FLAGS)
+else
 OUTPUT := .output
+endif
 CLANG ?= clang
 BPFTOOL ?= bpftool
 CC ?= cc
@@ -47,7 +56,7 @@ endif
 setup: deps
 	$(Q)$(MAKE) --no-print-directory all
 
-.PHONY: setup all clean deps test unit integration bench vmlinux fixtures format run-modules soak
+.PHONY: setup all clean deps test unit unit-bins integration bench vmlinux fixtures format run-modules soak
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures
@@ -98,6 +107,7 @@ TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model/export_series.o export/export_chrome.o export/export_csv.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 TEST_OBJS_test_sites := attach/sites.o
 TEST_OBJS_test_footprint := model/footprint.o
+TEST_OBJS_test_ledger := feed/record.o model/ledger.o model/ledger_books.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -114,8 +124,14 @@ fixtures: $(FIXTURE_BINS)
 unit: $(UNIT_BINS) fixtures
 	$(Q)tests/run-unit.sh $(UNIT_BINS)
 
+unit-bins: $(UNIT_BINS)
+
 test: all $(UNIT_BINS)
+ifeq ($(SANITIZE),1)
+	$(Q)PYMAC_OUTPUT=$(OUTPUT) tests/run.sh --sanitize
+else
 	$(Q)tests/run.sh
+endif
 
 bench: all
 	$(Q)tests/bench/run.sh
@@ -138,7 +154,7 @@ format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fixtures/*.c
 
 clean:
-	$(Q)rm -rf $(OUTPUT)
+	$(Q)rm -rf .output .output-san
 
 # libFuzzer targets: make fuzz, make fuzz-regress
 -include tests/fuzz/fuzz.mk

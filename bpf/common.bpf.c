@@ -9,7 +9,6 @@ const volatile __u64 pm_wakeup_bytes = 0;
 const volatile __u32 pm_off_ob_type = 8;  /* PyObject.ob_type */
 const volatile __u32 pm_off_tp_name = 24; /* PyTypeObject.tp_name (after the PyVarObject head) */
 __u64 pm_lost_by_kind[PM_KIND_MAX];
-__u64 pm_unmatched_returns;
 struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -27,9 +27,6 @@ struct gc_pending {
 	__u16 deferred; /* generation not known yet: gc_start not emitted */
 };
 
-/* Collector calls that returned before choosing a generation. */
-__u64 pm_gc_no_generation;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -86,7 +83,7 @@ static __always_inline int gc_done(__s64 collected, __u32 source)
 	if (!p || p->source != source)
 		return 0;
 	if (p->deferred) {
-		__sync_fetch_and_add(&pm_gc_no_generation, 1);
+		/* returned before choosing a generation: no collection */
 		bpf_map_delete_elem(&gc_pending, &tid);
 		return 0;
 	}

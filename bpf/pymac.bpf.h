@@ -58,8 +58,6 @@ extern const volatile __u32 pm_off_ob_type;
 extern const volatile __u32 pm_off_tp_name;
 /* Lost events per kind, also when lost_events itself is full. */
 extern __u64 pm_lost_by_kind[PM_KIND_MAX];
-/* Entry probes whose return was never seen (pending entry evicted or lost). */
-extern __u64 pm_unmatched_returns;
 /* pymalloc layouts of the builds whose frees are sized (regs.h); user space
  * fills a slot before it attaches the first site naming it. */
 extern struct pm_pool_layout pm_pools[PM_POOL_SLOTS];

@@ -25,7 +25,10 @@ FUZZ_LIBS_containers := -ljson-c
 FUZZ_SRCS_cgroup := attach/containers util/fileio
 FUZZ_LIBS_cgroup := -ljson-c
 
-FUZZERS ?= trace elf procmaps containers cgroup
+FUZZ_SRCS_record := feed/consumer feed/record model/ledger model/ledger_books model/timeline model/procstats model/export_series model/intern model/pidindex model/footprint util/hashmap util/json views/summary views/summary_text views/summary_json
+FUZZ_LIBS_record := -lbpf
+
+FUZZERS ?= trace elf procmaps containers cgroup record
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 
 .PHONY: fuzz fuzz-build fuzz-regress

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / ".output"
+# the build under test: .output, or the ASan/UBSan one (tests/run.sh)
+OUTPUT = REPO / os.environ.get("PYMAC_OUTPUT", ".output")
 PYMAC = OUTPUT / "pymac"
 MODULES = REPO / "tests" / "modules"
 FIXTURES = OUTPUT / "fixtures"

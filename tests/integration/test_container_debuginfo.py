@@ -27,6 +27,7 @@ import pytest
 from conftest import (
     MODULES,
     PYENV,
+    PYMAC,
     REPO,
     LineReader,
     docker_image,  # noqa: F401 (fixture)
@@ -229,7 +230,7 @@ def pyenv_counts(tmp_path_factory):
         pytest.skip("needs root for BPF")
     if not os.access(PYENV_311, os.X_OK):
         pytest.skip("not installed: %s" % PYENV_311)
-    pymac = str(REPO / ".output" / "pymac")
+    pymac = str(PYMAC)
     tmp = tmp_path_factory.mktemp("pyenv")
     out = []
     for n in (N, 2 * N):
@@ -248,7 +249,7 @@ def dbg_run(request, dbg_image, tmp_path_factory):
     the -dbg image, in one recording; ps is asked while they wait."""
     if os.geteuid() != 0:
         pytest.skip("needs root for BPF")
-    pymac = str(REPO / ".output" / "pymac")
+    pymac = str(PYMAC)
     tmp = tmp_path_factory.mktemp("dbg")
     w = Workloads(dbg_image, tmp)
     request.addfinalizer(w.remove)
@@ -322,7 +323,7 @@ def test_dealloc_per_type_agrees_with_pyenv(dbg_run, pyenv_counts):
 
 
 def test_gc_matches_callbacks(dbg_run):
-    pymac = str(REPO / ".output" / "pymac")
+    pymac = str(PYMAC)
     logged = [(c["generation"], c["collected"] + c["uncollectable"]) for c in dbg_run["gc_log"]]
     assert len(logged) >= 10 and {g for g, _ in logged} == {0, 1, 2}, logged
     pid = dbg_run["gc"]["pid"]

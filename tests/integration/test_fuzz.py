@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FUZZ_DIR = REPO / ".output" / "fuzz"
 CORPUS = REPO / "tests" / "fuzz" / "corpus"
-FUZZERS = ["trace", "elf", "procmaps", "containers", "cgroup"]
+FUZZERS = ["trace", "elf", "procmaps", "containers", "cgroup", "record"]
 SECONDS = 10
 
 pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="clang is needed for libFuzzer")

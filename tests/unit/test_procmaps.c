@@ -283,7 +283,8 @@ static void test_read_self(void **state)
 	assert_int_equal(stat(exe, &st), 0);
 	assert_true(m->inode == st.st_ino);
 
-	m = find_addr(v, n, (uintptr_t)&printf);
+	/* a libc function ASan does not wrap (printf resolves into libasan) */
+	m = find_addr(v, n, (uintptr_t)&getpid);
 	assert_non_null(m);
 	assert_non_null(strstr(m->path, "libc"));
 

@@ -36,12 +36,7 @@ int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 	e->tid = h->tid;
 	e->kind = h->kind;
 	switch (h->kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC: {
+	PM_CASE_ALLOC_KINDS : {
 		const struct pm_alloc_rec *r = data;
 
 		if (size < sizeof(*r))

@@ -181,6 +181,15 @@ const char *pm_source_status_name(enum pm_source_status st);
 /* "mmap", "munmap", "mremap", "brk"; "?" for numbers that are no op. */
 const char *pm_vm_op_name(unsigned op);
 
+/* The six allocation kinds as case labels: one list for every switch. */
+#define PM_CASE_ALLOC_KINDS                                                                        \
+	case PM_PY_MALLOC:                                                                         \
+	case PM_PY_CALLOC:                                                                         \
+	case PM_PY_REALLOC:                                                                        \
+	case PM_MALLOC:                                                                            \
+	case PM_CALLOC:                                                                            \
+	case PM_REALLOC
+
 static inline bool pm_kind_is_alloc(unsigned k)
 {
 	return k == PM_PY_MALLOC || k == PM_PY_CALLOC || k == PM_PY_REALLOC || k == PM_MALLOC ||

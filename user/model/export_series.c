@@ -404,33 +404,13 @@ static int on_delta(void *ctx, const struct lg_lane *info, const struct lg_delta
 	if (!l)
 		return -EINVAL;
 	b = lane_bucket(s, l, open_bucket(s, rel_ns(s, d->ts_ns)));
-	switch (d->kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-		b->py_allocs++;
-		break;
-	case PM_PY_FREE:
-		b->py_frees++;
-		break;
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
-		b->libc_allocs++;
-		break;
-	case PM_FREE:
-		b->libc_frees++;
-		break;
-	case PM_PY_DEALLOC:
-		b->deallocs++;
-		break;
-	case PM_VM:
-		b->vm_events++;
-		break;
-	case PM_RSS:
-		b->rss_samples++;
-		break;
-	}
+	b->py_allocs += d->py_allocs;
+	b->py_frees += d->py_frees;
+	b->libc_allocs += d->libc_allocs;
+	b->libc_frees += d->libc_frees;
+	b->deallocs += d->deallocs;
+	b->vm_events += d->vm_events;
+	b->rss_samples += d->rss_samples;
 	b->py_alloc_bytes += d->py_alloc_bytes;
 	b->py_free_bytes += d->py_free_bytes;
 	b->libc_alloc_bytes += d->libc_alloc_bytes;

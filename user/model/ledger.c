@@ -54,38 +54,17 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	struct lg_totals *t = &l->tot;
 	struct lg_levels *v = &l->lv;
 
-	if (d->kind && d->kind < PM_KIND_MAX) {
+	if (d->kind && d->kind < PM_KIND_MAX)
 		t->events[d->kind]++;
-		switch (d->kind) {
-		case PM_PY_MALLOC:
-		case PM_PY_CALLOC:
-		case PM_PY_REALLOC:
-			t->py_allocs++;
-			break;
-		case PM_PY_FREE:
-			t->py_frees++;
-			break;
-		case PM_MALLOC:
-		case PM_CALLOC:
-		case PM_REALLOC:
-			t->libc_allocs++;
-			break;
-		case PM_FREE:
-			t->libc_frees++;
-			break;
-		case PM_PY_DEALLOC:
-			t->deallocs++;
-			break;
-		case PM_VM:
-			t->vm_events++;
-			v->have_vm = true;
-			break;
-		case PM_RSS:
-			t->rss_samples++;
-			v->have_rss = true;
-			break;
-		}
-	}
+	t->py_allocs += d->py_allocs;
+	t->py_frees += d->py_frees;
+	t->libc_allocs += d->libc_allocs;
+	t->libc_frees += d->libc_frees;
+	t->deallocs += d->deallocs;
+	t->vm_events += d->vm_events;
+	t->rss_samples += d->rss_samples;
+	v->have_vm |= d->vm_events;
+	v->have_rss |= d->rss_samples;
 	t->py_alloc_bytes += d->py_alloc_bytes;
 	t->py_free_bytes += d->py_free_bytes;
 	t->libc_alloc_bytes += d->libc_alloc_bytes;
@@ -384,10 +363,12 @@ static int on_exec_exit(struct ledger *lg, struct proc *p, const struct pm_event
 
 static int on_event(struct ledger *lg, const struct pm_event *ev)
 {
-	struct lg_delta d = {.ts_ns = ev->ts_ns, .pid = ev->pid, .kind = ev->kind};
+	struct lg_delta d = {.ts_ns = ev->ts_ns, .pid = ev->pid};
 	struct proc *p;
 	struct lane *l;
 	int err = 0;
+
+	lg_delta__count(&d, ev->kind);
 
 	note_ts(lg, ev->ts_ns);
 	p = proc_get(lg, ev->pid);

@@ -128,6 +128,9 @@ struct lg_delta {
 	uint64_t ts_ns;
 	uint32_t pid;
 	uint32_t kind;
+	/* what kind counts as (1 or 0; lg_delta__count sets them from kind) */
+	uint32_t py_allocs, py_frees, libc_allocs, libc_frees, deallocs;
+	uint32_t vm_events, rss_samples;
 	uint64_t py_alloc_bytes, py_free_bytes;
 	uint64_t libc_alloc_bytes, libc_free_bytes;
 	uint64_t lost;
@@ -142,6 +145,20 @@ struct lg_delta {
 	int64_t py_net, libc_net, py_live, libc_live;
 	int64_t fp_arena, fp_mmap, fp_heap, rss, rss_anon;
 };
+
+/* The event kind's counts in d: a realloc is an allocation, py_dealloc a
+ * deallocation, vm and rss footprint events. */
+static inline void lg_delta__count(struct lg_delta *d, unsigned kind)
+{
+	d->kind = kind;
+	d->py_allocs = kind == PM_PY_MALLOC || kind == PM_PY_CALLOC || kind == PM_PY_REALLOC;
+	d->py_frees = kind == PM_PY_FREE;
+	d->libc_allocs = kind == PM_MALLOC || kind == PM_CALLOC || kind == PM_REALLOC;
+	d->libc_frees = kind == PM_FREE;
+	d->deallocs = kind == PM_PY_DEALLOC;
+	d->vm_events = kind == PM_VM;
+	d->rss_samples = kind == PM_RSS;
+}
 
 enum lg_gc_state {
 	LG_GC_RUNNING = 1,

@@ -286,27 +286,11 @@ static int on_delta(void *ctx, const struct lg_lane *info, const struct lg_delta
 
 	if (!l)
 		return -ENOMEM;
-	switch (d->kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-		c.f[C_PY_ALLOCS] = 1;
-		break;
-	case PM_PY_FREE:
-		c.f[C_PY_FREES] = 1;
-		break;
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
-		c.f[C_LIBC_ALLOCS] = 1;
-		break;
-	case PM_FREE:
-		c.f[C_LIBC_FREES] = 1;
-		break;
-	case PM_PY_DEALLOC:
-		c.f[C_DEALLOCS] = 1;
-		break;
-	}
+	c.f[C_PY_ALLOCS] = d->py_allocs;
+	c.f[C_PY_FREES] = d->py_frees;
+	c.f[C_LIBC_ALLOCS] = d->libc_allocs;
+	c.f[C_LIBC_FREES] = d->libc_frees;
+	c.f[C_DEALLOCS] = d->deallocs;
 	c.f[C_PY_ALLOC_BYTES] = d->py_alloc_bytes;
 	c.f[C_PY_FREE_BYTES] = d->py_free_bytes;
 	c.f[C_LIBC_ALLOC_BYTES] = d->libc_alloc_bytes;

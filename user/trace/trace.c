@@ -15,6 +15,9 @@
 #include <zlib.h>
 #include "trace/trace.h"
 #include "trace/trace_format.h"
+
+/* An event tag holds its kind in its low nibble (trace_format.h). */
+_Static_assert(PM_KIND_MAX <= PM_TAG_CODE_MASK + 1, "event kinds must fit a tag's low nibble");
 #include "util/clock.h"
 
 uint32_t trace__writer_max_strings = PM_MAX_STRINGS;
@@ -714,12 +717,7 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 	w->pred.cgroup = ev->cgroup_id;
 
 	switch (kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
+	PM_CASE_ALLOC_KINDS:
 		put_u64(w, ev->alloc.size);
 		put_s64(
 		    w, (int64_t)(ev->alloc.addr - pred__alloc_base(&w->pred, fam, ev->alloc.size)));
@@ -1493,12 +1491,7 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 	ev->cgroup_id = pr->cgroup = cgroup;
 
 	switch (kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
+	PM_CASE_ALLOC_KINDS:
 		if (!dec__u64(d, &ev->alloc.size))
 			return false;
 		if (v4) {

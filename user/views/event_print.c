@@ -211,12 +211,7 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 	}
 
 	switch (ev->kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
+	PM_CASE_ALLOC_KINDS:
 		put_lit(p, " size=");
 		put_u64(p, ev->alloc.size);
 		put_lit(p, " addr=");
@@ -320,12 +315,7 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 	put_u64(p, ev->cgroup_id);
 
 	switch (ev->kind) {
-	case PM_PY_MALLOC:
-	case PM_PY_CALLOC:
-	case PM_PY_REALLOC:
-	case PM_MALLOC:
-	case PM_CALLOC:
-	case PM_REALLOC:
+	PM_CASE_ALLOC_KINDS:
 		put_lit(p, ",\"size\":");
 		put_u64(p, ev->alloc.size);
 		put_lit(p, ",\"addr\":");
