@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "attach/caps.h"
 #include "attach/debuginfo.h"
 #include "cmd/commands.h"
@@ -376,169 +374,83 @@ static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 
 /* ---- JSON ---- */
 
-/* json-c copies strings byte for byte; keep the output valid UTF-8. */
-static struct json_object *jstr(const char *s)
+static void sites_json(struct jsonw *w, const struct probe_coverage *cov, int s)
 {
-	static char buf[PATH_MAX + 512];
-	size_t n;
-
-	if (!s)
-		s = "";
-	if (strlen(s) >= sizeof(buf))
-		s = "?";
-	n = text_format_string(buf, s);
-	buf[n] = '\0';
-	return json_object_new_string(buf);
-}
-
-static int put(struct json_object *o, const char *key, struct json_object *v)
-{
-	if (!v)
-		return -ENOMEM;
-	if (json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static struct json_object *sites_json(const struct probe_coverage *cov, int s)
-{
-	struct json_object *arr = json_object_new_array();
-	int err = 0;
-
-	if (!arr)
-		return NULL;
-	for (int i = 0; i < cov->nsites[s] && !err; i++) {
+	jsonw_name(w, "sites");
+	jsonw_start_array(w);
+	for (int i = 0; i < cov->nsites[s]; i++) {
 		const struct probe_site *ps = &cov->sites[s][i];
-		struct json_object *o = json_object_new_object();
 
-		if (!o) {
-			err = -ENOMEM;
-			break;
-		}
-		err |= put(o, "function", jstr(ps->fn));
-		err |= put(o, "delta", json_object_new_int((int)ps->delta));
-		err |= put(o, "file_offset", json_object_new_uint64(ps->offset));
-		err |= put(o, "instruction", jstr(ps->insn));
-		err |= put(o, "cost", jstr(ps->emulated ? "emulated" : "single-step"));
-		err |= put(o, "uretprobe", json_object_new_boolean(ps->retprobe));
-		if (err || json_object_array_add(arr, o)) {
-			json_object_put(o);
-			err = -ENOMEM;
-		}
+		jsonw_start_object(w);
+		jsonw_string_field(w, "function", ps->fn);
+		jsonw_int_field(w, "delta", (int)ps->delta);
+		jsonw_uint_field(w, "file_offset", ps->offset);
+		jsonw_string_field(w, "instruction", ps->insn);
+		jsonw_string_field(w, "cost", ps->emulated ? "emulated" : "single-step");
+		jsonw_bool_field(w, "uretprobe", ps->retprobe);
+		jsonw_end_object(w);
 	}
-	if (err) {
-		json_object_put(arr);
-		return NULL;
-	}
-	return arr;
+	jsonw_end_array(w);
 }
 
-static struct json_object *proc_json(const struct ps_proc *pp, bool verbose)
+static void proc_json(struct jsonw *w, const struct ps_proc *pp, bool verbose)
 {
-	struct json_object *o = json_object_new_object(), *srcs = json_object_new_object();
-	int err = 0;
-
-	if (!o || !srcs) {
-		json_object_put(o);
-		json_object_put(srcs);
-		return NULL;
-	}
-	err |= put(o, "pid", json_object_new_int(pp->tp.pid));
-	err |= put(o, "ppid", json_object_new_int(pp->tp.ppid));
-	err |= put(o, "comm", jstr(pp->tp.comm));
-	err |= put(o, "exe", jstr(pp->tp.exe));
-	err |= put(o, "python", jstr(pp->tp.python.path));
-	err |= put(o, "python_version", jstr(pp->tp.python_version));
-	err |= put(o, "cgroup_id", json_object_new_uint64(pp->tp.cgroup_id));
+	jsonw_start_object(w);
+	jsonw_int_field(w, "pid", pp->tp.pid);
+	jsonw_int_field(w, "ppid", pp->tp.ppid);
+	jsonw_string_field(w, "comm", pp->tp.comm);
+	jsonw_string_field(w, "exe", pp->tp.exe);
+	jsonw_string_field(w, "python", pp->tp.python.path);
+	jsonw_string_field(w, "python_version", pp->tp.python_version);
+	jsonw_uint_field(w, "cgroup_id", pp->tp.cgroup_id);
+	jsonw_name(w, "sources");
+	jsonw_start_object(w);
 	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
-		struct json_object *so = json_object_new_object();
-
-		if (!so) {
-			err = -ENOMEM;
-			break;
-		}
-		err |= put(so, "status", jstr(pm_source_status_name(pp->cov.status[s])));
-		err |= put(so, "detail", jstr(pp->cov.detail[s]));
+		jsonw_name(w, pm_source_name(s));
+		jsonw_start_object(w);
+		jsonw_string_field(w, "status", pm_source_status_name(pp->cov.status[s]));
+		jsonw_string_field(w, "detail", pp->cov.detail[s]);
 		if (verbose)
-			err |= put(so, "sites", sites_json(&pp->cov, s));
-		err |= put(srcs, pm_source_name(s), so);
+			sites_json(w, &pp->cov, s);
+		jsonw_end_object(w);
 	}
-	err |= put(o, "sources", srcs);
-	if (err) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	jsonw_end_object(w);
+	jsonw_end_object(w);
 }
 
-static struct json_object *group_json(const struct ps_group *g, bool verbose)
+static void group_json(struct jsonw *w, const struct ps_group *g, bool verbose)
 {
 	const struct container_info *c = &g->info;
-	struct json_object *o = json_object_new_object(), *procs = json_object_new_array();
-	int err = 0;
 
-	if (!o || !procs) {
-		json_object_put(o);
-		json_object_put(procs);
-		return NULL;
-	}
-	err |= put(o, "id", jstr(c->id));
-	err |= put(o, "name", jstr(c->name));
-	err |= put(o, "image", jstr(c->image));
-	err |= put(o, "project", jstr(c->project));
-	err |= put(o, "service", jstr(c->service));
-	err |= put(o, "runtime", jstr(container_runtime__name(c->runtime)));
-	err |= put(o, "cgroup_id", json_object_new_uint64(c->cgroup_id));
-	for (size_t j = 0; j < g->nprocs && !err; j++) {
-		struct json_object *p = proc_json(&g->procs[j], verbose);
-
-		if (!p || json_object_array_add(procs, p)) {
-			json_object_put(p);
-			err = -ENOMEM;
-		}
-	}
-	err |= put(o, "processes", procs);
-	if (err) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	jsonw_start_object(w);
+	jsonw_string_field(w, "id", c->id);
+	jsonw_string_field(w, "name", c->name);
+	jsonw_string_field(w, "image", c->image);
+	jsonw_string_field(w, "project", c->project);
+	jsonw_string_field(w, "service", c->service);
+	jsonw_string_field(w, "runtime", container_runtime__name(c->runtime));
+	jsonw_uint_field(w, "cgroup_id", c->cgroup_id);
+	jsonw_name(w, "processes");
+	jsonw_start_array(w);
+	for (size_t j = 0; j < g->nprocs; j++)
+		proc_json(w, &g->procs[j], verbose);
+	jsonw_end_array(w);
+	jsonw_end_object(w);
 }
 
 static int print_json(const struct ps_state *st, bool verbose, FILE *out)
 {
-	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	int err = 0;
+	struct jsonw w;
 
-	if (!root || !arr) {
-		json_object_put(root);
-		json_object_put(arr);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < st->ngroups && !err; i++) {
-		struct json_object *g = group_json(&st->groups[i], verbose);
-
-		if (!g || json_object_array_add(arr, g)) {
-			json_object_put(g);
-			err = -ENOMEM;
-		}
-	}
-	err |= put(root, "containers", arr);
-	if (!err) {
-		const char *s = json_object_to_json_string_ext(
-		    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-		if (s) {
-			fputs(s, out);
-			fputc('\n', out);
-		} else {
-			err = -ENOMEM;
-		}
-	}
-	json_object_put(root);
-	return err ? -ENOMEM : 0;
+	jsonw_init(&w, out, true);
+	jsonw_start_object(&w);
+	jsonw_name(&w, "containers");
+	jsonw_start_array(&w);
+	for (size_t i = 0; i < st->ngroups; i++)
+		group_json(&w, &st->groups[i], verbose);
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
+	return jsonw_finish(&w);
 }
 
 int cmd_ps(int argc, char **argv)

@@ -18,6 +18,8 @@ const struct export_format export_formats[] = {
      export_csv__new},
     {"html", "one self-contained HTML page: timelines per container and summary tables", 0,
      export_html__new},
+    {"metrics", "the /metrics page (Prometheus text format) of the trace's end", 0,
+     export_metrics__new},
     {NULL, NULL, 0, NULL},
 };
 

@@ -59,5 +59,6 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 struct exporter *export_chrome__new(FILE *out, const struct export_opts *o);
 struct exporter *export_csv__new(FILE *out, const struct export_opts *o);
 struct exporter *export_html__new(FILE *out, const struct export_opts *o);
+struct exporter *export_metrics__new(FILE *out, const struct export_opts *o);
 
 #endif /* PYMAC_EXPORT_H */

@@ -33,6 +33,8 @@ enum ch_counter {
 	CH_LOST = 3,
 	CH_FOOTPRINT = 4,
 	CH_RSS = 5,
+	CH_ALLOCATED = 6, /* bytes allocated so far (requested), by allocator */
+	CH_FREED = 7,	  /* bytes freed so far (sized by their allocation) */
 };
 
 struct ch_ev {
@@ -48,6 +50,9 @@ struct ch_lane {
 	bool announced;
 	bool sampled;
 	struct es_levels last; /* as last written */
+	/* bytes allocated and freed so far, python and libc (running totals
+	 * of the buckets' deltas) */
+	int64_t allocated[2], freed[2];
 };
 
 struct ch_meta {
@@ -71,9 +76,8 @@ struct chrome {
 	struct ch_lane *lanes;
 	size_t nlanes;
 
-	char *buf; /* scratch for one event */
-	size_t len, cap;
-	int err; /* first failure of a string builder */
+	struct jsonw ev; /* one event being built, in memory */
+	struct jsonw w;	 /* the output */
 
 	struct ch_meta meta[CH_META_MAX];
 	size_t nmeta;
@@ -82,60 +86,17 @@ struct chrome {
 
 /* ---- one event's text ---- */
 
-static void sb_reserve(struct chrome *c, size_t more)
+/*
+ * An event other than a counter is built as a JSON object without its "ts"
+ * (written when the event is: the heap sorts by it) and kept as the text of
+ * its other members, ",\"ph\":...": ev_start opens it, push closes it.
+ */
+static void ev_start(struct chrome *c, const char *ph, const struct es_lane *l)
 {
-	char *v;
-	size_t cap;
-
-	if (c->len + more + 1 <= c->cap)
-		return;
-	cap = c->cap ? c->cap : 256;
-	while (cap < c->len + more + 1)
-		cap *= 2;
-	v = realloc(c->buf, cap);
-	if (!v) {
-		c->err = -ENOMEM;
-		return;
-	}
-	c->buf = v;
-	c->cap = cap;
-}
-
-static void __attribute__((format(printf, 2, 3))) sb_printf(struct chrome *c, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	sb_reserve(c, (size_t)n);
-	if (c->err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
-	va_end(ap);
-	c->len += (size_t)n;
-}
-
-/* s as a JSON string: the strings come from traced processes */
-static void sb_str(struct chrome *c, const char *s)
-{
-	if (!s)
-		s = "";
-	sb_reserve(c, JSON_STRING_MAX(strlen(s)));
-	if (c->err)
-		return;
-	c->len += json_format_string(c->buf + c->len, s);
-	c->buf[c->len] = 0;
-}
-
-static void sb_key_str(struct chrome *c, const char *key, const char *s)
-{
-	sb_printf(c, ",\"%s\":", key);
-	sb_str(c, s);
+	jsonw_mem_reset(&c->ev);
+	jsonw_start_object(&c->ev);
+	jsonw_string_field(&c->ev, "ph", ph);
+	jsonw_uint_field(&c->ev, "pid", l->index + 1);
 }
 
 /* ---- the heap ---- */
@@ -145,43 +106,63 @@ static bool ev_before(const struct ch_ev *a, const struct ch_ev *b)
 	return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
 }
 
+static void counter_args(struct jsonw *w, const char *name, const char *k1, int64_t v1,
+			 const char *k2, int64_t v2, const char *k3, int64_t v3)
+{
+	jsonw_string_field(w, "name", name);
+	jsonw_name(w, "args");
+	jsonw_start_object(w);
+	jsonw_int_field(w, k1, v1);
+	if (k2)
+		jsonw_int_field(w, k2, v2);
+	if (k3)
+		jsonw_int_field(w, k3, v3);
+	jsonw_end_object(w);
+}
+
 static void write_ev(struct chrome *c, struct ch_ev *e)
 {
 	uint64_t ts = e->ts < c->written_ts ? c->written_ts : e->ts;
+	struct jsonw *w = &c->w;
 
-	fprintf(c->out, "%s{\"ts\":%" PRIu64 ".%03u", c->written ? ",\n" : "\n", ts / 1000,
-		(unsigned)(ts % 1000));
+	jsonw_raw(w, "\n", 1);
+	jsonw_start_object(w);
+	/* microseconds, to the nanosecond */
+	jsonw_name(w, "ts");
+	jsonw_fixed(w, ts, 3);
+	if (!e->text) {
+		jsonw_string_field(w, "ph", "C");
+		jsonw_uint_field(w, "pid", e->pid);
+		jsonw_uint_field(w, "tid", e->pid);
+	}
 	switch (e->counter) {
 	case CH_NET:
+		counter_args(w, "net bytes", "python", e->v1, "libc", e->v2, NULL, 0);
+		break;
 	case CH_LIVE:
-		fprintf(c->out,
-			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"%s\",\"args\":{\"python\":"
-			"%" PRId64 ",\"libc\":%" PRId64 "}}",
-			e->pid, e->pid, e->counter == CH_NET ? "net bytes" : "live blocks", e->v1,
-			e->v2);
+		counter_args(w, "live blocks", "python", e->v1, "libc", e->v2, NULL, 0);
+		break;
+	case CH_ALLOCATED:
+		counter_args(w, "allocated bytes", "python", e->v1, "libc", e->v2, NULL, 0);
+		break;
+	case CH_FREED:
+		counter_args(w, "freed bytes", "python", e->v1, "libc", e->v2, NULL, 0);
 		break;
 	case CH_LOST:
-		fprintf(c->out,
-			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"lost events\",\"args\":{"
-			"\"count\":%" PRId64 "}}",
-			e->pid, e->pid, e->v1);
+		counter_args(w, "lost events", "count", e->v1, NULL, 0, NULL, 0);
 		break;
 	case CH_FOOTPRINT:
-		fprintf(c->out,
-			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"footprint\",\"args\":{"
-			"\"arenas\":%" PRId64 ",\"mmap\":%" PRId64 ",\"heap\":%" PRId64 "}}",
-			e->pid, e->pid, e->v1, e->v2, e->v3);
+		counter_args(w, "footprint", "arenas", e->v1, "mmap", e->v2, "heap", e->v3);
 		break;
 	case CH_RSS:
-		fprintf(c->out,
-			",\"ph\":\"C\",\"pid\":%u,\"tid\":%u,\"name\":\"rss\",\"args\":{"
-			"\"total\":%" PRId64 ",\"anon\":%" PRId64 "}}",
-			e->pid, e->pid, e->v1, e->v2);
+		counter_args(w, "rss", "total", e->v1, "anon", e->v2, NULL, 0);
 		break;
 	default:
-		fputs(e->text, c->out);
+		/* the event's other members, already JSON */
+		jsonw_raw(w, e->text, strlen(e->text));
 		free(e->text);
 	}
+	jsonw_end_object(w);
 	c->written_ts = ts;
 	c->written++;
 }
@@ -235,17 +216,24 @@ static int heap_push(struct chrome *c, struct ch_ev e)
 	return 0;
 }
 
-/* Queue the event in the scratch buffer, to be written at time ts. */
+/* Queue the event being built (ev_start), to be written at time ts. */
 static int push(struct chrome *c, uint64_t ts)
 {
 	struct ch_ev e = {.ts = ts};
+	const char *t;
+	size_t len;
 
-	if (c->err)
-		return c->err;
-	e.text = malloc(c->len + 1);
+	jsonw_end_object(&c->ev);
+	if (jsonw_finish(&c->ev))
+		return -ENOMEM;
+	/* "{...}" without its braces, after the "ts" member */
+	t = jsonw_mem(&c->ev, &len);
+	e.text = malloc(len);
 	if (!e.text)
 		return -ENOMEM;
-	memcpy(e.text, c->buf, c->len + 1);
+	e.text[0] = ',';
+	memcpy(e.text + 1, t + 1, len - 2);
+	e.text[len - 1] = 0;
 	return heap_push(c, e);
 }
 
@@ -253,14 +241,6 @@ static void flush_until(struct chrome *c, uint64_t ts)
 {
 	while (c->nheap && c->heap[0].ts <= ts)
 		heap_pop_write(c);
-}
-
-static void sb_start(struct chrome *c, const char *ph, const struct es_lane *l)
-{
-	c->len = 0;
-	if (c->cap)
-		c->buf[0] = 0;
-	sb_printf(c, ",\"ph\":\"%s\",\"pid\":%zu", ph, l->index + 1);
 }
 
 /* ---- series callbacks ---- */
@@ -296,18 +276,25 @@ static int on_lane(void *ctx, const struct es_lane *l)
 		snprintf(name, sizeof(name), "%s (%s)", l->name, l->image);
 	else
 		snprintf(name, sizeof(name), "%s", l->name);
-	sb_start(c, "M", l);
-	sb_printf(c, ",\"tid\":%zu,\"name\":\"process_name\",\"args\":{\"name\":", l->index + 1);
-	sb_str(c, name);
-	sb_printf(c, "}}");
+	ev_start(c, "M", l);
+	jsonw_uint_field(&c->ev, "tid", l->index + 1);
+	jsonw_string_field(&c->ev, "name", "process_name");
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	jsonw_string_field(&c->ev, "name", name);
+	jsonw_end_object(&c->ev);
 	err = push(c, l->first_ns);
 	if (err || cl->announced)
 		return err;
 	cl->announced = true;
 	/* keep the tracks in order of first sight */
-	sb_start(c, "M", l);
-	sb_printf(c, ",\"tid\":%zu,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":%zu}}",
-		  l->index + 1, l->index + 1);
+	ev_start(c, "M", l);
+	jsonw_uint_field(&c->ev, "tid", l->index + 1);
+	jsonw_string_field(&c->ev, "name", "process_sort_index");
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	jsonw_uint_field(&c->ev, "sort_index", l->index + 1);
+	jsonw_end_object(&c->ev);
 	return push(c, l->first_ns);
 }
 
@@ -319,10 +306,13 @@ static int on_thread(void *ctx, const struct es_lane *l, uint64_t ts, uint32_t p
 
 	(void)pid;
 	snprintf(name, sizeof(name), "%s %u", comm && comm[0] ? comm : "thread", tid);
-	sb_start(c, "M", l);
-	sb_printf(c, ",\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":", tid);
-	sb_str(c, name);
-	sb_printf(c, "}}");
+	ev_start(c, "M", l);
+	jsonw_uint_field(&c->ev, "tid", tid);
+	jsonw_string_field(&c->ev, "name", "thread_name");
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	jsonw_string_field(&c->ev, "name", name);
+	jsonw_end_object(&c->ev);
 	return push(c, ts);
 }
 
@@ -375,12 +365,15 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 	struct ch_lane *cl = ch_lane(c, l);
 	int err;
 
-	(void)d;
 	if (!cl)
 		return -ENOMEM;
 	if (!cl->sampled) {
 		/* where the lane's counters start from */
 		err = write_levels(c, l, b * c->res, &zero, NULL);
+		if (!err)
+			err = counter(c, l, b * c->res, CH_ALLOCATED, 0, 0);
+		if (!err)
+			err = counter(c, l, b * c->res, CH_FREED, 0, 0);
 		if (err)
 			return err;
 		cl->sampled = true;
@@ -403,6 +396,17 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 	/* a sample at the bucket's end: the levels then */
 	err = write_levels(c, l, (b + 1) * c->res, lv, &cl->last);
 	cl->last = *lv;
+	if (!err && (d->py_alloc_bytes || d->libc_alloc_bytes)) {
+		cl->allocated[0] += (int64_t)d->py_alloc_bytes;
+		cl->allocated[1] += (int64_t)d->libc_alloc_bytes;
+		err = counter(c, l, (b + 1) * c->res, CH_ALLOCATED, cl->allocated[0],
+			      cl->allocated[1]);
+	}
+	if (!err && (d->py_free_bytes || d->libc_free_bytes)) {
+		cl->freed[0] += (int64_t)d->py_free_bytes;
+		cl->freed[1] += (int64_t)d->libc_free_bytes;
+		err = counter(c, l, (b + 1) * c->res, CH_FREED, cl->freed[0], cl->freed[1]);
+	}
 	return err;
 }
 
@@ -422,24 +426,33 @@ static int on_gc(void *ctx, const struct es_lane *l, const struct es_gc *g)
 	struct chrome *c = ctx;
 	uint64_t dur = g->end_ns - g->start_ns;
 
-	sb_start(c, "X", l);
-	sb_printf(c, ",\"tid\":%u,\"dur\":%" PRIu64 ".%03u,\"cat\":\"gc\"", g->tid, dur / 1000,
-		  (unsigned)(dur % 1000));
+	char name[24];
+
+	ev_start(c, "X", l);
+	jsonw_uint_field(&c->ev, "tid", g->tid);
+	jsonw_name(&c->ev, "dur");
+	jsonw_fixed(&c->ev, dur, 3);
+	jsonw_string_field(&c->ev, "cat", "gc");
 	if (g->generation >= 0)
-		sb_printf(c, ",\"name\":\"gc gen%d\",\"args\":{\"generation\":%d", g->generation,
-			  g->generation);
+		snprintf(name, sizeof(name), "gc gen%d", g->generation);
+	jsonw_string_field(&c->ev, "name", g->generation >= 0 ? name : "gc");
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	if (g->generation >= 0)
+		jsonw_int_field(&c->ev, "generation", g->generation);
 	else
-		sb_printf(c, ",\"name\":\"gc\",\"args\":{\"generation\":null");
+		jsonw_null_field(&c->ev, "generation");
 	if (g->collected >= 0)
-		sb_printf(c, ",\"collected\":%" PRId64, g->collected);
+		jsonw_int_field(&c->ev, "collected", g->collected);
 	else
-		sb_printf(c, ",\"collected\":null");
-	sb_key_str(c, "source", gc_source_name(g->source));
-	sb_printf(c, ",\"pid\":%u", g->pid);
+		jsonw_null_field(&c->ev, "collected");
+	jsonw_string_field(&c->ev, "source", gc_source_name(g->source));
+	jsonw_uint_field(&c->ev, "pid", g->pid);
 	if (g->finished)
-		sb_printf(c, ",\"duration_ns\":%" PRIu64 "}}", g->duration_ns);
+		jsonw_uint_field(&c->ev, "duration_ns", g->duration_ns);
 	else
-		sb_printf(c, ",\"unfinished\":true}}");
+		jsonw_bool_field(&c->ev, "unfinished", true);
+	jsonw_end_object(&c->ev);
 	return push(c, g->start_ns);
 }
 
@@ -450,20 +463,24 @@ static int on_proc(void *ctx, const struct es_lane *l, const struct es_proc_even
 	char name[PM_COMM_LEN + 8];
 
 	snprintf(name, sizeof(name), "%s %s", exec ? "exec" : "exit", e->comm);
-	sb_start(c, "i", l);
-	sb_printf(c, ",\"tid\":%u,\"s\":\"p\",\"cat\":\"process\"", e->tid);
-	sb_key_str(c, "name", name);
-	sb_printf(c, ",\"args\":{\"pid\":%u", e->pid);
-	sb_key_str(c, "comm", e->comm);
+	ev_start(c, "i", l);
+	jsonw_uint_field(&c->ev, "tid", e->tid);
+	jsonw_string_field(&c->ev, "s", "p");
+	jsonw_string_field(&c->ev, "cat", "process");
+	jsonw_string_field(&c->ev, "name", name);
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	jsonw_uint_field(&c->ev, "pid", e->pid);
+	jsonw_string_field(&c->ev, "comm", e->comm);
 	if (exec) {
-		sb_printf(c, ",\"ppid\":%u", e->ppid);
-		sb_key_str(c, "path", e->path);
+		jsonw_uint_field(&c->ev, "ppid", e->ppid);
+		jsonw_string_field(&c->ev, "path", e->path);
 	} else if ((e->exit_code & 0x7f) == 0) {
-		sb_printf(c, ",\"exit_code\":%d", (e->exit_code >> 8) & 0xff);
+		jsonw_int_field(&c->ev, "exit_code", (e->exit_code >> 8) & 0xff);
 	} else {
-		sb_printf(c, ",\"signal\":%d", e->exit_code & 0x7f);
+		jsonw_int_field(&c->ev, "signal", e->exit_code & 0x7f);
 	}
-	sb_printf(c, "}}");
+	jsonw_end_object(&c->ev);
 	return push(c, e->ts_ns);
 }
 
@@ -471,14 +488,19 @@ static int on_container(void *ctx, const struct es_lane *l, uint64_t ts, enum pm
 {
 	struct chrome *c = ctx;
 
-	sb_start(c, "i", l);
-	sb_printf(c, ",\"tid\":%zu,\"s\":\"p\",\"cat\":\"container\",\"name\":\"container %s\"",
-		  l->index + 1, st == PM_CONTAINER_STOPPED ? "stop" : "start");
-	sb_printf(c, ",\"args\":{\"name\":");
-	sb_str(c, l->container);
-	sb_key_str(c, "image", l->image);
-	sb_key_str(c, "id", l->id);
-	sb_printf(c, ",\"cgroup_id\":%" PRIu64 "}}", l->cgroup_id);
+	ev_start(c, "i", l);
+	jsonw_uint_field(&c->ev, "tid", l->index + 1);
+	jsonw_string_field(&c->ev, "s", "p");
+	jsonw_string_field(&c->ev, "cat", "container");
+	jsonw_string_field(&c->ev, "name",
+			   st == PM_CONTAINER_STOPPED ? "container stop" : "container start");
+	jsonw_name(&c->ev, "args");
+	jsonw_start_object(&c->ev);
+	jsonw_string_field(&c->ev, "name", l->container);
+	jsonw_string_field(&c->ev, "image", l->image);
+	jsonw_string_field(&c->ev, "id", l->id);
+	jsonw_uint_field(&c->ev, "cgroup_id", l->cgroup_id);
+	jsonw_end_object(&c->ev);
 	return push(c, ts);
 }
 
@@ -546,29 +568,32 @@ static int chrome_record(struct pm_sink *sink, const struct pm_record *rec)
 
 static void write_metadata(struct chrome *c)
 {
-	FILE *o = c->out;
+	struct jsonw *w = &c->w;
 
-	fputs(
-	    "\n],\n\"displayTimeUnit\":\"ms\",\n\"metadata\":{\"generator\":\"pymac " PYMAC_VERSION
-	    "\",\"source\":",
-	    o);
-	json_print_string(o, c->source);
-	fprintf(o,
-		",\"clock\":\"CLOCK_MONOTONIC; ts in microseconds after the trace's start\""
-		",\"trace_start_ns\":%" PRIu64,
-		export_series__start_ns(c->es));
-	if (c->info)
-		fprintf(o, ",\"trace_version\":%" PRIu32 ",\"trace_start_realtime_ns\":%" PRIu64,
-			c->info->version, c->info->start_realtime_ns);
-	fprintf(o, ",\"resolution_ns\":%" PRIu64 ",\"trace\":{", c->res);
-	for (size_t i = 0; i < c->nmeta; i++) {
-		if (i)
-			fputc(',', o);
-		json_print_string(o, c->meta[i].key);
-		fputc(':', o);
-		json_print_string(o, c->meta[i].value);
+	jsonw_end_array(w);
+	jsonw_raw(w, "\n", 1);
+	jsonw_string_field(w, "displayTimeUnit", "ms");
+	jsonw_raw(w, "\n", 1);
+	jsonw_name(w, "metadata");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "generator", "pymac " PYMAC_VERSION);
+	jsonw_string_field(w, "source", c->source);
+	jsonw_string_field(w, "clock",
+			   "CLOCK_MONOTONIC; ts in microseconds after the trace's start");
+	jsonw_uint_field(w, "trace_start_ns", export_series__start_ns(c->es));
+	if (c->info) {
+		jsonw_uint_field(w, "trace_version", c->info->version);
+		jsonw_uint_field(w, "trace_start_realtime_ns", c->info->start_realtime_ns);
 	}
-	fputs("}}}\n", o);
+	jsonw_uint_field(w, "resolution_ns", c->res);
+	jsonw_name(w, "trace");
+	jsonw_start_object(w);
+	for (size_t i = 0; i < c->nmeta; i++)
+		jsonw_string_field(w, c->meta[i].key, c->meta[i].value);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+	jsonw_raw(w, "\n", 1);
 }
 
 static int chrome_finish(struct pm_sink *sink)
@@ -581,7 +606,7 @@ static int chrome_finish(struct pm_sink *sink)
 	while (c->nheap)
 		heap_pop_write(c);
 	write_metadata(c);
-	return ferror(c->out) ? -EIO : 0;
+	return jsonw_finish(&c->w);
 }
 
 static void chrome_free(struct exporter *ex)
@@ -593,7 +618,7 @@ static void chrome_free(struct exporter *ex)
 		free(c->heap[i].text);
 	free(c->heap);
 	free(c->lanes);
-	free(c->buf);
+	jsonw_free(&c->ev);
 	for (size_t i = 0; i < c->nmeta; i++) {
 		free(c->meta[i].key);
 		free(c->meta[i].value);
@@ -619,6 +644,10 @@ struct exporter *export_chrome__new(FILE *out, const struct export_opts *o)
 	c->ex.sink.record = chrome_record;
 	c->ex.sink.finish = chrome_finish;
 	c->ex.free = chrome_free;
-	fputs("{\"traceEvents\":[", out);
+	jsonw_init_mem(&c->ev, false);
+	jsonw_init(&c->w, out, false);
+	jsonw_start_object(&c->w);
+	jsonw_name(&c->w, "traceEvents");
+	jsonw_start_array(&c->w);
 	return &c->ex;
 }

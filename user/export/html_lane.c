@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,10 @@ static void write_gc_markers(FILE *f, const struct view *v, const struct marker 
 		int height = m[k].gen >= 0 ? GC_ROW - 2 : HX_NGEN * GC_ROW - 2;
 		int ci = m[k].gen >= 0 ? m[k].gen : HX_NGEN;
 
+		/* whole pixels, at least two wide: a marker is drawn crisp
+		 * wherever it falls, never smeared over three half columns */
+		x0 = floor(x0);
+		x1 = ceil(x1);
 		if (x1 - x0 < 2) {
 			x1 = x0 + 2;
 			if (x1 > PLOT_X + PLOT_W) {
@@ -201,9 +206,10 @@ static void write_lane_coverage(FILE *f, const struct view *v, const struct lg_l
 			if (!hx_coverage_gap(p, st))
 				continue;
 			if (!said)
-				fputs("<div class=\"warn\"><b>Coverage is not complete here.</b><ul "
-				      "style=\"margin:2px 0\">",
-				      f);
+				fputs(
+				    "<div class=\"warn\"><b>Coverage is not complete here.</b><ul "
+				    "style=\"margin:2px 0\">",
+				    f);
 			said = true;
 			fprintf(f, "<li>pid %" PRIu32 " (", p->pid);
 			hx_esc_html(f, p->comm);
@@ -234,11 +240,16 @@ static void write_lane_head(FILE *f, const struct view *v, const struct lg_lane 
 {
 	ssize_t grp = v->lane_group[li->index];
 
+	/* the lane's books, as every view has them (ledger.h) */
 	fprintf(f,
 		"<section class=\"lane\" id=\"lane-%zu\" data-lane=\"%zu\" data-kind=\"%s\" "
-		"data-cgroup=\"%" PRIu64 "\" data-gc=\"%zu\" data-name=\"",
+		"data-cgroup=\"%" PRIu64 "\" data-gc=\"%zu\" data-py-alloc=\"%" PRIu64
+		"\" data-py-freed=\"%" PRIu64 "\" data-py-net=\"%" PRId64
+		"\" data-libc-alloc=\"%" PRIu64 "\" data-libc-freed=\"%" PRIu64
+		"\" data-libc-net=\"%" PRId64 "\" data-name=\"",
 		li->index, li->index, li->kind == LG_LANE_CONTAINER ? "container" : "host",
-		li->cgroup_id, ngc);
+		li->cgroup_id, ngc, li->tot.py_alloc_bytes, li->tot.py_free_bytes, li->lv.py_net,
+		li->tot.libc_alloc_bytes, li->tot.libc_free_bytes, li->lv.libc_net);
 	hx_esc_html(f, li->name);
 	fputs("\">\n<h3>", f);
 	hx_esc_html(f, li->name[0] ? li->name : "?");
@@ -372,7 +383,8 @@ static void write_rates(FILE *f, const struct view *v, const struct tl_bucket *b
 		if (k < 2 ? !s->any_py_rate : !s->any_libc)
 			continue;
 		for (size_t i = 0; i < v->n; i++)
-			vals[i] = (double)*(const uint64_t *)((const char *)&b[i] + rs[k].off) / per;
+			vals[i] =
+			    (double)*(const uint64_t *)((const char *)&b[i] + rs[k].off) / per;
 		fprintf(f,
 			"<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" "
 			"stroke-width=\"1.2\"%s points=\"",

@@ -51,7 +51,8 @@ static int write_types(FILE *f, const struct html_ex *h, const struct sm_group *
 	for (uint32_t j = 0; j < sum.cap; j++)
 		if (sum.e[j].key)
 			rows[m++] = (struct sm_type_row){
-			    procstats__type_name(h->ps, (uint32_t)(sum.e[j].key - 1)), sum.e[j].val};
+			    procstats__type_name(h->ps, (uint32_t)(sum.e[j].key - 1)),
+			    sum.e[j].val};
 	u64map__free(&sum);
 	qsort(rows, m, sizeof(*rows), cmp_type_row);
 	fputs("<table><caption>Top deallocated types</caption>\n<tr><th>type</th><th>count</th>"
@@ -341,4 +342,3 @@ int hx_write_group(struct html_ex *h, const struct view *v, size_t gi)
 	fputs("</section>\n", f);
 	return 0;
 }
-

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "util/json.h"
 
@@ -166,16 +167,118 @@ void jsonw_init(struct jsonw *w, FILE *out, bool pretty)
 	w->pretty = pretty;
 }
 
+void jsonw_init_mem(struct jsonw *w, bool pretty)
+{
+	jsonw_init(w, NULL, pretty);
+}
+
 void jsonw_script_safe(struct jsonw *w)
 {
 	w->script = true;
 }
 
+/* Room for n more bytes in the memory target. */
+static bool reserve(struct jsonw *w, size_t n)
+{
+	size_t cap;
+	char *v;
+
+	if (w->len + n + 1 <= w->cap)
+		return true;
+	if (w->nomem)
+		return false;
+	cap = w->cap ? w->cap : 256;
+	while (cap < w->len + n + 1)
+		cap *= 2;
+	v = realloc(w->buf, cap);
+	if (!v) {
+		w->nomem = true;
+		return false;
+	}
+	w->buf = v;
+	w->cap = cap;
+	return true;
+}
+
+static void put_slow(struct jsonw *w, const char *s, size_t n)
+{
+	if (w->out) {
+		fwrite_unlocked(s, 1, n, w->out);
+		return;
+	}
+	if (!reserve(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = 0;
+}
+
+/* Into memory with room to spare: the usual case, kept short. */
+static inline void put(struct jsonw *w, const char *s, size_t n)
+{
+	if (!w->out && w->len + n < w->cap) {
+		memcpy(w->buf + w->len, s, n);
+		w->len += n;
+		w->buf[w->len] = 0;
+		return;
+	}
+	put_slow(w, s, n);
+}
+
+static inline void put_c(struct jsonw *w, char c)
+{
+	put(w, &c, 1);
+}
+
+#define put_lit(w, s) put(w, s, sizeof(s) - 1)
+
+/* Bytes that go into a JSON string as they are (and, for a script, safe
+ * inside an HTML <script> element). */
+static inline bool plain(unsigned char c, bool script)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' &&
+	       !(script && (c == '<' || c == '>' || c == '&'));
+}
+
+static void put_string(struct jsonw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	char buf[8];
+	size_t n;
+
+	put_c(w, '"');
+	while (*p) {
+		const unsigned char *run = p;
+
+		while (plain(*p, w->script))
+			p++;
+		if (p > run)
+			put(w, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
+		p += json_escape_char(p, buf, &n, w->script);
+		put(w, buf, n);
+	}
+	put_c(w, '"');
+}
+
+static void put_u64(struct jsonw *w, uint64_t v)
+{
+	char tmp[20];
+	int i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
 static void indent(struct jsonw *w)
 {
-	fputc('\n', w->out);
+	put_c(w, '\n');
 	for (unsigned i = 0; i < w->depth; i++)
-		fputs("  ", w->out);
+		put_lit(w, "  ");
 }
 
 /* Before any value: the comma and the line break its place needs. */
@@ -186,26 +289,29 @@ static void before_value(struct jsonw *w)
 		return;
 	}
 	if (w->sep[w->depth])
-		fputc(',', w->out);
+		put_c(w, ',');
 	if (w->pretty && w->depth)
 		indent(w);
-	else if (w->sep[w->depth])
-		fputc(' ', w->out);
+	else if (w->sep[w->depth] && w->pretty)
+		put_c(w, ' ');
 	w->sep[w->depth] = true;
 }
 
 void jsonw_name(struct jsonw *w, const char *name)
 {
 	before_value(w);
-	print_string(w->out, name, w->script);
-	fputs(": ", w->out);
+	put_string(w, name);
+	if (w->pretty)
+		put_lit(w, ": ");
+	else
+		put_c(w, ':');
 	w->named = true;
 }
 
 static void open_container(struct jsonw *w, char c)
 {
 	before_value(w);
-	fputc(c, w->out);
+	put_c(w, c);
 	if (w->depth == JSONW_DEPTH) {
 		w->overflow = true;
 		return;
@@ -222,7 +328,7 @@ static void close_container(struct jsonw *w, char c)
 		w->depth--;
 	if (w->pretty && had)
 		indent(w);
-	fputc(c, w->out);
+	put_c(w, c);
 }
 
 void jsonw_start_object(struct jsonw *w)
@@ -248,46 +354,113 @@ void jsonw_end_array(struct jsonw *w)
 void jsonw_string(struct jsonw *w, const char *s)
 {
 	before_value(w);
-	print_string(w->out, s, w->script);
+	put_string(w, s);
 }
 
 void jsonw_uint(struct jsonw *w, uint64_t v)
 {
 	before_value(w);
-	fprintf(w->out, "%" PRIu64, v);
+	put_u64(w, v);
 }
 
 void jsonw_int(struct jsonw *w, int64_t v)
 {
 	before_value(w);
-	fprintf(w->out, "%" PRId64, v);
+	if (v < 0) {
+		put_c(w, '-');
+		put_u64(w, -(uint64_t)v);
+	} else {
+		put_u64(w, (uint64_t)v);
+	}
 }
 
 void jsonw_float(struct jsonw *w, const char *fmt, double v)
 {
+	char tmp[64];
+	int n;
+
 	before_value(w);
 	if (!isfinite(v)) {
-		fputs("null", w->out);
+		put_lit(w, "null");
 		return;
 	}
-	fprintf(w->out, fmt ? fmt : "%.6g", v);
+	n = snprintf(tmp, sizeof(tmp), fmt ? fmt : "%.6g", v);
+	put(w, tmp, n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0);
+}
+
+void jsonw_fixed(struct jsonw *w, uint64_t v, unsigned decimals)
+{
+	uint64_t p = 1;
+	char frac[20];
+
+	before_value(w);
+	for (unsigned i = 0; i < decimals && i < 19; i++)
+		p *= 10;
+	put_u64(w, v / p);
+	if (!decimals)
+		return;
+	put_c(w, '.');
+	v %= p;
+	for (int i = (int)decimals - 1; i >= 0; i--, v /= 10)
+		frac[i] = (char)('0' + v % 10);
+	put(w, frac, decimals);
 }
 
 void jsonw_bool(struct jsonw *w, bool v)
 {
 	before_value(w);
-	fputs(v ? "true" : "false", w->out);
+	if (v)
+		put_lit(w, "true");
+	else
+		put_lit(w, "false");
 }
 
 void jsonw_null(struct jsonw *w)
 {
 	before_value(w);
-	fputs("null", w->out);
+	put_lit(w, "null");
+}
+
+void jsonw_raw(struct jsonw *w, const char *s, size_t n)
+{
+	put(w, s, n);
+}
+
+const char *jsonw_mem(const struct jsonw *w, size_t *len)
+{
+	*len = w->len;
+	return w->buf ? w->buf : "";
+}
+
+void jsonw_end_line(struct jsonw *w)
+{
+	put_c(w, '\n');
+	w->sep[0] = false;
+	w->named = false;
+}
+
+void jsonw_mem_reset(struct jsonw *w)
+{
+	w->len = 0;
+	if (w->buf)
+		w->buf[0] = 0;
+	w->depth = 0;
+	w->named = false;
+	w->sep[0] = false;
+}
+
+void jsonw_free(struct jsonw *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = w->cap = 0;
 }
 
 int jsonw_finish(struct jsonw *w)
 {
 	if (w->pretty)
-		fputc('\n', w->out);
-	return w->overflow || ferror(w->out) ? -EIO : 0;
+		put_c(w, '\n');
+	if (w->overflow || w->nomem)
+		return w->nomem ? -ENOMEM : -EIO;
+	return w->out && ferror(w->out) ? -EIO : 0;
 }

@@ -17,8 +17,11 @@
 #define JSONW_DEPTH 32
 
 struct jsonw {
-	FILE *out;
-	bool pretty;
+	FILE *out; /* NULL: into buf (jsonw_init_mem) */
+	char *buf; /* the memory target's text, NUL-terminated */
+	size_t len, cap;
+	bool nomem;
+	bool pretty; /* newlines and two-space indents; else one line, no spaces */
 	bool script; /* strings safe inside an HTML <script> element */
 	unsigned depth;
 	bool named;		   /* a name was written: its value comes next */
@@ -28,11 +31,20 @@ struct jsonw {
 
 /* Write to out (which the writer does not own). */
 void jsonw_init(struct jsonw *w, FILE *out, bool pretty);
+/* Write into memory: the text is jsonw_mem's until jsonw_mem_reset (a
+ * new document in the same buffer) or jsonw_free. */
+void jsonw_init_mem(struct jsonw *w, bool pretty);
+const char *jsonw_mem(const struct jsonw *w, size_t *len);
+void jsonw_mem_reset(struct jsonw *w);
+/* After a top-level value: a newline, and the next value is a document of
+ * its own (JSON Lines). */
+void jsonw_end_line(struct jsonw *w);
+void jsonw_free(struct jsonw *w);
 /* Strings will be safe inside an HTML <script> element too: no '<' (so no
  * "</script" or "<!--"), no '>' or '&', no U+2028/2029. */
 void jsonw_script_safe(struct jsonw *w);
-/* After the outermost value: a newline when pretty. 0, or -EIO when out
- * had a write error or the nesting overflowed. */
+/* After the outermost value: a newline when pretty. 0, -ENOMEM (memory
+ * target), or -EIO when out had a write error or the nesting overflowed. */
 int jsonw_finish(struct jsonw *w);
 
 void jsonw_start_object(struct jsonw *w);
@@ -47,8 +59,12 @@ void jsonw_uint(struct jsonw *w, uint64_t v);
 void jsonw_int(struct jsonw *w, int64_t v);
 /* printf's %.6g (fmt NULL) or fmt; NaN and infinities are written as null. */
 void jsonw_float(struct jsonw *w, const char *fmt, double v);
+/* v / 10^decimals with exactly that many decimals ("12.000345"), no float */
+void jsonw_fixed(struct jsonw *w, uint64_t v, unsigned decimals);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
+/* Text that is JSON already (a value written by another jsonw), as is. */
+void jsonw_raw(struct jsonw *w, const char *s, size_t n);
 
 /* name and value in one */
 static inline void jsonw_string_field(struct jsonw *w, const char *name, const char *s)

@@ -18,16 +18,25 @@ struct event_printer {
 	FILE *out;
 	enum event_format fmt;
 	uint64_t start_ns;
-	char *buf;
+	char *buf; /* text lines */
 	size_t len;
+	struct jsonw jw; /* JSON Lines, built in memory the same way */
 	int err;
 };
 
 static int printer_flush(struct event_printer *p)
 {
+	size_t jlen;
+	const char *j = jsonw_mem(&p->jw, &jlen);
+
 	if (p->len && fwrite(p->buf, 1, p->len, p->out) != p->len && !p->err)
 		p->err = -EIO;
+	if (jlen && fwrite(j, 1, jlen, p->out) != jlen && !p->err)
+		p->err = -EIO;
+	if (!p->err && jsonw_finish(&p->jw) == -ENOMEM)
+		p->err = -ENOMEM;
 	p->len = 0;
+	jsonw_mem_reset(&p->jw);
 	return p->err;
 }
 
@@ -98,31 +107,23 @@ static void put_seconds(struct event_printer *p, uint64_t ns)
  * hostile. Flush first when the worst case does not fit; a string larger
  * than the whole buffer goes straight to the stream.
  */
-static void put_str(struct event_printer *p, const char *s, bool json)
+static void put_str(struct event_printer *p, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	size_t need = (json ? JSON_STRING_MAX(n) : n) + LINE_ROOM;
 
-	if (p->len + need > BUF_SIZE)
+	if (p->len + n + LINE_ROOM > BUF_SIZE)
 		printer_flush(p);
-	if (need > BUF_SIZE) {
-		if (json) {
-			json_print_string(p->out, s);
-		} else {
-			char *tmp = malloc(n);
+	if (n + LINE_ROOM > BUF_SIZE) {
+		char *tmp = malloc(n);
 
-			if (tmp)
-				fwrite(tmp, 1, text_format_string(tmp, s), p->out);
-			else
-				fputc('?', p->out);
-			free(tmp);
-		}
+		if (tmp)
+			fwrite(tmp, 1, text_format_string(tmp, s), p->out);
+		else
+			fputc('?', p->out);
+		free(tmp);
 		return;
 	}
-	if (json)
-		p->len += json_format_string(p->buf + p->len, s);
-	else
-		p->len += text_format_string(p->buf + p->len, s ? s : "");
+	p->len += text_format_string(p->buf + p->len, s ? s : "");
 }
 
 static const char *gc_source_name(uint32_t src)
@@ -161,18 +162,17 @@ static void text_block(struct event_printer *p, const char *label, uint32_t bloc
 }
 
 /* The same in JSON: "block": 32, or "raw_block": true. */
-static void json_block(struct event_printer *p, const char *prefix, uint32_t block)
+static void json_block(struct jsonw *w, const char *prefix, uint32_t block)
 {
+	char key[24];
+
 	if (block == PM_BLOCK_UNKNOWN)
 		return;
-	put_lit(p, ",\"");
-	put_cstr(p, block == PM_BLOCK_RAW ? "raw_" : "");
-	put_cstr(p, prefix);
-	put_lit(p, "block\":");
+	snprintf(key, sizeof(key), "%s%sblock", block == PM_BLOCK_RAW ? "raw_" : "", prefix);
 	if (block == PM_BLOCK_RAW)
-		put_lit(p, "true");
+		jsonw_bool_field(w, key, true);
 	else
-		put_u64(p, block);
+		jsonw_uint_field(w, key, block);
 }
 
 static void put_time_column(struct event_printer *p, uint64_t ts)
@@ -234,7 +234,7 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 		put_lit(p, " type=");
 		/* No name could be read: the type's address still tells types apart. */
 		if (ev->dealloc.type_name && ev->dealloc.type_name[0])
-			put_str(p, ev->dealloc.type_name, false);
+			put_str(p, ev->dealloc.type_name);
 		else
 			put_hex(p, ev->dealloc.type);
 		break;
@@ -257,15 +257,15 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 		break;
 	case PM_EXEC:
 		put_lit(p, " comm=");
-		put_str(p, ev->proc.comm, false);
+		put_str(p, ev->proc.comm);
 		put_lit(p, " path=");
-		put_str(p, ev->proc.path, false);
+		put_str(p, ev->proc.path);
 		put_lit(p, " ppid=");
 		put_u64(p, ev->proc.ppid);
 		break;
 	case PM_EXIT:
 		put_lit(p, " comm=");
-		put_str(p, ev->proc.comm, false);
+		put_str(p, ev->proc.comm);
 		put_lit(p, " exit_code=");
 		put_i64(p, ev->proc.exit_code);
 		break;
@@ -300,100 +300,71 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 {
 	const char *kname = pm_kind_name(ev->kind);
+	struct jsonw *w = &p->jw;
 
-	put_lit(p, "{\"ts_ns\":");
-	put_u64(p, ev->ts_ns);
-	put_lit(p, ",\"t_ns\":");
-	put_i64(p, (int64_t)(ev->ts_ns - p->start_ns));
-	put_lit(p, ",\"kind\":\"");
-	put_cstr(p, kname ? kname : "unknown");
-	put_lit(p, "\",\"pid\":");
-	put_u64(p, ev->pid);
-	put_lit(p, ",\"tid\":");
-	put_u64(p, ev->tid);
-	put_lit(p, ",\"cgroup_id\":");
-	put_u64(p, ev->cgroup_id);
+	jsonw_start_object(w);
+	jsonw_uint_field(w, "ts_ns", ev->ts_ns);
+	jsonw_int_field(w, "t_ns", (int64_t)(ev->ts_ns - p->start_ns));
+	jsonw_string_field(w, "kind", kname ? kname : "unknown");
+	jsonw_uint_field(w, "pid", ev->pid);
+	jsonw_uint_field(w, "tid", ev->tid);
+	jsonw_uint_field(w, "cgroup_id", ev->cgroup_id);
 
 	switch (ev->kind) {
 	PM_CASE_ALLOC_KINDS:
-		put_lit(p, ",\"size\":");
-		put_u64(p, ev->alloc.size);
-		put_lit(p, ",\"addr\":");
-		put_u64(p, ev->alloc.addr);
+		jsonw_uint_field(w, "size", ev->alloc.size);
+		jsonw_uint_field(w, "addr", ev->alloc.addr);
 		if (is_realloc(ev->kind)) {
-			put_lit(p, ",\"old_addr\":");
-			put_u64(p, ev->alloc.old_addr);
-			json_block(p, "old_", ev->alloc.old_block);
+			jsonw_uint_field(w, "old_addr", ev->alloc.old_addr);
+			json_block(w, "old_", ev->alloc.old_block);
 		}
 		break;
 	case PM_PY_FREE:
 	case PM_FREE:
-		put_lit(p, ",\"addr\":");
-		put_u64(p, ev->free.addr);
-		json_block(p, "", ev->free.block);
+		jsonw_uint_field(w, "addr", ev->free.addr);
+		json_block(w, "", ev->free.block);
 		break;
 	case PM_PY_DEALLOC:
-		put_lit(p, ",\"obj\":");
-		put_u64(p, ev->dealloc.obj);
-		put_lit(p, ",\"type\":");
-		put_u64(p, ev->dealloc.type);
-		put_lit(p, ",\"type_name\":");
-		put_str(p, ev->dealloc.type_name, true);
+		jsonw_uint_field(w, "obj", ev->dealloc.obj);
+		jsonw_uint_field(w, "type", ev->dealloc.type);
+		jsonw_string_field(w, "type_name", ev->dealloc.type_name);
 		break;
 	case PM_GC_START:
 	case PM_GC_DONE:
-		put_lit(p, ",\"generation\":");
-		put_i64(p, ev->gc.generation);
+		jsonw_int_field(w, "generation", ev->gc.generation);
 		if (ev->kind == PM_GC_DONE) {
-			put_lit(p, ",\"collected\":");
-			put_i64(p, ev->gc.collected);
-			put_lit(p, ",\"duration_ns\":");
-			put_u64(p, ev->gc.duration_ns);
+			jsonw_int_field(w, "collected", ev->gc.collected);
+			jsonw_uint_field(w, "duration_ns", ev->gc.duration_ns);
 		}
-		put_lit(p, ",\"source\":\"");
-		put_cstr(p, gc_source_name(ev->gc.source));
-		put_char(p, '"');
+		jsonw_string_field(w, "source", gc_source_name(ev->gc.source));
 		break;
 	case PM_EXEC:
 	case PM_EXIT:
-		put_lit(p, ",\"ppid\":");
-		put_u64(p, ev->proc.ppid);
-		put_lit(p, ",\"comm\":");
-		put_str(p, ev->proc.comm, true);
-		if (ev->kind == PM_EXEC) {
-			put_lit(p, ",\"path\":");
-			put_str(p, ev->proc.path, true);
-		} else {
-			put_lit(p, ",\"exit_code\":");
-			put_i64(p, ev->proc.exit_code);
-		}
+		jsonw_uint_field(w, "ppid", ev->proc.ppid);
+		jsonw_string_field(w, "comm", ev->proc.comm);
+		if (ev->kind == PM_EXEC)
+			jsonw_string_field(w, "path", ev->proc.path);
+		else
+			jsonw_int_field(w, "exit_code", ev->proc.exit_code);
 		break;
 	case PM_VM:
-		put_lit(p, ",\"op\":\"");
-		put_cstr(p, pm_vm_op_name(ev->vm.op));
-		put_lit(p, "\",\"addr\":");
-		put_u64(p, ev->vm.addr);
-		put_lit(p, ",\"len\":");
-		put_u64(p, ev->vm.len);
-		put_lit(p, ",\"old_addr\":");
-		put_u64(p, ev->vm.old_addr);
-		put_lit(p, ",\"old_len\":");
-		put_u64(p, ev->vm.old_len);
-		put_lit(p, ",\"prot\":");
-		put_u64(p, ev->vm.prot);
-		put_lit(p, ",\"flags\":");
-		put_u64(p, ev->vm.flags);
+		jsonw_string_field(w, "op", pm_vm_op_name(ev->vm.op));
+		jsonw_uint_field(w, "addr", ev->vm.addr);
+		jsonw_uint_field(w, "len", ev->vm.len);
+		jsonw_uint_field(w, "old_addr", ev->vm.old_addr);
+		jsonw_uint_field(w, "old_len", ev->vm.old_len);
+		jsonw_uint_field(w, "prot", ev->vm.prot);
+		jsonw_uint_field(w, "flags", ev->vm.flags);
 		break;
 	case PM_RSS:
-		put_lit(p, ",\"rss\":");
-		put_u64(p, ev->rss.rss);
-		put_lit(p, ",\"anon\":");
-		put_u64(p, ev->rss.anon);
+		jsonw_uint_field(w, "rss", ev->rss.rss);
+		jsonw_uint_field(w, "anon", ev->rss.anon);
 		break;
 	default:
 		break;
 	}
-	put_lit(p, "}\n");
+	jsonw_end_object(w);
+	jsonw_end_line(w);
 }
 
 static const char *container_state_name(enum pm_container_state st)
@@ -420,17 +391,17 @@ static void print_container_text(struct event_printer *p, const struct pm_contai
 	put_lit(p, " cgroup=");
 	put_u64(p, c->cgroup_id);
 	put_lit(p, " runtime=");
-	put_str(p, c->runtime, false);
+	put_str(p, c->runtime);
 	put_lit(p, " id=");
-	put_str(p, id, false);
+	put_str(p, id);
 	put_lit(p, " name=");
-	put_str(p, c->name, false);
+	put_str(p, c->name);
 	put_lit(p, " image=");
-	put_str(p, c->image, false);
+	put_str(p, c->image);
 	put_lit(p, " project=");
-	put_str(p, c->project, false);
+	put_str(p, c->project);
 	put_lit(p, " service=");
-	put_str(p, c->service, false);
+	put_str(p, c->service);
 	put_char(p, '\n');
 }
 
@@ -440,27 +411,23 @@ static void print_container_text(struct event_printer *p, const struct pm_contai
  */
 static void print_container_jsonl(struct event_printer *p, const struct pm_container *c)
 {
-	put_lit(p, "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":");
-	put_u64(p, c->ts_ns);
-	put_lit(p, ",\"t_ns\":");
-	put_i64(p, (int64_t)(c->ts_ns - p->start_ns));
-	put_lit(p, ",\"state\":\"");
-	put_cstr(p, container_state_name(c->state));
-	put_lit(p, "\",\"cgroup_id\":");
-	put_u64(p, c->cgroup_id);
-	put_lit(p, ",\"runtime\":");
-	put_str(p, c->runtime, true);
-	put_lit(p, ",\"id\":");
-	put_str(p, c->id, true);
-	put_lit(p, ",\"name\":");
-	put_str(p, c->name, true);
-	put_lit(p, ",\"image\":");
-	put_str(p, c->image, true);
-	put_lit(p, ",\"project\":");
-	put_str(p, c->project, true);
-	put_lit(p, ",\"service\":");
-	put_str(p, c->service, true);
-	put_lit(p, "}\n");
+	struct jsonw *w = &p->jw;
+
+	jsonw_start_object(w);
+	jsonw_string_field(w, "type", "container");
+	jsonw_string_field(w, "kind", "container");
+	jsonw_uint_field(w, "ts_ns", c->ts_ns);
+	jsonw_int_field(w, "t_ns", (int64_t)(c->ts_ns - p->start_ns));
+	jsonw_string_field(w, "state", container_state_name(c->state));
+	jsonw_uint_field(w, "cgroup_id", c->cgroup_id);
+	jsonw_string_field(w, "runtime", c->runtime);
+	jsonw_string_field(w, "id", c->id);
+	jsonw_string_field(w, "name", c->name);
+	jsonw_string_field(w, "image", c->image);
+	jsonw_string_field(w, "project", c->project);
+	jsonw_string_field(w, "service", c->service);
+	jsonw_end_object(w);
+	jsonw_end_line(w);
 }
 
 static struct event_printer *to_printer(struct pm_sink *sink)
@@ -474,7 +441,7 @@ static int event_printer__record(struct pm_sink *sink, const struct pm_record *r
 
 	if (rec->type != PM_REC_EVENT && rec->type != PM_REC_CONTAINER)
 		return 0;
-	if (p->len + LINE_ROOM > BUF_SIZE && printer_flush(p))
+	if ((p->len + LINE_ROOM > BUF_SIZE || p->jw.len > BUF_SIZE) && printer_flush(p))
 		return p->err;
 	if (rec->type == PM_REC_CONTAINER) {
 		if (p->fmt == EVENT_FMT_JSONL)
@@ -519,6 +486,7 @@ struct event_printer *event_printer__new(FILE *out, enum event_format fmt, uint6
 	p->out = out;
 	p->fmt = fmt;
 	p->start_ns = start_ns;
+	jsonw_init_mem(&p->jw, false);
 	p->sink.record = event_printer__record;
 	p->sink.finish = event_printer__finish;
 	return p;
@@ -531,6 +499,7 @@ void event_printer__free(struct event_printer *p)
 	if (!p)
 		return;
 	printer_flush(p);
+	jsonw_free(&p->jw);
 	free(p->buf);
 	free(p);
 }
