@@ -93,7 +93,7 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 
 # Each unit test links only the pieces it tests (TEST_OBJS_<name>), so a
 # test builds even while an unrelated piece does not.
-TEST_OBJS_test_trace := feed/record.o feed/feed.o trace/trace.o
+TEST_OBJS_test_trace := feed/record.o feed/feed.o trace/codec.o trace/writer.o trace/reader.o
 TEST_OBJS_test_elf := attach/elf_inspect.o
 TEST_OBJS_test_debuginfo := attach/debuginfo.o attach/elf_inspect.o attach/targets.o attach/procmaps.o util/fileio.o
 TEST_OBJS_test_procmaps := attach/procmaps.o util/fileio.o

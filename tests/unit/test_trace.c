@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests of the trace file writer and reader (user/trace/trace.c). */
+/* Unit tests of the trace file writer and reader (user/trace/writer.c, reader.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

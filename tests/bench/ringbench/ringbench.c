@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Consumer throughput: how many events per second pymac's consumer
- * (user/feed/consumer.c) and trace writer (user/trace/trace.c) take from the ring
+ * (user/feed/consumer.c) and trace writer (user/trace/writer.c) take from the ring
  * buffer on one core, and what is lost when the producer goes faster.
  *
  * A BPF program (ringbench.bpf.c) writes pymac's own py_malloc/py_free
