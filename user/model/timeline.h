@@ -111,6 +111,20 @@ size_t timeline__gcs(const struct timeline *tl, size_t lane, uint64_t from_ns, u
 size_t timeline__top_types(const struct timeline *tl, size_t lane, uint64_t from_ns, uint64_t to_ns,
 			   struct tl_type_count *out, size_t max);
 
+/* count per second over span_ns, rounded down (0 for an empty span) */
+static inline uint64_t tl_per_second(uint64_t count, uint64_t span_ns)
+{
+	if (!span_ns)
+		return 0;
+	return (uint64_t)((unsigned __int128)count * 1000000000ull / span_ns);
+}
+
+/* Had the lane ended by time t? (A paused view shows the past.) */
+static inline bool tl_lane_ended_by(const struct lg_lane *l, uint64_t t)
+{
+	return l->ended && l->ended_ns < t;
+}
+
 /* Total events lost so far, over all lanes and pids not in any lane. */
 uint64_t timeline__lost_total(const struct timeline *tl);
 
