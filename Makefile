@@ -84,7 +84,7 @@ $(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Only the files that load the BPF object include its skeleton.
-SKEL_USERS := $(OUTPUT)/user/attach/probes.o
+SKEL_USERS := $(patsubst %,$(OUTPUT)/user/attach/%.o,probes probe_sites probe_sources probe_sample probe_binaries)
 $(SKEL_USERS): $(OUTPUT)/pymac.skel.h
 
 $(OUTPUT)/pymac: $(USER_OBJS)
