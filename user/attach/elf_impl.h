@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ELF inspection's insides (attach/elf_inspect.h), shared by elf_inspect.c
+ * (the file, its sections and symbols), elf_notes.c (notes, USDT, build-id,
+ * DT_NEEDED, direct calls) and elf_dwarf.c (DWARF parameters and inlined
+ * sites). Not for other pieces.
+ *
+ * The files come from containers we do not control, so everything here
+ * treats them as hostile: the whole file is read into memory first (a
+ * mapping could be truncated under us and SIGBUS us), libelf is only asked
+ * for data it bounds-checks, and every offset, size and count we take from
+ * the file ourselves is checked against the buffer before use.
+ */
+#ifndef PYMAC_ELF_IMPL_H
+#define PYMAC_ELF_IMPL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <elfutils/libdw.h>
+#include <dwarf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "attach/elf_inspect.h"
+#include "regs.h"
+#ifndef NT_STAPSDT
+#define NT_STAPSDT 3
+#endif
+
+/* Nothing pymac inspects comes close; this only stops a hostile "file" from
+ * exhausting memory. */
+#define ELF_MAX_FILE_SIZE (4ULL << 30)
+/* Deep enough for any real C/C++ DIE tree; bounds recursion on garbage. */
+#define DIE_MAX_DEPTH 32
+
+struct elf_file {
+	Elf *elf;
+	char *buf; /* whole file image, owned; elf points into it */
+	size_t len;
+	GElf_Ehdr ehdr;
+	size_t shstrndx;  /* (size_t)-1 when unknown */
+	GElf_Phdr *phdrs; /* only headers whose file range lies inside buf */
+	size_t phnum;
+};
+
+uint32_t elfi_rd32(const struct elf_file *ef, const unsigned char *p);
+uint64_t elfi_rd64(const struct elf_file *ef, const unsigned char *p);
+size_t elfi_addr_size(const struct elf_file *ef);
+const char *elfi_scn_name(const struct elf_file *ef, const GElf_Shdr *sh);
+const unsigned char *elfi_scn_bytes(Elf_Scn *scn, const GElf_Shdr *sh, size_t *size);
+Elf_Scn *elfi_find_scn_by_name(const struct elf_file *ef, const char *name, GElf_Shdr *out);
+
+#endif /* PYMAC_ELF_IMPL_H */
