@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/* The session's containers: found, tracked from their first process,
+ * joined later, stopped (session_impl.h; docs/containers.md). */
+#include "feed/session_impl.h"
+
+/* ---- containers ---- */
+
+static const char *container_label(const struct tracked_container *c)
+{
+	return c->info.name[0] ? c->info.name : c->cgpath;
+}
+
+static void emit_container(struct session *s, const struct tracked_container *c,
+			   enum pm_container_state state)
+{
+	struct pm_record rec = {.type = PM_REC_CONTAINER};
+
+	rec.cont.ts_ns = pm_now_ns();
+	rec.cont.cgroup_id = c->info.cgroup_id;
+	rec.cont.state = state;
+	rec.cont.runtime = c->runtime;
+	rec.cont.id = c->info.id;
+	rec.cont.name = container_label(c);
+	rec.cont.image = c->info.image;
+	rec.cont.project = c->info.project;
+	rec.cont.service = c->info.service;
+	ss_emit(s, &rec);
+}
+
+/*
+ * Start tracing a container: filter its cgroup in, describe it, attach to
+ * its processes, and attach ahead of time to the Python its PATH names, so
+ * that an interpreter started in it later (docker exec, a script) is seen
+ * from its first instruction. *has_python says whether any Python was found.
+ */
+int ss_track_container(struct session *s, struct tracked_container *c, bool *has_python)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int err;
+
+	*has_python = false;
+	if (s->nconts == CONTAINERS_MAX) {
+		pm_err("at most %d containers can be traced at once; %s is not", CONTAINERS_MAX,
+		       container_label(c));
+		return -E2BIG;
+	}
+	err = probes__trace_cgroup(s->probes, c->info.cgroup_id);
+	if (err) {
+		pm_err("cannot trace cgroup %s: %s", c->cgpath, strerror(-err));
+		return err;
+	}
+	s->conts[s->nconts++] = *c;
+	c = &s->conts[s->nconts - 1];
+	emit_container(s, c, PM_CONTAINER_RUNNING);
+
+	err = cgroup2__pids(c->cgpath, &pids, &n);
+	if (err && err != -ENOENT)
+		pm_err("cannot list the processes of %s: %s", container_label(c), strerror(-err));
+	for (size_t i = 0; i < n; i++) {
+		struct target_proc tp;
+
+		if (ss_known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
+			continue;
+		ss_emit_process(s, &tp, true);
+		ss_attach_process(s, &tp);
+		*has_python |= tp.has_python;
+	}
+	/* any process will do to see the container's filesystem and PATH
+	 * (with pid-filtered uprobes there is nothing to attach ahead: each
+	 * process is attached when it shows up) */
+	for (size_t i = 0; i < n && !s->pid_links; i++) {
+		struct target_command tc;
+		struct probe_coverage cov;
+
+		if (target_root__find_python(pids[i], &tc) == 0) {
+			probes__attach(s->probes, &tc.python, tc.python_version,
+				       tc.has_libc ? &tc.libc : NULL, &cov);
+			*has_python = true;
+			break;
+		}
+	}
+	free(pids);
+	return 0;
+}
+
+/* Is the container traced now? (A stopped one that runs again is traced anew.) */
+bool ss_container_tracked(struct session *s, const char *id)
+{
+	for (size_t i = 0; i < s->nconts; i++)
+		if (s->conts[i].info.id[0] && !s->conts[i].stopped &&
+		    strcmp(s->conts[i].info.id, id) == 0)
+			return true;
+	return false;
+}
+
+static void container_from_info(struct tracked_container *c, const struct container_info *info)
+{
+	memset(c, 0, sizeof(*c));
+	c->info = *info;
+	snprintf(c->runtime, sizeof(c->runtime), "%s", container_runtime__name(info->runtime));
+	if (info->cgroup_id)
+		cgroup2__path_of_id(info->cgroup_id, c->cgpath, sizeof(c->cgpath));
+}
+
+static bool wants_container(const struct session *s, const struct container_info *ci)
+{
+	const struct target_opts *t = s->o.targets;
+
+	if (t->all_containers)
+		return true;
+	for (int i = 0; i < t->nprojects; i++)
+		if (strcmp(ci->project, t->projects[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Under --compose-project/--all-containers: containers that started since the last look join. */
+void ss_scan_containers(struct session *s, bool first)
+{
+	struct container_info *list = NULL;
+	size_t n = 0;
+	int err = container_info__list(false, &list, &n);
+
+	if (err) {
+		if (first)
+			pm_err("cannot list containers: %s", strerror(-err));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tracked_container c;
+		bool py;
+
+		if (!list[i].running || !list[i].cgroup_id || !wants_container(s, &list[i]) ||
+		    ss_container_tracked(s, list[i].id))
+			continue;
+		container_from_info(&c, &list[i]);
+		if (!c.cgpath[0])
+			continue; /* its cgroup is already gone */
+		if (!first && !s->o.quiet)
+			fprintf(stderr, "pymac: container %s joined\n", container_label(&c));
+		if (ss_track_container(s, &c, &py) == 0 && !py && !s->o.quiet)
+			fprintf(stderr,
+				"pymac: container %s runs no Python and has none on its PATH; %s\n",
+				container_label(&c),
+				(s->o.targets->sources & (1u << PM_SOURCE_LIBC))
+				    ? "only its libc is traced"
+				    : "nothing in it is traced unless a Python starts in it");
+	}
+	free(list);
+}
+
+/* Containers whose cgroup emptied or vanished end their timeline. */
+void ss_check_containers(struct session *s)
+{
+	for (size_t i = 0; i < s->nconts; i++) {
+		struct tracked_container *c = &s->conts[i];
+		int pop;
+
+		if (c->stopped)
+			continue;
+		pop = cgroup2__populated(c->cgpath);
+		if (pop == 0 || pop == -ENOENT) {
+			c->stopped = true;
+			emit_container(s, c, PM_CONTAINER_STOPPED);
+			if (!s->o.quiet)
+				fprintf(stderr, "pymac: container %s stopped\n",
+					container_label(c));
+		}
+	}
+}
+
+/* Does a process in the cgroup run Python, or could one (python3 on its PATH)? */
+static bool cgroup_has_python(const char *cgpath)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	bool yes = false;
+
+	if (cgroup2__pids(cgpath, &pids, &n))
+		return false;
+	for (size_t i = 0; i < n && !yes; i++) {
+		struct target_proc tp;
+		struct target_command tc;
+
+		yes = (target_proc__inspect(pids[i], &tp) == 0 && tp.has_python) ||
+		      target_root__find_python(pids[i], &tc) == 0;
+	}
+	free(pids);
+	return yes;
+}
+
+/* Resolve --container and --cgroup targets into s->pending; one line and
+ * false on a bad one. */
+bool ss_resolve_named_targets(struct session *s)
+{
+	const struct target_opts *t = s->o.targets;
+	bool only_libc = !(s->o.targets->sources & ~NO_PYTHON_NEEDED);
+
+	for (int i = 0; i < t->ncontainers; i++) {
+		struct container_info info;
+		struct tracked_container c;
+		int err = container_info__lookup(t->containers[i], &info);
+
+		if (err == -ENOENT || err == -EINVAL) {
+			pm_err("no container named or with id '%s'", t->containers[i]);
+			return false;
+		}
+		if (err) {
+			pm_err("cannot look up container '%s': %s (is the Docker engine running?)",
+			       t->containers[i], strerror(-err));
+			return false;
+		}
+		if (!info.running) {
+			pm_err("container %s (%.12s) is not running", info.name, info.id);
+			return false;
+		}
+		container_from_info(&c, &info);
+		if (!info.cgroup_id || !c.cgpath[0]) {
+			pm_err("cannot find the cgroup of container %s", info.name);
+			return false;
+		}
+		for (size_t k = 0; k < s->npending; k++)
+			if (strcmp(s->pending[k].info.id, info.id) == 0)
+				goto next_container;
+		if (!only_libc && !cgroup_has_python(c.cgpath)) {
+			pm_err(
+			    "container %s runs no Python: no process maps an interpreter and "
+			    "there is no python3 on its PATH (to trace its libc allocations, use "
+			    "--probes libc)",
+			    info.name);
+			return false;
+		}
+		s->pending[s->npending++] = c;
+	next_container:;
+	}
+	for (int i = 0; i < t->ncgroups; i++) {
+		struct tracked_container c = {};
+		struct container_ref ref;
+		char cg[CONTAINER_CGPATH_MAX];
+		const char *path = t->cgroups[i];
+		int err;
+
+		/* accept /sys/fs/cgroup[/unified]/docker/ID as well as /docker/ID */
+		if (strncmp(path, "/sys/fs/cgroup/unified/", 23) == 0)
+			path += 22;
+		else if (strncmp(path, "/sys/fs/cgroup/", 15) == 0)
+			path += 14;
+		snprintf(cg, sizeof(cg), "%s", path);
+		if (strlen(cg) > 1 && cg[strlen(cg) - 1] == '/')
+			cg[strlen(cg) - 1] = '\0';
+		err = cgroup2__id_of_path(cg, &c.info.cgroup_id);
+		if (err) {
+			pm_err("no cgroup %s: %s", t->cgroups[i], strerror(-err));
+			return false;
+		}
+		snprintf(c.cgpath, sizeof(c.cgpath), "%s", cg);
+		if (container_ref__from_cgroup_path(cg, &ref) == 0 &&
+		    ref.runtime != CONTAINER_HOST && container_info__lookup(ref.id, &c.info) == 0) {
+			c.info.cgroup_id = 0;
+			cgroup2__id_of_path(cg, &c.info.cgroup_id);
+			snprintf(c.runtime, sizeof(c.runtime), "%s",
+				 container_runtime__name(ref.runtime));
+		} else {
+			c.bare_cgroup = true;
+			snprintf(c.runtime, sizeof(c.runtime), "cgroup");
+			snprintf(c.info.name, sizeof(c.info.name), "%.*s",
+				 (int)sizeof(c.info.name) - 1, cg);
+		}
+		s->pending[s->npending++] = c;
+	}
+	return true;
+}
