@@ -4,13 +4,20 @@
 # debootstrap and loaded with docker import. Cached: an existing image is kept
 # unless --force is given.
 #
-# usage: scripts/build-image.sh [--force] [--image NAME] [--mirror URL]
+# With --tree DIR (a tree scripts/build-python.sh cached), the rootfs gets no
+# Debian python3 but the runtime libraries such a build links to and DIR's
+# /usr/local, like the official python:3.X-slim images; --label K=V labels
+# the image.
+#
+# usage: scripts/build-image.sh [--force] [--image NAME] [--mirror URL] [--tree DIR] [--label K=V]...
 set -u
 
 IMAGE=${PYMAC_IMAGE:-pymaccounter/python:3.11}
 SUITE=bookworm
 MIRROR=${PYMAC_DEBIAN_MIRROR:-}
 FORCE=0
+TREE=
+LABELS=
 
 die() {
 	echo "build-image: $*" >&2
@@ -22,8 +29,10 @@ while [ $# -gt 0 ]; do
 	--force) FORCE=1 ;;
 	--image) [ $# -ge 2 ] || die "--image needs a name"; IMAGE=$2; shift ;;
 	--mirror) [ $# -ge 2 ] || die "--mirror needs a URL"; MIRROR=$2; shift ;;
+	--tree) [ $# -ge 2 ] || die "--tree needs a directory"; TREE=$2; shift ;;
+	--label) [ $# -ge 2 ] || die "--label needs KEY=VALUE"; LABELS="$LABELS $2"; shift ;;
 	-h | --help)
-		sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown argument: $1 (try --help)" ;;
@@ -66,9 +75,21 @@ command -v debootstrap >/dev/null 2>&1 || {
 ROOT=$(mktemp -d /var/tmp/pymac-rootfs.XXXXXX) || die "mktemp failed"
 trap 'rm -rf "$ROOT"' EXIT INT TERM
 
+# The runtime libraries of a python:3.X-slim image: what its build links
+# to (docker-library/python's slim Dockerfile keeps the same set).
+SLIM_LIBS=ca-certificates,netbase,tzdata,libbz2-1.0,libdb5.3,libexpat1,libffi8,libgdbm6,liblzma5,libncursesw6,libreadline8,libsqlite3-0,libssl3,libuuid1,zlib1g
+if [ -n "$TREE" ]; then
+	[ -x "$TREE/usr/local/bin/python3" ] || die "$TREE has no usr/local/bin/python3 (see scripts/build-python.sh)"
+	INCLUDE=$SLIM_LIBS
+	PY=/usr/local/bin/python3
+else
+	INCLUDE=python3
+	PY=/usr/bin/python3
+fi
+
 start=$(date +%s)
 echo "build-image: debootstrap $SUITE from $MIRROR"
-if ! debootstrap --variant=minbase --include=python3 "$SUITE" "$ROOT" "$MIRROR" \
+if ! debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOT" "$MIRROR" \
 	>"$ROOT.log" 2>&1; then
 	tail -n 20 "$ROOT.log" >&2
 	rm -f "$ROOT.log"
@@ -77,12 +98,19 @@ fi
 rm -f "$ROOT.log"
 # Package caches only make the image bigger.
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
-[ -x "$ROOT/usr/bin/python3" ] || die "the rootfs has no /usr/bin/python3"
+if [ -n "$TREE" ]; then
+	cp -a "$TREE/usr/local/." "$ROOT/usr/local/" || die "copying $TREE/usr/local failed"
+	[ -d "$TREE/usr/share/gdb" ] && cp -a "$TREE/usr/share/gdb" "$ROOT/usr/share/"
+fi
+[ -x "$ROOT$PY" ] || die "the rootfs has no $PY"
 boot=$(date +%s)
 
 echo "build-image: docker import $IMAGE"
-tar -C "$ROOT" -c . | docker import \
-	-c 'CMD ["/usr/bin/python3"]' -c 'ENV LANG=C.UTF-8' - "$IMAGE" >/dev/null ||
-	die "docker import failed"
+set -- -c "CMD [\"$PY\"]" -c 'ENV LANG=C.UTF-8'
+[ -n "$TREE" ] && set -- "$@" -c 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin'
+for l in $LABELS; do
+	set -- "$@" -c "LABEL $l"
+done
+tar -C "$ROOT" -c . | docker import "$@" - "$IMAGE" >/dev/null || die "docker import failed"
 end=$(date +%s)
 echo "build-image: built $IMAGE (debootstrap $((boot - start))s, import $((end - boot))s)"
