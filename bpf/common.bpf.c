@@ -10,5 +10,7 @@ const volatile __u32 pm_off_ob_type = 8;  /* PyObject.ob_type */
 const volatile __u32 pm_off_tp_name = 24; /* PyTypeObject.tp_name (after the PyVarObject head) */
 __u64 pm_lost_by_kind[PM_KIND_MAX];
 struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
+struct pm_gc_layout pm_gc_layouts[PM_GC_SLOTS];
+__u64 pm_gc_layout_misses;
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

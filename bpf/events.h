@@ -96,8 +96,11 @@ struct pm_dealloc_rec {
 
 /*
  * gc_start/gc_done. generation is known at start (and repeated at done);
- * collected (unreachable objects found, collected + uncollectable) and
- * duration_ns only at done. collected is -1 when unknown.
+ * collected, uncollectable and duration_ns only at done (-1 when unknown).
+ * collected counts every unreachable object the collection found, what
+ * gc.callbacks calls collected + uncollectable (the collector's return
+ * value); uncollectable those of them it could not free (put in
+ * gc.garbage), known where the probe reads the collector's statistics.
  */
 struct pm_gc_rec {
 	struct pm_hdr h;
@@ -105,6 +108,7 @@ struct pm_gc_rec {
 	__u32 source; /* enum pm_gc_source */
 	__s64 collected;
 	__u64 duration_ns;
+	__s64 uncollectable;
 };
 
 /* exec/exit of a traced process. exit_code is the wait status (exit only). */

@@ -61,6 +61,10 @@ extern __u64 pm_lost_by_kind[PM_KIND_MAX];
 /* pymalloc layouts of the builds whose frees are sized (regs.h); user space
  * fills a slot before it attaches the first site naming it. */
 extern struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
+/* GC state layouts of the builds whose collector is read (regs.h), and how
+ * often a layout's self-check failed (a build it does not fit). */
+extern struct pm_gc_layout pm_gc_layouts[PM_GC_SLOTS];
+extern __u64 pm_gc_layout_misses;
 
 /* How deep below the root a traced cgroup may be. */
 #define PM_CGROUP_LEVELS 8

@@ -32,6 +32,8 @@ enum pm_reg {
  * propagated into a clone, e.g. generation 2 of collect.constprop.0).
  */
 #define PM_ARG_CONST 0x80000000u
+/* No argument spec: where the value is is not known. */
+#define PM_ARG_UNKNOWN 0xffffffffu
 
 /*
  * The stack pointer, which only locations (below) name: DWARF places
@@ -108,6 +110,44 @@ struct pm_pool_layout {
 	unsigned arenaindex_off; /* struct pool_header */
 	unsigned szidx_off;
 	unsigned arena_obj_size; /* sizeof(struct arena_object); address is first */
+};
+
+/*
+ * Where a build keeps the main interpreter's GC state, for a probe on the
+ * collector that reads its generation_stats (bpf/gc.bpf.c): user space fills
+ * one slot of pm_gc_layouts[] per distinct layout, from a table by version
+ * (3.8-3.12) or _Py_DebugOffsets (3.13), and names it in the cookie.
+ *
+ * Cookie of pm_gc_fn_enter:
+ *   bits 0-31   where the collector takes `generation` (PM_ARG_*, or
+ *               PM_ARG_UNKNOWN), used only without a layout
+ *   bits 32-35  layout slot (0: none)
+ *   bits 36-63  _PyRuntime's distance from the probed address (signed):
+ *               the probe's ip plus it is _PyRuntime whatever the load bias
+ */
+#define PM_GC_SLOTS		   8
+#define PM_GC_COOKIE(spec, slot, dist)                                                             \
+	((unsigned long long)(unsigned)(spec) | ((unsigned long long)((slot)&0xfu) << 32) |        \
+	 ((unsigned long long)(dist) << 36))
+#define PM_GC_COOKIE_SPEC(c) ((unsigned)(c))
+#define PM_GC_COOKIE_SLOT(c) ((unsigned)(((c) >> 32) & 0xf))
+#define PM_GC_COOKIE_DIST(c) ((long long)(c) >> 36)
+#define PM_GC_DIST_MIN	     (-(1ll << 27))
+#define PM_GC_DIST_MAX	     ((1ll << 27) - 1)
+
+struct pm_gc_layout {
+	/* offset in _PyRuntime of the pointer to the main interpreter; 0: the
+	 * GC state is part of _PyRuntime itself (3.8) */
+	unsigned interp_off;
+	/* offset of the GC state (struct _gc_runtime_state) in the
+	 * interpreter, or in _PyRuntime when interp_off is 0 */
+	unsigned gc_off;
+	/* generation_stats[3] {collections, collected, uncollectable} */
+	unsigned stats_off;
+	/* a self-check: the pointer at check_off points at the GC state plus
+	 * check_to (generation0 -> generations[0]); check_off 0: none */
+	unsigned check_off;
+	unsigned check_to;
 };
 
 #endif /* PYMAC_REGS_H */

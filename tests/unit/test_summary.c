@@ -359,7 +359,7 @@ static void test_json_full(void **state)
 						 "calloc",     "realloc",   "free",	  "exec",
 						 "exit",       "vm",	    "rss",	  NULL};
 	static const char *const gc_keys[] = {
-	    "collections", "by_generation", "collected", "time_ns", "source", "unfinished", NULL};
+	    "collections", "by_generation", "collected", "uncollectable", "time_ns", "source", "unfinished", NULL};
 	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0};
 	struct procstats *s = full_summary();
 	char *text = summary_json(s, &info, 10);
@@ -797,7 +797,8 @@ static const struct pm_record every_kind[] = {
 	    .gc = {.generation = 2,
 		   .source = PM_GC_SRC_USDT,
 		   .collected = 5,
-		   .duration_ns = 123456}}},
+		   .duration_ns = 123456,
+		   .uncollectable = -1}}},
     {.type = PM_REC_EVENT,
      .ev = {.ts_ns = T0 + 4000000,
 	    .cgroup_id = 9,
@@ -867,7 +868,8 @@ static void test_event_text(void **state)
 	    "     0.001600000 4242/4242 py_free addr=0x20\n"
 	    "     0.002000000 4242/4242 py_dealloc obj=0x7f0000000100 type=list\n"
 	    "     0.002500000 4242/4242 gc_start gen=2 source=uprobe\n"
-	    "     0.003000000 4242/4242 gc_done gen=2 collected=5 duration=0.000123456s "
+	    "     0.003000000 4242/4242 gc_done gen=2 collected=5 uncollectable=? "
+	    "duration=0.000123456s "
 	    "source=usdt\n"
 	    "     0.004000000 4242/4242 malloc size=1 addr=0x0\n"
 	    "     0.004000001 4242/4242 calloc size=2 addr=0xabc\n"
@@ -903,7 +905,7 @@ static void test_event_jsonl(void **state)
 	    "\"tid\":4242,\"cgroup_id\":9,\"generation\":2,\"source\":\"uprobe\"}\n"
 	    "{\"ts_ns\":1003000000,\"t_ns\":3000000,\"kind\":\"gc_done\",\"pid\":4242,"
 	    "\"tid\":4242,\"cgroup_id\":9,\"generation\":2,\"collected\":5,"
-	    "\"duration_ns\":123456,\"source\":\"usdt\"}\n"
+	    "\"uncollectable\":-1,\"duration_ns\":123456,\"source\":\"usdt\"}\n"
 	    "{\"ts_ns\":1004000000,\"t_ns\":4000000,\"kind\":\"malloc\",\"pid\":4242,"
 	    "\"tid\":4242,\"cgroup_id\":9,\"size\":1,\"addr\":0}\n"
 	    "{\"ts_ns\":1004000001,\"t_ns\":4000001,\"kind\":\"calloc\",\"pid\":4242,"

@@ -522,16 +522,16 @@ static size_t all_types(struct pm_record *r)
 	r[n].ev.dealloc.type = 0x7f00aaac0000; /* same name, other type */
 	r[n++].ev.dealloc.type_name = "dict";
 	r[n] = ev_rec(PM_GC_START, 3000, 4242, 4242, 77);
-	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_USDT, -1, 0};
+	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_USDT, -1, 0, -1};
 	n++;
 	r[n] = ev_rec(PM_GC_DONE, 3500, 4242, 4242, 77);
-	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_UPROBE, 12345, 500};
+	r[n].ev.gc = (typeof(r[n].ev.gc)){2, PM_GC_SRC_UPROBE, 12345, 500, 7};
 	n++;
 	r[n] = ev_rec(PM_GC_DONE, 3600, 4242, 4242, 77);
-	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MIN, UINT32_MAX, INT64_MIN, UINT64_MAX};
+	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MIN, UINT32_MAX, INT64_MIN, UINT64_MAX, INT64_MIN};
 	n++;
 	r[n] = ev_rec(PM_GC_START, 3700, 4242, 4242, 77);
-	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MAX, 0, INT64_MAX, 1};
+	r[n].ev.gc = (typeof(r[n].ev.gc)){INT32_MAX, 0, INT64_MAX, 1, INT64_MAX};
 	n++;
 	r[n] = ev_rec(PM_MALLOC, 4000, 4242, 4242, 77);
 	r[n].ev.alloc.size = 1 << 20;
@@ -808,7 +808,7 @@ static size_t synth_stream(struct pm_record *out, size_t n)
 		}
 		if (i < n && rnd() % 20000 == 0) {
 			out[i] = ev_rec(PM_GC_START, ts, 4242, 4242, 9001);
-			out[i++].ev.gc = (typeof(out[0].ev.gc)){0, PM_GC_SRC_USDT, -1, 0};
+			out[i++].ev.gc = (typeof(out[0].ev.gc)){0, PM_GC_SRC_USDT, -1, 0, -1};
 		}
 	}
 	return i;
@@ -1226,7 +1226,7 @@ static void test_bad_files(void **state)
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 7 is newer than this pymac supports (5)");
+	assert_string_equal(err, "trace version 7 is newer than this pymac supports (6)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
@@ -1782,7 +1782,7 @@ static void test_version5_encoding(void **state)
 	recs[1].ev.free.block = 32;
 	write_records(path, recs, 2, &recs[2].end);
 	buf = slurp(path, &len);
-	assert_int_equal(rd32(buf + 8), 5);
+	assert_int_equal(rd32(buf + 8), PM_TRACE_VERSION);
 	assert_int_equal(list_chunks(buf, len, chunks, 2), 1);
 	/* the annotation and its free are one record */
 	assert_int_equal(chunks[0].records, 3);
@@ -1793,7 +1793,7 @@ static void test_version5_encoding(void **state)
 	free(buf);
 	assert_int_equal(read_and_check(path, recs, 3, &last, &r), 3);
 	assert_int_equal(last, 0);
-	assert_int_equal(trace_reader__info(r)->version, 5);
+	assert_int_equal(trace_reader__info(r)->version, PM_TRACE_VERSION);
 	trace_reader__close(r);
 
 	/* in a version-4 file the tag is an unknown record, as it always was */
@@ -1801,6 +1801,63 @@ static void test_version5_encoding(void **state)
 	assert_int_equal(read_and_check(path, recs, 3, &last, &r), 0);
 	assert_int_equal(last, -EBADMSG);
 	assert_non_null(strstr(trace_reader__error(r), "unknown record type in record 2"));
+	trace_reader__close(r);
+}
+
+/*
+ * Version 6 adds `uncollectable` at the end of gc_start/gc_done. A version-6
+ * gc_done reads back with it; the same record without it, in a version-5
+ * file, reads back with -1 (not known).
+ */
+static void test_version6_gc(void **state)
+{
+	const char *path = tpath("v6.pmt");
+	struct pm_record rec = ev_rec(PM_GC_DONE, 1000, 1, 1, 1), got;
+	struct pm_end end = {1001, 1};
+	struct chunk_info chunks[2];
+	struct trace_reader *r;
+	uint8_t *buf, *raw;
+	size_t len, at = 0;
+	char err[256];
+
+	(void)state;
+	rec.ev.gc.generation = 2;
+	rec.ev.gc.source = PM_GC_SRC_UPROBE;
+	rec.ev.gc.collected = 5;
+	rec.ev.gc.uncollectable = 3;
+	rec.ev.gc.duration_ns = 100;
+	write_records(path, &rec, 1, &end);
+	r = trace_reader__open(path, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(trace_reader__next(r, &got), 1);
+	assert_int_equal(got.ev.kind, PM_GC_DONE);
+	assert_int_equal(got.ev.gc.collected, 5);
+	assert_int_equal(got.ev.gc.uncollectable, 3);
+	trace_reader__close(r);
+
+	/* the last byte of the record (zigzag 3) sits just before END's tag */
+	buf = slurp(path, &len);
+	assert_int_equal(list_chunks(buf, len, chunks, 2), 1);
+	raw = inflate_chunk(buf, &chunks[0]);
+	for (size_t i = 0; i + 1 < chunks[0].raw_len; i++)
+		if (raw[i] == 0x06 && raw[i + 1] == 0x70)
+			at = i;
+	assert_true(at > 2);
+	assert_true(raw[0] < 0x80); /* records_len is one byte */
+	memmove(raw + at, raw + at + 1, chunks[0].raw_len - at - 1);
+	raw[0]--;
+	payload_file(path, 5, 1000, 2, raw, chunks[0].raw_len - 1);
+	free(raw);
+	free(buf);
+	r = trace_reader__open(path, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(trace_reader__info(r)->version, 5);
+	assert_int_equal(trace_reader__next(r, &got), 1);
+	assert_int_equal(got.ev.gc.collected, 5);
+	assert_int_equal(got.ev.gc.uncollectable, -1);
+	assert_int_equal(got.ev.gc.duration_ns, 100);
+	assert_int_equal(trace_reader__next(r, &got), 1);
+	assert_int_equal(got.type, PM_REC_END);
 	trace_reader__close(r);
 }
 
@@ -2492,6 +2549,7 @@ int main(void)
 	    cmocka_unit_test(test_version4_small_chunks),
 	    cmocka_unit_test(test_version4_fixtures),
 	    cmocka_unit_test(test_version5_encoding),
+	    cmocka_unit_test(test_version6_gc),
 	    cmocka_unit_test(test_version5_block_damage),
 	    cmocka_unit_test(test_version5_blocks_roundtrip),
 	    cmocka_unit_test(test_version5_no_block_no_bytes),

@@ -446,6 +446,10 @@ static int on_gc(void *ctx, const struct es_lane *l, const struct es_gc *g)
 		jsonw_int_field(&c->ev, "collected", g->collected);
 	else
 		jsonw_null_field(&c->ev, "collected");
+	if (g->uncollectable >= 0)
+		jsonw_int_field(&c->ev, "uncollectable", g->uncollectable);
+	else
+		jsonw_null_field(&c->ev, "uncollectable");
 	jsonw_string_field(&c->ev, "source", gc_source_name(g->source));
 	jsonw_uint_field(&c->ev, "pid", g->pid);
 	if (g->finished)

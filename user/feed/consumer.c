@@ -78,6 +78,7 @@ int pm_record_from_bpf(void *data, size_t size, struct pm_record *rec)
 		e->gc.source = r->source;
 		e->gc.collected = r->collected;
 		e->gc.duration_ns = r->duration_ns;
+		e->gc.uncollectable = r->uncollectable;
 		return 0;
 	}
 	case PM_EXEC:

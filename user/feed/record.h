@@ -43,8 +43,11 @@ struct pm_event {
 		struct {
 			int32_t generation;
 			uint32_t source;      /* enum pm_gc_source */
-			int64_t collected;    /* -1: unknown (always at gc_start) */
+			/* unreachable objects found (gc.callbacks' collected +
+			 * uncollectable); -1: unknown (always at gc_start) */
+			int64_t collected;
 			uint64_t duration_ns; /* 0 at gc_start */
+			int64_t uncollectable; /* of them, left in gc.garbage; -1: unknown */
 		} gc;
 		/* exec, exit */
 		struct {

@@ -478,6 +478,7 @@ static int on_gc(void *ctx, const struct lg_lane *info, const struct lg_gc *g)
 	    .tid = g->tid,
 	    .generation = g->generation,
 	    .collected = g->state == LG_GC_DONE ? g->collected : -1,
+	    .uncollectable = g->state == LG_GC_DONE ? g->uncollectable : -1,
 	    .source = g->source,
 	    .finished = g->state == LG_GC_DONE,
 	};

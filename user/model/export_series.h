@@ -112,6 +112,7 @@ struct es_gc {
 	uint32_t pid, tid;
 	int32_t generation; /* -1: unknown */
 	int64_t collected;  /* -1: unknown */
+	int64_t uncollectable; /* -1: unknown */
 	uint32_t source;    /* enum pm_gc_source, 0 unknown */
 	bool finished;	    /* false: its process exited or exec'd first */
 };

@@ -78,6 +78,8 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 			t->gc_gen[d->gc_generation]++;
 		if (d->gc_collected > 0)
 			t->gc_collected += (uint64_t)d->gc_collected;
+		if (d->gc_uncollectable > 0)
+			t->gc_uncollectable += (uint64_t)d->gc_uncollectable;
 		t->gc_ns += d->gc_ns;
 	}
 	v->py_net += d->py_net;

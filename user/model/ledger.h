@@ -63,7 +63,8 @@ struct lg_totals {
 	uint64_t gc_starts;		 /* collections begun */
 	uint64_t gcs;			 /* collections finished */
 	uint64_t gc_gen[LG_GENERATIONS]; /* finished ones by generation */
-	uint64_t gc_collected;		 /* what they collected, where known */
+	uint64_t gc_collected;		 /* unreachable objects they found, where known */
+	uint64_t gc_uncollectable;	 /* of them, left in gc.garbage, where known */
 	uint64_t gc_ns;			 /* their durations */
 	uint64_t lost;			 /* events lost */
 	uint64_t unmatched_frees;	 /* frees of blocks never seen allocated */
@@ -137,10 +138,10 @@ struct lg_delta {
 	uint32_t unmatched;
 	uint32_t gc_starts; /* 1 when a collection began (ts_ns is its start) */
 	/* a collection finished: gc_done 1, its generation (-1 unknown), what
-	 * it collected (-1 unknown) and its duration */
+	 * it collected and could not (-1 unknown) and its duration */
 	uint32_t gc_done;
 	int32_t gc_generation;
-	int64_t gc_collected;
+	int64_t gc_collected, gc_uncollectable;
 	uint64_t gc_ns;
 	int64_t py_net, libc_net, py_live, libc_live;
 	int64_t fp_arena, fp_mmap, fp_heap, rss, rss_anon;
@@ -174,7 +175,8 @@ struct lg_gc {
 	uint64_t duration_ns;	   /* as the gc_done event measured it (0 if not done) */
 	uint32_t pid, tid;
 	int32_t generation; /* -1: unknown */
-	int64_t collected;  /* -1: unknown */
+	int64_t collected;  /* unreachable objects found; -1: unknown */
+	int64_t uncollectable; /* of them, left in gc.garbage; -1: unknown */
 	uint32_t source;    /* enum pm_gc_source, 0 unknown */
 	bool start_seen; /* false: a done whose start was not seen (started duration_ns before) */
 };

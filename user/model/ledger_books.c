@@ -205,6 +205,7 @@ int lg_on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struc
 		p->gc.tid = ev->tid;
 		p->gc.generation = ev->gc.generation;
 		p->gc.collected = -1;
+		p->gc.uncollectable = -1;
 		p->gc.source = ev->gc.source;
 		p->gc.start_seen = true;
 		p->gc_open = true;
@@ -222,6 +223,7 @@ int lg_on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struc
 		p->gc.pid = p->pub.pid;
 		p->gc.tid = ev->tid;
 		p->gc.generation = -1;
+		p->gc.collected = p->gc.uncollectable = -1;
 		p->gc.source = ev->gc.source;
 		s.ts_ns = p->gc.start_ns;
 		err = lg_emit_delta(lg, l, &s);
@@ -235,11 +237,13 @@ int lg_on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struc
 	if (ev->gc.generation >= 0)
 		p->gc.generation = ev->gc.generation;
 	p->gc.collected = ev->gc.collected;
+	p->gc.uncollectable = ev->gc.uncollectable;
 	if (ev->gc.source)
 		p->gc.source = ev->gc.source;
 	d->gc_done = 1;
 	d->gc_generation = p->gc.generation;
 	d->gc_collected = p->gc.collected;
+	d->gc_uncollectable = p->gc.uncollectable;
 	d->gc_ns = p->gc.duration_ns ? p->gc.duration_ns : p->gc.end_ns - p->gc.start_ns;
 	return lg_emit_gc(lg, l, &p->gc);
 }

@@ -126,6 +126,8 @@ static int on_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 			p->gc_gen[d->gc_generation]++;
 		if (d->gc_collected > 0)
 			p->gc_collected += (uint64_t)d->gc_collected;
+		if (d->gc_uncollectable > 0)
+			p->gc_uncollectable += (uint64_t)d->gc_uncollectable;
 		p->gc_time_ns += d->gc_ns;
 	}
 	return 0;

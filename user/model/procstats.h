@@ -49,7 +49,7 @@ struct ps_proc {
 	uint64_t unmatched_frees;
 
 	uint64_t gc_gen[LG_GENERATIONS];
-	uint64_t gc_collected;
+	uint64_t gc_collected, gc_uncollectable;
 	uint64_t gc_time_ns;
 	unsigned gc_src; /* enum ps_gc_src_bits */
 

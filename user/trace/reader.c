@@ -410,8 +410,10 @@ static bool dec__event(struct dec *d, uint8_t tag, struct pm_event *ev)
 	}
 	case PM_GC_START:
 	case PM_GC_DONE:
+		ev->gc.uncollectable = -1; /* versions 1-5 do not say */
 		return dec__s32(d, &ev->gc.generation) && dec__u32(d, &ev->gc.source) &&
-		       dec__s64(d, &ev->gc.collected) && dec__u64(d, &ev->gc.duration_ns);
+		       dec__s64(d, &ev->gc.collected) && dec__u64(d, &ev->gc.duration_ns) &&
+		       (d->r->info.version < 6 || dec__s64(d, &ev->gc.uncollectable));
 	case PM_EXEC:
 	case PM_EXIT:
 		return dec__u32(d, &ev->proc.ppid) && dec__s32(d, &ev->proc.exit_code) &&

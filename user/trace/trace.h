@@ -16,7 +16,7 @@
  * recency and size-class address predictors, 5 the block sizes of py_free and
  * py_realloc (pm_event free.block, alloc.old_block); older files are still
  * read. */
-#define PM_TRACE_VERSION 5
+#define PM_TRACE_VERSION 6
 
 /* Values in the file header. */
 struct pm_trace_info {

@@ -536,6 +536,7 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 		put_u64(w, ev->gc.source);
 		put_s64(w, ev->gc.collected);
 		put_u64(w, ev->gc.duration_ns);
+		put_s64(w, ev->gc.uncollectable);
 		break;
 	case PM_EXEC:
 	case PM_EXIT:

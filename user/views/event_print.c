@@ -248,6 +248,11 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 				put_i64(p, ev->gc.collected);
 			else
 				put_char(p, '?');
+			put_lit(p, " uncollectable=");
+			if (ev->gc.uncollectable >= 0)
+				put_i64(p, ev->gc.uncollectable);
+			else
+				put_char(p, '?');
 			put_lit(p, " duration=");
 			put_seconds(p, ev->gc.duration_ns);
 			put_char(p, 's');
@@ -334,6 +339,7 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 		jsonw_int_field(w, "generation", ev->gc.generation);
 		if (ev->kind == PM_GC_DONE) {
 			jsonw_int_field(w, "collected", ev->gc.collected);
+			jsonw_int_field(w, "uncollectable", ev->gc.uncollectable);
 			jsonw_uint_field(w, "duration_ns", ev->gc.duration_ns);
 		}
 		jsonw_string_field(w, "source", gc_source_name(ev->gc.source));

@@ -209,6 +209,16 @@ int prom__render(FILE *out, const struct timeline *tl, const struct prom_totals 
 		lane_labels(out, in);
 		fprintf(out, "} %" PRIu64 "\n", in->tot.gc_collected);
 	}
+	head(out, "pymac_gc_uncollectable_objects_total", "counter",
+	     "Unreachable objects the garbage collections could not free (gc.garbage), where "
+	     "the probes read the collector's statistics.");
+	for (i = 0; i < n; i++) {
+		const struct lg_lane *in = timeline__lane(tl, i);
+
+		fputs("pymac_gc_uncollectable_objects_total", out);
+		lane_labels(out, in);
+		fprintf(out, "} %" PRIu64 "\n", in->tot.gc_uncollectable);
+	}
 	return ferror(out) ? -EIO : 0;
 }
 

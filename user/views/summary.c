@@ -141,6 +141,7 @@ static void totals_add(struct lg_totals *t, const struct lg_totals *a)
 	for (unsigned g = 0; g < LG_GENERATIONS; g++)
 		t->gc_gen[g] += a->gc_gen[g];
 	t->gc_collected += a->gc_collected;
+	t->gc_uncollectable += a->gc_uncollectable;
 	t->gc_ns += a->gc_ns;
 	t->lost += a->lost;
 	t->unmatched_frees += a->unmatched_frees;

@@ -10,7 +10,8 @@
 /* counts, bytes and gc of a process or a group */
 static void json_counters(struct jsonw *w, const uint64_t counts[PM_KIND_MAX],
 			  const uint64_t gc_gen[LG_GENERATIONS], uint64_t gcs, uint64_t collected,
-			  uint64_t time_ns, unsigned gc_src, uint64_t unfinished)
+			  uint64_t uncollectable, uint64_t time_ns, unsigned gc_src,
+			  uint64_t unfinished)
 {
 	jsonw_name(w, "counts");
 	jsonw_start_object(w);
@@ -26,6 +27,7 @@ static void json_counters(struct jsonw *w, const uint64_t counts[PM_KIND_MAX],
 		jsonw_uint(w, gc_gen[g]);
 	jsonw_end_array(w);
 	jsonw_uint_field(w, "collected", collected);
+	jsonw_uint_field(w, "uncollectable", uncollectable);
 	jsonw_uint_field(w, "time_ns", time_ns);
 	jsonw_string_field(w, "source", sm_gc_source_name(gc_src));
 	jsonw_uint_field(w, "unfinished", unfinished);
@@ -181,7 +183,7 @@ static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps
 	else
 		jsonw_null_field(w, "lane");
 	json_counters(w, p->counts, p->gc_gen, p->counts[PM_GC_DONE], p->gc_collected,
-		      p->gc_time_ns, p->gc_src, sm_gc_unfinished(p));
+		      p->gc_uncollectable, p->gc_time_ns, p->gc_src, sm_gc_unfinished(p));
 	json_bytes(w, p->py_bytes, p->libc_bytes, p->py_free_bytes, p->libc_free_bytes, p->py_net,
 		   p->libc_net);
 	jsonw_name(w, "held_at_exit");
@@ -224,7 +226,8 @@ static void json_totals(struct jsonw *w, const struct lg_totals *t, unsigned gc_
 {
 	jsonw_name(w, "totals");
 	jsonw_start_object(w);
-	json_counters(w, t->events, t->gc_gen, t->gcs, t->gc_collected, t->gc_ns, gc_src,
+	json_counters(w, t->events, t->gc_gen, t->gcs, t->gc_collected, t->gc_uncollectable,
+		      t->gc_ns, gc_src,
 		      sm_totals_unfinished(t));
 	jsonw_name(w, "bytes");
 	jsonw_start_object(w);

@@ -210,9 +210,12 @@ static void print_gc(FILE *out, const struct ps_proc *p)
 	label(out, "");
 	fprintf(out,
 		"%" PRIu64 " collection%s (gen0 %" PRIu64 ", gen1 %" PRIu64 ", gen2 %" PRIu64
-		"), %" PRIu64 " objects collected, %.3f ms\n",
-		n, n == 1 ? "" : "s", p->gc_gen[0], p->gc_gen[1], p->gc_gen[2], p->gc_collected,
-		(double)p->gc_time_ns / 1e6);
+		"), %" PRIu64 " objects collected",
+		n, n == 1 ? "" : "s", p->gc_gen[0], p->gc_gen[1], p->gc_gen[2], p->gc_collected);
+	/* the collector's own word for what it found but could not free */
+	if (p->gc_uncollectable)
+		fprintf(out, " (%" PRIu64 " uncollectable)", p->gc_uncollectable);
+	fprintf(out, ", %.3f ms\n", (double)p->gc_time_ns / 1e6);
 }
 
 static void print_lost(FILE *out, const uint64_t *lost, uint64_t total, const char *who)
