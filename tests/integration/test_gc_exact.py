@@ -1,11 +1,19 @@
-"""GC exactness: pymac's gc events agree with the interpreter's own gc.callbacks."""
+"""GC exactness: pymac's gc events agree with the interpreter's own gc.callbacks,
+on builds with every symbol and on the shapes people really run: no USDT, no
+.symtab, no debug info (the official python:3.x-slim images' shape)."""
 
+import glob
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
 from conftest import (
+    DEBIAN_PYTHON,
     INTERPRETERS,
+    PYENV,
     child_process,
     events,
     interp_params,
@@ -15,6 +23,59 @@ from conftest import (
     source_status,
     summary,
 )
+
+# scripts/build-python.sh caches the official images' builds here
+PYTHON_CACHE = os.environ.get("PYMAC_PYTHON_CACHE", "/var/cache/pymac-python")
+
+
+class Shape:
+    """A Python to run: the interpreter, its environment, and the build's
+    file pymac should find the collector in."""
+
+    def __init__(self, python, env=None, lib=None):
+        self.python = python
+        self.env = env or {}
+        self.lib = lib
+
+
+def slim_debian(tmp):
+    """Debian's python3.11 (LTO, non-PIE, no .symtab) without its USDT notes
+    and without the build-id and debug link that find its debug info."""
+    if not os.access(DEBIAN_PYTHON, os.X_OK):
+        pytest.skip("interpreter not installed: %s" % DEBIAN_PYTHON)
+    copy = tmp / "python3.11"
+    shutil.copy(DEBIAN_PYTHON, copy)
+    subprocess.run(
+        ["objcopy", "--remove-section=.note.stapsdt", "--remove-section=.note.gnu.build-id",
+         "--remove-section=.gnu_debuglink", str(copy)],
+        check=True,
+    )
+    return Shape(str(copy), {"PYTHONHOME": "/usr"}, str(copy))
+
+
+def stripped_pyenv(tmp, minor):
+    """A pyenv build whose libpython went through strip --strip-all."""
+    libs = sorted(glob.glob("%s/3.%d.*/lib/libpython3.%d.so.1.0" % (PYENV, minor, minor)))
+    if not libs:
+        pytest.skip("pyenv 3.%d with a shared libpython not installed under %s" % (minor, PYENV))
+    lib = libs[-1]
+    python = os.path.join(os.path.dirname(os.path.dirname(lib)), "bin", "python3.%d" % minor)
+    libdir = tmp / "lib"
+    libdir.mkdir()
+    copy = libdir / os.path.basename(lib)
+    subprocess.run(["strip", "--strip-all", "-o", str(copy), lib], check=True)
+    return Shape(python, {"LD_LIBRARY_PATH": str(libdir)}, str(copy))
+
+
+def official_tree(tag):
+    """A build made as the official image makes it (scripts/build-python.sh)."""
+    tree = os.path.join(PYTHON_CACHE, tag, "usr", "local")
+    python = os.path.join(tree, "bin", "python3")
+    if not os.access(python, os.X_OK):
+        pytest.skip("no %s build cached in %s (make it with scripts/build-python.sh %s)"
+                    % (tag, PYTHON_CACHE, tag.split("-")[0]))
+    lib = sorted(glob.glob(os.path.join(tree, "lib", "libpython3*.so.1.0")))
+    return Shape(python, {"LD_LIBRARY_PATH": os.path.join(tree, "lib")}, lib[0] if lib else None)
 
 
 def find_run(haystack, needle):
@@ -36,18 +97,15 @@ def best_alignment(haystack, needle):
     return best
 
 
-@pytest.mark.parametrize("interp", interp_params(INTERPRETERS))
-def test_gc_events_match_callbacks(pymac, tmp_path, interp):
-    python = require_interp(interp)
+def check_gc_exact(pymac, tmp_path, shape):
+    """Record test_gc_callbacks.py under shape; pymac's gc_done events must
+    hold the callbacks' collections as one run, with the same generation,
+    collected and uncollectable counts, and the gc source must be full."""
     trace = tmp_path / "gc.pmt"
     log = tmp_path / "gc-callbacks.json"
-    rec = record(
-        pymac,
-        trace,
-        [python, module("test_gc_callbacks.py")],
-        probes="gc",
-        env={"PYMAC_GC_LOG": str(log)},
-    )
+    env = dict(shape.env)
+    env["PYMAC_GC_LOG"] = str(log)
+    rec = record(pymac, trace, [shape.python, module("test_gc_callbacks.py")], probes="gc", env=env)
     assert rec.returncode == 0, rec.describe()
     assert log.is_file(), "the workload did not write %s; %s" % (log, rec.describe())
     seen = json.loads(log.read_text())
@@ -55,9 +113,12 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
     assert {c["generation"] for c in seen} == {0, 1, 2}, "workload must collect every generation"
 
     summ = summary(pymac, trace)
-    proc = child_process(summ, rec, python)
+    proc = child_process(summ, rec, shape.python)
     pid = proc["pid"]
     status, detail = source_status(proc, "gc")
+    assert status == "full", "gc source for %s is %s (%s)" % (shape.python, status, detail)
+    if shape.lib:
+        assert shape.lib in detail, (shape.lib, detail)
 
     gc_events = [e for e in events(pymac, trace, pid) if e["kind"] in ("gc_start", "gc_done")]
 
@@ -74,16 +135,27 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
             assert ev["collected"] >= 0, ev
     assert len(gc_events) % 2 == 0, "trace ends inside a collection: %r" % gc_events[-1:]
 
-    done = [(e["generation"], e["collected"]) for e in gc_events if e["kind"] == "gc_done"]
-    want = [(c["generation"], c["collected"] + c["uncollectable"]) for c in seen]
+    # uncollectable is known on every build whose GC state pymac reads
+    # (-1: not known, as from USDT)
+    done_ev = [e for e in gc_events if e["kind"] == "gc_done"]
+    with_unc = all(e.get("uncollectable", -1) >= 0 for e in done_ev)
+    if with_unc:
+        done = [(e["generation"], e["collected"], e["uncollectable"]) for e in done_ev]
+        want = [(c["generation"], c["collected"] + c["uncollectable"], c["uncollectable"]) for c in seen]
+    else:
+        assert "no uncollectable count" in detail, "gc_done without uncollectable from %s" % detail
+        done = [(e["generation"], e["collected"]) for e in done_ev]
+        want = [(c["generation"], c["collected"] + c["uncollectable"]) for c in seen]
     runs = find_run(done, want)
     if not runs:
         at, k = best_alignment(done, want)
         pytest.fail(
             "[gc source: %s: %s] the %d collections gc.callbacks saw are not a contiguous run of pymac's %d gc_done "
             "events for pid %d.\nlongest match: %d callbacks from gc_done #%d; then callback says %r, "
-            "pymac says %r\ncallbacks (generation, collected+uncollectable): %r\npymac gc_done: %r"
+            "pymac says %r\ncallbacks (generation, collected+uncollectable[, uncollectable]): %r\npymac gc_done: %r"
             % (
+                status,
+                detail,
                 len(want),
                 len(done),
                 pid,
@@ -96,15 +168,61 @@ def test_gc_events_match_callbacks(pymac, tmp_path, interp):
             )
         )
 
-    # "partial" is an honest answer when some copy of the collector cannot be
-    # probed (outside this run's window); attaching nothing is not.
-    assert status in ("full", "partial"), "gc source for %s is %s (%s)" % (python, status, detail)
-
     # The summary is computed from the same events.
     gc_sum = proc["gc"]
     assert gc_sum["collections"] == len(done), (gc_sum, len(done))
-    by_gen = [sum(1 for g, _ in done if g == x) for x in range(3)]
+    by_gen = [sum(1 for d in done if d[0] == x) for x in range(3)]
     assert gc_sum["by_generation"] == by_gen, (gc_sum, by_gen)
+    if with_unc:
+        assert gc_sum.get("uncollectable") == sum(d[2] for d in done), gc_sum
     assert proc["counts"]["gc_done"] == len(done), proc["counts"]
     assert proc["counts"]["gc_start"] == len(done), proc["counts"]
     assert proc["lost"] == 0, proc.get("lost_by_kind")
+    return detail
+
+
+@pytest.mark.parametrize("interp", interp_params(INTERPRETERS))
+def test_gc_events_match_callbacks(pymac, tmp_path, interp):
+    python = require_interp(interp)
+    detail = check_gc_exact(pymac, tmp_path, Shape(python))
+    if interp.is_pyenv:
+        # a build with symbols: the collector its code leads to is the one
+        # its symbols name
+        assert "found through its code as well" in detail, detail
+
+
+def test_gc_exact_debian_slim_shape(pymac, tmp_path):
+    """No .symtab, no USDT, no debug info: the collector is found through
+    its code, the GC state through _PyRuntime."""
+    detail = check_gc_exact(pymac, tmp_path, slim_debian(tmp_path))
+    assert "found through its code" in detail, detail
+
+
+@pytest.mark.parametrize("minor", range(8, 14), ids=lambda m: "3.%d" % m)
+def test_gc_exact_stripped_libpython(pymac, tmp_path, minor):
+    detail = check_gc_exact(pymac, tmp_path, stripped_pyenv(tmp_path, minor))
+    assert "found through its code" in detail, detail
+
+
+@pytest.mark.parametrize("tag", ["3.11-slim"])
+def test_gc_exact_official_build(pymac, tmp_path, tag):
+    """CPython built as the official python:3.11-slim image builds it
+    (--enable-optimizations --with-lto --enable-shared, linked with
+    --strip-all)."""
+    check_gc_exact(pymac, tmp_path, official_tree(tag))
+
+
+@pytest.mark.parametrize(
+    "ident,method",
+    [("debian-3.11", "usdt"), ("pyenv-3.8", "args"), ("pyenv-3.12", "args"), ("pyenv-3.13", "args")],
+)
+def test_gc_other_methods(pymac, tmp_path, ident, method):
+    """The ways pymac falls back to where it cannot read the GC state (the
+    USDT markers; the collector's argument and return value) see the same
+    collections, without the uncollectable count."""
+    interps = [i for i in INTERPRETERS if i.id == ident or i.id.startswith(ident + ".")]
+    if not interps:
+        pytest.skip("no %s interpreter known" % ident)
+    python = require_interp(interps[0])
+    detail = check_gc_exact(pymac, tmp_path, Shape(python, {"PYMAC_GC_METHOD": method}))
+    assert ("USDT" if method == "usdt" else "argument and return value") in detail, detail

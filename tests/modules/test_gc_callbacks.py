@@ -6,6 +6,12 @@ thresholds, so automatic collections happen in generations 0, 1 and 2, and a
 few survivors reach the oldest generation), calls gc.collect(0), (1), (2),
 and unregisters the callback. Every collection is printed afterwards.
 
+Uncollectable garbage: objects with a legacy finalizer (tp_del, which only C
+types have) in a cycle are never freed; the collector moves them to
+gc.garbage and counts them as uncollectable. Where the interpreter ships its
+C test module (_testcapi.with_tp_del gives a class such a finalizer), the
+last explicit collection finds a few of those.
+
 What a pymac trace should show: for this pid, the gc_done events contain,
 as one contiguous run in the same order, exactly the collections printed
 here, with the same generation, and gc_done.collected equal to
@@ -64,6 +70,24 @@ automatic = len(seen)
 for generation in (0, 1, 2):
     cyclic_garbage(50)
     gc.collect(generation)
+
+try:
+    import _testcapi
+
+    class Legacy:
+        def __tp_del__(self):
+            pass
+
+    Legacy = _testcapi.with_tp_del(Legacy)
+except (ImportError, AttributeError):
+    Legacy = None
+if Legacy is not None:
+    for i in range(3):
+        a, b = Legacy(), Legacy()
+        a.peer, b.peer = b, a
+    del a, b
+    cyclic_garbage(10)
+    gc.collect()
 
 gc.callbacks.remove(on_gc)
 

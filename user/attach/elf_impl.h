@@ -45,6 +45,11 @@ struct elf_file {
 	size_t shstrndx;  /* (size_t)-1 when unknown */
 	GElf_Phdr *phdrs; /* only headers whose file range lies inside buf */
 	size_t phnum;
+	Dwarf_CFI *cfi; /* .eh_frame (or .debug_frame), once asked for */
+	bool cfi_tried;
+	uint64_t (*fdes)[2]; /* FDE ranges [lo, hi), by lo (elf_code.c) */
+	size_t nfdes;
+	bool fdes_tried;
 };
 
 uint32_t elfi_rd32(const struct elf_file *ef, const unsigned char *p);

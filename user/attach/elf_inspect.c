@@ -164,9 +164,12 @@ void elf_file__close(struct elf_file *ef)
 {
 	if (!ef)
 		return;
+	if (ef->cfi)
+		dwarf_cfi_end(ef->cfi);
 	if (ef->elf)
 		elf_end(ef->elf);
 	free(ef->phdrs);
+	free(ef->fdes);
 	free(ef->buf);
 	free(ef);
 }

@@ -196,4 +196,27 @@ typedef int (*elf_site_cb)(void *ctx, const struct elf_site *site);
 long elf_file__dwarf_sites(const struct elf_file *dbg, const struct elf_file *bin,
 			   const struct elf_site_query *q, size_t nq, elf_site_cb cb, void *ctx);
 
+/*
+ * Machine code, for builds without symbols (attach/elf_code.c; x86-64).
+ */
+/* Copy len bytes of loaded, file-backed, non-executable data at vaddr (an
+ * initialised variable's value as the file holds it). 0 or -ENOENT. */
+int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, size_t len);
+/* The addresses of the NUL-terminated string s (with its NUL) in loaded
+ * non-executable data. Returns how many (only max stored). */
+int elf_file__find_string(const struct elf_file *ef, const char *s, uint64_t *out, int max);
+/* The code range [lo, hi) of the CFI entry (FDE) holding vaddr: a function,
+ * or a part the compiler split off one. *at_entry (may be NULL): the frame
+ * at lo is the one a call makes (CFA = rsp + 8), as at a function's entry;
+ * a split-off part runs in its parent's frame. 0 or -ENOENT. */
+int elf_file__fde_range(struct elf_file *ef, uint64_t vaddr, uint64_t *lo, uint64_t *hi,
+			bool *at_entry);
+/* The functions reached from the functions at roots[0..nroots) through at
+ * most max_depth direct calls (or tail calls) whose code, or a part split
+ * off it (a .cold half, entered by a jump), refers to the data at target.
+ * Their entry addresses go to out; returns how many (only max stored) or a
+ * negative errno (-ENOENT: no root is a function start in the CFI). */
+int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nroots, int max_depth,
+			     uint64_t target, uint64_t *out, int max);
+
 #endif /* PYMAC_ELF_INSPECT_H */

@@ -86,7 +86,7 @@ static void set_multi(struct pymac_bpf *skel, bool on)
 static void probes__init_common(struct probes *p, unsigned sources)
 {
 	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
-	const char *pz = getenv("PYMAC_POOL_SIZES");
+	const char *pz = getenv("PYMAC_POOL_SIZES"), *gm = getenv("PYMAC_GC_METHOD");
 
 	p->sources = sources;
 	p->planning = -1;
@@ -96,6 +96,10 @@ static void probes__init_common(struct probes *p, unsigned sources)
 	p->pool_sizes = !pz || !strcmp(pz, "auto") ? POOL_SIZES_AUTO
 			: !strcmp(pz, "all")	   ? POOL_SIZES_ALL
 						   : POOL_SIZES_OFF;
+	p->gc_method = !gm || !strcmp(gm, "auto") ? GC_METHOD_AUTO
+		       : !strcmp(gm, "usdt")	  ? GC_METHOD_USDT
+		       : !strcmp(gm, "args")	  ? GC_METHOD_ARGS
+						  : GC_METHOD_AUTO;
 	pthread_mutex_init(&p->lock, NULL);
 }
 

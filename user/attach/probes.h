@@ -122,6 +122,9 @@ typedef void (*probes_lost_cb)(void *ctx, uint32_t pid, uint32_t kind, uint64_t 
 int probes__lost_foreach(struct probes *p, probes_lost_cb cb, void *ctx);
 /* Sum of lost events over kinds. */
 uint64_t probes__lost_total(const struct probes *p);
+/* Collections the GC probes could not read: the GC state failed its layout's
+ * self-check (a build whose layout differs from its version's). */
+uint64_t probes__gc_layout_misses(const struct probes *p);
 /*
  * Destroy every link (uprobes and the process-life programs): from now on
  * nothing reaches the ring buffer, so what is in it can be read to its end

@@ -111,6 +111,13 @@ struct probes {
 	 * pm_pools (bpf/regs.h) */
 	struct pm_pool_layout pools[PM_POOL_SLOTS - 1];
 	int npools;
+	/* PYMAC_GC_METHOD: "auto" (the GC state where its layout is known,
+	 * else USDT, else the collector's argument), or "usdt" or "args"
+	 * first, to compare one way with another (attach/probe_gc.c) */
+	enum { GC_METHOD_AUTO, GC_METHOD_USDT, GC_METHOD_ARGS } gc_method;
+	/* GC state layouts, slot i + 1 of pm_gc_layouts (bpf/regs.h) */
+	struct pm_gc_layout gc_layouts[PM_GC_SLOTS - 1];
+	int ngc_layouts;
 	/* PYMAC_POOL_SIZES: "off", "auto" (LTO builds located through
 	 * DWARF: their allocations at inlined copies have no address) or
 	 * "all" (every build whose symbols show pymalloc's arenas) */

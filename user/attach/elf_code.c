@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Finding functions by what their machine code does, for builds that keep
+ * no symbol of them (stripped, LTO): the exported functions and data stay in
+ * .dynsym, string literals stay in the read-only data, and .eh_frame keeps
+ * one FDE per function and per split-off part (GCC's ".cold" halves), so a
+ * static function can still be told by the literal it uses and by who calls
+ * it. x86-64 only; capstone decodes, libdw reads the CFI.
+ *
+ * A function's code is decoded linearly from its FDE's start: GCC never
+ * puts data inside .text on x86-64 (jump tables live in .rodata), so this
+ * meets every instruction of the function.
+ */
+#include "attach/elf_impl.h"
+#include <capstone/capstone.h>
+
+/* Bounds on what one search looks at: the functions reached, and the size
+ * of one function (CPython's largest, the bytecode loop, is ~200 KiB). */
+#define CODE_MAX_FUNCS 512
+#define CODE_MAX_FUNC_SIZE (1u << 20)
+
+/* The loaded, file-backed bytes [vaddr, vaddr + len) of a segment that is
+ * executable (exec) or not, or NULL. */
+static const unsigned char *seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
+				      bool exec)
+{
+	for (size_t i = 0; i < ef->phnum; i++) {
+		const GElf_Phdr *ph = &ef->phdrs[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) != !exec)
+			continue;
+		if (vaddr >= ph->p_vaddr && vaddr - ph->p_vaddr <= ph->p_filesz &&
+		    len <= ph->p_filesz - (vaddr - ph->p_vaddr))
+			return (const unsigned char *)ef->buf + ph->p_offset + (vaddr - ph->p_vaddr);
+	}
+	return NULL;
+}
+
+int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, size_t len)
+{
+	const unsigned char *p = seg_bytes(ef, vaddr, len, false);
+
+	if (!p)
+		return -ENOENT;
+	memcpy(out, p, len);
+	return 0;
+}
+
+int elf_file__find_string(const struct elf_file *ef, const char *s, uint64_t *out, int max)
+{
+	size_t n = strlen(s) + 1; /* with its NUL: a whole literal, or a suffix */
+	int found = 0;
+
+	for (size_t i = 0; i < ef->phnum; i++) {
+		const GElf_Phdr *ph = &ef->phdrs[i];
+		const char *base, *at, *end;
+
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_X) || ph->p_filesz < n)
+			continue;
+		base = ef->buf + ph->p_offset;
+		end = base + ph->p_filesz;
+		for (at = base; (at = memmem(at, (size_t)(end - at), s, n)); at += n) {
+			if (found < max)
+				out[found] = ph->p_vaddr + (uint64_t)(at - base);
+			found++;
+		}
+	}
+	return found;
+}
+
+static Dwarf_CFI *cfi_of(struct elf_file *ef)
+{
+	if (!ef->cfi_tried) {
+		ef->cfi_tried = true;
+		ef->cfi = dwarf_getcfi_elf(ef->elf);
+	}
+	return ef->cfi;
+}
+
+static int32_t le32s(const unsigned char *p)
+{
+	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			 (uint32_t)p[3] << 24);
+}
+
+/* Loaded, file-backed bytes of any segment, or NULL. */
+static const unsigned char *any_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len)
+{
+	const unsigned char *p = seg_bytes(ef, vaddr, len, false);
+
+	return p ? p : seg_bytes(ef, vaddr, len, true);
+}
+
+/*
+ * The FDE ranges, from .eh_frame_hdr's sorted search table: each entry is a
+ * function start and its FDE, whose pc_begin (checked to be the same start)
+ * is followed by its pc_range. GCC and clang write the table as datarel
+ * sdata4 and FDE addresses as pcrel sdata4; a file that does not is not read.
+ */
+static int load_fdes(struct elf_file *ef)
+{
+	const GElf_Phdr *eh = NULL;
+	const unsigned char *h;
+	uint32_t count;
+
+	if (ef->fdes_tried)
+		return ef->fdes ? 0 : -ENOENT;
+	ef->fdes_tried = true;
+	for (size_t i = 0; i < ef->phnum; i++)
+		if (ef->phdrs[i].p_type == PT_GNU_EH_FRAME)
+			eh = &ef->phdrs[i];
+	if (!eh || !(h = any_bytes(ef, eh->p_vaddr, 12)))
+		return -ENOENT;
+	/* version 1; eh_frame_ptr pcrel|sdata4; fde_count udata4; table
+	 * datarel|sdata4 */
+	if (h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
+		return -ENOENT;
+	count = (uint32_t)le32s(h + 8);
+	if (!count || count > (1u << 24) || !(h = any_bytes(ef, eh->p_vaddr, 12 + 8ull * count)))
+		return -ENOENT;
+	ef->fdes = calloc(count, sizeof(*ef->fdes));
+	if (!ef->fdes)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t lo = eh->p_vaddr + (uint64_t)(int64_t)le32s(h + 12 + 8 * i),
+			 fde = eh->p_vaddr + (uint64_t)(int64_t)le32s(h + 16 + 8 * i);
+		const unsigned char *f = any_bytes(ef, fde, 16);
+
+		if (!f || le32s(f) == -1 || le32s(f + 4) == 0 ||
+		    fde + 8 + (uint64_t)(int64_t)le32s(f + 8) != lo)
+			continue;
+		ef->fdes[ef->nfdes][0] = lo;
+		ef->fdes[ef->nfdes][1] = lo + (uint32_t)le32s(f + 12);
+		ef->nfdes++;
+	}
+	return 0;
+}
+
+/* The frame at vaddr is the one a call makes (CFA = rsp + 8). */
+static bool frame_at_entry(struct elf_file *ef, uint64_t vaddr)
+{
+	Dwarf_CFI *cfi = cfi_of(ef);
+	Dwarf_Frame *fr = NULL;
+	Dwarf_Op *ops;
+	size_t nops;
+	bool yes = false;
+
+	if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &fr) == 0 &&
+	    dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1)
+		yes = (ops[0].atom == DW_OP_breg7 && ops[0].number == 8) ||
+		      (ops[0].atom == DW_OP_bregx && ops[0].number == 7 && ops[0].number2 == 8);
+	free(fr);
+	return yes;
+}
+
+int elf_file__fde_range(struct elf_file *ef, uint64_t vaddr, uint64_t *lo, uint64_t *hi,
+			bool *at_entry)
+{
+	size_t a = 0, b;
+
+	if (load_fdes(ef))
+		return -ENOENT;
+	/* the last entry starting at or below vaddr */
+	b = ef->nfdes;
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+
+		if (ef->fdes[m][0] <= vaddr)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (!a || vaddr >= ef->fdes[a - 1][1])
+		return -ENOENT;
+	*lo = ef->fdes[a - 1][0];
+	*hi = ef->fdes[a - 1][1];
+	if (at_entry)
+		*at_entry = frame_at_entry(ef, *lo);
+	return 0;
+}
+
+struct code_walk {
+	struct elf_file *ef;
+	csh cs;
+	cs_insn *in;
+	uint64_t target;
+	uint64_t seen[CODE_MAX_FUNCS]; /* function starts queued */
+	int depth[CODE_MAX_FUNCS];
+	int nseen;
+};
+
+static bool walk__seen(const struct code_walk *w, uint64_t lo)
+{
+	for (int i = 0; i < w->nseen; i++)
+		if (w->seen[i] == lo)
+			return true;
+	return false;
+}
+
+/* Does the instruction name w->target as data: rip-relative, or (in a
+ * position-dependent file) as an absolute immediate or displacement? */
+static bool insn_refers(const struct code_walk *w, const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+
+	for (int i = 0; i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+
+		if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP &&
+		    in->address + in->size + (uint64_t)op->mem.disp == w->target)
+			return true;
+		if (op->type == X86_OP_MEM && op->mem.base == X86_REG_INVALID &&
+		    op->mem.index == X86_REG_INVALID && (uint64_t)op->mem.disp == w->target)
+			return true;
+		if (op->type == X86_OP_IMM && (uint64_t)op->imm == w->target)
+			return true;
+	}
+	return false;
+}
+
+/* The target of a direct call, jmp or jcc, or 0; *call says which. */
+static uint64_t insn_branch(const cs_insn *in, bool *call)
+{
+	const cs_x86 *x = &in->detail->x86;
+	bool is_call = in->id == X86_INS_CALL, is_jump = false;
+
+	for (int g = 0; g < in->detail->groups_count; g++)
+		if (in->detail->groups[g] == CS_GRP_JUMP)
+			is_jump = true;
+	*call = is_call;
+	if ((!is_call && !is_jump) || x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+		return 0;
+	return (uint64_t)x->operands[0].imm;
+}
+
+/* Decode [lo, hi); calls f(w, insn, ctx) for each instruction. */
+static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
+			int (*f)(struct code_walk *, const cs_insn *, void *), void *ctx)
+{
+	const unsigned char *code;
+	const uint8_t *p;
+	size_t left;
+	uint64_t addr = lo;
+	int r;
+
+	if (hi <= lo || hi - lo > CODE_MAX_FUNC_SIZE || !(code = seg_bytes(w->ef, lo, hi - lo, true)))
+		return -ENOENT;
+	p = code;
+	left = hi - lo;
+	while (left) {
+		if (!cs_disasm_iter(w->cs, &p, &left, &addr, w->in)) {
+			/* padding or bytes capstone does not know: step over one */
+			p++;
+			left--;
+			addr++;
+			continue;
+		}
+		if ((r = f(w, w->in, ctx)))
+			return r;
+	}
+	return 0;
+}
+
+static int frag_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	(void)ctx;
+	return insn_refers(w, in) ? 1 : 0;
+}
+
+#define FUNC_MAX_FRAGS 32
+
+struct func_scan {
+	uint64_t lo, hi;
+	int depth, max_depth;
+	bool hit;
+	uint64_t frags[FUNC_MAX_FRAGS]; /* parts already decoded */
+	int nfrags;
+};
+
+static int func_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct func_scan *fs = ctx;
+	uint64_t t, tlo, thi;
+	bool call, entry;
+
+	if (insn_refers(w, in)) {
+		fs->hit = true;
+		return 0;
+	}
+	t = insn_branch(in, &call);
+	if (!t || (t >= fs->lo && t < fs->hi) ||
+	    elf_file__fde_range(w->ef, t, &tlo, &thi, &entry))
+		return 0;
+	if (t == tlo && (call || entry)) {
+		/* a call, or a tail call to a function */
+		if (fs->depth < fs->max_depth && !walk__seen(w, tlo) &&
+		    w->nseen < CODE_MAX_FUNCS) {
+			w->depth[w->nseen] = fs->depth + 1;
+			w->seen[w->nseen++] = tlo;
+		}
+		return 0;
+	}
+	/* a jump into a part split off this function (its .cold half), whose
+	 * frame is this function's */
+	if (call || fs->hit)
+		return 0;
+	for (int i = 0; i < fs->nfrags; i++)
+		if (fs->frags[i] == tlo)
+			return 0;
+	if (fs->nfrags < FUNC_MAX_FRAGS)
+		fs->frags[fs->nfrags++] = tlo;
+	if (walk__decode(w, tlo, thi, frag_insn, NULL) == 1)
+		fs->hit = true;
+	return 0;
+}
+
+int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nroots, int max_depth,
+			     uint64_t target, uint64_t *out, int max)
+{
+	struct code_walk *w;
+	uint64_t lo, hi;
+	int found = 0;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->ef = ef;
+	w->target = target;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &w->cs) != CS_ERR_OK) {
+		free(w);
+		return -ENOMEM;
+	}
+	cs_option(w->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	w->in = cs_malloc(w->cs);
+	for (int i = 0; i < nroots && w->nseen < CODE_MAX_FUNCS; i++)
+		if (elf_file__fde_range(ef, roots[i], &lo, &hi, NULL) == 0 && lo == roots[i] &&
+		    !walk__seen(w, lo))
+			w->seen[w->nseen++] = lo;
+	/* breadth first: the queue is w->seen itself */
+	for (int i = 0; w->in && i < w->nseen; i++) {
+		struct func_scan fs = {.depth = w->depth[i], .max_depth = max_depth};
+
+		if (elf_file__fde_range(ef, w->seen[i], &fs.lo, &fs.hi, NULL) ||
+		    fs.lo != w->seen[i])
+			continue;
+		walk__decode(w, fs.lo, fs.hi, func_insn, &fs);
+		if (fs.hit) {
+			if (found < max)
+				out[found] = fs.lo;
+			found++;
+		}
+	}
+	if (w->in)
+		cs_free(w->in, 1);
+	else
+		found = -ENOMEM;
+	if (!w->nseen)
+		found = -ENOENT;
+	cs_close(&w->cs);
+	free(w);
+	return found;
+}
