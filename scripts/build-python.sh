@@ -85,7 +85,8 @@ flock 9 || die "cannot lock $CACHE/.$TAG.lock"
 
 # The newest upstream tarball of python3.N in the source cache.
 find_orig() {
-	ls "$SRC"/python"$VERSION"_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1
+	# the tarball, not its detached signature (.orig.tar.xz.asc)
+	ls "$SRC"/python"$VERSION"_*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | sort -V | tail -n 1
 }
 
 ORIG=$(find_orig)

@@ -2,8 +2,9 @@
 /*
  * libFuzzer target: ELF inspection (user/attach/elf_inspect.c) of a file image:
  * symbol lookups over .symtab/.dynsym, USDT notes and their offsets,
- * build-id, .gnu_debuglink, DT_NEEDED, and the call-site byte scan. The
- * DWARF walks are left out: their parsing is libdw's, not ours.
+ * build-id, .gnu_debuglink, DT_NEEDED, the call-site byte scan, and the
+ * code walks of elf_code.c (.eh_frame_hdr's table, strings, data, the call
+ * tree). The DWARF walks are left out: their parsing is libdw's, not ours.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "attach/elf_inspect.h"
+#include "attach/pycode.h"
 
 #define MAX_NOTES  8
 #define MAX_CLONES 4
@@ -31,6 +33,30 @@ static void calls_to(const struct elf_file *ef, const struct elf_func *f)
 		sink += (size_t)(cc.direct + cc.via_plt + cc.plt_stubs);
 	if (elf_file__count_calls_in(ef, f->vaddr, f->vaddr, f->vaddr + f->size, &cc) == 0)
 		sink += (size_t)cc.direct;
+}
+
+/* The walks that find functions without symbols: from main (the seeds'
+ * root) to whatever refers to its name, and CPython's collector. */
+static void code_walks(struct elf_file *ef)
+{
+	uint64_t at[4], lo, hi, roots[1];
+	unsigned char data[16];
+	struct elf_func f;
+	bool entry;
+	int n;
+
+	if (elf_file__find_func(ef, "main", &f))
+		return;
+	if (elf_file__fde_range(ef, f.vaddr, &lo, &hi, &entry) == 0)
+		sink += (size_t)(hi - lo) + entry;
+	n = elf_file__find_string(ef, "main", at, 4);
+	sink += (size_t)n;
+	if (n > 0 && elf_file__read_data(ef, at[0], data, sizeof(data)) == 0)
+		sink += data[0];
+	roots[0] = f.vaddr;
+	if (n > 0)
+		sink += (size_t)elf_file__referrers_from(ef, roots, 1, 3, at[0], at, 4);
+	sink += (size_t)py_gc_collector_by_code(ef, at, 4);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -82,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (elf_file__debuglink(ef, link, sizeof(link), &crc) == 0)
 		sink += strlen(link) + crc;
 	sink += elf_file__has_dwarf(ef);
+	code_walks(ef);
 	n = elf_file__needed(ef, needed, 8);
 	for (i = 0; i < n && i < 8; i++)
 		sink += strlen(needed[i]);

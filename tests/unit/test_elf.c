@@ -20,6 +20,8 @@
 #include <cmocka.h>
 
 #include "attach/elf_inspect.h"
+#include "attach/pycode.h"
+#include "attach/pycode.h"
 #include "regs.h"
 
 #define FIXTURE "./.output/fixtures/usdt_fixture"
@@ -528,6 +530,78 @@ static void test_pyenv_libpython(void **state)
 		skip();
 }
 
+/*
+ * The collector found through its code is the one its symbols name, on
+ * every build that has both: the copies of gc_collect_main/collect (3.8's
+ * two clones, one per way in), each entry an FDE start. The Debian build
+ * has no .symtab: its one copy is the function its USDT gc__start note
+ * sits in.
+ */
+static void test_gc_collector_by_code(void **state)
+{
+	static const char *const versions[] = {"3.8.18",  "3.9.18", "3.10.13",
+					       "3.11.7", "3.12.1", "3.13.0"};
+	uint64_t found[8], lo, hi;
+	int checked = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		const char *v = versions[i];
+		struct elf_func clones[4];
+		struct elf_file *ef;
+		char path[256];
+		int n, nc;
+
+		snprintf(path, sizeof(path), PYENV "%s/lib/libpython%.*s.so.1.0", v,
+			 (int)(strrchr(v, '.') - v), v);
+		if (!have_file(path))
+			continue;
+		ef = elf_file__open(path);
+		assert_non_null(ef);
+		nc = elf_file__find_func_clones(ef, i <= 1 ? "collect" : "gc_collect_main", clones,
+						4);
+		n = py_gc_collector_by_code(ef, found, 8);
+		assert_int_equal(n, nc);
+		for (int k = 0; k < n; k++) {
+			bool hit = false, entry = false;
+
+			for (int j = 0; j < nc; j++)
+				hit |= found[k] == clones[j].vaddr;
+			assert_true(hit);
+			assert_int_equal(elf_file__fde_range(ef, found[k], &lo, &hi, &entry), 0);
+			assert_true(lo == found[k]);
+			assert_true(entry);
+			/* the symbol's size is the hot part's: its FDE's */
+			for (int j = 0; j < nc; j++)
+				if (clones[j].vaddr == lo)
+					assert_true(hi - lo == clones[j].size);
+		}
+		elf_file__close(ef);
+		checked++;
+	}
+	if (have_file("/usr/bin/python3.11")) {
+		struct elf_file *ef = elf_file__open("/usr/bin/python3.11");
+		struct usdt_note note;
+
+		assert_non_null(ef);
+		bool entry = true;
+
+		assert_int_equal(py_gc_collector_by_code(ef, found, 8), 1);
+		assert_int_equal(elf_file__fde_range(ef, found[0], &lo, &hi, &entry), 0);
+		assert_true(lo == found[0] && entry);
+		/* the marker is in the .cold half (behind its semaphore's
+		 * test), which runs in the collector's frame */
+		assert_int_equal(elf_file__find_usdt(ef, "python", "gc__start", &note), 0);
+		assert_int_equal(elf_file__fde_range(ef, note.pc, &lo, &hi, &entry), 0);
+		assert_true(lo != found[0]);
+		assert_false(entry);
+		elf_file__close(ef);
+		checked++;
+	}
+	if (!checked)
+		skip();
+}
+
 /* Run every query; on hostile input the only requirement is no crash and
  * no out-of-bounds access (valgrind / ASan watch that). */
 static void exercise(struct elf_file *ef, bool dwarf)
@@ -723,7 +797,8 @@ int main(void)
 	    cmocka_unit_test(test_fixture_build_id), cmocka_unit_test(test_fixture_calls),
 	    cmocka_unit_test(test_fixture_dwarf),    cmocka_unit_test(test_reg_mapping),
 	    cmocka_unit_test(test_libc_malloc),	     cmocka_unit_test(test_debian_python),
-	    cmocka_unit_test(test_pyenv_libpython),  cmocka_unit_test(test_not_elf),
+	    cmocka_unit_test(test_pyenv_libpython),  cmocka_unit_test(test_gc_collector_by_code),
+	    cmocka_unit_test(test_not_elf),
 	    cmocka_unit_test(test_truncated),	     cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutated),
 	};

@@ -15,10 +15,8 @@
  * 3. The collector's argument and return value (needs its symbol).
  */
 #include "attach/probes_impl.h"
+#include "attach/pycode.h"
 
-/* CPython's collector prints this when gc.set_debug(gc.DEBUG_STATS) is on;
- * no other function does (3.8-3.13). */
-#define GC_DEBUG_MESSAGE "gc: collecting generation %d...\n"
 #define GC_MAX_COPIES 8
 
 struct collector {
@@ -119,33 +117,6 @@ static int version_minor(const char *version)
 	return mi;
 }
 
-/*
- * The collector's copies found through its code: those reached from the
- * exported ways into a collection within four calls that print its debug
- * message. Explicit collections come through PyGC_Collect and
- * _PyGC_CollectNoFail, automatic ones through the GC allocators (3.8-3.11)
- * or the interpreter's eval breaker (3.12+, which calls the one copy that
- * the explicit ones call too); 3.8's compiler made a copy for each way.
- * Entry addresses in out; how many, or a negative errno.
- */
-static int collector_by_code(struct elf_file *ef, uint64_t *out, int max)
-{
-	static const char *const entries[] = {
-	    "PyGC_Collect",	   "_PyGC_CollectNoFail", "_PyObject_GC_Malloc",
-	    "_PyObject_GC_Calloc", "_PyObject_GC_New",	  "_PyObject_GC_NewVar",
-	};
-	uint64_t roots[sizeof(entries) / sizeof(entries[0])], msg[2];
-	struct elf_func f;
-	int n = 0;
-
-	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
-		if (elf_file__find_func(ef, entries[i], &f) == 0)
-			roots[n++] = f.vaddr;
-	if (!n || elf_file__find_string(ef, GC_DEBUG_MESSAGE, msg, 2) != 1)
-		return -ENOENT;
-	return elf_file__referrers_from(ef, roots, n, 4, msg[0], out, max);
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -159,7 +130,7 @@ static void find_collector(struct elf_file *ef, struct collector *c)
 {
 	static const char *const names[] = {"gc_collect_main", "collect"};
 	uint64_t by_code[GC_MAX_COPIES], by_sym[GC_MAX_COPIES];
-	int nc = collector_by_code(ef, by_code, GC_MAX_COPIES);
+	int nc = py_gc_collector_by_code(ef, by_code, GC_MAX_COPIES);
 
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && c->n <= 0; i++) {

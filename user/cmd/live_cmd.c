@@ -466,6 +466,11 @@ finish:
 	}
 
 	view_stats__print(&vs, "live", session__events(s), session__lost(s));
+	if (session__gc_layout_misses(s))
+		fprintf(stderr,
+			"pymac: %llu collections were not seen: the GC state failed its layout's "
+			"check; PYMAC_GC_METHOD=usdt or args reads them another way\n",
+			(unsigned long long)session__gc_layout_misses(s));
 	if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
 out:

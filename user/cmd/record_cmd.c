@@ -239,6 +239,12 @@ finish:
 			"pymac: %llu events were lost (ring buffer full); use a larger "
 			"--ringbuf-mb or fewer --probes\n",
 			(unsigned long long)lost);
+	if (session__gc_layout_misses(s))
+		fprintf(stderr,
+			"pymac: %llu collections were not seen: the GC state failed its layout's "
+			"check (a build whose layout is not its version's); PYMAC_GC_METHOD=usdt "
+			"or args reads them another way\n",
+			(unsigned long long)session__gc_layout_misses(s));
 	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
 	if (!ret && session__command_status(s) > 0)
 		ret = session__command_status(s);

@@ -525,6 +525,11 @@ uint64_t session__lost(const struct session *s)
 	return probes__lost_total(s->probes);
 }
 
+uint64_t session__gc_layout_misses(const struct session *s)
+{
+	return probes__gc_layout_misses(s->probes);
+}
+
 int session__command_status(const struct session *s)
 {
 	return s->child_done ? s->child_status : -1;

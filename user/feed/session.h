@@ -136,6 +136,9 @@ void session__drain(struct session *s);
 
 uint64_t session__events(const struct session *s);
 uint64_t session__lost(const struct session *s);
+/* Collections the GC probes could not read (their build's GC state failed
+ * its layout's check: attach/probe_gc.c). */
+uint64_t session__gc_layout_misses(const struct session *s);
 /* The command's exit status as a shell reports it, or -1 if it has not ended (or none). */
 int session__command_status(const struct session *s);
 
