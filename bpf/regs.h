@@ -79,6 +79,28 @@ enum pm_loc_form {
 	((unsigned long long)((kind)&0xfu) | (unsigned long long)(loc1) << 8 |                     \
 	 (unsigned long long)(loc2) << 36)
 #define PM_COOKIE_KIND(c) ((unsigned)((c)&0xf))
+
+/*
+ * A dealloc site's "kind" nibble says what the program checks before it
+ * records, for sites found in the machine code rather than at _Py_Dealloc:
+ *   PM_DEALLOC_CHECK_TYPE   a call through a type's tp_dealloc slot
+ *                           (call/jmp *off(%reg)): the register (loc2) is
+ *                           the object's (loc1) own type, Py_TYPE(op)
+ *   PM_DEALLOC_CHECK_FREED  a direct call to a destructor (3.11+'s
+ *                           specialized frees): the object's reference
+ *                           count is 0
+ */
+#define PM_DEALLOC_CHECK_NONE  0
+#define PM_DEALLOC_CHECK_TYPE  1
+#define PM_DEALLOC_CHECK_FREED 2
+/* the same, and the object's type is the one at the probe's address plus
+ * the signed 28-bit distance in loc2 (PyFloat_Type for a call to
+ * _PyFloat_ExactDealloc; PyLong_Type for PyObject_Free, the destructor the
+ * bytecode loop gives ints in 3.11 and 3.12 and calls for other blocks) */
+#define PM_DEALLOC_CHECK_FREED_TYPE 3
+#define PM_DEALLOC_DIST_MIN	    (-(1ll << 27))
+#define PM_DEALLOC_DIST_MAX	    ((1ll << 27) - 1)
+#define PM_COOKIE_DIST2(c)	    ((long long)(c) >> 36)
 #define PM_COOKIE_LOC1(c) ((unsigned)(((c) >> 8) & 0xfffffff))
 #define PM_COOKIE_LOC2(c) ((unsigned)(((c) >> 36) & 0xfffffff))
 

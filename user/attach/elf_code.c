@@ -362,3 +362,349 @@ int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nro
 	free(w);
 	return found;
 }
+
+/* capstone's 64-bit general registers as DWARF numbers; -1 for others */
+static int cs_reg_dwarf(x86_reg r)
+{
+	static const struct {
+		x86_reg cs;
+		int dwarf;
+	} map[] = {
+	    {X86_REG_RAX, 0}, {X86_REG_RDX, 1}, {X86_REG_RCX, 2},  {X86_REG_RBX, 3},
+	    {X86_REG_RSI, 4}, {X86_REG_RDI, 5}, {X86_REG_RBP, 6},  {X86_REG_RSP, 7},
+	    {X86_REG_R8, 8},  {X86_REG_R9, 9},	{X86_REG_R10, 10}, {X86_REG_R11, 11},
+	    {X86_REG_R12, 12}, {X86_REG_R13, 13}, {X86_REG_R14, 14}, {X86_REG_R15, 15},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].cs == r)
+			return map[i].dwarf;
+	return -1;
+}
+
+static struct code_walk *walk__new(struct elf_file *ef)
+{
+	struct code_walk *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->ef = ef;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &w->cs) != CS_ERR_OK) {
+		free(w);
+		return NULL;
+	}
+	cs_option(w->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	if (!(w->in = cs_malloc(w->cs))) {
+		cs_close(&w->cs);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void walk__free(struct code_walk *w)
+{
+	if (!w)
+		return;
+	cs_free(w->in, 1);
+	cs_close(&w->cs);
+	free(w);
+}
+
+struct slot_scan {
+	int32_t disp;
+	uint64_t skip_lo, skip_hi, last;
+	struct elf_slot_call *out;
+	size_t max;
+	long n;
+};
+
+static int slot_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct slot_scan *ss = ctx;
+	const cs_x86 *x = &in->detail->x86;
+	const cs_x86_op *op = &x->operands[0];
+	int reg;
+
+	(void)w;
+	if ((in->id != X86_INS_CALL && in->id != X86_INS_JMP) || x->op_count != 1 ||
+	    op->type != X86_OP_MEM || op->mem.index != X86_REG_INVALID ||
+	    op->mem.segment != X86_REG_INVALID || op->mem.disp != ss->disp ||
+	    (reg = cs_reg_dwarf(op->mem.base)) < 0 || reg == 7 ||
+	    (in->address >= ss->skip_lo && in->address < ss->skip_hi) || in->address <= ss->last)
+		return 0;
+	ss->last = in->address;
+	if ((size_t)ss->n < ss->max) {
+		ss->out[ss->n].addr = in->address;
+		ss->out[ss->n].dwarf_reg = reg;
+		ss->out[ss->n].jump = in->id == X86_INS_JMP;
+	}
+	ss->n++;
+	return 0;
+}
+
+/*
+ * A byte scan finds where such an instruction may be (ff /2 or ff /4 with
+ * a disp8 ModRM, optionally through a SIB byte); each FDE holding one is
+ * then decoded from its start, once, and only real instructions count.
+ */
+long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, uint64_t skip_hi,
+			  struct elf_slot_call *out, size_t max)
+{
+	struct slot_scan ss = {.disp = disp, .skip_lo = skip_lo, .skip_hi = skip_hi, .out = out,
+			       .max = max};
+	struct code_walk *w;
+	uint64_t done_hi = 0;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (disp < -128 || disp > 127)
+		return -EINVAL;
+	if (load_fdes(ef))
+		return -ENOENT;
+	if (!(w = walk__new(ef)))
+		return -ENOMEM;
+	for (size_t i = 0; i < ef->phnum; i++) {
+		const GElf_Phdr *ph = &ef->phdrs[i];
+		const unsigned char *p = (const unsigned char *)ef->buf + ph->p_offset;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_filesz < 4)
+			continue;
+		for (uint64_t k = 0; k + 4 <= ph->p_filesz; k++) {
+			unsigned char m = p[k + 1];
+			uint64_t at = ph->p_vaddr + k, lo, hi;
+			int d;
+
+			if (p[k] != 0xff || (m & 0xc0) != 0x40 ||
+			    (((m >> 3) & 7) != 2 && ((m >> 3) & 7) != 4))
+				continue;
+			d = (m & 7) == 4 ? (signed char)p[k + 3] : (signed char)p[k + 2];
+			if (d != disp || at < done_hi)
+				continue;
+			if (elf_file__fde_range(ef, at, &lo, &hi, NULL))
+				continue;
+			walk__decode(w, lo, hi, slot_insn, &ss);
+			done_hi = hi;
+		}
+	}
+	walk__free(w);
+	return ss.n;
+}
+
+struct calls_scan {
+	const uint64_t *targets;
+	size_t ntargets;
+	uint64_t *out;
+	size_t max;
+	long n;
+};
+
+static int calls_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct calls_scan *cs = ctx;
+	bool call;
+	uint64_t t = insn_branch(in, &call);
+
+	(void)w;
+	if (!t || (in->id != X86_INS_CALL && in->id != X86_INS_JMP))
+		return 0;
+	for (size_t i = 0; i < cs->ntargets; i++)
+		if (cs->targets[i] == t) {
+			if ((size_t)cs->n < cs->max)
+				cs->out[cs->n] = in->address;
+			cs->n++;
+			break;
+		}
+	return 0;
+}
+
+long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n, uint64_t lo,
+			   uint64_t hi, uint64_t *out, size_t max)
+{
+	struct calls_scan cs = {.targets = targets, .ntargets = n, .out = out, .max = max};
+	struct code_walk *w;
+	int err;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (!(w = walk__new(ef)))
+		return -ENOMEM;
+	err = walk__decode(w, lo, hi, calls_insn, &cs);
+	walk__free(w);
+	return err < 0 ? err : cs.n;
+}
+
+struct targets_scan {
+	uint64_t *out;
+	size_t max;
+	long n;
+};
+
+static int targets_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct targets_scan *ts = ctx;
+	bool call;
+	uint64_t t = insn_branch(in, &call);
+
+	(void)w;
+	if (!t || !call)
+		return 0;
+	for (long i = 0; i < ts->n && (size_t)i < ts->max; i++)
+		if (ts->out[i] == t)
+			return 0;
+	if ((size_t)ts->n < ts->max)
+		ts->out[ts->n++] = t;
+	return 0;
+}
+
+long elf_file__call_targets_in(struct elf_file *ef, uint64_t lo, uint64_t hi, uint64_t *out,
+			       size_t max)
+{
+	struct targets_scan ts = {.out = out, .max = max};
+	struct code_walk *w;
+	int err;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (!(w = walk__new(ef)))
+		return -ENOMEM;
+	err = walk__decode(w, lo, hi, targets_insn, &ts);
+	walk__free(w);
+	return err < 0 ? err : ts.n;
+}
+
+bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target)
+{
+	uint64_t lo, hi;
+
+	if (elf_file__fde_range(ef, func, &lo, &hi, NULL) || lo != func)
+		return false;
+	return elf_file__calls_to_in(ef, &target, 1, lo, hi, NULL, 0) > 0;
+}
+
+int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *value)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	/* a position-independent file: the dynamic relocation of the slot */
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		Elf_Data *data, *symdata = NULL;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !data->d_buf)
+			continue;
+		n = data->d_size / sh.sh_entsize;
+		for (size_t i = 0; i < n && i <= INT32_MAX; i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+
+			if (!gelf_getrela(data, (int)i, &r))
+				break;
+			if (r.r_offset != vaddr)
+				continue;
+			if (GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE) {
+				*value = (uint64_t)r.r_addend;
+				return 0;
+			}
+			if (GELF_R_TYPE(r.r_info) != R_X86_64_64)
+				return -ENOENT;
+			if (!symdata) {
+				Elf_Scn *ss = elf_getscn(ef->elf, sh.sh_link);
+
+				symdata = ss ? elf_getdata(ss, NULL) : NULL;
+			}
+			if (!symdata || GELF_R_SYM(r.r_info) > INT32_MAX ||
+			    !gelf_getsym(symdata, (int)GELF_R_SYM(r.r_info), &sym) ||
+			    sym.st_shndx == SHN_UNDEF)
+				return -ENOENT;
+			*value = sym.st_value + (uint64_t)r.r_addend;
+			return 0;
+		}
+	}
+	/* else what the file holds there */
+	unsigned char b[8];
+
+	if (elf_file__read_data(ef, vaddr, b, sizeof(b)))
+		return -ENOENT;
+	*value = 0;
+	for (int i = 7; i >= 0; i--)
+		*value = *value << 8 | b[i];
+	return *value ? 0 : -ENOENT;
+}
+
+struct parts_scan {
+	uint64_t lo, hi;
+	uint64_t (*out)[2];
+	size_t max;
+	long n;
+};
+
+static int parts_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct parts_scan *ps = ctx;
+	uint64_t t, lo, hi;
+	bool call, entry;
+
+	t = insn_branch(in, &call);
+	if (!t || call || (t >= ps->lo && t < ps->hi) ||
+	    elf_file__fde_range(w->ef, t, &lo, &hi, &entry) || (t == lo && entry))
+		return 0;
+	for (long i = 0; i < ps->n && (size_t)i < ps->max; i++)
+		if (ps->out[i][0] == lo)
+			return 0;
+	if ((size_t)ps->n < ps->max) {
+		ps->out[ps->n][0] = lo;
+		ps->out[ps->n][1] = hi;
+		ps->n++;
+	}
+	return 0;
+}
+
+long elf_file__func_parts(struct elf_file *ef, uint64_t func, uint64_t (*out)[2], size_t max)
+{
+	struct parts_scan ps = {.out = out, .max = max};
+	struct code_walk *w;
+	int err;
+
+	if (!max)
+		return -EINVAL;
+	if (elf_file__fde_range(ef, func, &ps.lo, &ps.hi, NULL) || ps.lo != func)
+		return -ENOENT;
+	out[0][0] = ps.lo;
+	out[0][1] = ps.hi;
+	ps.n = 1;
+	if (!(w = walk__new(ef)))
+		return -ENOMEM;
+	err = walk__decode(w, ps.lo, ps.hi, parts_insn, &ps);
+	walk__free(w);
+	return err < 0 ? err : ps.n;
+}
+
+bool elf_file__is_exported_func(const struct elf_file *ef, uint64_t vaddr)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		Elf_Data *data;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		if (!(data = elf_getdata(scn, NULL)) || !data->d_buf)
+			continue;
+		n = data->d_size / sh.sh_entsize;
+		for (size_t i = 1; i < n && i <= INT32_MAX; i++) {
+			GElf_Sym sym;
+
+			if (gelf_getsym(data, (int)i, &sym) && sym.st_value == vaddr &&
+			    sym.st_shndx != SHN_UNDEF && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+				return true;
+		}
+	}
+	return false;
+}

@@ -93,6 +93,9 @@ struct elf_call_count {
 };
 /* The same count, split. 0 or a negative errno. */
 int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_call_count *out);
+/* The PLT stubs of this file bound to the function at vaddr (callers jump to
+ * these addresses). Returns how many (only max stored) or a negative errno. */
+int elf_file__plt_stubs(const struct elf_file *ef, uint64_t vaddr, uint64_t *out, size_t max);
 /* The same, counting only instructions at addresses in [from, to): the calls
  * one function makes. */
 int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,
@@ -218,5 +221,42 @@ int elf_file__fde_range(struct elf_file *ef, uint64_t vaddr, uint64_t *lo, uint6
  * negative errno (-ENOENT: no root is a function start in the CFI). */
 int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nroots, int max_depth,
 			     uint64_t target, uint64_t *out, int max);
+
+/* A call or jmp through a function pointer in a structure: `call
+ * *disp(%reg)`, as Py_TYPE(op)->tp_dealloc(op) compiles to. */
+struct elf_slot_call {
+	uint64_t addr; /* of the instruction */
+	int dwarf_reg; /* the structure's register (DWARF number) */
+	bool jump;     /* a tail call (jmp) */
+};
+/* Every such instruction in the file's code whose displacement is disp and
+ * whose address is outside [skip_lo, skip_hi). Returns how many (only max
+ * stored) or a negative errno. */
+long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, uint64_t skip_hi,
+			  struct elf_slot_call *out, size_t max);
+/* The direct calls and jumps in [lo, hi) (decoded from lo, an instruction
+ * start) whose target is one of targets[0..n): their addresses. Returns how
+ * many (only max stored) or a negative errno. */
+long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n, uint64_t lo,
+			   uint64_t hi, uint64_t *out, size_t max);
+
+/* The distinct targets of the direct calls in [lo, hi). Returns how many
+ * (only max stored) or a negative errno. */
+long elf_file__call_targets_in(struct elf_file *ef, uint64_t lo, uint64_t hi, uint64_t *out,
+			       size_t max);
+/* Does the function starting at func call or jump to target directly? */
+bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target);
+/* The pointer an initialised 8-byte slot of data at vaddr holds once loaded:
+ * its R_X86_64_RELATIVE or R_X86_64_64 relocation in a position-independent
+ * file, else the file's contents. 0, or -ENOENT (no such data, or a null or
+ * undefined pointer). */
+int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *value);
+
+/* The code ranges of the function starting at func: its own FDE first, then
+ * every part split off it that it jumps into (its .cold halves). Returns how
+ * many (only max stored) or a negative errno. */
+long elf_file__func_parts(struct elf_file *ef, uint64_t func, uint64_t (*out)[2], size_t max);
+/* Is there an exported (.dynsym) function at vaddr? */
+bool elf_file__is_exported_func(const struct elf_file *ef, uint64_t vaddr);
 
 #endif /* PYMAC_ELF_INSPECT_H */

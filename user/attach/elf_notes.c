@@ -464,6 +464,21 @@ static size_t bind_plt_stubs(const struct elf_file *ef, struct plt_stub *stubs, 
 	return bound;
 }
 
+int elf_file__plt_stubs(const struct elf_file *ef, uint64_t vaddr, uint64_t *out, size_t max)
+{
+	struct plt_stub *stubs = NULL;
+	size_t nstubs = 0, bound;
+	int err = collect_plt_stubs(ef, &stubs, &nstubs);
+
+	if (err)
+		return err;
+	bound = bind_plt_stubs(ef, stubs, nstubs, vaddr);
+	for (size_t i = 0; i < bound && i < max; i++)
+		out[i] = stubs[i].addr;
+	free(stubs);
+	return (int)bound;
+}
+
 int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_call_count *out)
 {
 	return elf_file__count_calls_in(ef, vaddr, 0, UINT64_MAX, out);

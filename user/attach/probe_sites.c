@@ -244,8 +244,8 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 }
 
 /* One uprobe_multi link on every site of the batch. 0 or -errno. */
-static int attach_multi(struct probes *p, struct bpf_program *prog, const char *path,
-			const struct site_batch *sb)
+int pr_attach_batch(struct probes *p, struct bpf_program *prog, const char *path,
+		    const struct site_batch *sb)
 {
 	int err = pr_multi_link(p, prog, path, sb->offsets, sb->cookies, sb->n);
 	struct plan_step *st;
@@ -438,7 +438,7 @@ void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct t
 
 		if (!sb->n)
 			continue;
-		err = attach_multi(p, multi_prog[bi], b->host_path, sb);
+		err = pr_attach_batch(p, multi_prog[bi], b->host_path, sb);
 		for (size_t i = 0; i < sb->n; i++) {
 			const struct elf_site *s = sb->sites[i];
 			/* without a multi link: one link per site */

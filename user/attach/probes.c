@@ -87,6 +87,7 @@ static void probes__init_common(struct probes *p, unsigned sources)
 {
 	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
 	const char *pz = getenv("PYMAC_POOL_SIZES"), *gm = getenv("PYMAC_GC_METHOD");
+	const char *ds = getenv("PYMAC_DEALLOC_SITES");
 
 	p->sources = sources;
 	p->planning = -1;
@@ -100,6 +101,7 @@ static void probes__init_common(struct probes *p, unsigned sources)
 		       : !strcmp(gm, "usdt")	  ? GC_METHOD_USDT
 		       : !strcmp(gm, "args")	  ? GC_METHOD_ARGS
 						  : GC_METHOD_AUTO;
+	p->dealloc_sweep = !(ds && strcmp(ds, "entry") == 0);
 	pthread_mutex_init(&p->lock, NULL);
 }
 

@@ -115,6 +115,10 @@ struct probes {
 	 * else USDT, else the collector's argument), or "usdt" or "args"
 	 * first, to compare one way with another (attach/probe_gc.c) */
 	enum { GC_METHOD_AUTO, GC_METHOD_USDT, GC_METHOD_ARGS } gc_method;
+	/* PYMAC_DEALLOC_SITES: "code" (default: _Py_Dealloc, every call
+	 * through tp_dealloc, the specialized frees; attach/probe_dealloc.c)
+	 * or "entry" (_Py_Dealloc, or debug info's inlined copies) */
+	bool dealloc_sweep;
 	/* GC state layouts, slot i + 1 of pm_gc_layouts (bpf/regs.h) */
 	struct pm_gc_layout gc_layouts[PM_GC_SLOTS - 1];
 	int ngc_layouts;
@@ -228,6 +232,8 @@ bool pr_dwarf_info__has(const struct dwarf_info *di, enum dwarf_fn fn);
 void pr_dwarf_info__free(struct dwarf_info *di);
 int pr_batch_add(struct site_batch *sb, uint64_t off, uint64_t cookie, const struct elf_site *s);
 void pr_batch_free(struct site_batch *sb);
+int pr_attach_batch(struct probes *p, struct bpf_program *prog, const char *path,
+		    const struct site_batch *sb);
 int pr_multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offsets,
 		const uint64_t *cookies, size_t cnt, pid_t pid);
 int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
@@ -235,6 +241,8 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 int pr_pool_slot(struct probes *p, const struct pool_vars *pv);
 void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   struct dwarf_info *di, int from, int to, struct site_tally *t);
+/* 1: the build inlines the allocator (LTO), 0: it does not, -1: cannot tell */
+int pr_allocator_inlined(struct elf_file *ef);
 void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			const char *version, struct dwarf_info *di, struct probe_coverage *cov);
 void pr_attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,

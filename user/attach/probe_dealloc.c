@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/*
+ * How the dealloc source is attached (probes_impl.h; bpf/dealloc.bpf.c;
+ * docs/coverage.md).
+ *
+ * An object is freed when its last reference goes: Py_DECREF calls
+ * _Py_Dealloc(op), which calls Py_TYPE(op)->tp_dealloc(op). Builds differ in
+ * where that call is:
+ * - 3.8-3.10 without LTO: in _Py_Dealloc, called from everywhere;
+ * - LTO builds (Debian's, the official images): _Py_Dealloc inlined into
+ *   hundreds of callers, each ending in the call through tp_dealloc;
+ * - 3.11+: the bytecode loop's own Py_DECREF calls tp_dealloc itself, and
+ *   its specialized instructions free floats, strs and ints by calling
+ *   their destructor directly (_Py_DECREF_SPECIALIZED).
+ * So pymac probes _Py_Dealloc's entry, every `call *tp_dealloc(%reg)` in
+ * the file outside _Py_Dealloc (the BPF program records it only when the
+ * register is the object's own type: a subtype's dealloc calling its base's
+ * is not a second free), and, in the bytecode loop, the direct calls to the
+ * specialized destructors (recorded only when the object's count is 0).
+ * Each free then passes exactly one probe, with or without symbols or debug
+ * info. Where the machine code cannot be read (not x86-64, no
+ * .eh_frame_hdr), the debug info's inlined copies or _Py_Dealloc alone are
+ * used, as before.
+ */
+#include "attach/probes_impl.h"
+
+/* PyTypeObject.tp_dealloc: after the PyVarObject head and tp_name,
+ * tp_basicsize, tp_itemsize */
+#define TP_DEALLOC_OFF 0x30
+#define SWEEP_MAX 8192
+#define SPECIAL_MAX 256
+#define EVAL_MAX_PARTS 64
+
+/*
+ * Does the bytecode interpreter call _Py_Dealloc? From 3.11 on, the eval
+ * loop frees objects by calling Py_TYPE(op)->tp_dealloc itself, so objects
+ * whose last reference bytecode drops never pass through _Py_Dealloc.
+ * Measured: the 3.8-3.10 loops call it at 200+ places, 3.11 and 3.12 at
+ * none, 3.13 at one (and call tp_dealloc at 200+).
+ * 1: it bypasses it, 0: it calls it, -1: cannot tell.
+ */
+static int eval_loop_bypasses_dealloc(struct elf_file *ef, const struct elf_func *dealloc)
+{
+	struct elf_func ev;
+	struct elf_call_count c;
+
+	if (elf_file__find_func(ef, "_PyEval_EvalFrameDefault", &ev) || !ev.size ||
+	    elf_file__count_calls_in(ef, dealloc->vaddr, ev.vaddr, ev.vaddr + ev.size, &c))
+		return -1;
+	return c.direct + c.via_plt < 16;
+}
+
+/* The bytecode loop's own _Py_Dealloc copies, inlined ones included. */
+static int eval_loop_dealloc_sites(struct elf_file *ef, const struct dwarf_info *di)
+{
+	struct elf_func ev;
+	int n = 0;
+
+	if (elf_file__find_func(ef, "_PyEval_EvalFrameDefault", &ev) || !ev.size)
+		return -1;
+	for (size_t i = 0; i < di->n; i++)
+		if (di->sites[i].func == DF_DEALLOC && di->sites[i].pc >= ev.vaddr &&
+		    di->sites[i].pc < ev.vaddr + ev.size)
+			n++;
+	return n;
+}
+
+static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
+				 const struct target_binary *b, struct dwarf_info *di,
+				 struct probe_coverage *cov)
+{
+	struct site_tally t;
+	int in_eval;
+	char bypass[200] = "";
+
+	pr_dwarf_info__load(di, ef, b);
+	if (!di->found || !pr_dwarf_info__has(di, DF_DEALLOC))
+		return false;
+	pr_attach_dwarf_sites(p, ef, b, di, DF_DEALLOC, DF_DEALLOC, &t);
+	in_eval = eval_loop_dealloc_sites(ef, di);
+	if (in_eval >= 0 && in_eval < 16)
+		snprintf(bypass, sizeof(bypass),
+			 "; objects the bytecode loop frees through tp_dealloc directly (3.11+) "
+			 "are not seen");
+	if (t.unlocated || t.failed || bypass[0])
+		pr_set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+		    "debug info (%s): %d sites (%d partial) of _Py_Dealloc in %s, %d inlined, %d "
+		    "emulated%s%s%s",
+		    di->how, t.sites, t.unlocated + t.failed, b->path, t.inlined, t.emulated,
+		    bypass, t.notes[0] ? "; not probed: " : "", t.notes);
+	else
+		pr_set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
+		    "debug info (%s): %d sites (0 partial) of _Py_Dealloc in %s, %d inlined, %d "
+		    "emulated",
+		    di->how, t.sites, b->path, t.inlined, t.emulated);
+	return true;
+}
+
+/* The old ways: debug info's copies on LTO builds, else _Py_Dealloc. */
+static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
+				    const struct target_binary *b, const char *version,
+				    struct dwarf_info *di, const char *why,
+				    struct probe_coverage *cov)
+{
+	struct site_needs nd = site_needs__args(1, false);
+	struct elf_func f;
+	uint64_t off;
+	int err;
+
+	if (pr_allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
+		return;
+	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "%s has no _Py_Dealloc function%s",
+			   b->path,
+			   version[0] && strcmp(version, "3.8") < 0 && strlen(version) == 3
+			       ? " (before Python 3.8 it is a macro)"
+			       : "");
+		return;
+	}
+	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
+	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
+			       PM_COOKIE(0, PM_LOC_ARG1, 0), false);
+	if (err) {
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
+			   "cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
+		return;
+	}
+	if (pr_allocator_inlined(ef) == 1)
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+			   "%s is an LTO build that inlines _Py_Dealloc at some of its call sites; "
+			   "deallocations through those are not seen (%s); %s",
+			   b->path, why, di->how);
+	else if (eval_loop_bypasses_dealloc(ef, &f) == 1)
+		pr_set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+		    "the bytecode loop of %s frees objects by calling their tp_dealloc directly, "
+		    "not through _Py_Dealloc (Python 3.11+); objects whose last reference "
+		    "bytecode drops are not seen (%s)",
+		    b->path, why);
+	else
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s", b->path);
+}
+
+static int version_minor(const char *version)
+{
+	int ma = 0, mi = -1;
+
+	if (sscanf(version ? version : "", "%d.%d", &ma, &mi) != 2 || ma != 3)
+		return -1;
+	return mi;
+}
+
+/*
+ * A destructor without a symbol (stripped 3.11/3.12: _PyFloat_ExactDealloc
+ * and _PyUnicode_ExactDealloc are not exported), among the functions the
+ * bytecode loop calls: its type's tp_dealloc itself, or one that it calls
+ * or that calls it (float_dealloc calls _PyFloat_ExactDealloc for exact
+ * floats; _PyUnicode_ExactDealloc calls unicode_dealloc). 0 if none, or
+ * more than one, is.
+ */
+static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, const uint64_t *callees,
+				   long ncallees)
+{
+	uint64_t dealloc, found = 0;
+
+	if (elf_file__data_pointer(ef, type + TP_DEALLOC_OFF, &dealloc))
+		return 0;
+	for (long i = 0; i < ncallees; i++) {
+		uint64_t t = callees[i], lo, hi;
+		bool entry = false;
+
+		/* a function of this file (no PLT stub, which has no FDE of
+		 * its own) */
+		if (elf_file__fde_range(ef, t, &lo, &hi, &entry) || lo != t || !entry)
+			continue;
+
+		/* an exported function (PyObject_Free) would have been found
+		 * by name */
+		if (t != dealloc && (elf_file__is_exported_func(ef, t) ||
+				     (!elf_file__func_branches_to(ef, dealloc, t) &&
+				      !elf_file__func_branches_to(ef, t, dealloc))))
+			continue;
+		if (found && found != t)
+			return 0;
+		found = t;
+	}
+	return found;
+}
+
+/*
+ * The specialized frees of the bytecode loop (3.11+): its direct calls to
+ * the destructors _Py_DECREF_SPECIALIZED names, each checked in BPF to free
+ * an object of its type whose count is 0. Returns how many sites were
+ * batched; *missing names the destructors found neither way.
+ */
+static long special_sites(struct elf_file *ef, struct site_batch *sb, char *missing, size_t len)
+{
+	static const struct {
+		const char *name, *type;
+		bool by_code; /* may be found through the type's tp_dealloc */
+		bool needed;  /* 3.11 and 3.12 use it */
+	} fns[] = {
+	    {"_PyFloat_ExactDealloc", "PyFloat_Type", true, true},
+	    {"_PyUnicode_ExactDealloc", "PyUnicode_Type", true, true},
+	    {"_PyLong_ExactDealloc", "PyLong_Type", false, false},
+	    /* the ints' destructor in 3.11 and 3.12 */
+	    {"PyObject_Free", "PyLong_Type", false, true},
+	};
+	uint64_t *callees;
+	struct elf_func ev, f;
+	uint64_t targets[9], pcs[SPECIAL_MAX], type, off, parts[EVAL_MAX_PARTS][2];
+	long total = 0, ncallees, nparts;
+
+	missing[0] = '\0';
+	if (elf_file__find_func(ef, "_PyEval_EvalFrameDefault", &ev) || !ev.size) {
+		snprintf(missing, len, "_PyEval_EvalFrameDefault");
+		return 0;
+	}
+	if (!(callees = calloc(4096, sizeof(*callees))))
+		return -ENOMEM;
+	/* the loop and its .cold parts, where an LTO build puts the rarely
+	 * taken branches (a count that reaches 0 among them) */
+	nparts = elf_file__func_parts(ef, ev.vaddr, parts, EVAL_MAX_PARTS);
+	if (nparts <= 0) {
+		parts[0][0] = ev.vaddr;
+		parts[0][1] = ev.vaddr + ev.size;
+		nparts = 1;
+	}
+	if (nparts > EVAL_MAX_PARTS)
+		nparts = EVAL_MAX_PARTS;
+	ncallees = 0;
+	for (long k = 0; k < nparts && ncallees < 4096; k++) {
+		long m = elf_file__call_targets_in(ef, parts[k][0], parts[k][1], callees + ncallees,
+						   (size_t)(4096 - ncallees));
+
+		if (m > 0)
+			ncallees += m > 4096 - ncallees ? 4096 - ncallees : m;
+	}
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		int nt;
+		long n;
+
+		if (elf_file__find_object(ef, fns[i].type, &type))
+			continue;
+		if (elf_file__find_func(ef, fns[i].name, &f) == 0)
+			targets[0] = f.vaddr;
+		else if (!fns[i].by_code || ncallees <= 0 ||
+			 !(targets[0] = destructor_by_code(ef, type, callees,
+							   ncallees > 4096 ? 4096 : ncallees))) {
+			if (fns[i].needed) {
+				size_t l = strlen(missing);
+
+				snprintf(missing + l, len - l, "%s%s", l ? ", " : "", fns[i].name);
+			}
+			continue;
+		}
+		nt = elf_file__plt_stubs(ef, targets[0], targets + 1, 8);
+		nt = 1 + (nt > 0 ? (nt > 8 ? 8 : nt) : 0);
+		n = 0;
+		for (long k = 0; k < nparts && n < SPECIAL_MAX; k++) {
+			long m = elf_file__calls_to_in(ef, targets, (size_t)nt, parts[k][0],
+						       parts[k][1], pcs + n,
+						       (size_t)(SPECIAL_MAX - n));
+
+			if (m > 0)
+				n += m > SPECIAL_MAX - n ? SPECIAL_MAX - n : m;
+		}
+		for (long k = 0; k < n; k++) {
+			long long dist = (long long)(type - pcs[k]);
+
+			if (dist < PM_DEALLOC_DIST_MIN || dist > PM_DEALLOC_DIST_MAX ||
+			    elf_file__vaddr_to_offset(ef, pcs[k], &off))
+				continue;
+			if (pr_batch_add(sb, off,
+					 PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, PM_LOC_ARG1, 0) |
+					     (unsigned long long)dist << 36,
+					 NULL)) {
+				free(callees);
+				return -ENOMEM;
+			}
+			total++;
+		}
+	}
+	free(callees);
+	return total;
+}
+
+/* One multi link on the batch, or one link per site without them; the
+ * number of sites attached. */
+static long attach_sites(struct probes *p, const struct target_binary *b, struct site_batch *sb)
+{
+	long attached = 0;
+
+	if (!sb->n)
+		return 0;
+	if (pr_attach_batch(p, PROG(p, pm_dealloc_m), b->host_path, sb) == 0)
+		return (long)sb->n;
+	for (size_t i = 0; i < sb->n; i++)
+		attached += pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, sb->offsets[i],
+					     sb->cookies[i], false) == 0;
+	return attached;
+}
+
+/* The sweep; false (with why) when the code cannot be read. */
+static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
+				 const struct target_binary *b, const char *version,
+				 struct probe_coverage *cov, char *why, size_t wlen)
+{
+	struct site_needs nd = site_needs__args(1, false);
+	struct site_batch sb = {};
+	struct elf_slot_call *sc;
+	struct elf_func f;
+	uint64_t lo = 0, hi = 0, off;
+	long n, special = 0, attached;
+	char missing[120] = "";
+	int minor = version_minor(version), err;
+
+	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
+		snprintf(why, wlen, "no _Py_Dealloc");
+		return false;
+	}
+	if (elf_file__fde_range(ef, f.vaddr, &lo, &hi, NULL) || lo != f.vaddr) {
+		snprintf(why, wlen, "its code cannot be read (no .eh_frame_hdr entry)");
+		return false;
+	}
+	if (!(sc = calloc(SWEEP_MAX, sizeof(*sc))))
+		return false;
+	n = elf_file__slot_calls(ef, TP_DEALLOC_OFF, lo, hi, sc, SWEEP_MAX);
+	if (n < 0 || n > SWEEP_MAX) {
+		snprintf(why, wlen, n < 0 ? "its code cannot be read: %s" : "too many sites (%s)",
+			 n < 0 ? strerror((int)-n) : "over 8192");
+		free(sc);
+		return false;
+	}
+	for (long i = 0; i < n; i++) {
+		int reg = elf_dwarf_reg_to_pm_reg(sc[i].dwarf_reg);
+
+		if (reg < 0 || elf_file__vaddr_to_offset(ef, sc[i].addr, &off))
+			continue;
+		if (pr_batch_add(&sb, off,
+				 PM_COOKIE(PM_DEALLOC_CHECK_TYPE, PM_LOC_ARG1,
+					   PM_LOC(PM_LOC_REG, reg, 0, 0)),
+				 NULL)) {
+			free(sc);
+			pr_batch_free(&sb);
+			return false;
+		}
+	}
+	free(sc);
+	if (minor >= 11)
+		special = special_sites(ef, &sb, missing, sizeof(missing));
+	attached = attach_sites(p, b, &sb);
+	long wanted = (long)sb.n;
+
+	pr_batch_free(&sb);
+	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
+	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
+			       PM_COOKIE(0, PM_LOC_ARG1, 0), false);
+	if (err || attached < wanted)
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+			   "_Py_Dealloc%s and %ld of %ld calls through tp_dealloc or to a "
+			   "destructor in %s",
+			   err ? " not attached" : "", attached, wanted, b->path);
+	else if (minor >= 11 && missing[0])
+		pr_set_cov(
+		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
+		    "_Py_Dealloc, %ld calls through tp_dealloc and %ld specialized frees in %s; "
+		    "the bytecode loop's specialized frees through %s are not seen (no symbol, "
+		    "and not found through the type's tp_dealloc: inlined, or split off)",
+		    n, special, b->path, missing);
+	else
+		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
+			   "_Py_Dealloc, %ld calls through tp_dealloc and %ld specialized frees "
+			   "in %s",
+			   n, special, b->path);
+	return true;
+}
+
+void pr_attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+		       const char *version, struct dwarf_info *di, struct probe_coverage *cov)
+{
+	char why[160] = "";
+
+	/* debug info that locates the inlined copies of an LTO build is
+	 * used as it was: its counts are checked against pyenv's
+	 * (test_inline_sites.py); the sweep would see the bytecode loop's
+	 * frees too, but not its inlined float frees either */
+	if (pr_allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
+		return;
+	if (p->dealloc_sweep &&
+	    attach_dealloc_sweep(p, ef, b, version, cov, why, sizeof(why)))
+		return;
+	if (!p->dealloc_sweep)
+		snprintf(why, sizeof(why), "PYMAC_DEALLOC_SITES=entry");
+	attach_dealloc_fallback(p, ef, b, version, di, why, cov);
+}
