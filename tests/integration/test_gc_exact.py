@@ -97,7 +97,7 @@ def best_alignment(haystack, needle):
     return best
 
 
-def check_gc_exact(pymac, tmp_path, shape):
+def check_gc_exact(pymac, tmp_path, shape, min_collections=10):
     """Record test_gc_callbacks.py under shape; pymac's gc_done events must
     hold the callbacks' collections as one run, with the same generation,
     collected and uncollectable counts, and the gc source must be full."""
@@ -109,7 +109,7 @@ def check_gc_exact(pymac, tmp_path, shape):
     assert rec.returncode == 0, rec.describe()
     assert log.is_file(), "the workload did not write %s; %s" % (log, rec.describe())
     seen = json.loads(log.read_text())
-    assert len(seen) >= 10, seen
+    assert len(seen) >= min_collections, seen
     assert {c["generation"] for c in seen} == {0, 1, 2}, "workload must collect every generation"
 
     summ = summary(pymac, trace)
@@ -204,12 +204,14 @@ def test_gc_exact_stripped_libpython(pymac, tmp_path, minor):
     assert "found through its code" in detail, detail
 
 
-@pytest.mark.parametrize("tag", ["3.11-slim"])
+@pytest.mark.parametrize("tag", ["3.11-slim", "3.13t"])
 def test_gc_exact_official_build(pymac, tmp_path, tag):
-    """CPython built as the official python:3.11-slim image builds it
+    """CPython built as the official python:3.X-slim image builds it
     (--enable-optimizations --with-lto --enable-shared, linked with
-    --strip-all)."""
-    check_gc_exact(pymac, tmp_path, official_tree(tag))
+    --strip-all), and its free-threaded 3.13 (--disable-gil)."""
+    # the free-threaded collector schedules its collections its own way:
+    # fewer automatic ones on this workload (7 in all, measured)
+    check_gc_exact(pymac, tmp_path, official_tree(tag), 5 if tag.endswith("t") else 10)
 
 
 @pytest.mark.parametrize(
