@@ -3,6 +3,15 @@
  * one, and what each process's sources see (probes_impl.h). */
 #include "attach/probes_impl.h"
 
+int pr_version_minor(const char *version)
+{
+	int ma = 0, mi = -1;
+
+	if (sscanf(version ? version : "", "%d.%d", &ma, &mi) != 2 || ma != 3)
+		return -1;
+	return mi;
+}
+
 struct attached_binary *pr_new_bin(struct probes *p, const struct target_binary *b, pid_t pid)
 {
 	if (p->nbins == p->capbins) {

@@ -143,15 +143,6 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL, "_Py_Dealloc in %s", b->path);
 }
 
-static int version_minor(const char *version)
-{
-	int ma = 0, mi = -1;
-
-	if (sscanf(version ? version : "", "%d.%d", &ma, &mi) != 2 || ma != 3)
-		return -1;
-	return mi;
-}
-
 /*
  * A destructor without a symbol (stripped 3.11/3.12: _PyFloat_ExactDealloc
  * and _PyUnicode_ExactDealloc are not exported), among the functions the
@@ -315,7 +306,7 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 	uint64_t lo = 0, hi = 0, off;
 	long n, special = 0, attached;
 	char missing[120] = "";
-	int minor = version_minor(version), err;
+	int minor = pr_version_minor(version), err;
 
 	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
 		snprintf(why, wlen, "no _Py_Dealloc");

@@ -108,15 +108,6 @@ static uint64_t le64(const unsigned char *b)
 	return v;
 }
 
-static int version_minor(const char *version)
-{
-	int ma = 0, mi = -1;
-
-	if (sscanf(version ? version : "", "%d.%d", &ma, &mi) != 2 || ma != 3)
-		return -1;
-	return mi;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -186,7 +177,7 @@ static int gc_layout(struct elf_file *ef, const char *version, uint64_t *runtime
 	/* generation_stats[] follows generations[3], generation0 and the
 	 * permanent generation; generation0 points at generations[0] */
 	struct pm_gc_layout base = {.stats_off = 128, .check_off = 96, .check_to = 24};
-	int minor = version_minor(version);
+	int minor = pr_version_minor(version);
 	unsigned char dbg[88];
 
 	if (elf_file__find_object(ef, "_PyRuntime", runtime)) {
@@ -326,7 +317,7 @@ static void attach_gc_args(struct probes *p, struct elf_file *ef, const struct t
 	if (!attached)
 		pr_set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "cannot attach to %s in %s: %s", c->name,
 			   b->path, skipped[0] ? skipped : "attach failed");
-	else if (!gen_probes && version_minor(version) >= 13)
+	else if (!gen_probes && pr_version_minor(version) >= 13)
 		pr_set_cov(
 		    cov, PM_SOURCE_GC, PM_SRC_PARTIAL,
 		    "uprobes on %s in %s see explicit collections; automatic ones choose their "

@@ -241,6 +241,8 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 int pr_pool_slot(struct probes *p, const struct pool_vars *pv);
 void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   struct dwarf_info *di, int from, int to, struct site_tally *t);
+/* The minor version of a "3.N" version string, or -1. */
+int pr_version_minor(const char *version);
 /* 1: the build inlines the allocator (LTO), 0: it does not, -1: cannot tell */
 int pr_allocator_inlined(struct elf_file *ef);
 void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
