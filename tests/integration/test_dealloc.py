@@ -126,3 +126,32 @@ def test_specialized_float_frees(pymac, tmp_path, shape):
         old, status, detail = more_floats(pymac, tmp_path, py311, entry_env, n=n)
         assert status == "partial" and "PYMAC_DEALLOC_SITES=entry" in detail, detail
         assert old < 0.75 * want, (old, want)
+
+
+def more_per_type(pymac, tmp_path, python, script, n):
+    """Deallocations per type of 2n more iterations of script, and the
+    dealloc status and detail."""
+    per = []
+    for k, m in enumerate((n, 3 * n)):
+        trace = tmp_path / ("types-%d.pmt" % k)
+        rec = record(pymac, trace, [python, module(script), str(m)], probes="dealloc")
+        assert rec.returncode == 0, rec.describe()
+        proc = child_process(summary(pymac, trace), rec, python)
+        per.append({t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])})
+    status, detail = source_status(proc, "dealloc")
+    return {t: per[1][t] - per[0].get(t, 0) for t in per[1]}, status, detail
+
+
+@pytest.mark.parametrize("minor", [11, 12, 13], ids=lambda m: "3.%d" % m)
+def test_specialized_frees_per_type(pymac, tmp_path, minor):
+    """Known numbers of int, str and float frees, most through the
+    specialized instructions, all counted in top_dealloc_types."""
+    python = pyenv_python(minor)
+    n = 5000
+    per, status, detail = more_per_type(pymac, tmp_path, python, "test_int_str_frees.py", n)
+    assert status == "full", detail
+    assert per.get("int") == 4 * 2 * n and per.get("str") == 3 * 2 * n, (per, detail)
+    per, status, detail = more_per_type(pymac, tmp_path, python, "test_float_frees.py", n)
+    # 3.12+ reuse an operand's storage for the result where they can
+    want = (4 if minor == 11 else 2) * 2 * n
+    assert per.get("float") == want, (per, want, detail)
