@@ -18,6 +18,10 @@
  * of one function (CPython's largest, the bytecode loop, is ~200 KiB). */
 #define CODE_MAX_FUNCS 512
 #define CODE_MAX_FUNC_SIZE (1u << 20)
+/* Bytes one walk may decode in all: a hostile file with many large
+ * functions and parts must not keep pymac busy for long (CPython's whole
+ * text is under 4 MiB; ~50 ms per MiB here). */
+#define CODE_BUDGET (64ull << 20)
 
 /* The loaded, file-backed bytes [vaddr, vaddr + len) of a segment that is
  * executable (exec) or not, or NULL. */
@@ -183,6 +187,7 @@ struct code_walk {
 	struct elf_file *ef;
 	csh cs;
 	cs_insn *in;
+	uint64_t decoded; /* bytes so far, against CODE_BUDGET */
 	uint64_t target;
 	uint64_t seen[CODE_MAX_FUNCS]; /* function starts queued */
 	int depth[CODE_MAX_FUNCS];
@@ -245,6 +250,9 @@ static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
 
 	if (hi <= lo || hi - lo > CODE_MAX_FUNC_SIZE || !(code = seg_bytes(w->ef, lo, hi - lo, true)))
 		return -ENOENT;
+	if (w->decoded + (hi - lo) > CODE_BUDGET)
+		return -E2BIG;
+	w->decoded += hi - lo;
 	p = code;
 	left = hi - lo;
 	while (left) {
