@@ -52,7 +52,7 @@ static __always_inline __u32 pool_block(struct pt_regs *ctx, __u64 cookie, __u64
 		return PM_BLOCK_UNKNOWN;
 	if (free_site) {
 		/* sign-extend loc2's 28 bits */
-		var = PT_REGS_IP(ctx) + (__u64)((__s64)((__u64)PM_COOKIE_LOC2(cookie) << 36) >> 36);
+		var = PT_REGS_IP(ctx) + (__u64)PM_COOKIE_DIST(cookie);
 		cached = bpf_map_lookup_elem(&pool_vars, &key);
 		if (!cached || *cached != var)
 			bpf_map_update_elem(&pool_vars, &key, &var, BPF_ANY);

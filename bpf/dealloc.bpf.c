@@ -27,7 +27,7 @@ static __always_inline int dealloc(struct pt_regs *ctx)
 	    (!type || bpf_probe_read_user(&refcnt, sizeof(refcnt), (void *)obj) || refcnt))
 		return 0;
 	if (check == PM_DEALLOC_CHECK_FREED_TYPE &&
-	    type != PT_REGS_IP(ctx) + PM_COOKIE_DIST2(cookie))
+	    type != PT_REGS_IP(ctx) + PM_COOKIE_DIST(cookie))
 		return 0;
 	r = pm_reserve(struct pm_dealloc_rec, PM_PY_DEALLOC, id >> 32);
 	if (!r)

@@ -4,7 +4,7 @@
  * in, best first (user space picks one per build: attach/probe_sources.c):
  *
  * - An entry and a return probe on the collector function (found by symbol,
- *   or in a stripped build by its debug message: attach/gc_find.c) that read
+ *   or in a stripped build by its debug message: attach/pycode.c) that read
  *   the GC state's generation_stats at both points. The generation whose
  *   `collections` grew is the one collected, and the growth of its
  *   `collected` and `uncollectable` is what gc.callbacks reports: exact on
@@ -49,8 +49,7 @@ struct {
 } gc_pending SEC(".maps");
 
 static __always_inline void gc_emit(__u32 kind, __u64 id, __s32 generation, __u32 source,
-				    __s64 collected, __s64 uncollectable, __u64 start_ns,
-				    __u64 *ts)
+				    __s64 collected, __s64 uncollectable, __u64 start_ns, __u64 *ts)
 {
 	struct pm_gc_rec *r;
 
@@ -125,8 +124,7 @@ int BPF_USDT(pm_gc_usdt_done, long collected)
 
 /* The GC state of the process the probe fires in, 0 if it cannot be read
  * or fails the layout's self-check. */
-static __always_inline __u64 gc_state(struct pt_regs *ctx, const struct pm_gc_layout *l,
-				      __s64 dist)
+static __always_inline __u64 gc_state(struct pt_regs *ctx, const struct pm_gc_layout *l, __s64 dist)
 {
 	__u64 rt = PT_REGS_IP(ctx) + dist, gs = rt, ptr = 0;
 
@@ -135,9 +133,8 @@ static __always_inline __u64 gc_state(struct pt_regs *ctx, const struct pm_gc_la
 			return 0;
 	}
 	gs += l->gc_off;
-	if (l->check_off &&
-	    (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)(gs + l->check_off)) ||
-	     ptr != gs + l->check_to)) {
+	if (l->check_off && (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)(gs + l->check_off)) ||
+			     ptr != gs + l->check_to)) {
 		__sync_fetch_and_add(&pm_gc_layout_misses, 1);
 		return 0;
 	}
@@ -168,7 +165,7 @@ int pm_gc_fn_enter(struct pt_regs *ctx)
 	    bpf_ktime_get_ns() - cur->ts_ns < GC_STALE_NS)
 		return 0;
 	l = &pm_gc_layouts[slot];
-	gs = gc_state(ctx, l, PM_GC_COOKIE_DIST(cookie));
+	gs = gc_state(ctx, l, PM_COOKIE_DIST(cookie));
 	if (!gs || bpf_probe_read_user(p.stats, sizeof(p.stats), (void *)(gs + l->stats_off)))
 		return 0;
 	p.ts_ns = bpf_ktime_get_ns();

@@ -80,6 +80,18 @@ enum pm_loc_form {
 	 (unsigned long long)(loc2) << 36)
 #define PM_COOKIE_KIND(c) ((unsigned)((c)&0xf))
 
+#define PM_COOKIE_LOC1(c) ((unsigned)(((c) >> 8) & 0xfffffff))
+#define PM_COOKIE_LOC2(c) ((unsigned)(((c) >> 36) & 0xfffffff))
+/*
+ * Sites that need an address of their binary (pymalloc's `arenas`, a type
+ * object, _PyRuntime) carry it in bits 36-63, where loc2 would be, as a
+ * signed 28-bit distance from the probed address: the probe's ip plus it is
+ * that address whatever the load bias.
+ */
+#define PM_COOKIE_DIST_MIN (-(1ll << 27))
+#define PM_COOKIE_DIST_MAX ((1ll << 27) - 1)
+#define PM_COOKIE_DIST(c)  ((long long)(c) >> 36)
+
 /*
  * A dealloc site's "kind" nibble says what the program checks before it
  * records, for sites found in the machine code rather than at _Py_Dealloc:
@@ -94,15 +106,10 @@ enum pm_loc_form {
 #define PM_DEALLOC_CHECK_TYPE  1
 #define PM_DEALLOC_CHECK_FREED 2
 /* the same, and the object's type is the one at the probe's address plus
- * the signed 28-bit distance in loc2 (PyFloat_Type for a call to
+ * the distance in bits 36-63 (PM_COOKIE_DIST; PyFloat_Type for a call to
  * _PyFloat_ExactDealloc; PyLong_Type for PyObject_Free, the destructor the
  * bytecode loop gives ints in 3.11 and 3.12 and calls for other blocks) */
 #define PM_DEALLOC_CHECK_FREED_TYPE 3
-#define PM_DEALLOC_DIST_MIN	    (-(1ll << 27))
-#define PM_DEALLOC_DIST_MAX	    ((1ll << 27) - 1)
-#define PM_COOKIE_DIST2(c)	    ((long long)(c) >> 36)
-#define PM_COOKIE_LOC1(c) ((unsigned)(((c) >> 8) & 0xfffffff))
-#define PM_COOKIE_LOC2(c) ((unsigned)(((c) >> 36) & 0xfffffff))
 
 /*
  * Sizing a freed block from pymalloc's pool header (PM_BLOCK_* in
@@ -121,8 +128,6 @@ enum pm_loc_form {
 #define PM_POOL_SLOTS		    16
 #define PM_COOKIE_POOL(c)	    ((unsigned)(((c) >> 4) & 0xf))
 #define PM_COOKIE_SET_POOL(c, slot) ((c) | ((unsigned long long)((slot)&0xfu) << 4))
-#define PM_POOL_DELTA_MIN	    (-(1ll << 27))
-#define PM_POOL_DELTA_MAX	    ((1ll << 27) - 1)
 
 struct pm_pool_layout {
 	long long maxarenas_off; /* &maxarenas - &arenas */
@@ -144,18 +149,15 @@ struct pm_pool_layout {
  *   bits 0-31   where the collector takes `generation` (PM_ARG_*, or
  *               PM_ARG_UNKNOWN), used only without a layout
  *   bits 32-35  layout slot (0: none)
- *   bits 36-63  _PyRuntime's distance from the probed address (signed):
- *               the probe's ip plus it is _PyRuntime whatever the load bias
+ *   bits 36-63  _PyRuntime, as a distance from the probed address
+ *               (PM_COOKIE_DIST)
  */
-#define PM_GC_SLOTS		   8
+#define PM_GC_SLOTS 8
 #define PM_GC_COOKIE(spec, slot, dist)                                                             \
 	((unsigned long long)(unsigned)(spec) | ((unsigned long long)((slot)&0xfu) << 32) |        \
 	 ((unsigned long long)(dist) << 36))
 #define PM_GC_COOKIE_SPEC(c) ((unsigned)(c))
 #define PM_GC_COOKIE_SLOT(c) ((unsigned)(((c) >> 32) & 0xf))
-#define PM_GC_COOKIE_DIST(c) ((long long)(c) >> 36)
-#define PM_GC_DIST_MIN	     (-(1ll << 27))
-#define PM_GC_DIST_MAX	     ((1ll << 27) - 1)
 
 struct pm_gc_layout {
 	/* offset in _PyRuntime of the pointer to the main interpreter; 0: the

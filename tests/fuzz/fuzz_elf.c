@@ -62,9 +62,14 @@ static void code_walks(struct elf_file *ef)
 	uint64_t parts[4][2], ptr;
 
 	sink += (size_t)elf_file__slot_calls(ef, 0x30, 0, 0, sc, 8);
-	if (elf_file__func_parts(ef, f.vaddr, parts, 4) > 0) {
-		sink += (size_t)elf_file__calls_to_in(ef, &f.vaddr, 1, parts[0][0], parts[0][1], at, 4);
-		sink += (size_t)elf_file__call_targets_in(ef, parts[0][0], parts[0][1], at, 4);
+	long np = elf_file__func_parts(ef, f.vaddr, parts, 4);
+
+	if (np > 0) {
+		size_t nr = np > 4 ? 4 : (size_t)np;
+
+		sink += (size_t)elf_file__calls_to_in(ef, &f.vaddr, 1, (const uint64_t(*)[2])parts, nr,
+						      at, 4);
+		sink += (size_t)elf_file__call_targets_in(ef, (const uint64_t(*)[2])parts, nr, at, 4);
 	}
 	sink += elf_file__func_branches_to(ef, f.vaddr, f.vaddr) + elf_file__is_exported_func(ef, f.vaddr);
 	if (n > 0 && elf_file__data_pointer(ef, at[0], &ptr) == 0)

@@ -359,7 +359,8 @@ static void test_json_full(void **state)
 						 "calloc",     "realloc",   "free",	  "exec",
 						 "exit",       "vm",	    "rss",	  NULL};
 	static const char *const gc_keys[] = {
-	    "collections", "by_generation", "collected", "uncollectable", "time_ns", "source", "unfinished", NULL};
+	    "collections", "by_generation", "collected",  "uncollectable",
+	    "time_ns",	   "source",	    "unfinished", NULL};
 	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0};
 	struct procstats *s = full_summary();
 	char *text = summary_json(s, &info, 10);

@@ -16,7 +16,7 @@
 
 /* Bounds on what one search looks at: the functions reached, and the size
  * of one function (CPython's largest, the bytecode loop, is ~200 KiB). */
-#define CODE_MAX_FUNCS 512
+#define CODE_MAX_FUNCS	   512
 #define CODE_MAX_FUNC_SIZE (1u << 20)
 /* Bytes one walk may decode in all: a hostile file with many large
  * functions and parts must not keep pymac busy for long (CPython's whole
@@ -35,7 +35,8 @@ static const unsigned char *seg_bytes(const struct elf_file *ef, uint64_t vaddr,
 			continue;
 		if (vaddr >= ph->p_vaddr && vaddr - ph->p_vaddr <= ph->p_filesz &&
 		    len <= ph->p_filesz - (vaddr - ph->p_vaddr))
-			return (const unsigned char *)ef->buf + ph->p_offset + (vaddr - ph->p_vaddr);
+			return (const unsigned char *)ef->buf + ph->p_offset +
+			       (vaddr - ph->p_vaddr);
 	}
 	return NULL;
 }
@@ -47,6 +48,16 @@ int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, si
 	if (!p)
 		return -ENOENT;
 	memcpy(out, p, len);
+	return 0;
+}
+
+int elf_file__read_u64(const struct elf_file *ef, uint64_t vaddr, uint64_t *value)
+{
+	const unsigned char *p = seg_bytes(ef, vaddr, 8, false);
+
+	if (!p)
+		return -ENOENT;
+	*value = elfi_rd64(ef, p);
 	return 0;
 }
 
@@ -81,10 +92,9 @@ static Dwarf_CFI *cfi_of(struct elf_file *ef)
 	return ef->cfi;
 }
 
-static int32_t le32s(const unsigned char *p)
+static int32_t le32s(const struct elf_file *ef, const unsigned char *p)
 {
-	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			 (uint32_t)p[3] << 24);
+	return (int32_t)elfi_rd32(ef, p);
 }
 
 /* Loaded, file-backed bytes of any segment, or NULL. */
@@ -119,22 +129,22 @@ static int load_fdes(struct elf_file *ef)
 	 * datarel|sdata4 */
 	if (h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
 		return -ENOENT;
-	count = (uint32_t)le32s(h + 8);
+	count = (uint32_t)le32s(ef, h + 8);
 	if (!count || count > (1u << 24) || !(h = any_bytes(ef, eh->p_vaddr, 12 + 8ull * count)))
 		return -ENOENT;
 	ef->fdes = calloc(count, sizeof(*ef->fdes));
 	if (!ef->fdes)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < count; i++) {
-		uint64_t lo = eh->p_vaddr + (uint64_t)(int64_t)le32s(h + 12 + 8 * i),
-			 fde = eh->p_vaddr + (uint64_t)(int64_t)le32s(h + 16 + 8 * i);
+		uint64_t lo = eh->p_vaddr + (uint64_t)(int64_t)le32s(ef, h + 12 + 8 * i),
+			 fde = eh->p_vaddr + (uint64_t)(int64_t)le32s(ef, h + 16 + 8 * i);
 		const unsigned char *f = any_bytes(ef, fde, 16);
 
-		if (!f || le32s(f) == -1 || le32s(f + 4) == 0 ||
-		    fde + 8 + (uint64_t)(int64_t)le32s(f + 8) != lo)
+		if (!f || le32s(ef, f) == -1 || le32s(ef, f + 4) == 0 ||
+		    fde + 8 + (uint64_t)(int64_t)le32s(ef, f + 8) != lo)
 			continue;
 		ef->fdes[ef->nfdes][0] = lo;
-		ef->fdes[ef->nfdes][1] = lo + (uint32_t)le32s(f + 12);
+		ef->fdes[ef->nfdes][1] = lo + (uint32_t)le32s(ef, f + 12);
 		ef->nfdes++;
 	}
 	return 0;
@@ -248,7 +258,8 @@ static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
 	uint64_t addr = lo;
 	int r;
 
-	if (hi <= lo || hi - lo > CODE_MAX_FUNC_SIZE || !(code = seg_bytes(w->ef, lo, hi - lo, true)))
+	if (hi <= lo || hi - lo > CODE_MAX_FUNC_SIZE ||
+	    !(code = seg_bytes(w->ef, lo, hi - lo, true)))
 		return -ENOENT;
 	if (w->decoded + (hi - lo) > CODE_BUDGET)
 		return -E2BIG;
@@ -267,127 +278,6 @@ static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
 			return r;
 	}
 	return 0;
-}
-
-static int frag_insn(struct code_walk *w, const cs_insn *in, void *ctx)
-{
-	(void)ctx;
-	return insn_refers(w, in) ? 1 : 0;
-}
-
-#define FUNC_MAX_FRAGS 32
-
-struct func_scan {
-	uint64_t lo, hi;
-	int depth, max_depth;
-	bool hit;
-	uint64_t frags[FUNC_MAX_FRAGS]; /* parts already decoded */
-	int nfrags;
-};
-
-static int func_insn(struct code_walk *w, const cs_insn *in, void *ctx)
-{
-	struct func_scan *fs = ctx;
-	uint64_t t, tlo, thi;
-	bool call, entry;
-
-	if (insn_refers(w, in)) {
-		fs->hit = true;
-		return 0;
-	}
-	t = insn_branch(in, &call);
-	if (!t || (t >= fs->lo && t < fs->hi) ||
-	    elf_file__fde_range(w->ef, t, &tlo, &thi, &entry))
-		return 0;
-	if (t == tlo && (call || entry)) {
-		/* a call, or a tail call to a function */
-		if (fs->depth < fs->max_depth && !walk__seen(w, tlo) &&
-		    w->nseen < CODE_MAX_FUNCS) {
-			w->depth[w->nseen] = fs->depth + 1;
-			w->seen[w->nseen++] = tlo;
-		}
-		return 0;
-	}
-	/* a jump into a part split off this function (its .cold half), whose
-	 * frame is this function's */
-	if (call || fs->hit)
-		return 0;
-	for (int i = 0; i < fs->nfrags; i++)
-		if (fs->frags[i] == tlo)
-			return 0;
-	if (fs->nfrags < FUNC_MAX_FRAGS)
-		fs->frags[fs->nfrags++] = tlo;
-	if (walk__decode(w, tlo, thi, frag_insn, NULL) == 1)
-		fs->hit = true;
-	return 0;
-}
-
-int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nroots, int max_depth,
-			     uint64_t target, uint64_t *out, int max)
-{
-	struct code_walk *w;
-	uint64_t lo, hi;
-	int found = 0;
-
-	if (!elf_file__is_64bit_x86(ef))
-		return -EOPNOTSUPP;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->ef = ef;
-	w->target = target;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &w->cs) != CS_ERR_OK) {
-		free(w);
-		return -ENOMEM;
-	}
-	cs_option(w->cs, CS_OPT_DETAIL, CS_OPT_ON);
-	w->in = cs_malloc(w->cs);
-	for (int i = 0; i < nroots && w->nseen < CODE_MAX_FUNCS; i++)
-		if (elf_file__fde_range(ef, roots[i], &lo, &hi, NULL) == 0 && lo == roots[i] &&
-		    !walk__seen(w, lo))
-			w->seen[w->nseen++] = lo;
-	/* breadth first: the queue is w->seen itself */
-	for (int i = 0; w->in && i < w->nseen; i++) {
-		struct func_scan fs = {.depth = w->depth[i], .max_depth = max_depth};
-
-		if (elf_file__fde_range(ef, w->seen[i], &fs.lo, &fs.hi, NULL) ||
-		    fs.lo != w->seen[i])
-			continue;
-		walk__decode(w, fs.lo, fs.hi, func_insn, &fs);
-		if (fs.hit) {
-			if (found < max)
-				out[found] = fs.lo;
-			found++;
-		}
-	}
-	if (w->in)
-		cs_free(w->in, 1);
-	else
-		found = -ENOMEM;
-	if (!w->nseen)
-		found = -ENOENT;
-	cs_close(&w->cs);
-	free(w);
-	return found;
-}
-
-/* capstone's 64-bit general registers as DWARF numbers; -1 for others */
-static int cs_reg_dwarf(x86_reg r)
-{
-	static const struct {
-		x86_reg cs;
-		int dwarf;
-	} map[] = {
-	    {X86_REG_RAX, 0}, {X86_REG_RDX, 1}, {X86_REG_RCX, 2},  {X86_REG_RBX, 3},
-	    {X86_REG_RSI, 4}, {X86_REG_RDI, 5}, {X86_REG_RBP, 6},  {X86_REG_RSP, 7},
-	    {X86_REG_R8, 8},  {X86_REG_R9, 9},	{X86_REG_R10, 10}, {X86_REG_R11, 11},
-	    {X86_REG_R12, 12}, {X86_REG_R13, 13}, {X86_REG_R14, 14}, {X86_REG_R15, 15},
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].cs == r)
-			return map[i].dwarf;
-	return -1;
 }
 
 static struct code_walk *walk__new(struct elf_file *ef)
@@ -417,6 +307,112 @@ static void walk__free(struct code_walk *w)
 	cs_free(w->in, 1);
 	cs_close(&w->cs);
 	free(w);
+}
+
+static int frag_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	(void)ctx;
+	return insn_refers(w, in) ? 1 : 0;
+}
+
+#define FUNC_MAX_FRAGS 32
+
+struct func_scan {
+	uint64_t lo, hi;
+	int depth, max_depth;
+	bool hit;
+	uint64_t frags[FUNC_MAX_FRAGS]; /* parts already decoded */
+	int nfrags;
+};
+
+static int func_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct func_scan *fs = ctx;
+	uint64_t t, tlo, thi;
+	bool call, entry;
+
+	if (insn_refers(w, in)) {
+		fs->hit = true;
+		return 0;
+	}
+	t = insn_branch(in, &call);
+	if (!t || (t >= fs->lo && t < fs->hi) || elf_file__fde_range(w->ef, t, &tlo, &thi, &entry))
+		return 0;
+	if (t == tlo && (call || entry)) {
+		/* a call, or a tail call to a function */
+		if (fs->depth < fs->max_depth && !walk__seen(w, tlo) && w->nseen < CODE_MAX_FUNCS) {
+			w->depth[w->nseen] = fs->depth + 1;
+			w->seen[w->nseen++] = tlo;
+		}
+		return 0;
+	}
+	/* a jump into a part split off this function (its .cold half), whose
+	 * frame is this function's */
+	if (call || fs->hit)
+		return 0;
+	for (int i = 0; i < fs->nfrags; i++)
+		if (fs->frags[i] == tlo)
+			return 0;
+	if (fs->nfrags < FUNC_MAX_FRAGS)
+		fs->frags[fs->nfrags++] = tlo;
+	if (walk__decode(w, tlo, thi, frag_insn, NULL) == 1)
+		fs->hit = true;
+	return 0;
+}
+
+int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nroots, int max_depth,
+			     uint64_t target, uint64_t *out, int max)
+{
+	struct code_walk *w;
+	uint64_t lo, hi;
+	int found = 0;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (!(w = walk__new(ef)))
+		return -ENOMEM;
+	w->target = target;
+	for (int i = 0; i < nroots && w->nseen < CODE_MAX_FUNCS; i++)
+		if (elf_file__fde_range(ef, roots[i], &lo, &hi, NULL) == 0 && lo == roots[i] &&
+		    !walk__seen(w, lo))
+			w->seen[w->nseen++] = lo;
+	/* breadth first: the queue is w->seen itself */
+	for (int i = 0; i < w->nseen; i++) {
+		struct func_scan fs = {.depth = w->depth[i], .max_depth = max_depth};
+
+		if (elf_file__fde_range(ef, w->seen[i], &fs.lo, &fs.hi, NULL) ||
+		    fs.lo != w->seen[i])
+			continue;
+		walk__decode(w, fs.lo, fs.hi, func_insn, &fs);
+		if (fs.hit) {
+			if (found < max)
+				out[found] = fs.lo;
+			found++;
+		}
+	}
+	if (!w->nseen)
+		found = -ENOENT;
+	walk__free(w);
+	return found;
+}
+
+/* capstone's 64-bit general registers as DWARF numbers; -1 for others */
+static int cs_reg_dwarf(x86_reg r)
+{
+	static const struct {
+		x86_reg cs;
+		int dwarf;
+	} map[] = {
+	    {X86_REG_RAX, 0},  {X86_REG_RDX, 1},  {X86_REG_RCX, 2},  {X86_REG_RBX, 3},
+	    {X86_REG_RSI, 4},  {X86_REG_RDI, 5},  {X86_REG_RBP, 6},  {X86_REG_RSP, 7},
+	    {X86_REG_R8, 8},   {X86_REG_R9, 9},	  {X86_REG_R10, 10}, {X86_REG_R11, 11},
+	    {X86_REG_R12, 12}, {X86_REG_R13, 13}, {X86_REG_R14, 14}, {X86_REG_R15, 15},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].cs == r)
+			return map[i].dwarf;
+	return -1;
 }
 
 struct slot_scan {
@@ -459,8 +455,8 @@ static int slot_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, uint64_t skip_hi,
 			  struct elf_slot_call *out, size_t max)
 {
-	struct slot_scan ss = {.disp = disp, .skip_lo = skip_lo, .skip_hi = skip_hi, .out = out,
-			       .max = max};
+	struct slot_scan ss = {
+	    .disp = disp, .skip_lo = skip_lo, .skip_hi = skip_hi, .out = out, .max = max};
 	struct code_walk *w;
 	uint64_t done_hi = 0;
 
@@ -526,19 +522,29 @@ static int calls_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 	return 0;
 }
 
-long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n, uint64_t lo,
-			   uint64_t hi, uint64_t *out, size_t max)
+/* Decode each of ranges[0..nranges) with one walker (one budget). */
+static int decode_ranges(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
+			 int (*f)(struct code_walk *, const cs_insn *, void *), void *ctx)
 {
-	struct calls_scan cs = {.targets = targets, .ntargets = n, .out = out, .max = max};
 	struct code_walk *w;
-	int err;
+	int err = 0;
 
 	if (!elf_file__is_64bit_x86(ef))
 		return -EOPNOTSUPP;
 	if (!(w = walk__new(ef)))
 		return -ENOMEM;
-	err = walk__decode(w, lo, hi, calls_insn, &cs);
+	for (size_t i = 0; i < nranges && !err; i++)
+		err = walk__decode(w, ranges[i][0], ranges[i][1], f, ctx);
 	walk__free(w);
+	return err < 0 ? err : 0;
+}
+
+long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n,
+			   const uint64_t (*ranges)[2], size_t nranges, uint64_t *out, size_t max)
+{
+	struct calls_scan cs = {.targets = targets, .ntargets = n, .out = out, .max = max};
+	int err = decode_ranges(ef, ranges, nranges, calls_insn, &cs);
+
 	return err < 0 ? err : cs.n;
 }
 
@@ -565,29 +571,22 @@ static int targets_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 	return 0;
 }
 
-long elf_file__call_targets_in(struct elf_file *ef, uint64_t lo, uint64_t hi, uint64_t *out,
-			       size_t max)
+long elf_file__call_targets_in(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
+			       uint64_t *out, size_t max)
 {
 	struct targets_scan ts = {.out = out, .max = max};
-	struct code_walk *w;
-	int err;
+	int err = decode_ranges(ef, ranges, nranges, targets_insn, &ts);
 
-	if (!elf_file__is_64bit_x86(ef))
-		return -EOPNOTSUPP;
-	if (!(w = walk__new(ef)))
-		return -ENOMEM;
-	err = walk__decode(w, lo, hi, targets_insn, &ts);
-	walk__free(w);
 	return err < 0 ? err : ts.n;
 }
 
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target)
 {
-	uint64_t lo, hi;
+	uint64_t r[1][2];
 
-	if (elf_file__fde_range(ef, func, &lo, &hi, NULL) || lo != func)
+	if (elf_file__fde_range(ef, func, &r[0][0], &r[0][1], NULL) || r[0][0] != func)
 		return false;
-	return elf_file__calls_to_in(ef, &target, 1, lo, hi, NULL, 0) > 0;
+	return elf_file__calls_to_in(ef, &target, 1, (const uint64_t(*)[2])r, 1, NULL, 0) > 0;
 }
 
 int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *value)
@@ -634,13 +633,8 @@ int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *
 		}
 	}
 	/* else what the file holds there */
-	unsigned char b[8];
-
-	if (elf_file__read_data(ef, vaddr, b, sizeof(b)))
+	if (elf_file__read_u64(ef, vaddr, value))
 		return -ENOENT;
-	*value = 0;
-	for (int i = 7; i >= 0; i--)
-		*value = *value << 8 | b[i];
 	return *value ? 0 : -ENOENT;
 }
 
@@ -675,7 +669,6 @@ static int parts_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 long elf_file__func_parts(struct elf_file *ef, uint64_t func, uint64_t (*out)[2], size_t max)
 {
 	struct parts_scan ps = {.out = out, .max = max};
-	struct code_walk *w;
 	int err;
 
 	if (!max)
@@ -685,10 +678,7 @@ long elf_file__func_parts(struct elf_file *ef, uint64_t func, uint64_t (*out)[2]
 	out[0][0] = ps.lo;
 	out[0][1] = ps.hi;
 	ps.n = 1;
-	if (!(w = walk__new(ef)))
-		return -ENOMEM;
-	err = walk__decode(w, ps.lo, ps.hi, parts_insn, &ps);
-	walk__free(w);
+	err = decode_ranges(ef, (const uint64_t(*)[2])out, 1, parts_insn, &ps);
 	return err < 0 ? err : ps.n;
 }
 

@@ -205,6 +205,8 @@ long elf_file__dwarf_sites(const struct elf_file *dbg, const struct elf_file *bi
 /* Copy len bytes of loaded, file-backed, non-executable data at vaddr (an
  * initialised variable's value as the file holds it). 0 or -ENOENT. */
 int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, size_t len);
+/* The same for one 8-byte value, in the file's byte order. 0 or -ENOENT. */
+int elf_file__read_u64(const struct elf_file *ef, uint64_t vaddr, uint64_t *value);
 /* The addresses of the NUL-terminated string s (with its NUL) in loaded
  * non-executable data. Returns how many (only max stored). */
 int elf_file__find_string(const struct elf_file *ef, const char *s, uint64_t *out, int max);
@@ -234,16 +236,17 @@ struct elf_slot_call {
  * stored) or a negative errno. */
 long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, uint64_t skip_hi,
 			  struct elf_slot_call *out, size_t max);
-/* The direct calls and jumps in [lo, hi) (decoded from lo, an instruction
- * start) whose target is one of targets[0..n): their addresses. Returns how
- * many (only max stored) or a negative errno. */
-long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n, uint64_t lo,
-			   uint64_t hi, uint64_t *out, size_t max);
+/* The direct calls and jumps in the code ranges [lo, hi) of
+ * ranges[0..nranges) (each decoded from lo, an instruction start) whose
+ * target is one of targets[0..n): their addresses. Returns how many (only
+ * max stored) or a negative errno. */
+long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t n,
+			   const uint64_t (*ranges)[2], size_t nranges, uint64_t *out, size_t max);
 
-/* The distinct targets of the direct calls in [lo, hi). Returns how many
- * (only max stored) or a negative errno. */
-long elf_file__call_targets_in(struct elf_file *ef, uint64_t lo, uint64_t hi, uint64_t *out,
-			       size_t max);
+/* The distinct targets of the direct calls in the ranges, as above. Returns
+ * how many (only max stored) or a negative errno. */
+long elf_file__call_targets_in(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
+			       uint64_t *out, size_t max);
 /* Does the function starting at func call or jump to target directly? */
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target);
 /* The pointer an initialised 8-byte slot of data at vaddr holds once loaded:

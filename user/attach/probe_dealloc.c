@@ -27,8 +27,8 @@
 /* PyTypeObject.tp_dealloc: after the PyVarObject head and tp_name,
  * tp_basicsize, tp_itemsize */
 #define TP_DEALLOC_OFF 0x30
-#define SWEEP_MAX 8192
-#define SPECIAL_MAX 256
+#define SWEEP_MAX      8192
+#define SPECIAL_MAX    256
 #define EVAL_MAX_PARTS 64
 
 /*
@@ -98,9 +98,10 @@ static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
 	return true;
 }
 
-/* The old ways: debug info's copies on LTO builds, else _Py_Dealloc. */
+/* The old way, where the debug info's copies were not used: _Py_Dealloc
+ * alone. inlined: the build is LTO (pr_allocator_inlined). */
 static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
-				    const struct target_binary *b, const char *version,
+				    const struct target_binary *b, const char *version, int inlined,
 				    struct dwarf_info *di, const char *why,
 				    struct probe_coverage *cov)
 {
@@ -109,8 +110,6 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 	uint64_t off;
 	int err;
 
-	if (pr_allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
-		return;
 	if (elf_file__find_func(ef, "_Py_Dealloc", &f)) {
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE, "%s has no _Py_Dealloc function%s",
 			   b->path,
@@ -127,7 +126,7 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 			   "cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
 		return;
 	}
-	if (pr_allocator_inlined(ef) == 1)
+	if (inlined == 1)
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
 			   "%s is an LTO build that inlines _Py_Dealloc at some of its call sites; "
 			   "deallocations through those are not seen (%s); %s",
@@ -221,14 +220,10 @@ static long special_sites(struct elf_file *ef, struct site_batch *sb, char *miss
 	}
 	if (nparts > EVAL_MAX_PARTS)
 		nparts = EVAL_MAX_PARTS;
-	ncallees = 0;
-	for (long k = 0; k < nparts && ncallees < 4096; k++) {
-		long m = elf_file__call_targets_in(ef, parts[k][0], parts[k][1], callees + ncallees,
-						   (size_t)(4096 - ncallees));
-
-		if (m > 0)
-			ncallees += m > 4096 - ncallees ? 4096 - ncallees : m;
-	}
+	ncallees = elf_file__call_targets_in(ef, (const uint64_t(*)[2])parts, (size_t)nparts,
+					     callees, 4096);
+	if (ncallees > 4096)
+		ncallees = 4096;
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		int nt;
 		long n;
@@ -238,8 +233,7 @@ static long special_sites(struct elf_file *ef, struct site_batch *sb, char *miss
 		if (elf_file__find_func(ef, fns[i].name, &f) == 0)
 			targets[0] = f.vaddr;
 		else if (!fns[i].by_code || ncallees <= 0 ||
-			 !(targets[0] = destructor_by_code(ef, type, callees,
-							   ncallees > 4096 ? 4096 : ncallees))) {
+			 !(targets[0] = destructor_by_code(ef, type, callees, ncallees))) {
 			if (fns[i].needed) {
 				size_t l = strlen(missing);
 
@@ -249,19 +243,14 @@ static long special_sites(struct elf_file *ef, struct site_batch *sb, char *miss
 		}
 		nt = elf_file__plt_stubs(ef, targets[0], targets + 1, 8);
 		nt = 1 + (nt > 0 ? (nt > 8 ? 8 : nt) : 0);
-		n = 0;
-		for (long k = 0; k < nparts && n < SPECIAL_MAX; k++) {
-			long m = elf_file__calls_to_in(ef, targets, (size_t)nt, parts[k][0],
-						       parts[k][1], pcs + n,
-						       (size_t)(SPECIAL_MAX - n));
-
-			if (m > 0)
-				n += m > SPECIAL_MAX - n ? SPECIAL_MAX - n : m;
-		}
+		n = elf_file__calls_to_in(ef, targets, (size_t)nt, (const uint64_t(*)[2])parts,
+					  (size_t)nparts, pcs, SPECIAL_MAX);
+		if (n > SPECIAL_MAX)
+			n = SPECIAL_MAX;
 		for (long k = 0; k < n; k++) {
 			long long dist = (long long)(type - pcs[k]);
 
-			if (dist < PM_DEALLOC_DIST_MIN || dist > PM_DEALLOC_DIST_MAX ||
+			if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX ||
 			    elf_file__vaddr_to_offset(ef, pcs[k], &off))
 				continue;
 			if (pr_batch_add(sb, off,
@@ -340,8 +329,10 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 		}
 	}
 	free(sc);
-	if (minor >= 11)
-		special = special_sites(ef, &sb, missing, sizeof(missing));
+	if (minor >= 11 && (special = special_sites(ef, &sb, missing, sizeof(missing))) < 0) {
+		snprintf(missing, sizeof(missing), "(out of memory)");
+		special = 0;
+	}
 	attached = attach_sites(p, b, &sb);
 	long wanted = (long)sb.n;
 
@@ -372,18 +363,18 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 void pr_attach_dealloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 		       const char *version, struct dwarf_info *di, struct probe_coverage *cov)
 {
+	int inlined = pr_allocator_inlined(ef);
 	char why[160] = "";
 
 	/* debug info that locates the inlined copies of an LTO build is
 	 * used as it was: its counts are checked against pyenv's
 	 * (test_inline_sites.py); the sweep would see the bytecode loop's
 	 * frees too, but not its inlined float frees either */
-	if (pr_allocator_inlined(ef) == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
+	if (inlined == 1 && attach_dealloc_dwarf(p, ef, b, di, cov))
 		return;
-	if (p->dealloc_sweep &&
-	    attach_dealloc_sweep(p, ef, b, version, cov, why, sizeof(why)))
+	if (p->dealloc_sweep && attach_dealloc_sweep(p, ef, b, version, cov, why, sizeof(why)))
 		return;
 	if (!p->dealloc_sweep)
 		snprintf(why, sizeof(why), "PYMAC_DEALLOC_SITES=entry");
-	attach_dealloc_fallback(p, ef, b, version, di, why, cov);
+	attach_dealloc_fallback(p, ef, b, version, inlined, di, why, cov);
 }

@@ -22,9 +22,9 @@
 struct collector {
 	struct elf_func fns[GC_MAX_COPIES];
 	int n;
-	const char *name;    /* gc_collect_main, collect, or a description */
-	bool by_symbol;	     /* else found through its code */
-	char check[120];     /* how the two ways agree, when both could run */
+	const char *name; /* gc_collect_main, collect, or a description */
+	bool by_symbol;	  /* else found through its code */
+	char check[120];  /* how the two ways agree, when both could run */
 };
 
 static int attach_gc_usdt(struct probes *p, const struct target_binary *b)
@@ -99,15 +99,6 @@ static int attach_gc_generation(struct probes *p, struct elf_file *ef,
 	return attached;
 }
 
-static uint64_t le64(const unsigned char *b)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -178,7 +169,10 @@ static int gc_layout(struct elf_file *ef, const char *version, uint64_t *runtime
 	 * permanent generation; generation0 points at generations[0] */
 	struct pm_gc_layout base = {.stats_off = 128, .check_off = 96, .check_to = 24};
 	int minor = pr_version_minor(version);
-	unsigned char dbg[88];
+	char cookie[8];
+	/* _Py_DebugOffsets: version, free_threaded, then
+	 * runtime_state.interpreters_head at +40, interpreter_state.gc at +80 */
+	uint64_t hex, ft, head, gc;
 
 	if (elf_file__find_object(ef, "_PyRuntime", runtime)) {
 		snprintf(why, wlen, "no _PyRuntime symbol");
@@ -186,14 +180,19 @@ static int gc_layout(struct elf_file *ef, const char *version, uint64_t *runtime
 	}
 	*l = base;
 	/* 3.13+: _PyRuntime opens with _Py_DebugOffsets */
-	if (elf_file__read_data(ef, *runtime, dbg, sizeof(dbg)) == 0 &&
-	    !memcmp(dbg, "xdebugpy", 8)) {
-		uint64_t hex = le64(dbg + 8), ft = le64(dbg + 16);
-
+	if (elf_file__read_data(ef, *runtime, cookie, sizeof(cookie)) == 0 &&
+	    !memcmp(cookie, "xdebugpy", 8)) {
+		if (elf_file__read_u64(ef, *runtime + 8, &hex) ||
+		    elf_file__read_u64(ef, *runtime + 16, &ft) ||
+		    elf_file__read_u64(ef, *runtime + 40, &head) ||
+		    elf_file__read_u64(ef, *runtime + 80, &gc)) {
+			snprintf(why, wlen, "_Py_DebugOffsets cut short");
+			return -1;
+		}
 		minor = (int)((hex >> 16) & 0xff);
 		if ((hex >> 24) != 3 || minor != 13) {
-			snprintf(why, wlen, "GC state layout of %d.%d not known",
-				 (int)(hex >> 24), minor);
+			snprintf(why, wlen, "GC state layout of %d.%d not known", (int)(hex >> 24),
+				 minor);
 			return -1;
 		}
 		/* free-threaded (3.13t): the same state, but its generations
@@ -202,12 +201,12 @@ static int gc_layout(struct elf_file *ef, const char *version, uint64_t *runtime
 		if (ft)
 			l->check_off = l->check_to = 0;
 		/* runtime_state.interpreters_head, then .main beside it */
-		l->interp_off = (unsigned)le64(dbg + 40) + 8;
-		l->gc_off = (unsigned)le64(dbg + 80);
-		if (l->interp_off > 0x10000 || l->gc_off > 0x100000) {
+		if (head > 0x10000 || gc > 0x100000) {
 			snprintf(why, wlen, "_Py_DebugOffsets out of range");
 			return -1;
 		}
+		l->interp_off = (unsigned)head + 8;
+		l->gc_off = (unsigned)gc;
 		return 0;
 	}
 	switch (minor) {
@@ -225,8 +224,8 @@ static int gc_layout(struct elf_file *ef, const char *version, uint64_t *runtime
 		l->interp_off = 0x30, l->gc_off = 0x70;
 		return 0;
 	}
-	snprintf(why, wlen, minor < 0 ? "Python version unknown" : "GC state layout of 3.%d not known",
-		 minor);
+	snprintf(why, wlen,
+		 minor < 0 ? "Python version unknown" : "GC state layout of 3.%d not known", minor);
 	return -1;
 }
 
@@ -261,17 +260,18 @@ static int attach_gc_stats(struct probes *p, struct elf_file *ef, const struct t
 	for (int i = 0; i < c->n; i++) {
 		struct site_needs nd = {.stack = true};
 		uint64_t off = pr_choose_site(p, b->host_path, &c->fns[i], &nd, cov, PM_SOURCE_GC);
-		long long dist = (long long)(runtime - (c->fns[i].vaddr + (off - c->fns[i].offset)));
+		long long dist =
+		    (long long)(runtime - (c->fns[i].vaddr + (off - c->fns[i].offset)));
 
-		if (dist < PM_GC_DIST_MIN || dist > PM_GC_DIST_MAX) {
+		if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX) {
 			snprintf(why, wlen, "_PyRuntime is too far from the collector");
 			continue;
 		}
 		err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, off,
 				       PM_GC_COOKIE(PM_ARG_UNKNOWN, slot, dist), false);
 		if (!err)
-			err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, off, 0,
-					       true);
+			err =
+			    pr_attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, off, 0, true);
 		if (!err)
 			attached++;
 		else
@@ -383,7 +383,8 @@ void pr_attach_gc(struct probes *p, struct elf_file *ef, const struct target_bin
 		return;
 	}
 	if (c.n > 0)
-		pr_set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "%s in %s, but %s", c.name, b->path, why);
+		pr_set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE, "%s in %s, but %s", c.name, b->path,
+			   why);
 	else
 		pr_set_cov(cov, PM_SOURCE_GC, PM_SRC_NONE,
 			   "%sno python:gc__start marker and no collector function (by symbol, "

@@ -583,8 +583,8 @@ uint64_t pr_pool_cookie(enum pm_kind kind, long loc1, long loc2, int slot, uint6
 {
 	int64_t delta = (int64_t)(arenas - site);
 
-	*sized =
-	    slot && kind == PM_PY_FREE && delta >= PM_POOL_DELTA_MIN && delta <= PM_POOL_DELTA_MAX;
+	*sized = slot && kind == PM_PY_FREE && delta >= PM_COOKIE_DIST_MIN &&
+		 delta <= PM_COOKIE_DIST_MAX;
 	if (*sized)
 		loc2 = (long)((uint64_t)delta & 0xfffffff);
 	uint64_t cookie = PM_COOKIE(kind == PM_PY_DEALLOC ? 0 : kind, loc1, loc2);

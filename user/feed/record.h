@@ -42,11 +42,11 @@ struct pm_event {
 		/* gc_start, gc_done */
 		struct {
 			int32_t generation;
-			uint32_t source;      /* enum pm_gc_source */
+			uint32_t source; /* enum pm_gc_source */
 			/* unreachable objects found (gc.callbacks' collected +
 			 * uncollectable); -1: unknown (always at gc_start) */
 			int64_t collected;
-			uint64_t duration_ns; /* 0 at gc_start */
+			uint64_t duration_ns;  /* 0 at gc_start */
 			int64_t uncollectable; /* of them, left in gc.garbage; -1: unknown */
 		} gc;
 		/* exec, exit */

@@ -110,11 +110,11 @@ struct es_gc {
 	uint64_t start_ns, end_ns;
 	uint64_t duration_ns; /* as the gc_done event measured it (0 if unfinished) */
 	uint32_t pid, tid;
-	int32_t generation; /* -1: unknown */
-	int64_t collected;  /* -1: unknown */
+	int32_t generation;    /* -1: unknown */
+	int64_t collected;     /* -1: unknown */
 	int64_t uncollectable; /* -1: unknown */
-	uint32_t source;    /* enum pm_gc_source, 0 unknown */
-	bool finished;	    /* false: its process exited or exec'd first */
+	uint32_t source;       /* enum pm_gc_source, 0 unknown */
+	bool finished;	       /* false: its process exited or exec'd first */
 };
 
 /* An exec or exit event (kind PM_EXEC or PM_EXIT). */

@@ -174,10 +174,10 @@ struct lg_gc {
 	uint64_t start_ns, end_ns; /* end_ns 0 while running */
 	uint64_t duration_ns;	   /* as the gc_done event measured it (0 if not done) */
 	uint32_t pid, tid;
-	int32_t generation; /* -1: unknown */
-	int64_t collected;  /* unreachable objects found; -1: unknown */
+	int32_t generation;    /* -1: unknown */
+	int64_t collected;     /* unreachable objects found; -1: unknown */
 	int64_t uncollectable; /* of them, left in gc.garbage; -1: unknown */
-	uint32_t source;    /* enum pm_gc_source, 0 unknown */
+	uint32_t source;       /* enum pm_gc_source, 0 unknown */
 	bool start_seen; /* false: a done whose start was not seen (started duration_ns before) */
 };
 

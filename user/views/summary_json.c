@@ -227,8 +227,7 @@ static void json_totals(struct jsonw *w, const struct lg_totals *t, unsigned gc_
 	jsonw_name(w, "totals");
 	jsonw_start_object(w);
 	json_counters(w, t->events, t->gc_gen, t->gcs, t->gc_collected, t->gc_uncollectable,
-		      t->gc_ns, gc_src,
-		      sm_totals_unfinished(t));
+		      t->gc_ns, gc_src, sm_totals_unfinished(t));
 	jsonw_name(w, "bytes");
 	jsonw_start_object(w);
 	jsonw_uint_field(w, "py_alloc", t->py_alloc_bytes);
