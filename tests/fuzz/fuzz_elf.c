@@ -62,6 +62,20 @@ static void code_walks(struct elf_file *ef)
 	uint64_t parts[4][2], ptr;
 
 	sink += (size_t)elf_file__slot_calls(ef, 0x30, 0, 0, sc, 8);
+
+	/* calls through a table: main's own, and one at main's string, named
+	 * directly and through a base */
+	struct elf_fn_slot fs;
+	struct elf_slot_site ss[8];
+
+	if (elf_file__fn_slot_of(ef, f.vaddr, &fs) == 0)
+		sink += (size_t)elf_file__fn_slot_sites(ef, &fs, f.vaddr, f.vaddr + 1, ss, 8);
+	if (n > 0) {
+		fs = (struct elf_fn_slot){.addr = at[0], .deflt = f.vaddr};
+		sink += (size_t)elf_file__fn_slot_sites(ef, &fs, 0, 0, ss, 8);
+		fs = (struct elf_fn_slot){.got = at[0], .disp = 8, .deflt = f.vaddr};
+		sink += (size_t)elf_file__fn_slot_sites(ef, &fs, 0, 0, ss, 8);
+	}
 	long np = elf_file__func_parts(ef, f.vaddr, parts, 4);
 
 	if (np > 0) {

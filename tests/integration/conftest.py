@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -337,3 +338,59 @@ def modules_trace(docker_image, tmp_path_factory):
     assert res.returncode == 0, "run-modules exit %d:\n%s\n%s" % (res.returncode, tail(res.stdout), tail(res.stderr))
     assert trace.is_file(), "run-modules kept no trace at %s" % trace
     return trace
+
+
+# ---- build shapes: the Pythons people run, made from the ones here ----
+
+# scripts/build-python.sh caches the official images' builds here
+PYTHON_CACHE = os.environ.get("PYMAC_PYTHON_CACHE", "/var/cache/pymac-python")
+
+
+class Shape:
+    """A Python to run: the interpreter, its environment, and the build's
+    file pymac should find the collector in."""
+
+    def __init__(self, python, env=None, lib=None):
+        self.python = python
+        self.env = env or {}
+        self.lib = lib
+
+
+def slim_debian(tmp):
+    """Debian's python3.11 (LTO, non-PIE, no .symtab) without its USDT notes
+    and without the build-id and debug link that find its debug info."""
+    if not os.access(DEBIAN_PYTHON, os.X_OK):
+        pytest.skip("interpreter not installed: %s" % DEBIAN_PYTHON)
+    copy = tmp / "python3.11"
+    shutil.copy(DEBIAN_PYTHON, copy)
+    subprocess.run(
+        ["objcopy", "--remove-section=.note.stapsdt", "--remove-section=.note.gnu.build-id",
+         "--remove-section=.gnu_debuglink", str(copy)],
+        check=True,
+    )
+    return Shape(str(copy), {"PYTHONHOME": "/usr"}, str(copy))
+
+
+def stripped_pyenv(tmp, minor):
+    """A pyenv build whose libpython went through strip --strip-all."""
+    libs = sorted(glob.glob("%s/3.%d.*/lib/libpython3.%d.so.1.0" % (PYENV, minor, minor)))
+    if not libs:
+        pytest.skip("pyenv 3.%d with a shared libpython not installed under %s" % (minor, PYENV))
+    lib = libs[-1]
+    python = os.path.join(os.path.dirname(os.path.dirname(lib)), "bin", "python3.%d" % minor)
+    libdir = tmp / "lib"
+    libdir.mkdir()
+    copy = libdir / os.path.basename(lib)
+    subprocess.run(["strip", "--strip-all", "-o", str(copy), lib], check=True)
+    return Shape(python, {"LD_LIBRARY_PATH": str(libdir)}, str(copy))
+
+
+def official_tree(tag):
+    """A build made as the official image makes it (scripts/build-python.sh)."""
+    tree = os.path.join(PYTHON_CACHE, tag, "usr", "local")
+    python = os.path.join(tree, "bin", "python3")
+    if not os.access(python, os.X_OK):
+        pytest.skip("no %s build cached in %s (make it with scripts/build-python.sh %s)"
+                    % (tag, PYTHON_CACHE, tag.split("-")[0]))
+    lib = sorted(glob.glob(os.path.join(tree, "lib", "libpython3*.so.1.0")))
+    return Shape(python, {"LD_LIBRARY_PATH": os.path.join(tree, "lib")}, lib[0] if lib else None)

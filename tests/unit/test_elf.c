@@ -18,14 +18,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include "attach/elf_inspect.h"
-#include "attach/pycode.h"
 #include "attach/pycode.h"
 #include "regs.h"
 
 #define FIXTURE "./.output/fixtures/usdt_fixture"
 #define PYENV	"/root/.pyenv/versions/"
+/* python3.11-dbg's file for Debian's 3.11.2-6+deb12u9 build */
+#define DEBIAN_DEBUG_FILE "/usr/lib/debug/.build-id/c5/61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug"
 
 static unsigned char *fixture_buf;
 static size_t fixture_len;
@@ -609,6 +612,131 @@ static void test_gc_collector_by_code(void **state)
 		skip();
 }
 
+/*
+ * The allocator tables through code alone (elf_tables.c), checked against
+ * the symbols: on pyenv 3.8-3.13 each exported PyObject_* wrapper reads the
+ * slot of `_PyObject` (3.8-3.11) or of _PyRuntime's copy (3.12+, through
+ * the GOT), whose default is the static _PyObject_Malloc & co.; a build
+ * without LTO calls through the slot nowhere else. On Debian's LTO build
+ * the defaults are what its debug file's symbols say, and the calls through
+ * the slot are hundreds, each with its argument located.
+ */
+static const char *const wrappers[4][2] = {
+    {"PyObject_Malloc", "_PyObject_Malloc"},
+    {"PyObject_Calloc", "_PyObject_Calloc"},
+    {"PyObject_Realloc", "_PyObject_Realloc"},
+    {"PyObject_Free", "_PyObject_Free"},
+};
+
+/* A function's address from the .symtab of path, also when LTO renamed it
+ * "name.lto_priv.N" (read with libelf here: a debug file's symbols name
+ * code the file does not hold, which elf_file__find_func does not take). */
+static uint64_t sym_value(const char *path, const char *name)
+{
+	int fd = open(path, O_RDONLY);
+	size_t len = strlen(name);
+	uint64_t v = 0;
+	Elf_Scn *scn = NULL;
+	Elf *e;
+
+	assert_true(fd >= 0);
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(e);
+	while (!v && (scn = elf_nextscn(e, scn)) != NULL) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize && !v; i++) {
+			GElf_Sym sym;
+			const char *n;
+
+			if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+			    !(n = elf_strptr(e, sh.sh_link, sym.st_name)) || strncmp(n, name, len))
+				continue;
+			if ((!n[len] || !strncmp(n + len, ".lto_priv.", 10)) && !strstr(n + len, ".cold"))
+				v = sym.st_value;
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return v;
+}
+
+static void check_slots(struct elf_file *ef, const char *syms, uint64_t table, bool lto)
+{
+	static struct elf_slot_site sites[1024];
+
+	for (int k = 0; k < 4; k++) {
+		struct elf_func w;
+		struct elf_fn_slot s;
+		long n;
+
+		assert_int_equal(elf_file__find_func(ef, wrappers[k][0], &w), 0);
+		assert_int_equal(elf_file__fn_slot_of(ef, w.vaddr, &s), 0);
+		assert_true(s.deflt != 0 && s.deflt == sym_value(syms, wrappers[k][1]));
+		if (table)
+			assert_true(s.addr == table + 8 * (uint64_t)(k + 1));
+		else
+			assert_true(s.addr == 0 && s.got && s.disp > 0);
+		n = elf_file__fn_slot_sites(ef, &s, w.vaddr, w.vaddr + w.size, sites, 1024);
+		assert_true(n >= 0 && n <= 1024);
+		if (!lto) {
+			assert_int_equal(n, 0);
+			continue;
+		}
+		/* Debian 3.11: the copies of malloc and free, located */
+		/* (161 and 19 in 3.11.2-6+deb12u9) */
+		if (k == 0)
+			assert_true(n >= 100);
+		if (k == 3)
+			assert_true(n >= 10);
+		for (long i = 0; i < n; i++) {
+			assert_int_not_equal(sites[i].args[0].kind, ELF_LOC_NONE);
+			assert_true(sites[i].addr < w.vaddr || sites[i].addr >= w.vaddr + w.size);
+		}
+	}
+}
+
+static void test_alloc_table_by_code(void **state)
+{
+	int checked = 0;
+
+	(void)state;
+	for (size_t i = 0; i < N_PYENV; i++) {
+		char path[256];
+		struct elf_file *ef = open_pyenv_libpython(i, path, sizeof(path));
+		uint64_t table = 0;
+
+		if (!ef)
+			continue;
+		/* 3.12+ keep the tables in _PyRuntime */
+		if (elf_file__find_object(ef, "_PyObject", &table))
+			table = 0;
+		check_slots(ef, path, table, false);
+		elf_file__close(ef);
+		checked++;
+	}
+	if (have_file("/usr/bin/python3.11") && have_file(DEBIAN_DEBUG_FILE)) {
+		struct elf_file *ef = elf_file__open("/usr/bin/python3.11"),
+				*dbg = elf_file__open(DEBIAN_DEBUG_FILE);
+		uint64_t table;
+
+		assert_non_null(ef);
+		assert_non_null(dbg);
+		assert_int_equal(elf_file__find_object(dbg, "_PyObject", &table), 0);
+		check_slots(ef, DEBIAN_DEBUG_FILE, table, true);
+		elf_file__close(dbg);
+		elf_file__close(ef);
+		checked++;
+	}
+	if (!checked)
+		skip();
+}
+
 /* Run every query; on hostile input the only requirement is no crash and
  * no out-of-bounds access (valgrind / ASan watch that). */
 static void exercise(struct elf_file *ef, bool dwarf)
@@ -805,6 +933,7 @@ int main(void)
 	    cmocka_unit_test(test_fixture_dwarf),    cmocka_unit_test(test_reg_mapping),
 	    cmocka_unit_test(test_libc_malloc),	     cmocka_unit_test(test_debian_python),
 	    cmocka_unit_test(test_pyenv_libpython),  cmocka_unit_test(test_gc_collector_by_code),
+	    cmocka_unit_test(test_alloc_table_by_code),
 	    cmocka_unit_test(test_not_elf),	     cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_random_bytes),     cmocka_unit_test(test_mutated),
 	};

@@ -25,7 +25,7 @@
 
 /* The loaded, file-backed bytes [vaddr, vaddr + len) of a segment that is
  * executable (exec) or not, or NULL. */
-static const unsigned char *seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
+const unsigned char *elfi_seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
 				      bool exec)
 {
 	for (size_t i = 0; i < ef->phnum; i++) {
@@ -43,7 +43,7 @@ static const unsigned char *seg_bytes(const struct elf_file *ef, uint64_t vaddr,
 
 int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, size_t len)
 {
-	const unsigned char *p = seg_bytes(ef, vaddr, len, false);
+	const unsigned char *p = elfi_seg_bytes(ef, vaddr, len, false);
 
 	if (!p)
 		return -ENOENT;
@@ -53,7 +53,7 @@ int elf_file__read_data(const struct elf_file *ef, uint64_t vaddr, void *out, si
 
 int elf_file__read_u64(const struct elf_file *ef, uint64_t vaddr, uint64_t *value)
 {
-	const unsigned char *p = seg_bytes(ef, vaddr, 8, false);
+	const unsigned char *p = elfi_seg_bytes(ef, vaddr, 8, false);
 
 	if (!p)
 		return -ENOENT;
@@ -100,9 +100,9 @@ static int32_t le32s(const struct elf_file *ef, const unsigned char *p)
 /* Loaded, file-backed bytes of any segment, or NULL. */
 static const unsigned char *any_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len)
 {
-	const unsigned char *p = seg_bytes(ef, vaddr, len, false);
+	const unsigned char *p = elfi_seg_bytes(ef, vaddr, len, false);
 
-	return p ? p : seg_bytes(ef, vaddr, len, true);
+	return p ? p : elfi_seg_bytes(ef, vaddr, len, true);
 }
 
 /*
@@ -111,7 +111,7 @@ static const unsigned char *any_bytes(const struct elf_file *ef, uint64_t vaddr,
  * is followed by its pc_range. GCC and clang write the table as datarel
  * sdata4 and FDE addresses as pcrel sdata4; a file that does not is not read.
  */
-static int load_fdes(struct elf_file *ef)
+int elfi_load_fdes(struct elf_file *ef)
 {
 	const GElf_Phdr *eh = NULL;
 	const unsigned char *h;
@@ -172,7 +172,7 @@ int elf_file__fde_range(struct elf_file *ef, uint64_t vaddr, uint64_t *lo, uint6
 {
 	size_t a = 0, b;
 
-	if (load_fdes(ef))
+	if (elfi_load_fdes(ef))
 		return -ENOENT;
 	/* the last entry starting at or below vaddr */
 	b = ef->nfdes;
@@ -259,7 +259,7 @@ static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
 	int r;
 
 	if (hi <= lo || hi - lo > CODE_MAX_FUNC_SIZE ||
-	    !(code = seg_bytes(w->ef, lo, hi - lo, true)))
+	    !(code = elfi_seg_bytes(w->ef, lo, hi - lo, true)))
 		return -ENOENT;
 	if (w->decoded + (hi - lo) > CODE_BUDGET)
 		return -E2BIG;
@@ -464,7 +464,7 @@ long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, u
 		return -EOPNOTSUPP;
 	if (disp < -128 || disp > 127)
 		return -EINVAL;
-	if (load_fdes(ef))
+	if (elfi_load_fdes(ef))
 		return -ENOENT;
 	if (!(w = walk__new(ef)))
 		return -ENOMEM;
@@ -617,7 +617,9 @@ int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *
 				*value = (uint64_t)r.r_addend;
 				return 0;
 			}
-			if (GELF_R_TYPE(r.r_info) != R_X86_64_64)
+			/* a symbol's address (a GOT entry: GLOB_DAT) */
+			if (GELF_R_TYPE(r.r_info) != R_X86_64_64 &&
+			    GELF_R_TYPE(r.r_info) != R_X86_64_GLOB_DAT)
 				return -ENOENT;
 			if (!symdata) {
 				Elf_Scn *ss = elf_getscn(ef->elf, sh.sh_link);

@@ -59,4 +59,10 @@ const char *elfi_scn_name(const struct elf_file *ef, const GElf_Shdr *sh);
 const unsigned char *elfi_scn_bytes(Elf_Scn *scn, const GElf_Shdr *sh, size_t *size);
 Elf_Scn *elfi_find_scn_by_name(const struct elf_file *ef, const char *name, GElf_Shdr *out);
 
+/* elf_code.c: loaded, file-backed bytes [vaddr, vaddr + len) of an
+ * executable segment (exec) or another one, or NULL; the FDE table
+ * (ef->fdes), 0 or -errno. */
+const unsigned char *elfi_seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
+				    bool exec);
+int elfi_load_fdes(struct elf_file *ef);
 #endif /* PYMAC_ELF_IMPL_H */

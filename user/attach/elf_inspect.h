@@ -250,10 +250,46 @@ long elf_file__call_targets_in(struct elf_file *ef, const uint64_t (*ranges)[2],
 /* Does the function starting at func call or jump to target directly? */
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target);
 /* The pointer an initialised 8-byte slot of data at vaddr holds once loaded:
- * its R_X86_64_RELATIVE or R_X86_64_64 relocation in a position-independent
+ * its R_X86_64_RELATIVE, R_X86_64_64 or (a GOT entry) R_X86_64_GLOB_DAT
+ * relocation in a position-independent
  * file, else the file's contents. 0, or -ENOENT (no such data, or a null or
  * undefined pointer). */
 int elf_file__data_pointer(const struct elf_file *ef, uint64_t vaddr, uint64_t *value);
+
+/*
+ * Calls through a function pointer of a table (attach/elf_tables.c), as
+ * CPython's allocator calls PyObject_Malloc's `_PyObject.malloc(ctx, size)`.
+ * The slot is named by the code either directly (rip-relative, or an
+ * absolute address in a position-dependent file) or as disp from a base
+ * that a GOT entry holds (a table inside the exported _PyRuntime, 3.12+,
+ * in a shared library).
+ */
+struct elf_fn_slot {
+	uint64_t addr;	/* the slot's address, or 0: got and disp */
+	uint64_t got;	/* the GOT entry holding the base */
+	int64_t disp;	/* the slot's offset from that base */
+	uint64_t deflt; /* the function it holds until another is installed; 0: unknown */
+};
+/* The slot the function at func (an exported wrapper such as
+ * PyObject_Malloc) calls through or compares. 0, or -ENOENT. */
+int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot *s);
+
+/* One call through the slot, found in the code. A build with profile-guided
+ * optimisation compares the loaded pointer with the slot's default function
+ * and, when equal, runs that function's body inlined: that site is the
+ * compare's conditional branch (taken by every call, whichever allocator is
+ * installed). Elsewhere it is the indirect call itself. */
+struct elf_slot_site {
+	uint64_t addr;				/* the instruction to probe */
+	bool promoted;				/* a compare's branch, else the call */
+	struct elf_loc args[ELF_SITE_MAX_ARGS]; /* the call's 2nd and 3rd arguments */
+	const char *why;			/* args[0] ELF_LOC_NONE: why */
+};
+/* Every call through the slot outside [skip_lo, skip_hi) (the exported
+ * wrapper, probed as a function). Returns how many (only max stored), or a
+ * negative errno. */
+long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, uint64_t skip_lo,
+			     uint64_t skip_hi, struct elf_slot_site *out, size_t max);
 
 /* The code ranges of the function starting at func: its own FDE first, then
  * every part split off it that it jumps into (its .cold halves). Returns how

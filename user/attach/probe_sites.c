@@ -31,7 +31,7 @@ void pr_pool_vars__find(struct pool_vars *pv, const struct elf_file *ef, const s
 	}
 	if (!pv->found)
 		snprintf(pv->why, sizeof(pv->why),
-			 "pymalloc's arenas not in the symbols (3.12+ keeps them per interpreter)");
+			 "no symbol of pymalloc's arenas");
 }
 
 static int collect_site(void *ctx, const struct elf_site *site)

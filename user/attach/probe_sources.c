@@ -16,6 +16,9 @@ int pr_allocator_inlined(struct elf_file *ef)
 	return c.direct + c.via_plt == 0;
 }
 
+static void sized_text(char *buf, size_t len, const struct site_tally *t,
+		       const struct pool_vars *pool);
+
 /* An LTO build whose debug info locates the allocator's inlined copies. */
 static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 				  const struct target_binary *b, struct dwarf_info *di,
@@ -30,15 +33,7 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 	pr_attach_dwarf_sites(p, ef, b, di, DF_MALLOC, DF_FREE, &t);
 	char sized[128];
 
-	if (t.sized)
-		snprintf(sized, sizeof(sized), "frees sized from pool headers at %d sites",
-			 t.sized);
-	else
-		snprintf(sized, sizeof(sized), "frees not sized: %s",
-			 !di->pool.found ? di->pool.why
-			 : di->pool.minor < 8 || di->pool.minor > 11
-			     ? "pymalloc's layout is known for 3.8-3.11 only"
-			     : "no slot for another pymalloc layout");
+	sized_text(sized, sizeof(sized), &t, &di->pool);
 	if (t.unlocated || t.failed)
 		pr_set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
@@ -57,6 +52,153 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 	return true;
 }
 
+/* What a tally says of the sized frees (pool headers). */
+static void sized_text(char *buf, size_t len, const struct site_tally *t,
+		       const struct pool_vars *pool)
+{
+	if (t->sized)
+		snprintf(buf, len, "frees sized from pool headers at %d sites", t->sized);
+	else
+		snprintf(buf, len, "frees not sized: %s",
+			 pool->minor > 11  ? "3.12+ keep pymalloc's arenas per interpreter"
+			 : !pool->found	   ? pool->why
+			 : pool->minor < 8 ? "pymalloc's layout is known for 3.8-3.11 only"
+					   : "no slot for another pymalloc layout");
+}
+
+#define CODE_MAX_SLOT_SITES 4096
+
+/*
+ * The sites of one wrapper found through its allocator table: the
+ * exported function itself (probed as a function: entry and return), and
+ * every call through its slot elsewhere (elf_file__fn_slot_sites).
+ */
+static int code_sites_of(struct elf_file *ef, const char *name, enum dwarf_fn fn,
+			 struct dwarf_info *ci, char *why, size_t whylen)
+{
+	struct elf_slot_site *ss;
+	struct elf_fn_slot slot;
+	struct elf_func f;
+	uint64_t lo, hi;
+	long n;
+
+	if (elf_file__find_func(ef, name, &f)) {
+		snprintf(why, whylen, "no %s", name);
+		return -ENOENT;
+	}
+	if (elf_file__fn_slot_of(ef, f.vaddr, &slot)) {
+		snprintf(why, whylen, "%s calls through no table that pymac knows", name);
+		return -ENOENT;
+	}
+	if (elf_file__fde_range(ef, f.vaddr, &lo, &hi, NULL) || lo != f.vaddr) {
+		lo = f.vaddr;
+		hi = f.vaddr + (f.size ? f.size : 1);
+	}
+	if (!(ss = calloc(CODE_MAX_SLOT_SITES, sizeof(*ss))))
+		return -ENOMEM;
+	n = elf_file__fn_slot_sites(ef, &slot, lo, hi, ss, CODE_MAX_SLOT_SITES);
+	if (n < 0) {
+		snprintf(why, whylen, "the code's calls through %s's table: %s", name,
+			 strerror((int)-n));
+		free(ss);
+		return (int)n;
+	}
+	if (n > CODE_MAX_SLOT_SITES)
+		n = CODE_MAX_SLOT_SITES;
+	void *grown = realloc(ci->sites, (ci->n + (size_t)n + 1) * sizeof(*ci->sites));
+
+	if (!grown) {
+		free(ss);
+		return -ENOMEM;
+	}
+	ci->sites = grown;
+	/* the wrapper, with its arguments where a call puts them */
+	ci->sites[ci->n++] = (struct elf_site){
+	    .func = fn,
+	    .pc = f.vaddr,
+	    .args = {{.kind = ELF_LOC_REG, .dwarf_reg = 5}, {.kind = ELF_LOC_REG, .dwarf_reg = 4}},
+	};
+	for (long i = 0; i < n; i++)
+		ci->sites[ci->n++] = (struct elf_site){.func = fn,
+						       .pc = ss[i].addr,
+						       .inlined = true,
+						       .args = {ss[i].args[0], ss[i].args[1]},
+						       .why = ss[i].why};
+	free(ss);
+	return 0;
+}
+
+/* An LTO build without debug info: the allocator's calls through its
+ * table, found in the code. */
+static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
+				 const struct target_binary *b, const struct dwarf_info *di,
+				 bool need_full, struct probe_coverage *cov)
+{
+	static const struct {
+		const char *name;
+		enum dwarf_fn fn;
+	} wrappers[] = {
+	    {"PyObject_Malloc", DF_MALLOC},
+	    {"PyObject_Calloc", DF_CALLOC},
+	    {"PyObject_Realloc", DF_REALLOC},
+	    {"PyObject_Free", DF_FREE},
+	};
+	struct dwarf_info ci = {.tried = true, .found = true};
+	char why[160] = "", sized[128];
+	struct site_tally t;
+	double t0 = (double)pm_now_ns() / 1e9;
+
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+		if (code_sites_of(ef, wrappers[i].name, wrappers[i].fn, &ci, why, sizeof(why)) &&
+		    (wrappers[i].fn == DF_MALLOC || wrappers[i].fn == DF_FREE)) {
+			pr_dwarf_info__free(&ci);
+			return false;
+		}
+	/* where the debug info is, it sees every copy or it does not: the code
+	 * is taken only when it sees every one of them */
+	for (size_t i = 0; i < ci.n && need_full && !why[0]; i++)
+		if (ci.sites[i].args[0].kind == ELF_LOC_NONE)
+			snprintf(why, sizeof(why), "unresolved");
+	if (need_full && why[0]) {
+		pr_dwarf_info__free(&ci);
+		return false;
+	}
+	/* pymalloc's arenas: from the debug file's symbols where there is one */
+	if (di->pool.found)
+		ci.pool = di->pool;
+	else
+		pr_pool_vars__find(&ci.pool, ef, NULL);
+	ci.pool.minor = di->pool.minor;
+	pr_attach_dwarf_sites(p, ef, b, &ci, DF_MALLOC, DF_FREE, &t);
+	sized_text(sized, sizeof(sized), &t, &ci.pool);
+	if (getenv("PYMAC_DEBUG"))
+		fprintf(stderr, "pymac: allocator table calls in %s: %zu sites, %.3f s\n", b->path,
+			ci.n, (double)pm_now_ns() / 1e9 - t0);
+	char dbg[240];
+
+	/* the debug info's own search is in the dealloc source's detail */
+	if (di->found)
+		snprintf(dbg, sizeof(dbg), "debug info (%s)", di->how);
+	else
+		snprintf(dbg, sizeof(dbg), "no debug info found");
+	if (t.unlocated || t.failed || why[0])
+		pr_set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
+			   "LTO build that inlines the allocator: %d calls through its allocator "
+			   "table, found in the machine code of %s (%d partial), %d emulated; %s; "
+			   "not probed: %s%s%s; %s",
+			   t.sites, b->path, t.unlocated + t.failed, t.emulated, dbg, t.notes,
+			   why[0] && t.notes[0] ? ", " : "", why, sized);
+	else
+		pr_set_cov(
+		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
+		    "LTO build that inlines the allocator: %d calls through its allocator "
+		    "table, found in the machine code of %s (0 partial), %d emulated; %s; %s "
+		    "(block addresses unknown at inlined calls)",
+		    t.sites, b->path, t.emulated, dbg, sized);
+	pr_dwarf_info__free(&ci);
+	return true;
+}
+
 void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			const char *version, struct dwarf_info *di, struct probe_coverage *cov)
 {
@@ -68,8 +210,19 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		minor = -1;
 	di->pool.minor = minor;
 
-	if (inlined == 1 && attach_pymalloc_dwarf(p, ef, b, di, cov))
-		return;
+	if (inlined == 1 || p->pymalloc_sites == PYMALLOC_SITES_CODE) {
+		bool dwarf = false;
+
+		/* the debug info's copies, if any, and its symbols of arenas */
+		pr_dwarf_info__load(di, ef, b);
+		dwarf = p->pymalloc_sites != PYMALLOC_SITES_CODE && di->found &&
+			pr_dwarf_info__has(di, DF_MALLOC) && pr_dwarf_info__has(di, DF_FREE);
+		if (p->pymalloc_sites != PYMALLOC_SITES_DWARF &&
+		    attach_pymalloc_code(p, ef, b, di, dwarf, cov))
+			return;
+		if (dwarf && attach_pymalloc_dwarf(p, ef, b, di, cov))
+			return;
+	}
 
 	static const struct alloc_fn fns[] = {
 	    {"PyObject_Malloc", PM_PY_MALLOC},

@@ -87,7 +87,7 @@ static void probes__init_common(struct probes *p, unsigned sources)
 {
 	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
 	const char *pz = getenv("PYMAC_POOL_SIZES"), *gm = getenv("PYMAC_GC_METHOD");
-	const char *ds = getenv("PYMAC_DEALLOC_SITES");
+	const char *ds = getenv("PYMAC_DEALLOC_SITES"), *pm = getenv("PYMAC_PYMALLOC_SITES");
 
 	p->sources = sources;
 	p->planning = -1;
@@ -102,6 +102,9 @@ static void probes__init_common(struct probes *p, unsigned sources)
 		       : !strcmp(gm, "args")	  ? GC_METHOD_ARGS
 						  : GC_METHOD_AUTO;
 	p->dealloc_sweep = !(ds && strcmp(ds, "entry") == 0);
+	p->pymalloc_sites = pm && !strcmp(pm, "code")	 ? PYMALLOC_SITES_CODE
+			    : pm && !strcmp(pm, "dwarf") ? PYMALLOC_SITES_DWARF
+							 : PYMALLOC_SITES_AUTO;
 	pthread_mutex_init(&p->lock, NULL);
 }
 

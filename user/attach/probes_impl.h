@@ -119,6 +119,10 @@ struct probes {
 	 * through tp_dealloc, the specialized frees; attach/probe_dealloc.c)
 	 * or "entry" (_Py_Dealloc, or debug info's inlined copies) */
 	bool dealloc_sweep;
+	/* PYMAC_PYMALLOC_SITES: "auto" (debug info's copies, else the calls
+	 * through the allocator table found in the code), "code" or "dwarf"
+	 * only, to compare one with the other (attach/probe_sources.c) */
+	enum { PYMALLOC_SITES_AUTO, PYMALLOC_SITES_CODE, PYMALLOC_SITES_DWARF } pymalloc_sites;
 	/* GC state layouts, slot i + 1 of pm_gc_layouts (bpf/regs.h) */
 	struct pm_gc_layout gc_layouts[PM_GC_SLOTS - 1];
 	int ngc_layouts;

@@ -80,6 +80,15 @@ static int gpr_of(unsigned reg)
 	return GPR_NONE;
 }
 
+int x86_gpr_dwarf(unsigned reg)
+{
+	/* enum gpr (the encoding's order) to DWARF's numbering */
+	static const int dwarf[16] = {0, 2, 1, 3, 7, 6, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15};
+	int g = gpr_of(reg);
+
+	return g == GPR_NONE ? -1 : dwarf[g];
+}
+
 /* enum pm_reg bits to a mask of enum gpr bits. */
 static uint32_t gprs_of_pm_regs(uint32_t pm)
 {

@@ -124,4 +124,9 @@ void site_file__close(struct site_file *f);
 int site_file__choose(const struct site_file *f, uint64_t vaddr, uint64_t file_offset,
 		      const struct site_needs *needs, struct site_choice *out);
 
+/* The 64-bit general register a capstone x86 register is (part of: eax
+ * and al are rax), as its DWARF number (rax 0, rdx 1, rcx 2, rbx 3, rsi 4,
+ * rdi 5, rbp 6, rsp 7, r8-r15 8-15), or -1. */
+int x86_gpr_dwarf(unsigned reg);
+
 #endif /* PYMAC_SITES_H */

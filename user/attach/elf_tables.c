@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Calls through a table of function pointers, found in the machine code
+ * (elf_inspect.h: elf_fn_slot). CPython's PyObject_Malloc is
+ * `_PyObject.malloc(_PyObject.ctx, size)`, with `_PyObject` a table that
+ * PyMem_SetAllocator can replace. An LTO build inlines PyObject_Malloc into
+ * hundreds of callers and, with profile-guided optimisation, turns each
+ * call into "load the pointer; if it is the default _PyObject_Malloc, run
+ * its body inlined, else call it":
+ *
+ *	mov    _PyObject+8(%rip),%rax
+ *	mov    %rbx,%rsi
+ *	cmp    $_PyObject_Malloc,%rax      (or lea ...,%rdx; cmp %rdx,%rax)
+ *	jne    fallback                    <- the site: every call passes here
+ *	...    inlined body
+ *   fallback:
+ *	mov    _PyObject(%rip),%rdi
+ *	call   *%rax                       size in %rsi
+ *
+ * No symbol is needed: the exported wrapper says which slot it reads and
+ * which default it compares with, and the fallback path's call says where
+ * the arguments are at the branch (the path is followed, with the register
+ * copies it makes, back to the registers, constants or stack slots they
+ * came from). The slot is named rip-relative (a static table), by absolute
+ * address (a position-dependent python), or as an offset from a base that a
+ * GOT entry holds (3.12+ keep the tables in the exported _PyRuntime).
+ */
+#include "attach/elf_impl.h"
+#include <capstone/capstone.h>
+#include "attach/sites.h"
+
+/* How far a loaded pointer is followed to its compare or call, and how
+ * long a fallback path may be. GCC keeps both within a few instructions. */
+#define SLOT_TRACK_INSNS    48
+#define FALLBACK_MAX_INSNS  40
+#define FALLBACK_MAX_JUMPS  4
+#define SLOT_SCAN_BUDGET    (64ull << 20)
+#define SLOT_MAX_FUNC_BYTES (1u << 20)
+
+static int gpr_of(x86_reg r)
+{
+	return x86_gpr_dwarf(r);
+}
+
+#define DW_RSI 4
+#define DW_RDX 1
+#define DW_RSP 7
+
+struct decoder {
+	struct elf_file *ef;
+	csh cs;
+	cs_insn *in;
+	uint64_t decoded;
+};
+
+static int decoder__open(struct decoder *d, struct elf_file *ef)
+{
+	memset(d, 0, sizeof(*d));
+	d->ef = ef;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &d->cs) != CS_ERR_OK)
+		return -ENOMEM;
+	cs_option(d->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	if (!(d->in = cs_malloc(d->cs))) {
+		cs_close(&d->cs);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void decoder__close(struct decoder *d)
+{
+	if (d->in)
+		cs_free(d->in, 1);
+	if (d->cs)
+		cs_close(&d->cs);
+	d->in = NULL;
+}
+
+/* Decode the one instruction at pc into d->in. */
+static bool decode_at(struct decoder *d, uint64_t pc)
+{
+	const uint8_t *p = NULL;
+	size_t len = 15;
+
+	while (len && !(p = elfi_seg_bytes(d->ef, pc, len, true)))
+		len--;
+	return p && cs_disasm_iter(d->cs, &p, &len, &pc, d->in);
+}
+
+/* The address a memory operand names without a register: rip-relative or
+ * absolute; 0 otherwise. */
+static uint64_t mem_addr(const cs_insn *in, const cs_x86_op *op)
+{
+	if (op->type != X86_OP_MEM || op->mem.index != X86_REG_INVALID ||
+	    op->mem.segment != X86_REG_INVALID)
+		return 0;
+	if (op->mem.base == X86_REG_RIP)
+		return in->address + in->size + (uint64_t)op->mem.disp;
+	if (op->mem.base == X86_REG_INVALID)
+		return (uint64_t)op->mem.disp;
+	return 0;
+}
+
+static bool is_jump(const cs_insn *in)
+{
+	for (int g = 0; g < in->detail->groups_count; g++)
+		if (in->detail->groups[g] == CS_GRP_JUMP)
+			return true;
+	return false;
+}
+
+static bool ends_flow(const cs_insn *in)
+{
+	for (int g = 0; g < in->detail->groups_count; g++)
+		if (in->detail->groups[g] == CS_GRP_RET || in->detail->groups[g] == CS_GRP_INT ||
+		    in->detail->groups[g] == CS_GRP_IRET)
+			return true;
+	return in->id == X86_INS_UD2 || in->id == X86_INS_HLT;
+}
+
+/* The 64-bit registers the instruction writes, as a mask of DWARF numbers. */
+static uint32_t written(csh cs, const cs_insn *in)
+{
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0;
+	uint32_t m = 0;
+
+	if (cs_regs_access(cs, in, rd, &nrd, wr, &nwr))
+		return 0xffff; /* unknown: assume everything */
+	for (int i = 0; i < nwr; i++) {
+		int g = gpr_of((x86_reg)wr[i]);
+
+		if (g >= 0)
+			m |= 1u << g;
+	}
+	return m;
+}
+
+/* ---- the slot an exported wrapper uses ---- */
+
+struct loaded {
+	int kind; /* 0: nothing known, 1: *(m), 2: *(*(m) + d), 3: the constant m */
+	uint64_t m;
+	int64_t d;
+};
+
+static bool slot_from(const struct loaded *l, uint64_t deflt, struct elf_fn_slot *s)
+{
+	if (l->kind == 1)
+		*s = (struct elf_fn_slot){.addr = l->m, .deflt = deflt};
+	else if (l->kind == 2)
+		*s = (struct elf_fn_slot){.got = l->m, .disp = l->d, .deflt = deflt};
+	else
+		return false;
+	return true;
+}
+
+/* What the memory operand op reads, given the registers' contents. */
+static struct loaded operand_load(const cs_insn *in, const cs_x86_op *op, const struct loaded *r)
+{
+	uint64_t a = mem_addr(in, op);
+	int b;
+
+	if (a)
+		return (struct loaded){.kind = 1, .m = a};
+	if (op->type == X86_OP_MEM && op->mem.index == X86_REG_INVALID &&
+	    op->mem.segment == X86_REG_INVALID && (b = gpr_of(op->mem.base)) >= 0 && r[b].kind == 1)
+		return (struct loaded){.kind = 2, .m = r[b].m, .d = op->mem.disp};
+	return (struct loaded){0};
+}
+
+static uint64_t slot_default(const struct elf_file *ef, const struct elf_fn_slot *s)
+{
+	uint64_t base, v;
+
+	if (s->addr)
+		return elf_file__data_pointer(ef, s->addr, &v) ? 0 : v;
+	if (elf_file__data_pointer(ef, s->got, &base))
+		return 0;
+	return elf_file__data_pointer(ef, base + (uint64_t)s->disp, &v) ? 0 : v;
+}
+
+int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot *s)
+{
+	struct loaded r[16] = {{0}};
+	struct decoder d;
+	uint64_t pc = func, lo, hi;
+	int found = -ENOENT;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (elf_file__fde_range(ef, func, &lo, &hi, NULL) || lo != func)
+		hi = func + 256;
+	if (decoder__open(&d, ef))
+		return -ENOMEM;
+	for (int n = 0; n < 64 && pc < hi && found; n++) {
+		const cs_insn *in = d.in;
+		const cs_x86 *x;
+		const cs_x86_op *o0, *o1;
+		struct loaded l;
+		uint32_t w;
+		int a;
+
+		if (!decode_at(&d, pc))
+			break;
+		pc = in->address + in->size;
+		x = &in->detail->x86;
+		o0 = &x->operands[0];
+		o1 = &x->operands[1];
+		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1) {
+			if (o0->type == X86_OP_REG && (a = gpr_of(o0->reg)) >= 0 &&
+			    slot_from(&r[a], 0, s))
+				found = 0;
+			else if (o0->type == X86_OP_MEM &&
+				 slot_from((l = operand_load(in, o0, r), &l), 0, s))
+				found = 0;
+			if (!found || in->id == X86_INS_JMP)
+				break;
+		}
+		if (ends_flow(in))
+			break;
+		if (in->id == X86_INS_CMP && x->op_count == 2) {
+			/* the loaded pointer against a constant, either way round */
+			for (int k = 0; k < 2 && found; k++) {
+				const cs_x86_op *p = &x->operands[k], *q = &x->operands[1 - k];
+				uint64_t c = 0;
+
+				if (q->type == X86_OP_IMM)
+					c = (uint64_t)q->imm;
+				else if (q->type == X86_OP_REG && (a = gpr_of(q->reg)) >= 0 &&
+					 r[a].kind == 3)
+					c = r[a].m;
+				if (!c)
+					continue;
+				if (p->type == X86_OP_REG && (a = gpr_of(p->reg)) >= 0)
+					l = r[a];
+				else
+					l = operand_load(in, p, r);
+				if (slot_from(&l, c, s))
+					found = 0;
+			}
+			continue;
+		}
+		w = written(d.cs, in);
+		if (x->op_count == 2 && o0->type == X86_OP_REG && (a = gpr_of(o0->reg)) >= 0) {
+			if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM && o0->size == 8) {
+				r[a] = operand_load(in, o1, r);
+				continue;
+			}
+			if (in->id == X86_INS_LEA && (l.m = mem_addr(in, o1))) {
+				r[a] = (struct loaded){.kind = 3, .m = l.m};
+				continue;
+			}
+			if (in->id == X86_INS_MOV && o1->type == X86_OP_IMM) {
+				r[a] = (struct loaded){.kind = 3, .m = (uint64_t)o1->imm};
+				continue;
+			}
+		}
+		for (int g = 0; g < 16; g++)
+			if (w & (1u << g))
+				r[g] = (struct loaded){0};
+	}
+	decoder__close(&d);
+	if (!found && !s->deflt)
+		s->deflt = slot_default(ef, s);
+	return found;
+}
+
+/* ---- the calls through a slot ---- */
+
+/* A value at the site, as a fallback path's registers came to hold it. */
+struct val {
+	enum elf_loc_kind kind; /* ELF_LOC_REG/REG_OFF/MEM/CONST, NONE */
+	int reg;
+	int64_t off;
+};
+
+static const char NOT_A_CALL[] = "no call";
+
+/*
+ * Follow the path from start (a compare's not-equal side) to its indirect
+ * call, keeping, for each register, where its value was at start. Fills
+ * args with where the call's 2nd and 3rd arguments were; *call the call's
+ * address. NULL, NOT_A_CALL (the path returns without a call), or why the
+ * arguments are not known.
+ */
+static const char *follow_fallback(struct decoder *d, uint64_t start, struct elf_loc args[2],
+				   uint64_t *call)
+{
+	struct val v[16];
+	uint64_t pc = start;
+	int jumps = 0;
+
+	for (int g = 0; g < 16; g++)
+		v[g] = (struct val){.kind = ELF_LOC_REG, .reg = g};
+	for (int n = 0; n < FALLBACK_MAX_INSNS; n++) {
+		const cs_insn *in = d->in;
+		const cs_x86 *x;
+		const cs_x86_op *o0, *o1;
+		int a, b;
+		uint32_t w;
+
+		if (!decode_at(d, pc))
+			return "undecodable fallback";
+		x = &in->detail->x86;
+		o0 = &x->operands[0];
+		o1 = &x->operands[1];
+		pc = in->address + in->size;
+		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
+		    o0->type != X86_OP_IMM) {
+			const struct val *arg[2] = {&v[DW_RSI], &v[DW_RDX]};
+
+			for (int k = 0; k < 2; k++) {
+				args[k] = (struct elf_loc){.kind = arg[k]->kind,
+							   .dwarf_reg = arg[k]->reg,
+							   .off = arg[k]->off};
+				if (arg[k]->kind == ELF_LOC_NONE && k == 0)
+					return "argument computed on the fallback path";
+			}
+			*call = in->address;
+			return NULL;
+		}
+		if (in->id == X86_INS_JMP && x->op_count == 1 && o0->type == X86_OP_IMM) {
+			if (++jumps > FALLBACK_MAX_JUMPS)
+				return "fallback too long";
+			pc = (uint64_t)o0->imm;
+			continue;
+		}
+		/* a compare that calls nothing (which allocator is installed?) */
+		if (ends_flow(in))
+			return NOT_A_CALL;
+		if (is_jump(in) || in->id == X86_INS_CALL)
+			return "a branch on the fallback path";
+		w = written(d->cs, in);
+		if (x->op_count == 2 && o0->type == X86_OP_REG && (a = gpr_of(o0->reg)) >= 0 &&
+		    (o0->size == 8 || o0->size == 4)) {
+			struct val nv = {.kind = ELF_LOC_NONE};
+
+			if (in->id == X86_INS_MOV && o1->type == X86_OP_REG &&
+			    (b = gpr_of(o1->reg)) >= 0 && o1->size == o0->size)
+				nv = v[b];
+			else if (in->id == X86_INS_MOV && o1->type == X86_OP_IMM)
+				nv = (struct val){.kind = ELF_LOC_CONST, .off = o1->imm};
+			else if (in->id == X86_INS_XOR && o1->type == X86_OP_REG &&
+				 gpr_of(o1->reg) == a)
+				nv = (struct val){.kind = ELF_LOC_CONST, .off = 0};
+			else if (o1->type == X86_OP_MEM && o0->size == 8 &&
+				 o1->mem.index == X86_REG_INVALID &&
+				 o1->mem.segment == X86_REG_INVALID &&
+				 (b = gpr_of(o1->mem.base)) >= 0) {
+				const struct val *base = &v[b];
+
+				if (in->id == X86_INS_LEA && base->kind == ELF_LOC_REG)
+					nv = (struct val){.kind = ELF_LOC_REG_OFF,
+							  .reg = base->reg,
+							  .off = o1->mem.disp};
+				else if (in->id == X86_INS_LEA && base->kind == ELF_LOC_REG_OFF)
+					nv = (struct val){.kind = ELF_LOC_REG_OFF,
+							  .reg = base->reg,
+							  .off = base->off + o1->mem.disp};
+				else if (in->id == X86_INS_MOV && base->kind == ELF_LOC_REG)
+					nv = (struct val){.kind = ELF_LOC_MEM,
+							  .reg = base->reg,
+							  .off = o1->mem.disp};
+			}
+			for (int g = 0; g < 16; g++)
+				if (w & (1u << g))
+					v[g] = (struct val){.kind = ELF_LOC_NONE};
+			v[a] = nv;
+			continue;
+		}
+		for (int g = 0; g < 16; g++)
+			if (w & (1u << g))
+				v[g] = (struct val){.kind = ELF_LOC_NONE};
+	}
+	return "fallback too long";
+}
+
+/* What the main scan knows of a register. */
+struct reg_state {
+	uint8_t what; /* 0, R_SLOT (holds the slot's pointer), R_BASE (the GOT's base), R_DEFLT */
+	int since;    /* instruction index it was set at */
+};
+#define R_SLOT	1
+#define R_BASE	2
+#define R_DEFLT 3
+
+struct slot_scan {
+	struct decoder d, f; /* the scan's decoder, and the fallbacks' */
+	const struct elf_fn_slot *s;
+	uint64_t skip_lo, skip_hi;
+	struct elf_slot_site *out;
+	size_t max;
+	long n;
+	uint64_t *calls; /* the fallbacks' calls: not sites of their own */
+	size_t ncalls, capcalls;
+	int err;
+};
+
+static bool names_slot(const struct slot_scan *ss, const cs_insn *in, const cs_x86_op *op,
+		       const struct reg_state *r, int idx)
+{
+	int b;
+
+	if (op->type == X86_OP_REG)
+		return (b = gpr_of(op->reg)) >= 0 && r[b].what == R_SLOT &&
+		       idx - r[b].since <= SLOT_TRACK_INSNS;
+	if (op->type != X86_OP_MEM)
+		return false;
+	if (ss->s->addr)
+		return mem_addr(in, op) == ss->s->addr;
+	return op->mem.index == X86_REG_INVALID && op->mem.segment == X86_REG_INVALID &&
+	       (b = gpr_of(op->mem.base)) >= 0 && r[b].what == R_BASE &&
+	       idx - r[b].since <= SLOT_TRACK_INSNS && op->mem.disp == ss->s->disp;
+}
+
+static bool names_deflt(const struct slot_scan *ss, const cs_x86_op *op, const struct reg_state *r,
+			int idx)
+{
+	int b;
+
+	if (!ss->s->deflt)
+		return false;
+	if (op->type == X86_OP_IMM)
+		return (uint64_t)op->imm == ss->s->deflt;
+	return op->type == X86_OP_REG && (b = gpr_of(op->reg)) >= 0 && r[b].what == R_DEFLT &&
+	       idx - r[b].since <= SLOT_TRACK_INSNS;
+}
+
+static void add_site(struct slot_scan *ss, const struct elf_slot_site *site)
+{
+	for (long i = 0; i < ss->n && (size_t)i < ss->max; i++)
+		if (ss->out[i].addr == site->addr)
+			return;
+	if ((size_t)ss->n < ss->max)
+		ss->out[ss->n] = *site;
+	ss->n++;
+}
+
+static void add_call(struct slot_scan *ss, uint64_t call)
+{
+	if (ss->ncalls == ss->capcalls) {
+		size_t cap = ss->capcalls ? ss->capcalls * 2 : 64;
+		uint64_t *n = realloc(ss->calls, cap * sizeof(*n));
+
+		if (!n) {
+			ss->err = -ENOMEM;
+			return;
+		}
+		ss->calls = n;
+		ss->capcalls = cap;
+	}
+	ss->calls[ss->ncalls++] = call;
+}
+
+/* The branch of a compare of the slot's pointer with its default. */
+static void promoted_site(struct slot_scan *ss, const cs_insn *jcc)
+{
+	struct elf_slot_site site = {.addr = jcc->address, .promoted = true};
+	const cs_x86_op *t = &jcc->detail->x86.operands[0];
+	uint64_t call = 0, fallback;
+
+	if (jcc->detail->x86.op_count != 1 || t->type != X86_OP_IMM)
+		return;
+	/* jne: the fallback is the target; je: the next instruction */
+	fallback = jcc->id == X86_INS_JNE ? (uint64_t)t->imm : jcc->address + jcc->size;
+	site.why = follow_fallback(&ss->f, fallback, site.args, &call);
+	if (site.why == NOT_A_CALL)
+		return;
+	if (site.why)
+		site.args[0] = site.args[1] = (struct elf_loc){.kind = ELF_LOC_NONE};
+	else
+		add_call(ss, call);
+	add_site(ss, &site);
+}
+
+/* Decode one function (or part) [lo, hi), tracking the slot's pointer. */
+static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
+{
+	struct reg_state r[16] = {{0}};
+	const unsigned char *code;
+	const uint8_t *p;
+	size_t left;
+	uint64_t addr = lo;
+	bool cmp_before = false;
+	int idx = 0;
+	cs_insn *in = ss->d.in;
+
+	if (hi <= lo || hi - lo > SLOT_MAX_FUNC_BYTES ||
+	    !(code = elfi_seg_bytes(ss->d.ef, lo, hi - lo, true)))
+		return;
+	if (ss->d.decoded + (hi - lo) > SLOT_SCAN_BUDGET) {
+		ss->err = -E2BIG;
+		return;
+	}
+	ss->d.decoded += hi - lo;
+	p = code;
+	left = hi - lo;
+	while (left && !ss->err) {
+		const cs_x86 *x;
+		const cs_x86_op *o0, *o1;
+		bool cmp_now = false;
+		uint32_t w;
+		int a;
+
+		if (!cs_disasm_iter(ss->d.cs, &p, &left, &addr, in)) {
+			p++;
+			left--;
+			addr++;
+			continue;
+		}
+		idx++;
+		x = &in->detail->x86;
+		o0 = &x->operands[0];
+		o1 = &x->operands[1];
+		bool skipped = in->address >= ss->skip_lo && in->address < ss->skip_hi;
+
+		if (cmp_before && (in->id == X86_INS_JE || in->id == X86_INS_JNE) && !skipped)
+			promoted_site(ss, in);
+		if (in->id == X86_INS_CMP && x->op_count == 2)
+			cmp_now = (names_slot(ss, in, o0, r, idx) && names_deflt(ss, o1, r, idx)) ||
+				  (names_slot(ss, in, o1, r, idx) && names_deflt(ss, o0, r, idx));
+		cmp_before = cmp_now;
+		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
+		    o0->type != X86_OP_IMM && names_slot(ss, in, o0, r, idx) && !skipped) {
+			struct elf_slot_site site = {.addr = in->address};
+
+			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RSI};
+			site.args[1] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RDX};
+			add_site(ss, &site);
+		}
+		if (in->id == X86_INS_JMP || ends_flow(in)) {
+			memset(r, 0, sizeof(r));
+			continue;
+		}
+		w = written(ss->d.cs, in);
+		if (in->id == X86_INS_CALL)
+			w |= 0x0f07; /* rax, rdx, rcx, rsi, rdi, r8-r11 */
+		for (int g = 0; g < 16; g++)
+			if (w & (1u << g))
+				r[g].what = 0;
+		if (x->op_count != 2 || o0->type != X86_OP_REG || (a = gpr_of(o0->reg)) < 0 ||
+		    o0->size != 8)
+			continue;
+		if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM) {
+			if (names_slot(ss, in, o1, r, idx))
+				r[a] = (struct reg_state){R_SLOT, idx};
+			else if (!ss->s->addr && mem_addr(in, o1) == ss->s->got)
+				r[a] = (struct reg_state){R_BASE, idx};
+		} else if ((in->id == X86_INS_LEA && mem_addr(in, o1) == ss->s->deflt) ||
+			   (in->id == X86_INS_MOV && o1->type == X86_OP_IMM &&
+			    (uint64_t)o1->imm == ss->s->deflt)) {
+			if (ss->s->deflt)
+				r[a] = (struct reg_state){R_DEFLT, idx};
+		}
+	}
+}
+
+/* Might the 4 bytes at k (vaddr v) be a displacement or an absolute
+ * address naming target? */
+static bool may_name(const struct elf_file *ef, const unsigned char *k, uint64_t v, uint64_t target)
+{
+	int32_t d = (int32_t)elfi_rd32(ef, k);
+
+	/* rip-relative: the displacement ends the instruction, or is followed
+	 * by an 8- or 32-bit immediate (a compare with a constant) */
+	for (int end = 4; end <= 8; end++)
+		if (end == 4 || end == 5 || end == 8)
+			if (v + (uint64_t)end + (uint64_t)(int64_t)d == target)
+				return true;
+	return (uint64_t)(int64_t)d == target;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, uint64_t skip_lo,
+			     uint64_t skip_hi, struct elf_slot_site *out, size_t max)
+{
+	struct slot_scan ss = {
+	    .s = s, .skip_lo = skip_lo, .skip_hi = skip_hi, .out = out, .max = max};
+	uint64_t target = s->addr ? s->addr : s->got, done_hi = 0;
+	long n;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (!target || elfi_load_fdes(ef))
+		return -ENOENT;
+	if (decoder__open(&ss.d, ef))
+		return -ENOMEM;
+	if (decoder__open(&ss.f, ef)) {
+		decoder__close(&ss.d);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ef->phnum && !ss.err; i++) {
+		const GElf_Phdr *ph = &ef->phdrs[i];
+		const unsigned char *p = (const unsigned char *)ef->buf + ph->p_offset;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_filesz < 4)
+			continue;
+		for (uint64_t k = 0; k + 4 <= ph->p_filesz && !ss.err; k++) {
+			uint64_t at = ph->p_vaddr + k, lo, hi;
+
+			if (at < done_hi || !may_name(ef, p + k, at, target))
+				continue;
+			if (elf_file__fde_range(ef, at, &lo, &hi, NULL))
+				continue;
+			scan_range(&ss, lo, hi);
+			done_hi = hi;
+		}
+	}
+	/* a fallback's call belongs to its compare's site */
+	n = 0;
+	if (ss.ncalls)
+		qsort(ss.calls, ss.ncalls, sizeof(*ss.calls), cmp_u64);
+	for (long i = 0; i < ss.n && (size_t)i < max; i++) {
+		uint64_t a = out[i].addr;
+
+		if (!out[i].promoted && ss.ncalls &&
+		    bsearch(&a, ss.calls, ss.ncalls, sizeof(*ss.calls), cmp_u64))
+			continue;
+		out[n++] = out[i];
+	}
+	if ((size_t)ss.n > max)
+		n += ss.n - (long)max;
+	free(ss.calls);
+	decoder__close(&ss.d);
+	decoder__close(&ss.f);
+	return ss.err ? ss.err : n;
+}
