@@ -83,8 +83,9 @@ $(OUTPUT)/user/%.o: user/%.c $(USER_HDRS) $(BPF_HDRS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-# Only the files that load the BPF object include its skeleton.
-SKEL_USERS := $(patsubst %,$(OUTPUT)/user/attach/%.o,probes probe_sites probe_sources probe_sample probe_binaries)
+# Only the files that load the BPF object include its skeleton (directly or
+# through attach/probes_impl.h); they are rebuilt when it changes.
+SKEL_USERS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(shell grep -l 'probes_impl.h\|pymac.skel.h' $(USER_SRCS)))
 $(SKEL_USERS): $(OUTPUT)/pymac.skel.h
 
 $(OUTPUT)/pymac: $(USER_OBJS)

@@ -9,15 +9,32 @@
  */
 #include "pymac.bpf.h"
 
+/* The last object a compare's site recorded on this CPU, and by which
+ * thread (PM_DEALLOC_BY_COMPARE); obj 0 once a free consumed it. */
+struct by_compare {
+	__u64 tid;
+	__u64 obj;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct by_compare);
+} dealloc_by_compare SEC(".maps");
+
 static __always_inline int dealloc(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
 	__u64 obj = pm_loc_value(ctx, PM_COOKIE_LOC1(cookie)), type = 0, name = 0, refcnt = 1;
-	__u32 check = PM_COOKIE_KIND(cookie);
+	__u32 kind = PM_COOKIE_KIND(cookie), check = PM_DEALLOC_CHECK(kind), zero = 0;
+	struct by_compare *bc = NULL;
 	struct pm_dealloc_rec *r;
 
 	if (!pm_is_traced(id >> 32))
 		return 0;
+	if (kind & PM_DEALLOC_BY_COMPARE)
+		bc = bpf_map_lookup_elem(&dealloc_by_compare, &zero);
 	if (bpf_probe_read_user(&type, sizeof(type), (void *)(obj + pm_off_ob_type)))
 		type = 0;
 	if (check == PM_DEALLOC_CHECK_TYPE &&
@@ -29,6 +46,18 @@ static __always_inline int dealloc(struct pt_regs *ctx)
 	if (check == PM_DEALLOC_CHECK_FREED_TYPE &&
 	    type != PT_REGS_IP(ctx) + PM_COOKIE_DIST(cookie))
 		return 0;
+	if (bc && check != PM_DEALLOC_CHECK_FREED_TYPE) {
+		/* a compare's branch: its destructor may end at a free below */
+		bc->tid = id;
+		bc->obj = obj;
+	} else if (bc) {
+		bool same = bc->obj == obj && bc->tid == id;
+
+		bc->obj = 0;
+		/* the end of the destructor its compare stood for */
+		if (same)
+			return 0;
+	}
 	r = pm_reserve(struct pm_dealloc_rec, PM_PY_DEALLOC, id >> 32);
 	if (!r)
 		return 0;

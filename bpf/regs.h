@@ -110,6 +110,18 @@ enum pm_loc_form {
  * _PyFloat_ExactDealloc; PyLong_Type for PyObject_Free, the destructor the
  * bytecode loop gives ints in 3.11 and 3.12 and calls for other blocks) */
 #define PM_DEALLOC_CHECK_FREED_TYPE 3
+/*
+ * With the check, bit 3 of the nibble links two sites. On a compare's
+ * branch that profile-guided optimisation made of a call through
+ * tp_dealloc (`tp_dealloc == long_dealloc ? inlined long_dealloc : call`),
+ * it says that the destructor inlined behind it can end in one of the
+ * specialized frees probed (an int's inlined PyObject_Free): the object is
+ * remembered for its thread. On such a free (PM_DEALLOC_CHECK_FREED_TYPE),
+ * it says that a compare's destructor can end there: the free of the object
+ * just remembered is not counted again.
+ */
+#define PM_DEALLOC_BY_COMPARE	    8
+#define PM_DEALLOC_CHECK(kind)	    ((kind)&7u)
 
 /*
  * Sizing a freed block from pymalloc's pool header (PM_BLOCK_* in

@@ -13,8 +13,10 @@ from conftest import (
     events,
     interp_params,
     module,
+    official_tree,
     record,
     require_interp,
+    slim_debian,
     source_status,
     summary,
 )
@@ -128,13 +130,13 @@ def test_specialized_float_frees(pymac, tmp_path, shape):
         assert old < 0.75 * want, (old, want)
 
 
-def more_per_type(pymac, tmp_path, python, script, n):
+def more_per_type(pymac, tmp_path, python, script, n, env=None):
     """Deallocations per type of 2n more iterations of script, and the
     dealloc status and detail."""
     per = []
     for k, m in enumerate((n, 3 * n)):
         trace = tmp_path / ("types-%d.pmt" % k)
-        rec = record(pymac, trace, [python, module(script), str(m)], probes="dealloc")
+        rec = record(pymac, trace, [python, module(script), str(m)], probes="dealloc", env=env)
         assert rec.returncode == 0, rec.describe()
         proc = child_process(summary(pymac, trace), rec, python)
         per.append({t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])})
@@ -155,3 +157,30 @@ def test_specialized_frees_per_type(pymac, tmp_path, minor):
     # 3.12+ reuse an operand's storage for the result where they can
     want = (4 if minor == 11 else 2) * 2 * n
     assert per.get("float") == want, (per, want, detail)
+
+
+SHAPES = {
+    "debian-slim-shape": lambda tmp: slim_debian(tmp),
+    "official-3.11-slim": lambda tmp: official_tree("3.11-slim"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_lto_without_debug_info_per_type(pymac, tmp_path, name):
+    """3.11 built with LTO and PGO and stripped (the -slim images): the calls
+    through tp_dealloc that PGO turned into compares with the usual
+    destructor, and the ints the bytecode frees by an inlined PyObject_Free,
+    are counted, per type, as pyenv's 3.11 counts them (this test's numbers
+    there: test_specialized_frees_per_type). The floats whose destructor LTO
+    inlined into the bytecode loop (their free list) are not: said."""
+    shape = SHAPES[name](tmp_path)
+    n = 5000
+    per, status, detail = more_per_type(pymac, tmp_path, shape.python, "test_int_str_frees.py", n, shape.env)
+    assert per.get("int") == 4 * 2 * n and per.get("str") == 3 * 2 * n, (per, detail)
+    assert "by compare)" in detail, detail
+    per, status, detail = more_per_type(pymac, tmp_path, shape.python, "test_float_frees.py", n, shape.env)
+    if status != "full":
+        assert "_PyFloat_ExactDealloc" in detail and "not seen" in detail, detail
+        assert per.get("float", 0) < 4 * 2 * n, (per, detail)
+    else:
+        assert per.get("float") == 4 * 2 * n, (per, detail)

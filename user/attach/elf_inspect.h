@@ -269,6 +269,12 @@ struct elf_fn_slot {
 	uint64_t got;	/* the GOT entry holding the base */
 	int64_t disp;	/* the slot's offset from that base */
 	uint64_t deflt; /* the function it holds until another is installed; 0: unknown */
+	/* a member at disp of a structure whatever register points at it
+	 * (Py_TYPE(op)->tp_dealloc): compares with any function start count
+	 * (deflt 0), and only compares are reported (elf_file__slot_calls
+	 * finds the plain calls) */
+	bool member;
+	bool no_ctx; /* the call's first two arguments are wanted, not 2nd and 3rd */
 };
 /* The slot the function at func (an exported wrapper such as
  * PyObject_Malloc) calls through or compares. 0, or -ENOENT. */
@@ -284,12 +290,21 @@ struct elf_slot_site {
 	bool promoted;				/* a compare's branch, else the call */
 	struct elf_loc args[ELF_SITE_MAX_ARGS]; /* the call's 2nd and 3rd arguments */
 	const char *why;			/* args[0] ELF_LOC_NONE: why */
+	uint64_t call;				/* promoted: the fallback's call, or 0 */
+	uint64_t body;				/* promoted: where the equal side begins */
+	int base_reg; /* member: the structure's register (DWARF) at addr, or -1 */
 };
 /* Every call through the slot outside [skip_lo, skip_hi) (the exported
  * wrapper, probed as a function). Returns how many (only max stored), or a
  * negative errno. */
 long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, uint64_t skip_lo,
 			     uint64_t skip_hi, struct elf_slot_site *out, size_t max);
+/* Which of targets[0..n) the code reaches from `from` through at most
+ * budget instructions, following direct jumps and both sides of branches
+ * (not into calls, not past returns or indirect jumps): hit[i] set for each.
+ * The number reached, or a negative errno. */
+long elf_file__reaches(struct elf_file *ef, uint64_t from, const uint64_t *targets, size_t n,
+		       bool *hit, int budget);
 
 /* The code ranges of the function starting at func: its own FDE first, then
  * every part split off it that it jumps into (its .cold halves). Returns how

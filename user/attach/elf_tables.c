@@ -42,6 +42,7 @@ static int gpr_of(x86_reg r)
 	return x86_gpr_dwarf(r);
 }
 
+#define DW_RDI 5
 #define DW_RSI 4
 #define DW_RDX 1
 #define DW_RSP 7
@@ -284,8 +285,8 @@ static const char NOT_A_CALL[] = "no call";
  * address. NULL, NOT_A_CALL (the path returns without a call), or why the
  * arguments are not known.
  */
-static const char *follow_fallback(struct decoder *d, uint64_t start, struct elf_loc args[2],
-				   uint64_t *call)
+static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ctx,
+				   struct elf_loc args[2], uint64_t *call)
 {
 	struct val v[16];
 	uint64_t pc = start;
@@ -308,7 +309,8 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, struct elf
 		pc = in->address + in->size;
 		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
 		    o0->type != X86_OP_IMM) {
-			const struct val *arg[2] = {&v[DW_RSI], &v[DW_RDX]};
+			const struct val *arg[2] = {&v[no_ctx ? DW_RDI : DW_RSI],
+						    &v[no_ctx ? DW_RSI : DW_RDX]};
 
 			for (int k = 0; k < 2; k++) {
 				args[k] = (struct elf_loc){.kind = arg[k]->kind,
@@ -380,6 +382,8 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, struct elf
 struct reg_state {
 	uint8_t what; /* 0, R_SLOT (holds the slot's pointer), R_BASE (the GOT's base), R_DEFLT */
 	int since;    /* instruction index it was set at */
+	int base;     /* R_SLOT of a member: the register it was loaded through, or -1 */
+	uint64_t val; /* R_DEFLT: the constant */
 };
 #define R_SLOT	1
 #define R_BASE	2
@@ -397,16 +401,32 @@ struct slot_scan {
 	int err;
 };
 
+/* A register or memory operand that holds or is the slot; *base (may be
+ * NULL): the member's structure register, or -1. */
 static bool names_slot(const struct slot_scan *ss, const cs_insn *in, const cs_x86_op *op,
-		       const struct reg_state *r, int idx)
+		       const struct reg_state *r, int idx, int *base)
 {
-	int b;
+	int b, dummy;
 
-	if (op->type == X86_OP_REG)
-		return (b = gpr_of(op->reg)) >= 0 && r[b].what == R_SLOT &&
-		       idx - r[b].since <= SLOT_TRACK_INSNS;
+	if (!base)
+		base = &dummy;
+	*base = -1;
+	if (op->type == X86_OP_REG) {
+		if ((b = gpr_of(op->reg)) < 0 || r[b].what != R_SLOT ||
+		    idx - r[b].since > SLOT_TRACK_INSNS)
+			return false;
+		*base = r[b].base;
+		return true;
+	}
 	if (op->type != X86_OP_MEM)
 		return false;
+	if (ss->s->member) {
+		if (op->mem.index != X86_REG_INVALID || op->mem.segment != X86_REG_INVALID ||
+		    (b = gpr_of(op->mem.base)) < 0 || b == DW_RSP || op->mem.disp != ss->s->disp)
+			return false;
+		*base = b;
+		return true;
+	}
 	if (ss->s->addr)
 		return mem_addr(in, op) == ss->s->addr;
 	return op->mem.index == X86_REG_INVALID && op->mem.segment == X86_REG_INVALID &&
@@ -414,15 +434,23 @@ static bool names_slot(const struct slot_scan *ss, const cs_insn *in, const cs_x
 	       idx - r[b].since <= SLOT_TRACK_INSNS && op->mem.disp == ss->s->disp;
 }
 
+/* The slot's default; for a member, any function's start. */
+static bool is_deflt(const struct slot_scan *ss, uint64_t v)
+{
+	uint64_t lo, hi;
+
+	if (!ss->s->member)
+		return v && v == ss->s->deflt;
+	return v && elf_file__fde_range(ss->d.ef, v, &lo, &hi, NULL) == 0 && lo == v;
+}
+
 static bool names_deflt(const struct slot_scan *ss, const cs_x86_op *op, const struct reg_state *r,
 			int idx)
 {
 	int b;
 
-	if (!ss->s->deflt)
-		return false;
 	if (op->type == X86_OP_IMM)
-		return (uint64_t)op->imm == ss->s->deflt;
+		return is_deflt(ss, (uint64_t)op->imm);
 	return op->type == X86_OP_REG && (b = gpr_of(op->reg)) >= 0 && r[b].what == R_DEFLT &&
 	       idx - r[b].since <= SLOT_TRACK_INSNS;
 }
@@ -454,9 +482,9 @@ static void add_call(struct slot_scan *ss, uint64_t call)
 }
 
 /* The branch of a compare of the slot's pointer with its default. */
-static void promoted_site(struct slot_scan *ss, const cs_insn *jcc)
+static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int base)
 {
-	struct elf_slot_site site = {.addr = jcc->address, .promoted = true};
+	struct elf_slot_site site = {.addr = jcc->address, .promoted = true, .base_reg = base};
 	const cs_x86_op *t = &jcc->detail->x86.operands[0];
 	uint64_t call = 0, fallback;
 
@@ -464,13 +492,15 @@ static void promoted_site(struct slot_scan *ss, const cs_insn *jcc)
 		return;
 	/* jne: the fallback is the target; je: the next instruction */
 	fallback = jcc->id == X86_INS_JNE ? (uint64_t)t->imm : jcc->address + jcc->size;
-	site.why = follow_fallback(&ss->f, fallback, site.args, &call);
+	site.body = jcc->id == X86_INS_JNE ? jcc->address + jcc->size : (uint64_t)t->imm;
+	site.why = follow_fallback(&ss->f, fallback, ss->s->no_ctx, site.args, &call);
 	if (site.why == NOT_A_CALL)
 		return;
 	if (site.why)
 		site.args[0] = site.args[1] = (struct elf_loc){.kind = ELF_LOC_NONE};
 	else
 		add_call(ss, call);
+	site.call = call;
 	add_site(ss, &site);
 }
 
@@ -483,7 +513,7 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 	size_t left;
 	uint64_t addr = lo;
 	bool cmp_before = false;
-	int idx = 0;
+	int idx = 0, cmp_base = -1;
 	cs_insn *in = ss->d.in;
 
 	if (hi <= lo || hi - lo > SLOT_MAX_FUNC_BYTES ||
@@ -516,14 +546,17 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 		bool skipped = in->address >= ss->skip_lo && in->address < ss->skip_hi;
 
 		if (cmp_before && (in->id == X86_INS_JE || in->id == X86_INS_JNE) && !skipped)
-			promoted_site(ss, in);
+			promoted_site(ss, in, cmp_base);
 		if (in->id == X86_INS_CMP && x->op_count == 2)
-			cmp_now = (names_slot(ss, in, o0, r, idx) && names_deflt(ss, o1, r, idx)) ||
-				  (names_slot(ss, in, o1, r, idx) && names_deflt(ss, o0, r, idx));
+			cmp_now = (names_slot(ss, in, o0, r, idx, &cmp_base) &&
+				   names_deflt(ss, o1, r, idx)) ||
+				  (names_slot(ss, in, o1, r, idx, &cmp_base) &&
+				   names_deflt(ss, o0, r, idx));
 		cmp_before = cmp_now;
 		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
-		    o0->type != X86_OP_IMM && names_slot(ss, in, o0, r, idx) && !skipped) {
-			struct elf_slot_site site = {.addr = in->address};
+		    o0->type != X86_OP_IMM && !ss->s->member && names_slot(ss, in, o0, r, idx, NULL) &&
+		    !skipped) {
+			struct elf_slot_site site = {.addr = in->address, .base_reg = -1};
 
 			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RSI};
 			site.args[1] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RDX};
@@ -535,24 +568,33 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 		}
 		w = written(ss->d.cs, in);
 		if (in->id == X86_INS_CALL)
-			w |= 0x0f07; /* rax, rdx, rcx, rsi, rdi, r8-r11 */
-		for (int g = 0; g < 16; g++)
+			w |= 0x0f37; /* rax, rdx, rcx, rsi, rdi, r8-r11 */
+		for (int g = 0; g < 16; g++) {
 			if (w & (1u << g))
 				r[g].what = 0;
+			/* a member's structure register that changes */
+			if (r[g].what == R_SLOT && r[g].base >= 0 && (w & (1u << r[g].base)))
+				r[g].base = -1;
+		}
 		if (x->op_count != 2 || o0->type != X86_OP_REG || (a = gpr_of(o0->reg)) < 0 ||
 		    o0->size != 8)
 			continue;
+		int base;
+		uint64_t c = 0;
+
 		if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM) {
-			if (names_slot(ss, in, o1, r, idx))
-				r[a] = (struct reg_state){R_SLOT, idx};
-			else if (!ss->s->addr && mem_addr(in, o1) == ss->s->got)
-				r[a] = (struct reg_state){R_BASE, idx};
-		} else if ((in->id == X86_INS_LEA && mem_addr(in, o1) == ss->s->deflt) ||
-			   (in->id == X86_INS_MOV && o1->type == X86_OP_IMM &&
-			    (uint64_t)o1->imm == ss->s->deflt)) {
-			if (ss->s->deflt)
-				r[a] = (struct reg_state){R_DEFLT, idx};
+			if (names_slot(ss, in, o1, r, idx, &base))
+				r[a] = (struct reg_state){R_SLOT, idx, base == a ? -1 : base, 0};
+			else if (!ss->s->addr && !ss->s->member && mem_addr(in, o1) == ss->s->got)
+				r[a] = (struct reg_state){R_BASE, idx, -1, 0};
+			continue;
 		}
+		if (in->id == X86_INS_LEA)
+			c = mem_addr(in, o1);
+		else if (in->id == X86_INS_MOV && o1->type == X86_OP_IMM)
+			c = (uint64_t)o1->imm;
+		if (c && is_deflt(ss, c))
+			r[a] = (struct reg_state){R_DEFLT, idx, -1, c};
 	}
 }
 
@@ -569,6 +611,21 @@ static bool may_name(const struct elf_file *ef, const unsigned char *k, uint64_t
 			if (v + (uint64_t)end + (uint64_t)(int64_t)d == target)
 				return true;
 	return (uint64_t)(int64_t)d == target;
+}
+
+/* Might the bytes at p be a load or compare of [reg + disp8]: mov r, m;
+ * cmp m, r; cmp r, m; cmp m, imm? */
+static bool may_use_member(const unsigned char *p, int32_t disp)
+{
+	unsigned char op = p[0], m = p[1];
+	int d;
+
+	if (op != 0x8b && op != 0x39 && op != 0x3b && op != 0x81 && op != 0x83)
+		return false;
+	if ((m & 0xc0) != 0x40)
+		return false;
+	d = (m & 7) == 4 ? (signed char)p[3] : (signed char)p[2];
+	return d == disp;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -588,7 +645,8 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 
 	if (!elf_file__is_64bit_x86(ef))
 		return -EOPNOTSUPP;
-	if (!target || elfi_load_fdes(ef))
+	if ((!target && !s->member) || (s->member && (s->disp < -128 || s->disp > 127)) ||
+	    elfi_load_fdes(ef))
 		return -ENOENT;
 	if (decoder__open(&ss.d, ef))
 		return -ENOMEM;
@@ -605,7 +663,8 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 		for (uint64_t k = 0; k + 4 <= ph->p_filesz && !ss.err; k++) {
 			uint64_t at = ph->p_vaddr + k, lo, hi;
 
-			if (at < done_hi || !may_name(ef, p + k, at, target))
+			if (at < done_hi || (s->member ? !may_use_member(p + k, (int32_t)s->disp)
+						       : !may_name(ef, p + k, at, target)))
 				continue;
 			if (elf_file__fde_range(ef, at, &lo, &hi, NULL))
 				continue;
@@ -631,4 +690,54 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 	decoder__close(&ss.d);
 	decoder__close(&ss.f);
 	return ss.err ? ss.err : n;
+}
+
+#define REACH_MAX_PATHS 64
+
+long elf_file__reaches(struct elf_file *ef, uint64_t from, const uint64_t *targets, size_t n,
+		       bool *hit, int budget)
+{
+	uint64_t queue[REACH_MAX_PATHS];
+	int nq = 0, spent = 0;
+	struct decoder d;
+	long found = 0;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	if (decoder__open(&d, ef))
+		return -ENOMEM;
+	queue[nq++] = from;
+	for (int q = 0; q < nq && spent < budget; q++) {
+		uint64_t pc = queue[q];
+
+		while (spent++ < budget && decode_at(&d, pc)) {
+			const cs_insn *in = d.in;
+			const cs_x86 *x = &in->detail->x86;
+			uint64_t t = 0;
+			bool seen = false, stop = false;
+
+			for (size_t i = 0; i < n; i++)
+				if (targets[i] == in->address) {
+					found += !hit[i];
+					hit[i] = true;
+					stop = true;
+				}
+			if (stop || ends_flow(in))
+				break;
+			if (is_jump(in)) {
+				if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+					break; /* an indirect jump */
+				t = (uint64_t)x->operands[0].imm;
+				for (int k = 0; k < nq; k++)
+					seen |= queue[k] == t;
+				if (!seen && nq < REACH_MAX_PATHS)
+					queue[nq++] = t;
+				if (in->id == X86_INS_JMP)
+					break;
+			}
+			pc = in->address + in->size;
+		}
+	}
+	decoder__close(&d);
+	return found;
 }

@@ -179,13 +179,201 @@ static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, const uin
 	return found;
 }
 
+/* The sweep's sites: one batch, and for each site its address and, for a
+ * compare's branch, where the destructor it stands for begins (else 0). */
+struct sweep {
+	struct site_batch sb;
+	uint64_t *vaddrs, *bodies;
+	size_t cap;
+};
+
+/* 0, 1 (an address outside the file: not added), or -ENOMEM. */
+static int sweep_add(struct sweep *sw, struct elf_file *ef, uint64_t vaddr,
+		     unsigned long long cookie, uint64_t body)
+{
+	uint64_t off;
+
+	if (elf_file__vaddr_to_offset(ef, vaddr, &off))
+		return 1;
+	if (sw->sb.n == sw->cap) {
+		size_t cap = sw->cap ? sw->cap * 2 : 256;
+		uint64_t *v = realloc(sw->vaddrs, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		sw->vaddrs = v;
+		if (!(v = realloc(sw->bodies, cap * sizeof(*v))))
+			return -ENOMEM;
+		sw->bodies = v;
+		sw->cap = cap;
+	}
+	if (pr_batch_add(&sw->sb, off, cookie, NULL))
+		return -ENOMEM;
+	sw->vaddrs[sw->sb.n - 1] = vaddr;
+	sw->bodies[sw->sb.n - 1] = body;
+	return 0;
+}
+
+static void sweep_free(struct sweep *sw)
+{
+	pr_batch_free(&sw->sb);
+	free(sw->vaddrs);
+	free(sw->bodies);
+	memset(sw, 0, sizeof(*sw));
+}
+
+/*
+ * A compare's branch stands for the whole destructor behind it. Where that
+ * destructor, inlined, ends in one of the specialized frees probed (an int's
+ * inlined PyObject_Free), that free of the same object must not count
+ * again: both sites are marked (PM_DEALLOC_BY_COMPARE) so that BPF drops
+ * it. Only frees reached from a compare's side are marked: the bytecode's
+ * own specialized frees of a block that has just been reused stay counted.
+ */
+#define REACH_BUDGET 256
+
+static int link_compares(struct elf_file *ef, struct sweep *sw)
+{
+	size_t n = sw->sb.n, nf = 0;
+	uint64_t *freed = calloc(n ? n : 1, sizeof(*freed));
+	size_t *at = calloc(n ? n : 1, sizeof(*at));
+	bool *hit = calloc(n ? n : 1, sizeof(*hit));
+
+	if (!freed || !at || !hit) {
+		free(freed);
+		free(at);
+		free(hit);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (PM_DEALLOC_CHECK(PM_COOKIE_KIND(sw->sb.cookies[i])) ==
+		    PM_DEALLOC_CHECK_FREED_TYPE) {
+			at[nf] = i;
+			freed[nf++] = sw->vaddrs[i];
+		}
+	for (size_t i = 0; i < n && nf; i++) {
+		if (!sw->bodies[i])
+			continue;
+		memset(hit, 0, nf * sizeof(*hit));
+		if (elf_file__reaches(ef, sw->bodies[i], freed, nf, hit, REACH_BUDGET) <= 0)
+			continue;
+		sw->sb.cookies[i] |= PM_DEALLOC_BY_COMPARE;
+		for (size_t k = 0; k < nf; k++)
+			if (hit[k])
+				sw->sb.cookies[at[k]] |= PM_DEALLOC_BY_COMPARE;
+	}
+	free(freed);
+	free(at);
+	free(hit);
+	return 0;
+}
+
+/*
+ * The ints 3.11 and 3.12 free by PyObject_Free in the bytecode loop, where
+ * an LTO build inlines PyObject_Free: its calls through the allocator
+ * table's free slot (elf_tables.c) inside the loop's parts, checked as the
+ * direct calls are. The number of sites batched, or -errno.
+ */
+static long inlined_int_frees(struct elf_file *ef, const uint64_t (*parts)[2], size_t nparts,
+			      struct sweep *sw)
+{
+	struct elf_slot_site *ss;
+	struct elf_fn_slot slot;
+	struct elf_func f;
+	uint64_t type;
+	long n, total = 0;
+
+	if (elf_file__find_func(ef, "PyObject_Free", &f) ||
+	    elf_file__find_object(ef, "PyLong_Type", &type) ||
+	    elf_file__fn_slot_of(ef, f.vaddr, &slot))
+		return 0;
+	if (!(ss = calloc(SPECIAL_MAX, sizeof(*ss))))
+		return -ENOMEM;
+	n = elf_file__fn_slot_sites(ef, &slot, f.vaddr, f.vaddr + (f.size ? f.size : 1), ss,
+				    SPECIAL_MAX);
+	for (long i = 0; i < n && i < SPECIAL_MAX; i++) {
+		long long dist = (long long)(type - ss[i].addr);
+		long loc = pr_loc_encode(&ss[i].args[0]);
+		bool in_loop = false;
+
+		for (size_t k = 0; k < nparts; k++)
+			in_loop |= ss[i].addr >= parts[k][0] && ss[i].addr < parts[k][1];
+		int err;
+
+		if (!in_loop || loc < 0 || dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
+			continue;
+		err = sweep_add(sw, ef, ss[i].addr,
+				PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, (unsigned long long)loc, 0) |
+				    (unsigned long long)dist << 36,
+				0);
+		if (err < 0) {
+			free(ss);
+			return err;
+		}
+		total += err == 0;
+	}
+	free(ss);
+	return total;
+}
+
+/*
+ * The calls through tp_dealloc that profile-guided optimisation turned
+ * into a compare with the usual destructor (`if (tp_dealloc == dict_dealloc)
+ * dict_dealloc(op) else tp_dealloc(op)`, elf_tables.c): probed on the
+ * compare's branch, which every such call takes, with the object's type
+ * checked where its register is known, else its count of 0. Their
+ * fallbacks' indirect calls are dropped from sc[0..*n) (the branch stands
+ * for them). The number of sites batched, or -errno.
+ */
+static long promoted_dealloc_calls(struct elf_file *ef, uint64_t skip_lo, uint64_t skip_hi,
+				   struct elf_slot_call *sc, long *n, struct sweep *sw)
+{
+	struct elf_fn_slot ms = {.member = true, .disp = TP_DEALLOC_OFF, .no_ctx = true};
+	struct elf_slot_site *ps;
+	long np, total = 0, kept = 0;
+
+	if (!(ps = calloc(SWEEP_MAX, sizeof(*ps))))
+		return -ENOMEM;
+	np = elf_file__fn_slot_sites(ef, &ms, skip_lo, skip_hi, ps, SWEEP_MAX);
+	if (np > SWEEP_MAX)
+		np = SWEEP_MAX;
+	for (long i = 0; i < *n; i++) {
+		bool fallback = false;
+
+		for (long k = 0; k < np && !fallback; k++)
+			fallback = ps[k].call == sc[i].addr;
+		if (!fallback)
+			sc[kept++] = sc[i];
+	}
+	*n = kept;
+	for (long i = 0; i < np; i++) {
+		long loc = pr_loc_encode(&ps[i].args[0]);
+		int reg = ps[i].base_reg >= 0 ? elf_dwarf_reg_to_pm_reg(ps[i].base_reg) : -1;
+		unsigned long long cookie =
+		    reg >= 0 ? PM_COOKIE(PM_DEALLOC_CHECK_TYPE, (unsigned long long)loc,
+					 PM_LOC(PM_LOC_REG, reg, 0, 0))
+			     : PM_COOKIE(PM_DEALLOC_CHECK_FREED, (unsigned long long)loc, 0);
+		int err;
+
+		if (loc < 0)
+			continue;
+		if ((err = sweep_add(sw, ef, ps[i].addr, cookie, ps[i].body)) < 0) {
+			free(ps);
+			return err;
+		}
+		total += err == 0;
+	}
+	free(ps);
+	return np < 0 ? np : total;
+}
+
 /*
  * The specialized frees of the bytecode loop (3.11+): its direct calls to
  * the destructors _Py_DECREF_SPECIALIZED names, each checked in BPF to free
  * an object of its type whose count is 0. Returns how many sites were
  * batched; *missing names the destructors found neither way.
  */
-static long special_sites(struct elf_file *ef, struct site_batch *sb, char *missing, size_t len)
+static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, size_t len)
 {
 	static const struct {
 		const char *name, *type;
@@ -200,7 +388,7 @@ static long special_sites(struct elf_file *ef, struct site_batch *sb, char *miss
 	};
 	uint64_t *callees;
 	struct elf_func ev, f;
-	uint64_t targets[9], pcs[SPECIAL_MAX], type, off, parts[EVAL_MAX_PARTS][2];
+	uint64_t targets[9], pcs[SPECIAL_MAX], type, parts[EVAL_MAX_PARTS][2];
 	long total = 0, ncallees, nparts;
 
 	missing[0] = '\0';
@@ -250,20 +438,27 @@ static long special_sites(struct elf_file *ef, struct site_batch *sb, char *miss
 		for (long k = 0; k < n; k++) {
 			long long dist = (long long)(type - pcs[k]);
 
-			if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX ||
-			    elf_file__vaddr_to_offset(ef, pcs[k], &off))
+			int err;
+
+			if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
 				continue;
-			if (pr_batch_add(sb, off,
-					 PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, PM_LOC_ARG1, 0) |
-					     (unsigned long long)dist << 36,
-					 NULL)) {
+			err = sweep_add(sw, ef, pcs[k],
+					PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, PM_LOC_ARG1, 0) |
+					    (unsigned long long)dist << 36,
+					0);
+			if (err < 0) {
 				free(callees);
-				return -ENOMEM;
+				return err;
 			}
-			total++;
+			total += err == 0;
 		}
 	}
 	free(callees);
+	if (total >= 0) {
+		long n = inlined_int_frees(ef, (const uint64_t(*)[2])parts, (size_t)nparts, sw);
+
+		total = n < 0 ? n : total + n;
+	}
 	return total;
 }
 
@@ -289,7 +484,7 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 				 struct probe_coverage *cov, char *why, size_t wlen)
 {
 	struct site_needs nd = site_needs__args(1, false);
-	struct site_batch sb = {};
+	struct sweep sw = {};
 	struct elf_slot_call *sc;
 	struct elf_func f;
 	uint64_t lo = 0, hi = 0, off;
@@ -314,29 +509,39 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 		free(sc);
 		return false;
 	}
+	long promoted = promoted_dealloc_calls(ef, lo, hi, sc, &n, &sw);
+
+	if (promoted < 0) {
+		snprintf(why, wlen, "its code cannot be read: %s", strerror((int)-promoted));
+		free(sc);
+		sweep_free(&sw);
+		return false;
+	}
 	for (long i = 0; i < n; i++) {
 		int reg = elf_dwarf_reg_to_pm_reg(sc[i].dwarf_reg);
 
-		if (reg < 0 || elf_file__vaddr_to_offset(ef, sc[i].addr, &off))
+		if (reg < 0)
 			continue;
-		if (pr_batch_add(&sb, off,
-				 PM_COOKIE(PM_DEALLOC_CHECK_TYPE, PM_LOC_ARG1,
-					   PM_LOC(PM_LOC_REG, reg, 0, 0)),
-				 NULL)) {
+		if (sweep_add(&sw, ef, sc[i].addr,
+			      PM_COOKIE(PM_DEALLOC_CHECK_TYPE, PM_LOC_ARG1,
+					PM_LOC(PM_LOC_REG, reg, 0, 0)),
+			      0) < 0) {
 			free(sc);
-			pr_batch_free(&sb);
+			sweep_free(&sw);
 			return false;
 		}
 	}
 	free(sc);
-	if (minor >= 11 && (special = special_sites(ef, &sb, missing, sizeof(missing))) < 0) {
+	if (minor >= 11 && (special = special_sites(ef, &sw, missing, sizeof(missing))) < 0) {
 		snprintf(missing, sizeof(missing), "(out of memory)");
 		special = 0;
 	}
-	attached = attach_sites(p, b, &sb);
-	long wanted = (long)sb.n;
+	if (link_compares(ef, &sw))
+		snprintf(missing, sizeof(missing), "(out of memory)");
+	attached = attach_sites(p, b, &sw.sb);
+	long wanted = (long)sw.sb.n;
 
-	pr_batch_free(&sb);
+	sweep_free(&sw);
 	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
 	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
 			       PM_COOKIE(0, PM_LOC_ARG1, 0), false);
@@ -348,15 +553,16 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 	else if (minor >= 11 && missing[0])
 		pr_set_cov(
 		    cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
-		    "_Py_Dealloc, %ld calls through tp_dealloc and %ld specialized frees in %s; "
-		    "the bytecode loop's specialized frees through %s are not seen (no symbol, "
-		    "and not found through the type's tp_dealloc: inlined, or split off)",
-		    n, special, b->path, missing);
+		    "_Py_Dealloc, %ld calls through tp_dealloc (%ld by compare) and %ld "
+		    "specialized frees in %s; the bytecode loop's specialized frees through %s "
+		    "are not seen (no symbol, and not found through the type's tp_dealloc: "
+		    "inlined, or split off)",
+		    n + promoted, promoted, special, b->path, missing);
 	else
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
-			   "_Py_Dealloc, %ld calls through tp_dealloc and %ld specialized frees "
-			   "in %s",
-			   n, special, b->path);
+			   "_Py_Dealloc, %ld calls through tp_dealloc (%ld by compare) and %ld "
+			   "specialized frees in %s",
+			   n + promoted, promoted, special, b->path);
 	return true;
 }
 

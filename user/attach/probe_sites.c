@@ -112,7 +112,7 @@ static int pm_reg_of_dwarf(int dwarf_reg)
 }
 
 /* A DWARF location as a PM_LOC, or -1 when BPF cannot read it so. */
-static long loc_encode(const struct elf_loc *l)
+long pr_loc_encode(const struct elf_loc *l)
 {
 	int r = pm_reg_of_dwarf(l->dwarf_reg), r2 = 0;
 
@@ -368,7 +368,7 @@ void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct t
 			continue;
 		t->sites++;
 		for (int a = 0; a < ELF_SITE_MAX_ARGS && q->args[a]; a++)
-			if ((loc[a] = loc_encode(&s->args[a])) < 0)
+			if ((loc[a] = pr_loc_encode(&s->args[a])) < 0)
 				break;
 		if (loc[0] < 0 || loc[1] < 0) {
 			t->unlocated++;

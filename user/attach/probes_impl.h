@@ -243,6 +243,8 @@ int pr_multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offs
 int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 		  const uint64_t *offsets, const uint64_t *cookies, size_t cnt);
 int pr_pool_slot(struct probes *p, const struct pool_vars *pv);
+/* A location as a PM_LOC (bpf/regs.h), or -1 when BPF cannot read it so. */
+long pr_loc_encode(const struct elf_loc *l);
 void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   struct dwarf_info *di, int from, int to, struct site_tally *t);
 /* The minor version of a "3.N" version string, or -1. */
