@@ -76,6 +76,16 @@ static void code_walks(struct elf_file *ef)
 		fs = (struct elf_fn_slot){.got = at[0], .disp = 8, .deflt = f.vaddr};
 		sink += (size_t)elf_file__fn_slot_sites(ef, &fs, 0, 0, ss, 8);
 	}
+	fs = (struct elf_fn_slot){.member = true, .disp = 0x30, .no_ctx = true};
+	sink += (size_t)elf_file__fn_slot_sites(ef, &fs, 0, 0, ss, 8);
+
+	/* reachability and free-list pushes from main */
+	bool hit[2] = {false, false};
+	uint64_t tg[2] = {f.vaddr + 16, f.vaddr + 64}, fr[1][2] = {{f.vaddr, f.vaddr + 4096}};
+	struct elf_store_pair sp[4];
+
+	sink += (size_t)elf_file__reaches(ef, f.vaddr, tg, 2, hit, 256) + hit[0];
+	sink += (size_t)elf_file__push_pairs(ef, (const uint64_t(*)[2])fr, 1, 8, INT64_MIN, sp, 4);
 	long np = elf_file__func_parts(ef, f.vaddr, parts, 4);
 
 	if (np > 0) {

@@ -1,8 +1,11 @@
 """Inline-aware probe sites: Debian's LTO python3.11 inlines PyObject_Malloc,
-PyObject_Free and _Py_Dealloc at hundreds of call sites; with its debug
-package (found by build-id) pymac probes every inlined copy that DWARF
-locates, and counts what pyenv's 3.11.7 (every call through the exported
-functions) counts on the same workload.
+PyObject_Free and _Py_Dealloc at hundreds of call sites. pymac finds them in
+the machine code (the allocator table's calls, the calls through
+tp_dealloc) and counts what pyenv's 3.11.7 (every call through the exported
+functions) counts on the same workload; its debug package (found by
+build-id, or fetched from debuginfod) adds pymalloc's arenas, which size the
+frees, and DWARF's inlined copies remain the way in where the code is not
+read (PYMAC_PYMALLOC_SITES=dwarf, PYMAC_DEALLOC_SITES=entry).
 
 Counts are compared on the workload alone: each interpreter runs the
 deterministic loop twice, with N and 2N iterations, and the difference of
@@ -79,29 +82,25 @@ def loop_counts(tmp_path_factory):
         pytest.skip("python3.11-dbg of this python3.11 build is not installed")
     tmp = tmp_path_factory.mktemp("inline")
     out = {}
-    # pyenv's build probed at _Py_Dealloc alone (PYMAC_DEALLOC_SITES=entry),
-    # what the inlined copies of Debian's stand for; by default pymac also
-    # sees the frees 3.11's bytecode loop makes itself (test_dealloc.py)
+    # both builds' deallocations through the sweep of their code
+    # (test_dealloc.py): Debian's debug info is not needed for them
     for name, py in (("debian", DEBIAN_PYTHON), ("pyenv", PYENV_311)):
-        env = {"PYMAC_DEALLOC_SITES": "entry"} if name == "pyenv" else None
-        out[name] = [trace_loop(pymac, tmp, py, n, env=env)[0] for n in (N, 2 * N)]
+        out[name] = [trace_loop(pymac, tmp, py, n)[0] for n in (N, 2 * N)]
     return out
 
 
 def test_debian_coverage_from_debug_info(loop_counts):
     proc = loop_counts["debian"][0]
-    for src in ("pymalloc", "dealloc"):
-        status, detail = source_status(proc, src)
-        assert "debug info (build-id %s" % DEBIAN_BUILD_ID[:12] in detail, detail
-    # dealloc: some copies keep no location for their argument: said, not
-    # guessed
+    # dealloc: the sweep of the code (every call through tp_dealloc, the
+    # compares PGO made of them, the bytecode loop's specialized frees)
     status, detail = source_status(proc, "dealloc")
-    assert status == "partial" and " sites (" in detail and "not probed:" in detail, detail
+    assert status == "full" and "by compare)" in detail and "specialized frees" in detail, detail
     # pymalloc: the calls through the allocator table, found in the code,
     # see every copy (test_pymalloc_code.py); the debug file gives the
     # arenas that size the frees
     status, detail = source_status(proc, "pymalloc")
     assert status == "full" and "allocator table" in detail, detail
+    assert "debug info (build-id %s" % DEBIAN_BUILD_ID[:12] in detail, detail
     assert "frees sized from pool headers" in detail, detail
     # the copies mostly start with a compare and a branch: the probe goes
     # on the branch, which the kernel emulates (sites.h)
@@ -188,9 +187,9 @@ def test_without_debug_info(pymac, tmp_path, debian_sleeper):
     assert "no debug info found" in detail and "inlines the allocator" in detail, detail
     assert "frees not sized" in detail, detail
     # dealloc without debug info: every call through tp_dealloc, found in
-    # the machine code; the specialized float frees LTO inlined stay unseen
-    detail = p["sources"]["dealloc"]["detail"]
-    assert "calls through tp_dealloc" in detail and "not seen" in detail, detail
+    # the machine code, and the specialized frees, inlined ones included
+    status, detail = p["sources"]["dealloc"]["status"], p["sources"]["dealloc"]["detail"]
+    assert status == "full" and "calls through tp_dealloc" in detail, detail
     # the same through record's --debug-dir
     proc, _ = trace_loop(pymac, tmp_path, DEBIAN_PYTHON, 100, extra=["--debug-dir", str(empty)], env=env)
     status, detail = source_status(proc, "pymalloc")
@@ -239,7 +238,6 @@ def test_debuginfod_fetch_cache_and_use(pymac, tmp_path, debian_sleeper):
         p = ps_process(pymac, debian_sleeper.pid, env)
         detail = p["sources"]["pymalloc"]["detail"]
         assert "debug info (debuginfod, cached at %s" % cache in detail, detail
-        assert " sites (" in p["sources"]["dealloc"]["detail"], p["sources"]["dealloc"]
         assert "/buildid/%s/debuginfo" % DEBIAN_BUILD_ID in BuildIdHandler.requests
         cached = cache / DEBIAN_BUILD_ID / "debuginfo"
         assert cached.is_file() and cached.stat().st_size == os.path.getsize(DEBIAN_DEBUG)
@@ -247,7 +245,7 @@ def test_debuginfod_fetch_cache_and_use(pymac, tmp_path, debian_sleeper):
         ours = "/buildid/%s/debuginfo" % DEBIAN_BUILD_ID
         n = BuildIdHandler.requests.count(ours)
         p = ps_process(pymac, debian_sleeper.pid, env)
-        assert "debuginfod" in p["sources"]["dealloc"]["detail"]
+        assert "debuginfod" in p["sources"]["pymalloc"]["detail"]
         assert BuildIdHandler.requests.count(ours) == n, BuildIdHandler.requests
     finally:
         server.shutdown()

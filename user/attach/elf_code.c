@@ -26,7 +26,7 @@
 /* The loaded, file-backed bytes [vaddr, vaddr + len) of a segment that is
  * executable (exec) or not, or NULL. */
 const unsigned char *elfi_seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
-				      bool exec)
+				    bool exec)
 {
 	for (size_t i = 0; i < ef->phnum; i++) {
 		const GElf_Phdr *ph = &ef->phdrs[i];
@@ -578,6 +578,68 @@ long elf_file__call_targets_in(struct elf_file *ef, const uint64_t (*ranges)[2],
 	int err = decode_ranges(ef, ranges, nranges, targets_insn, &ts);
 
 	return err < 0 ? err : ts.n;
+}
+
+struct push_scan {
+	int64_t off1, disp2;
+	struct elf_store_pair *out;
+	size_t max;
+	long n;
+	/* the last `mov %reg, off1(%obj)`, and how many instructions ago */
+	uint64_t at;
+	int obj, age;
+};
+
+/* A store of a 64-bit register to [base + disp] (no index): the registers
+ * as DWARF numbers, or false. */
+static bool reg_store(const cs_insn *in, int *src, int *base, int64_t *disp)
+{
+	const cs_x86 *x = &in->detail->x86;
+
+	if (in->id != X86_INS_MOV || x->op_count != 2 || x->operands[0].type != X86_OP_MEM ||
+	    x->operands[1].type != X86_OP_REG || x->operands[1].size != 8 ||
+	    x->operands[0].mem.index != X86_REG_INVALID ||
+	    x->operands[0].mem.segment != X86_REG_INVALID)
+		return false;
+	*src = cs_reg_dwarf(x->operands[1].reg);
+	*base = cs_reg_dwarf(x->operands[0].mem.base);
+	*disp = x->operands[0].mem.disp;
+	return *src >= 0 && *base >= 0 && *base != 7;
+}
+
+static int push_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct push_scan *ps = ctx;
+	int src, base;
+	int64_t disp;
+
+	(void)w;
+	ps->age++;
+	if (!reg_store(in, &src, &base, &disp))
+		return 0;
+	if (ps->at && ps->age <= 2 && src == ps->obj && base != ps->obj &&
+	    (ps->disp2 == INT64_MIN || disp == ps->disp2)) {
+		if ((size_t)ps->n < ps->max)
+			ps->out[ps->n] = (struct elf_store_pair){ps->at, ps->obj, disp};
+		ps->n++;
+		ps->at = 0;
+		return 0;
+	}
+	if (disp == ps->off1 && src != base) {
+		ps->at = in->address;
+		ps->obj = base;
+		ps->age = 0;
+	}
+	return 0;
+}
+
+long elf_file__push_pairs(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
+			  int64_t off1, int64_t disp2, struct elf_store_pair *out, size_t max)
+{
+	struct push_scan ps = {.off1 = off1, .disp2 = disp2, .out = out, .max = max};
+	int err = decode_ranges(ef, ranges, nranges, push_insn, &ps);
+
+	return err < 0 ? err : ps.n;
 }
 
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target)

@@ -247,6 +247,19 @@ long elf_file__calls_to_in(struct elf_file *ef, const uint64_t *targets, size_t 
  * how many (only max stored) or a negative errno. */
 long elf_file__call_targets_in(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
 			       uint64_t *out, size_t max);
+/* A free list's push, as CPython's float free list compiles: `mov %rA,
+ * off1(%rO)` (the object's link: its ob_type) and, one or two instructions
+ * on, `mov %rO, disp(%rB)` (the list's head). */
+struct elf_store_pair {
+	uint64_t addr; /* of the first store */
+	int obj_reg;   /* rO, as a DWARF number */
+	int64_t disp;  /* of the second store */
+};
+/* Every such pair in ranges[0..nranges), with the second store's disp equal
+ * to disp2 (INT64_MIN: any). Returns how many (only max stored), or a
+ * negative errno. */
+long elf_file__push_pairs(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
+			  int64_t off1, int64_t disp2, struct elf_store_pair *out, size_t max);
 /* Does the function starting at func call or jump to target directly? */
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target);
 /* The pointer an initialised 8-byte slot of data at vaddr holds once loaded:

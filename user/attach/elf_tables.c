@@ -554,8 +554,8 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 				   names_deflt(ss, o0, r, idx));
 		cmp_before = cmp_now;
 		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
-		    o0->type != X86_OP_IMM && !ss->s->member && names_slot(ss, in, o0, r, idx, NULL) &&
-		    !skipped) {
+		    o0->type != X86_OP_IMM && !ss->s->member &&
+		    names_slot(ss, in, o0, r, idx, NULL) && !skipped) {
 			struct elf_slot_site site = {.addr = in->address, .base_reg = -1};
 
 			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RSI};
