@@ -85,6 +85,7 @@ static void code_walks(struct elf_file *ef)
 	struct elf_store_pair sp[4];
 
 	sink += (size_t)elf_file__reaches(ef, f.vaddr, tg, 2, hit, 256) + hit[0];
+	sink += elf_file__same_code(ef, f.vaddr, tg[0]);
 	sink += (size_t)elf_file__push_pairs(ef, (const uint64_t(*)[2])fr, 1, 8, INT64_MIN, sp, 4);
 	long np = elf_file__func_parts(ef, f.vaddr, parts, 4);
 

@@ -18,6 +18,7 @@ from conftest import (
     record,
     require_interp,
     slim_debian,
+    stripped_pyenv,
     source_status,
     summary,
 )
@@ -145,16 +146,23 @@ def more_per_type(pymac, tmp_path, python, script, n, env=None):
     return {t: per[1][t] - per[0].get(t, 0) for t in per[1]}, status, detail
 
 
+@pytest.mark.parametrize("shape", ["symbols", "stripped"])
 @pytest.mark.parametrize("minor", [11, 12, 13], ids=lambda m: "3.%d" % m)
-def test_specialized_frees_per_type(pymac, tmp_path, minor):
+def test_specialized_frees_per_type(pymac, tmp_path, minor, shape):
     """Known numbers of int, str and float frees, most through the
-    specialized instructions, all counted in top_dealloc_types."""
-    python = pyenv_python(minor)
+    specialized instructions, all counted in top_dealloc_types; also with
+    libpython stripped, where the destructors without a symbol are told by
+    their code (a copy of the type's tp_dealloc, unicode_dealloc's message,
+    the float free list's push)."""
+    python, env = pyenv_python(minor), None
+    if shape == "stripped":
+        s = stripped_pyenv(tmp_path, minor)
+        python, env = s.python, s.env
     n = 5000
-    per, status, detail = more_per_type(pymac, tmp_path, python, "test_int_str_frees.py", n)
+    per, status, detail = more_per_type(pymac, tmp_path, python, "test_int_str_frees.py", n, env)
     assert status == "full", detail
     assert per.get("int") == 4 * 2 * n and per.get("str") == 3 * 2 * n, (per, detail)
-    per, status, detail = more_per_type(pymac, tmp_path, python, "test_float_frees.py", n)
+    per, status, detail = more_per_type(pymac, tmp_path, python, "test_float_frees.py", n, env)
     # 3.12+ reuse an operand's storage for the result where they can
     want = (4 if minor == 11 else 2) * 2 * n
     assert per.get("float") == want, (per, want, detail)

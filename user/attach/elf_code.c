@@ -642,6 +642,53 @@ long elf_file__push_pairs(struct elf_file *ef, const uint64_t (*ranges)[2], size
 	return err < 0 ? err : ps.n;
 }
 
+#define SAME_CODE_MAX 512
+
+struct code_shape {
+	uint32_t ids[SAME_CODE_MAX];
+	uint8_t sizes[SAME_CODE_MAX];
+	int n;
+	bool over;
+};
+
+static int shape_insn(struct code_walk *w, const cs_insn *in, void *ctx)
+{
+	struct code_shape *cs = ctx;
+
+	(void)w;
+	if (cs->n == SAME_CODE_MAX) {
+		cs->over = true;
+		return 1;
+	}
+	cs->ids[cs->n] = in->id;
+	cs->sizes[cs->n++] = (uint8_t)in->size;
+	return 0;
+}
+
+bool elf_file__same_code(struct elf_file *ef, uint64_t a, uint64_t b)
+{
+	uint64_t r[2][2];
+	struct code_shape *sa, *sb;
+	bool same;
+
+	if (a == b)
+		return true;
+	if (elf_file__fde_range(ef, a, &r[0][0], &r[0][1], NULL) || r[0][0] != a ||
+	    elf_file__fde_range(ef, b, &r[1][0], &r[1][1], NULL) || r[1][0] != b ||
+	    r[0][1] - r[0][0] != r[1][1] - r[1][0])
+		return false;
+	sa = calloc(1, sizeof(*sa));
+	sb = calloc(1, sizeof(*sb));
+	same = sa && sb && decode_ranges(ef, (const uint64_t(*)[2])r, 1, shape_insn, sa) == 0 &&
+	       decode_ranges(ef, (const uint64_t(*)[2])(r + 1), 1, shape_insn, sb) == 0 &&
+	       !sa->over && !sb->over && sa->n == sb->n && sa->n > 0 &&
+	       !memcmp(sa->ids, sb->ids, sizeof(sa->ids[0]) * (size_t)sa->n) &&
+	       !memcmp(sa->sizes, sb->sizes, (size_t)sa->n);
+	free(sa);
+	free(sb);
+	return same;
+}
+
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target)
 {
 	uint64_t r[1][2];

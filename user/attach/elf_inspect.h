@@ -260,6 +260,11 @@ struct elf_store_pair {
  * negative errno. */
 long elf_file__push_pairs(struct elf_file *ef, const uint64_t (*ranges)[2], size_t nranges,
 			  int64_t off1, int64_t disp2, struct elf_store_pair *out, size_t max);
+/* Are the functions starting at a and b copies of one another: the same
+ * size, the same instructions of the same lengths (their pc-relative
+ * operands aside)? A compiler's clone of a static function called from two
+ * places (3.12's _PyUnicode_ExactDealloc and unicode_dealloc). */
+bool elf_file__same_code(struct elf_file *ef, uint64_t a, uint64_t b);
 /* Does the function starting at func call or jump to target directly? */
 bool elf_file__func_branches_to(struct elf_file *ef, uint64_t func, uint64_t target);
 /* The pointer an initialised 8-byte slot of data at vaddr holds once loaded:

@@ -146,10 +146,11 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 /*
  * A destructor without a symbol (stripped 3.11/3.12: _PyFloat_ExactDealloc
  * and _PyUnicode_ExactDealloc are not exported), among the functions the
- * bytecode loop calls: its type's tp_dealloc itself, or one that it calls
- * or that calls it (float_dealloc calls _PyFloat_ExactDealloc for exact
- * floats; _PyUnicode_ExactDealloc calls unicode_dealloc). 0 if none, or
- * more than one, is.
+ * bytecode loop calls: its type's tp_dealloc itself, one that it calls or
+ * that calls it (float_dealloc calls _PyFloat_ExactDealloc for exact
+ * floats; _PyUnicode_ExactDealloc calls unicode_dealloc), or a copy of it
+ * (3.12's _PyUnicode_ExactDealloc: unicode_dealloc inlined whole). 0 if
+ * none, or more than one, is.
  */
 static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, const uint64_t *callees,
 				   long ncallees)
@@ -171,7 +172,8 @@ static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, const uin
 		 * by name */
 		if (t != dealloc && (elf_file__is_exported_func(ef, t) ||
 				     (!elf_file__func_branches_to(ef, dealloc, t) &&
-				      !elf_file__func_branches_to(ef, t, dealloc))))
+				      !elf_file__func_branches_to(ef, t, dealloc) &&
+				      !elf_file__same_code(ef, t, dealloc))))
 			continue;
 		if (found && found != t)
 			return 0;
@@ -382,6 +384,8 @@ static long promoted_dealloc_calls(struct elf_file *ef, uint64_t skip_lo, uint64
  * the list below full).
  */
 #define PUSH_MAX 64
+/* _PyFloat_ExactDealloc and _PyUnicode_ExactDealloc's code, at most */
+#define SMALL_DESTRUCTOR 1024
 
 static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64_t (*parts)[2],
 				size_t nparts, const uint64_t *callees, long ncallees,
@@ -404,9 +408,10 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 	for (long i = 1; i < n && i < PUSH_MAX; i++)
 		if (pp[i].disp != head)
 			return 0; /* two lists: which one is not known */
-	/* the destructor pushes its own argument (rdi); of several callees that
-	 * do, the smallest (others inline it into more work) */
-	uint64_t best = 0;
+	/* the destructor pushes its own argument (rdi), or, having kept it in a
+	 * register its callees save (3.12 calls __tls_get_addr first), is the
+	 * smallest callee that pushes: others inline it into more work */
+	uint64_t best = 0, small = 0, small_size = 0;
 
 	for (long i = 0; i < ncallees; i++) {
 		uint64_t r[1][2];
@@ -425,7 +430,14 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 			*target = callees[i];
 			best = r[0][1] - r[0][0];
 		}
+		if (k > 0 && r[0][1] - r[0][0] <= SMALL_DESTRUCTOR &&
+		    (!small || r[0][1] - r[0][0] < small_size)) {
+			small = callees[i];
+			small_size = r[0][1] - r[0][0];
+		}
 	}
+	if (!*target)
+		*target = small;
 	/* LTO may do both: call it from some places, inline it in others */
 	n = elf_file__push_pairs(ef, parts, nparts, OB_TYPE_OFF, head, pp, PUSH_MAX);
 	for (long i = 0; i < n && i < PUSH_MAX; i++) {
@@ -445,6 +457,37 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 		total += err == 0;
 	}
 	return total || *target ? 1 + total : 0;
+}
+
+/*
+ * _PyUnicode_ExactDealloc without its symbol, where it holds an inlined
+ * unicode_dealloc (3.11, 3.12): the loop's callee, other than the type's
+ * tp_dealloc, whose code names unicode_dealloc's message for a failed
+ * removal from the interned dict; of several, the smallest. 0 if none.
+ */
+static uint64_t unicode_by_string(struct elf_file *ef, uint64_t type, const uint64_t *callees,
+				  long ncallees)
+{
+	uint64_t str[2], found[8], dealloc, best = 0, best_size = 0;
+	int ns = elf_file__find_string(ef, "deletion of interned string failed", str, 2);
+	int n;
+
+	if (ns != 1 || ncallees <= 0 || elf_file__data_pointer(ef, type + TP_DEALLOC_OFF, &dealloc))
+		return 0;
+	n = elf_file__referrers_from(ef, callees, (int)(ncallees > 4096 ? 4096 : ncallees), 0,
+				     str[0], found, 8);
+	for (int i = 0; i < n && i < 8; i++) {
+		uint64_t lo, hi;
+
+		if (found[i] == dealloc || elf_file__is_exported_func(ef, found[i]) ||
+		    elf_file__fde_range(ef, found[i], &lo, &hi, NULL) || hi - lo > SMALL_DESTRUCTOR)
+			continue;
+		if (!best || hi - lo < best_size) {
+			best = found[i];
+			best_size = hi - lo;
+		}
+	}
+	return best;
 }
 
 /*
@@ -507,6 +550,8 @@ static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, 
 			 !(targets[0] = destructor_by_code(ef, type, callees, ncallees))) {
 			/* a float destructor without a symbol: told by its free
 			 * list's push, out of line or inlined into the loop */
+			if (!strcmp(fns[i].type, "PyUnicode_Type"))
+				targets[0] = unicode_by_string(ef, type, callees, ncallees);
 			if (!strcmp(fns[i].type, "PyFloat_Type") &&
 			    (inl = float_frees_by_push(ef, type, (const uint64_t(*)[2])parts,
 						       (size_t)nparts, callees, ncallees, targets,
