@@ -190,6 +190,16 @@ def start_record(pymac, trace, *targets):
     return proc, err
 
 
+def end_container(proc, err, name, timeout=30):
+    """Remove the container a `record --container` traces: the recording
+    ends by itself, and must succeed. Returns pymac's stderr."""
+    sh(["docker", "rm", "-f", name])
+    rc = proc.wait(timeout)
+    err.join()
+    assert rc == 0, tail(err.text())
+    return err.text()
+
+
 def test_docker_exec_after_attach_is_traced(pymac, docker_image, tmp_path):
     name = "pymac-test-exec-" + uuid.uuid4().hex[:6]
     trace = tmp_path / "exec.pmt"
@@ -208,12 +218,7 @@ def test_docker_exec_after_attach_is_traced(pymac, docker_image, tmp_path):
             (c["generation"], c["collected"] + c["uncollectable"])
             for c in json.loads(sh(["docker", "exec", name, "cat", "/tmp/gc.json"]).stdout)
         ]
-        sh(["docker", "rm", "-f", name])
-        # the container stopped, so the recording ends by itself
-        rc = proc.wait(30)
-        err.join()
-        assert rc == 0, tail(err.text())
-        assert "container %s stopped" % name in err.text()
+        assert "container %s stopped" % name in end_container(proc, err, name)
     finally:
         if proc:
             stop(proc)

@@ -34,6 +34,7 @@
 #define SLOT_TRACK_INSNS    48
 #define FALLBACK_MAX_INSNS  40
 #define FALLBACK_MAX_JUMPS  4
+#define FALLBACK_MAX_CHECKS 2
 #define SLOT_SCAN_BUDGET    (64ull << 20)
 #define SLOT_MAX_FUNC_BYTES (1u << 20)
 
@@ -290,7 +291,7 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ct
 {
 	struct val v[16];
 	uint64_t pc = start;
-	int jumps = 0;
+	int jumps = 0, checks = 0;
 
 	for (int g = 0; g < 16; g++)
 		v[g] = (struct val){.kind = ELF_LOC_REG, .reg = g};
@@ -331,6 +332,10 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ct
 		/* a compare that calls nothing (which allocator is installed?) */
 		if (ends_flow(in))
 			return NOT_A_CALL;
+		/* a check on the way (the stack protector's, before a tail
+		 * call): the call is on its not-taken side */
+		if (is_jump(in) && in->id != X86_INS_JMP && ++checks <= FALLBACK_MAX_CHECKS)
+			continue;
 		if (is_jump(in) || in->id == X86_INS_CALL)
 			return "a branch on the fallback path";
 		w = written(d->cs, in);

@@ -132,7 +132,7 @@ static int code_sites_of(struct elf_file *ef, const char *name, enum dwarf_fn fn
  * table, found in the code. */
 static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 				 const struct target_binary *b, const struct dwarf_info *di,
-				 bool need_full, struct probe_coverage *cov)
+				 bool need_full, bool need_inlined, struct probe_coverage *cov)
 {
 	static const struct {
 		const char *name;
@@ -148,7 +148,9 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 	struct site_tally t;
 	double t0 = (double)pm_now_ns() / 1e9;
 
-	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+	const size_t nwrappers = sizeof(wrappers) / sizeof(wrappers[0]);
+
+	for (size_t i = 0; i < nwrappers; i++)
 		if (code_sites_of(ef, wrappers[i].name, wrappers[i].fn, &ci, why, sizeof(why)) &&
 		    (wrappers[i].fn == DF_MALLOC || wrappers[i].fn == DF_FREE)) {
 			pr_dwarf_info__free(&ci);
@@ -159,7 +161,9 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 	for (size_t i = 0; i < ci.n && need_full && !why[0]; i++)
 		if (ci.sites[i].args[0].kind == ELF_LOC_NONE)
 			snprintf(why, sizeof(why), "unresolved");
-	if (need_full && why[0]) {
+	/* need_inlined: only where the code calls through the table outside
+	 * the wrappers (else the exported functions are all there is) */
+	if ((need_full && why[0]) || (need_inlined && ci.n <= nwrappers)) {
 		pr_dwarf_info__free(&ci);
 		return false;
 	}
@@ -218,10 +222,15 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		dwarf = p->pymalloc_sites != PYMALLOC_SITES_CODE && di->found &&
 			pr_dwarf_info__has(di, DF_MALLOC) && pr_dwarf_info__has(di, DF_FREE);
 		if (p->pymalloc_sites != PYMALLOC_SITES_DWARF &&
-		    attach_pymalloc_code(p, ef, b, di, dwarf, cov))
+		    attach_pymalloc_code(p, ef, b, di, dwarf, false, cov))
 			return;
 		if (dwarf && attach_pymalloc_dwarf(p, ef, b, di, cov))
 			return;
+	} else if (inlined == 0 && p->pymalloc_sites == PYMALLOC_SITES_AUTO &&
+		   attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
+		/* a build that calls the allocator but also inlines some of
+		 * its wrappers (3.13t frees through an inlined PyObject_Free) */
+		return;
 	}
 
 	static const struct alloc_fn fns[] = {
