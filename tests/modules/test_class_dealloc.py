@@ -5,7 +5,7 @@ PymacProbeObject (M is argv[1], default 10000) are made and dropped one after
 the other, so each dies through reference counting the moment its name is
 rebound; no collection is involved.
 
-What a pymac trace should show: at least M py_dealloc events with type_name
+What a pymac trace should show: exactly M py_dealloc events with type_name
 "PymacProbeObject" for this pid when the dealloc source is "full"
 (fewer - and a "partial" status - where pymac sees only part of the calls,
 e.g. when the interpreter inlines _Py_Dealloc).

@@ -275,7 +275,34 @@ struct val {
 	enum elf_loc_kind kind; /* ELF_LOC_REG/REG_OFF/MEM/CONST, NONE */
 	int reg;
 	int64_t off;
+	bool slot; /* loaded from the slot on the path */
 };
+
+/* What the fallback's call must go through: the pointer compared (in
+ * ptr_reg at the branch, or reloaded from the slot, through base_reg for a
+ * member). A compare followed by some other call is the program's own test
+ * of the pointer (subtype_dealloc's `base->tp_dealloc == subtype_dealloc`),
+ * not a call made conditional. */
+struct fallback_want {
+	const struct elf_fn_slot *s;
+	int ptr_reg, base_reg;
+};
+
+/* Does the memory operand op, on the path, name the slot? */
+static bool path_names_slot(const struct fallback_want *fw, const cs_insn *in, const cs_x86_op *op,
+			    const struct val *v)
+{
+	int b;
+
+	if (op->type != X86_OP_MEM || op->mem.index != X86_REG_INVALID)
+		return false;
+	if (fw->s->addr)
+		return mem_addr(in, op) == fw->s->addr;
+	if (op->mem.disp != fw->s->disp || (b = gpr_of(op->mem.base)) < 0)
+		return false;
+	return !fw->s->member ||
+	       (fw->base_reg >= 0 && v[b].kind == ELF_LOC_REG && v[b].reg == fw->base_reg);
+}
 
 static const char NOT_A_CALL[] = "no call";
 
@@ -286,9 +313,11 @@ static const char NOT_A_CALL[] = "no call";
  * address. NULL, NOT_A_CALL (the path returns without a call), or why the
  * arguments are not known.
  */
-static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ctx,
-				   struct elf_loc args[2], uint64_t *call)
+static const char *follow_fallback(struct decoder *d, uint64_t start,
+				   const struct fallback_want *fw, struct elf_loc args[2],
+				   uint64_t *call)
 {
+	bool no_ctx = fw->s->no_ctx;
 	struct val v[16];
 	uint64_t pc = start;
 	int jumps = 0, checks = 0;
@@ -312,6 +341,14 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ct
 		    o0->type != X86_OP_IMM) {
 			const struct val *arg[2] = {&v[no_ctx ? DW_RDI : DW_RSI],
 						    &v[no_ctx ? DW_RSI : DW_RDX]};
+			int g = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1;
+			bool through =
+			    g >= 0 ? v[g].slot || (fw->ptr_reg >= 0 && v[g].kind == ELF_LOC_REG &&
+						   v[g].reg == fw->ptr_reg)
+				   : path_names_slot(fw, in, o0, v);
+
+			if (!through)
+				return NOT_A_CALL;
 
 			for (int k = 0; k < 2; k++) {
 				args[k] = (struct elf_loc){.kind = arg[k]->kind,
@@ -370,6 +407,9 @@ static const char *follow_fallback(struct decoder *d, uint64_t start, bool no_ct
 							  .reg = base->reg,
 							  .off = o1->mem.disp};
 			}
+			if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM && o0->size == 8 &&
+			    path_names_slot(fw, in, o1, v))
+				nv.slot = true;
 			for (int g = 0; g < 16; g++)
 				if (w & (1u << g))
 					v[g] = (struct val){.kind = ELF_LOC_NONE};
@@ -486,10 +526,38 @@ static void add_call(struct slot_scan *ss, uint64_t call)
 	ss->calls[ss->ncalls++] = call;
 }
 
+/*
+ * Does the equal side of a member's compare load the member again before
+ * it calls or returns? That is a walk along a chain (subtype_dealloc's
+ * `while (base->tp_dealloc == subtype_dealloc) base = base->tp_base`), not
+ * a call made conditional, whose equal side is the function compared with.
+ */
+#define BODY_LOOK_INSNS 12
+
+static bool body_reloads_member(struct decoder *d, const struct elf_fn_slot *s, uint64_t pc)
+{
+	for (int n = 0; n < BODY_LOOK_INSNS && decode_at(d, pc); n++) {
+		const cs_insn *in = d->in;
+		const cs_x86 *x = &in->detail->x86;
+
+		if (in->id == X86_INS_CALL || ends_flow(in) ||
+		    (is_jump(in) && in->id == X86_INS_JMP))
+			return false;
+		if (in->id == X86_INS_MOV && x->op_count == 2 &&
+		    x->operands[1].type == X86_OP_MEM &&
+		    x->operands[1].mem.index == X86_REG_INVALID &&
+		    x->operands[1].mem.disp == s->disp && gpr_of(x->operands[1].mem.base) >= 0)
+			return true;
+		pc = in->address + in->size;
+	}
+	return false;
+}
+
 /* The branch of a compare of the slot's pointer with its default. */
-static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int base)
+static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int ptr, int base)
 {
 	struct elf_slot_site site = {.addr = jcc->address, .promoted = true, .base_reg = base};
+	struct fallback_want fw = {.s = ss->s, .ptr_reg = ptr, .base_reg = base};
 	const cs_x86_op *t = &jcc->detail->x86.operands[0];
 	uint64_t call = 0, fallback;
 
@@ -498,7 +566,9 @@ static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int base)
 	/* jne: the fallback is the target; je: the next instruction */
 	fallback = jcc->id == X86_INS_JNE ? (uint64_t)t->imm : jcc->address + jcc->size;
 	site.body = jcc->id == X86_INS_JNE ? jcc->address + jcc->size : (uint64_t)t->imm;
-	site.why = follow_fallback(&ss->f, fallback, ss->s->no_ctx, site.args, &call);
+	if (ss->s->member && body_reloads_member(&ss->f, ss->s, site.body))
+		return;
+	site.why = follow_fallback(&ss->f, fallback, &fw, site.args, &call);
 	if (site.why == NOT_A_CALL)
 		return;
 	if (site.why)
@@ -518,7 +588,7 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 	size_t left;
 	uint64_t addr = lo;
 	bool cmp_before = false;
-	int idx = 0, cmp_base = -1;
+	int idx = 0, cmp_base = -1, cmp_ptr = -1;
 	cs_insn *in = ss->d.in;
 
 	if (hi <= lo || hi - lo > SLOT_MAX_FUNC_BYTES ||
@@ -551,13 +621,22 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 		bool skipped = in->address >= ss->skip_lo && in->address < ss->skip_hi;
 
 		if (cmp_before && (in->id == X86_INS_JE || in->id == X86_INS_JNE) && !skipped)
-			promoted_site(ss, in, cmp_base);
+			promoted_site(ss, in, cmp_ptr, cmp_base);
 		if (in->id == X86_INS_CMP && x->op_count == 2)
 			cmp_now = (names_slot(ss, in, o0, r, idx, &cmp_base) &&
 				   names_deflt(ss, o1, r, idx)) ||
 				  (names_slot(ss, in, o1, r, idx, &cmp_base) &&
 				   names_deflt(ss, o0, r, idx));
 		cmp_before = cmp_now;
+		if (cmp_now) {
+			/* the operand that holds the pointer, if a register */
+			int g0 = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1,
+			    g1 = o1->type == X86_OP_REG ? gpr_of(o1->reg) : -1;
+
+			cmp_ptr = g0 >= 0 && r[g0].what == R_SLOT   ? g0
+				  : g1 >= 0 && r[g1].what == R_SLOT ? g1
+								    : -1;
+		}
 		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
 		    o0->type != X86_OP_IMM && !ss->s->member &&
 		    names_slot(ss, in, o0, r, idx, NULL) && !skipped) {
