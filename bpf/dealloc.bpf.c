@@ -35,18 +35,42 @@ static __always_inline int dealloc(struct pt_regs *ctx)
 		return 0;
 	if (kind & PM_DEALLOC_BY_COMPARE)
 		bc = bpf_map_lookup_elem(&dealloc_by_compare, &zero);
-	if (bpf_probe_read_user(&type, sizeof(type), (void *)(obj + pm_off_ob_type)))
+	bool ft = PM_COOKIE_DEALLOC_FT(cookie);
+	__u32 off_type = ft ? 24 : pm_off_ob_type, off_name = ft ? 40 : pm_off_tp_name;
+
+	if (bpf_probe_read_user(&type, sizeof(type), (void *)(obj + off_type)))
 		type = 0;
 	if (check == PM_DEALLOC_CHECK_TYPE &&
 	    (!type || type != pm_loc_value(ctx, PM_COOKIE_LOC2(cookie))))
 		return 0;
-	if (check >= PM_DEALLOC_CHECK_FREED &&
-	    (!type || bpf_probe_read_user(&refcnt, sizeof(refcnt), (void *)obj) || refcnt))
+	if (check == PM_DEALLOC_CHECK_SLOT) {
+		__u64 fn = 0;
+
+		/* the function called is the object's own type's tp_dealloc */
+		if (!type ||
+		    bpf_probe_read_user(&fn, sizeof(fn), (void *)(type + (ft ? 0x40 : 0x30))) ||
+		    !fn || fn != pm_loc_value(ctx, PM_COOKIE_LOC2(cookie)))
+			return 0;
+	}
+	bool freed = check == PM_DEALLOC_CHECK_FREED || check == PM_DEALLOC_CHECK_FREED_TYPE;
+
+	if (freed && ft) {
+		__u32 local = 1;
+		__u64 shared = 1;
+
+		/* both counts 0 (the shared one's flag bits aside) */
+		if (!type || bpf_probe_read_user(&local, sizeof(local), (void *)(obj + 12)) ||
+		    bpf_probe_read_user(&shared, sizeof(shared), (void *)(obj + 16)) || local ||
+		    (shared >> 2))
+			return 0;
+	} else if (freed &&
+		   (!type || bpf_probe_read_user(&refcnt, sizeof(refcnt), (void *)obj) || refcnt)) {
 		return 0;
+	}
 	if (check == PM_DEALLOC_CHECK_FREED_TYPE &&
 	    type != PT_REGS_IP(ctx) + PM_COOKIE_DIST(cookie))
 		return 0;
-	if (bc && check != PM_DEALLOC_CHECK_FREED_TYPE) {
+	if (bc && !freed) {
 		/* a compare's branch: its destructor may end at a free below */
 		bc->tid = id;
 		bc->obj = obj;
@@ -64,8 +88,8 @@ static __always_inline int dealloc(struct pt_regs *ctx)
 	pm_fill_hdr(&r->h, PM_PY_DEALLOC, id);
 	r->obj = obj;
 	r->type_name[0] = '\0';
-	if (type &&
-	    bpf_probe_read_user(&name, sizeof(name), (void *)(type + pm_off_tp_name)) == 0 && name)
+	if (type && bpf_probe_read_user(&name, sizeof(name), (void *)(type + off_name)) == 0 &&
+	    name)
 		bpf_probe_read_user_str(r->type_name, sizeof(r->type_name), (void *)name);
 	r->type = type;
 	pm_submit_batched(r);

@@ -110,6 +110,10 @@ enum pm_loc_form {
  * _PyFloat_ExactDealloc; PyLong_Type for PyObject_Free, the destructor the
  * bytecode loop gives ints in 3.11 and 3.12 and calls for other blocks) */
 #define PM_DEALLOC_CHECK_FREED_TYPE 3
+/* a call through a register that holds a tp_dealloc (loc2): it is the
+ * object's own type's (Py_TYPE(op)->tp_dealloc == loc2), where the type's
+ * register is not known at the site */
+#define PM_DEALLOC_CHECK_SLOT 4
 /*
  * With the check, bit 3 of the nibble links two sites. On a compare's
  * branch that profile-guided optimisation made of a call through
@@ -120,8 +124,17 @@ enum pm_loc_form {
  * it says that a compare's destructor can end there: the free of the object
  * just remembered is not counted again.
  */
-#define PM_DEALLOC_BY_COMPARE	    8
-#define PM_DEALLOC_CHECK(kind)	    ((kind)&7u)
+#define PM_DEALLOC_BY_COMPARE 8
+/*
+ * Bits 4-7 of a dealloc site's cookie (a free site's pool layout) name the
+ * object header: 0 the default, PM_DEALLOC_FT the free-threaded build's
+ * (3.13t: ob_tid, flags, mutex, gc bits, ob_ref_local (u32 at 12),
+ * ob_ref_shared (at 16, the count shifted left by 2 over two flag bits),
+ * then ob_type at 24; PyTypeObject's tp_name at 40).
+ */
+#define PM_DEALLOC_FT		(1ull << 4)
+#define PM_COOKIE_DEALLOC_FT(c) (((c) >> 4) & 1)
+#define PM_DEALLOC_CHECK(kind)	((kind)&7u)
 
 /*
  * Sizing a freed block from pymalloc's pool header (PM_BLOCK_* in

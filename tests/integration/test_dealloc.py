@@ -221,3 +221,28 @@ def test_collector_frees_on_lto(pymac, tmp_path, name):
     per = {t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])}
     status, detail = source_status(proc, "dealloc")
     assert per.get("Node") == 2 * n, (per, detail)
+
+
+def test_free_threaded_dealloc(pymac, tmp_path):
+    """CPython 3.13t (--disable-gil): its object header puts ob_type at 24
+    and tp_dealloc at 64, and its inlined _Py_Dealloc calls tp_dealloc
+    through a register. Every instance of a class, and every object the
+    collector frees, is counted with its type's name; the allocator behind
+    PyObject_Malloc is said to be mimalloc."""
+    shape = official_tree("3.13t")
+    m = 20000
+    trace = tmp_path / "ft.pmt"
+    rec = record(pymac, trace, [shape.python, module("test_class_dealloc.py"), str(m)], probes="pymalloc,dealloc", env=shape.env)
+    assert rec.returncode == 0, rec.describe()
+    proc = child_process(summary(pymac, trace), rec, shape.python)
+    per = {t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])}
+    assert per.get(TYPE) == m, (per, source_status(proc, "dealloc"))
+    assert "" not in per and "(unreadable type name)" not in per, per
+    status, detail = source_status(proc, "pymalloc")
+    assert "mimalloc" in detail, detail
+    trace = tmp_path / "ft-cycles.pmt"
+    rec = record(pymac, trace, [shape.python, module("test_cycle_pairs.py"), "5000"], probes="dealloc", env=shape.env)
+    assert rec.returncode == 0, rec.describe()
+    proc = child_process(summary(pymac, trace), rec, shape.python)
+    per = {t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])}
+    assert per.get("Node") == 10000, per

@@ -289,8 +289,8 @@ struct elf_fn_slot {
 	uint64_t deflt; /* the function it holds until another is installed; 0: unknown */
 	/* a member at disp of a structure whatever register points at it
 	 * (Py_TYPE(op)->tp_dealloc): compares with any function start count
-	 * (deflt 0), and only compares are reported (elf_file__slot_calls
-	 * finds the plain calls) */
+	 * (deflt 0), and of the plain calls only those through a register the
+	 * member was loaded into (elf_file__slot_calls finds the others) */
 	bool member;
 	bool no_ctx; /* the call's first two arguments are wanted, not 2nd and 3rd */
 };
@@ -311,6 +311,7 @@ struct elf_slot_site {
 	uint64_t call;				/* promoted: the fallback's call, or 0 */
 	uint64_t body;				/* promoted: where the equal side begins */
 	int base_reg; /* member: the structure's register (DWARF) at addr, or -1 */
+	int ptr_reg;  /* the register holding the slot's pointer at addr, or -1 */
 };
 /* Every call through the slot outside [skip_lo, skip_hi) (the exported
  * wrapper, probed as a function). Returns how many (only max stored), or a

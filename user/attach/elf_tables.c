@@ -556,7 +556,8 @@ static bool body_reloads_member(struct decoder *d, const struct elf_fn_slot *s, 
 /* The branch of a compare of the slot's pointer with its default. */
 static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int ptr, int base)
 {
-	struct elf_slot_site site = {.addr = jcc->address, .promoted = true, .base_reg = base};
+	struct elf_slot_site site = {
+	    .addr = jcc->address, .promoted = true, .base_reg = base, .ptr_reg = ptr};
 	struct fallback_want fw = {.s = ss->s, .ptr_reg = ptr, .base_reg = base};
 	const cs_x86_op *t = &jcc->detail->x86.operands[0];
 	uint64_t call = 0, fallback;
@@ -637,13 +638,24 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 				  : g1 >= 0 && r[g1].what == R_SLOT ? g1
 								    : -1;
 		}
-		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
-		    o0->type != X86_OP_IMM && !ss->s->member &&
-		    names_slot(ss, in, o0, r, idx, NULL) && !skipped) {
-			struct elf_slot_site site = {.addr = in->address, .base_reg = -1};
+		/* a plain call through the slot (for a member, only through a
+		 * register it was loaded into: elf_file__slot_calls finds
+		 * `call *disp(%reg)`) */
+		int base = -1;
 
-			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RSI};
-			site.args[1] = (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = DW_RDX};
+		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
+		    o0->type != X86_OP_IMM && (!ss->s->member || o0->type == X86_OP_REG) &&
+		    names_slot(ss, in, o0, r, idx, &base) && !skipped) {
+			struct elf_slot_site site = {
+			    .addr = in->address,
+			    .base_reg = base,
+			    .ptr_reg = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1};
+			bool no_ctx = ss->s->no_ctx;
+
+			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG,
+							.dwarf_reg = no_ctx ? DW_RDI : DW_RSI};
+			site.args[1] = (struct elf_loc){.kind = ELF_LOC_REG,
+							.dwarf_reg = no_ctx ? DW_RSI : DW_RDX};
 			add_site(ss, &site);
 		}
 		if (in->id == X86_INS_JMP || ends_flow(in)) {
@@ -663,7 +675,6 @@ static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 		if (x->op_count != 2 || o0->type != X86_OP_REG || (a = gpr_of(o0->reg)) < 0 ||
 		    o0->size != 8)
 			continue;
-		int base;
 		uint64_t c = 0;
 
 		if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM) {

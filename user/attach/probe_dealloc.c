@@ -26,11 +26,15 @@
 
 /* PyTypeObject.tp_dealloc: after the PyVarObject head and tp_name,
  * tp_basicsize, tp_itemsize */
-#define TP_DEALLOC_OFF 0x30
-#define OB_TYPE_OFF    0x8
-#define SWEEP_MAX      8192
-#define SPECIAL_MAX    256
-#define EVAL_MAX_PARTS 64
+/* PyObject.ob_type and PyTypeObject.tp_dealloc; the free-threaded build's
+ * object header is 16 bytes longer (ob_tid, flags, mutex, gc bits, a local
+ * and a shared count before ob_type; bpf/regs.h PM_DEALLOC_FT) */
+#define TP_DEALLOC_OFF	0x30
+#define OB_TYPE_OFF	0x8
+#define FT_HEADER_EXTRA 0x10
+#define SWEEP_MAX	8192
+#define SPECIAL_MAX	256
+#define EVAL_MAX_PARTS	64
 
 /*
  * Does the bytecode interpreter call _Py_Dealloc? From 3.11 on, the eval
@@ -120,8 +124,9 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 		return;
 	}
 	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
-	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
-			       PM_COOKIE(0, PM_LOC_ARG1, 0), false);
+	err = pr_attach_uprobe(
+	    p, PROG(p, pm_dealloc), b->host_path, off,
+	    PM_COOKIE(0, PM_LOC_ARG1, 0) | (pr_free_threaded(ef) == 1 ? PM_DEALLOC_FT : 0), false);
 	if (err) {
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
 			   "cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
@@ -152,12 +157,12 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
  * (3.12's _PyUnicode_ExactDealloc: unicode_dealloc inlined whole). 0 if
  * none, or more than one, is.
  */
-static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, const uint64_t *callees,
-				   long ncallees)
+static uint64_t destructor_by_code(struct elf_file *ef, uint64_t type, int64_t tp_dealloc,
+				   const uint64_t *callees, long ncallees)
 {
 	uint64_t dealloc, found = 0;
 
-	if (elf_file__data_pointer(ef, type + TP_DEALLOC_OFF, &dealloc))
+	if (elf_file__data_pointer(ef, type + (uint64_t)tp_dealloc, &dealloc))
 		return 0;
 	for (long i = 0; i < ncallees; i++) {
 		uint64_t t = callees[i], lo, hi;
@@ -188,6 +193,10 @@ struct sweep {
 	struct site_batch sb;
 	uint64_t *vaddrs, *bodies;
 	size_t cap;
+	/* the build's object layout: where ob_type and tp_dealloc are, and
+	 * the cookie bits that tell BPF (PM_DEALLOC_FT) */
+	int64_t ob_type, tp_dealloc;
+	unsigned long long layout;
 };
 
 /* 0, 1 (an address outside the file: not added), or -ENOMEM. */
@@ -210,7 +219,7 @@ static int sweep_add(struct sweep *sw, struct elf_file *ef, uint64_t vaddr,
 		sw->bodies = v;
 		sw->cap = cap;
 	}
-	if (pr_batch_add(&sw->sb, off, cookie, NULL))
+	if (pr_batch_add(&sw->sb, off, cookie | sw->layout, NULL))
 		return -ENOMEM;
 	sw->vaddrs[sw->sb.n - 1] = vaddr;
 	sw->bodies[sw->sb.n - 1] = body;
@@ -322,16 +331,19 @@ static long inlined_int_frees(struct elf_file *ef, const uint64_t (*parts)[2], s
 /*
  * The calls through tp_dealloc that profile-guided optimisation turned
  * into a compare with the usual destructor (`if (tp_dealloc == dict_dealloc)
- * dict_dealloc(op) else tp_dealloc(op)`, elf_tables.c): probed on the
- * compare's branch, which every such call takes, with the object's type
- * checked where its register is known, else its count of 0. Their
- * fallbacks' indirect calls are dropped from sc[0..*n) (the branch stands
- * for them). The number of sites batched, or -errno.
+ * dict_dealloc(op) else tp_dealloc(op)`, elf_tables.c), probed on the
+ * compare's branch, which every such call takes, and the calls through a
+ * register tp_dealloc was loaded into (`mov 0x30(%rax),%rcx; ...; jmp
+ * *%rcx`, 3.13t's inlined _Py_Dealloc), both where the type's register is
+ * known, to check it. The fallbacks' indirect calls are dropped from
+ * sc[0..*n) (the branch stands for them). *by_compare counts the
+ * compares. The number of sites batched, or -errno.
  */
 static long promoted_dealloc_calls(struct elf_file *ef, uint64_t skip_lo, uint64_t skip_hi,
-				   struct elf_slot_call *sc, long *n, struct sweep *sw)
+				   struct elf_slot_call *sc, long *n, struct sweep *sw,
+				   long *by_compare)
 {
-	struct elf_fn_slot ms = {.member = true, .disp = TP_DEALLOC_OFF, .no_ctx = true};
+	struct elf_fn_slot ms = {.member = true, .disp = sw->tp_dealloc, .no_ctx = true};
 	struct elf_slot_site *ps;
 	long np, total = 0, kept = 0;
 
@@ -351,20 +363,26 @@ static long promoted_dealloc_calls(struct elf_file *ef, uint64_t skip_lo, uint64
 	*n = kept;
 	for (long i = 0; i < np; i++) {
 		long loc = pr_loc_encode(&ps[i].args[0]);
-		int reg = ps[i].base_reg >= 0 ? elf_dwarf_reg_to_pm_reg(ps[i].base_reg) : -1;
+		int reg = ps[i].base_reg >= 0 ? elf_dwarf_reg_to_pm_reg(ps[i].base_reg) : -1,
+		    ptr = ps[i].ptr_reg >= 0 ? elf_dwarf_reg_to_pm_reg(ps[i].ptr_reg) : -1;
+		/* the type's register, else the function's: a subtype's dealloc
+		 * calling its base's (the object's count 0 there too) is not a
+		 * second free */
 		unsigned long long cookie =
 		    reg >= 0 ? PM_COOKIE(PM_DEALLOC_CHECK_TYPE, (unsigned long long)loc,
 					 PM_LOC(PM_LOC_REG, reg, 0, 0))
-			     : PM_COOKIE(PM_DEALLOC_CHECK_FREED, (unsigned long long)loc, 0);
+			     : PM_COOKIE(PM_DEALLOC_CHECK_SLOT, (unsigned long long)loc,
+					 PM_LOC(PM_LOC_REG, ptr, 0, 0));
 		int err;
 
-		if (loc < 0)
+		if (loc < 0 || (reg < 0 && ptr < 0))
 			continue;
 		if ((err = sweep_add(sw, ef, ps[i].addr, cookie, ps[i].body)) < 0) {
 			free(ps);
 			return err;
 		}
 		total += err == 0;
+		*by_compare += err == 0 && ps[i].promoted;
 	}
 	free(ps);
 	return np < 0 ? np : total;
@@ -397,11 +415,11 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 	int64_t head;
 
 	*target = 0;
-	if (elf_file__data_pointer(ef, type + TP_DEALLOC_OFF, &dealloc) ||
+	if (elf_file__data_pointer(ef, type + (uint64_t)sw->tp_dealloc, &dealloc) ||
 	    (np = elf_file__func_parts(ef, dealloc, fparts, 8)) <= 0)
 		return 0;
 	n = elf_file__push_pairs(ef, (const uint64_t(*)[2])fparts, (size_t)(np > 8 ? 8 : np),
-				 OB_TYPE_OFF, INT64_MIN, pp, PUSH_MAX);
+				 sw->ob_type, INT64_MIN, pp, PUSH_MAX);
 	if (n <= 0)
 		return n < 0 ? n : 0;
 	head = pp[0].disp;
@@ -422,7 +440,7 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 		    elf_file__fde_range(ef, callees[i], &r[0][0], &r[0][1], &entry) ||
 		    r[0][0] != callees[i] || !entry || r[0][1] - r[0][0] > 4096)
 			continue;
-		k = elf_file__push_pairs(ef, (const uint64_t(*)[2])r, 1, OB_TYPE_OFF, head, pp,
+		k = elf_file__push_pairs(ef, (const uint64_t(*)[2])r, 1, sw->ob_type, head, pp,
 					 PUSH_MAX);
 		for (long j = 0; j < k && j < PUSH_MAX; j++)
 			own |= pp[j].obj_reg == 5;
@@ -439,7 +457,7 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 	if (!*target)
 		*target = small;
 	/* LTO may do both: call it from some places, inline it in others */
-	n = elf_file__push_pairs(ef, parts, nparts, OB_TYPE_OFF, head, pp, PUSH_MAX);
+	n = elf_file__push_pairs(ef, parts, nparts, sw->ob_type, head, pp, PUSH_MAX);
 	for (long i = 0; i < n && i < PUSH_MAX; i++) {
 		long long dist = (long long)(type - pp[i].addr);
 		int reg = elf_dwarf_reg_to_pm_reg(pp[i].obj_reg);
@@ -465,14 +483,15 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
  * tp_dealloc, whose code names unicode_dealloc's message for a failed
  * removal from the interned dict; of several, the smallest. 0 if none.
  */
-static uint64_t unicode_by_string(struct elf_file *ef, uint64_t type, const uint64_t *callees,
-				  long ncallees)
+static uint64_t unicode_by_string(struct elf_file *ef, uint64_t type, int64_t tp_dealloc,
+				  const uint64_t *callees, long ncallees)
 {
 	uint64_t str[2], found[8], dealloc, best = 0, best_size = 0;
 	int ns = elf_file__find_string(ef, "deletion of interned string failed", str, 2);
 	int n;
 
-	if (ns != 1 || ncallees <= 0 || elf_file__data_pointer(ef, type + TP_DEALLOC_OFF, &dealloc))
+	if (ns != 1 || ncallees <= 0 ||
+	    elf_file__data_pointer(ef, type + (uint64_t)tp_dealloc, &dealloc))
 		return 0;
 	n = elf_file__referrers_from(ef, callees, (int)(ncallees > 4096 ? 4096 : ncallees), 0,
 				     str[0], found, 8);
@@ -547,11 +566,13 @@ static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, 
 		if (elf_file__find_func(ef, fns[i].name, &f) == 0)
 			targets[0] = f.vaddr;
 		else if (!fns[i].by_code || ncallees <= 0 ||
-			 !(targets[0] = destructor_by_code(ef, type, callees, ncallees))) {
+			 !(targets[0] =
+			       destructor_by_code(ef, type, sw->tp_dealloc, callees, ncallees))) {
 			/* a float destructor without a symbol: told by its free
 			 * list's push, out of line or inlined into the loop */
 			if (!strcmp(fns[i].type, "PyUnicode_Type"))
-				targets[0] = unicode_by_string(ef, type, callees, ncallees);
+				targets[0] =
+				    unicode_by_string(ef, type, sw->tp_dealloc, callees, ncallees);
 			if (!strcmp(fns[i].type, "PyFloat_Type") &&
 			    (inl = float_frees_by_push(ef, type, (const uint64_t(*)[2])parts,
 						       (size_t)nparts, callees, ncallees, targets,
@@ -646,14 +667,23 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 	}
 	if (!(sc = calloc(SWEEP_MAX, sizeof(*sc))))
 		return false;
-	n = elf_file__slot_calls(ef, TP_DEALLOC_OFF, lo, hi, sc, SWEEP_MAX);
+	if (pr_free_threaded(ef) == 1) {
+		sw.ob_type = OB_TYPE_OFF + FT_HEADER_EXTRA;
+		sw.tp_dealloc = TP_DEALLOC_OFF + FT_HEADER_EXTRA;
+		sw.layout = PM_DEALLOC_FT;
+	} else {
+		sw.ob_type = OB_TYPE_OFF;
+		sw.tp_dealloc = TP_DEALLOC_OFF;
+	}
+	n = elf_file__slot_calls(ef, (int32_t)sw.tp_dealloc, lo, hi, sc, SWEEP_MAX);
 	if (n < 0 || n > SWEEP_MAX) {
 		snprintf(why, wlen, n < 0 ? "its code cannot be read: %s" : "too many sites (%s)",
 			 n < 0 ? strerror((int)-n) : "over 8192");
 		free(sc);
 		return false;
 	}
-	long promoted = promoted_dealloc_calls(ef, lo, hi, sc, &n, &sw);
+	long by_compare = 0,
+	     promoted = promoted_dealloc_calls(ef, lo, hi, sc, &n, &sw, &by_compare);
 
 	if (promoted < 0) {
 		snprintf(why, wlen, "its code cannot be read: %s", strerror((int)-promoted));
@@ -684,11 +714,12 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 		snprintf(missing, sizeof(missing), "(out of memory)");
 	attached = attach_sites(p, b, &sw.sb);
 	long wanted = (long)sw.sb.n;
+	unsigned long long layout = sw.layout;
 
 	sweep_free(&sw);
 	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
 	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
-			       PM_COOKIE(0, PM_LOC_ARG1, 0), false);
+			       PM_COOKIE(0, PM_LOC_ARG1, 0) | layout, false);
 	if (err || attached < wanted)
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_PARTIAL,
 			   "_Py_Dealloc%s and %ld of %ld calls through tp_dealloc or to a "
@@ -701,12 +732,12 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 		    "specialized frees in %s; the bytecode loop's specialized frees through %s "
 		    "are not seen (no symbol, and not found through the type's tp_dealloc: "
 		    "inlined, or split off)",
-		    n + promoted, promoted, special, b->path, missing);
+		    n + promoted, by_compare, special, b->path, missing);
 	else
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_FULL,
 			   "_Py_Dealloc, %ld calls through tp_dealloc (%ld by compare) and %ld "
 			   "specialized frees in %s",
-			   n + promoted, promoted, special, b->path);
+			   n + promoted, by_compare, special, b->path);
 	return true;
 }
 

@@ -158,6 +158,23 @@ static void find_collector(struct elf_file *ef, struct collector *c)
 	}
 }
 
+int pr_free_threaded(struct elf_file *ef)
+{
+	uint64_t runtime, ft;
+	char cookie[8];
+
+	/* 3.13+: _PyRuntime opens with _Py_DebugOffsets, whose third field
+	 * says whether the build is free-threaded; older builds are not */
+	if (elf_file__find_object(ef, "_PyRuntime", &runtime))
+		return -1;
+	if (elf_file__read_data(ef, runtime, cookie, sizeof(cookie)) ||
+	    memcmp(cookie, "xdebugpy", 8))
+		return 0;
+	if (elf_file__read_u64(ef, runtime + 16, &ft))
+		return -1;
+	return ft != 0;
+}
+
 /*
  * The main interpreter's GC state layout for this build; *runtime is the
  * address of _PyRuntime. 0, or -1 with why.

@@ -4,6 +4,14 @@
  * attach/probe_dealloc.c, gc attach/probe_gc.c. */
 #include "attach/probes_impl.h"
 
+/* pymalloc's exported functions */
+static const struct alloc_fn pymalloc_fns[] = {
+    {"PyObject_Malloc", PM_PY_MALLOC},
+    {"PyObject_Calloc", PM_PY_CALLOC},
+    {"PyObject_Realloc", PM_PY_REALLOC},
+    {"PyObject_Free", PM_PY_FREE},
+};
+
 int pr_allocator_inlined(struct elf_file *ef)
 {
 	struct elf_func m, u;
@@ -69,9 +77,9 @@ static void sized_text(char *buf, size_t len, const struct site_tally *t,
 #define CODE_MAX_SLOT_SITES 4096
 
 /*
- * The sites of one wrapper found through its allocator table: the
- * exported function itself (probed as a function: entry and return), and
- * every call through its slot elsewhere (elf_file__fn_slot_sites).
+ * The sites of one wrapper found through its allocator table: every call
+ * through its slot outside the exported function (elf_file__fn_slot_sites),
+ * which is probed as a function (entry and return) on its own.
  */
 static int code_sites_of(struct elf_file *ef, const char *name, enum dwarf_fn fn,
 			 struct dwarf_info *ci, char *why, size_t whylen)
@@ -112,12 +120,7 @@ static int code_sites_of(struct elf_file *ef, const char *name, enum dwarf_fn fn
 		return -ENOMEM;
 	}
 	ci->sites = grown;
-	/* the wrapper, with its arguments where a call puts them */
-	ci->sites[ci->n++] = (struct elf_site){
-	    .func = fn,
-	    .pc = f.vaddr,
-	    .args = {{.kind = ELF_LOC_REG, .dwarf_reg = 5}, {.kind = ELF_LOC_REG, .dwarf_reg = 4}},
-	};
+	/* (the wrapper itself is attached as a function: pr_attach_alloc_family) */
 	for (long i = 0; i < n; i++)
 		ci->sites[ci->n++] = (struct elf_site){.func = fn,
 						       .pc = ss[i].addr,
@@ -148,9 +151,7 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 	struct site_tally t;
 	double t0 = (double)pm_now_ns() / 1e9;
 
-	const size_t nwrappers = sizeof(wrappers) / sizeof(wrappers[0]);
-
-	for (size_t i = 0; i < nwrappers; i++)
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
 		if (code_sites_of(ef, wrappers[i].name, wrappers[i].fn, &ci, why, sizeof(why)) &&
 		    (wrappers[i].fn == DF_MALLOC || wrappers[i].fn == DF_FREE)) {
 			pr_dwarf_info__free(&ci);
@@ -163,7 +164,7 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 			snprintf(why, sizeof(why), "unresolved");
 	/* need_inlined: only where the code calls through the table outside
 	 * the wrappers (else the exported functions are all there is) */
-	if ((need_full && why[0]) || (need_inlined && ci.n <= nwrappers)) {
+	if ((need_full && why[0]) || (need_inlined && !ci.n)) {
 		pr_dwarf_info__free(&ci);
 		return false;
 	}
@@ -174,6 +175,24 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 		pr_pool_vars__find(&ci.pool, ef, NULL);
 	ci.pool.minor = di->pool.minor;
 	pr_attach_dwarf_sites(p, ef, b, &ci, DF_MALLOC, DF_FREE, &t);
+
+	/* the exported functions themselves: entry and return, their frees
+	 * sized as the inlined ones are */
+	char missing[160];
+	int wrapped;
+
+	if (p->pool_sizes != POOL_SIZES_OFF) {
+		p->cur_pool_slot = pr_pool_slot(p, &ci.pool);
+		p->cur_arenas = ci.pool.arenas;
+	}
+	wrapped = pr_attach_alloc_family(p, ef, b->host_path, pymalloc_fns, 4, missing,
+					 sizeof(missing), cov, PM_SOURCE_PYMALLOC);
+	p->cur_pool_slot = 0;
+	p->cur_arenas = 0;
+	t.sites += 4;
+	t.attached += wrapped;
+	if (missing[0] && !why[0])
+		snprintf(why, sizeof(why), "%s", missing);
 	sized_text(sized, sizeof(sized), &t, &ci.pool);
 	if (getenv("PYMAC_DEBUG"))
 		fprintf(stderr, "pymac: allocator table calls in %s: %zu sites, %.3f s\n", b->path,
@@ -185,20 +204,25 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 		snprintf(dbg, sizeof(dbg), "debug info (%s)", di->how);
 	else
 		snprintf(dbg, sizeof(dbg), "no debug info found");
+	/* the free-threaded build's PyObject_Malloc is mimalloc's, not pymalloc */
+	const char *what = pr_free_threaded(ef) == 1
+			       ? "free-threaded build (mimalloc behind PyObject_Malloc)"
+			       : "LTO build";
+
 	if (t.unlocated || t.failed || why[0])
 		pr_set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
-			   "LTO build that inlines the allocator: %d calls through its allocator "
+			   "%s that inlines the allocator: %d calls through its allocator "
 			   "table, found in the machine code of %s (%d partial), %d emulated; %s; "
 			   "not probed: %s%s%s; %s",
-			   t.sites, b->path, t.unlocated + t.failed, t.emulated, dbg, t.notes,
+			   what, t.sites, b->path, t.unlocated + t.failed, t.emulated, dbg, t.notes,
 			   why[0] && t.notes[0] ? ", " : "", why, sized);
 	else
 		pr_set_cov(
 		    cov, PM_SOURCE_PYMALLOC, PM_SRC_FULL,
-		    "LTO build that inlines the allocator: %d calls through its allocator "
+		    "%s that inlines the allocator: %d calls through its allocator "
 		    "table, found in the machine code of %s (0 partial), %d emulated; %s; %s "
 		    "(block addresses unknown at inlined calls)",
-		    t.sites, b->path, t.emulated, dbg, sized);
+		    what, t.sites, b->path, t.emulated, dbg, sized);
 	pr_dwarf_info__free(&ci);
 	return true;
 }
@@ -233,12 +257,6 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		return;
 	}
 
-	static const struct alloc_fn fns[] = {
-	    {"PyObject_Malloc", PM_PY_MALLOC},
-	    {"PyObject_Calloc", PM_PY_CALLOC},
-	    {"PyObject_Realloc", PM_PY_REALLOC},
-	    {"PyObject_Free", PM_PY_FREE},
-	};
 	char missing[160];
 	struct pool_vars pv = {0};
 
@@ -248,8 +266,8 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		p->cur_pool_slot = pr_pool_slot(p, &pv);
 		p->cur_arenas = pv.arenas;
 	}
-	int attached = pr_attach_alloc_family(p, ef, b->host_path, fns, 4, missing, sizeof(missing),
-					      cov, PM_SOURCE_PYMALLOC);
+	int attached = pr_attach_alloc_family(p, ef, b->host_path, pymalloc_fns, 4, missing,
+					      sizeof(missing), cov, PM_SOURCE_PYMALLOC);
 	bool err = missing[0] != '\0';
 
 	p->cur_pool_slot = 0;

@@ -247,6 +247,9 @@ int pr_pool_slot(struct probes *p, const struct pool_vars *pv);
 long pr_loc_encode(const struct elf_loc *l);
 void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   struct dwarf_info *di, int from, int to, struct site_tally *t);
+/* 1: a free-threaded build (3.13t: _Py_DebugOffsets says so), 0: not,
+ * -1: no _PyRuntime to tell by (attach/probe_gc.c). */
+int pr_free_threaded(struct elf_file *ef);
 /* The minor version of a "3.N" version string, or -1. */
 int pr_version_minor(const char *version);
 /* 1: the build inlines the allocator (LTO), 0: it does not, -1: cannot tell */
