@@ -197,19 +197,21 @@ def test_lto_without_debug_info_per_type(pymac, tmp_path, name):
         assert per.get("float") == 4 * 2 * n, (per, detail)
 
 
-COLLECTOR_SHAPES = dict(SHAPES, debian=None)
+COLLECTOR_SHAPES = dict(SHAPES, debian=None, **{"pyenv-3.%d" % m: m for m in (11, 12, 13)})
 
 
 @pytest.mark.parametrize("name", sorted(COLLECTOR_SHAPES))
-def test_collector_frees_on_lto(pymac, tmp_path, name):
+def test_collector_frees(pymac, tmp_path, name):
     """Objects the collector frees (cycles: tp_clear, then subtype_dealloc)
-    are counted on LTO builds, with or without debug info: the program's
-    own count, 2N, not another build's. Debian's debug info once led pymac
+    are counted on LTO builds, with or without debug info, and on pyenv's
+    3.11-3.13: the program's own count, 2N, not another build's. Debian's debug info once led pymac
     to its inlined copies of _Py_Dealloc, which saw none of them."""
     if name == "debian":
         if not os.access(DEBIAN_PYTHON, os.X_OK):
             pytest.skip("interpreter not installed: %s" % DEBIAN_PYTHON)
         python, env = DEBIAN_PYTHON, None
+    elif name.startswith("pyenv-"):
+        python, env = pyenv_python(COLLECTOR_SHAPES[name]), None
     else:
         shape = SHAPES[name](tmp_path)
         python, env = shape.python, shape.env
@@ -223,6 +225,21 @@ def test_collector_frees_on_lto(pymac, tmp_path, name):
     assert per.get("Node") == 2 * n, (per, detail)
 
 
+LISTS = "import sys\nkeep = [[i, i] for i in range(int(sys.argv[1]))]\nprint(len(keep))\n"
+
+
+def py_mallocs(pymac, tmp_path, python, env, tag):
+    """py_malloc of keeping 100,000 two-item lists alive: the difference of
+    runs with 100,000 and 200,000 (start-up differs between builds)."""
+    counts = []
+    for n in (100000, 200000):
+        trace = tmp_path / ("lists-%s-%d.pmt" % (tag, n))
+        rec = record(pymac, trace, [python, "-S", "-c", LISTS, str(n)], probes="pymalloc", env=dict(env or {}, PYTHONHASHSEED="0"))
+        assert rec.returncode == 0, rec.describe()
+        counts.append(child_process(summary(pymac, trace), rec, python)["counts"]["py_malloc"])
+    return counts[1] - counts[0]
+
+
 def test_free_threaded_dealloc(pymac, tmp_path):
     """CPython 3.13t (--disable-gil): its object header puts ob_type at 24
     and tp_dealloc at 64, and its inlined _Py_Dealloc calls tp_dealloc
@@ -230,13 +247,15 @@ def test_free_threaded_dealloc(pymac, tmp_path):
     collector frees, is counted with its type's name; the allocator behind
     PyObject_Malloc is said to be mimalloc."""
     shape = official_tree("3.13t")
-    m = 20000
+    k = 5000
     trace = tmp_path / "ft.pmt"
-    rec = record(pymac, trace, [shape.python, module("test_class_dealloc.py"), str(m)], probes="pymalloc,dealloc", env=shape.env)
+    rec = record(pymac, trace, [shape.python, module("test_threads_dealloc.py"), str(k)], probes="pymalloc,dealloc", env=shape.env)
     assert rec.returncode == 0, rec.describe()
     proc = child_process(summary(pymac, trace), rec, shape.python)
     per = {t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])}
-    assert per.get(TYPE) == m, (per, source_status(proc, "dealloc"))
+    # four threads, their own objects: all of them, by name
+    assert per.get("PymacThreadObject", 0) >= 0.99 * 4 * k, (per, source_status(proc, "dealloc"))
+    assert per.get("PymacThreadObject") <= 4 * k, per
     assert "" not in per and "(unreadable type name)" not in per, per
     status, detail = source_status(proc, "pymalloc")
     assert "mimalloc" in detail, detail
@@ -246,3 +265,6 @@ def test_free_threaded_dealloc(pymac, tmp_path):
     proc = child_process(summary(pymac, trace), rec, shape.python)
     per = {t["type"]: t["count"] for t in proc.get("top_dealloc_types", [])}
     assert per.get("Node") == 10000, per
+    # allocations of 100,000 two-item lists kept alive: as pyenv's 3.13.0
+    ft, ref = py_mallocs(pymac, tmp_path, shape.python, shape.env, "ft"), py_mallocs(pymac, tmp_path, pyenv_python(13), None, "pyenv")
+    assert abs(ft - ref) <= 0.01 * ref, (ft, ref)
