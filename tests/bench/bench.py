@@ -26,13 +26,17 @@ And, for issue 6 (overhead):
     traced/untraced ratio of the workload's own run time (measured inside
     the interpreter, so pymac's start-up and attach are not in it), ns per
     traced event, pymac's CPU and wakeups per million events.
-  - inline: issue 5's per-event cost at inlined sites vs at an exported
-    entry point: the pymalloc family alone (--probes pymalloc) on the same
-    workloads, Debian's LTO python3.11 with its debug info (sites from
-    DWARF, moved to emulated instructions where provable, frees sized from
-    pool headers; and with PYMAC_PROBE_SITES=entry, every site at the
-    copy's first instruction) against pyenv 3.11.7 (exported functions,
-    entry + return probes): workload time added per traced event.
+  - inline: the per-event cost at inlined sites vs at an exported entry
+    point: the pymalloc and the dealloc families alone on the same
+    workloads, Debian's LTO python3.11 with its debug info (by default the
+    sites found in the machine code: the allocator table's calls, mostly on
+    an emulated branch, and the dealloc sweep; with
+    PYMAC_PYMALLOC_SITES=dwarf PYMAC_DEALLOC_SITES=entry DWARF's copies;
+    with PYMAC_PROBE_SITES=entry every DWARF site at the copy's first
+    instruction; frees sized from pool headers or not) and the
+    official-recipe 3.11-slim build where it is cached, against pyenv 3.11.7
+    (exported functions, entry + return probes): workload time added per
+    traced event.
   - consumer: pymac's consumer and trace writer fed from a BPF program at
     1-20 M events/s (tests/bench/ringbench/): events/s with zero loss, the
     loss at twice that, consumer CPU and wakeups per million events.
@@ -557,12 +561,17 @@ def modes(runs, tmp, small, big):
 
 def inline(runs, tmp, n):
     """Added run time per pymalloc event: inlined sites vs exported entries."""
+    cache = os.environ.get("PYMAC_PYTHON_CACHE", "/var/cache/pymac-python")
     pythons = [("pyenv 3.11.7, exported functions", PYENV311 + "/bin/python3.11", {}),
-               ("Debian 3.11, inlined sites from DWARF", "/usr/bin/python3.11", {}),
+               ("Debian 3.11, found in the code (default)", "/usr/bin/python3.11", {}),
+               ("Debian 3.11, DWARF's copies", "/usr/bin/python3.11",
+                {"PYMAC_PYMALLOC_SITES": "dwarf", "PYMAC_DEALLOC_SITES": "entry"}),
                ("Debian 3.11, sites at each copy's entry", "/usr/bin/python3.11",
                 {"PYMAC_PROBE_SITES": "entry"}),
                ("Debian 3.11, frees not sized", "/usr/bin/python3.11",
-                {"PYMAC_POOL_SIZES": "off"})]
+                {"PYMAC_POOL_SIZES": "off"}),
+               ("official-recipe 3.11-slim, no symbols", cache + "/3.11-slim/usr/local/bin/python3.11",
+                {})]
     print("inline: %d runs each, %d iterations; ns/ev = the workload's own run time added per "
           "traced event" % (runs, n))
     cases = [(family, w) for family in ("pymalloc", "dealloc") for w in WORKLOADS[:3]]

@@ -251,9 +251,11 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		if (dwarf && attach_pymalloc_dwarf(p, ef, b, di, cov))
 			return;
 	} else if (inlined == 0 && p->pymalloc_sites == PYMALLOC_SITES_AUTO &&
-		   attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
+		   pr_free_threaded(ef) == 1 && attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
 		/* a build that calls the allocator but also inlines some of
-		 * its wrappers (3.13t frees through an inlined PyObject_Free) */
+		 * its wrappers (3.13t frees through an inlined PyObject_Free);
+		 * not looked for elsewhere: the scan costs 0.1-0.4 s per binary,
+		 * which a build without LTO would pay for nothing */
 		return;
 	}
 
