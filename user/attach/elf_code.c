@@ -12,11 +12,10 @@
  * meets every instruction of the function.
  */
 #include "attach/elf_impl.h"
-#include <capstone/capstone.h>
 
-/* Bounds on what one search looks at: the functions reached, and the size
- * of one function (CPython's largest, the bytecode loop, is ~200 KiB). */
-#define CODE_MAX_FUNCS	   512
+/* Bounds on what one search looks at: the size of one function (CPython's
+ * largest, the bytecode loop, is ~200 KiB); CODE_MAX_FUNCS (elf_impl.h) the
+ * functions reached. */
 #define CODE_MAX_FUNC_SIZE (1u << 20)
 /* Bytes one walk may decode in all: a hostile file with many large
  * functions and parts must not keep pymac busy for long (CPython's whole
@@ -193,17 +192,6 @@ int elf_file__fde_range(struct elf_file *ef, uint64_t vaddr, uint64_t *lo, uint6
 	return 0;
 }
 
-struct code_walk {
-	struct elf_file *ef;
-	csh cs;
-	cs_insn *in;
-	uint64_t decoded; /* bytes so far, against CODE_BUDGET */
-	uint64_t target;
-	uint64_t seen[CODE_MAX_FUNCS]; /* function starts queued */
-	int depth[CODE_MAX_FUNCS];
-	int nseen;
-};
-
 static bool walk__seen(const struct code_walk *w, uint64_t lo)
 {
 	for (int i = 0; i < w->nseen; i++)
@@ -248,9 +236,8 @@ static uint64_t insn_branch(const cs_insn *in, bool *call)
 	return (uint64_t)x->operands[0].imm;
 }
 
-/* Decode [lo, hi); calls f(w, insn, ctx) for each instruction. */
-static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
-			int (*f)(struct code_walk *, const cs_insn *, void *), void *ctx)
+int elfi_walk_decode(struct code_walk *w, uint64_t lo, uint64_t hi,
+		     int (*f)(struct code_walk *, const cs_insn *, void *), void *ctx)
 {
 	const unsigned char *code;
 	const uint8_t *p;
@@ -280,7 +267,17 @@ static int walk__decode(struct code_walk *w, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
-static struct code_walk *walk__new(struct elf_file *ef)
+bool elfi_walk_at(struct code_walk *w, uint64_t pc)
+{
+	const uint8_t *p = NULL;
+	size_t len = 15;
+
+	while (len && !(p = elfi_seg_bytes(w->ef, pc, len, true)))
+		len--;
+	return p && cs_disasm_iter(w->cs, &p, &len, &pc, w->in);
+}
+
+struct code_walk *elfi_walk_new(struct elf_file *ef)
 {
 	struct code_walk *w = calloc(1, sizeof(*w));
 
@@ -300,7 +297,7 @@ static struct code_walk *walk__new(struct elf_file *ef)
 	return w;
 }
 
-static void walk__free(struct code_walk *w)
+void elfi_walk_free(struct code_walk *w)
 {
 	if (!w)
 		return;
@@ -355,7 +352,7 @@ static int func_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 			return 0;
 	if (fs->nfrags < FUNC_MAX_FRAGS)
 		fs->frags[fs->nfrags++] = tlo;
-	if (walk__decode(w, tlo, thi, frag_insn, NULL) == 1)
+	if (elfi_walk_decode(w, tlo, thi, frag_insn, NULL) == 1)
 		fs->hit = true;
 	return 0;
 }
@@ -369,7 +366,7 @@ int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nro
 
 	if (!elf_file__is_64bit_x86(ef))
 		return -EOPNOTSUPP;
-	if (!(w = walk__new(ef)))
+	if (!(w = elfi_walk_new(ef)))
 		return -ENOMEM;
 	w->target = target;
 	for (int i = 0; i < nroots && w->nseen < CODE_MAX_FUNCS; i++)
@@ -383,7 +380,7 @@ int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nro
 		if (elf_file__fde_range(ef, w->seen[i], &fs.lo, &fs.hi, NULL) ||
 		    fs.lo != w->seen[i])
 			continue;
-		walk__decode(w, fs.lo, fs.hi, func_insn, &fs);
+		elfi_walk_decode(w, fs.lo, fs.hi, func_insn, &fs);
 		if (fs.hit) {
 			if (found < max)
 				out[found] = fs.lo;
@@ -392,7 +389,7 @@ int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nro
 	}
 	if (!w->nseen)
 		found = -ENOENT;
-	walk__free(w);
+	elfi_walk_free(w);
 	return found;
 }
 
@@ -466,7 +463,7 @@ long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, u
 		return -EINVAL;
 	if (elfi_load_fdes(ef))
 		return -ENOENT;
-	if (!(w = walk__new(ef)))
+	if (!(w = elfi_walk_new(ef)))
 		return -ENOMEM;
 	for (size_t i = 0; i < ef->phnum; i++) {
 		const GElf_Phdr *ph = &ef->phdrs[i];
@@ -487,11 +484,11 @@ long elf_file__slot_calls(struct elf_file *ef, int32_t disp, uint64_t skip_lo, u
 				continue;
 			if (elf_file__fde_range(ef, at, &lo, &hi, NULL))
 				continue;
-			walk__decode(w, lo, hi, slot_insn, &ss);
+			elfi_walk_decode(w, lo, hi, slot_insn, &ss);
 			done_hi = hi;
 		}
 	}
-	walk__free(w);
+	elfi_walk_free(w);
 	return ss.n;
 }
 
@@ -531,11 +528,11 @@ static int decode_ranges(struct elf_file *ef, const uint64_t (*ranges)[2], size_
 
 	if (!elf_file__is_64bit_x86(ef))
 		return -EOPNOTSUPP;
-	if (!(w = walk__new(ef)))
+	if (!(w = elfi_walk_new(ef)))
 		return -ENOMEM;
 	for (size_t i = 0; i < nranges && !err; i++)
-		err = walk__decode(w, ranges[i][0], ranges[i][1], f, ctx);
-	walk__free(w);
+		err = elfi_walk_decode(w, ranges[i][0], ranges[i][1], f, ctx);
+	elfi_walk_free(w);
 	return err < 0 ? err : 0;
 }
 

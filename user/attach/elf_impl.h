@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <capstone/capstone.h>
 #include "attach/elf_inspect.h"
 #include "regs.h"
 #ifndef NT_STAPSDT
@@ -65,4 +66,30 @@ Elf_Scn *elfi_find_scn_by_name(const struct elf_file *ef, const char *name, GElf
 const unsigned char *elfi_seg_bytes(const struct elf_file *ef, uint64_t vaddr, uint64_t len,
 				    bool exec);
 int elfi_load_fdes(struct elf_file *ef);
+
+/*
+ * A walk over machine code (elf_code.c, elf_tables.c): capstone's handle
+ * and one instruction, and the bytes decoded so far against a budget (a
+ * hostile file with many large functions must not keep pymac busy).
+ */
+#define CODE_MAX_FUNCS 512
+struct code_walk {
+	struct elf_file *ef;
+	csh cs;
+	cs_insn *in;
+	uint64_t decoded; /* bytes so far, against CODE_BUDGET */
+	uint64_t target;
+	uint64_t seen[CODE_MAX_FUNCS]; /* function starts queued */
+	int depth[CODE_MAX_FUNCS];
+	int nseen;
+};
+struct code_walk *elfi_walk_new(struct elf_file *ef);
+void elfi_walk_free(struct code_walk *w);
+/* Decode [lo, hi) of an executable segment, calling f(w, insn, ctx) for each
+ * instruction (bytes capstone does not know are stepped over one by one);
+ * f's nonzero return ends the walk and is returned. 0, -ENOENT, -E2BIG. */
+int elfi_walk_decode(struct code_walk *w, uint64_t lo, uint64_t hi,
+		     int (*f)(struct code_walk *, const cs_insn *, void *), void *ctx);
+/* Decode the one instruction at pc into w->in (outside the budget). */
+bool elfi_walk_at(struct code_walk *w, uint64_t pc);
 #endif /* PYMAC_ELF_IMPL_H */

@@ -26,7 +26,6 @@
  * GOT entry holds (3.12+ keep the tables in the exported _PyRuntime).
  */
 #include "attach/elf_impl.h"
-#include <capstone/capstone.h>
 #include "attach/sites.h"
 
 /* How far a loaded pointer is followed to its compare or call, and how
@@ -35,8 +34,6 @@
 #define FALLBACK_MAX_INSNS  40
 #define FALLBACK_MAX_JUMPS  4
 #define FALLBACK_MAX_CHECKS 2
-#define SLOT_SCAN_BUDGET    (64ull << 20)
-#define SLOT_MAX_FUNC_BYTES (1u << 20)
 
 static int gpr_of(x86_reg r)
 {
@@ -47,47 +44,6 @@ static int gpr_of(x86_reg r)
 #define DW_RSI 4
 #define DW_RDX 1
 #define DW_RSP 7
-
-struct decoder {
-	struct elf_file *ef;
-	csh cs;
-	cs_insn *in;
-	uint64_t decoded;
-};
-
-static int decoder__open(struct decoder *d, struct elf_file *ef)
-{
-	memset(d, 0, sizeof(*d));
-	d->ef = ef;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &d->cs) != CS_ERR_OK)
-		return -ENOMEM;
-	cs_option(d->cs, CS_OPT_DETAIL, CS_OPT_ON);
-	if (!(d->in = cs_malloc(d->cs))) {
-		cs_close(&d->cs);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void decoder__close(struct decoder *d)
-{
-	if (d->in)
-		cs_free(d->in, 1);
-	if (d->cs)
-		cs_close(&d->cs);
-	d->in = NULL;
-}
-
-/* Decode the one instruction at pc into d->in. */
-static bool decode_at(struct decoder *d, uint64_t pc)
-{
-	const uint8_t *p = NULL;
-	size_t len = 15;
-
-	while (len && !(p = elfi_seg_bytes(d->ef, pc, len, true)))
-		len--;
-	return p && cs_disasm_iter(d->cs, &p, &len, &pc, d->in);
-}
 
 /* The address a memory operand names without a register: rip-relative or
  * absolute; 0 otherwise. */
@@ -185,7 +141,7 @@ static uint64_t slot_default(const struct elf_file *ef, const struct elf_fn_slot
 int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot *s)
 {
 	struct loaded r[16] = {{0}};
-	struct decoder d;
+	struct code_walk *d;
 	uint64_t pc = func, lo, hi;
 	int found = -ENOENT;
 
@@ -193,17 +149,17 @@ int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot 
 		return -EOPNOTSUPP;
 	if (elf_file__fde_range(ef, func, &lo, &hi, NULL) || lo != func)
 		hi = func + 256;
-	if (decoder__open(&d, ef))
+	if (!(d = elfi_walk_new(ef)))
 		return -ENOMEM;
 	for (int n = 0; n < 64 && pc < hi && found; n++) {
-		const cs_insn *in = d.in;
+		const cs_insn *in = d->in;
 		const cs_x86 *x;
 		const cs_x86_op *o0, *o1;
 		struct loaded l;
 		uint32_t w;
 		int a;
 
-		if (!decode_at(&d, pc))
+		if (!elfi_walk_at(d, pc))
 			break;
 		pc = in->address + in->size;
 		x = &in->detail->x86;
@@ -243,7 +199,7 @@ int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot 
 			}
 			continue;
 		}
-		w = written(d.cs, in);
+		w = written(d->cs, in);
 		if (x->op_count == 2 && o0->type == X86_OP_REG && (a = gpr_of(o0->reg)) >= 0) {
 			if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM && o0->size == 8) {
 				r[a] = operand_load(in, o1, r);
@@ -262,7 +218,7 @@ int elf_file__fn_slot_of(struct elf_file *ef, uint64_t func, struct elf_fn_slot 
 			if (w & (1u << g))
 				r[g] = (struct loaded){0};
 	}
-	decoder__close(&d);
+	elfi_walk_free(d);
 	if (!found && !s->deflt)
 		s->deflt = slot_default(ef, s);
 	return found;
@@ -313,7 +269,7 @@ static const char NOT_A_CALL[] = "no call";
  * address. NULL, NOT_A_CALL (the path returns without a call), or why the
  * arguments are not known.
  */
-static const char *follow_fallback(struct decoder *d, uint64_t start,
+static const char *follow_fallback(struct code_walk *d, uint64_t start,
 				   const struct fallback_want *fw, struct elf_loc args[2],
 				   uint64_t *call)
 {
@@ -331,7 +287,7 @@ static const char *follow_fallback(struct decoder *d, uint64_t start,
 		int a, b;
 		uint32_t w;
 
-		if (!decode_at(d, pc))
+		if (!elfi_walk_at(d, pc))
 			return "undecodable fallback";
 		x = &in->detail->x86;
 		o0 = &x->operands[0];
@@ -435,7 +391,7 @@ struct reg_state {
 #define R_DEFLT 3
 
 struct slot_scan {
-	struct decoder d, f; /* the scan's decoder, and the fallbacks' */
+	struct code_walk *d, *f; /* the scan's walk, and the fallbacks' */
 	const struct elf_fn_slot *s;
 	uint64_t skip_lo, skip_hi;
 	struct elf_slot_site *out;
@@ -486,7 +442,7 @@ static bool is_deflt(const struct slot_scan *ss, uint64_t v)
 
 	if (!ss->s->member)
 		return v && v == ss->s->deflt;
-	return v && elf_file__fde_range(ss->d.ef, v, &lo, &hi, NULL) == 0 && lo == v;
+	return v && elf_file__fde_range(ss->d->ef, v, &lo, &hi, NULL) == 0 && lo == v;
 }
 
 static bool names_deflt(const struct slot_scan *ss, const cs_x86_op *op, const struct reg_state *r,
@@ -534,9 +490,9 @@ static void add_call(struct slot_scan *ss, uint64_t call)
  */
 #define BODY_LOOK_INSNS 12
 
-static bool body_reloads_member(struct decoder *d, const struct elf_fn_slot *s, uint64_t pc)
+static bool body_reloads_member(struct code_walk *d, const struct elf_fn_slot *s, uint64_t pc)
 {
-	for (int n = 0; n < BODY_LOOK_INSNS && decode_at(d, pc); n++) {
+	for (int n = 0; n < BODY_LOOK_INSNS && elfi_walk_at(d, pc); n++) {
 		const cs_insn *in = d->in;
 		const cs_x86 *x = &in->detail->x86;
 
@@ -567,9 +523,9 @@ static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int ptr, int
 	/* jne: the fallback is the target; je: the next instruction */
 	fallback = jcc->id == X86_INS_JNE ? (uint64_t)t->imm : jcc->address + jcc->size;
 	site.body = jcc->id == X86_INS_JNE ? jcc->address + jcc->size : (uint64_t)t->imm;
-	if (ss->s->member && body_reloads_member(&ss->f, ss->s, site.body))
+	if (ss->s->member && body_reloads_member(ss->f, ss->s, site.body))
 		return;
-	site.why = follow_fallback(&ss->f, fallback, &fw, site.args, &call);
+	site.why = follow_fallback(ss->f, fallback, &fw, site.args, &call);
 	if (site.why == NOT_A_CALL)
 		return;
 	if (site.why)
@@ -580,117 +536,108 @@ static void promoted_site(struct slot_scan *ss, const cs_insn *jcc, int ptr, int
 	add_site(ss, &site);
 }
 
+/* What one function's (or part's) scan knows so far. */
+struct range_scan {
+	struct slot_scan *ss;
+	struct reg_state r[16];
+	bool cmp_before;
+	int idx, cmp_base, cmp_ptr;
+};
+
+/* One instruction of a function, tracking the slot's pointer. */
+static int scan_insn(struct code_walk *wk, const cs_insn *in, void *ctx)
+{
+	struct range_scan *rs = ctx;
+	struct slot_scan *ss = rs->ss;
+	struct reg_state *r = rs->r;
+	const cs_x86 *x = &in->detail->x86;
+	const cs_x86_op *o0 = &x->operands[0], *o1 = &x->operands[1];
+	bool cmp_now = false, skipped = in->address >= ss->skip_lo && in->address < ss->skip_hi;
+	uint32_t w;
+	int a, idx = ++rs->idx;
+
+	(void)wk;
+	if (rs->cmp_before && (in->id == X86_INS_JE || in->id == X86_INS_JNE) && !skipped)
+		promoted_site(ss, in, rs->cmp_ptr, rs->cmp_base);
+	if (in->id == X86_INS_CMP && x->op_count == 2)
+		cmp_now =
+		    (names_slot(ss, in, o0, r, idx, &rs->cmp_base) &&
+		     names_deflt(ss, o1, r, idx)) ||
+		    (names_slot(ss, in, o1, r, idx, &rs->cmp_base) && names_deflt(ss, o0, r, idx));
+	rs->cmp_before = cmp_now;
+	if (cmp_now) {
+		/* the operand that holds the pointer, if a register */
+		int g0 = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1,
+		    g1 = o1->type == X86_OP_REG ? gpr_of(o1->reg) : -1;
+
+		rs->cmp_ptr = g0 >= 0 && r[g0].what == R_SLOT	? g0
+			      : g1 >= 0 && r[g1].what == R_SLOT ? g1
+								: -1;
+	}
+	/* a plain call through the slot (for a member, only through a
+	 * register it was loaded into: elf_file__slot_calls finds
+	 * `call *disp(%reg)`) */
+	int base = -1;
+
+	if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
+	    o0->type != X86_OP_IMM && (!ss->s->member || o0->type == X86_OP_REG) &&
+	    names_slot(ss, in, o0, r, idx, &base) && !skipped) {
+		struct elf_slot_site site = {.addr = in->address,
+					     .base_reg = base,
+					     .ptr_reg =
+						 o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1};
+		bool no_ctx = ss->s->no_ctx;
+
+		site.args[0] =
+		    (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = no_ctx ? DW_RDI : DW_RSI};
+		site.args[1] =
+		    (struct elf_loc){.kind = ELF_LOC_REG, .dwarf_reg = no_ctx ? DW_RSI : DW_RDX};
+		add_site(ss, &site);
+	}
+	if (in->id == X86_INS_JMP || ends_flow(in)) {
+		memset(rs->r, 0, sizeof(rs->r));
+		return ss->err ? 1 : 0;
+	}
+	w = written(ss->d->cs, in);
+	if (in->id == X86_INS_CALL)
+		w |= 0x0f37; /* rax, rdx, rcx, rsi, rdi, r8-r11 */
+	for (int g = 0; g < 16; g++) {
+		if (w & (1u << g))
+			r[g].what = 0;
+		/* a member's structure register that changes */
+		if (r[g].what == R_SLOT && r[g].base >= 0 && (w & (1u << r[g].base)))
+			r[g].base = -1;
+	}
+	if (x->op_count != 2 || o0->type != X86_OP_REG || (a = gpr_of(o0->reg)) < 0 ||
+	    o0->size != 8)
+		return ss->err ? 1 : 0;
+	uint64_t c = 0;
+
+	if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM) {
+		if (names_slot(ss, in, o1, r, idx, &base))
+			r[a] = (struct reg_state){R_SLOT, idx, base == a ? -1 : base, 0};
+		else if (!ss->s->addr && !ss->s->member && mem_addr(in, o1) == ss->s->got)
+			r[a] = (struct reg_state){R_BASE, idx, -1, 0};
+		return ss->err ? 1 : 0;
+	}
+	if (in->id == X86_INS_LEA)
+		c = mem_addr(in, o1);
+	else if (in->id == X86_INS_MOV && o1->type == X86_OP_IMM)
+		c = (uint64_t)o1->imm;
+	if (c && is_deflt(ss, c))
+		r[a] = (struct reg_state){R_DEFLT, idx, -1, c};
+	return ss->err ? 1 : 0;
+}
+
 /* Decode one function (or part) [lo, hi), tracking the slot's pointer. */
 static void scan_range(struct slot_scan *ss, uint64_t lo, uint64_t hi)
 {
-	struct reg_state r[16] = {{0}};
-	const unsigned char *code;
-	const uint8_t *p;
-	size_t left;
-	uint64_t addr = lo;
-	bool cmp_before = false;
-	int idx = 0, cmp_base = -1, cmp_ptr = -1;
-	cs_insn *in = ss->d.in;
+	struct range_scan rs = {.ss = ss, .cmp_base = -1, .cmp_ptr = -1};
+	int err = elfi_walk_decode(ss->d, lo, hi, scan_insn, &rs);
 
-	if (hi <= lo || hi - lo > SLOT_MAX_FUNC_BYTES ||
-	    !(code = elfi_seg_bytes(ss->d.ef, lo, hi - lo, true)))
-		return;
-	if (ss->d.decoded + (hi - lo) > SLOT_SCAN_BUDGET) {
-		ss->err = -E2BIG;
-		return;
-	}
-	ss->d.decoded += hi - lo;
-	p = code;
-	left = hi - lo;
-	while (left && !ss->err) {
-		const cs_x86 *x;
-		const cs_x86_op *o0, *o1;
-		bool cmp_now = false;
-		uint32_t w;
-		int a;
-
-		if (!cs_disasm_iter(ss->d.cs, &p, &left, &addr, in)) {
-			p++;
-			left--;
-			addr++;
-			continue;
-		}
-		idx++;
-		x = &in->detail->x86;
-		o0 = &x->operands[0];
-		o1 = &x->operands[1];
-		bool skipped = in->address >= ss->skip_lo && in->address < ss->skip_hi;
-
-		if (cmp_before && (in->id == X86_INS_JE || in->id == X86_INS_JNE) && !skipped)
-			promoted_site(ss, in, cmp_ptr, cmp_base);
-		if (in->id == X86_INS_CMP && x->op_count == 2)
-			cmp_now = (names_slot(ss, in, o0, r, idx, &cmp_base) &&
-				   names_deflt(ss, o1, r, idx)) ||
-				  (names_slot(ss, in, o1, r, idx, &cmp_base) &&
-				   names_deflt(ss, o0, r, idx));
-		cmp_before = cmp_now;
-		if (cmp_now) {
-			/* the operand that holds the pointer, if a register */
-			int g0 = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1,
-			    g1 = o1->type == X86_OP_REG ? gpr_of(o1->reg) : -1;
-
-			cmp_ptr = g0 >= 0 && r[g0].what == R_SLOT   ? g0
-				  : g1 >= 0 && r[g1].what == R_SLOT ? g1
-								    : -1;
-		}
-		/* a plain call through the slot (for a member, only through a
-		 * register it was loaded into: elf_file__slot_calls finds
-		 * `call *disp(%reg)`) */
-		int base = -1;
-
-		if ((in->id == X86_INS_CALL || in->id == X86_INS_JMP) && x->op_count == 1 &&
-		    o0->type != X86_OP_IMM && (!ss->s->member || o0->type == X86_OP_REG) &&
-		    names_slot(ss, in, o0, r, idx, &base) && !skipped) {
-			struct elf_slot_site site = {
-			    .addr = in->address,
-			    .base_reg = base,
-			    .ptr_reg = o0->type == X86_OP_REG ? gpr_of(o0->reg) : -1};
-			bool no_ctx = ss->s->no_ctx;
-
-			site.args[0] = (struct elf_loc){.kind = ELF_LOC_REG,
-							.dwarf_reg = no_ctx ? DW_RDI : DW_RSI};
-			site.args[1] = (struct elf_loc){.kind = ELF_LOC_REG,
-							.dwarf_reg = no_ctx ? DW_RSI : DW_RDX};
-			add_site(ss, &site);
-		}
-		if (in->id == X86_INS_JMP || ends_flow(in)) {
-			memset(r, 0, sizeof(r));
-			continue;
-		}
-		w = written(ss->d.cs, in);
-		if (in->id == X86_INS_CALL)
-			w |= 0x0f37; /* rax, rdx, rcx, rsi, rdi, r8-r11 */
-		for (int g = 0; g < 16; g++) {
-			if (w & (1u << g))
-				r[g].what = 0;
-			/* a member's structure register that changes */
-			if (r[g].what == R_SLOT && r[g].base >= 0 && (w & (1u << r[g].base)))
-				r[g].base = -1;
-		}
-		if (x->op_count != 2 || o0->type != X86_OP_REG || (a = gpr_of(o0->reg)) < 0 ||
-		    o0->size != 8)
-			continue;
-		uint64_t c = 0;
-
-		if (in->id == X86_INS_MOV && o1->type == X86_OP_MEM) {
-			if (names_slot(ss, in, o1, r, idx, &base))
-				r[a] = (struct reg_state){R_SLOT, idx, base == a ? -1 : base, 0};
-			else if (!ss->s->addr && !ss->s->member && mem_addr(in, o1) == ss->s->got)
-				r[a] = (struct reg_state){R_BASE, idx, -1, 0};
-			continue;
-		}
-		if (in->id == X86_INS_LEA)
-			c = mem_addr(in, o1);
-		else if (in->id == X86_INS_MOV && o1->type == X86_OP_IMM)
-			c = (uint64_t)o1->imm;
-		if (c && is_deflt(ss, c))
-			r[a] = (struct reg_state){R_DEFLT, idx, -1, c};
-	}
+	/* a range that is not code is skipped; the budget ends the scan */
+	if (err == -E2BIG)
+		ss->err = err;
 }
 
 /* Might the 4 bytes at k (vaddr v) be a displacement or an absolute
@@ -743,10 +690,10 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 	if ((!target && !s->member) || (s->member && (s->disp < -128 || s->disp > 127)) ||
 	    elfi_load_fdes(ef))
 		return -ENOENT;
-	if (decoder__open(&ss.d, ef))
+	if (!(ss.d = elfi_walk_new(ef)))
 		return -ENOMEM;
-	if (decoder__open(&ss.f, ef)) {
-		decoder__close(&ss.d);
+	if (!(ss.f = elfi_walk_new(ef))) {
+		elfi_walk_free(ss.d);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < ef->phnum && !ss.err; i++) {
@@ -782,8 +729,8 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 	if ((size_t)ss.n > max)
 		n += ss.n - (long)max;
 	free(ss.calls);
-	decoder__close(&ss.d);
-	decoder__close(&ss.f);
+	elfi_walk_free(ss.d);
+	elfi_walk_free(ss.f);
 	return ss.err ? ss.err : n;
 }
 
@@ -794,19 +741,19 @@ long elf_file__reaches(struct elf_file *ef, uint64_t from, const uint64_t *targe
 {
 	uint64_t queue[REACH_MAX_PATHS];
 	int nq = 0, spent = 0;
-	struct decoder d;
+	struct code_walk *d;
 	long found = 0;
 
 	if (!elf_file__is_64bit_x86(ef))
 		return -EOPNOTSUPP;
-	if (decoder__open(&d, ef))
+	if (!(d = elfi_walk_new(ef)))
 		return -ENOMEM;
 	queue[nq++] = from;
 	for (int q = 0; q < nq && spent < budget; q++) {
 		uint64_t pc = queue[q];
 
-		while (spent++ < budget && decode_at(&d, pc)) {
-			const cs_insn *in = d.in;
+		while (spent++ < budget && elfi_walk_at(d, pc)) {
+			const cs_insn *in = d->in;
 			const cs_x86 *x = &in->detail->x86;
 			uint64_t t = 0;
 			bool seen = false, stop = false;
@@ -833,6 +780,6 @@ long elf_file__reaches(struct elf_file *ef, uint64_t from, const uint64_t *targe
 			pc = in->address + in->size;
 		}
 	}
-	decoder__close(&d);
+	elfi_walk_free(d);
 	return found;
 }
