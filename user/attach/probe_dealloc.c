@@ -103,6 +103,12 @@ static bool attach_dealloc_dwarf(struct probes *p, struct elf_file *ef,
 	return true;
 }
 
+/* The build's object header (PM_DEALLOC_FT, or 0 for the default one). */
+static unsigned long long header_layout(struct elf_file *ef)
+{
+	return pr_free_threaded(ef) == 1 ? PM_DEALLOC_FT : 0;
+}
+
 /* The old way, where the debug info's copies were not used: _Py_Dealloc
  * alone. inlined: the build is LTO (pr_allocator_inlined). */
 static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
@@ -124,9 +130,8 @@ static void attach_dealloc_fallback(struct probes *p, struct elf_file *ef,
 		return;
 	}
 	off = pr_choose_site(p, b->host_path, &f, &nd, cov, PM_SOURCE_DEALLOC);
-	err = pr_attach_uprobe(
-	    p, PROG(p, pm_dealloc), b->host_path, off,
-	    PM_COOKIE(0, PM_LOC_ARG1, 0) | (pr_free_threaded(ef) == 1 ? PM_DEALLOC_FT : 0), false);
+	err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off,
+			       PM_COOKIE(0, PM_LOC_ARG1, 0) | header_layout(ef), false);
 	if (err) {
 		pr_set_cov(cov, PM_SOURCE_DEALLOC, PM_SRC_NONE,
 			   "cannot attach to _Py_Dealloc in %s: %s", b->path, strerror(-err));
@@ -226,6 +231,22 @@ static int sweep_add(struct sweep *sw, struct elf_file *ef, uint64_t vaddr,
 	return 0;
 }
 
+/* A specialized free at vaddr, the freed object at loc: recorded when its
+ * count is 0 and its type is the one at type (PM_DEALLOC_CHECK_FREED_TYPE).
+ * As sweep_add; 1 also when the type is out of the cookie's reach. */
+static int sweep_add_freed(struct sweep *sw, struct elf_file *ef, uint64_t vaddr, long loc,
+			   uint64_t type)
+{
+	long long dist = (long long)(type - vaddr);
+
+	if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
+		return 1;
+	return sweep_add(sw, ef, vaddr,
+			 PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, (unsigned long long)loc, 0) |
+			     (unsigned long long)dist << 36,
+			 0);
+}
+
 static void sweep_free(struct sweep *sw)
 {
 	pr_batch_free(&sw->sb);
@@ -304,21 +325,15 @@ static long inlined_int_frees(struct elf_file *ef, const uint64_t (*parts)[2], s
 	n = elf_file__fn_slot_sites(ef, &slot, f.vaddr, f.vaddr + (f.size ? f.size : 1), ss,
 				    SPECIAL_MAX);
 	for (long i = 0; i < n && i < SPECIAL_MAX; i++) {
-		long long dist = (long long)(type - ss[i].addr);
 		long loc = pr_loc_encode(&ss[i].args[0]);
 		bool in_loop = false;
+		int err;
 
 		for (size_t k = 0; k < nparts; k++)
 			in_loop |= ss[i].addr >= parts[k][0] && ss[i].addr < parts[k][1];
-		int err;
-
-		if (!in_loop || loc < 0 || dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
+		if (!in_loop || loc < 0)
 			continue;
-		err = sweep_add(sw, ef, ss[i].addr,
-				PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, (unsigned long long)loc, 0) |
-				    (unsigned long long)dist << 36,
-				0);
-		if (err < 0) {
+		if ((err = sweep_add_freed(sw, ef, ss[i].addr, loc, type)) < 0) {
 			free(ss);
 			return err;
 		}
@@ -459,17 +474,11 @@ static long float_frees_by_push(struct elf_file *ef, uint64_t type, const uint64
 	/* LTO may do both: call it from some places, inline it in others */
 	n = elf_file__push_pairs(ef, parts, nparts, sw->ob_type, head, pp, PUSH_MAX);
 	for (long i = 0; i < n && i < PUSH_MAX; i++) {
-		long long dist = (long long)(type - pp[i].addr);
-		int reg = elf_dwarf_reg_to_pm_reg(pp[i].obj_reg);
-		int err;
+		int reg = elf_dwarf_reg_to_pm_reg(pp[i].obj_reg), err;
 
-		if (reg < 0 || dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
+		if (reg < 0)
 			continue;
-		err = sweep_add(
-		    sw, ef, pp[i].addr,
-		    PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, PM_LOC(PM_LOC_REG, reg, 0, 0), 0) |
-			(unsigned long long)dist << 36,
-		    0);
+		err = sweep_add_freed(sw, ef, pp[i].addr, PM_LOC(PM_LOC_REG, reg, 0, 0), type);
 		if (err < 0)
 			return err;
 		total += err == 0;
@@ -568,8 +577,9 @@ static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, 
 		else if (!fns[i].by_code || ncallees <= 0 ||
 			 !(targets[0] =
 			       destructor_by_code(ef, type, sw->tp_dealloc, callees, ncallees))) {
-			/* a float destructor without a symbol: told by its free
-			 * list's push, out of line or inlined into the loop */
+			/* without a symbol: a str destructor told by its
+			 * message or as a copy, a float one by its free list's
+			 * push, out of line or inlined into the loop */
 			if (!strcmp(fns[i].type, "PyUnicode_Type"))
 				targets[0] =
 				    unicode_by_string(ef, type, sw->tp_dealloc, callees, ncallees);
@@ -601,16 +611,8 @@ static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, 
 		if (n > SPECIAL_MAX)
 			n = SPECIAL_MAX;
 		for (long k = 0; k < n; k++) {
-			long long dist = (long long)(type - pcs[k]);
+			int err = sweep_add_freed(sw, ef, pcs[k], PM_LOC_ARG1, type);
 
-			int err;
-
-			if (dist < PM_COOKIE_DIST_MIN || dist > PM_COOKIE_DIST_MAX)
-				continue;
-			err = sweep_add(sw, ef, pcs[k],
-					PM_COOKIE(PM_DEALLOC_CHECK_FREED_TYPE, PM_LOC_ARG1, 0) |
-					    (unsigned long long)dist << 36,
-					0);
 			if (err < 0) {
 				free(callees);
 				return err;
@@ -667,14 +669,9 @@ static bool attach_dealloc_sweep(struct probes *p, struct elf_file *ef,
 	}
 	if (!(sc = calloc(SWEEP_MAX, sizeof(*sc))))
 		return false;
-	if (pr_free_threaded(ef) == 1) {
-		sw.ob_type = OB_TYPE_OFF + FT_HEADER_EXTRA;
-		sw.tp_dealloc = TP_DEALLOC_OFF + FT_HEADER_EXTRA;
-		sw.layout = PM_DEALLOC_FT;
-	} else {
-		sw.ob_type = OB_TYPE_OFF;
-		sw.tp_dealloc = TP_DEALLOC_OFF;
-	}
+	sw.layout = header_layout(ef);
+	sw.ob_type = OB_TYPE_OFF + (sw.layout ? FT_HEADER_EXTRA : 0);
+	sw.tp_dealloc = TP_DEALLOC_OFF + (sw.layout ? FT_HEADER_EXTRA : 0);
 	n = elf_file__slot_calls(ef, (int32_t)sw.tp_dealloc, lo, hi, sc, SWEEP_MAX);
 	if (n < 0 || n > SWEEP_MAX) {
 		snprintf(why, wlen, n < 0 ? "its code cannot be read: %s" : "too many sites (%s)",

@@ -24,8 +24,19 @@ int pr_allocator_inlined(struct elf_file *ef)
 	return c.direct + c.via_plt == 0;
 }
 
+/* What a tally says of the sized frees (pool headers). */
 static void sized_text(char *buf, size_t len, const struct site_tally *t,
-		       const struct pool_vars *pool);
+		       const struct pool_vars *pool)
+{
+	if (t->sized)
+		snprintf(buf, len, "frees sized from pool headers at %d sites", t->sized);
+	else
+		snprintf(buf, len, "frees not sized: %s",
+			 pool->minor > 11  ? "3.12+ keep pymalloc's arenas per interpreter"
+			 : !pool->found	   ? pool->why
+			 : pool->minor < 8 ? "pymalloc's layout is known for 3.8-3.11 only"
+					   : "no slot for another pymalloc layout");
+}
 
 /* An LTO build whose debug info locates the allocator's inlined copies. */
 static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
@@ -58,20 +69,6 @@ static bool attach_pymalloc_dwarf(struct probes *p, struct elf_file *ef,
 		    "(block addresses unknown there; %s)",
 		    di->how, t.sites, b->path, t.inlined, t.emulated, sized);
 	return true;
-}
-
-/* What a tally says of the sized frees (pool headers). */
-static void sized_text(char *buf, size_t len, const struct site_tally *t,
-		       const struct pool_vars *pool)
-{
-	if (t->sized)
-		snprintf(buf, len, "frees sized from pool headers at %d sites", t->sized);
-	else
-		snprintf(buf, len, "frees not sized: %s",
-			 pool->minor > 11  ? "3.12+ keep pymalloc's arenas per interpreter"
-			 : !pool->found	   ? pool->why
-			 : pool->minor < 8 ? "pymalloc's layout is known for 3.8-3.11 only"
-					   : "no slot for another pymalloc layout");
 }
 
 #define CODE_MAX_SLOT_SITES 4096
@@ -137,23 +134,15 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 				 const struct target_binary *b, const struct dwarf_info *di,
 				 bool need_full, bool need_inlined, struct probe_coverage *cov)
 {
-	static const struct {
-		const char *name;
-		enum dwarf_fn fn;
-	} wrappers[] = {
-	    {"PyObject_Malloc", DF_MALLOC},
-	    {"PyObject_Calloc", DF_CALLOC},
-	    {"PyObject_Realloc", DF_REALLOC},
-	    {"PyObject_Free", DF_FREE},
-	};
 	struct dwarf_info ci = {.tried = true, .found = true};
 	char why[160] = "", sized[128];
 	struct site_tally t;
 	double t0 = (double)pm_now_ns() / 1e9;
 
-	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
-		if (code_sites_of(ef, wrappers[i].name, wrappers[i].fn, &ci, why, sizeof(why)) &&
-		    (wrappers[i].fn == DF_MALLOC || wrappers[i].fn == DF_FREE)) {
+	/* the wrappers, as the debug info names them (PyObject_Malloc ...) */
+	for (int fn = DF_MALLOC; fn <= DF_FREE; fn++)
+		if (code_sites_of(ef, dwarf_queries[fn].name, fn, &ci, why, sizeof(why)) &&
+		    (fn == DF_MALLOC || fn == DF_FREE)) {
 			pr_dwarf_info__free(&ci);
 			return false;
 		}
@@ -251,7 +240,8 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		if (dwarf && attach_pymalloc_dwarf(p, ef, b, di, cov))
 			return;
 	} else if (inlined == 0 && p->pymalloc_sites == PYMALLOC_SITES_AUTO &&
-		   pr_free_threaded(ef) == 1 && attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
+		   pr_free_threaded(ef) == 1 &&
+		   attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
 		/* a build that calls the allocator but also inlines some of
 		 * its wrappers (3.13t frees through an inlined PyObject_Free);
 		 * not looked for elsewhere: the scan costs 0.1-0.4 s per binary,
