@@ -20,6 +20,7 @@ from conftest import (
     official_tree,
     record,
     slim_debian,
+    stripped_pyenv,
     source_status,
     summary,
     tail,
@@ -66,6 +67,21 @@ SHAPES = {
     "debian-slim-shape": lambda tmp: slim_debian(tmp),
     "official-3.11-slim": lambda tmp: official_tree("3.11-slim"),
 }
+
+
+@pytest.mark.parametrize("minor", [8, 11, 12, 13], ids=lambda m: "3.%d" % m)
+def test_stripped_libpython_counts_like_its_build(pymac, tmp_path, minor):
+    """The other cheap shape: a pyenv libpython after strip --strip-all
+    (no LTO: the exported functions are all there is) counts what the same
+    build with its symbols counts."""
+    shape = stripped_pyenv(tmp_path, minor)
+    want = loop_diff(pymac, tmp_path, shape.python, tag="symbols-3.%d" % minor)[0]
+    diff, proc = loop_diff(pymac, tmp_path, shape.python, shape.env, tag="stripped-3.%d" % minor)
+    status, detail = source_status(proc, "pymalloc")
+    assert status == "full", detail
+    assert diff["py_malloc"] >= 5 * N, diff
+    problems = [k for k in diff if not within(diff[k], want[k])]
+    assert not problems, (problems, diff, want)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
