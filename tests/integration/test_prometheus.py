@@ -171,8 +171,12 @@ def test_footprint_gauges(pymac, tmp_path):
     assert sum(1 for v in fp if v > 0) >= 3, "fewer than 3 scrapes saw a footprint: %r" % fp
     assert sum(1 for v in rss if v > 0) >= 3, "fewer than 3 scrapes saw an RSS: %r" % rss
     # the gauges are per lane, labelled like every other series
+    # (one lane: the process's; a scrape made before its exec names it
+    # after the shell it was, "pid N sh", the later ones "pid N python3.12")
     lanes = {dict(ls)["lane"] for s in seen for (n, ls) in s if n == "pymac_footprint_bytes"}
-    assert len(lanes) == 1 and next(iter(lanes)).startswith("pid "), lanes
+    assert lanes and all(l.startswith("pid ") for l in lanes), lanes
+    assert len({l.split()[1] for l in lanes}) == 1, lanes
+    assert any(l.endswith(" python3.12") for l in lanes), lanes
     # never more than the trace says the process reached
     summ = summary(pymac, trace)
     py = [p for p in summ["processes"] if p.get("python_version") == "3.12"]
