@@ -1,8 +1,10 @@
 """Dealloc: pymac sees every deallocation where it says it does."""
 
 import glob
+import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -17,6 +19,7 @@ from conftest import (
     official_tree,
     record,
     require_interp,
+    run_replay,
     slim_debian,
     stripped_pyenv,
     source_status,
@@ -240,6 +243,64 @@ def py_mallocs(pymac, tmp_path, python, env, tag):
     return counts[1] - counts[0]
 
 
+def assert_named_mimalloc(pymac, trace, proc):
+    """Every output of a trace of a free-threaded process names its
+    allocator mimalloc: the summary (JSON and text), the HTML report and
+    the metrics page; and its version is 3.13t."""
+    assert proc["python_version"] == "3.13t", proc["python_version"]
+    assert proc["allocator"] == "mimalloc", proc["allocator"]
+    assert "pymalloc" not in proc["sources"], proc["sources"]
+    status, detail = source_status(proc, "mimalloc")
+    assert status == "full" and "free-threaded" in detail, (status, detail)
+    text = run_replay(pymac, trace)
+    assert text.returncode == 0, text.stderr
+    assert "coverage  mimalloc: full" in text.stdout, text.stdout
+    assert "requested python allocator (mimalloc)" in text.stdout, text.stdout
+    assert "pymalloc:" not in text.stdout, text.stdout
+    html = run_replay(pymac, trace, "--format", "html", "-o", "-")
+    assert html.returncode == 0 and "mimalloc" in html.stdout, html.stderr
+    page = run_replay(pymac, trace, "--format", "metrics", "-o", "-")
+    assert page.returncode == 0, page.stderr
+    info = [l for l in page.stdout.splitlines() if l.startswith("pymac_lane_info{") and "3.13t" in l]
+    assert info and all('allocator="mimalloc"' in l for l in info), page.stdout
+
+
+def test_free_threaded_ps(pymac):
+    """`pymac ps` says which allocator a running free-threaded process uses."""
+    shape = official_tree("3.13t")
+    env = dict(os.environ, **shape.env)
+    proc = subprocess.Popen([shape.python, "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        time.sleep(0.5)
+        res = subprocess.run([pymac, "ps", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        procs = [p for c in json.loads(res.stdout)["containers"] for p in c["processes"] if p["pid"] == proc.pid]
+        assert len(procs) == 1, res.stdout
+        p = procs[0]
+        assert (p["python_version"], p["allocator"]) == ("3.13t", "mimalloc"), p
+        assert p["sources"]["mimalloc"]["status"] == "full" and "pymalloc" not in p["sources"], p["sources"]
+        res = subprocess.run([pymac, "ps"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        line = [l for l in res.stdout.splitlines() if l.split()[:1] == [str(proc.pid)]]
+        assert line and line[0].endswith("(3.13t, mimalloc)"), res.stdout
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_allocator_named_pymalloc_elsewhere(pymac, tmp_path):
+    """The same outputs of a build with the GIL name pymalloc."""
+    python = pyenv_python(13)
+    trace = tmp_path / "gil.pmt"
+    rec = record(pymac, trace, [python, "-c", "x = [[i] for i in range(1000)]"], probes="pymalloc")
+    assert rec.returncode == 0, rec.describe()
+    proc = child_process(summary(pymac, trace), rec, python)
+    assert (proc["python_version"], proc["allocator"]) == ("3.13", "pymalloc"), proc
+    assert "mimalloc" not in proc["sources"], proc["sources"]
+    page = run_replay(pymac, trace, "--format", "metrics", "-o", "-")
+    info = [l for l in page.stdout.splitlines() if l.startswith("pymac_lane_info{") and "python 3.13" in l]
+    assert info and all('allocator="pymalloc"' in l for l in info), page.stdout
+
+
 def test_free_threaded_dealloc(pymac, tmp_path):
     """CPython 3.13t (--disable-gil): its object header puts ob_type at 24
     and tp_dealloc at 64, and its inlined _Py_Dealloc calls tp_dealloc
@@ -257,8 +318,7 @@ def test_free_threaded_dealloc(pymac, tmp_path):
     assert per.get("PymacThreadObject", 0) >= 0.99 * 4 * k, (per, source_status(proc, "dealloc"))
     assert per.get("PymacThreadObject") <= 4 * k, per
     assert "" not in per and "(unreadable type name)" not in per, per
-    status, detail = source_status(proc, "pymalloc")
-    assert "mimalloc" in detail, detail
+    assert_named_mimalloc(pymac, trace, proc)
     trace = tmp_path / "ft-cycles.pmt"
     rec = record(pymac, trace, [shape.python, module("test_cycle_pairs.py"), "5000"], probes="dealloc", env=shape.env)
     assert rec.returncode == 0, rec.describe()

@@ -21,7 +21,7 @@ SLEEPER = "import time; time.sleep(60)"
 PS_TIMEOUT = 120
 SOURCES = ("pymalloc", "dealloc", "gc", "libc", "footprint")
 CONTAINER_KEYS = {"id", "name", "image", "project", "service", "runtime", "cgroup_id", "processes"}
-PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "python", "python_version", "cgroup_id", "sources"}
+PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "python", "python_version", "allocator", "cgroup_id", "sources"}
 
 
 def run_ps(pymac, *args, env=None):

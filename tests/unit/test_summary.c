@@ -340,6 +340,7 @@ static void test_json_full(void **state)
 						"exe",
 						"python",
 						"python_version",
+						"allocator",
 						"cgroup_id",
 						"lane",
 						"counts",
@@ -390,6 +391,7 @@ static void test_json_full(void **state)
 	assert_string_equal(get_str(p, "exe"), "/usr/bin/python3");
 	assert_string_equal(get_str(p, "python"), "/usr/bin/python3.11");
 	assert_string_equal(get_str(p, "python_version"), "3.11");
+	assert_string_equal(get_str(p, "allocator"), "pymalloc");
 	assert_int_equal(get_u64(p, "cgroup_id"), 77);
 	v = get(p, "counts");
 	assert_keys(v, count_keys);

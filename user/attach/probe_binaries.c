@@ -51,6 +51,7 @@ void pr_attach_python_binary(struct probes *p, const struct target_binary *b, co
 	}
 	struct dwarf_info di = {0};
 
+	cov->free_threaded = pr_free_threaded(ef) == 1;
 	if (p->sources & (1u << PM_SOURCE_PYMALLOC))
 		pr_attach_pymalloc(p, ef, b, version, &di, cov);
 	if (p->sources & (1u << PM_SOURCE_DEALLOC))
@@ -242,6 +243,7 @@ static int attach_pid_locked(struct probes *p, pid_t pid, const struct target_bi
 	int n = 0;
 
 	memset(cov->nsites, 0, sizeof(cov->nsites));
+	cov->free_threaded = false;
 	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
 		cov->status[s] = (p->sources & (1u << s)) ? PM_SRC_NONE : PM_SRC_OFF;
 		snprintf(cov->detail[s], sizeof(cov->detail[s]), "%s",
@@ -256,10 +258,12 @@ static int attach_pid_locked(struct probes *p, pid_t pid, const struct target_bi
 	}
 	if (python) {
 		ab = bin_for(p, python, pid, true, py_version ? py_version : "");
-		if (ab)
+		if (ab) {
+			cov->free_threaded = ab->cov.free_threaded;
 			for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
 				if (p->sources & (1u << s))
 					copy_cov(cov, &ab->cov, s);
+		}
 	} else {
 		for (int s = PM_SOURCE_PYMALLOC; s <= PM_SOURCE_GC; s++)
 			if (p->sources & (1u << s))

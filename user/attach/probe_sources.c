@@ -194,9 +194,10 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 	else
 		snprintf(dbg, sizeof(dbg), "no debug info found");
 	/* the free-threaded build's PyObject_Malloc is mimalloc's, not pymalloc */
-	const char *what = pr_free_threaded(ef) == 1
-			       ? "free-threaded build (mimalloc behind PyObject_Malloc)"
-			       : "LTO build";
+	const char *what = cov->free_threaded ? "free-threaded build" : "LTO build";
+
+	if (cov->free_threaded && !t.sized)
+		snprintf(sized, sizeof(sized), "frees not sized: mimalloc has no pymalloc pools");
 
 	if (t.unlocated || t.failed || why[0])
 		pr_set_cov(cov, PM_SOURCE_PYMALLOC, PM_SRC_PARTIAL,
@@ -239,8 +240,7 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 			return;
 		if (dwarf && attach_pymalloc_dwarf(p, ef, b, di, cov))
 			return;
-	} else if (inlined == 0 && p->pymalloc_sites == PYMALLOC_SITES_AUTO &&
-		   pr_free_threaded(ef) == 1 &&
+	} else if (inlined == 0 && p->pymalloc_sites == PYMALLOC_SITES_AUTO && cov->free_threaded &&
 		   attach_pymalloc_code(p, ef, b, di, false, true, cov)) {
 		/* a build that calls the allocator but also inlines some of
 		 * its wrappers (3.13t frees through an inlined PyObject_Free);

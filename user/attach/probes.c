@@ -6,6 +6,13 @@ const char *pm_source_name(enum pm_source_id id)
 	return id < PM_SOURCE_COUNT ? source_names[id] : "?";
 }
 
+const char *probe_coverage__source_name(const struct probe_coverage *cov, enum pm_source_id id)
+{
+	if (id == PM_SOURCE_PYMALLOC && cov->free_threaded)
+		return "mimalloc";
+	return pm_source_name(id);
+}
+
 int pm_sources_parse(const char *list, unsigned *mask, char *err, size_t errlen)
 {
 	char buf[256], *save = NULL, *tok;

@@ -47,12 +47,18 @@ struct probe_site {
 /* What each source sees in one binary (or process). */
 struct probe_coverage {
 	enum pm_source_status status[PM_SOURCE_COUNT];
-	char detail[PM_SOURCE_COUNT][320];
+	char detail[PM_SOURCE_COUNT][512];
 	/* the exported functions' probe sites (not USDT notes nor the inlined
 	 * copies found from DWARF, which stay where they are) */
 	struct probe_site sites[PM_SOURCE_COUNT][PROBE_SITES_MAX];
 	uint8_t nsites[PM_SOURCE_COUNT];
+	/* a free-threaded build (3.13t): the allocator behind PyObject_Malloc
+	 * is mimalloc, and the pymalloc source is named so */
+	bool free_threaded;
 };
+/* A source's name in a process: "mimalloc" for the pymalloc source of a
+ * free-threaded build, else pm_source_name(). */
+const char *probe_coverage__source_name(const struct probe_coverage *cov, enum pm_source_id id);
 /* "PyObject_Malloc +6 js (emulated)" */
 int probe_site__format(const struct probe_site *s, char *buf, size_t len);
 

@@ -167,7 +167,9 @@ bool target_python_version_from_path(const char *path, char *out, size_t outlen)
 
 		if (sscanf(q, "%d.%d%n", &major, &minor, &n) == 2 && n > 0 && major >= 2 &&
 		    major < 10) {
-			snprintf(out, outlen, "%d.%d", major, minor);
+			/* "3.13t": the free-threaded build's ABI flag, as in
+			 * libpython3.13t.so and python3.13t */
+			snprintf(out, outlen, "%d.%d%s", major, minor, q[n] == 't' ? "t" : "");
 			return true;
 		}
 		p = q;

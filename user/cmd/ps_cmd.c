@@ -356,13 +356,15 @@ static void print_text(const struct ps_state *st, bool verbose, FILE *out)
 			for (int s = 0; s < PM_SOURCE_COUNT; s++)
 				fprintf(out, s == PM_SOURCE_FOOTPRINT ? " %-9s" : " %-8s",
 					pm_source_status_name(pp->cov.status[s]));
-			fprintf(out, " %s (%s)\n", text_str(pp->tp.python.path, b2, sizeof(b2)),
+			fprintf(out, " %s (%s%s)\n", text_str(pp->tp.python.path, b2, sizeof(b2)),
 				pp->tp.python_version[0] ? pp->tp.python_version
-							 : "version unknown");
+							 : "version unknown",
+				pp->cov.free_threaded ? ", mimalloc" : "");
 			if (!verbose)
 				continue;
 			for (int s = 0; s < PM_SOURCE_COUNT; s++) {
-				fprintf(out, "  %7s %-8s %s\n", "", pm_source_name(s),
+				fprintf(out, "  %7s %-8s %s\n", "",
+					probe_coverage__source_name(&pp->cov, s),
 					text_str(pp->cov.detail[s], b3, sizeof(b3)));
 				print_sites(&pp->cov, s, out);
 			}
@@ -402,11 +404,14 @@ static void proc_json(struct jsonw *w, const struct ps_proc *pp, bool verbose)
 	jsonw_string_field(w, "exe", pp->tp.exe);
 	jsonw_string_field(w, "python", pp->tp.python.path);
 	jsonw_string_field(w, "python_version", pp->tp.python_version);
+	/* what is behind PyObject_Malloc: named as the pymalloc source is */
+	jsonw_string_field(w, "allocator",
+			   probe_coverage__source_name(&pp->cov, PM_SOURCE_PYMALLOC));
 	jsonw_uint_field(w, "cgroup_id", pp->tp.cgroup_id);
 	jsonw_name(w, "sources");
 	jsonw_start_object(w);
 	for (int s = 0; s < PM_SOURCE_COUNT; s++) {
-		jsonw_name(w, pm_source_name(s));
+		jsonw_name(w, probe_coverage__source_name(&pp->cov, s));
 		jsonw_start_object(w);
 		jsonw_string_field(w, "status", pm_source_status_name(pp->cov.status[s]));
 		jsonw_string_field(w, "detail", pp->cov.detail[s]);

@@ -144,7 +144,7 @@ double hx_rel_s(const struct view *v, uint64_t t)
 
 bool hx_proc_is_python(const struct ps_proc *p)
 {
-	return (p->python && p->python[0]) || (p->python_version && p->python_version[0]);
+	return ps_proc__is_python(p);
 }
 
 bool hx_coverage_gap(const struct ps_proc *p, const struct ps_source *st)

@@ -47,6 +47,15 @@ enum pm_kind pm_kind_from_name(const char *name)
 	return 0;
 }
 
+const char *pm_python_allocator(const char *python_version)
+{
+	size_t n = python_version ? strlen(python_version) : 0;
+
+	if (!n)
+		return "";
+	return python_version[n - 1] == 't' ? "mimalloc" : "pymalloc";
+}
+
 const char *pm_source_status_name(enum pm_source_status st)
 {
 	switch (st) {

@@ -181,6 +181,10 @@ const char *pm_kind_name(unsigned kind);
 /* Inverse of pm_kind_name; 0 when unknown. */
 enum pm_kind pm_kind_from_name(const char *name);
 const char *pm_source_status_name(enum pm_source_status st);
+/* The allocator behind PyObject_Malloc for a Python version as recorded:
+ * "mimalloc" for a free-threaded build ("3.13t"), "pymalloc" for another
+ * known version, "" when the version is unknown (NULL or ""). */
+const char *pm_python_allocator(const char *python_version);
 /* "mmap", "munmap", "mremap", "brk"; "?" for numbers that are no op. */
 const char *pm_vm_op_name(unsigned op);
 

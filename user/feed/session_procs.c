@@ -51,7 +51,7 @@ static void report_coverage(struct session *s, pid_t pid, bool python, bool said
 
 		rec.src.ts_ns = pm_now_ns();
 		rec.src.pid = pid;
-		rec.src.source = pm_source_name(i);
+		rec.src.source = probe_coverage__source_name(cov, i);
 		rec.src.status = cov->status[i];
 		rec.src.detail = cov->detail[i];
 		ss_emit(s, &rec);
@@ -59,7 +59,8 @@ static void report_coverage(struct session *s, pid_t pid, bool python, bool said
 		if ((!python && i != PM_SOURCE_LIBC && s->nconts) || said_before)
 			continue;
 		if (!s->o.quiet && cov->status[i] != PM_SRC_OFF)
-			fprintf(stderr, "pymac: pid %d: %s: %s: %s\n", pid, pm_source_name(i),
+			fprintf(stderr, "pymac: pid %d: %s: %s: %s\n", pid,
+				probe_coverage__source_name(cov, i),
 				pm_source_status_name(cov->status[i]), cov->detail[i]);
 	}
 	/* An LTO build without debug info: the allocator's counts are partial,

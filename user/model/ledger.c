@@ -184,6 +184,8 @@ static bool lane_note_proc(struct lane *l, const struct proc *p)
 	else if (!l->pub.detail[0] && p->pub.path[0])
 		changed = lg_set_name(l->pub.detail, sizeof(l->pub.detail), p->pub.path);
 	if (p->pub.is_python && !l->pub.interpreter[0]) {
+		lg_set_name(l->pub.allocator, sizeof(l->pub.allocator),
+			    pm_python_allocator(p->pub.python_version));
 		if (p->pub.python_version[0])
 			snprintf(l->pub.interpreter, sizeof(l->pub.interpreter), "python %s",
 				 p->pub.python_version);

@@ -102,10 +102,11 @@ struct lg_lane {
 	char image[LG_NAME_MAX];     /* container image, "" if unknown */
 	char id[72];		     /* container id */
 	char interpreter[LG_NAME_MAX]; /* "python 3.11" of its first Python process, or "" */
-	uint64_t cgroup_id;	       /* 0 for a host lane of a process with none */
-	uint32_t pid;		       /* host lane: its process */
-	uint64_t first_ns;	       /* time of the record that made it */
-	bool ended;		       /* container stopped / process exited */
+	char allocator[12]; /* that process's PyObject_Malloc: "pymalloc", "mimalloc" or "" */
+	uint64_t cgroup_id; /* 0 for a host lane of a process with none */
+	uint32_t pid;	    /* host lane: its process */
+	uint64_t first_ns;  /* time of the record that made it */
+	bool ended;	    /* container stopped / process exited */
 	uint64_t ended_ns;
 	uint32_t pids[LG_PIDS_KEPT]; /* first processes seen in it */
 	size_t npids;		     /* may exceed LG_PIDS_KEPT: how many were seen */

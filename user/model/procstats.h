@@ -66,6 +66,12 @@ struct ps_proc {
 	uint64_t exit_ts;
 };
 
+/* Its PROCESS record names an interpreter or a Python version. */
+static inline bool ps_proc__is_python(const struct ps_proc *p)
+{
+	return (p->python && p->python[0]) || (p->python_version && p->python_version[0]);
+}
+
 /* A container as its CONTAINER records describe it. */
 struct ps_cont {
 	uint64_t cgroup_id;

@@ -98,6 +98,8 @@ int prom__render(FILE *out, const struct timeline *tl, const struct prom_totals 
 		label_value(out, in->detail);
 		fputs(",interpreter=", out);
 		label_value(out, in->interpreter);
+		fputs(",allocator=", out);
+		label_value(out, in->allocator);
 		fprintf(out, ",ended=\"%d\",partial=\"%d\"} 1\n", in->ended, in->partial);
 	}
 

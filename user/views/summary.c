@@ -89,6 +89,14 @@ uint64_t sm_gc_unfinished(const struct ps_proc *p)
 	return starts > dones ? starts - dones : 0;
 }
 
+const char *sm_python_allocator(const struct ps_proc *p)
+{
+	for (size_t i = 0; i < p->nsources; i++)
+		if (strcmp(p->sources[i].name, "mimalloc") == 0)
+			return "mimalloc";
+	return "pymalloc";
+}
+
 const char *sm_lost_kind_name(unsigned k)
 {
 	return k ? pm_kind_name(k) : "unknown";

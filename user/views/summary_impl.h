@@ -48,6 +48,9 @@ uint64_t sm_estimate(uint64_t count, const struct sm_sampling *ps);
 
 const char *sm_gc_source_name(unsigned bits);
 uint64_t sm_gc_unfinished(const struct ps_proc *p);
+/* What is behind PyObject_Malloc in p: "mimalloc" when its coverage names
+ * the source so (a free-threaded build), else "pymalloc". */
+const char *sm_python_allocator(const struct ps_proc *p);
 const char *sm_lost_kind_name(unsigned k);
 static inline bool sm_has_footprint(const struct ps_proc *p)
 {

@@ -177,6 +177,10 @@ static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps
 	jsonw_string_field(w, "exe", p->exe);
 	jsonw_string_field(w, "python", p->python);
 	jsonw_string_field(w, "python_version", p->python_version);
+	if (ps_proc__is_python(p))
+		jsonw_string_field(w, "allocator", sm_python_allocator(p));
+	else
+		jsonw_null_field(w, "allocator");
 	jsonw_uint_field(w, "cgroup_id", p->cgroup_id);
 	if (p->have_lane)
 		jsonw_uint_field(w, "lane", p->lane);

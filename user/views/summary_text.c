@@ -179,7 +179,7 @@ static void print_counts(FILE *out, const struct ps_proc *p, const struct sm_sam
 		/* Zero Python allocator calls is itself worth seeing: it usually
 		 * means the allocator is inlined or was not attached. */
 		if (!p->counts[k] &&
-		    (!pm_kind_is_python_alloc(k) || !source_requested(p, "pymalloc")))
+		    (!pm_kind_is_python_alloc(k) || !source_requested(p, sm_python_allocator(p))))
 			continue;
 		label(out, first ? "events" : "");
 		fprintf(out, "%-12s %*" PRIu64, pm_kind_name(k), w, p->counts[k]);
@@ -306,9 +306,13 @@ static int print_proc_text(const struct procstats *s, FILE *out, const struct ps
 	}
 	print_counts(out, p, procstats__sampled(s) ? &ps : NULL);
 
-	if (source_requested(p, "pymalloc") || p->py_bytes) {
+	if (source_requested(p, sm_python_allocator(p)) || p->py_bytes) {
 		label(out, "requested");
-		fputs("python allocator ", out);
+		/* named when it is not pymalloc (free-threaded builds) */
+		if (strcmp(sm_python_allocator(p), "pymalloc"))
+			fprintf(out, "python allocator (%s) ", sm_python_allocator(p));
+		else
+			fputs("python allocator ", out);
 		print_bytes(out, p->py_bytes);
 		if (procstats__sampled(s) && ps.scale > 0) {
 			fputs(" in the windows; estimate ", out);
