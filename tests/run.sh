@@ -24,6 +24,7 @@ SAN_TESTS=(
 	tests/integration/test_faults.py
 	tests/integration/test_exports.py
 	tests/integration/test_live.py
+	tests/integration/test_metrics_server.py
 )
 
 # run_unit DIR: every cmocka binary in DIR/tests

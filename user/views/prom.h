@@ -3,7 +3,7 @@
  * `pymac live --prometheus ADDR:PORT`: /metrics in Prometheus' text
  * exposition format (version 0.0.4), per lane of the timeline model.
  *
- * A thread accepts and answers connections; the page itself is rendered by
+ * A thread (prom_server.c) answers connections; the page itself is rendered by
  * the thread that owns the model, in prom__serve(), which the live loop
  * calls on every turn (at most 50 ms apart). A scrape waits for that turn,
  * so the model is never read by two threads at once.
