@@ -108,6 +108,7 @@ TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model/export_series.o export/export_chrome.o export/export_csv.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 TEST_OBJS_test_sites := attach/sites.o
 TEST_OBJS_test_footprint := model/footprint.o
+TEST_OBJS_test_outfile := util/outfile.o
 TEST_OBJS_test_ledger := feed/record.o model/ledger.o model/ledger_books.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
