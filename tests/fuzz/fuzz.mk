@@ -20,9 +20,9 @@ FUZZ_LIBS_trace := -lz
 FUZZ_SRCS_elf := attach/elf_inspect attach/elf_notes attach/elf_dwarf attach/elf_code attach/elf_tables attach/sites attach/pycode
 FUZZ_LIBS_elf := -lelf -ldw -lcapstone
 FUZZ_SRCS_procmaps := attach/procmaps util/fileio
-FUZZ_SRCS_containers := attach/containers util/fileio
+FUZZ_SRCS_containers := attach/containers attach/containers_json attach/containers_docker attach/containers_cgroup2 util/fileio
 FUZZ_LIBS_containers := -ljson-c
-FUZZ_SRCS_cgroup := attach/containers util/fileio
+FUZZ_SRCS_cgroup := attach/containers attach/containers_cgroup2 util/fileio
 FUZZ_LIBS_cgroup := -ljson-c
 
 FUZZ_SRCS_record := feed/consumer feed/record model/ledger model/ledger_books model/timeline model/procstats model/export_series model/intern model/pidindex model/footprint util/hashmap util/json views/summary views/summary_text views/summary_json

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The containers piece's insides (attach/containers.h), shared by
+ * containers.c (cgroup path shapes: which container a process is in),
+ * containers_json.c (Docker's JSON documents), containers_docker.c (asking
+ * Docker: the Engine API, then config.v2.json files) and
+ * containers_cgroup2.c (cgroup v2 ids, paths and pids). Not for other pieces.
+ */
+#ifndef PYMAC_CONTAINERS_IMPL_H
+#define PYMAC_CONTAINERS_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "attach/containers.h"
+
+/* Is s[0..len) a full container id (CONTAINER_ID_LEN lowercase hex digits)? */
+bool ct_is_hex_id(const char *s, size_t len);
+/* Read a small file whole; NUL-terminated, malloc'ed; never through a link. */
+int ct_read_file(const char *path, size_t max, char **out, size_t *outlen);
+
+#endif /* PYMAC_CONTAINERS_IMPL_H */

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Docker's JSON documents: the Engine API's answers to GET
+ * /containers/<id>/json and GET /containers/json, and config.v2.json files,
+ * parsed into struct container_info. Pure: the input is only read.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "attach/containers_impl.h"
+
+#define JSON_DEPTH_MAX 32
+
+static struct json_object *json__parse(const char *buf, size_t len, int *err)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	size_t end;
+
+	*err = 0;
+	if (len > CONTAINER_JSON_MAX || len > INT_MAX) {
+		*err = -E2BIG;
+		return NULL;
+	}
+	/* json-c would stop at a NUL and leave the rest unread. */
+	if (!len || memchr(buf, '\0', len)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+	if (!tok) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		*err = -EINVAL;
+		return NULL;
+	}
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	for (; end < len; end++) {
+		if (!isspace((unsigned char)buf[end])) {
+			json_object_put(obj);
+			*err = -EINVAL;
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+/* Member of an object with the expected type; NULL if absent or JSON null. */
+static int json__member(struct json_object *o, const char *key, enum json_type type,
+			struct json_object **out)
+{
+	struct json_object *m;
+
+	*out = NULL;
+	if (!o || !json_object_object_get_ex(o, key, &m) || !m)
+		return 0;
+	if (!json_object_is_type(m, type))
+		return -EINVAL;
+	*out = m;
+	return 0;
+}
+
+/* Copy a JSON string: no NUL or control characters, must fit. */
+static int json__copy_string(struct json_object *s, char *out, size_t outlen)
+{
+	const char *v = json_object_get_string(s);
+	int len = json_object_get_string_len(s);
+
+	if (!v || len < 0)
+		return -EINVAL;
+	for (int i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return -EINVAL;
+	if ((size_t)len >= outlen)
+		return -ENAMETOOLONG;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int json__string_member(struct json_object *o, const char *key, char *out, size_t outlen,
+			       bool required)
+{
+	struct json_object *s;
+	int err;
+
+	out[0] = '\0';
+	err = json__member(o, key, json_type_string, &s);
+	if (err)
+		return err;
+	if (!s)
+		return required ? -EINVAL : 0;
+	return json__copy_string(s, out, outlen);
+}
+
+static int info__set_id(struct container_info *info, const char *id)
+{
+	if (!ct_is_hex_id(id, strlen(id)))
+		return -EINVAL;
+	memcpy(info->id, id, CONTAINER_ID_LEN + 1);
+	info->runtime = CONTAINER_DOCKER;
+	return 0;
+}
+
+/* Docker stores names with a leading '/'. */
+static int info__set_name(struct container_info *info, const char *name)
+{
+	if (*name == '/')
+		name++;
+	if (!*name || strchr(name, '/'))
+		return -EINVAL;
+	memmove(info->name, name, strlen(name) + 1);
+	return 0;
+}
+
+static int info__labels(struct json_object *labels, struct container_info *info)
+{
+	int err;
+
+	err = json__string_member(labels, "com.docker.compose.project", info->project,
+				  sizeof(info->project), false);
+	if (!err)
+		err = json__string_member(labels, "com.docker.compose.service", info->service,
+					  sizeof(info->service), false);
+	return err;
+}
+
+static int info__from_inspect(struct json_object *root, struct container_info *info)
+{
+	struct json_object *config, *labels, *state, *running, *pid;
+	char id[CONTAINER_ID_LEN + 2];
+	int64_t p;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (!json_object_is_type(root, json_type_object))
+		return -EINVAL;
+	/* The Engine API says "Id", config.v2.json says "ID". */
+	err = json__string_member(root, "Id", id, sizeof(id), false);
+	if (!err && !id[0])
+		err = json__string_member(root, "ID", id, sizeof(id), true);
+	if (err)
+		return err == -ENAMETOOLONG ? -EINVAL : err;
+	err = info__set_id(info, id);
+	if (err)
+		return err;
+	err = json__string_member(root, "Name", info->name, sizeof(info->name), true);
+	if (!err)
+		err = info__set_name(info, info->name);
+	if (err)
+		return err;
+
+	err = json__member(root, "Config", json_type_object, &config);
+	if (!err)
+		err = json__string_member(config, "Image", info->image, sizeof(info->image), false);
+	if (!err)
+		err = json__member(config, "Labels", json_type_object, &labels);
+	if (!err)
+		err = info__labels(labels, info);
+	if (!err)
+		err = json__member(root, "State", json_type_object, &state);
+	if (!err)
+		err = json__member(state, "Running", json_type_boolean, &running);
+	if (!err)
+		err = json__member(state, "Pid", json_type_int, &pid);
+	if (err)
+		return err;
+	info->running = running && json_object_get_boolean(running);
+	if (pid) {
+		p = json_object_get_int64(pid);
+		if (p < 0 || p > INT_MAX)
+			return -EINVAL;
+		info->pid = info->running ? (pid_t)p : 0;
+	}
+	return 0;
+}
+
+int container_info__parse_inspect(const char *json, size_t len, struct container_info *info)
+{
+	struct json_object *root;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	root = json__parse(json, len, &err);
+	if (!root)
+		return err;
+	err = info__from_inspect(root, info);
+	json_object_put(root);
+	if (err)
+		memset(info, 0, sizeof(*info));
+	return err;
+}
+
+static int info__from_summary(struct json_object *o, struct container_info *info)
+{
+	struct json_object *names, *labels, *first;
+	char id[CONTAINER_ID_LEN + 2], state[32];
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (!json_object_is_type(o, json_type_object))
+		return -EINVAL;
+	err = json__string_member(o, "Id", id, sizeof(id), true);
+	if (err)
+		return err == -ENAMETOOLONG ? -EINVAL : err;
+	err = info__set_id(info, id);
+	if (!err)
+		err = json__member(o, "Names", json_type_array, &names);
+	if (err)
+		return err;
+	if (!names || json_object_array_length(names) < 1)
+		return -EINVAL;
+	first = json_object_array_get_idx(names, 0);
+	if (!json_object_is_type(first, json_type_string))
+		return -EINVAL;
+	err = json__copy_string(first, info->name, sizeof(info->name));
+	if (!err)
+		err = info__set_name(info, info->name);
+	if (!err)
+		err = json__string_member(o, "Image", info->image, sizeof(info->image), false);
+	if (!err)
+		err = json__member(o, "Labels", json_type_object, &labels);
+	if (!err)
+		err = info__labels(labels, info);
+	if (!err)
+		err = json__string_member(o, "State", state, sizeof(state), false);
+	if (err)
+		return err;
+	info->running = !strcmp(state, "running");
+	return 0;
+}
+
+int container_info__parse_list(const char *json, size_t len, struct container_info **out, size_t *n)
+{
+	struct json_object *root;
+	struct container_info *v = NULL;
+	size_t cnt;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	root = json__parse(json, len, &err);
+	if (!root)
+		return err;
+	if (!json_object_is_type(root, json_type_array)) {
+		json_object_put(root);
+		return -EINVAL;
+	}
+	cnt = json_object_array_length(root);
+	if (cnt > CONTAINER_LIST_MAX) {
+		json_object_put(root);
+		return -E2BIG;
+	}
+	if (cnt) {
+		v = calloc(cnt, sizeof(*v));
+		if (!v) {
+			json_object_put(root);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		err = info__from_summary(json_object_array_get_idx(root, i), &v[i]);
+		if (err) {
+			free(v);
+			json_object_put(root);
+			return err;
+		}
+	}
+	json_object_put(root);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
