@@ -17,6 +17,8 @@
 #include "attach/containers_impl.h"
 
 #define CGROUP_WALK_DEPTH 32
+/* a cgroup's directory or a file in it, on the host */
+#define CGROUP_FULL_MAX (PATH_MAX + CONTAINER_CGPATH_MAX + 16)
 
 int cgroup2__mount_from_mountinfo(const char *text, size_t len, char *out, size_t outlen)
 {
@@ -132,19 +134,36 @@ static bool cgpath__valid(const char *cgpath)
 	return true;
 }
 
-int cgroup2__id_of_path(const char *cgpath, uint64_t *id)
+/*
+ * Where cgroup cgpath is on the host: its directory under the cgroup2
+ * mount, or the file named file (if not NULL) in it. 0, -EINVAL (not a
+ * valid cgroup path), or the mount's error.
+ */
+static int cgroup2__host_path(const char *cgpath, const char *file, char *out, size_t outlen)
 {
-	char mnt[PATH_MAX], full[PATH_MAX + CONTAINER_CGPATH_MAX];
-	struct stat st;
+	char mnt[PATH_MAX];
 	int err;
 
-	*id = 0;
 	if (!cgpath__valid(cgpath))
 		return -EINVAL;
 	err = cgroup2__mount(mnt, sizeof(mnt));
 	if (err)
 		return err;
-	snprintf(full, sizeof(full), "%s%s", mnt, cgpath);
+	snprintf(out, outlen, "%s%s%s%s", mnt, strcmp(cgpath, "/") ? cgpath : "", file ? "/" : "",
+		 file ? file : "");
+	return 0;
+}
+
+int cgroup2__id_of_path(const char *cgpath, uint64_t *id)
+{
+	char full[CGROUP_FULL_MAX];
+	struct stat st;
+	int err;
+
+	*id = 0;
+	err = cgroup2__host_path(cgpath, NULL, full, sizeof(full));
+	if (err)
+		return err;
 	if (stat(full, &st))
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -222,18 +241,16 @@ int cgroup2__path_of_id(uint64_t id, char *out, size_t outlen)
 	}
 	return cgroup2__walk(fd, id, 0, out, outlen, 0);
 }
+
 int cgroup2__populated(const char *cgpath)
 {
-	char mnt[PATH_MAX], full[PATH_MAX + CONTAINER_CGPATH_MAX + 16], *text, *p;
+	char full[CGROUP_FULL_MAX], *text, *p;
 	size_t len;
 	int err;
 
-	if (!cgpath__valid(cgpath))
-		return -EINVAL;
-	err = cgroup2__mount(mnt, sizeof(mnt));
+	err = cgroup2__host_path(cgpath, "cgroup.events", full, sizeof(full));
 	if (err)
 		return err;
-	snprintf(full, sizeof(full), "%s%s/cgroup.events", mnt, strcmp(cgpath, "/") ? cgpath : "");
 	err = ct_read_file(full, 64 << 10, &text, &len);
 	if (err)
 		return err;
@@ -312,18 +329,15 @@ static int cgroup2__collect_pids(int dfd, int depth, pid_t **pids, size_t *n, si
 
 int cgroup2__pids(const char *cgpath, pid_t **pids, size_t *n)
 {
-	char mnt[PATH_MAX], full[PATH_MAX + CONTAINER_CGPATH_MAX];
+	char full[CGROUP_FULL_MAX];
 	size_t cap = 0;
 	int err, dfd;
 
 	*pids = NULL;
 	*n = 0;
-	if (!cgpath__valid(cgpath))
-		return -EINVAL;
-	err = cgroup2__mount(mnt, sizeof(mnt));
+	err = cgroup2__host_path(cgpath, NULL, full, sizeof(full));
 	if (err)
 		return err;
-	snprintf(full, sizeof(full), "%s%s", mnt, strcmp(cgpath, "/") ? cgpath : "");
 	dfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;

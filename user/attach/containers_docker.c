@@ -161,6 +161,23 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
+/*
+ * After a send or recv on the nonblocking socket returned r: 0 (r is the
+ * bytes moved), 1 to try again once the socket is ready (it was not, or a
+ * signal came), or -errno (-ETIMEDOUT past the deadline).
+ */
+static int io__again(ssize_t r, int fd, short events, long long deadline)
+{
+	int err;
+
+	if (r >= 0)
+		return 0;
+	if (errno != EAGAIN && errno != EINTR)
+		return -errno;
+	err = wait_fd(fd, events, deadline);
+	return err ? err : 1;
+}
+
 static bool engine_path__valid(const char *path)
 {
 	size_t n = strnlen(path, 512);
@@ -206,17 +223,11 @@ int container_engine__get(const char *path, int *status, char **body, size_t *bo
 	while (off < reqlen) {
 		ssize_t w = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 
-		if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			err = wait_fd(fd, POLLOUT, deadline);
-			if (err)
-				goto out;
-			continue;
-		}
-		if (w < 0) {
-			err = -errno;
+		err = io__again(w, fd, POLLOUT, deadline);
+		if (err < 0)
 			goto out;
-		}
-		off += w;
+		if (!err)
+			off += w;
 	}
 	for (;;) {
 		ssize_t r;
@@ -237,16 +248,11 @@ int container_engine__get(const char *path, int *status, char **body, size_t *bo
 			buf = nb;
 		}
 		r = recv(fd, buf + len, cap - len - 1, 0);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-			err = wait_fd(fd, POLLIN, deadline);
-			if (err)
-				goto out;
-			continue;
-		}
-		if (r < 0) {
-			err = -errno;
+		err = io__again(r, fd, POLLIN, deadline);
+		if (err < 0)
 			goto out;
-		}
+		if (err)
+			continue;
 		if (!r)
 			break;
 		len += r;
