@@ -30,8 +30,7 @@ void pr_pool_vars__find(struct pool_vars *pv, const struct elf_file *ef, const s
 		pv->radix = elf_file__find_object(files[i], "arena_map_root", &radix) == 0;
 	}
 	if (!pv->found)
-		snprintf(pv->why, sizeof(pv->why),
-			 "no symbol of pymalloc's arenas");
+		snprintf(pv->why, sizeof(pv->why), "no symbol of pymalloc's arenas");
 }
 
 static int collect_site(void *ctx, const struct elf_site *site)
@@ -331,119 +330,88 @@ static struct site_needs loc_needs(const struct elf_site_query *q,
 	return nd;
 }
 
-/* Attach every site of the functions in [from, to] of dwarf_fn. */
-void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
-			   struct dwarf_info *di, int from, int to, struct site_tally *t)
+/*
+ * Where site s is probed: its arguments' locations (loc), its file offset
+ * and address, moved to the cheapest instruction that still sees the
+ * arguments as at the copy's entry (sites.h) when sf is there. 0, or -1
+ * with the site tallied as not probed.
+ */
+static int site_place(struct elf_file *ef, const struct site_file *sf, const struct elf_site *s,
+		      long loc[ELF_SITE_MAX_ARGS], uint64_t *off, uint64_t *pc,
+		      struct site_tally *t)
 {
-	int slot = from <= DF_FREE && to >= DF_REALLOC && p->pool_sizes != POOL_SIZES_OFF
-		       ? pr_pool_slot(p, &di->pool)
-		       : 0;
+	const struct elf_site_query *q = &dwarf_queries[s->func];
+	enum pm_kind kind = dwarf_kinds[s->func];
 
-	/* alloc, free, dealloc: the programs of inlined sites */
-	struct site_batch batch[3] = {};
+	for (int a = 0; a < ELF_SITE_MAX_ARGS && q->args[a]; a++)
+		if ((loc[a] = pr_loc_encode(&s->args[a])) < 0)
+			break;
+	if (loc[0] < 0 || loc[1] < 0) {
+		t->unlocated++;
+		tally_note(t, q->name, s->pc,
+			   s->why ? s->why : "argument out of the encodable range");
+		return -1;
+	}
+	if (elf_file__vaddr_to_offset(ef, s->pc, off)) {
+		t->failed++;
+		tally_note(t, q->name, s->pc, "address outside the file");
+		return -1;
+	}
+	*pc = s->pc;
+	if (sf) {
+		struct site_needs nd = loc_needs(
+		    q, loc, !s->inlined && !pm_kind_is_free(kind) && kind != PM_PY_DEALLOC);
+		struct site_choice sc;
+
+		if (site_file__choose(sf, s->pc, *off, &nd, &sc) == 0) {
+			*pc += sc.delta;
+			*off = sc.offset;
+			t->emulated += sc.cost == SITE_EMULATED;
+		}
+	}
+	return 0;
+}
+
+/* A site of a function's out-of-line copy, which is entered (and, for an
+ * allocation, returns: its block's address is known). 0 or -errno. */
+static int attach_outline_site(struct probes *p, const char *path, enum pm_kind kind, uint64_t off,
+			       uint64_t cookie)
+{
+	int err;
+
+	if (kind == PM_PY_DEALLOC)
+		return pr_attach_uprobe(p, PROG(p, pm_dealloc), path, off, cookie, false);
+	if (pm_kind_is_free(kind))
+		return pr_attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
+	err = pr_attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
+	if (!err)
+		err = pr_attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
+				       true);
+	return err;
+}
+
+/* The inlined sites gathered for each program (alloc, free, dealloc): one
+ * uprobe_multi link each, else one link per site. The batches are freed. */
+static void attach_batches(struct probes *p, const char *path, struct site_batch batch[3],
+			   struct site_tally *t)
+{
 	struct bpf_program *multi_prog[3] = {PROG(p, pm_alloc_site_m), PROG(p, pm_free_m),
 					     PROG(p, pm_dealloc_m)};
 	struct bpf_program *one_prog[3] = {PROG(p, pm_alloc_site), PROG(p, pm_free_enter),
 					   PROG(p, pm_dealloc)};
 
-	struct site_file *sf;
-
-	/* read once per binary, for both families */
-	if (p->choose_sites && !di->sf_tried) {
-		di->sf_tried = true;
-		di->sf = site_file__open(b->host_path);
-	}
-	sf = di->sf;
-
-	memset(t, 0, sizeof(*t));
-	for (size_t i = 0; i < di->n; i++) {
-		const struct elf_site *s = &di->sites[i];
-		const struct elf_site_query *q = &dwarf_queries[s->func];
-		enum pm_kind kind = dwarf_kinds[s->func];
-		long loc[ELF_SITE_MAX_ARGS] = {0, 0};
-		uint64_t off;
-		int err = 0;
-
-		if (s->func < from || s->func > to)
-			continue;
-		t->sites++;
-		for (int a = 0; a < ELF_SITE_MAX_ARGS && q->args[a]; a++)
-			if ((loc[a] = pr_loc_encode(&s->args[a])) < 0)
-				break;
-		if (loc[0] < 0 || loc[1] < 0) {
-			t->unlocated++;
-			tally_note(t, q->name, s->pc,
-				   s->why ? s->why : "argument out of the encodable range");
-			continue;
-		}
-		if (elf_file__vaddr_to_offset(ef, s->pc, &off)) {
-			t->failed++;
-			tally_note(t, q->name, s->pc, "address outside the file");
-			continue;
-		}
-		/* the cheapest instruction that still sees the arguments as at
-		 * the copy's entry (sites.h) */
-		uint64_t pc = s->pc;
-
-		if (sf) {
-			struct site_needs nd = loc_needs(
-			    q, loc, !s->inlined && !pm_kind_is_free(kind) && kind != PM_PY_DEALLOC);
-			struct site_choice sc;
-
-			if (site_file__choose(sf, s->pc, off, &nd, &sc) == 0) {
-				pc += sc.delta;
-				off = sc.offset;
-				t->emulated += sc.cost == SITE_EMULATED;
-			}
-		}
-		bool sized;
-		uint64_t cookie =
-		    pr_pool_cookie(kind, loc[0], loc[1], slot, di->pool.arenas, pc, &sized);
-
-		t->sized += sized;
-		if (s->inlined) {
-			int bi = kind == PM_PY_DEALLOC ? 2 : pm_kind_is_free(kind) ? 1 : 0;
-
-			if (pr_batch_add(&batch[bi], off, cookie, s) == 0)
-				continue;
-			err = -ENOMEM;
-		} else if (kind == PM_PY_DEALLOC)
-			err = pr_attach_uprobe(p, PROG(p, pm_dealloc), b->host_path, off, cookie,
-					       false);
-		else if (pm_kind_is_free(kind))
-			err = pr_attach_uprobe(p, PROG(p, pm_free_enter), b->host_path, off, cookie,
-					       false);
-		else if (s->inlined)
-			err = pr_attach_uprobe(p, PROG(p, pm_alloc_site), b->host_path, off, cookie,
-					       false);
-		else {
-			/* an out-of-line copy returns: its block's address is known */
-			err = pr_attach_uprobe(p, PROG(p, pm_alloc_enter), b->host_path, off,
-					       cookie, false);
-			if (!err)
-				err = pr_attach_uprobe(p, PROG(p, pm_alloc_exit), b->host_path, off,
-						       PM_COOKIE(kind, 0, 0), true);
-		}
-		if (err) {
-			t->failed++;
-			tally_note(t, q->name, s->pc, strerror(-err));
-			continue;
-		}
-		t->attached++;
-		t->per_fn[s->func]++;
-	}
 	for (int bi = 0; bi < 3; bi++) {
 		struct site_batch *sb = &batch[bi];
 		int err;
 
 		if (!sb->n)
 			continue;
-		err = pr_attach_batch(p, multi_prog[bi], b->host_path, sb);
+		err = pr_attach_batch(p, multi_prog[bi], path, sb);
 		for (size_t i = 0; i < sb->n; i++) {
 			const struct elf_site *s = sb->sites[i];
 			/* without a multi link: one link per site */
-			int e = err ? pr_attach_uprobe(p, one_prog[bi], b->host_path,
-						       sb->offsets[i], sb->cookies[i], false)
+			int e = err ? pr_attach_uprobe(p, one_prog[bi], path, sb->offsets[i],
+						       sb->cookies[i], false)
 				    : 0;
 
 			if (e) {
@@ -457,6 +425,60 @@ void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct t
 		}
 		pr_batch_free(sb);
 	}
+}
+
+/* Attach every site of the functions in [from, to] of dwarf_fn. */
+void pr_attach_dwarf_sites(struct probes *p, struct elf_file *ef, const struct target_binary *b,
+			   struct dwarf_info *di, int from, int to, struct site_tally *t)
+{
+	int slot = from <= DF_FREE && to >= DF_REALLOC && p->pool_sizes != POOL_SIZES_OFF
+		       ? pr_pool_slot(p, &di->pool)
+		       : 0;
+	/* alloc, free, dealloc: the inlined sites of each program */
+	struct site_batch batch[3] = {};
+	struct site_file *sf;
+
+	/* read once per binary, for both families */
+	if (p->choose_sites && !di->sf_tried) {
+		di->sf_tried = true;
+		di->sf = site_file__open(b->host_path);
+	}
+	sf = di->sf;
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < di->n; i++) {
+		const struct elf_site *s = &di->sites[i];
+		enum pm_kind kind = dwarf_kinds[s->func];
+		long loc[ELF_SITE_MAX_ARGS] = {0, 0};
+		uint64_t off, pc, cookie;
+		bool sized;
+		int err;
+
+		if (s->func < from || s->func > to)
+			continue;
+		t->sites++;
+		if (site_place(ef, sf, s, loc, &off, &pc, t))
+			continue;
+		cookie = pr_pool_cookie(kind, loc[0], loc[1], slot, di->pool.arenas, pc, &sized);
+		t->sized += sized;
+		if (s->inlined) {
+			int bi = kind == PM_PY_DEALLOC ? 2 : pm_kind_is_free(kind) ? 1 : 0;
+
+			if (pr_batch_add(&batch[bi], off, cookie, s) == 0)
+				continue;
+			err = -ENOMEM;
+		} else {
+			err = attach_outline_site(p, b->host_path, kind, off, cookie);
+		}
+		if (err) {
+			t->failed++;
+			tally_note(t, dwarf_queries[s->func].name, s->pc, strerror(-err));
+			continue;
+		}
+		t->attached++;
+		t->per_fn[s->func]++;
+	}
+	attach_batches(p, b->host_path, batch, t);
 }
 
 /*
