@@ -104,14 +104,6 @@ static int open_at(pid_t pid, const char *path)
 	return fd < 0 && pid <= 0 ? -errno : fd;
 }
 
-static struct elf_file *open_fd(int fd)
-{
-	char p[64];
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	return elf_file__open(p);
-}
-
 /* A candidate is the debug file of the binary when it holds DWARF and
  * the binary's build-id (if the binary has one). */
 static bool candidate_ok(const struct elf_file *dbg, const char *want_id)
@@ -125,10 +117,25 @@ static bool candidate_ok(const struct elf_file *dbg, const char *want_id)
 	return elf_file__build_id(dbg, id, sizeof(id)) == 0 && strcmp(id, want_id) == 0;
 }
 
+/* The file open on fd, which is closed, if it is a candidate; else NULL. */
+static struct elf_file *open_candidate(int fd, const char *want_id)
+{
+	struct elf_file *dbg;
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	dbg = elf_file__open(p);
+	close(fd);
+	if (dbg && !candidate_ok(dbg, want_id)) {
+		elf_file__close(dbg);
+		dbg = NULL;
+	}
+	return dbg;
+}
+
 static struct elf_file *try_build_id(pid_t pid, const char *dir, const char *id)
 {
 	char path[PATH_MAX];
-	struct elf_file *dbg;
 	int fd;
 
 	if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", dir, id, id + 2) >=
@@ -137,18 +144,11 @@ static struct elf_file *try_build_id(pid_t pid, const char *dir, const char *id)
 	fd = open_at(pid, path);
 	if (fd < 0)
 		return NULL;
-	dbg = open_fd(fd);
-	close(fd);
-	if (dbg && !candidate_ok(dbg, id)) {
-		elf_file__close(dbg);
-		dbg = NULL;
-	}
-	return dbg;
+	return open_candidate(fd, id);
 }
 
 static struct elf_file *try_debuglink(pid_t pid, const char *path, uint32_t crc, const char *id)
 {
-	struct elf_file *dbg;
 	unsigned int got;
 	int fd = open_at(pid, path);
 
@@ -158,13 +158,7 @@ static struct elf_file *try_debuglink(pid_t pid, const char *path, uint32_t crc,
 		close(fd);
 		return NULL;
 	}
-	dbg = open_fd(fd);
-	close(fd);
-	if (dbg && !candidate_ok(dbg, id)) {
-		elf_file__close(dbg);
-		dbg = NULL;
-	}
-	return dbg;
+	return open_candidate(fd, id);
 }
 
 static struct elf_file *try_debuginfod(const char *id, char *path, size_t len)
@@ -183,12 +177,7 @@ static struct elf_file *try_debuginfod(const char *id, char *path, size_t len)
 	/* length 0: the id is given as a hex string */
 	fd = debuginfod_find_debuginfo(c, (const unsigned char *)id, 0, &got);
 	if (fd >= 0) {
-		dbg = open_fd(fd);
-		close(fd);
-		if (dbg && !candidate_ok(dbg, id)) {
-			elf_file__close(dbg);
-			dbg = NULL;
-		}
+		dbg = open_candidate(fd, id);
 		snprintf(path, len, "%s", got ? got : "?");
 	}
 	free(got);
