@@ -72,11 +72,7 @@ void pr_replay_plan(struct probes *p, const struct attached_binary *plan, const 
 
 		if (!st->prog && !p->dry)
 			continue;
-		if (st->mcnt)
-			err = pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt);
-		else
-			err =
-			    pr_uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
+		err = pr_step_link(p, st, path);
 		/* the process may be gone already; the others are unaffected */
 		if (err && getenv("PYMAC_DEBUG"))
 			fprintf(stderr, "pymac: %s for pid %d: %s\n", path, p->cur_pid,

@@ -246,29 +246,10 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 int pr_attach_batch(struct probes *p, struct bpf_program *prog, const char *path,
 		    const struct site_batch *sb)
 {
-	int err = pr_multi_link(p, prog, path, sb->offsets, sb->cookies, sb->n);
-	struct plan_step *st;
+	struct plan_step want = {
+	    .prog = prog, .moffs = sb->offsets, .mcookies = sb->cookies, .mcnt = sb->n};
 
-	if (err)
-		return err;
-	st = pr_plan_add(p);
-	if (st) {
-		st->prog = prog;
-		st->moffs = malloc(sb->n * sizeof(*st->moffs));
-		st->mcookies = malloc(sb->n * sizeof(*st->mcookies));
-		if (st->moffs && st->mcookies) {
-			memcpy(st->moffs, sb->offsets, sb->n * sizeof(*st->moffs));
-			memcpy(st->mcookies, sb->cookies, sb->n * sizeof(*st->mcookies));
-			st->mcnt = sb->n;
-		} else {
-			/* not replayable: this step will be missing for other pids */
-			free(st->moffs);
-			free(st->mcookies);
-			st->moffs = st->mcookies = NULL;
-			st->prog = NULL;
-		}
-	}
-	return 0;
+	return pr_attach_step(p, path, &want);
 }
 
 /*

@@ -506,22 +506,52 @@ int pr_uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 	return pr_add_link(p, l);
 }
 
-int pr_attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path, uint64_t offset,
-		     uint64_t cookie, bool retprobe)
+int pr_step_link(struct probes *p, const struct plan_step *st, const char *path)
 {
-	int err = pr_uprobe_link(p, prog, path, offset, cookie, retprobe);
+	if (st->mcnt)
+		return pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt);
+	return pr_uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
+}
+
+/* *st = *want, with its own copy of want's sites. 0 or -ENOMEM. */
+static int plan_step__copy(struct plan_step *st, const struct plan_step *want)
+{
+	*st = *want;
+	if (!want->mcnt)
+		return 0;
+	st->moffs = malloc(want->mcnt * sizeof(*st->moffs));
+	st->mcookies = malloc(want->mcnt * sizeof(*st->mcookies));
+	if (!st->moffs || !st->mcookies) {
+		free(st->moffs);
+		free(st->mcookies);
+		return -ENOMEM;
+	}
+	memcpy(st->moffs, want->moffs, want->mcnt * sizeof(*st->moffs));
+	memcpy(st->mcookies, want->mcookies, want->mcnt * sizeof(*st->mcookies));
+	return 0;
+}
+
+int pr_attach_step(struct probes *p, const char *path, const struct plan_step *want)
+{
+	int err = pr_step_link(p, want, path);
 	struct plan_step *st;
 
 	if (err)
 		return err;
 	st = pr_plan_add(p);
-	if (st) {
-		st->prog = prog;
-		st->offset = offset;
-		st->cookie = cookie;
-		st->retprobe = retprobe;
-	}
+	/* not replayable: this step will be missing for other pids */
+	if (st && plan_step__copy(st, want))
+		memset(st, 0, sizeof(*st));
 	return 0;
+}
+
+int pr_attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path, uint64_t offset,
+		     uint64_t cookie, bool retprobe)
+{
+	struct plan_step want = {
+	    .prog = prog, .offset = offset, .cookie = cookie, .retprobe = retprobe};
+
+	return pr_attach_step(p, path, &want);
 }
 
 void pr_set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_status st,

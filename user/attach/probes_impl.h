@@ -219,6 +219,12 @@ int pr_uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 		   uint64_t cookie, bool retprobe);
 int pr_attach_uprobe(struct probes *p, struct bpf_program *prog, const char *path, uint64_t offset,
 		     uint64_t cookie, bool retprobe);
+/* The links of one step on path, for the process being attached: a
+ * uprobe_multi link when it has sites (mcnt), else a uprobe. 0 or -errno. */
+int pr_step_link(struct probes *p, const struct plan_step *st, const char *path);
+/* Link step want on path and keep it in the plan of the file being
+ * planned, to replay it for its other processes. 0 or -errno. */
+int pr_attach_step(struct probes *p, const char *path, const struct plan_step *want);
 void pr_set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_status st,
 		const char *fmt, ...);
 uint64_t pr_choose_site(struct probes *p, const char *path, const struct elf_func *f,
