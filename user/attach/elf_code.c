@@ -12,6 +12,7 @@
  * meets every instruction of the function.
  */
 #include "attach/elf_impl.h"
+#include "attach/sites.h"
 
 /* Bounds on what one search looks at: the size of one function (CPython's
  * largest, the bytecode loop, is ~200 KiB); CODE_MAX_FUNCS (elf_impl.h) the
@@ -393,25 +394,6 @@ int elf_file__referrers_from(struct elf_file *ef, const uint64_t *roots, int nro
 	return found;
 }
 
-/* capstone's 64-bit general registers as DWARF numbers; -1 for others */
-static int cs_reg_dwarf(x86_reg r)
-{
-	static const struct {
-		x86_reg cs;
-		int dwarf;
-	} map[] = {
-	    {X86_REG_RAX, 0},  {X86_REG_RDX, 1},  {X86_REG_RCX, 2},  {X86_REG_RBX, 3},
-	    {X86_REG_RSI, 4},  {X86_REG_RDI, 5},  {X86_REG_RBP, 6},  {X86_REG_RSP, 7},
-	    {X86_REG_R8, 8},   {X86_REG_R9, 9},	  {X86_REG_R10, 10}, {X86_REG_R11, 11},
-	    {X86_REG_R12, 12}, {X86_REG_R13, 13}, {X86_REG_R14, 14}, {X86_REG_R15, 15},
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].cs == r)
-			return map[i].dwarf;
-	return -1;
-}
-
 struct slot_scan {
 	int32_t disp;
 	uint64_t skip_lo, skip_hi, last;
@@ -431,7 +413,7 @@ static int slot_insn(struct code_walk *w, const cs_insn *in, void *ctx)
 	if ((in->id != X86_INS_CALL && in->id != X86_INS_JMP) || x->op_count != 1 ||
 	    op->type != X86_OP_MEM || op->mem.index != X86_REG_INVALID ||
 	    op->mem.segment != X86_REG_INVALID || op->mem.disp != ss->disp ||
-	    (reg = cs_reg_dwarf(op->mem.base)) < 0 || reg == 7 ||
+	    (reg = x86_gpr64_dwarf(op->mem.base)) < 0 || reg == 7 ||
 	    (in->address >= ss->skip_lo && in->address < ss->skip_hi) || in->address <= ss->last)
 		return 0;
 	ss->last = in->address;
@@ -598,8 +580,8 @@ static bool reg_store(const cs_insn *in, int *src, int *base, int64_t *disp)
 	    x->operands[0].mem.index != X86_REG_INVALID ||
 	    x->operands[0].mem.segment != X86_REG_INVALID)
 		return false;
-	*src = cs_reg_dwarf(x->operands[1].reg);
-	*base = cs_reg_dwarf(x->operands[0].mem.base);
+	*src = x86_gpr64_dwarf(x->operands[1].reg);
+	*base = x86_gpr64_dwarf(x->operands[0].mem.base);
 	*disp = x->operands[0].mem.disp;
 	return *src >= 0 && *base >= 0 && *base != 7;
 }

@@ -670,13 +670,6 @@ static bool may_use_member(const unsigned char *p, int32_t disp)
 	return d == disp;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, uint64_t skip_lo,
 			     uint64_t skip_hi, struct elf_slot_site *out, size_t max)
 {
@@ -717,12 +710,12 @@ long elf_file__fn_slot_sites(struct elf_file *ef, const struct elf_fn_slot *s, u
 	/* a fallback's call belongs to its compare's site */
 	n = 0;
 	if (ss.ncalls)
-		qsort(ss.calls, ss.ncalls, sizeof(*ss.calls), cmp_u64);
+		qsort(ss.calls, ss.ncalls, sizeof(*ss.calls), addr_cmp);
 	for (long i = 0; i < ss.n && (size_t)i < max; i++) {
 		uint64_t a = out[i].addr;
 
 		if (!out[i].promoted && ss.ncalls &&
-		    bsearch(&a, ss.calls, ss.ncalls, sizeof(*ss.calls), cmp_u64))
+		    bsearch(&a, ss.calls, ss.ncalls, sizeof(*ss.calls), addr_cmp))
 			continue;
 		out[n++] = out[i];
 	}

@@ -99,13 +99,6 @@ static int attach_gc_generation(struct probes *p, struct elf_file *ef,
 	return attached;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The collector by symbol (gc_collect_main 3.10+, collect 3.8-3.9, and
  * their clones), else through its code; with both, whether they agree. */
 static void find_collector(struct elf_file *ef, struct collector *c)
@@ -129,9 +122,9 @@ static void find_collector(struct elf_file *ef, struct collector *c)
 		 * does not (a .part fragment) is not one it would find */
 		for (int i = 0; i < c->n; i++)
 			by_sym[i] = c->fns[i].vaddr;
-		qsort(by_sym, (size_t)c->n, sizeof(by_sym[0]), cmp_u64);
+		qsort(by_sym, (size_t)c->n, sizeof(by_sym[0]), addr_cmp);
 		qsort(by_code, (size_t)(nc < GC_MAX_COPIES ? nc : GC_MAX_COPIES),
-		      sizeof(by_code[0]), cmp_u64);
+		      sizeof(by_code[0]), addr_cmp);
 		bool same = nc == c->n && !memcmp(by_sym, by_code, (size_t)nc * sizeof(by_sym[0]));
 
 		snprintf(c->check, sizeof(c->check), "%s",

@@ -80,13 +80,29 @@ static int gpr_of(unsigned reg)
 	return GPR_NONE;
 }
 
+/* enum gpr (the encoding's order) to DWARF's numbering */
+static const int gpr_dwarf[16] = {0, 2, 1, 3, 7, 6, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15};
+
 int x86_gpr_dwarf(unsigned reg)
 {
-	/* enum gpr (the encoding's order) to DWARF's numbering */
-	static const int dwarf[16] = {0, 2, 1, 3, 7, 6, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15};
 	int g = gpr_of(reg);
 
-	return g == GPR_NONE ? -1 : dwarf[g];
+	return g == GPR_NONE ? -1 : gpr_dwarf[g];
+}
+
+int x86_gpr64_dwarf(unsigned reg)
+{
+	int g = gpr_of(reg);
+
+	/* a register's full 64 bits come first among its parts */
+	return g == GPR_NONE || gpr_parts[g][0] != reg ? -1 : gpr_dwarf[g];
+}
+
+int addr_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* enum pm_reg bits to a mask of enum gpr bits. */
@@ -600,13 +616,6 @@ static int scan_code_pointers(struct site_file *f, Elf *e)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Every address a direct branch of the file may reach: a byte scan for
  * rel32 jmp/call/jcc and rel8 jmp/jcc/loop/jrcxz, at every byte offset, so
@@ -706,7 +715,7 @@ struct site_file *site_file__open(const char *path)
 	if (!err)
 		err = scan_code_pointers(f, e);
 	if (!err)
-		qsort(f->targets, f->ntargets, sizeof(*f->targets), cmp_u64);
+		qsort(f->targets, f->ntargets, sizeof(*f->targets), addr_cmp);
 out:
 	if (e)
 		elf_end(e);

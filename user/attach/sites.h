@@ -128,5 +128,9 @@ int site_file__choose(const struct site_file *f, uint64_t vaddr, uint64_t file_o
  * and al are rax), as its DWARF number (rax 0, rdx 1, rcx 2, rbx 3, rsi 4,
  * rdi 5, rbp 6, rsp 7, r8-r15 8-15), or -1. */
 int x86_gpr_dwarf(unsigned reg);
+/* The same for a 64-bit general register only (rax, not eax or al); -1 for others. */
+int x86_gpr64_dwarf(unsigned reg);
+/* The order of two uint64_t (addresses), for qsort and bsearch. */
+int addr_cmp(const void *a, const void *b);
 
 #endif /* PYMAC_SITES_H */
