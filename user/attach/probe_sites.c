@@ -358,17 +358,9 @@ static int site_place(struct elf_file *ef, const struct site_file *sf, const str
 static int attach_outline_site(struct probes *p, const char *path, enum pm_kind kind, uint64_t off,
 			       uint64_t cookie)
 {
-	int err;
-
 	if (kind == PM_PY_DEALLOC)
 		return pr_attach_uprobe(p, PROG(p, pm_dealloc), path, off, cookie, false);
-	if (pm_kind_is_free(kind))
-		return pr_attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
-	err = pr_attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
-	if (!err)
-		err = pr_attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
-				       true);
-	return err;
+	return pr_attach_alloc_probes(p, path, kind, off, cookie);
 }
 
 /* The inlined sites gathered for each program (alloc, free, dealloc): one

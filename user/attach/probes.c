@@ -633,6 +633,20 @@ uint64_t pr_pool_cookie(enum pm_kind kind, long loc1, long loc2, int slot, uint6
 							 : cookie;
 }
 
+int pr_attach_alloc_probes(struct probes *p, const char *path, enum pm_kind kind, uint64_t off,
+			   uint64_t cookie)
+{
+	int err;
+
+	if (pm_kind_is_free(kind))
+		return pr_attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
+	err = pr_attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
+	if (!err)
+		err = pr_attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
+				       true);
+	return err;
+}
+
 /* Attach entry (and return) probes on one allocator function. */
 static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *path, const char *fn,
 			   enum pm_kind kind, struct probe_coverage *cov, enum pm_source_id src)
@@ -642,7 +656,6 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	struct site_needs nd = site_needs__args(two ? 2 : 1, !pm_kind_is_free(kind));
 	struct elf_func f;
 	uint64_t off;
-	int err;
 
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
@@ -654,13 +667,7 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	    pr_pool_cookie(kind, PM_LOC_ARG1, pm_kind_is_free(kind) ? 0 : PM_LOC_ARG2,
 			   p->cur_pool_slot, p->cur_arenas, f.vaddr + (off - f.offset), &sized);
 
-	if (pm_kind_is_free(kind))
-		return pr_attach_uprobe(p, PROG(p, pm_free_enter), path, off, cookie, false);
-	err = pr_attach_uprobe(p, PROG(p, pm_alloc_enter), path, off, cookie, false);
-	if (!err)
-		err = pr_attach_uprobe(p, PROG(p, pm_alloc_exit), path, off, PM_COOKIE(kind, 0, 0),
-				       true);
-	return err;
+	return pr_attach_alloc_probes(p, path, kind, off, cookie);
 }
 
 /* Attach every function of an allocator family; list those that could not

@@ -232,6 +232,10 @@ uint64_t pr_choose_site(struct probes *p, const char *path, const struct elf_fun
 			enum pm_source_id src);
 uint64_t pr_pool_cookie(enum pm_kind kind, long loc1, long loc2, int slot, uint64_t arenas,
 			uint64_t site, bool *sized);
+/* The probes of an allocator function at off: a free's entry, an
+ * allocation's entry and return (where the block's address is). 0 or -errno. */
+int pr_attach_alloc_probes(struct probes *p, const char *path, enum pm_kind kind, uint64_t off,
+			   uint64_t cookie);
 int pr_attach_alloc_family(struct probes *p, struct elf_file *ef, const char *path,
 			   const struct alloc_fn *fns, size_t n, char *missing, size_t len,
 			   struct probe_coverage *cov, enum pm_source_id src);
