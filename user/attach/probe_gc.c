@@ -252,6 +252,16 @@ static int gc_layout_slot(struct probes *p, const struct pm_gc_layout *l)
 	return ++p->ngc_layouts;
 }
 
+/* The collector's entry, with cookie, and its return at off. 0 or -errno. */
+static int attach_collector_at(struct probes *p, const char *path, uint64_t off, uint64_t cookie)
+{
+	int err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_enter), path, off, cookie, false);
+
+	if (!err)
+		err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_exit), path, off, 0, true);
+	return err;
+}
+
 /* Method 1. How many copies were attached; 0 with why when none. */
 static int attach_gc_stats(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 			   const char *version, const struct collector *c,
@@ -277,11 +287,8 @@ static int attach_gc_stats(struct probes *p, struct elf_file *ef, const struct t
 			snprintf(why, wlen, "_PyRuntime is too far from the collector");
 			continue;
 		}
-		err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, off,
-				       PM_GC_COOKIE(PM_ARG_UNKNOWN, slot, dist), false);
-		if (!err)
-			err =
-			    pr_attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, off, 0, true);
+		err = attach_collector_at(p, b->host_path, off,
+					  PM_GC_COOKIE(PM_ARG_UNKNOWN, slot, dist));
 		if (!err)
 			attached++;
 		else
@@ -315,10 +322,7 @@ static void attach_gc_args(struct probes *p, struct elf_file *ef, const struct t
 		struct site_needs nd = spec_needs(spec, true);
 		uint64_t off = pr_choose_site(p, b->host_path, &c->fns[i], &nd, cov, PM_SOURCE_GC);
 
-		err = pr_attach_uprobe(p, PROG(p, pm_gc_fn_enter), b->host_path, off, spec, false);
-		if (!err)
-			err =
-			    pr_attach_uprobe(p, PROG(p, pm_gc_fn_exit), b->host_path, off, 0, true);
+		err = attach_collector_at(p, b->host_path, off, spec);
 		if (!err)
 			attached++;
 	}
