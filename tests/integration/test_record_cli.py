@@ -1,6 +1,9 @@
 """record -- COMMAND: exit status, and the issue's example."""
 
 import os
+import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -99,3 +102,45 @@ def test_trace_name_that_is_a_link_or_another_users_file_is_refused(pymac, tmp_p
     assert rec.returncode == 0, rec.describe()
     st = os.stat(str(other))
     assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o600), st
+
+
+def test_too_few_file_descriptors_is_named(pymac, tmp_path):
+    """`ulimit -n 16` is said as such, before anything is loaded (it used to
+    read as the kernel refusing the BPF programs)."""
+    import subprocess
+
+    res = subprocess.run(
+        ["sh", "-c", 'ulimit -n 16 && exec "$@"', "sh", pymac, "record", "-o", str(tmp_path / "t.pmt"), "--", "/bin/true"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert "file descriptors" in lines[0] and "ulimit -n" in lines[0] and "16" in lines[0], lines[0]
+
+
+def test_interpreter_over_4_gib_is_named(pymac, tmp_path):
+    """A libpython too large to read is said to be so, not taken for a
+    process without Python. The copy is sparse: it costs no disk."""
+
+    lib = "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
+    if not os.path.exists(lib):
+        pytest.skip("pyenv 3.12.1 is not installed (scripts/install-deps.sh)")
+    big = tmp_path / "libpython3.12.so.1.0"
+    shutil.copy(lib, str(big))
+    os.truncate(str(big), 5 << 30)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path))
+    proc = subprocess.Popen(["/root/.pyenv/versions/3.12.1/bin/python3.12", "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and str(big) not in open("/proc/%d/maps" % proc.pid).read():
+            time.sleep(0.05)
+        res = subprocess.run(
+            [pymac, "record", "-o", str(tmp_path / "t.pmt"), "-p", str(proc.pid), "--duration", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert "over 4 GiB" in lines[0] and str(big) in lines[0], lines[0]

@@ -185,11 +185,40 @@ static int skel_load(struct probes *p, const struct probes_opts *opts, bool mult
 	return pymac_bpf__load(p->skel);
 }
 
+/* Fewer descriptors than this and the BPF object's maps, programs and the
+ * first links may not all open (measured: 64 lose some links, 32 cannot
+ * attach the process probes, 16 cannot load at all). */
+#define FDS_NEEDED 256
+
+static unsigned long fd_limit(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) ? 0 : (unsigned long)rl.rlim_cur;
+}
+
+int pr_fd_hint(char *buf, size_t len)
+{
+	return snprintf(
+	    buf, len, "out of file descriptors (ulimit -n is %lu; raise it, e.g. ulimit -n 65536)",
+	    fd_limit());
+}
+
 struct probes *probes__open(const struct probes_opts *opts, char *err, size_t errlen)
 {
-	struct probes *p = calloc(1, sizeof(*p));
+	struct probes *p;
 	int ret;
 
+	/* said before anything is loaded, rather than as a kernel refusal */
+	if (fd_limit() < FDS_NEEDED) {
+		snprintf(err, errlen,
+			 "cannot load BPF programs: only %lu file descriptors are allowed (ulimit "
+			 "-n); pymac needs at least %d: raise the limit (ulimit -n 65536)",
+			 fd_limit(), FDS_NEEDED);
+		errno = EMFILE;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
 		errno = ENOMEM;
@@ -232,9 +261,15 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 		struct bpf_link *l = bpf_program__attach(procs[i]);
 
 		if (!l) {
+			char why[128];
+
 			ret = -errno;
+			if (ret == -EMFILE || ret == -ENFILE)
+				pr_fd_hint(why, sizeof(why));
+			else
+				snprintf(why, sizeof(why), "%s", strerror(-ret));
 			snprintf(err, errlen, "cannot attach %s: %s", bpf_program__name(procs[i]),
-				 strerror(-ret));
+				 why);
 			goto fail;
 		}
 		if ((ret = pr_add_link(p, l))) {
@@ -508,9 +543,19 @@ int pr_uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 
 int pr_step_link(struct probes *p, const struct plan_step *st, const char *path)
 {
-	if (st->mcnt)
-		return pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt);
-	return pr_uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
+	int err = st->mcnt
+		      ? pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt)
+		      : pr_uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
+
+	/* said once, by name, instead of a site missing without a word */
+	if ((err == -EMFILE || err == -ENFILE) && !p->said_fds) {
+		char why[128];
+
+		p->said_fds = true;
+		pr_fd_hint(why, sizeof(why));
+		fprintf(stderr, "pymac: warning: some probes could not be attached: %s\n", why);
+	}
+	return err;
 }
 
 /* *st = *want, with its own copy of want's sites. 0 or -ENOMEM. */

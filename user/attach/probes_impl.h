@@ -18,6 +18,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
@@ -81,6 +82,7 @@ struct attached_binary {
 struct probes {
 	struct pymac_bpf *skel; /* NULL in a dry run */
 	bool dry;
+	bool said_fds; /* a link failed for want of descriptors: said once */
 	unsigned sources;
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -222,6 +224,8 @@ int pr_attach_uprobe(struct probes *p, struct bpf_program *prog, const char *pat
 /* The links of one step on path, for the process being attached: a
  * uprobe_multi link when it has sites (mcnt), else a uprobe. 0 or -errno. */
 int pr_step_link(struct probes *p, const struct plan_step *st, const char *path);
+/* "out of file descriptors (ulimit -n is N; raise it ...)" */
+int pr_fd_hint(char *buf, size_t len);
 /* Link step want on path and keep it in the plan of the file being
  * planned, to replay it for its other processes. 0 or -errno. */
 int pr_attach_step(struct probes *p, const char *path, const struct plan_step *want);

@@ -46,12 +46,14 @@ bool target_python_version_from_path(const char *path, char *out, size_t outlen)
 	return false;
 }
 
-bool target_is_python_object(const char *host_path)
+bool target_is_python_object(const char *host_path, int *err)
 {
 	struct elf_file *ef = elf_file__open(host_path);
 	struct elf_func f;
 	bool yes;
 
+	if (err)
+		*err = ef ? 0 : errno;
 	if (!ef)
 		return false;
 	yes = elf_file__find_func(ef, "PyObject_Malloc", &f) == 0;
@@ -191,9 +193,16 @@ int target_proc__inspect(pid_t pid, struct target_proc *tp)
 		}
 		if (!tp->has_python && (may_be_python_name(base) || strcmp(path, exe) == 0)) {
 			struct target_binary b;
+			int err;
 
 			tg_fill_mapped_binary(&b, pid, &m[i]);
-			if (target_is_python_object(b.host_path)) {
+			if (!target_is_python_object(b.host_path, &err)) {
+				if (err && !tp->python_err && may_be_python_name(base)) {
+					tp->python_err = err;
+					snprintf(tp->python_err_path, sizeof(tp->python_err_path),
+						 "%s", path);
+				}
+			} else {
 				tp->python = b;
 				tp->has_python = true;
 				if (!target_python_version_from_path(path, tp->python_version,
@@ -308,7 +317,7 @@ static int loaded_objects(const char *exe, struct target_command *tc)
 			tg_fill_binary(&tc->libc, 0, path);
 			tc->has_libc = true;
 		} else if (!tc->has_python && may_be_python_name(base) &&
-			   target_is_python_object(path)) {
+			   target_is_python_object(path, NULL)) {
 			tg_fill_binary(&tc->python, 0, path);
 			tc->has_python = true;
 			target_python_version_from_path(path, tc->python_version,
@@ -467,7 +476,7 @@ int target_root__find_python(pid_t pid, struct target_command *tc)
 
 		if (!tc->has_python && strncmp(needed[i], "libpython", 9) == 0 &&
 		    find_lib_in_root(pid, tc->exe, needed[i], &b) &&
-		    target_is_python_object(b.host_path)) {
+		    target_is_python_object(b.host_path, NULL)) {
 			tc->python = b;
 			tc->has_python = true;
 		} else if (!tc->has_libc && is_libc_name(needed[i]) &&

@@ -43,6 +43,10 @@ struct target_proc {
 	char python_version[16]; /* "3.11"; "" if unknown */
 	bool has_libc;
 	struct target_binary libc;
+	/* a mapping named like an interpreter that could not be read (the
+	 * errno, and its path as the process sees it); 0 if none */
+	int python_err;
+	char python_err_path[PATH_MAX];
 };
 
 /* Inspect a running process. 0, -ENOENT (no such process), -EACCES, ... */
@@ -99,8 +103,9 @@ int target_find_in_path(const char *name, char *out, size_t outlen);
 bool target_python_version_from_path(const char *path, char *out, size_t outlen);
 /* cgroup v2 id of a process, or 0. */
 uint64_t target_cgroup_id(pid_t pid);
-/* Does this file define PyObject_Malloc? */
-bool target_is_python_object(const char *host_path);
+/* Does this file define PyObject_Malloc? *err (if given): 0, or the errno
+ * of a file that could not be read as ELF at all (EFBIG: over 4 GiB). */
+bool target_is_python_object(const char *host_path, int *err);
 /* Fill dev/ino of b->host_path. 0 or -errno. */
 int target_binary__stat(struct target_binary *b);
 

@@ -36,6 +36,13 @@ struct session *session__new(const struct session_opts *o, int *status)
 			pm_err("cannot inspect pid %d: %s", t->pids[i], strerror(-e));
 			goto fail;
 		}
+		if (!tp.has_python && (t->sources & ~NO_PYTHON_NEEDED) && tp.python_err) {
+			pm_err("pid %d (%s): cannot read its interpreter %s: %s", t->pids[i],
+			       tp.comm, tp.python_err_path,
+			       tp.python_err == EFBIG ? "it is over 4 GiB, the most pymac reads"
+						      : strerror(tp.python_err));
+			goto fail;
+		}
 		if (!tp.has_python && (t->sources & ~NO_PYTHON_NEEDED)) {
 			pm_err(
 			    "pid %d (%s) is not a Python process: it maps no libpython or python "
