@@ -416,14 +416,7 @@ static int on_delta(void *ctx, const struct lg_lane *info, const struct lg_delta
 	b->libc_alloc_bytes += d->libc_alloc_bytes;
 	b->libc_free_bytes += d->libc_free_bytes;
 	b->lost += d->lost;
-	if (d->gc_done) {
-		b->gcs++;
-		if (d->gc_generation >= 0 && d->gc_generation < 3)
-			b->gc_gen[d->gc_generation]++;
-		if (d->gc_collected > 0)
-			b->gc_collected += (uint64_t)d->gc_collected;
-		b->gc_ns += d->gc_ns;
-	}
+	b->gcs += lg_delta__add_gc(d, b->gc_gen, &b->gc_collected, &b->gc_uncollectable, &b->gc_ns);
 	b->d_py_net += d->py_net;
 	b->d_libc_net += d->libc_net;
 	b->d_py_live += d->py_live;

@@ -67,9 +67,10 @@ struct es_bucket {
 	uint64_t py_allocs, py_frees, py_alloc_bytes, py_free_bytes;
 	uint64_t libc_allocs, libc_frees, libc_alloc_bytes, libc_free_bytes;
 	uint64_t deallocs;
-	uint64_t gcs;	    /* collections that finished */
-	uint64_t gc_gen[3]; /* of those, by generation */
-	uint64_t gc_collected;
+	uint64_t gcs;			 /* collections that finished */
+	uint64_t gc_gen[LG_GENERATIONS]; /* of those, by generation */
+	uint64_t gc_collected;		 /* unreachable objects they found, where known */
+	uint64_t gc_uncollectable;	 /* of them, left in gc.garbage, where known */
 	uint64_t gc_ns;			 /* their durations */
 	uint64_t lost;			 /* events lost (growth of the LOST counters) */
 	uint64_t vm_events, rss_samples; /* footprint mode */

@@ -72,16 +72,7 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	t->lost += d->lost;
 	t->unmatched_frees += d->unmatched;
 	t->gc_starts += d->gc_starts;
-	if (d->gc_done) {
-		t->gcs++;
-		if (d->gc_generation >= 0 && d->gc_generation < LG_GENERATIONS)
-			t->gc_gen[d->gc_generation]++;
-		if (d->gc_collected > 0)
-			t->gc_collected += (uint64_t)d->gc_collected;
-		if (d->gc_uncollectable > 0)
-			t->gc_uncollectable += (uint64_t)d->gc_uncollectable;
-		t->gc_ns += d->gc_ns;
-	}
+	t->gcs += lg_delta__add_gc(d, t->gc_gen, &t->gc_collected, &t->gc_uncollectable, &t->gc_ns);
 	v->py_net += d->py_net;
 	v->libc_net += d->libc_net;
 	v->py_live += d->py_live;

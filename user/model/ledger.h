@@ -162,6 +162,27 @@ static inline void lg_delta__count(struct lg_delta *d, unsigned kind)
 	d->rss_samples = kind == PM_RSS;
 }
 
+/*
+ * The collection d finished, if any, added to a store's counters of
+ * finished collections: by generation where it is known, the objects it
+ * collected and could not where they are known, its duration. Whether d
+ * finished one (for a store that also counts them).
+ */
+static inline bool lg_delta__add_gc(const struct lg_delta *d, uint64_t gen[LG_GENERATIONS],
+				    uint64_t *collected, uint64_t *uncollectable, uint64_t *ns)
+{
+	if (!d->gc_done)
+		return false;
+	if (d->gc_generation >= 0 && d->gc_generation < LG_GENERATIONS)
+		gen[d->gc_generation]++;
+	if (d->gc_collected > 0)
+		*collected += (uint64_t)d->gc_collected;
+	if (d->gc_uncollectable > 0)
+		*uncollectable += (uint64_t)d->gc_uncollectable;
+	*ns += d->gc_ns;
+	return true;
+}
+
 enum lg_gc_state {
 	LG_GC_RUNNING = 1,
 	LG_GC_DONE = 2,

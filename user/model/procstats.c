@@ -121,15 +121,7 @@ static int on_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 		p->libc_held_at_exit = -d->libc_net;
 	}
 	p->unmatched_frees += d->unmatched;
-	if (d->gc_done) {
-		if (d->gc_generation >= 0 && d->gc_generation < LG_GENERATIONS)
-			p->gc_gen[d->gc_generation]++;
-		if (d->gc_collected > 0)
-			p->gc_collected += (uint64_t)d->gc_collected;
-		if (d->gc_uncollectable > 0)
-			p->gc_uncollectable += (uint64_t)d->gc_uncollectable;
-		p->gc_time_ns += d->gc_ns;
-	}
+	lg_delta__add_gc(d, p->gc_gen, &p->gc_collected, &p->gc_uncollectable, &p->gc_time_ns);
 	return 0;
 }
 
