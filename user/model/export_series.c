@@ -300,20 +300,6 @@ static struct lane *lane_new(struct export_series *s, const struct lg_lane *info
 	return l;
 }
 
-/* Copy s into dst (cut to fit); whether it changed. */
-static bool set_name(char *dst, size_t len, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n >= len)
-		n = len - 1;
-	if (strncmp(dst, s, n) == 0 && dst[n] == 0)
-		return false;
-	memcpy(dst, s, n);
-	dst[n] = 0;
-	return true;
-}
-
 static struct lane *lane_of(struct export_series *s, const struct lg_lane *info)
 {
 	return info->index < s->nlanes ? s->lanes[info->index] : NULL;
@@ -337,10 +323,10 @@ static int on_lane(void *ctx, const struct lg_lane *info)
 	l->pub.kind = lane_kind(info->kind);
 	l->pub.cgroup_id = info->cgroup_id;
 	l->pub.pid = info->pid;
-	changed |= set_name(l->pub.name, sizeof(l->pub.name), info->name);
-	changed |= set_name(l->pub.image, sizeof(l->pub.image), info->image);
-	changed |= set_name(l->pub.container, sizeof(l->pub.container), info->container);
-	changed |= set_name(l->pub.id, sizeof(l->pub.id), info->id);
+	changed |= lg_set_name(l->pub.name, sizeof(l->pub.name), info->name);
+	changed |= lg_set_name(l->pub.image, sizeof(l->pub.image), info->image);
+	changed |= lg_set_name(l->pub.container, sizeof(l->pub.container), info->container);
+	changed |= lg_set_name(l->pub.id, sizeof(l->pub.id), info->id);
 	if (info->ended && !l->pub.ended) {
 		l->pub.ended = true;
 		l->pub.end_b = not_closed_bucket(s, rel_ns(s, info->ended_ns));

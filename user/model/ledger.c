@@ -16,7 +16,6 @@ static const char *str_or_empty(const char *s)
 	return s ? s : "";
 }
 
-/* Copy s into dst (cut to fit); whether it changed. */
 bool lg_set_name(char *dst, size_t len, const char *s)
 {
 	size_t n = strlen(str_or_empty(s));

@@ -268,4 +268,8 @@ uint64_t ledger__live_blocks(const struct ledger *lg);
 /* Heap bytes the ledger holds. */
 size_t ledger__memory(const struct ledger *lg);
 
+/* Copy s (NULL: "") into the name array dst (cut to fit); whether it
+ * changed. For the ledger's names and the stores' copies of them. */
+bool lg_set_name(char *dst, size_t len, const char *s);
+
 #endif /* PYMAC_LEDGER_H */

@@ -98,9 +98,6 @@ struct ledger {
 		}                                                                                  \
 	} while (0)
 
-/* Copy s into dst (cut to fit); whether it changed. */
-bool lg_set_name(char *dst, size_t len, const char *s);
-
 int lg_emit_lane(struct ledger *lg, struct lane *l);
 /* Add d to the lane's totals and levels, then hand it to the stores. */
 int lg_emit_delta(struct ledger *lg, struct lane *l, const struct lg_delta *d);
