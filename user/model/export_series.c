@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "model/bucket_cache.h"
 #include "model/export_series.h"
 #include "model/ledger.h"
 #include "util/hashmap.h"
@@ -42,11 +43,10 @@ struct export_series {
 	uint64_t res;
 	bool dense;
 
-	uint64_t max_rel;    /* newest event time */
-	uint64_t first_open; /* G: buckets before it are closed */
-	uint64_t newest_b;   /* bucket of max_rel */
-	/* the bucket of the latest time converted, to skip a division */
-	uint64_t cb_lo, cb_hi, cb_idx;
+	uint64_t max_rel;	/* newest event time */
+	uint64_t first_open;	/* G: buckets before it are closed */
+	uint64_t newest_b;	/* bucket of max_rel */
+	struct bucket_cache cb; /* the bucket of the latest time converted */
 
 	struct lane **lanes; /* by the ledger's lane index */
 	size_t nlanes, lanes_cap;
@@ -76,12 +76,7 @@ static uint64_t rel_ns(struct export_series *s, uint64_t ts)
 
 static inline uint64_t bucket_of(struct export_series *s, uint64_t rel)
 {
-	if (rel >= s->cb_lo && rel < s->cb_hi)
-		return s->cb_idx;
-	s->cb_idx = rel / s->res;
-	s->cb_lo = s->cb_idx * s->res;
-	s->cb_hi = s->cb_lo + s->res;
-	return s->cb_idx;
+	return bucket_cache__of(&s->cb, s->res, rel);
 }
 
 /* The open bucket a record of time rel counts in. */
@@ -538,7 +533,6 @@ struct export_series *export_series__new_on(struct ledger *lg, uint64_t start_ns
 	s->dense = dense;
 	s->start_ns = start_ns;
 	s->have_start = start_ns != 0;
-	s->cb_hi = res_ns;
 	if (ledger__subscribe(lg, &series_ops, s)) {
 		free(s);
 		errno = ENOSPC;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "model/bucket_cache.h"
 #include "model/ledger.h"
 #include "model/timeline.h"
 #include "util/hashmap.h"
@@ -86,8 +87,7 @@ struct timeline {
 
 	bool have_ts;
 	uint64_t start_ns, now_ns;
-	/* the bucket of the latest timestamp converted, to skip a division */
-	uint64_t cb_start, cb_end, cb_idx;
+	struct bucket_cache cb; /* the bucket of the latest timestamp converted */
 
 	struct lane **lanes; /* by the ledger's lane index */
 	size_t nlanes, lanes_cap;
@@ -142,12 +142,7 @@ static inline bool ring_holds(const struct ring *r, uint64_t x, uint64_t last)
 
 static inline uint64_t bucket_of(struct timeline *tl, uint64_t ts)
 {
-	if (ts >= tl->cb_start && ts < tl->cb_end)
-		return tl->cb_idx;
-	tl->cb_idx = ts / tl->bucket_ns;
-	tl->cb_start = tl->cb_idx * tl->bucket_ns;
-	tl->cb_end = tl->cb_start + tl->bucket_ns;
-	return tl->cb_idx;
+	return bucket_cache__of(&tl->cb, tl->bucket_ns, ts);
 }
 
 static void note_ts(struct timeline *tl, uint64_t ts)
