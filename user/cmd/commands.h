@@ -24,5 +24,22 @@ extern const struct argp timeline_view_argp;
 int timeline_replay(const char *path, const struct view_opts *v, double speed);
 int cmd_ps(int argc, char **argv);
 
+/* ---- the commands' loops (loop.c) ---- */
+struct session;
+struct trace_writer;
+/* Catch SIGINT and SIGTERM (and SIGHUP with hup) for cmd_take_stop_signal. */
+void cmd_catch_stop_signals(bool hup);
+/* The stop signal that arrived since the last call, or 0. */
+int cmd_take_stop_signal(void);
+/* When --duration ends the loop (0: it does not). */
+unsigned long long cmd_deadline_ns(double duration);
+/*
+ * The periodic flush of the trace a session feeds: 0, or the error that
+ * stopped the recording. An append that failed in the feed dropped the
+ * writer there; a flush that fails here drops it too. The writer stays open
+ * until the feed is done with it.
+ */
+int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns,
+		    uint64_t max_age_ns);
 
 #endif /* PYMAC_COMMANDS_H */

@@ -29,13 +29,6 @@
 #define LINES_IDLE_NS	 (2 * LINES_GRACE_NS)
 #define LIVE_POLL_BUDGET 65536 /* records per poll before the screen gets a turn */
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 /*
  * --stats: how the view kept up, on stderr once the terminal is restored.
  * The CPU time is the whole process's (consumer, model, drawing).
@@ -273,199 +266,196 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-int cmd_live(int argc, char **argv)
+static const struct argp_child live_children[] = {
+    {&session_target_argp, 0, "Targets:", 1}, {&timeline_view_argp, 0, "View:", 2}, {}};
+static const struct argp live_argp = {
+    .options = live_options,
+    .parser = live_parse,
+    .doc = live_doc,
+    .children = live_children,
+};
+
+/* One `pymac live`: its session, the model it feeds and the views of it. */
+struct live {
+	struct live_args args;
+	struct session *s;
+	struct timeline *tl;
+	struct trace_writer *writer; /* --record */
+	struct prom *prom;	     /* --prometheus */
+	struct tui *tui;	     /* the full screen; NULL: lines */
+	struct line_printer lp;
+	struct last_seen last;
+	struct view_stats vs;
+	char title[160];
+	int record_err; /* the recording stopped on it (the view goes on) */
+	bool ended;	/* every target has ended */
+};
+
+/* The model, the sinks that feed it, the trace and the metrics server.
+ * 0, or -1 after saying why. */
+static int live_setup(struct live *l)
 {
-	static const struct argp_child children[] = {
-	    {&session_target_argp, 0, "Targets:", 1}, {&timeline_view_argp, 0, "View:", 2}, {}};
-	static const struct argp argp = {live_options, live_parse, NULL, live_doc,
-					 children,     NULL,	   NULL};
-	struct live_args args = {0};
-	struct trace_writer *writer = NULL;
-	struct last_seen last = {.base.record = last_seen_record};
-	struct timeline *tl = NULL;
-	struct session *s = NULL;
-	struct tui *tui = NULL;
-	struct line_printer lp = {.base.record = lines_record};
-	struct view_stats vs = {.start_ns = pm_now_ns()};
-	struct prom *prom = NULL;
-	char title[160] = "pymac live";
-	int ret = 1, st, record_err = 0;
-	bool ended = false;
+	struct session *s = l->s;
 
-	args.targets.command = session_split_command(&argc, argv);
-	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
-		return 2;
-	if (caps__check("live", &args.targets))
-		return 1;
-	vs.on = args.view.stats;
-	if (!args.view.lines && !isatty(STDOUT_FILENO))
-		args.view.lines = true;
-	lp.interval_ns = (uint64_t)(args.view.interval * 1e9);
-
-	struct session_opts so = {
-	    .targets = &args.targets,
-	    /* the full screen owns the terminal: coverage goes into the view */
-	    .quiet = !args.view.lines,
-	    .poll_budget = LIVE_POLL_BUDGET,
-	};
-	s = session__new(&so, &ret);
-	if (!s)
-		return ret;
-	tl = timeline__new(0, 0);
-	if (!tl) {
+	l->tl = timeline__new(0, 0);
+	if (!l->tl) {
 		pm_err("out of memory");
-		goto out;
+		return -1;
 	}
-	lp.tl = tl;
-	if (args.view.lines)
-		session__add_sink(s, "the line view", &lp.base, FEED_ESSENTIAL);
-	session__add_sink(s, "the timeline", timeline__sink(tl), FEED_ESSENTIAL);
-	session__add_sink(s, "the clock", &last.base, FEED_ESSENTIAL);
+	l->lp.tl = l->tl;
+	if (l->args.view.lines)
+		session__add_sink(s, "the line view", &l->lp.base, FEED_ESSENTIAL);
+	session__add_sink(s, "the timeline", timeline__sink(l->tl), FEED_ESSENTIAL);
+	session__add_sink(s, "the clock", &l->last.base, FEED_ESSENTIAL);
 	/* optional: when the disk fills, recording stops and the view goes on */
-	if (args.record && !(writer = session__open_trace(s, args.record, FEED_OPTIONAL)))
-		goto out;
-	if (args.prometheus) {
+	if (l->args.record && !(l->writer = session__open_trace(s, l->args.record, FEED_OPTIONAL)))
+		return -1;
+	if (l->args.prometheus) {
 		char err[256];
 
-		prom = prom__start(args.prometheus, err, sizeof(err));
-		if (!prom) {
+		l->prom = prom__start(l->args.prometheus, err, sizeof(err));
+		if (!l->prom) {
 			pm_err("%s", err);
-			goto out;
+			return -1;
 		}
-		snprintf(title, sizeof(title), "pymac live | metrics http://%s/metrics",
-			 prom__address(prom));
-		if (args.view.lines)
+		snprintf(l->title, sizeof(l->title), "pymac live | metrics http://%s/metrics",
+			 prom__address(l->prom));
+		if (l->args.view.lines)
 			fprintf(stderr, "pymac: serving metrics at http://%s/metrics\n",
-				prom__address(prom));
+				prom__address(l->prom));
 	}
+	return 0;
+}
 
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+/* The full screen, unless lines were asked for or there is no terminal. */
+static void live_open_screen(struct live *l)
+{
+	struct tui_opts to = {.replay = false, .title = l->title};
 
-	st = session__start(s);
-	if (st) {
-		ret = st;
-		goto finish;
+	if (l->args.view.lines)
+		return;
+	l->tui = tui__open(&to);
+	if (!l->tui) {
+		pm_err("no usable terminal (%s); printing lines instead",
+		       errno == ENOTTY ? "check TERM" : strerror(errno));
+		l->args.view.lines = true;
 	}
-	if (!args.view.lines) {
-		struct tui_opts to = {.replay = false, .title = title};
+}
 
-		tui = tui__open(&to);
-		if (!tui) {
-			pm_err("no usable terminal (%s); printing lines instead",
-			       errno == ENOTTY ? "check TERM" : strerror(errno));
-			args.view.lines = true;
-		}
-	}
+static void live_flush_trace(struct live *l, uint64_t now)
+{
+	l->record_err = cmd_flush_trace(l->s, l->writer, now, 2 * DRAW_INTERVAL_NS);
+	if (l->record_err)
+		pm_err(
+		    "writing %s: %s; recording stops (the view goes on); the trace is readable up "
+		    "to its last complete chunk",
+		    l->args.record, strerror(-l->record_err));
+}
 
-	unsigned long long deadline =
-	    args.targets.duration > 0
-		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
-		: 0;
-	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
+static enum tui_action live_draw(struct live *l, uint64_t now)
+{
 	char status[160];
 
+	snprintf(status, sizeof(status), "%s%llu events, %llu lost",
+		 l->ended ? "targets ended (q quits) | " : "",
+		 (unsigned long long)session__events(l->s),
+		 (unsigned long long)session__lost(l->s));
+	tui__set_status(l->tui, status);
+	return tui__update(l->tui, l->tl, l->ended ? timeline__now_ns(l->tl) : now,
+			   l->ended ? 100 : 0);
+}
+
+/*
+ * Until q, a stop signal or --duration. Once the targets have ended, the full
+ * screen stays until q (the lines end with them).
+ */
+static void live_loop(struct live *l)
+{
+	unsigned long long deadline = cmd_deadline_ns(l->args.targets.duration);
+	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
+
 	for (;;) {
-		unsigned long long before = session__events(s);
-		int n = ended ? 0 : session__step(s, tui ? 20 : 50);
+		unsigned long long before = session__events(l->s);
+		int n = l->ended ? 0 : session__step(l->s, l->tui ? 20 : 50), sig;
 		unsigned long long now = pm_now_ns();
-		bool drained = session__events(s) == before;
+		bool drained = session__events(l->s) == before;
 
 		if (n < 0)
 			break;
-		if (n > 0 && !ended) {
-			ended = true;
-			if (!tui)
+		if (n > 0 && !l->ended) {
+			l->ended = true;
+			if (!l->tui)
 				break;
 		}
-		if (!ended)
-			timeline__advance(tl, now);
-		if (prom) {
-			struct prom_totals pt = {session__events(s), session__lost(s)};
+		if (!l->ended)
+			timeline__advance(l->tl, now);
+		if (l->prom) {
+			struct prom_totals pt = {session__events(l->s), session__lost(l->s)};
 
-			prom__serve(prom, tl, &pt);
+			prom__serve(l->prom, l->tl, &pt);
 		}
-		if (args.view.lines && !ended && drained && now > LINES_IDLE_NS)
-			lines__catch_up(&lp, now - LINES_IDLE_NS);
-		if (writer && !record_err && now >= next_flush) {
-			/* an append that failed in the feed dropped the writer there;
-			 * a flush that fails here drops it too. The writer stays
-			 * open until the feed is done with it. */
-			record_err = session__sink_error(s, trace_writer__sink(writer));
-			if (!record_err && (record_err = trace_writer__maybe_flush(
-						writer, now, 2 * DRAW_INTERVAL_NS)))
-				session__fail_sink(s, trace_writer__sink(writer), record_err);
-			if (record_err)
-				pm_err(
-				    "writing %s: %s; recording stops (the view goes on); the trace "
-				    "is readable up to its last complete chunk",
-				    args.record, strerror(-record_err));
+		if (l->args.view.lines && !l->ended && drained && now > LINES_IDLE_NS)
+			lines__catch_up(&l->lp, now - LINES_IDLE_NS);
+		if (l->writer && !l->record_err && now >= next_flush) {
+			live_flush_trace(l, now);
 			next_flush = now + 2 * DRAW_INTERVAL_NS;
 		}
-		if (tui && now >= next_draw) {
-			snprintf(status, sizeof(status), "%s%llu events, %llu lost",
-				 ended ? "targets ended (q quits) | " : "",
-				 (unsigned long long)session__events(s),
-				 (unsigned long long)session__lost(s));
-			tui__set_status(tui, status);
-			if (tui__update(tui, tl, ended ? timeline__now_ns(tl) : now,
-					ended ? 100 : 0) == TUI_QUIT)
+		if (l->tui && now >= next_draw) {
+			if (live_draw(l, now) == TUI_QUIT)
 				break;
 			next_draw = now + DRAW_INTERVAL_NS;
 		}
-		if (stop_signal) {
-			int sig = stop_signal;
-
-			stop_signal = 0;
-			/* SIGHUP: the terminal is gone, and nobody is watching */
-			if (ended || sig == SIGHUP || session__signal(s, sig))
-				break;
-		}
+		/* SIGHUP: the terminal is gone, and nobody is watching */
+		sig = cmd_take_stop_signal();
+		if (sig && (l->ended || sig == SIGHUP || session__signal(l->s, sig)))
+			break;
 		if (deadline && now >= deadline)
 			break;
 	}
-	/* Nothing new will be counted: a scrape now finds no server rather
-	 * than one that cannot answer while the probes come off. */
-	prom__stop(prom);
-	prom = NULL;
-	/* The view was the point of a command started here: it ends with it. */
-	session__stop_command(s);
-	ret = 0;
-finish:
-	if (tui) {
-		view_stats__take(&vs, tui);
-		tui__close(tui);
-		tui = NULL;
+}
+
+/* The END record, and what was written or why not. Returns the exit status. */
+static int live_close_trace(struct live *l, int ret)
+{
+	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(l->s)};
+	int e = l->record_err ? l->record_err
+			      : session__sink_error(l->s, trace_writer__sink(l->writer));
+
+	/* a writer that failed gets no END: the file is what was written */
+	if (trace_writer__close(l->writer, e ? NULL : &end) || e)
+		ret = 1;
+	l->writer = NULL;
+	if (e && !l->record_err)
+		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
+		       l->args.record, strerror(-e));
+	else if (!e)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", l->args.record,
+			(unsigned long long)end.events, (unsigned long long)session__lost(l->s));
+	return ret;
+}
+
+/* The terminal back, the rest of the ring buffer read, and what happened
+ * said. Returns the exit status. */
+static int live_finish(struct live *l, int ret)
+{
+	struct session *s = l->s;
+
+	if (l->tui) {
+		view_stats__take(&l->vs, l->tui);
+		tui__close(l->tui);
+		l->tui = NULL;
 	}
 	session__drain(s);
 	session__finish(s);
 	/* the writer's failure is said below, with what was kept */
-	if (session__report_sink_errors(s, writer ? trace_writer__sink(writer) : NULL))
+	if (session__report_sink_errors(s, l->writer ? trace_writer__sink(l->writer) : NULL))
 		ret = 1;
-	if (args.view.lines)
-		lines__finish(&lp, last.ts);
-	if (writer) {
-		struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
-		int e =
-		    record_err ? record_err : session__sink_error(s, trace_writer__sink(writer));
+	if (l->args.view.lines)
+		lines__finish(&l->lp, l->last.ts);
+	if (l->writer)
+		ret = live_close_trace(l, ret);
 
-		/* a writer that failed gets no END: the file is what was written */
-		if (trace_writer__close(writer, e ? NULL : &end) || e)
-			ret = 1;
-		writer = NULL;
-		if (e && !record_err)
-			pm_err("writing %s: %s; the trace is readable up to its last complete "
-			       "chunk",
-			       args.record, strerror(-e));
-		else if (!e)
-			fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.record,
-				(unsigned long long)end.events,
-				(unsigned long long)session__lost(s));
-	}
-
-	view_stats__print(&vs, "live", session__events(s), session__lost(s));
+	view_stats__print(&l->vs, "live", session__events(s), session__lost(s));
 	if (session__gc_layout_misses(s))
 		fprintf(stderr,
 			"pymac: %llu collections were not seen: the GC state failed its layout's "
@@ -473,13 +463,65 @@ finish:
 			(unsigned long long)session__gc_layout_misses(s));
 	if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
+	return ret;
+}
+
+int cmd_live(int argc, char **argv)
+{
+	struct live l = {
+	    .last.base.record = last_seen_record,
+	    .lp.base.record = lines_record,
+	    .vs.start_ns = pm_now_ns(),
+	    .title = "pymac live",
+	};
+	int ret = 1, st;
+
+	l.args.targets.command = session_split_command(&argc, argv);
+	if (argp_parse(&live_argp, argc, argv, 0, NULL, &l.args))
+		return 2;
+	if (caps__check("live", &l.args.targets))
+		return 1;
+	l.vs.on = l.args.view.stats;
+	if (!l.args.view.lines && !isatty(STDOUT_FILENO))
+		l.args.view.lines = true;
+	l.lp.interval_ns = (uint64_t)(l.args.view.interval * 1e9);
+
+	struct session_opts so = {
+	    .targets = &l.args.targets,
+	    /* the full screen owns the terminal: coverage goes into the view */
+	    .quiet = !l.args.view.lines,
+	    .poll_budget = LIVE_POLL_BUDGET,
+	};
+	l.s = session__new(&so, &ret);
+	if (!l.s)
+		return ret;
+	if (live_setup(&l))
+		goto out;
+
+	cmd_catch_stop_signals(true);
+	st = session__start(l.s);
+	if (st) {
+		ret = st;
+		goto finish;
+	}
+	live_open_screen(&l);
+	live_loop(&l);
+	/* Nothing new will be counted: a scrape now finds no server rather
+	 * than one that cannot answer while the probes come off. */
+	prom__stop(l.prom);
+	l.prom = NULL;
+	/* The view was the point of a command started here: it ends with it. */
+	session__stop_command(l.s);
+	ret = 0;
+finish:
+	ret = live_finish(&l, ret);
 out:
-	tui__close(tui);
-	prom__stop(prom);
-	if (writer)
-		trace_writer__close(writer, NULL);
-	session__free(s);
-	timeline__free(tl);
+	tui__close(l.tui);
+	prom__stop(l.prom);
+	if (l.writer)
+		trace_writer__close(l.writer, NULL);
+	session__free(l.s);
+	timeline__free(l.tl);
 	return ret;
 }
 
@@ -594,16 +636,147 @@ static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, ui
 	return 0;
 }
 
+/* --lines: the same printer as live, driven by the trace's own clock. */
+static int replay_lines(struct replay_feed *f, double interval, unsigned long long *fed)
+{
+	struct line_printer lp = {
+	    .base.record = lines_record,
+	    .tl = f->tl,
+	    .interval_ns = (uint64_t)(interval * 1e9),
+	};
+	struct feed lf;
+
+	/* the printer before the timeline, as live has it */
+	feed__init(&lf);
+	feed__add(&lf, "the line view", &lp.base, FEED_ESSENTIAL);
+	feed__add(&lf, "the timeline", timeline__sink(f->tl), FEED_ESSENTIAL);
+	feed__add(&lf, "the clock", &f->last.base, FEED_ESSENTIAL);
+	f->feed = lf;
+	feed__run_reader(&f->feed, f->r, &f->in_err);
+	*fed = f->feed.events;
+	lines__finish(&lp, f->last.ts);
+	return feed_report(f);
+}
+
+/* The full screen's position in the trace: the trace's clock mapped onto
+ * ours at `speed` (0: as fast as possible). */
+struct replay_clock {
+	double speed;
+	uint64_t view;		 /* the trace's time on screen */
+	unsigned long long wall; /* our time when it was */
+	bool hold_gc;		 /* run to the next collection's start, and pause there */
+};
+
+/* Feed what the clock has reached since the last turn, unless paused. */
+static void replay_advance(struct replay_feed *f, struct tui *tui, struct replay_clock *c)
+{
+	unsigned long long now = pm_now_ns();
+	uint64_t gc_ts = 0;
+
+	if (!tui__paused(tui) && !f->eof) {
+		uint64_t target =
+		    c->speed > 0 ? c->view + (uint64_t)((now - c->wall) * c->speed) : UINT64_MAX;
+		if (feed_until(f, target, c->hold_gc, &gc_ts)) {
+			c->view = gc_ts;
+			c->hold_gc = false;
+			tui__set_paused(tui, true);
+		} else {
+			c->view = f->eof ? f->last.ts : target;
+		}
+	}
+	c->wall = now;
+	if (c->view < feed_origin(f))
+		c->view = feed_origin(f);
+}
+
+static enum tui_action replay_draw(struct replay_feed *f, struct tui *tui,
+				   const struct replay_clock *c)
+{
+	char status[160];
+
+	snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", c->speed > 0 ? "" : "(max)",
+		 (double)(c->view - feed_origin(f)) / 1e9, f->eof ? " | end of trace" : "",
+		 c->hold_gc ? " | waiting for a GC" : "");
+	tui__set_status(tui, status);
+	return tui__update(tui, f->tl, c->view, 50);
+}
+
+/* What a key asked for. 1: quit; -1: the trace could not be read again
+ * (said); 0: go on. */
+static int replay_act(struct replay_feed *f, struct tui *tui, struct replay_clock *c,
+		      enum tui_action act)
+{
+	uint64_t win = tui__window_ns(tui), target = 0;
+	bool seek = false;
+
+	switch (act) {
+	case TUI_QUIT:
+		return 1;
+	case TUI_SEEK_START:
+		target = 0;
+		seek = true;
+		break;
+	case TUI_SEEK_END:
+		feed_until(f, UINT64_MAX, false, NULL);
+		c->view = f->last.ts;
+		break;
+	case TUI_STEP_FWD:
+		feed_until(f, c->view + win, false, NULL);
+		c->view = f->eof && f->last.ts < c->view + win ? f->last.ts : c->view + win;
+		break;
+	case TUI_STEP_BACK:
+		target = c->view > win ? c->view - win : 0;
+		seek = true;
+		break;
+	case TUI_HOLD_GC:
+		c->hold_gc = true;
+		break;
+	default:
+		break;
+	}
+	if (act == TUI_SEEK_START || act == TUI_SEEK_END || act == TUI_STEP_BACK ||
+	    act == TUI_STEP_FWD)
+		tui__set_paused(tui, true); /* a jump holds the view where it lands */
+	if (seek) {
+		/* Going back rebuilds the model from the start: replay reads
+		 * millions of events a second. */
+		if (feed_open(f))
+			return -1;
+		feed_until(f, 1, false, NULL);
+		if (target > feed_origin(f))
+			feed_until(f, target, false, NULL);
+		c->view = target > feed_origin(f) ? target : feed_origin(f);
+	}
+	return 0;
+}
+
+/* The full screen until q or a stop signal (0), or until the trace cannot be
+ * read again (1). */
+static int replay_screen(struct replay_feed *f, struct tui *tui, double speed)
+{
+	struct replay_clock c = {.speed = speed};
+	int st;
+
+	feed_until(f, 1, false, NULL); /* records without time, and the first ones */
+	c.view = feed_origin(f);
+	c.wall = pm_now_ns();
+	for (;;) {
+		replay_advance(f, tui, &c);
+		st = replay_act(f, tui, &c, replay_draw(f, tui, &c));
+		if (st)
+			return st < 0;
+		if (cmd_take_stop_signal())
+			return 0;
+	}
+}
+
 int timeline_replay(const char *path, const struct view_opts *v, double speed)
 {
-	bool lines = v->lines;
-	double interval = v->interval;
-	bool stats = v->stats;
-
 	struct replay_feed f = {.path = path, .last.base.record = last_seen_record};
-	struct view_stats vs = {.on = stats, .start_ns = pm_now_ns()};
+	struct view_stats vs = {.on = v->stats, .start_ns = pm_now_ns()};
 	unsigned long long fed = 0;
 	struct tui *tui = NULL;
+	bool lines = v->lines;
 	int ret = 1;
 
 	if (feed_open(&f))
@@ -611,24 +784,7 @@ int timeline_replay(const char *path, const struct view_opts *v, double speed)
 	if (!lines && !isatty(STDOUT_FILENO))
 		lines = true;
 	if (lines) {
-		/* Same printer as live, driven by the trace's own clock. */
-		struct line_printer lp = {
-		    .base.record = lines_record,
-		    .tl = f.tl,
-		    .interval_ns = (uint64_t)(interval * 1e9),
-		};
-		struct feed lf;
-
-		/* the printer before the timeline, as live has it */
-		feed__init(&lf);
-		feed__add(&lf, "the line view", &lp.base, FEED_ESSENTIAL);
-		feed__add(&lf, "the timeline", timeline__sink(f.tl), FEED_ESSENTIAL);
-		feed__add(&lf, "the clock", &f.last.base, FEED_ESSENTIAL);
-		f.feed = lf;
-		feed__run_reader(&f.feed, f.r, &f.in_err);
-		fed = f.feed.events;
-		lines__finish(&lp, f.last.ts);
-		ret = feed_report(&f);
+		ret = replay_lines(&f, v->interval, &fed);
 		goto out;
 	}
 
@@ -639,86 +795,8 @@ int timeline_replay(const char *path, const struct view_opts *v, double speed)
 		       errno == ENOTTY ? "check TERM" : strerror(errno));
 		goto out;
 	}
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	/* The trace's clock, mapped onto ours at `speed` (0: as fast as possible). */
-	feed_until(&f, 1, false, NULL); /* records without time, and the first ones */
-	uint64_t view = feed_origin(&f), gc_ts = 0;
-	unsigned long long wall = pm_now_ns();
-	bool hold_gc = false;
-	char status[160];
-
-	for (;;) {
-		unsigned long long now = pm_now_ns();
-
-		if (!tui__paused(tui) && !f.eof) {
-			uint64_t target =
-			    speed > 0 ? view + (uint64_t)((now - wall) * speed) : UINT64_MAX;
-			if (feed_until(&f, target, hold_gc, &gc_ts)) {
-				view = gc_ts;
-				hold_gc = false;
-				tui__set_paused(tui, true);
-			} else {
-				view = f.eof ? f.last.ts : target;
-			}
-		}
-		wall = now;
-		if (view < feed_origin(&f))
-			view = feed_origin(&f);
-		snprintf(status, sizeof(status), "replay %s t=%.3f s%s%s", speed > 0 ? "" : "(max)",
-			 (double)(view - feed_origin(&f)) / 1e9, f.eof ? " | end of trace" : "",
-			 hold_gc ? " | waiting for a GC" : "");
-		tui__set_status(tui, status);
-		enum tui_action act = tui__update(tui, f.tl, view, 50);
-		uint64_t win = tui__window_ns(tui), target = 0;
-		bool seek = false;
-
-		switch (act) {
-		case TUI_QUIT:
-			ret = 0;
-			goto out;
-		case TUI_SEEK_START:
-			target = 0;
-			seek = true;
-			break;
-		case TUI_SEEK_END:
-			feed_until(&f, UINT64_MAX, false, NULL);
-			view = f.last.ts;
-			break;
-		case TUI_STEP_FWD:
-			feed_until(&f, view + win, false, NULL);
-			view = f.eof && f.last.ts < view + win ? f.last.ts : view + win;
-			break;
-		case TUI_STEP_BACK:
-			target = view > win ? view - win : 0;
-			seek = true;
-			break;
-		case TUI_HOLD_GC:
-			hold_gc = true;
-			break;
-		default:
-			break;
-		}
-		if (act == TUI_SEEK_START || act == TUI_SEEK_END || act == TUI_STEP_BACK ||
-		    act == TUI_STEP_FWD)
-			tui__set_paused(tui, true); /* a jump holds the view where it lands */
-		if (seek) {
-			/* Going back rebuilds the model from the start: replay reads
-			 * millions of events a second. */
-			if (feed_open(&f))
-				goto out;
-			feed_until(&f, 1, false, NULL);
-			if (target > feed_origin(&f))
-				feed_until(&f, target, false, NULL);
-			view = target > feed_origin(&f) ? target : feed_origin(&f);
-		}
-		if (stop_signal) {
-			ret = 0;
-			goto out;
-		}
-	}
+	cmd_catch_stop_signals(false);
+	ret = replay_screen(&f, tui, speed);
 out:
 	view_stats__take(&vs, tui);
 	tui__close(tui);

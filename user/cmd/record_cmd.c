@@ -6,7 +6,6 @@
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,12 +105,21 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static volatile sig_atomic_t stop_signal;
+static const struct argp_child record_children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
+static const struct argp record_argp = {
+    .options = record_options,
+    .parser = record_parse,
+    .doc = record_doc,
+    .children = record_children,
+};
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
+/* One `pymac record`: its session and the trace file it feeds. */
+struct record {
+	struct record_args args;
+	struct session *s;
+	struct trace_writer *writer;
+	int write_err; /* the trace's writing stopped on it */
+};
 
 static void join_argv(char **argv, char *out, size_t len)
 {
@@ -122,117 +130,77 @@ static void join_argv(char **argv, char *out, size_t len)
 		used += snprintf(out + used, len - used, "%s%s", i ? " " : "", argv[i]);
 }
 
-int cmd_record(int argc, char **argv)
+/* The periodic flush; true when recording ends with it. */
+static bool record_flush(struct record *r, uint64_t now)
 {
-	static const struct argp_child children[] = {{&session_target_argp, 0, "Targets:", 1}, {}};
-	static const struct argp argp = {record_options, record_parse, NULL, record_doc,
-					 children,	 NULL,	       NULL};
-	struct record_args args = {};
-	struct trace_writer *writer = NULL;
-	struct session *s = NULL;
-	char cmdline[1024];
-	int ret = 1, st, write_err = 0;
+	r->write_err = cmd_flush_trace(r->s, r->writer, now, FLUSH_INTERVAL_NS);
+	if (!r->write_err)
+		return false;
+	/*
+	 * Disk full or gone: stop tracing so the targets run unhindered, but
+	 * let a command finish as it would have without pymac rather than
+	 * orphan it.
+	 */
+	pm_err("writing %s: %s; recording stopped, the trace is readable up to its last complete "
+	       "chunk%s",
+	       r->args.output, strerror(-r->write_err),
+	       r->args.targets.command ? "; waiting for the command to end" : "");
+	session__detach(r->s);
+	return !r->args.targets.command;
+}
 
-	/* Everything after the first "--" is the command, untouched by argp. */
-	args.targets.command = session_split_command(&argc, argv);
-	if (argp_parse(&argp, argc, argv, 0, NULL, &args))
-		return 2;
-	if (caps__check("record", &args.targets))
-		return 1;
-
-	struct session_opts so = {.targets = &args.targets, .quiet = args.quiet};
-	s = session__new(&so, &ret);
-	if (!s)
-		return ret;
-	/* optional: when the disk fills, the command still ends as it would
-	 * without pymac; the error is said then, and the exit status tells */
-	writer = session__open_trace(s, args.output, FEED_OPTIONAL);
-	if (!writer)
-		goto out;
-	if (args.targets.command) {
-		join_argv(args.targets.command, cmdline, sizeof(cmdline));
-		session__meta(s, "command", cmdline);
-	}
-
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
-	st = session__start(s);
-	if (st) {
-		ret = st;
-		goto finish;
-	}
-
-	unsigned long long deadline =
-	    args.targets.duration > 0
-		? pm_now_ns() + (unsigned long long)(args.targets.duration * 1e9)
-		: 0;
+/* Until the targets end, a stop signal or --duration. */
+static void record_loop(struct record *r)
+{
+	unsigned long long deadline = cmd_deadline_ns(r->args.targets.duration);
 	unsigned long long next_flush = pm_now_ns() + FLUSH_INTERVAL_NS;
 
 	for (;;) {
-		int n = session__step(s, 100);
+		int n = session__step(r->s, 100), sig;
 		unsigned long long now = pm_now_ns();
 
 		if (n)
 			break;
-		if (now >= next_flush && !write_err) {
-			/* an append that failed in the feed dropped the writer there;
-			 * a flush that fails here drops it too */
-			write_err = session__sink_error(s, trace_writer__sink(writer));
-			if (!write_err &&
-			    (write_err = trace_writer__maybe_flush(writer, now, FLUSH_INTERVAL_NS)))
-				session__fail_sink(s, trace_writer__sink(writer), write_err);
-			if (write_err) {
-				/*
-				 * Disk full or gone: stop tracing so the targets run
-				 * unhindered, but let a command finish as it would
-				 * have without pymac rather than orphan it.
-				 */
-				pm_err("writing %s: %s; recording stopped, the trace is readable "
-				       "up to its last complete chunk%s",
-				       args.output, strerror(-write_err),
-				       args.targets.command ? "; waiting for the command to end"
-							    : "");
-				session__detach(s);
-				if (!args.targets.command)
-					break;
-			}
+		if (now >= next_flush && !r->write_err) {
+			if (record_flush(r, now))
+				break;
 			next_flush = now + FLUSH_INTERVAL_NS;
 		}
-		if (stop_signal) {
-			int sig = stop_signal;
-
-			stop_signal = 0;
-			if (session__signal(s, sig))
-				break;
-		}
+		sig = cmd_take_stop_signal();
+		if (sig && session__signal(r->s, sig))
+			break;
 		if (deadline && now >= deadline)
 			break;
 	}
-	ret = 0;
-finish:
+}
+
+/* Close the trace and say what was written and what went wrong. Returns the
+ * exit status. */
+static int record_finish(struct record *r, int ret)
+{
+	struct session *s = r->s;
+	const char *output = r->args.output;
+
 	/* Everything the targets did before now is in the ring buffer. */
 	session__drain(s);
 	session__finish(s);
-	session__report_sink_errors(s, trace_writer__sink(writer));
-	if (!write_err)
-		write_err = session__sink_error(s, trace_writer__sink(writer));
+	session__report_sink_errors(s, trace_writer__sink(r->writer));
+	if (!r->write_err)
+		r->write_err = session__sink_error(s, trace_writer__sink(r->writer));
 	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
 	/* a writer that failed gets no END: the file is what was written */
-	int cerr = trace_writer__close(writer, write_err ? NULL : &end);
-	writer = NULL;
-	if (write_err && !cerr)
+	int cerr = trace_writer__close(r->writer, r->write_err ? NULL : &end);
+	r->writer = NULL;
+	if (r->write_err && !cerr)
 		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
-		       args.output, strerror(-write_err));
+		       output, strerror(-r->write_err));
 	uint64_t lost = session__lost(s);
 	/* one line about a failed write, said when it happened */
-	if (cerr && !write_err)
+	if (cerr && !r->write_err)
 		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
-		       args.output, strerror(-cerr));
-	if (!cerr && !write_err)
-		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", args.output,
+		       output, strerror(-cerr));
+	if (!cerr && !r->write_err)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", output,
 			(unsigned long long)end.events, (unsigned long long)lost);
 	if (lost)
 		fprintf(stderr,
@@ -248,13 +216,53 @@ finish:
 	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
 	if (!ret && session__command_status(s) > 0)
 		ret = session__command_status(s);
-	else if (cerr || write_err)
+	else if (cerr || r->write_err)
 		ret = 1;
 	else if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
+	return ret;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct record r = {};
+	char cmdline[1024];
+	int ret = 1, st;
+
+	/* Everything after the first "--" is the command, untouched by argp. */
+	r.args.targets.command = session_split_command(&argc, argv);
+	if (argp_parse(&record_argp, argc, argv, 0, NULL, &r.args))
+		return 2;
+	if (caps__check("record", &r.args.targets))
+		return 1;
+
+	struct session_opts so = {.targets = &r.args.targets, .quiet = r.args.quiet};
+	r.s = session__new(&so, &ret);
+	if (!r.s)
+		return ret;
+	/* optional: when the disk fills, the command still ends as it would
+	 * without pymac; the error is said then, and the exit status tells */
+	r.writer = session__open_trace(r.s, r.args.output, FEED_OPTIONAL);
+	if (!r.writer)
+		goto out;
+	if (r.args.targets.command) {
+		join_argv(r.args.targets.command, cmdline, sizeof(cmdline));
+		session__meta(r.s, "command", cmdline);
+	}
+
+	cmd_catch_stop_signals(true);
+	st = session__start(r.s);
+	if (st) {
+		ret = st;
+		goto finish;
+	}
+	record_loop(&r);
+	ret = 0;
+finish:
+	ret = record_finish(&r, ret);
 out:
-	if (writer)
-		trace_writer__close(writer, NULL);
-	session__free(s);
+	if (r.writer)
+		trace_writer__close(r.writer, NULL);
+	session__free(r.s);
 	return ret;
 }
