@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "trace/chunk.h"
 #include "trace/codec.h"
 #include "util/clock.h"
 
@@ -64,9 +64,7 @@ struct trace_writer {
 		uint64_t seq;
 	} recent_map[2][WRITER_MAP_SIZE];
 
-	uint8_t *out;
-	size_t out_cap;
-	z_stream zs;
+	struct chunk_packer packer;
 
 	struct str_slot *strs;
 	uint32_t str_cap; /* power of two */
@@ -668,45 +666,11 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
 	return 0;
 }
 
-static int writer__deflate(struct trace_writer *w, uint8_t *p, size_t len, int flush)
-{
-	int ret;
-
-	w->zs.next_in = p;
-	w->zs.avail_in = (uInt)len;
-	ret = deflate(&w->zs, flush);
-	if (flush == Z_FINISH)
-		return ret == Z_STREAM_END ? 0 : -EIO;
-	return (ret == Z_OK || ret == Z_BUF_ERROR) && !w->zs.avail_in ? 0 : -EIO;
-}
-
-/*
- * Deflate the chunk's sections one after the other (no copy into one
- * buffer). With blocks, each section ends a deflate block, so that each gets
- * Huffman codes of its own: the timestamp columns' byte statistics differ
- * from the records'.
- */
-static int writer__compress(struct trace_writer *w, uint8_t *prefix, size_t plen, size_t need,
-			    bool blocks)
-{
-	int mid = blocks ? Z_BLOCK : Z_NO_FLUSH;
-
-	if (deflateReset(&w->zs) != Z_OK)
-		return -EIO;
-	w->zs.next_out = w->out + PM_CHUNK_HDR_LEN;
-	w->zs.avail_out = (uInt)(need - PM_CHUNK_HDR_LEN);
-	if (writer__deflate(w, prefix, plen, Z_NO_FLUSH) ||
-	    writer__deflate(w, w->buf, w->len, mid) || writer__deflate(w, w->ts_lo, w->nts, mid) ||
-	    writer__deflate(w, w->ts_mid, w->nts, mid) ||
-	    writer__deflate(w, w->ts_hi, w->hi_len, Z_FINISH))
-		return -EIO;
-	return 0;
-}
-
 int trace_writer__flush(struct trace_writer *w)
 {
-	uint8_t *h, prefix[20];
-	size_t need, comp, raw_len, plen;
+	uint8_t prefix[20];
+	size_t plen, raw_len;
+	ssize_t n;
 	int err;
 
 	if (!w)
@@ -717,43 +681,20 @@ int trace_writer__flush(struct trace_writer *w)
 		return 0;
 	plen = pm_varint_put(prefix, w->len);
 	plen += pm_varint_put(prefix + plen, w->nts);
-	raw_len = plen + w->len + 2 * (size_t)w->nts + w->hi_len;
-	/* room for the block ends, which deflateBound does not count */
-	need = PM_CHUNK_HDR_LEN + deflateBound(&w->zs, raw_len) + 64;
-	if (need > w->out_cap) {
-		uint8_t *p = realloc(w->out, need);
-
-		if (!p)
-			return -ENOMEM;
-		w->out = p;
-		w->out_cap = need;
-	}
-	/*
-	 * Readers refuse more than compressBound(raw_len) bytes. Block ends can
-	 * exceed that on a small chunk of incompressible bytes: then the chunk
-	 * is compressed again as one run, which deflate keeps within the bound.
-	 */
-	if (writer__compress(w, prefix, plen, need, true) ||
-	    w->zs.total_out > compressBound(raw_len)) {
-		if (writer__compress(w, prefix, plen, need, false))
-			return -EIO;
-	}
-	comp = w->zs.total_out;
-
-	h = w->out;
-	le32_put(h, PM_CHUNK_MAGIC);
-	le32_put(h + 4, (uint32_t)raw_len);
-	le32_put(h + 8, (uint32_t)comp);
-	le32_put(h + 12, w->chunk_records);
-	le64_put(h + 16, w->chunk_has_ts ? w->chunk_first_ts : 0);
-	le32_put(h + 24, crc32_of(h + PM_CHUNK_HDR_LEN, comp));
-	le32_put(h + PM_CHUNK_HDR_CRC_AT, crc32_of(h, PM_CHUNK_HDR_CRC_AT));
-
+	/* the payload: the prefix, the records, the timestamp columns */
+	struct chunk_section sec[] = {
+	    {prefix, plen},	 {w->buf, w->len},	{w->ts_lo, w->nts},
+	    {w->ts_mid, w->nts}, {w->ts_hi, w->hi_len},
+	};
+	n = chunk_packer__pack(&w->packer, sec, sizeof(sec) / sizeof(sec[0]), w->chunk_records,
+			       w->chunk_has_ts ? w->chunk_first_ts : 0, &raw_len);
+	if (n < 0)
+		return (int)n;
 	/* one write per chunk: a kill lands between chunks far more often */
-	err = trace_write_all(w->fd, w->out, PM_CHUNK_HDR_LEN + comp);
+	err = trace_write_all(w->fd, w->packer.out, (size_t)n);
 	if (err)
 		return writer__fail(w, err);
-	w->file_bytes += PM_CHUNK_HDR_LEN + comp;
+	w->file_bytes += (uint64_t)n;
 	w->raw_bytes += raw_len;
 	w->len = 0;
 	w->nts = 0;
@@ -820,8 +761,7 @@ static void writer__free(struct trace_writer *w)
 	free(w->ts_lo);
 	free(w->ts_mid);
 	free(w->ts_hi);
-	free(w->out);
-	deflateEnd(&w->zs);
+	chunk_packer__free(&w->packer);
 	free(w);
 }
 
@@ -851,7 +791,7 @@ struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_
 		return NULL;
 	w->sink.record = writer__sink_record;
 	w->sink.finish = writer__sink_finish;
-	if (deflateInit(&w->zs, PM_TRACE_ZLEVEL) != Z_OK) {
+	if (chunk_packer__init(&w->packer)) {
 		free(w);
 		errno = ENOMEM;
 		return NULL;
@@ -927,4 +867,3 @@ int trace_writer__close(struct trace_writer *w, const struct pm_end *end)
 	writer__free(w);
 	return err;
 }
-
