@@ -21,6 +21,7 @@
 #include "export/export.h"
 #include "model/export_series.h"
 #include "util/json.h"
+#include "views/event_print.h"
 
 #define CH_HEAP_MAX (1u << 16)
 #define CH_META_MAX 64
@@ -410,17 +411,6 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 	return err;
 }
 
-static const char *gc_source_name(uint32_t src)
-{
-	switch (src) {
-	case PM_GC_SRC_USDT:
-		return "usdt";
-	case PM_GC_SRC_UPROBE:
-		return "uprobe";
-	}
-	return "unknown";
-}
-
 static int on_gc(void *ctx, const struct es_lane *l, const struct es_gc *g)
 {
 	struct chrome *c = ctx;
@@ -450,7 +440,7 @@ static int on_gc(void *ctx, const struct es_lane *l, const struct es_gc *g)
 		jsonw_int_field(&c->ev, "uncollectable", g->uncollectable);
 	else
 		jsonw_null_field(&c->ev, "uncollectable");
-	jsonw_string_field(&c->ev, "source", gc_source_name(g->source));
+	jsonw_string_field(&c->ev, "source", event_gc_source_name(g->source));
 	jsonw_uint_field(&c->ev, "pid", g->pid);
 	if (g->finished)
 		jsonw_uint_field(&c->ev, "duration_ns", g->duration_ns);

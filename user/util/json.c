@@ -265,13 +265,8 @@ static void put_string(struct jsonw *w, const char *s)
 static void put_u64(struct jsonw *w, uint64_t v)
 {
 	char tmp[20];
-	int i = sizeof(tmp);
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, tmp + i, sizeof(tmp) - (size_t)i);
+	put(w, tmp, pm_format_u64(tmp, v));
 }
 
 static void indent(struct jsonw *w)
@@ -390,20 +385,10 @@ void jsonw_float(struct jsonw *w, const char *fmt, double v)
 
 void jsonw_fixed(struct jsonw *w, uint64_t v, unsigned decimals)
 {
-	uint64_t p = 1;
-	char frac[20];
+	char tmp[40];
 
 	before_value(w);
-	for (unsigned i = 0; i < decimals && i < 19; i++)
-		p *= 10;
-	put_u64(w, v / p);
-	if (!decimals)
-		return;
-	put_c(w, '.');
-	v %= p;
-	for (int i = (int)decimals - 1; i >= 0; i--, v /= 10)
-		frac[i] = (char)('0' + v % 10);
-	put(w, frac, decimals);
+	put(w, tmp, pm_format_fixed(tmp, v, decimals < 19 ? decimals : 19));
 }
 
 void jsonw_bool(struct jsonw *w, bool v)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define JSONW_DEPTH 32
 
@@ -59,7 +60,8 @@ void jsonw_uint(struct jsonw *w, uint64_t v);
 void jsonw_int(struct jsonw *w, int64_t v);
 /* printf's %.6g (fmt NULL) or fmt; NaN and infinities are written as null. */
 void jsonw_float(struct jsonw *w, const char *fmt, double v);
-/* v / 10^decimals with exactly that many decimals ("12.000345"), no float */
+/* v / 10^decimals with exactly that many decimals ("12.000345"), no float
+ * (at most 19 decimals) */
 void jsonw_fixed(struct jsonw *w, uint64_t v, unsigned decimals);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
@@ -96,6 +98,43 @@ static inline void jsonw_null_field(struct jsonw *w, const char *name)
 {
 	jsonw_name(w, name);
 	jsonw_null(w);
+}
+
+/*
+ * Numbers as the writer and the event lines (views/event_print.c) write
+ * them, into dst without a NUL; they return the bytes written. v in decimal
+ * (at most 20 bytes):
+ */
+static inline size_t pm_format_u64(char *dst, uint64_t v)
+{
+	char tmp[20];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(dst, tmp + i, sizeof(tmp) - i);
+	return sizeof(tmp) - i;
+}
+
+/* v / 10^decimals with exactly that many decimals (at most 19), no float:
+ * "12.000345" (at most 40 bytes). */
+static inline size_t pm_format_fixed(char *dst, uint64_t v, unsigned decimals)
+{
+	uint64_t p = 1;
+	size_t n;
+
+	for (unsigned i = 0; i < decimals && i < 19; i++)
+		p *= 10;
+	n = pm_format_u64(dst, v / p);
+	if (!decimals)
+		return n;
+	dst[n++] = '.';
+	v %= p;
+	for (int i = (int)decimals - 1; i >= 0; i--, v /= 10)
+		dst[n + (size_t)i] = (char)('0' + v % 10);
+	return n + decimals;
 }
 
 /* Print s as a JSON string literal, quotes included. NULL prints "". Bytes

@@ -55,14 +55,7 @@ static inline void put_char(struct event_printer *p, char c)
 
 static inline void put_u64(struct event_printer *p, uint64_t v)
 {
-	char tmp[20];
-	int i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put_mem(p, tmp + i, sizeof(tmp) - i);
+	p->len += pm_format_u64(p->buf + p->len, v);
 }
 
 static inline void put_i64(struct event_printer *p, int64_t v)
@@ -92,14 +85,7 @@ static inline void put_hex(struct event_printer *p, uint64_t v)
 /* Seconds with nine decimals, e.g. "0.000123456". */
 static void put_seconds(struct event_printer *p, uint64_t ns)
 {
-	char frac[9];
-
-	put_u64(p, ns / 1000000000);
-	put_char(p, '.');
-	ns %= 1000000000;
-	for (int i = 8; i >= 0; i--, ns /= 10)
-		frac[i] = (char)('0' + ns % 10);
-	put_mem(p, frac, sizeof(frac));
+	p->len += pm_format_fixed(p->buf + p->len, ns, 9);
 }
 
 /*
@@ -126,7 +112,7 @@ static void put_str(struct event_printer *p, const char *s)
 	p->len += text_format_string(p->buf + p->len, s ? s : "");
 }
 
-static const char *gc_source_name(uint32_t src)
+const char *event_gc_source_name(uint32_t src)
 {
 	switch (src) {
 	case PM_GC_SRC_USDT:
@@ -258,7 +244,7 @@ static void print_text(struct event_printer *p, const struct pm_event *ev)
 			put_char(p, 's');
 		}
 		put_lit(p, " source=");
-		put_cstr(p, gc_source_name(ev->gc.source));
+		put_cstr(p, event_gc_source_name(ev->gc.source));
 		break;
 	case PM_EXEC:
 		put_lit(p, " comm=");
@@ -342,7 +328,7 @@ static void print_jsonl(struct event_printer *p, const struct pm_event *ev)
 			jsonw_int_field(w, "uncollectable", ev->gc.uncollectable);
 			jsonw_uint_field(w, "duration_ns", ev->gc.duration_ns);
 		}
-		jsonw_string_field(w, "source", gc_source_name(ev->gc.source));
+		jsonw_string_field(w, "source", event_gc_source_name(ev->gc.source));
 		break;
 	case PM_EXEC:
 	case PM_EXIT:

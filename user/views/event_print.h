@@ -21,4 +21,8 @@ struct event_printer *event_printer__new(FILE *out, enum event_format fmt, uint6
 void event_printer__free(struct event_printer *p);
 struct pm_sink *event_printer__sink(struct event_printer *p);
 
+/* A collection's source (pm_event gc.source) as the event lines and the
+ * exports name it: "usdt", "uprobe" or "unknown". */
+const char *event_gc_source_name(uint32_t src);
+
 #endif /* PYMAC_EVENT_PRINT_H */
