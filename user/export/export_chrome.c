@@ -107,17 +107,28 @@ static bool ev_before(const struct ch_ev *a, const struct ch_ev *b)
 	return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
 }
 
-static void counter_args(struct jsonw *w, const char *name, const char *k1, int64_t v1,
-			 const char *k2, int64_t v2, const char *k3, int64_t v3)
+/* Each counter's name and the names of its values (fewer than three: NULL). */
+static const struct {
+	const char *name, *args[3];
+} counters[] = {
+    [CH_NET] = {"net bytes", {"python", "libc"}},
+    [CH_LIVE] = {"live blocks", {"python", "libc"}},
+    [CH_LOST] = {"lost events", {"count"}},
+    [CH_FOOTPRINT] = {"footprint", {"arenas", "mmap", "heap"}},
+    [CH_RSS] = {"rss", {"total", "anon"}},
+    [CH_ALLOCATED] = {"allocated bytes", {"python", "libc"}},
+    [CH_FREED] = {"freed bytes", {"python", "libc"}},
+};
+
+static void counter_args(struct jsonw *w, const struct ch_ev *e)
 {
-	jsonw_string_field(w, "name", name);
+	const int64_t v[3] = {e->v1, e->v2, e->v3};
+
+	jsonw_string_field(w, "name", counters[e->counter].name);
 	jsonw_name(w, "args");
 	jsonw_start_object(w);
-	jsonw_int_field(w, k1, v1);
-	if (k2)
-		jsonw_int_field(w, k2, v2);
-	if (k3)
-		jsonw_int_field(w, k3, v3);
+	for (int i = 0; i < 3 && counters[e->counter].args[i]; i++)
+		jsonw_int_field(w, counters[e->counter].args[i], v[i]);
 	jsonw_end_object(w);
 }
 
@@ -135,30 +146,8 @@ static void write_ev(struct chrome *c, struct ch_ev *e)
 		jsonw_string_field(w, "ph", "C");
 		jsonw_uint_field(w, "pid", e->pid);
 		jsonw_uint_field(w, "tid", e->pid);
-	}
-	switch (e->counter) {
-	case CH_NET:
-		counter_args(w, "net bytes", "python", e->v1, "libc", e->v2, NULL, 0);
-		break;
-	case CH_LIVE:
-		counter_args(w, "live blocks", "python", e->v1, "libc", e->v2, NULL, 0);
-		break;
-	case CH_ALLOCATED:
-		counter_args(w, "allocated bytes", "python", e->v1, "libc", e->v2, NULL, 0);
-		break;
-	case CH_FREED:
-		counter_args(w, "freed bytes", "python", e->v1, "libc", e->v2, NULL, 0);
-		break;
-	case CH_LOST:
-		counter_args(w, "lost events", "count", e->v1, NULL, 0, NULL, 0);
-		break;
-	case CH_FOOTPRINT:
-		counter_args(w, "footprint", "arenas", e->v1, "mmap", e->v2, "heap", e->v3);
-		break;
-	case CH_RSS:
-		counter_args(w, "rss", "total", e->v1, "anon", e->v2, NULL, 0);
-		break;
-	default:
+		counter_args(w, e);
+	} else {
 		/* the event's other members, already JSON */
 		jsonw_raw(w, e->text, strlen(e->text));
 		free(e->text);
