@@ -31,6 +31,32 @@ static void path_points(FILE *f, const struct view *v, const double *val, double
 	}
 }
 
+/* How a series is drawn as a line; dash is "" or a stroke-dasharray. */
+struct line_style {
+	const char *cls, *color, *width, *dash;
+};
+
+static void write_line(FILE *f, const struct view *v, const struct line_style *ls,
+		       const double *val, double max, int y0, int hgt, bool mid)
+{
+	fprintf(f,
+		"<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s "
+		"points=\"",
+		ls->cls, ls->color, ls->width, ls->dash);
+	path_points(f, v, val, max, y0, hgt, mid);
+	fputs("\"/>\n", f);
+}
+
+/* A level of each slice (an int64_t of struct tl_bucket at off), 0 below 0. */
+static void slice_levels(double *val, const struct view *v, const struct tl_bucket *b, size_t off)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		int64_t x = *(const int64_t *)((const char *)&b[i] + off);
+
+		val[i] = x > 0 ? (double)x : 0;
+	}
+}
+
 static void write_axis(FILE *f, const struct view *v, int dy)
 {
 	uint64_t span = v->w * v->n;
@@ -81,6 +107,8 @@ static bool lane_has_alloc_events(const struct lg_lane *li)
 /* The footprint band: mapped anonymous memory and RSS on one bytes axis. */
 static void write_fp_band(FILE *f, const struct view *v, const struct tl_bucket *b, double *vals)
 {
+	static const struct line_style rss_line = {"rss", RSS_COLOR, "1.8", ""};
+	static const struct line_style fp_line = {"fp", FP_COLOR, "1.8", ""};
 	double max = 0;
 	char buf[32];
 
@@ -94,20 +122,10 @@ static void write_fp_band(FILE *f, const struct view *v, const struct tl_bucket 
 		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
 		"stroke=\"#ccc\"/>\n",
 		PLOT_X, FP_Y, PLOT_W, FP_H);
-	for (size_t i = 0; i < v->n; i++)
-		vals[i] = b[i].rss > 0 ? (double)b[i].rss : 0;
-	fputs("<polyline class=\"rss\" fill=\"none\" stroke=\"" RSS_COLOR "\" "
-	      "stroke-width=\"1.8\" points=\"",
-	      f);
-	path_points(f, v, vals, max, FP_Y, FP_H, false);
-	fputs("\"/>\n", f);
-	for (size_t i = 0; i < v->n; i++)
-		vals[i] = b[i].fp_net > 0 ? (double)b[i].fp_net : 0;
-	fputs("<polyline class=\"fp\" fill=\"none\" stroke=\"" FP_COLOR "\" "
-	      "stroke-width=\"1.8\" points=\"",
-	      f);
-	path_points(f, v, vals, max, FP_Y, FP_H, false);
-	fputs("\"/>\n", f);
+	slice_levels(vals, v, b, offsetof(struct tl_bucket, rss));
+	write_line(f, v, &rss_line, vals, max, FP_Y, FP_H, false);
+	slice_levels(vals, v, b, offsetof(struct tl_bucket, fp_net));
+	write_line(f, v, &fp_line, vals, max, FP_Y, FP_H, false);
 	fprintf(f,
 		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>"
 		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">0</text>"
@@ -333,23 +351,18 @@ static void lane_scale(const struct view *v, const struct tl_bucket *b, struct l
 static void write_nets(FILE *f, const struct view *v, const struct tl_bucket *b, double *vals,
 		       const struct lane_scale *s)
 {
+	static const struct line_style libc_line = {"libcnet", "#f28e2b", "1.5", ""};
 	char b1[32], b2[32];
 
 	/* python on the left axis (area), libc on the right (line) */
-	for (size_t i = 0; i < v->n; i++)
-		vals[i] = b[i].py_net > 0 ? (double)b[i].py_net : 0;
+	slice_levels(vals, v, b, offsetof(struct tl_bucket, py_net));
 	fprintf(f, "<path class=\"pynet\" fill=\"#9ecae1\" stroke=\"#2171b5\" d=\"M%d,%d L", PLOT_X,
 		NET_Y + NET_H);
 	path_points(f, v, vals, s->max_py, NET_Y, NET_H, false);
 	fprintf(f, " L%d,%d Z\"/>\n", PLOT_X + PLOT_W, NET_Y + NET_H);
 	if (s->any_libc) {
-		for (size_t i = 0; i < v->n; i++)
-			vals[i] = b[i].libc_net > 0 ? (double)b[i].libc_net : 0;
-		fputs("<polyline class=\"libcnet\" fill=\"none\" stroke=\"#f28e2b\" "
-		      "stroke-width=\"1.5\" points=\"",
-		      f);
-		path_points(f, v, vals, s->max_libc, NET_Y, NET_H, false);
-		fputs("\"/>\n", f);
+		slice_levels(vals, v, b, offsetof(struct tl_bucket, libc_net));
+		write_line(f, v, &libc_line, vals, s->max_libc, NET_Y, NET_H, false);
 	}
 	fprintf(f,
 		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\" style=\"fill:#2171b5\">%s</text>"
@@ -369,12 +382,14 @@ static void write_rates(FILE *f, const struct view *v, const struct tl_bucket *b
 {
 	static const struct {
 		size_t off;
-		const char *cls, *color, *dash;
+		struct line_style line;
 	} rs[] = {
-	    {offsetof(struct tl_bucket, py_allocs), "pa", "#2ca02c", ""},
-	    {offsetof(struct tl_bucket, py_frees), "pf", "#d62728", ""},
-	    {offsetof(struct tl_bucket, libc_allocs), "la", "#74c476", " stroke-dasharray=\"4 2\""},
-	    {offsetof(struct tl_bucket, libc_frees), "lf", "#fc9272", " stroke-dasharray=\"4 2\""},
+	    {offsetof(struct tl_bucket, py_allocs), {"pa", "#2ca02c", "1.2", ""}},
+	    {offsetof(struct tl_bucket, py_frees), {"pf", "#d62728", "1.2", ""}},
+	    {offsetof(struct tl_bucket, libc_allocs),
+	     {"la", "#74c476", "1.2", " stroke-dasharray=\"4 2\""}},
+	    {offsetof(struct tl_bucket, libc_frees),
+	     {"lf", "#fc9272", "1.2", " stroke-dasharray=\"4 2\""}},
 	};
 	double per = (double)v->w / 1e9;
 	char b1[32];
@@ -385,12 +400,7 @@ static void write_rates(FILE *f, const struct view *v, const struct tl_bucket *b
 		for (size_t i = 0; i < v->n; i++)
 			vals[i] =
 			    (double)*(const uint64_t *)((const char *)&b[i] + rs[k].off) / per;
-		fprintf(f,
-			"<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" "
-			"stroke-width=\"1.2\"%s points=\"",
-			rs[k].cls, rs[k].color, rs[k].dash);
-		path_points(f, v, vals, s->max_rate, RATE_Y, RATE_H, true);
-		fputs("\"/>\n", f);
+		write_line(f, v, &rs[k].line, vals, s->max_rate, RATE_Y, RATE_H, true);
 	}
 	fprintf(f,
 		"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s/s</text>"
