@@ -34,8 +34,10 @@ static void json_counters(struct jsonw *w, const uint64_t counts[PM_KIND_MAX],
 	jsonw_end_object(w);
 }
 
+/* bytes through each allocator, and for a process what it holds (held[2]:
+ * python's and libc's; NULL for groups and lanes, which keep no such net) */
 static void json_bytes(struct jsonw *w, uint64_t py_alloc, uint64_t malloc_, uint64_t py_freed,
-		       uint64_t malloc_freed, int64_t py_held, int64_t malloc_held)
+		       uint64_t malloc_freed, const int64_t *held)
 {
 	jsonw_name(w, "bytes");
 	jsonw_start_object(w);
@@ -43,8 +45,22 @@ static void json_bytes(struct jsonw *w, uint64_t py_alloc, uint64_t malloc_, uin
 	jsonw_uint_field(w, "malloc", malloc_);
 	jsonw_uint_field(w, "py_freed", py_freed);
 	jsonw_uint_field(w, "malloc_freed", malloc_freed);
-	jsonw_int_field(w, "py_held", py_held);
-	jsonw_int_field(w, "malloc_held", malloc_held);
+	if (held) {
+		jsonw_int_field(w, "py_held", held[0]);
+		jsonw_int_field(w, "malloc_held", held[1]);
+	}
+	jsonw_end_object(w);
+}
+
+/* What sampling leaves exact, and the end of the "sampling" object. */
+static void json_sampling_exact(struct jsonw *w)
+{
+	jsonw_name(w, "exact");
+	jsonw_start_array(w);
+	jsonw_string(w, "gc");
+	jsonw_string(w, "processes");
+	jsonw_string(w, "footprint");
+	jsonw_end_array(w);
 	jsonw_end_object(w);
 }
 
@@ -80,13 +96,7 @@ static void json_proc_sampling(struct jsonw *w, const struct procstats *s, const
 		if (procstats__kind_sampled(k))
 			jsonw_string(w, pm_kind_name(k));
 	jsonw_end_array(w);
-	jsonw_name(w, "exact");
-	jsonw_start_array(w);
-	jsonw_string(w, "gc");
-	jsonw_string(w, "processes");
-	jsonw_string(w, "footprint");
-	jsonw_end_array(w);
-	jsonw_end_object(w);
+	json_sampling_exact(w);
 	if (ps.scale <= 0) {
 		/* no window while it ran: nothing to scale */
 		jsonw_null_field(w, "estimated_counts");
@@ -167,6 +177,7 @@ static void json_sources(struct jsonw *w, const struct ps_proc *p)
 static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps_proc *p, int top,
 		     const struct sm_trace *t)
 {
+	const int64_t held[2] = {p->py_net, p->libc_net};
 	struct sm_type_row *rows;
 	size_t nrows;
 
@@ -188,8 +199,7 @@ static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps
 		jsonw_null_field(w, "lane");
 	json_counters(w, p->counts, p->gc_gen, p->counts[PM_GC_DONE], p->gc_collected,
 		      p->gc_uncollectable, p->gc_time_ns, p->gc_src, sm_gc_unfinished(p));
-	json_bytes(w, p->py_bytes, p->libc_bytes, p->py_free_bytes, p->libc_free_bytes, p->py_net,
-		   p->libc_net);
+	json_bytes(w, p->py_bytes, p->libc_bytes, p->py_free_bytes, p->libc_free_bytes, held);
 	jsonw_name(w, "held_at_exit");
 	jsonw_start_object(w);
 	jsonw_int_field(w, "py", p->py_held_at_exit);
@@ -232,13 +242,8 @@ static void json_totals(struct jsonw *w, const struct lg_totals *t, unsigned gc_
 	jsonw_start_object(w);
 	json_counters(w, t->events, t->gc_gen, t->gcs, t->gc_collected, t->gc_uncollectable,
 		      t->gc_ns, gc_src, sm_totals_unfinished(t));
-	jsonw_name(w, "bytes");
-	jsonw_start_object(w);
-	jsonw_uint_field(w, "py_alloc", t->py_alloc_bytes);
-	jsonw_uint_field(w, "malloc", t->libc_alloc_bytes);
-	jsonw_uint_field(w, "py_freed", t->py_free_bytes);
-	jsonw_uint_field(w, "malloc_freed", t->libc_free_bytes);
-	jsonw_end_object(w);
+	json_bytes(w, t->py_alloc_bytes, t->libc_alloc_bytes, t->py_free_bytes, t->libc_free_bytes,
+		   NULL);
 	jsonw_uint_field(w, "unmatched_frees", t->unmatched_frees);
 	json_lost(w, lost_by_kind);
 	jsonw_end_object(w);
@@ -343,13 +348,7 @@ static void json_trace_sampling(struct jsonw *w, const struct procstats *s,
 	jsonw_string(w, "counts of allocation kinds");
 	jsonw_string(w, "bytes");
 	jsonw_end_array(w);
-	jsonw_name(w, "exact");
-	jsonw_start_array(w);
-	jsonw_string(w, "gc");
-	jsonw_string(w, "processes");
-	jsonw_string(w, "footprint");
-	jsonw_end_array(w);
-	jsonw_end_object(w);
+	json_sampling_exact(w);
 }
 
 int summary__print_json(const struct procstats *s, FILE *out, const struct pm_trace_info *info,

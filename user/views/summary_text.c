@@ -240,13 +240,51 @@ static void print_lost(FILE *out, const uint64_t *lost, uint64_t total, const ch
 		total, who);
 }
 
+/* Bytes requested through one allocator, and their estimate when sampled (ps:
+ * NULL when the trace is not). */
+static void print_requested(FILE *out, const char *name, const char *allocator, uint64_t bytes,
+			    const struct sm_sampling *ps)
+{
+	label(out, name);
+	fputs(allocator, out);
+	print_bytes(out, bytes);
+	if (ps && ps->scale > 0) {
+		fputs(" in the windows; estimate ", out);
+		print_size(out, sm_estimate(bytes, ps), false);
+	}
+	fputc('\n', out);
+}
+
+static int print_top_types(const struct procstats *s, FILE *out, const struct ps_proc *p, int top)
+{
+	struct sm_type_row *rows;
+	size_t nrows;
+	int w;
+
+	rows = sm_top_types(s, p, top, &nrows);
+	if (!rows)
+		return -ENOMEM;
+	w = nrows ? num_width(rows[0].count) : 1;
+	for (size_t r = 0; r < nrows; r++) {
+		label(out, r ? "" : "top types");
+		fprintf(out, "%*" PRIu64 "  ", w, rows[r].count);
+		print_text(out, rows[r].name[0] ? rows[r].name : "(unreadable type name)");
+		fputc('\n', out);
+	}
+	if (nrows && nrows < p->types.len) {
+		label(out, "");
+		fprintf(out, "... and %zu more types\n", (size_t)p->types.len - nrows);
+	}
+	free(rows);
+	return 0;
+}
+
 static int print_proc_text(const struct procstats *s, FILE *out, const struct ps_proc *p, int top,
 			   const struct sm_trace *t)
 {
 	struct sm_sampling ps;
-	struct sm_type_row *rows;
-	size_t nrows;
-	int w;
+	const struct sm_sampling *sampled = procstats__sampled(s) ? &ps : NULL;
+	int err;
 
 	fprintf(out, "\npid %" PRIu32 " (", p->pid);
 	print_text(out, p->comm && p->comm[0] ? p->comm : "?");
@@ -304,52 +342,27 @@ static int print_proc_text(const struct procstats *s, FILE *out, const struct ps
 				"estimated\n",
 				(double)ps.life_ns / 1e9);
 	}
-	print_counts(out, p, procstats__sampled(s) ? &ps : NULL);
+	print_counts(out, p, sampled);
 
 	if (source_requested(p, sm_python_allocator(p)) || p->py_bytes) {
-		label(out, "requested");
+		const char *alloc = sm_python_allocator(p);
+		char name[48];
+
 		/* named when it is not pymalloc (free-threaded builds) */
-		if (strcmp(sm_python_allocator(p), "pymalloc"))
-			fprintf(out, "python allocator (%s) ", sm_python_allocator(p));
+		if (strcmp(alloc, "pymalloc"))
+			snprintf(name, sizeof(name), "python allocator (%s) ", alloc);
 		else
-			fputs("python allocator ", out);
-		print_bytes(out, p->py_bytes);
-		if (procstats__sampled(s) && ps.scale > 0) {
-			fputs(" in the windows; estimate ", out);
-			print_size(out, sm_estimate(p->py_bytes, &ps), false);
-		}
-		fputc('\n', out);
+			snprintf(name, sizeof(name), "python allocator ");
+		print_requested(out, "requested", name, p->py_bytes, sampled);
 	}
-	if (p->libc_bytes || p->counts[PM_MALLOC] || p->counts[PM_CALLOC] ||
-	    p->counts[PM_REALLOC]) {
-		label(out, "");
-		fputs("libc             ", out);
-		print_bytes(out, p->libc_bytes);
-		if (procstats__sampled(s) && ps.scale > 0) {
-			fputs(" in the windows; estimate ", out);
-			print_size(out, sm_estimate(p->libc_bytes, &ps), false);
-		}
-		fputc('\n', out);
-	}
+	if (p->libc_bytes || p->counts[PM_MALLOC] || p->counts[PM_CALLOC] || p->counts[PM_REALLOC])
+		print_requested(out, "", "libc             ", p->libc_bytes, sampled);
 
 	print_gc(out, p);
 	print_footprint(out, p);
-
-	rows = sm_top_types(s, p, top, &nrows);
-	if (!rows)
-		return -ENOMEM;
-	w = nrows ? num_width(rows[0].count) : 1;
-	for (size_t r = 0; r < nrows; r++) {
-		label(out, r ? "" : "top types");
-		fprintf(out, "%*" PRIu64 "  ", w, rows[r].count);
-		print_text(out, rows[r].name[0] ? rows[r].name : "(unreadable type name)");
-		fputc('\n', out);
-	}
-	if (nrows && nrows < p->types.len) {
-		label(out, "");
-		fprintf(out, "... and %zu more types\n", (size_t)p->types.len - nrows);
-	}
-	free(rows);
+	err = print_top_types(s, out, p, top);
+	if (err)
+		return err;
 
 	print_lost(out, p->lost, sm_lost_sum(p->lost), "");
 	return 0;
