@@ -11,9 +11,9 @@
 #define NS_PER_SEC ((uint64_t)1000000000)
 #define TOP_TYPES  3 /* types per line */
 
-static void print_quoted(FILE *out, const char *s)
+/* s as it goes between quotes: '"' and '\' escaped, control bytes as \xNN */
+static void print_escaped(FILE *out, const char *s)
 {
-	fputc('"', out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
@@ -24,6 +24,12 @@ static void print_quoted(FILE *out, const char *s)
 		else
 			fputc(c, out);
 	}
+}
+
+static void print_quoted(FILE *out, const char *s)
+{
+	fputc('"', out);
+	print_escaped(out, s);
 	fputc('"', out);
 }
 
@@ -116,20 +122,10 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		fputs(" top=\"", out);
 		for (j = 0; j < k; j++) {
 			char buf[TL_LANE_NAME_MAX + 32];
-			const char *s;
 
 			snprintf(buf, sizeof(buf), "%s%s", j ? "," : "",
 				 top[j].name ? top[j].name : "?");
-			for (s = buf; *s; s++) {
-				unsigned char c = (unsigned char)*s;
-
-				if (c == '"' || c == '\\')
-					fprintf(out, "\\%c", c);
-				else if (c < 0x20 || c == 0x7f)
-					fprintf(out, "\\x%02x", c);
-				else
-					fputc(c, out);
-			}
+			print_escaped(out, buf);
 			fprintf(out, ":%" PRIu64, top[j].count);
 		}
 		fputs("\"\n", out);

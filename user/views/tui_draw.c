@@ -13,6 +13,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,23 @@ static void draw_level_row(struct tui *t, int y, const int64_t *vals, size_t fir
 	}
 }
 
+/* A row of a level in bytes (the int64_t of struct tl_bucket at off), labelled
+ * with its value at the window's end: "libc 1.2M". */
+static void draw_bytes_row(struct tui *t, const struct lane_view *v, int y, size_t n, size_t off,
+			   attr_t attr, const char *name)
+{
+	struct pen p = {y, 0, LABEL_W - 1};
+	int64_t vals[n];
+	char a[16];
+
+	for (size_t i = 0; i < n; i++)
+		vals[i] = *(const int64_t *)((const char *)&v->s[i] + off);
+	if (v->first < n)
+		draw_level_row(t, y, vals, v->first, n, attr);
+	tui_fmt_bytes(a, sizeof(a), vals[n - 1]);
+	tui_putf(t, &p, 0, "%s %s", name, v->first < n ? a : "");
+}
+
 /* What the lane's graph shows in slice i: the Python allocator's net bytes,
  * or in footprint mode the anonymous mappings and heap. */
 static int64_t graph_value(const struct lane_view *v, size_t i)
@@ -267,14 +285,8 @@ static void draw_rates(struct tui *t, const struct lane_view *v, int y, size_t n
 
 	if (v->fp) {
 		/* no calls are traced in footprint mode: the resident set instead */
-		int64_t vals[n];
-
-		for (i = 0; i < n; i++)
-			vals[i] = v->s[i].rss;
-		if (v->first < n)
-			draw_level_row(t, y, vals, v->first, n, tui_pair(t, PAIR_ALLOC));
-		tui_fmt_bytes(a, sizeof(a), v->s[n - 1].rss);
-		tui_putf(t, &p, 0, "rss %s", v->first < n ? a : "");
+		draw_bytes_row(t, v, y, n, offsetof(struct tl_bucket, rss), tui_pair(t, PAIR_ALLOC),
+			       "rss");
 		return;
 	}
 
@@ -302,17 +314,8 @@ static void draw_rates(struct tui *t, const struct lane_view *v, int y, size_t n
 
 static void draw_libc(struct tui *t, const struct lane_view *v, int y, size_t n)
 {
-	struct pen p = {y, 0, LABEL_W - 1};
-	int64_t vals[n];
-	char a[16];
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		vals[i] = v->s[i].libc_net;
-	if (v->first < n)
-		draw_level_row(t, y, vals, v->first, n, tui_pair(t, PAIR_NAME));
-	tui_fmt_bytes(a, sizeof(a), v->s[n - 1].libc_net);
-	tui_putf(t, &p, 0, "libc %s", v->first < n ? a : "");
+	draw_bytes_row(t, v, y, n, offsetof(struct tl_bucket, libc_net), tui_pair(t, PAIR_NAME),
+		       "libc");
 }
 
 char tui_gen_char(int32_t gen)
