@@ -16,7 +16,7 @@ PYTHONS = [("Debian python3.11 (+ python3.11-dbg when installed)", "/usr/bin/pyt
 
 def once(pymac, py):
     t0 = time.monotonic()
-    proc = subprocess.Popen([pymac, "record", "-o", "/dev/null", "--", py, "-c", "pass"],
+    proc = subprocess.Popen([pymac, "record", "-o", "-", "--", py, "-c", "pass"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     probes, t = None, None
     for line in proc.stderr:

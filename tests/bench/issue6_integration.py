@@ -57,8 +57,8 @@ def untraced_slowdown(pymac, runs):
             if mode != "no pymac":
                 env = dict(os.environ)
                 extra = ["--pid-filter"] if "--pid-filter" in mode else []
-                rec = subprocess.Popen([pymac, "record", "--probes", "pymalloc,dealloc", "-o", "/dev/null", "-p", str(a.pid)] + extra,
-                                       stderr=subprocess.PIPE, universal_newlines=True, env=env)
+                rec = subprocess.Popen([pymac, "record", "--probes", "pymalloc,dealloc", "-o", "-", "-p", str(a.pid)] + extra,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True, env=env)
                 while not rec.stderr.readline().startswith("pymac: tracing"):
                     pass
             vals = []

@@ -15,7 +15,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 
 # (addprefix, not patsubst: % in a pattern rule's prerequisites is the stem.)
 # Each fuzzer links only the sources of the parser it tests.
-FUZZ_SRCS_trace := trace/codec trace/chunk trace/writer trace/reader feed/record
+FUZZ_SRCS_trace := trace/codec trace/chunk trace/writer trace/reader feed/record util/outfile
 FUZZ_LIBS_trace := -lz
 FUZZ_SRCS_elf := attach/elf_inspect attach/elf_notes attach/elf_dwarf attach/elf_code attach/elf_tables attach/sites attach/pycode
 FUZZ_LIBS_elf := -lelf -ldw -lcapstone

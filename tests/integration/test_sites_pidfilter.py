@@ -102,7 +102,7 @@ def armed(pymac, pid_filter):
     try:
         sites = [s for s in ps_sites(pymac, a.pid)["pymalloc"]]
         rec = subprocess.Popen(
-            [pymac, "record", "--probes", "pymalloc", "-o", "/dev/null", "-p", str(a.pid)]
+            [pymac, "record", "--probes", "pymalloc", "-o", "-", "-p", str(a.pid)]
             + (["--pid-filter"] if pid_filter else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True, env=env,
         )

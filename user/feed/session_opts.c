@@ -209,16 +209,7 @@ struct trace_writer *session__open_trace(struct session *s, const char *path, un
 	info.start_realtime_ns = pm_realtime_ns();
 	w = trace_writer__open(path, &info);
 	if (!w) {
-		if (errno == ELOOP)
-			pm_err("cannot create %s: it is a symbolic link (pymac does not follow one "
-			       "there; name the file itself)",
-			       path);
-		else if (errno == EPERM)
-			pm_err("cannot create %s: it is another user's file (remove it or choose "
-			       "another name)",
-			       path);
-		else
-			pm_err("cannot create %s: %s", path, strerror(errno));
+		pm_err("%s", trace_writer__open_error());
 		return NULL;
 	}
 	/* under sudo, the file belongs to the user who asked for it */

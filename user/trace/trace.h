@@ -35,6 +35,8 @@ struct trace_writer;
  * regular file of another user than the caller (or the user sudo ran it for).
  */
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info);
+/* Why the latest trace_writer__open failed: one line naming the path. */
+const char *trace_writer__open_error(void);
 /* fchown the file (e.g. to SUDO_UID/SUDO_GID). 0 or -errno. */
 int trace_writer__set_owner(struct trace_writer *w, uid_t uid, gid_t gid);
 /* Append one record; it is buffered into the current chunk. 0 or -errno. */

@@ -12,6 +12,7 @@
 #include "trace/chunk.h"
 #include "trace/codec.h"
 #include "util/clock.h"
+#include "util/outfile.h"
 
 /* ---- writer ---- */
 
@@ -765,27 +766,20 @@ static void writer__free(struct trace_writer *w)
 	free(w);
 }
 
-/* The user sudo ran pymac for, or (uid_t)-1. */
-static uid_t sudo_uid(void)
-{
-	const char *s = getenv("SUDO_UID");
-	char *end;
-	unsigned long v;
+static char open_why[512]; /* why the latest trace_writer__open failed */
 
-	if (!s || !*s || geteuid() != 0)
-		return (uid_t)-1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	return errno || *end || v >= (uid_t)-1 ? (uid_t)-1 : (uid_t)v;
+const char *trace_writer__open_error(void)
+{
+	return open_why;
 }
 
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info)
 {
 	uint8_t h[PM_TRACE_HDR_LEN] = {0};
 	struct trace_writer *w;
-	struct stat st;
 	int err;
 
+	snprintf(open_why, sizeof(open_why), "cannot create %s: out of memory", path);
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
@@ -797,31 +791,37 @@ struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_
 		return NULL;
 	}
 	/*
-	 * pymac runs as root: a symbolic link planted at the name (in /tmp,
-	 * say) must not make it truncate whatever the link points at, nor may
-	 * it take over a file of somebody else's. So no link is followed at
-	 * the last component, nothing is truncated before the file is known
-	 * to be a regular file of the invoking user (or of the user sudo ran
-	 * it for), and devices and pipes are written as they are.
+	 * pymac runs as root: util/outfile.c refuses links, FIFOs, devices
+	 * and other users' files, and opens nothing that can block; the trace
+	 * is written in place, so that one cut short keeps its name. "-" is
+	 * standard output (not a terminal).
 	 */
-	w->fd = open(path, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (w->fd < 0) {
-		err = errno;
-		goto fail;
-	}
-	if (fstat(w->fd, &st)) {
-		err = errno;
-		goto fail_close;
-	}
-	/* Only a regular file is ours to chmod: never change /dev/null or a pipe. */
-	w->regular = S_ISREG(st.st_mode);
-	if (w->regular && st.st_uid != geteuid() && st.st_uid != sudo_uid()) {
-		err = EPERM;
-		goto fail_close;
-	}
-	if (w->regular && (ftruncate(w->fd, 0) || fchmod(w->fd, 0600))) {
-		err = errno;
-		goto fail_close;
+	if (strcmp(path, "-") == 0) {
+		if (isatty(STDOUT_FILENO)) {
+			err = ENOTTY;
+			snprintf(open_why, sizeof(open_why),
+				 "cannot write the trace to standard output: it is a terminal "
+				 "(redirect it, or give -o a file)");
+			goto fail;
+		}
+		w->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (w->fd < 0) {
+			err = errno;
+			snprintf(open_why, sizeof(open_why), "cannot write standard output: %s",
+				 strerror(errno));
+			goto fail;
+		}
+	} else {
+		struct pm_out o;
+		int e = pm_out_open(&o, path, PM_OUT_IN_PLACE, open_why, sizeof(open_why));
+
+		if (e) {
+			err = -e;
+			goto fail;
+		}
+		w->fd = o.fd;
+		w->regular = true;
+		pm_out_commit(&o, true, open_why, sizeof(open_why));
 	}
 
 	memcpy(h, PM_TRACE_MAGIC, PM_TRACE_MAGIC_LEN);
