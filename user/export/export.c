@@ -10,6 +10,7 @@
 #include "cmd/commands.h"
 #include "export/export.h"
 #include "feed/feed.h"
+#include "util/outfile.h"
 
 const struct export_format export_formats[] = {
     {"chrome", "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing", 10000000ull,
@@ -88,7 +89,9 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 	struct export_opts o = *opts;
 	struct trace_reader *rd;
 	struct exporter *ex = NULL;
-	char *tmp = NULL, err[512];
+	char err[512];
+	struct pm_out po = {.fd = -1, .dirfd = -1};
+	bool have_po = false;
 	FILE *out = NULL;
 	struct feed feed;
 	int ret, in_err, status = 1;
@@ -109,18 +112,12 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 		/* a temporary name beside the target, renamed into place at the end */
 		int fd;
 
-		if (asprintf(&tmp, "%s.XXXXXX", out_path) < 0) {
-			tmp = NULL;
-			pm_err("out of memory");
+		if (pm_out_open(&po, out_path, PM_OUT_REPLACE, err, sizeof(err))) {
+			pm_err("%s", err);
 			goto out;
 		}
-		fd = mkstemp(tmp);
-		if (fd < 0) {
-			pm_err("%s: %s", out_path, strerror(errno));
-			free(tmp);
-			tmp = NULL;
-			goto out;
-		}
+		have_po = true;
+		fd = po.fd;
 		out = open_output(fd, has_suffix(out_path, ".gz"));
 		if (!out) {
 			pm_err("%s: %s", out_path, strerror(errno));
@@ -166,12 +163,12 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 			pm_err("%s: %s", out_path, strerror(errno));
 			goto out;
 		}
-		if (rename(tmp, out_path)) {
-			pm_err("%s: %s", out_path, strerror(errno));
+		/* the stream closed the descriptor: rename over the target */
+		have_po = false;
+		if (pm_out_commit(&po, true, err, sizeof(err))) {
+			pm_err("%s", err);
 			goto out;
 		}
-		free(tmp);
-		tmp = NULL;
 	}
 	status = 0;
 out:
@@ -179,10 +176,8 @@ out:
 		ex->free(ex);
 	if (out && out != stdout)
 		fclose(out);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	if (have_po)
+		pm_out_abort(&po, true);
 	trace_reader__close(rd);
 	return status;
 }
