@@ -200,6 +200,33 @@ static int open_parent(const char *path, char **name, char *why, size_t whylen)
 	return fd;
 }
 
+/* Whether st may be written as path: 0, or -errno with why. */
+static int check_stat(const struct stat *st, const char *path, char *why, size_t whylen)
+{
+	if (S_ISLNK(st->st_mode)) {
+		snprintf(why, whylen,
+			 "cannot create %s: it is a symbolic link (pymac does not follow one "
+			 "there; name the file itself)",
+			 path);
+		return -ELOOP;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, whylen,
+			 "cannot write %s: it is %s (pymac writes regular files only; \"-o -\" "
+			 "writes to standard output)",
+			 path, kind_name(st->st_mode));
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (!users_own(st->st_uid)) {
+		snprintf(why, whylen,
+			 "cannot create %s: it is another user's file (remove it or choose "
+			 "another name)",
+			 path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* What is at the name now: 0 (a regular file of the user's, or nothing:
  * *exists says which), or -errno with why. */
 static int check_target(int dirfd, const char *name, const char *path, bool *exists, char *why,
@@ -215,28 +242,7 @@ static int check_target(int dirfd, const char *name, const char *path, bool *exi
 		return -errno;
 	}
 	*exists = true;
-	if (S_ISLNK(st.st_mode)) {
-		snprintf(why, whylen,
-			 "cannot create %s: it is a symbolic link (pymac does not follow one "
-			 "there; name the file itself)",
-			 path);
-		return -ELOOP;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, whylen,
-			 "cannot write %s: it is %s (pymac writes regular files only; \"-o -\" "
-			 "writes to standard output)",
-			 path, kind_name(st.st_mode));
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	if (!users_own(st.st_uid)) {
-		snprintf(why, whylen,
-			 "cannot create %s: it is another user's file (remove it or choose "
-			 "another name)",
-			 path);
-		return -EPERM;
-	}
-	return 0;
+	return check_stat(&st, path, why, whylen);
 }
 
 /* The file at the name, opened without blocking, checked once open. */
@@ -252,8 +258,12 @@ static int open_in_place(struct pm_out *o, const char *path, char *why, size_t w
 		       0600);
 	if (o->fd < 0) {
 		err = -errno;
-		if (errno == ELOOP)
-			return check_target(o->dirfd, o->name, path, &exists, why, whylen) ?: err;
+		/* O_NOFOLLOW: a link was swapped in since the look */
+		if (errno == ELOOP) {
+			struct stat link = {.st_mode = S_IFLNK};
+
+			return check_stat(&link, path, why, whylen);
+		}
 		snprintf(why, whylen, "cannot create %s: %s", path, strerror(errno));
 		return err;
 	}
@@ -261,18 +271,8 @@ static int open_in_place(struct pm_out *o, const char *path, char *why, size_t w
 	if (fstat(o->fd, &st)) {
 		err = -errno;
 		snprintf(why, whylen, "cannot create %s: %s", path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		snprintf(why, whylen,
-			 "cannot write %s: it is %s (pymac writes regular files only; \"-o -\" "
-			 "writes to standard output)",
-			 path, kind_name(st.st_mode));
-	} else if (!users_own(st.st_uid)) {
-		err = -EPERM;
-		snprintf(why, whylen,
-			 "cannot create %s: it is another user's file (remove it or choose "
-			 "another name)",
-			 path);
+	} else if ((err = check_stat(&st, path, why, whylen))) {
+		/* said by check_stat */
 	} else if (ftruncate(o->fd, 0) || fchmod(o->fd, 0600) ||
 		   fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK)) {
 		err = -errno;
