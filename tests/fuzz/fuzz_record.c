@@ -24,7 +24,7 @@
 #include "views/summary.h"
 
 static int no_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struct es_bucket *d,
-		     const struct es_levels *lv)
+		     const struct lg_levels *lv)
 {
 	(void)ctx, (void)l, (void)b, (void)d, (void)lv;
 	return 0;

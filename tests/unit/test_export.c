@@ -161,7 +161,7 @@ struct row {
 	size_t lane;
 	uint64_t b;
 	struct es_bucket d;
-	struct es_levels lv;
+	struct lg_levels lv;
 };
 
 static struct got {
@@ -191,7 +191,7 @@ static int got_thread(void *ctx, const struct es_lane *l, uint64_t ts, uint32_t 
 }
 
 static int got_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struct es_bucket *d,
-		      const struct es_levels *lv)
+		      const struct lg_levels *lv)
 {
 	(void)ctx;
 	assert_true(got.nrows < MAXROWS);
@@ -433,9 +433,9 @@ static void test_lost_counts_grow(void **state)
 	feed(s, lost_rec(100, T0 + 3 * MS, PM_PY_MALLOC, 8));
 	feed(s, lost_rec(0, T0 + 4 * MS, PM_FREE, 2));
 	assert_int_equal(export_series__finish(s), 0);
-	assert_int_equal(row_at(0, 0)->d.lost, 8);
+	assert_int_equal(row_at(0, 0)->d.lv.lost, 8);
 	assert_int_equal(row_at(0, 0)->lv.lost, 8);
-	assert_int_equal(row_at(1, 0)->d.lost, 2);
+	assert_int_equal(row_at(1, 0)->d.lv.lost, 2);
 	assert_string_equal(got.lane_name[1], "unidentified processes");
 	export_series__free(s);
 }
@@ -548,7 +548,7 @@ static void test_footprint_levels(void **state)
 	assert_int_equal(r->lv.fp_arena, MiB);
 	assert_int_equal(r->lv.fp_mmap, 64 * KiB + 2 * MiB);
 	assert_int_equal(r->lv.fp_heap, 132 * KiB);
-	assert_int_equal(es_levels__footprint(&r->lv), 3 * MiB + 196 * KiB);
+	assert_int_equal(lg_levels__footprint(&r->lv), 3 * MiB + 196 * KiB);
 	assert_int_equal(r->lv.rss, 15 * MiB);
 	assert_int_equal(r->lv.rss_anon, 11 * MiB);
 
@@ -603,7 +603,7 @@ static void test_footprint_exec_and_exit(void **state)
 	assert_int_equal(r->lv.py_net, 0);
 	r = row_at(0, 2);
 	assert_non_null(r);
-	assert_int_equal(es_levels__footprint(&r->lv), 0);
+	assert_int_equal(lg_levels__footprint(&r->lv), 0);
 	assert_int_equal(r->lv.rss, 0);
 	assert_int_equal(r->lv.rss_anon, 0);
 	/* it had footprint events once: 0 now is a level, not "unknown" */

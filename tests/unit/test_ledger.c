@@ -61,18 +61,18 @@ static int st_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 	t->py_free_bytes += d->py_free_bytes;
 	t->libc_alloc_bytes += d->libc_alloc_bytes;
 	t->libc_free_bytes += d->libc_free_bytes;
-	t->lost += d->lost;
+	t->lost += d->lv.lost;
 	t->unmatched_frees += d->unmatched;
 	t->gc_starts += d->gc_starts;
 	t->gcs += d->gc_done;
-	v->py_net += d->py_net;
-	v->libc_net += d->libc_net;
-	v->py_live += d->py_live;
-	v->libc_live += d->libc_live;
-	v->fp_arena += d->fp_arena;
-	v->fp_mmap += d->fp_mmap;
-	v->fp_heap += d->fp_heap;
-	v->rss += d->rss;
+	v->py_net += d->lv.py_net;
+	v->libc_net += d->lv.libc_net;
+	v->py_live += d->lv.py_live;
+	v->libc_live += d->lv.libc_live;
+	v->fp_arena += d->lv.fp_arena;
+	v->fp_mmap += d->lv.fp_mmap;
+	v->fp_heap += d->lv.fp_heap;
+	v->rss += d->lv.rss;
 	return 0;
 }
 

@@ -50,7 +50,7 @@ struct ch_ev {
 struct ch_lane {
 	bool announced;
 	bool sampled;
-	struct es_levels last; /* as last written */
+	struct lg_levels last; /* as last written */
 	/* bytes allocated and freed so far, python and libc (running totals
 	 * of the buckets' deltas) */
 	int64_t allocated[2], freed[2];
@@ -326,7 +326,7 @@ static int counter(struct chrome *c, const struct es_lane *l, uint64_t ts, enum 
 }
 
 static int write_levels(struct chrome *c, const struct es_lane *l, uint64_t ts,
-			const struct es_levels *lv, const struct es_levels *was)
+			const struct lg_levels *lv, const struct lg_levels *was)
 {
 	int err = 0;
 
@@ -348,9 +348,9 @@ static int write_levels(struct chrome *c, const struct es_lane *l, uint64_t ts,
 }
 
 static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struct es_bucket *d,
-		     const struct es_levels *lv)
+		     const struct lg_levels *lv)
 {
-	static const struct es_levels zero;
+	static const struct lg_levels zero;
 	struct chrome *c = ctx;
 	struct ch_lane *cl = ch_lane(c, l);
 	int err;

@@ -63,7 +63,7 @@ static void put_field(FILE *out, const char *s)
 }
 
 static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struct es_bucket *d,
-		     const struct es_levels *lv)
+		     const struct lg_levels *lv)
 {
 	struct csv *c = ctx;
 	FILE *o = c->out;
@@ -80,11 +80,11 @@ static int on_bucket(void *ctx, const struct es_lane *l, uint64_t b, const struc
 		lv->libc_net, lv->libc_live, d->deallocs, d->gcs, d->gc_gen[0], d->gc_gen[1],
 		d->gc_gen[2], d->gc_collected);
 	put_seconds(o, d->gc_ns);
-	fprintf(o, ",%" PRIu64, d->lost);
+	fprintf(o, ",%" PRIu64, d->lv.lost);
 	/* empty, not 0, where the lane has had no footprint events yet: a
 	 * trace of the allocator calls does not say the footprint is 0 */
 	if (lv->have_vm)
-		fprintf(o, ",%" PRId64 ",%" PRId64, es_levels__footprint(lv), lv->fp_arena);
+		fprintf(o, ",%" PRId64 ",%" PRId64, lg_levels__footprint(lv), lv->fp_arena);
 	else
 		fputs(",,", o);
 	if (lv->have_rss)

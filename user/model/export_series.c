@@ -23,7 +23,7 @@ struct slot {
 struct lane {
 	struct es_lane pub;
 	struct slot ring[ES_PENDING];
-	struct es_levels lv; /* at the end of the last closed bucket */
+	struct lg_levels lv; /* at the end of the last closed bucket */
 	bool active;	     /* in export_series.active */
 };
 
@@ -165,19 +165,9 @@ static int close_one(struct export_series *s, struct lane *l, uint64_t b, bool a
 
 	if (sl->tag == b + 1) {
 		d = &sl->d;
-		l->lv.py_net += d->d_py_net;
-		l->lv.libc_net += d->d_libc_net;
-		l->lv.py_live += d->d_py_live;
-		l->lv.libc_live += d->d_libc_live;
-		l->lv.lost += d->lost;
-		l->lv.fp_arena += d->d_fp_arena;
-		l->lv.fp_mmap += d->d_fp_mmap;
-		l->lv.fp_heap += d->d_fp_heap;
-		l->lv.rss += d->d_rss;
-		l->lv.rss_anon += d->d_rss_anon;
-		/* a process that moves in brings its footprint along */
-		l->lv.have_vm |= d->vm_events || d->d_fp_arena || d->d_fp_mmap || d->d_fp_heap;
-		l->lv.have_rss |= d->rss_samples || d->d_rss || d->d_rss_anon;
+		lg_levels__add(&l->lv, &d->lv);
+		l->lv.have_vm |= d->vm_events != 0;
+		l->lv.have_rss |= d->rss_samples != 0;
 	} else if (!always) {
 		return 0;
 	}
@@ -396,17 +386,8 @@ static int on_delta(void *ctx, const struct lg_lane *info, const struct lg_delta
 	b->py_free_bytes += d->py_free_bytes;
 	b->libc_alloc_bytes += d->libc_alloc_bytes;
 	b->libc_free_bytes += d->libc_free_bytes;
-	b->lost += d->lost;
 	b->gcs += lg_delta__add_gc(d, b->gc_gen, &b->gc_collected, &b->gc_uncollectable, &b->gc_ns);
-	b->d_py_net += d->py_net;
-	b->d_libc_net += d->libc_net;
-	b->d_py_live += d->py_live;
-	b->d_libc_live += d->libc_live;
-	b->d_fp_arena += d->fp_arena;
-	b->d_fp_mmap += d->fp_mmap;
-	b->d_fp_heap += d->fp_heap;
-	b->d_rss += d->rss;
-	b->d_rss_anon += d->rss_anon;
+	lg_levels__add(&b->lv, &d->lv);
 	return 0;
 }
 

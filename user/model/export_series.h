@@ -72,40 +72,19 @@ struct es_bucket {
 	uint64_t gc_collected;		 /* unreachable objects they found, where known */
 	uint64_t gc_uncollectable;	 /* of them, left in gc.garbage, where known */
 	uint64_t gc_ns;			 /* their durations */
-	uint64_t lost;			 /* events lost (growth of the LOST counters) */
 	uint64_t vm_events, rss_samples; /* footprint mode */
-	/* changes of the levels below */
-	int64_t d_py_net, d_libc_net, d_py_live, d_libc_live;
-	int64_t d_fp_arena, d_fp_mmap, d_fp_heap, d_rss, d_rss_anon;
+	/* changes of the lane's levels in the bucket (lv.lost: events lost,
+	 * the growth of the LOST counters; have_* unused) */
+	struct lg_levels lv;
 };
 
 /*
- * A lane's levels at a bucket's end: bytes and number of the blocks its
- * processes hold (allocated, not yet freed), and events lost so far. What a
- * process still holds when it exits or execs leaves the levels then.
- *
- * Footprint mode (vm and rss events): the anonymous memory its processes
- * have mapped, as struct footprint tells it apart (pymalloc arenas, other
- * mappings, brk heap; their sum is the footprint), and the sum of their
- * latest RSS samples. A process's share leaves when it exits; an exec
- * drops its mappings (the new program starts empty) but not its RSS, which
- * the next sample replaces. have_vm and have_rss say whether the lane has
- * had such events up to this bucket: a lane without them has no footprint
- * to tell, which is not a footprint of 0.
+ * A lane's levels at a bucket's end are a struct lg_levels (ledger.h): what
+ * its processes hold, events lost so far, footprint mode's mappings and
+ * RSS. What a process still holds when it exits or execs leaves the levels
+ * then; an exec drops its mappings (the new program starts empty) but not
+ * its RSS, which the next sample replaces.
  */
-struct es_levels {
-	int64_t py_net, libc_net;
-	int64_t py_live, libc_live;
-	uint64_t lost;
-	int64_t fp_arena, fp_mmap, fp_heap;
-	int64_t rss, rss_anon;
-	bool have_vm, have_rss;
-};
-
-static inline int64_t es_levels__footprint(const struct es_levels *lv)
-{
-	return lv->fp_arena + lv->fp_mmap + lv->fp_heap;
-}
 
 struct es_gc {
 	uint64_t start_ns, end_ns;
@@ -145,7 +124,7 @@ struct es_ops {
 	 * lanes of bucket b before any of b + 1).
 	 */
 	int (*bucket)(void *ctx, const struct es_lane *l, uint64_t b, const struct es_bucket *d,
-		      const struct es_levels *lv);
+		      const struct lg_levels *lv);
 	int (*gc)(void *ctx, const struct es_lane *l, const struct es_gc *g);
 	int (*proc)(void *ctx, const struct es_lane *l, const struct es_proc_event *e);
 	/* a CONTAINER record (the lane's names are already updated) */

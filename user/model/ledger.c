@@ -68,22 +68,11 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	t->py_free_bytes += d->py_free_bytes;
 	t->libc_alloc_bytes += d->libc_alloc_bytes;
 	t->libc_free_bytes += d->libc_free_bytes;
-	t->lost += d->lost;
+	t->lost += d->lv.lost;
 	t->unmatched_frees += d->unmatched;
 	t->gc_starts += d->gc_starts;
 	t->gcs += lg_delta__add_gc(d, t->gc_gen, &t->gc_collected, &t->gc_uncollectable, &t->gc_ns);
-	v->py_net += d->py_net;
-	v->libc_net += d->libc_net;
-	v->py_live += d->py_live;
-	v->libc_live += d->libc_live;
-	v->fp_arena += d->fp_arena;
-	v->fp_mmap += d->fp_mmap;
-	v->fp_heap += d->fp_heap;
-	v->rss += d->rss;
-	v->rss_anon += d->rss_anon;
-	/* a process that moves in brings its footprint along */
-	v->have_vm |= d->fp_arena || d->fp_mmap || d->fp_heap;
-	v->have_rss |= d->rss || d->rss_anon;
+	lg_levels__add(v, &d->lv);
 }
 
 int lg_emit_delta(struct ledger *lg, struct lane *l, const struct lg_delta *d)
@@ -388,7 +377,7 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 	} else {
 		switch (ev->kind) {
 		case PM_PY_FREE:
-			d.py_net += pm_held__note(&p->held, ev->free.block);
+			d.lv.py_net = lg_add(d.lv.py_net, pm_held__note(&p->held, ev->free.block));
 			if (ev->free.addr)
 				lg_block_free(lg, p, true, ev->free.addr, ev->free.block, &d);
 			break;
@@ -425,8 +414,8 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 	}
 	if (err)
 		return err;
-	p->py_net += d.py_net;
-	p->libc_net += d.libc_net;
+	p->py_net = lg_add(p->py_net, d.lv.py_net);
+	p->libc_net = lg_add(p->libc_net, d.lv.libc_net);
 	err = lg_emit_delta(lg, l, &d);
 	if (!err && pm_kind_is_proc(ev->kind))
 		EACH_SUB(lg, proc, &l->pub, &p->pub, ev);
@@ -444,10 +433,10 @@ static int proc_move(struct ledger *lg, struct proc *p, struct lane *to, uint64_
 	if (err)
 		return err;
 	lg_fp_share(p, fp);
-	d.py_net = -p->py_net;
-	d.libc_net = -p->libc_net;
-	d.py_live = -(int64_t)p->py.len;
-	d.libc_live = -(int64_t)p->libc.len;
+	d.lv.py_net = lg_sub(0, p->py_net);
+	d.lv.libc_net = lg_sub(0, p->libc_net);
+	d.lv.py_live = -(int64_t)p->py.len;
+	d.lv.libc_live = -(int64_t)p->libc.len;
 	lg_fp_add(&d, fp, -1);
 	err = lg_emit_delta(lg, from, &d);
 	if (err)
@@ -458,11 +447,12 @@ static int proc_move(struct ledger *lg, struct proc *p, struct lane *to, uint64_
 	}
 	if (from->pub.partial)
 		lane_set_partial(lg, from);
-	d.py_net = p->py_net;
-	d.libc_net = p->libc_net;
-	d.py_live = (int64_t)p->py.len;
-	d.libc_live = (int64_t)p->libc.len;
-	d.fp_arena = d.fp_mmap = d.fp_heap = d.rss = d.rss_anon = 0;
+	d.lv = (struct lg_levels){
+	    .py_net = p->py_net,
+	    .libc_net = p->libc_net,
+	    .py_live = (int64_t)p->py.len,
+	    .libc_live = (int64_t)p->libc.len,
+	};
 	lg_fp_add(&d, fp, 1);
 	lane_join(lg, to, p);
 	err = lg_emit_delta(lg, to, &d);
@@ -581,11 +571,11 @@ static int on_lost(struct ledger *lg, const struct pm_lost *lo)
 	}
 	/* Cumulative: only the growth is new. A smaller count is a counter
 	 * that started over (a reused pid). */
-	d.lost = lo->count >= *last ? lo->count - *last : lo->count;
+	d.lv.lost = lo->count >= *last ? lo->count - *last : lo->count;
 	*last = lo->count;
-	if (!d.lost)
+	if (!d.lv.lost)
 		return 0;
-	lg->lost_total += d.lost;
+	lg->lost_total += d.lv.lost;
 	return lg_emit_delta(lg, l, &d);
 }
 

@@ -72,23 +72,59 @@ struct lg_totals {
 };
 
 /*
- * A lane's levels: bytes and number of the blocks its processes hold, and
- * footprint mode's anonymous memory, told apart (footprint.h: pymalloc
- * arenas, other mappings, brk heap) and the sum of its processes' latest
- * RSS samples. have_vm/have_rss: the lane has had such events, so a
- * footprint of 0 means 0 and not "unknown".
+ * A lane's levels: bytes and number of the blocks its processes hold
+ * (allocated, not yet freed), events lost so far, and footprint mode's
+ * anonymous memory, told apart (footprint.h: pymalloc arenas, other
+ * mappings, brk heap; their sum is the footprint) and the sum of its
+ * processes' latest RSS samples. have_vm/have_rss: the lane has had such
+ * events, so a footprint of 0 means 0 and not "unknown".
  */
 struct lg_levels {
 	int64_t py_net, libc_net;
 	int64_t py_live, libc_live;
 	int64_t fp_arena, fp_mmap, fp_heap;
 	int64_t rss, rss_anon;
+	uint64_t lost; /* events lost so far */
 	bool have_vm, have_rss;
 };
 
+/*
+ * Levels and their changes add modulo 2^64. A trace can claim any size (a
+ * damaged or crafted one sizes in the exabytes), and the sum of such sizes
+ * must stay defined: wrapped, it is as wrong as the input but the same in
+ * every store, which sums the same changes.
+ */
+static inline int64_t lg_add(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static inline int64_t lg_sub(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
+/* v += d, the level changes d (whose have_* are ignored) */
+static inline void lg_levels__add(struct lg_levels *v, const struct lg_levels *d)
+{
+	v->py_net = lg_add(v->py_net, d->py_net);
+	v->libc_net = lg_add(v->libc_net, d->libc_net);
+	v->py_live = lg_add(v->py_live, d->py_live);
+	v->libc_live = lg_add(v->libc_live, d->libc_live);
+	v->fp_arena = lg_add(v->fp_arena, d->fp_arena);
+	v->fp_mmap = lg_add(v->fp_mmap, d->fp_mmap);
+	v->fp_heap = lg_add(v->fp_heap, d->fp_heap);
+	v->rss = lg_add(v->rss, d->rss);
+	v->rss_anon = lg_add(v->rss_anon, d->rss_anon);
+	v->lost += d->lost;
+	/* a process that moves in brings its footprint along */
+	v->have_vm |= d->fp_arena || d->fp_mmap || d->fp_heap;
+	v->have_rss |= d->rss || d->rss_anon;
+}
+
 static inline int64_t lg_levels__footprint(const struct lg_levels *lv)
 {
-	return lv->fp_arena + lv->fp_mmap + lv->fp_heap;
+	return lg_add(lg_add(lv->fp_arena, lv->fp_mmap), lv->fp_heap);
 }
 
 struct lg_lane {
@@ -135,7 +171,6 @@ struct lg_delta {
 	uint32_t vm_events, rss_samples;
 	uint64_t py_alloc_bytes, py_free_bytes;
 	uint64_t libc_alloc_bytes, libc_free_bytes;
-	uint64_t lost;
 	uint32_t unmatched;
 	uint32_t gc_starts; /* 1 when a collection began (ts_ns is its start) */
 	/* a collection finished: gc_done 1, its generation (-1 unknown), what
@@ -144,8 +179,7 @@ struct lg_delta {
 	int32_t gc_generation;
 	int64_t gc_collected, gc_uncollectable;
 	uint64_t gc_ns;
-	int64_t py_net, libc_net, py_live, libc_live;
-	int64_t fp_arena, fp_mmap, fp_heap, rss, rss_anon;
+	struct lg_levels lv; /* the changes of the lane's levels (have_* unused) */
 };
 
 /* The event kind's counts in d: a realloc is an allocation, py_dealloc a

@@ -33,7 +33,7 @@ void lg_block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, ui
 			return;
 		}
 		d->py_free_bytes += b;
-		d->py_net -= b;
+		d->lv.py_net = lg_sub(d->lv.py_net, b);
 		return;
 	}
 	size = e->val;
@@ -41,12 +41,12 @@ void lg_block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, ui
 	lg->live_blocks--;
 	if (py) {
 		d->py_free_bytes += size;
-		d->py_net -= (int64_t)size;
-		d->py_live--;
+		d->lv.py_net = lg_sub(d->lv.py_net, (int64_t)size);
+		d->lv.py_live--;
 	} else {
 		d->libc_free_bytes += size;
-		d->libc_net -= (int64_t)size;
-		d->libc_live--;
+		d->lv.libc_net = lg_sub(d->lv.libc_net, (int64_t)size);
+		d->lv.libc_live--;
 	}
 }
 
@@ -60,23 +60,23 @@ static int block_alloc(struct ledger *lg, struct proc *p, bool py, uint64_t addr
 
 	if (e) {
 		/* its free was lost: the old block is gone all the same */
-		grow -= (int64_t)e->val;
+		grow = lg_sub(grow, (int64_t)e->val);
 		e->val = size;
-	} else if (lv->py_live + lv->libc_live + d->py_live + d->libc_live < LG_LIVE_MAX) {
+	} else if (lv->py_live + lv->libc_live + d->lv.py_live + d->lv.libc_live < LG_LIVE_MAX) {
 		if (!u64map__put(t, addr, size))
 			return -ENOMEM;
 		lg->live_blocks++;
 		if (py)
-			d->py_live++;
+			d->lv.py_live++;
 		else
-			d->libc_live++;
+			d->lv.libc_live++;
 	}
 	/* Beyond the bound the block is not remembered; its free will
 	 * count as unmatched. */
 	if (py)
-		d->py_net += grow;
+		d->lv.py_net = lg_add(d->lv.py_net, grow);
 	else
-		d->libc_net += grow;
+		d->lv.libc_net = lg_add(d->lv.libc_net, grow);
 	return 0;
 }
 
@@ -88,7 +88,8 @@ int lg_on_alloc(struct ledger *lg, struct proc *p, const struct pm_event *ev, st
 	if (py) {
 		d->py_alloc_bytes = ev->alloc.size;
 		if (re)
-			d->py_net += pm_held__note(&p->held, ev->alloc.old_block);
+			d->lv.py_net =
+			    lg_add(d->lv.py_net, pm_held__note(&p->held, ev->alloc.old_block));
 	} else {
 		d->libc_alloc_bytes = ev->alloc.size;
 	}
@@ -98,9 +99,11 @@ int lg_on_alloc(struct ledger *lg, struct proc *p, const struct pm_event *ev, st
 	if (py && !ev->alloc.addr && (!re || p->held.sized)) {
 		if (re && ev->alloc.old_addr)
 			lg_block_free(lg, p, true, ev->alloc.old_addr, ev->alloc.old_block, d);
-		d->py_net += pm_held__alloc(
-		    &p->held, pm_pymalloc_realloc_block(re ? ev->alloc.old_addr : 0,
-							ev->alloc.old_block, ev->alloc.size));
+		d->lv.py_net = lg_add(
+		    d->lv.py_net,
+		    pm_held__alloc(&p->held,
+				   pm_pymalloc_realloc_block(re ? ev->alloc.old_addr : 0,
+							     ev->alloc.old_block, ev->alloc.size)));
 		return 0;
 	}
 	/* A failed realloc leaves the old block; realloc(p, 0) may free it
@@ -115,10 +118,10 @@ int lg_on_alloc(struct ledger *lg, struct proc *p, const struct pm_event *ev, st
 /* What a process holds leaves its lane (it exits or execs). */
 void lg_drop_memory(struct ledger *lg, struct proc *p, struct lg_delta *d)
 {
-	d->py_net -= p->py_net;
-	d->libc_net -= p->libc_net;
-	d->py_live -= p->py.len;
-	d->libc_live -= p->libc.len;
+	d->lv.py_net = lg_sub(d->lv.py_net, p->py_net);
+	d->lv.libc_net = lg_sub(d->lv.libc_net, p->libc_net);
+	d->lv.py_live -= p->py.len;
+	d->lv.libc_live -= p->libc.len;
 	lg->live_blocks -= p->py.len + p->libc.len;
 	/* its share goes to 0 with d, as any delta of its event adds to it */
 	memset(&p->held, 0, sizeof(p->held));
@@ -138,13 +141,18 @@ void lg_fp_share(const struct proc *p, int64_t v[FS_N])
 	v[FS_ANON] = p->fp.have_rss ? (int64_t)p->fp.rss_anon : 0;
 }
 
+static int64_t add_signed(int64_t a, int64_t v, int64_t sign)
+{
+	return sign < 0 ? lg_sub(a, v) : lg_add(a, v);
+}
+
 void lg_fp_add(struct lg_delta *d, const int64_t v[FS_N], int64_t sign)
 {
-	d->fp_arena += sign * v[FS_ARENA];
-	d->fp_mmap += sign * v[FS_MMAP];
-	d->fp_heap += sign * v[FS_HEAP];
-	d->rss += sign * v[FS_RSS];
-	d->rss_anon += sign * v[FS_ANON];
+	d->lv.fp_arena = add_signed(d->lv.fp_arena, v[FS_ARENA], sign);
+	d->lv.fp_mmap = add_signed(d->lv.fp_mmap, v[FS_MMAP], sign);
+	d->lv.fp_heap = add_signed(d->lv.fp_heap, v[FS_HEAP], sign);
+	d->lv.rss = add_signed(d->lv.rss, v[FS_RSS], sign);
+	d->lv.rss_anon = add_signed(d->lv.rss_anon, v[FS_ANON], sign);
 }
 
 /* A vm or rss event, or an exec (which unmaps everything). */

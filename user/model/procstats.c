@@ -114,11 +114,11 @@ static int on_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 	p->libc_bytes += d->libc_alloc_bytes;
 	p->py_free_bytes += d->py_free_bytes;
 	p->libc_free_bytes += d->libc_free_bytes;
-	p->py_net += d->py_net;
-	p->libc_net += d->libc_net;
+	p->py_net = lg_add(p->py_net, d->lv.py_net);
+	p->libc_net = lg_add(p->libc_net, d->lv.libc_net);
 	if (d->kind == PM_EXIT || d->kind == PM_EXEC) {
-		p->py_held_at_exit = -d->py_net;
-		p->libc_held_at_exit = -d->libc_net;
+		p->py_held_at_exit = lg_sub(0, d->lv.py_net);
+		p->libc_held_at_exit = lg_sub(0, d->lv.libc_net);
 	}
 	p->unmatched_frees += d->unmatched;
 	lg_delta__add_gc(d, p->gc_gen, &p->gc_collected, &p->gc_uncollectable, &p->gc_time_ns);

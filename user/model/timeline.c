@@ -291,11 +291,11 @@ static int on_delta(void *ctx, const struct lg_lane *info, const struct lg_delta
 	c.f[C_LIBC_ALLOC_BYTES] = d->libc_alloc_bytes;
 	c.f[C_LIBC_FREE_BYTES] = d->libc_free_bytes;
 	c.f[C_GC_STARTS] = d->gc_starts;
-	c.f[C_LOST] = d->lost;
-	c.f[C_PY_NET] = (uint64_t)d->py_net;
-	c.f[C_LIBC_NET] = (uint64_t)d->libc_net;
-	c.f[C_FP_NET] = (uint64_t)(d->fp_arena + d->fp_mmap + d->fp_heap);
-	c.f[C_RSS] = (uint64_t)d->rss;
+	c.f[C_LOST] = d->lv.lost;
+	c.f[C_PY_NET] = (uint64_t)d->lv.py_net;
+	c.f[C_LIBC_NET] = (uint64_t)d->lv.libc_net;
+	c.f[C_FP_NET] = (uint64_t)lg_levels__footprint(&d->lv);
+	c.f[C_RSS] = (uint64_t)d->lv.rss;
 	return lane_apply(tl, l, d->ts_ns, &c);
 }
 
