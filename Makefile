@@ -103,6 +103,8 @@ TEST_LIBS_test_summary := -ljson-c
 TEST_OBJS_test_sampling := feed/record.o model/ledger.o model/ledger_books.o model/procstats.o views/summary.o views/summary_text.o views/summary_json.o views/event_print.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 TEST_LIBS_test_sampling := -ljson-c
 TEST_OBJS_test_timeline := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
+TEST_OBJS_test_prom := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o views/prom.o
+TEST_OBJS_test_record := feed/consumer.o feed/record.o
 TEST_OBJS_test_containers := attach/containers.o attach/containers_json.o attach/containers_docker.o attach/containers_cgroup2.o util/fileio.o
 TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model/export_series.o export/export_chrome.o export/export_csv.o views/event_print.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
@@ -111,7 +113,7 @@ TEST_OBJS_test_footprint := model/footprint.o
 TEST_OBJS_test_outfile := util/outfile.o
 TEST_OBJS_test_ledger := feed/record.o model/ledger.o model/ledger_books.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 .SECONDEXPANSION:
-$(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(addprefix $(OUTPUT)/user/,$(TEST_OBJS_$*)) $(LDLIBS) $(TEST_LIBS_$*) -lcmocka -o $@
 

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include "export/export.h"
 #include "model/export_series.h"
+#include "records.h"
 
 #define US 1000ull
 #define MS 1000000ull
@@ -25,24 +26,10 @@
 
 /* ---- records ---- */
 
-static struct pm_record ev(uint32_t pid, uint64_t cgroup, uint64_t ts, enum pm_kind kind)
-{
-	struct pm_record r;
-
-	memset(&r, 0, sizeof(r));
-	r.type = PM_REC_EVENT;
-	r.ev.ts_ns = ts;
-	r.ev.cgroup_id = cgroup;
-	r.ev.pid = pid;
-	r.ev.tid = pid;
-	r.ev.kind = kind;
-	return r;
-}
-
 static struct pm_record alloc_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t size,
 				  uint64_t addr, uint64_t old)
 {
-	struct pm_record r = ev(pid, 7, ts, kind);
+	struct pm_record r = rec_event(pid, 7, ts, kind);
 
 	r.ev.alloc.size = size;
 	r.ev.alloc.addr = addr;
@@ -52,7 +39,7 @@ static struct pm_record alloc_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, 
 
 static struct pm_record free_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t addr)
 {
-	struct pm_record r = ev(pid, 7, ts, kind);
+	struct pm_record r = rec_event(pid, 7, ts, kind);
 
 	r.ev.free.addr = addr;
 	return r;
@@ -61,7 +48,7 @@ static struct pm_record free_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, u
 static struct pm_record gc_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, int gen,
 			       int64_t collected, uint64_t dur)
 {
-	struct pm_record r = ev(pid, 7, ts, kind);
+	struct pm_record r = rec_event(pid, 7, ts, kind);
 
 	r.ev.gc.generation = gen;
 	r.ev.gc.collected = collected;
@@ -72,7 +59,7 @@ static struct pm_record gc_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, int
 
 static struct pm_record proc_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, const char *comm)
 {
-	struct pm_record r = ev(pid, 7, ts, kind);
+	struct pm_record r = rec_event(pid, 7, ts, kind);
 
 	r.ev.proc.comm = comm;
 	r.ev.proc.path = kind == PM_EXEC ? "/usr/bin/python3" : "";
@@ -114,7 +101,7 @@ static struct pm_record lost_rec(uint32_t pid, uint64_t ts, enum pm_kind kind, u
 static struct pm_record vm_rec(uint32_t pid, uint64_t ts, enum pm_vm_op op, uint64_t addr,
 			       uint64_t len, uint64_t old_addr)
 {
-	struct pm_record r = ev(pid, 7, ts, PM_VM);
+	struct pm_record r = rec_event(pid, 7, ts, PM_VM);
 
 	r.ev.vm.op = op;
 	r.ev.vm.addr = addr;
@@ -127,7 +114,7 @@ static struct pm_record vm_rec(uint32_t pid, uint64_t ts, enum pm_vm_op op, uint
 
 static struct pm_record rss_rec(uint32_t pid, uint64_t ts, uint64_t rss, uint64_t anon)
 {
-	struct pm_record r = ev(pid, 7, ts, PM_RSS);
+	struct pm_record r = rec_event(pid, 7, ts, PM_RSS);
 
 	r.ev.rss.rss = rss;
 	r.ev.rss.anon = anon;

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "model/ledger.h"
+#include "records.h"
 
 #define MS 1000000ull
 #define S  1000000000ull
@@ -160,24 +161,10 @@ static void feed(const struct pm_record *r)
 	assert_int_equal(ledger__record(lg, r), 0);
 }
 
-static struct pm_record ev(uint32_t pid, uint64_t cgroup, uint64_t ts, enum pm_kind kind)
-{
-	struct pm_record r;
-
-	memset(&r, 0, sizeof(r));
-	r.type = PM_REC_EVENT;
-	r.ev.ts_ns = ts;
-	r.ev.cgroup_id = cgroup;
-	r.ev.pid = pid;
-	r.ev.tid = pid;
-	r.ev.kind = kind;
-	return r;
-}
-
 static void alloc(uint32_t pid, uint64_t ts, enum pm_kind k, uint64_t size, uint64_t addr,
 		  uint64_t old)
 {
-	struct pm_record r = ev(pid, 1, ts, k);
+	struct pm_record r = rec_event(pid, 1, ts, k);
 
 	r.ev.alloc.size = size;
 	r.ev.alloc.addr = addr;
@@ -187,7 +174,7 @@ static void alloc(uint32_t pid, uint64_t ts, enum pm_kind k, uint64_t size, uint
 
 static void dofree(uint32_t pid, uint64_t ts, enum pm_kind k, uint64_t addr, uint32_t block)
 {
-	struct pm_record r = ev(pid, 1, ts, k);
+	struct pm_record r = rec_event(pid, 1, ts, k);
 
 	r.ev.free.addr = addr;
 	r.ev.free.block = block;
@@ -196,7 +183,7 @@ static void dofree(uint32_t pid, uint64_t ts, enum pm_kind k, uint64_t addr, uin
 
 static void proc_ev(uint32_t pid, uint64_t cgroup, uint64_t ts, enum pm_kind k)
 {
-	struct pm_record r = ev(pid, cgroup, ts, k);
+	struct pm_record r = rec_event(pid, cgroup, ts, k);
 
 	r.ev.proc.comm = "python3";
 	r.ev.proc.path = k == PM_EXEC ? "/usr/bin/python3" : "";
@@ -236,7 +223,7 @@ static void container(uint64_t cgroup, uint64_t ts, const char *name)
 static void gc(uint32_t pid, uint64_t ts, enum pm_kind k, int32_t gen, int64_t collected,
 	       uint64_t dur)
 {
-	struct pm_record r = ev(pid, 1, ts, k);
+	struct pm_record r = rec_event(pid, 1, ts, k);
 
 	r.ev.gc.generation = gen;
 	r.ev.gc.source = PM_GC_SRC_USDT;
@@ -429,12 +416,12 @@ static void test_ended_processes_forgotten(void **state)
 	/* a process every 10 ms: those that ended 10 s before the latest
 	 * record are forgotten */
 	for (uint32_t i = 0; i < 3000; i++) {
-		struct pm_record r = ev(100 + i, 2, T0 + i * 10 * MS, PM_MALLOC);
+		struct pm_record r = rec_event(100 + i, 2, T0 + i * 10 * MS, PM_MALLOC);
 
 		r.ev.alloc.size = 8;
 		r.ev.alloc.addr = 0x1000;
 		feed(&r);
-		r = ev(100 + i, 2, T0 + i * 10 * MS, PM_FREE);
+		r = rec_event(100 + i, 2, T0 + i * 10 * MS, PM_FREE);
 		r.ev.free.addr = 0x1000;
 		feed(&r);
 		proc_ev(100 + i, 2, T0 + i * 10 * MS + 1, PM_EXIT);
@@ -477,7 +464,7 @@ static void test_random_stream_agrees(void **state)
 		case 1:
 		case 2: {
 			struct pm_record e =
-			    ev(pid, cg, ts, (r >> 12) & 1 ? PM_PY_MALLOC : PM_MALLOC);
+			    rec_event(pid, cg, ts, (r >> 12) & 1 ? PM_PY_MALLOC : PM_MALLOC);
 
 			e.ev.alloc.size = 1 + (r >> 14) % 600;
 			e.ev.alloc.addr = (r >> 13) % 7 ? addr : 0;
@@ -486,7 +473,8 @@ static void test_random_stream_agrees(void **state)
 		}
 		case 3:
 		case 4: {
-			struct pm_record e = ev(pid, cg, ts, (r >> 12) & 1 ? PM_PY_FREE : PM_FREE);
+			struct pm_record e =
+			    rec_event(pid, cg, ts, (r >> 12) & 1 ? PM_PY_FREE : PM_FREE);
 
 			e.ev.free.addr = addr;
 			e.ev.free.block = e.ev.kind == PM_PY_FREE && (r >> 15) & 1 ? 32 : 0;
@@ -495,7 +483,7 @@ static void test_random_stream_agrees(void **state)
 		}
 		case 5: {
 			struct pm_record e =
-			    ev(pid, cg, ts, (r >> 12) & 1 ? PM_PY_REALLOC : PM_REALLOC);
+			    rec_event(pid, cg, ts, (r >> 12) & 1 ? PM_PY_REALLOC : PM_REALLOC);
 
 			e.ev.alloc.size = (r >> 14) % 300;
 			e.ev.alloc.addr = (r >> 13) % 5 ? addr + 16 : 0;
@@ -519,7 +507,7 @@ static void test_random_stream_agrees(void **state)
 			lost((r >> 12) % 4 ? pid : 0, ts, PM_PY_MALLOC, (r >> 14) % 1000);
 			break;
 		default: {
-			struct pm_record e = ev(pid, cg, ts, PM_PY_DEALLOC);
+			struct pm_record e = rec_event(pid, cg, ts, PM_PY_DEALLOC);
 
 			e.ev.dealloc.type_name = (r >> 12) & 1 ? "list" : "dict";
 			feed(&e);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "model/timeline.h"
+#include "records.h"
 
 #define MS 1000000ull
 #define S  1000000000ull
@@ -41,24 +42,10 @@ static void feed(const struct pm_record *r)
 	assert_int_equal(timeline__sink(tl)->record(timeline__sink(tl), r), 0);
 }
 
-static struct pm_record ev(uint32_t pid, uint64_t cgroup, uint64_t ts, enum pm_kind kind)
-{
-	struct pm_record r;
-
-	memset(&r, 0, sizeof(r));
-	r.type = PM_REC_EVENT;
-	r.ev.ts_ns = ts;
-	r.ev.cgroup_id = cgroup;
-	r.ev.pid = pid;
-	r.ev.tid = pid;
-	r.ev.kind = kind;
-	return r;
-}
-
 static void alloc(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t size, uint64_t addr,
 		  uint64_t old)
 {
-	struct pm_record r = ev(pid, 1, ts, kind);
+	struct pm_record r = rec_event(pid, 1, ts, kind);
 
 	r.ev.alloc.size = size;
 	r.ev.alloc.addr = addr;
@@ -68,7 +55,7 @@ static void alloc(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t size, u
 
 static void dofree(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t addr)
 {
-	struct pm_record r = ev(pid, 1, ts, kind);
+	struct pm_record r = rec_event(pid, 1, ts, kind);
 
 	r.ev.free.addr = addr;
 	feed(&r);
@@ -76,7 +63,7 @@ static void dofree(uint32_t pid, uint64_t ts, enum pm_kind kind, uint64_t addr)
 
 static void dealloc(uint32_t pid, uint64_t ts, const char *type)
 {
-	struct pm_record r = ev(pid, 1, ts, PM_PY_DEALLOC);
+	struct pm_record r = rec_event(pid, 1, ts, PM_PY_DEALLOC);
 	char buf[64];
 
 	/* the sink may keep no pointer into the record */
@@ -89,7 +76,7 @@ static void dealloc(uint32_t pid, uint64_t ts, const char *type)
 static void gc(uint32_t pid, uint64_t ts, enum pm_kind kind, int gen, int64_t collected,
 	       uint64_t dur)
 {
-	struct pm_record r = ev(pid, 1, ts, kind);
+	struct pm_record r = rec_event(pid, 1, ts, kind);
 
 	r.ev.gc.generation = gen;
 	r.ev.gc.source = PM_GC_SRC_UPROBE;
@@ -101,7 +88,7 @@ static void gc(uint32_t pid, uint64_t ts, enum pm_kind kind, int gen, int64_t co
 static void proc_ev(uint32_t pid, uint64_t cgroup, uint64_t ts, enum pm_kind kind, const char *comm,
 		    const char *path)
 {
-	struct pm_record r = ev(pid, cgroup, ts, kind);
+	struct pm_record r = rec_event(pid, cgroup, ts, kind);
 
 	r.ev.proc.comm = comm;
 	r.ev.proc.path = path;
@@ -192,7 +179,7 @@ static void test_lanes(void **state)
 	alloc(30, T0 + 3, PM_PY_MALLOC, 8, 0x1000, 0); /* cgroup 1: no container */
 	{
 		/* no PROCESS record: its events' cgroup says where it belongs */
-		struct pm_record r = ev(31, 100, T0 + 4, PM_PY_MALLOC);
+		struct pm_record r = rec_event(31, 100, T0 + 4, PM_PY_MALLOC);
 
 		r.ev.alloc.size = 16;
 		r.ev.alloc.addr = 0x2000;
@@ -313,7 +300,7 @@ static void test_free_sizing(void **state)
 
 static void free_block(uint32_t pid, uint64_t ts, uint64_t addr, uint32_t block)
 {
-	struct pm_record r = ev(pid, 1, ts, PM_PY_FREE);
+	struct pm_record r = rec_event(pid, 1, ts, PM_PY_FREE);
 
 	r.ev.free.addr = addr;
 	r.ev.free.block = block;
@@ -322,7 +309,7 @@ static void free_block(uint32_t pid, uint64_t ts, uint64_t addr, uint32_t block)
 
 static void realloc_block(uint32_t pid, uint64_t ts, uint64_t size, uint64_t old, uint32_t block)
 {
-	struct pm_record r = ev(pid, 1, ts, PM_PY_REALLOC);
+	struct pm_record r = rec_event(pid, 1, ts, PM_PY_REALLOC);
 
 	r.ev.alloc.size = size;
 	r.ev.alloc.old_addr = old;
@@ -573,18 +560,18 @@ static void test_history_wrap(void **state)
 	s = timeline__sink(t);
 	/* one allocation every 10 ms for 3 s */
 	for (uint64_t i = 0; i < 300; i++) {
-		r = ev(1, 1, T0 + i * 10 * MS, PM_PY_MALLOC);
+		r = rec_event(1, 1, T0 + i * 10 * MS, PM_PY_MALLOC);
 		r.ev.alloc.size = 1;
 		r.ev.alloc.addr = 0x1000 + i * 16;
 		assert_int_equal(s->record(s, &r), 0);
 	}
-	r = ev(1, 1, T0 + 5 * MS, PM_GC_DONE);
+	r = rec_event(1, 1, T0 + 5 * MS, PM_GC_DONE);
 	r.ev.gc.duration_ns = MS;
 	assert_int_equal(s->record(s, &r), 0);
-	r = ev(1, 1, T0, PM_PY_DEALLOC);
+	r = rec_event(1, 1, T0, PM_PY_DEALLOC);
 	r.ev.dealloc.type_name = "old";
 	assert_int_equal(s->record(s, &r), 0);
-	r = ev(1, 1, T0 + 2990 * MS, PM_PY_DEALLOC);
+	r = rec_event(1, 1, T0 + 2990 * MS, PM_PY_DEALLOC);
 	r.ev.dealloc.type_name = "new";
 	assert_int_equal(s->record(s, &r), 0);
 
@@ -614,7 +601,7 @@ static void test_history_wrap(void **state)
 	assert_int_equal(out[1].py_net, 300);
 	assert_int_equal(timeline__top_types(t, 0, 0, UINT64_MAX, tc, 2), 0);
 	/* and an event after the idle time lands in a clean ring */
-	r = ev(1, 1, T0 + 100 * S + 5 * MS, PM_PY_FREE);
+	r = rec_event(1, 1, T0 + 100 * S + 5 * MS, PM_PY_FREE);
 	r.ev.free.addr = 0x1000;
 	assert_int_equal(s->record(s, &r), 0);
 	assert_int_equal(timeline__series(t, 0, T0 + 99 * S, T0 + 101 * S, out, 2), 2);
@@ -630,7 +617,7 @@ static void test_history_wrap(void **state)
 	assert_non_null(t);
 	s = timeline__sink(t);
 	for (uint64_t i = 0; i < 300; i++) {
-		r = ev(1, 1, T0 + i * 10 * MS, PM_PY_MALLOC);
+		r = rec_event(1, 1, T0 + i * 10 * MS, PM_PY_MALLOC);
 		r.ev.alloc.size = 1;
 		r.ev.alloc.addr = 0x1000 + i * 16;
 		assert_int_equal(s->record(s, &r), 0);
@@ -691,7 +678,7 @@ static void test_live_bound(void **state)
 
 	(void)state;
 	for (uint64_t i = 0; i < max + 5; i++) {
-		r = ev(1, 1, T0 + i, PM_PY_MALLOC);
+		r = rec_event(1, 1, T0 + i, PM_PY_MALLOC);
 		r.ev.alloc.size = 2;
 		r.ev.alloc.addr = 0x10000 + i * 16;
 		assert_int_equal(s->record(s, &r), 0);
@@ -724,7 +711,7 @@ static double now_s(void)
  */
 static void vm(uint32_t pid, uint64_t ts, unsigned op, uint64_t addr, uint64_t len)
 {
-	struct pm_record r = ev(pid, 1, ts, PM_VM);
+	struct pm_record r = rec_event(pid, 1, ts, PM_VM);
 
 	r.ev.vm.op = op;
 	r.ev.vm.addr = addr;
@@ -734,7 +721,7 @@ static void vm(uint32_t pid, uint64_t ts, unsigned op, uint64_t addr, uint64_t l
 
 static void rss(uint32_t pid, uint64_t ts, uint64_t bytes)
 {
-	struct pm_record r = ev(pid, 1, ts, PM_RSS);
+	struct pm_record r = rec_event(pid, 1, ts, PM_RSS);
 
 	r.ev.rss.rss = bytes;
 	feed(&r);
@@ -764,7 +751,7 @@ static void test_footprint_levels(void **state)
 	assert_int_equal(b[3].fp_net, MiB);
 
 	/* the process ends: it holds nothing any more */
-	struct pm_record x = ev(7, 1, T0 + 50 * MS, PM_EXIT);
+	struct pm_record x = rec_event(7, 1, T0 + 50 * MS, PM_EXIT);
 	feed(&x);
 	assert_int_equal(lg_levels__footprint(&timeline__lane(tl, 0)->lv), 0);
 	assert_int_equal(timeline__lane(tl, 0)->lv.rss, 0);
@@ -801,7 +788,7 @@ static void test_throughput(void **state)
 
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		k = (unsigned)(seed >> 60);
-		r = ev(pid, pid <= 2 ? 100 : 200, ts, PM_PY_MALLOC);
+		r = rec_event(pid, pid <= 2 ? 100 : 200, ts, PM_PY_MALLOC);
 		if (k < 5) {
 			r.ev.alloc.size = 16 + (seed >> 40) % 512;
 			r.ev.alloc.addr = 0x10000 + ((seed >> 20) % ws) * 16;
@@ -830,12 +817,12 @@ static void test_throughput(void **state)
 	/* 10 minutes of history: the memory a full live session holds */
 	timeline__advance(tl, T0 + 700 * S);
 	{
-		struct pm_record a = ev(1, 100, T0 + 700 * S, PM_PY_MALLOC);
+		struct pm_record a = rec_event(1, 100, T0 + 700 * S, PM_PY_MALLOC);
 
 		a.ev.alloc.size = 1;
 		a.ev.alloc.addr = 0x42;
 		feed(&a);
-		a = ev(3, 200, T0 + 700 * S, PM_PY_MALLOC);
+		a = rec_event(3, 200, T0 + 700 * S, PM_PY_MALLOC);
 		a.ev.alloc.size = 1;
 		a.ev.alloc.addr = 0x42;
 		feed(&a);
