@@ -105,6 +105,7 @@ TEST_LIBS_test_sampling := -ljson-c
 TEST_OBJS_test_timeline := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 TEST_OBJS_test_prom := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o views/prom.o
 TEST_OBJS_test_record := feed/consumer.o feed/record.o
+TEST_OBJS_test_tui := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o views/tui.o views/tui_draw.o views/lines.o
 TEST_OBJS_test_containers := attach/containers.o attach/containers_json.o attach/containers_docker.o attach/containers_cgroup2.o util/fileio.o
 TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model/export_series.o export/export_chrome.o export/export_csv.o views/event_print.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
