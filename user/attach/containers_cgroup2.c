@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "attach/containers_impl.h"
+#include "util/grow.h"
 
 #define CGROUP_WALK_DEPTH 32
 /* a cgroup's directory or a file in it, on the host */
@@ -287,15 +288,13 @@ static int cgroup2__collect_pids(int dfd, int depth, pid_t **pids, size_t *n, si
 			if (v <= 0)
 				continue;
 			if (*n == *cap) {
-				size_t c = *cap ? *cap * 2 : 64;
-				pid_t *np = realloc(*pids, c * sizeof(*np));
+				pid_t *np = PM_GROW(*pids, cap, *n + 1, 64);
 
 				if (!np) {
 					close(fd);
 					return -ENOMEM;
 				}
 				*pids = np;
-				*cap = c;
 			}
 			(*pids)[(*n)++] = (pid_t)v;
 		}

@@ -9,6 +9,7 @@
  * the file ourselves is checked against the buffer before use.
  */
 #include "attach/elf_impl.h"
+#include "util/grow.h"
 
 uint32_t elfi_rd32(const struct elf_file *ef, const unsigned char *p)
 {
@@ -493,15 +494,13 @@ static int clones_cb(const struct elf_file *ef, const struct func_sym *fs, void 
 		if (cc->seen[i] == f.vaddr)
 			return 0;
 	if (cc->nseen == cc->cap) {
-		size_t cap = cc->cap ? cc->cap * 2 : 16;
-		uint64_t *seen = realloc(cc->seen, cap * sizeof(*seen));
+		uint64_t *seen = PM_GROW(cc->seen, &cc->cap, cc->nseen + 1, 16);
 
 		if (!seen) {
 			cc->err = -ENOMEM;
 			return 1;
 		}
 		cc->seen = seen;
-		cc->cap = cap;
 	}
 	cc->seen[cc->nseen++] = f.vaddr;
 	if (cc->count < cc->max)

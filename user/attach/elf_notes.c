@@ -2,6 +2,7 @@
 /* ELF notes (USDT, build-id), DT_NEEDED and direct-call counts, from a file
  * treated as hostile (elf_impl.h). */
 #include "attach/elf_impl.h"
+#include "util/grow.h"
 
 /* Called for each note; nonzero stops the walk. */
 typedef int (*note_cb)(const struct elf_file *ef, uint32_t type, const char *owner,
@@ -371,15 +372,13 @@ static int collect_plt_stubs(const struct elf_file *ef, struct plt_stub **out, s
 				start -= 4;
 			disp = (int32_t)elfi_rd32(ef, p + i + 2);
 			if (nstubs == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct plt_stub *s = realloc(stubs, ncap * sizeof(*s));
+				struct plt_stub *s = PM_GROW(stubs, &cap, nstubs + 1, 256);
 
 				if (!s) {
 					free(stubs);
 					return -ENOMEM;
 				}
 				stubs = s;
-				cap = ncap;
 			}
 			stubs[nstubs].addr = sh.sh_addr + start;
 			stubs[nstubs].slot = sh.sh_addr + i + 6 + (uint64_t)(int64_t)disp;

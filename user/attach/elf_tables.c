@@ -27,6 +27,7 @@
  */
 #include "attach/elf_impl.h"
 #include "attach/sites.h"
+#include "util/grow.h"
 
 /* How far a loaded pointer is followed to its compare or call, and how
  * long a fallback path may be. GCC keeps both within a few instructions. */
@@ -469,15 +470,13 @@ static void add_site(struct slot_scan *ss, const struct elf_slot_site *site)
 static void add_call(struct slot_scan *ss, uint64_t call)
 {
 	if (ss->ncalls == ss->capcalls) {
-		size_t cap = ss->capcalls ? ss->capcalls * 2 : 64;
-		uint64_t *n = realloc(ss->calls, cap * sizeof(*n));
+		uint64_t *n = PM_GROW(ss->calls, &ss->capcalls, ss->ncalls + 1, 64);
 
 		if (!n) {
 			ss->err = -ENOMEM;
 			return;
 		}
 		ss->calls = n;
-		ss->capcalls = cap;
 	}
 	ss->calls[ss->ncalls++] = call;
 }

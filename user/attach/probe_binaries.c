@@ -2,6 +2,7 @@
 /* Each file attached once (by device and inode), for every process or for
  * one, and what each process's sources see (probes_impl.h). */
 #include "attach/probes_impl.h"
+#include "util/grow.h"
 
 int pr_version_minor(const char *version)
 {
@@ -15,13 +16,11 @@ int pr_version_minor(const char *version)
 struct attached_binary *pr_new_bin(struct probes *p, const struct target_binary *b, pid_t pid)
 {
 	if (p->nbins == p->capbins) {
-		size_t cap = p->capbins ? p->capbins * 2 : 8;
-		void *n = realloc(p->bins, cap * sizeof(*p->bins));
+		void *n = PM_GROW(p->bins, &p->capbins, p->nbins + 1, 8);
 
 		if (!n)
 			return NULL;
 		p->bins = n;
-		p->capbins = cap;
 	}
 	struct attached_binary *ab = &p->bins[p->nbins++];
 	memset(ab, 0, sizeof(*ab));

@@ -23,6 +23,7 @@
  * used, as before.
  */
 #include "attach/probes_impl.h"
+#include "util/grow.h"
 
 /* PyTypeObject.tp_dealloc: after the PyVarObject head and tp_name,
  * tp_basicsize, tp_itemsize */
@@ -213,16 +214,15 @@ static int sweep_add(struct sweep *sw, struct elf_file *ef, uint64_t vaddr,
 	if (elf_file__vaddr_to_offset(ef, vaddr, &off))
 		return 1;
 	if (sw->sb.n == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 256;
-		uint64_t *v = realloc(sw->vaddrs, cap * sizeof(*v));
+		size_t cap = sw->cap; /* of both: set by the second */
+		uint64_t *v = PM_GROW(sw->vaddrs, &cap, sw->sb.n + 1, 256);
 
 		if (!v)
 			return -ENOMEM;
 		sw->vaddrs = v;
-		if (!(v = realloc(sw->bodies, cap * sizeof(*v))))
+		if (!(v = PM_GROW(sw->bodies, &sw->cap, sw->sb.n + 1, 256)))
 			return -ENOMEM;
 		sw->bodies = v;
-		sw->cap = cap;
 	}
 	if (pr_batch_add(&sw->sb, off, cookie | sw->layout, NULL))
 		return -ENOMEM;

@@ -2,6 +2,7 @@
 /* Probes at the sites the debug info locates (probes_impl.h): inlined copies,
  * their argument locations, and the uprobe_multi links that hold them. */
 #include "attach/probes_impl.h"
+#include "util/grow.h"
 
 /* ---- sites from debug info ---- */
 
@@ -38,13 +39,11 @@ static int collect_site(void *ctx, const struct elf_site *site)
 	struct dwarf_info *di = ctx;
 
 	if (di->n == di->cap) {
-		size_t cap = di->cap ? di->cap * 2 : 256;
-		void *n = realloc(di->sites, cap * sizeof(*di->sites));
+		void *n = PM_GROW(di->sites, &di->cap, di->n + 1, 256);
 
 		if (!n)
 			return -ENOMEM;
 		di->sites = n;
-		di->cap = cap;
 	}
 	di->sites[di->n++] = *site;
 	return 0;
@@ -146,19 +145,18 @@ static void tally_note(struct site_tally *t, const char *fn, uint64_t pc, const 
 int pr_batch_add(struct site_batch *sb, uint64_t off, uint64_t cookie, const struct elf_site *s)
 {
 	if (sb->n == sb->cap) {
-		size_t cap = sb->cap ? sb->cap * 2 : 64;
-		void *a = realloc(sb->offsets, cap * sizeof(*sb->offsets));
+		size_t cap = sb->cap, cap2 = sb->cap; /* of all three: set by the last */
+		void *a = PM_GROW(sb->offsets, &cap, sb->n + 1, 64);
 
 		if (!a)
 			return -ENOMEM;
 		sb->offsets = a;
-		if (!(a = realloc(sb->cookies, cap * sizeof(*sb->cookies))))
+		if (!(a = PM_GROW(sb->cookies, &cap2, sb->n + 1, 64)))
 			return -ENOMEM;
 		sb->cookies = a;
-		if (!(a = realloc(sb->sites, cap * sizeof(*sb->sites))))
+		if (!(a = PM_GROW(sb->sites, &sb->cap, sb->n + 1, 64)))
 			return -ENOMEM;
 		sb->sites = a;
-		sb->cap = cap;
 	}
 	sb->offsets[sb->n] = off;
 	sb->cookies[sb->n] = cookie;
@@ -226,13 +224,11 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 	if (pr_deferred(p, prog))
 		return 0;
 	if (p->nmfds == p->capmfds) {
-		size_t cap = p->capmfds ? p->capmfds * 2 : 8;
-		void *n = realloc(p->mfds, cap * sizeof(*p->mfds));
+		void *n = PM_GROW(p->mfds, &p->capmfds, p->nmfds + 1, 8);
 
 		if (!n)
 			return -ENOMEM;
 		p->mfds = n;
-		p->capmfds = cap;
 	}
 	fd = pr_multi_fd(prog, path, offsets, cookies, cnt, p->cur_pid);
 	if (fd < 0)

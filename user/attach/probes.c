@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "attach/probes_impl.h"
+#include "util/grow.h"
 
 const char *pm_source_name(enum pm_source_id id)
 {
@@ -375,15 +376,13 @@ static int closer__add_fd(struct closer *c, int fd)
 	if (fd < 0)
 		return 0;
 	if (c->nfds == c->cap_fds) {
-		size_t cap = c->cap_fds ? c->cap_fds * 2 : 16;
-		void *n = realloc(c->fds, cap * sizeof(*c->fds));
+		void *n = PM_GROW(c->fds, &c->cap_fds, c->nfds + 1, 16);
 
 		if (!n) {
 			close(fd); /* here and now rather than never */
 			return -ENOMEM;
 		}
 		c->fds = n;
-		c->cap_fds = cap;
 	}
 	c->fds[c->nfds++] = fd;
 	return 0;
@@ -492,13 +491,11 @@ struct plan_step *pr_plan_add(struct probes *p)
 		return NULL;
 	ab = &p->bins[p->planning];
 	if (ab->nsteps == ab->capsteps) {
-		size_t cap = ab->capsteps ? ab->capsteps * 2 : 16;
-		void *n = realloc(ab->steps, cap * sizeof(*ab->steps));
+		void *n = PM_GROW(ab->steps, &ab->capsteps, ab->nsteps + 1, 16);
 
 		if (!n)
 			return NULL;
 		ab->steps = n;
-		ab->capsteps = cap;
 	}
 	memset(&ab->steps[ab->nsteps], 0, sizeof(ab->steps[0]));
 	return &ab->steps[ab->nsteps++];

@@ -19,6 +19,7 @@
 
 #include "util/fileio.h"
 #include "attach/procmaps.h"
+#include "util/grow.h"
 
 /* A process has at most vm.max_map_count (65530 by default) mappings; this
  * bounds the read of a hostile or runaway maps file. */
@@ -183,15 +184,13 @@ int procmaps__parse_text(const char *text, size_t len, struct maps_entry **out, 
 
 		if (parse_span(text + pos, line_len, &e) == 0) {
 			if (count == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct maps_entry *nv = realloc(v, ncap * sizeof(*nv));
+				struct maps_entry *nv = PM_GROW(v, &cap, count + 1, 64);
 
 				if (!nv) {
 					free(v);
 					return -ENOMEM;
 				}
 				v = nv;
-				cap = ncap;
 			}
 			v[count++] = e;
 		}

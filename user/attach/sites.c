@@ -16,6 +16,7 @@
 
 #include "regs.h"
 #include "attach/sites.h"
+#include "util/grow.h"
 
 /* A prologue longer than this is not worth walking: the site would be deep
  * into the function, and the argument registers are usually reused by then. */
@@ -545,13 +546,11 @@ struct site_file {
 static int targets_push(struct site_file *f, uint64_t t)
 {
 	if (f->ntargets == f->cap) {
-		size_t nc = f->cap ? f->cap * 2 : 65536;
-		uint64_t *nt = realloc(f->targets, nc * sizeof(*nt));
+		uint64_t *nt = PM_GROW(f->targets, &f->cap, f->ntargets + 1, 65536);
 
 		if (!nt)
 			return -ENOMEM;
 		f->targets = nt;
-		f->cap = nc;
 	}
 	f->targets[f->ntargets++] = t;
 	return 0;

@@ -22,6 +22,7 @@
 #include "util/json.h"
 #include "attach/probes.h"
 #include "attach/targets.h"
+#include "util/grow.h"
 
 #define PF_KTHREAD 0x00200000u /* include/linux/sched.h */
 
@@ -117,13 +118,11 @@ struct ps_state {
 static struct ps_group *group_new(struct ps_state *st, const struct container_info *info)
 {
 	if (st->ngroups == st->capgroups) {
-		size_t cap = st->capgroups ? st->capgroups * 2 : 16;
-		void *n = realloc(st->groups, cap * sizeof(*st->groups));
+		void *n = PM_GROW(st->groups, &st->capgroups, st->ngroups + 1, 16);
 
 		if (!n)
 			return NULL;
 		st->groups = n;
-		st->capgroups = cap;
 	}
 	struct ps_group *g = &st->groups[st->ngroups++];
 	memset(g, 0, sizeof(*g));
@@ -169,13 +168,11 @@ static struct ps_group *group_of(struct ps_state *st, const struct container_ref
 static int group_add(struct ps_group *g, const struct ps_proc *pp)
 {
 	if (g->nprocs == g->capprocs) {
-		size_t cap = g->capprocs ? g->capprocs * 2 : 8;
-		void *n = realloc(g->procs, cap * sizeof(*g->procs));
+		void *n = PM_GROW(g->procs, &g->capprocs, g->nprocs + 1, 8);
 
 		if (!n)
 			return -ENOMEM;
 		g->procs = n;
-		g->capprocs = cap;
 	}
 	g->procs[g->nprocs++] = *pp;
 	return 0;

@@ -22,6 +22,7 @@
 #include "model/export_series.h"
 #include "util/json.h"
 #include "views/event_print.h"
+#include "util/grow.h"
 
 #define CH_HEAP_MAX (1u << 16)
 #define CH_META_MAX 64
@@ -184,15 +185,13 @@ static int heap_push(struct chrome *c, struct ch_ev e)
 	size_t i;
 
 	if (c->nheap == c->heap_cap) {
-		size_t cap = c->heap_cap ? c->heap_cap * 2 : 1024;
-		struct ch_ev *v = realloc(c->heap, cap * sizeof(*v));
+		struct ch_ev *v = PM_GROW(c->heap, &c->heap_cap, c->nheap + 1, 1024);
 
 		if (!v) {
 			free(e.text);
 			return -ENOMEM;
 		}
 		c->heap = v;
-		c->heap_cap = cap;
 	}
 	e.seq = c->seq++;
 	for (i = c->nheap++; i > 0; i = (i - 1) / 2) {

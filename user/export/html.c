@@ -27,6 +27,7 @@
 #include "export/html.h"
 #include "util/json.h"
 #include "views/summary.h"
+#include "util/grow.h"
 
 const char *const hx_gen_color[HX_NGEN + 1] = {"#e7ba52", "#9467bd", "#8c564b", "#7f7f7f"};
 
@@ -166,13 +167,11 @@ static int keep_gc(void *ctx, const struct lg_lane *l, const struct lg_gc *g)
 	if (g->state != LG_GC_DONE)
 		return 0;
 	if (h->ngcs == h->gcs_cap) {
-		size_t cap = h->gcs_cap ? h->gcs_cap * 2 : 1024;
-		struct hx_gc *v = realloc(h->gcs, cap * sizeof(*v));
+		struct hx_gc *v = PM_GROW(h->gcs, &h->gcs_cap, h->ngcs + 1, 1024);
 
 		if (!v)
 			return -ENOMEM;
 		h->gcs = v;
-		h->gcs_cap = cap;
 	}
 	k = &h->gcs[h->ngcs++];
 	memset(k, 0, sizeof(*k));

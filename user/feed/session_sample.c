@@ -2,6 +2,7 @@
 /* --sample-duty: a thread arms and disarms the allocation probes in windows;
  * the windows go into the stream (session_impl.h). */
 #include "feed/session_impl.h"
+#include "util/grow.h"
 
 /* ---- sampling (--sample-duty) ---- */
 
@@ -25,8 +26,7 @@ static void sampler_push(struct sampler *sp, uint64_t start, uint64_t end)
 {
 	pthread_mutex_lock(&sp->mu);
 	if (sp->ndone == sp->capdone) {
-		size_t cap = sp->capdone ? sp->capdone * 2 : 16;
-		void *n = realloc(sp->done, cap * sizeof(*sp->done));
+		void *n = PM_GROW(sp->done, &sp->capdone, sp->ndone + 1, 16);
 
 		if (!n) {
 			/* a window missing from the trace would be counted as unarmed
@@ -36,7 +36,6 @@ static void sampler_push(struct sampler *sp, uint64_t start, uint64_t end)
 			return;
 		}
 		sp->done = n;
-		sp->capdone = cap;
 	}
 	sp->done[sp->ndone++] = (struct sample_window){start, end};
 	sp->windows++;

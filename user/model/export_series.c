@@ -14,6 +14,7 @@
 #include "model/export_series.h"
 #include "model/ledger.h"
 #include "util/hashmap.h"
+#include "util/grow.h"
 
 struct slot {
 	uint64_t tag; /* bucket + 1; 0: empty */
@@ -262,17 +263,16 @@ static struct lane *lane_new(struct export_series *s, const struct lg_lane *info
 	struct lane *l;
 
 	if (s->nlanes == s->lanes_cap) {
-		size_t cap = s->lanes_cap ? s->lanes_cap * 2 : 16;
-		struct lane **v = realloc(s->lanes, cap * sizeof(*v));
+		size_t cap = s->lanes_cap; /* of both: set by the second */
+		struct lane **v = PM_GROW(s->lanes, &cap, s->nlanes + 1, 16);
 
 		if (!v)
 			return NULL;
 		s->lanes = v;
-		v = realloc(s->active, cap * sizeof(*v));
+		v = PM_GROW(s->active, &s->lanes_cap, s->nlanes + 1, 16);
 		if (!v)
 			return NULL;
 		s->active = v;
-		s->lanes_cap = cap;
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -414,13 +414,11 @@ static int on_gc(void *ctx, const struct lg_lane *info, const struct lg_gc *g)
 	gc_running_del(s, g->pid);
 	if (g->state == LG_GC_RUNNING) {
 		if (s->ngcs == s->gcs_cap) {
-			size_t cap = s->gcs_cap ? s->gcs_cap * 2 : 8;
-			struct gc_running *v = realloc(s->gcs, cap * sizeof(*v));
+			struct gc_running *v = PM_GROW(s->gcs, &s->gcs_cap, s->ngcs + 1, 8);
 
 			if (!v)
 				return -ENOMEM;
 			s->gcs = v;
-			s->gcs_cap = cap;
 		}
 		s->gcs[s->ngcs++] = (struct gc_running){g->pid, rel_ns(s, g->start_ns)};
 		return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/footprint.h"
+#include "util/grow.h"
 
 #define PAGE 4096ull
 
@@ -42,16 +43,11 @@ static size_t first_after(const struct footprint *f, uint64_t addr)
 
 static int reserve(struct footprint *f, size_t more)
 {
-	if (f->n + more <= f->cap)
-		return 0;
-	size_t cap = f->cap ? f->cap * 2 : 64;
-	while (cap < f->n + more)
-		cap *= 2;
-	void *r = realloc(f->r, cap * sizeof(*f->r));
+	void *r = PM_GROW(f->r, &f->cap, f->n + more, 64);
+
 	if (!r)
 		return -ENOMEM;
 	f->r = r;
-	f->cap = cap;
 	return 0;
 }
 

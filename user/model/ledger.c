@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/ledger_impl.h"
+#include "util/grow.h"
 
 static const char *str_or_empty(const char *s)
 {
@@ -95,13 +96,11 @@ static struct lane *lane_new(struct ledger *lg, enum lg_lane_kind kind, uint64_t
 	struct lane *l;
 
 	if (lg->nlanes == lg->lanes_cap) {
-		size_t cap = lg->lanes_cap ? lg->lanes_cap * 2 : 16;
-		struct lane **v = realloc(lg->lanes, cap * sizeof(*v));
+		struct lane **v = PM_GROW(lg->lanes, &lg->lanes_cap, lg->nlanes + 1, 16);
 
 		if (!v)
 			return NULL;
 		lg->lanes = v;
-		lg->lanes_cap = cap;
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -588,13 +587,11 @@ static int on_container(struct ledger *lg, const struct pm_container *c)
 	note_ts(lg, c->ts_ns);
 	if (!ct) {
 		if (lg->nconts == lg->conts_cap) {
-			size_t cap = lg->conts_cap ? lg->conts_cap * 2 : 8;
-			struct cont *v = realloc(lg->conts, cap * sizeof(*v));
+			struct cont *v = PM_GROW(lg->conts, &lg->conts_cap, lg->nconts + 1, 8);
 
 			if (!v)
 				return -ENOMEM;
 			lg->conts = v;
-			lg->conts_cap = cap;
 		}
 		/* Processes of its cgroup seen before it was: the first one's
 		 * lane becomes the container's, the others move in. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/pidindex.h"
+#include "util/grow.h"
 
 static uint32_t key(const struct pid_index *x, const void *obj)
 {
@@ -65,13 +66,11 @@ void *pid_index__make(struct pid_index *x, uint32_t pid, size_t size, void ***ve
 	void *obj;
 
 	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		void **v = realloc(*vec, c * sizeof(*v));
+		void **v = PM_GROW(*vec, cap, *n + 1, 64);
 
 		if (!v)
 			return NULL;
 		*vec = v;
-		*cap = c;
 	}
 	obj = calloc(1, size);
 	if (!obj)

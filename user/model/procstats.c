@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/procstats.h"
+#include "util/grow.h"
 
 bool procstats__kind_sampled(unsigned k)
 {
@@ -277,13 +278,11 @@ static int on_container(struct procstats *ps, const struct pm_container *c)
 	}
 	if (!ct) {
 		if (ps->nconts == ps->conts_cap) {
-			size_t cap = ps->conts_cap ? ps->conts_cap * 2 : 8;
-			struct ps_cont *v = realloc(ps->conts, cap * sizeof(*v));
+			struct ps_cont *v = PM_GROW(ps->conts, &ps->conts_cap, ps->nconts + 1, 8);
 
 			if (!v)
 				return -ENOMEM;
 			ps->conts = v;
-			ps->conts_cap = cap;
 		}
 		ct = &ps->conts[ps->nconts++];
 		memset(ct, 0, sizeof(*ct));
@@ -320,13 +319,12 @@ static int on_sample_meta(struct procstats *ps, const char *key, const char *val
 	} else if (strcmp(key, "sample_window") == 0 && sscanf(value, "%llu %llu", &a, &b) == 2 &&
 		   b >= a) {
 		if (ps->nwindows == ps->windows_cap) {
-			size_t cap = ps->windows_cap ? ps->windows_cap * 2 : 64;
-			struct ps_window *w = realloc(ps->windows, cap * sizeof(*w));
+			struct ps_window *w =
+			    PM_GROW(ps->windows, &ps->windows_cap, ps->nwindows + 1, 64);
 
 			if (!w)
 				return -ENOMEM;
 			ps->windows = w;
-			ps->windows_cap = cap;
 		}
 		ps->windows[ps->nwindows++] = (struct ps_window){a, b};
 	}

@@ -19,6 +19,7 @@
 #include "model/ledger.h"
 #include "model/timeline.h"
 #include "util/hashmap.h"
+#include "util/grow.h"
 
 #define NS_PER_SEC     1000000000ull
 #define TL_REORDER_MAX 64 /* buckets an out-of-order event may reach back */
@@ -168,13 +169,11 @@ static struct lane *lane_get(struct timeline *tl, const struct lg_lane *info)
 		return tl->lanes[info->index];
 	/* the ledger makes lanes one at a time, in index order */
 	if (tl->nlanes == tl->lanes_cap) {
-		size_t cap = tl->lanes_cap ? tl->lanes_cap * 2 : 16;
-		struct lane **v = realloc(tl->lanes, cap * sizeof(*v));
+		struct lane **v = PM_GROW(tl->lanes, &tl->lanes_cap, tl->nlanes + 1, 16);
 
 		if (!v)
 			return NULL;
 		tl->lanes = v;
-		tl->lanes_cap = cap;
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "views/tui_impl.h"
 #include "util/clock.h"
+#include "util/grow.h"
 
 static struct tui *open_tui;
 
@@ -30,7 +31,6 @@ static const uint64_t zoom_ns[] = {
 #define ZOOM_DEFAULT 3 /* 10 s */
 
 static const char *const sort_names[SORT_N] = {"appearance", "name", "py net", "alloc rate"};
-
 
 /* ---- the model, once per redraw ---- */
 
@@ -51,15 +51,11 @@ static bool bucket_empty(const struct tl_bucket *b)
 
 int tui_grow(void **p, size_t *cap, size_t want, size_t size)
 {
-	void *n;
+	void *n = want ? pm_grow(*p, cap, want, size, want) : *p;
 
-	if (want <= *cap)
-		return 0;
-	n = realloc(*p, want * size);
-	if (!n)
+	if (!n && want)
 		return -ENOMEM;
 	*p = n;
-	*cap = want;
 	return 0;
 }
 
