@@ -12,5 +12,6 @@ __u64 pm_lost_by_kind[PM_KIND_MAX];
 struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
 struct pm_gc_layout pm_gc_layouts[PM_GC_SLOTS];
 __u64 pm_gc_layout_misses;
+volatile __u32 pm_window_open;
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -65,12 +65,23 @@ extern struct pm_pool_layout pm_pools[PM_POOL_SLOTS];
  * often a layout's self-check failed (a build it does not fit). */
 extern struct pm_gc_layout pm_gc_layouts[PM_GC_SLOTS];
 extern __u64 pm_gc_layout_misses;
+/*
+ * The tracing window's switch, in .bss so that user space writes it
+ * through the skeleton's mapping: 0 while the probes are being attached
+ * and again from the moment tracing stops (--duration, a stop signal, the
+ * targets' end). Every program asks pm_is_traced or pm_reserve first, and
+ * both answer no while it is 0, so every family starts and stops at the
+ * same instant, however long attaching or detaching the probes takes.
+ */
+extern volatile __u32 pm_window_open;
 
 /* How deep below the root a traced cgroup may be. */
 #define PM_CGROUP_LEVELS 8
 
 static __always_inline bool pm_is_traced(__u32 tgid)
 {
+	if (!pm_window_open)
+		return false;
 	if (bpf_map_lookup_elem(&traced_pids, &tgid))
 		return true;
 	if (pm_filter_cgroups) {
@@ -127,12 +138,17 @@ static __always_inline void pm_fill_hdr(struct pm_hdr *h, __u32 kind, __u64 pid_
 }
 
 /* Reserve a record of type T in the ring buffer, counting it as lost when
- * there is no room. The size must be a constant for the verifier. */
+ * there is no room; none outside the window (a return probe whose entry
+ * came before the switch went off). The size must be a constant for the
+ * verifier. */
 #define pm_reserve(T, kind, tgid)                                                                  \
 	({                                                                                         \
-		T *__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);                               \
-		if (!__r)                                                                          \
-			pm_count_lost(tgid, kind);                                                 \
+		T *__r = NULL;                                                                     \
+		if (pm_window_open) {                                                              \
+			__r = bpf_ringbuf_reserve(&events, sizeof(T), 0);                          \
+			if (!__r)                                                                  \
+				pm_count_lost(tgid, kind);                                         \
+		}                                                                                  \
 		__r;                                                                               \
 	})
 

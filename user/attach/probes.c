@@ -406,6 +406,18 @@ void pr_take_sampled(struct attached_binary *ab, struct closer *c)
 	ab->ssites = 0;
 }
 
+uint64_t probes__set_window(struct probes *p, bool open)
+{
+	uint64_t now = open ? pm_now_ns() : 0;
+
+	if (p && !p->dry && p->skel) {
+		/* the mapping is shared with the programs: a plain store is
+		 * seen by the next program that runs on any CPU */
+		__atomic_store_n(&p->skel->bss->pm_window_open, open ? 1 : 0, __ATOMIC_SEQ_CST);
+	}
+	return open ? now : pm_now_ns();
+}
+
 void probes__detach(struct probes *p)
 {
 	struct closer c = {};

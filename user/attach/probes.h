@@ -132,6 +132,15 @@ uint64_t probes__lost_total(const struct probes *p);
  * self-check (a build whose layout differs from its version's). */
 uint64_t probes__gc_layout_misses(const struct probes *p);
 /*
+ * Open or close the tracing window (bpf/pymac.bpf.h: pm_window_open): while
+ * it is closed every program returns at once and nothing reaches the ring
+ * buffer, whatever is attached. It is closed until the first call. Returns
+ * the CLOCK_MONOTONIC time at which the switch was set (taken just before
+ * opening, just after closing, so that every event of the window lies
+ * between the two); nothing happens in a dry run, which returns the time.
+ */
+uint64_t probes__set_window(struct probes *p, bool open);
+/*
  * Destroy every link (uprobes and the process-life programs): from now on
  * nothing reaches the ring buffer, so what is in it can be read to its end
  * even while the targets run flat out. The maps stay readable.

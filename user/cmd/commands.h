@@ -31,8 +31,14 @@ struct trace_writer;
 void cmd_catch_stop_signals(bool hup);
 /* The stop signal that arrived since the last call, or 0. */
 int cmd_take_stop_signal(void);
-/* When --duration ends the loop (0: it does not). */
-unsigned long long cmd_deadline_ns(double duration);
+/* When --duration ends the loop: that long after the session's tracing
+ * window opened (0: it does not). The window ends there at the latest. */
+unsigned long long cmd_deadline_ns(struct session *s, double duration);
+/* A poll's timeout: ms, or less so that the loop wakes at the deadline. */
+int cmd_poll_ms(unsigned long long deadline, int ms);
+/* Has the deadline come (at now)? Then the window is closed, at the
+ * deadline's time: a loop that woke late records nothing past it. */
+bool cmd_deadline_reached(struct session *s, unsigned long long deadline, unsigned long long now);
 /*
  * The periodic flush of the trace a session feeds: 0, or the error that
  * stopped the recording. An append that failed in the feed dropped the

@@ -371,12 +371,13 @@ static enum tui_action live_draw(struct live *l, uint64_t now)
  */
 static void live_loop(struct live *l)
 {
-	unsigned long long deadline = cmd_deadline_ns(l->args.targets.duration);
+	unsigned long long deadline = cmd_deadline_ns(l->s, l->args.targets.duration);
 	unsigned long long next_draw = 0, next_flush = pm_now_ns() + DRAW_INTERVAL_NS * 2;
 
 	for (;;) {
 		unsigned long long before = session__events(l->s);
-		int n = l->ended ? 0 : session__step(l->s, l->tui ? 20 : 50), sig;
+		int n = l->ended ? 0 : session__step(l->s, cmd_poll_ms(deadline, l->tui ? 20 : 50)),
+		    sig;
 		unsigned long long now = pm_now_ns();
 		bool drained = session__events(l->s) == before;
 
@@ -409,7 +410,7 @@ static void live_loop(struct live *l)
 		sig = cmd_take_stop_signal();
 		if (sig && (l->ended || sig == SIGHUP || session__signal(l->s, sig)))
 			break;
-		if (deadline && now >= deadline)
+		if (cmd_deadline_reached(l->s, deadline, now))
 			break;
 	}
 }
@@ -417,7 +418,8 @@ static void live_loop(struct live *l)
 /* The END record, and what was written or why not. Returns the exit status. */
 static int live_close_trace(struct live *l, int ret)
 {
-	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(l->s)};
+	struct pm_end end = {.ts_ns = session__window_end_ns(l->s),
+			     .events = session__events(l->s)};
 	int e = l->record_err ? l->record_err
 			      : session__sink_error(l->s, trace_writer__sink(l->writer));
 
@@ -504,8 +506,12 @@ int cmd_live(int argc, char **argv)
 		ret = st;
 		goto finish;
 	}
+	/* the view's time starts with the window, as the trace's does */
+	timeline__set_start(l.tl, session__window_start_ns(l.s));
 	live_open_screen(&l);
 	live_loop(&l);
+	/* every family stops here at once (if the deadline did not stop them) */
+	session__end_window(l.s, 0);
 	/* Nothing new will be counted: a scrape now finds no server rather
 	 * than one that cannot answer while the probes come off. */
 	prom__stop(l.prom);
@@ -555,6 +561,8 @@ static int feed_open(struct replay_feed *f)
 		pm_err("out of memory");
 		return -1;
 	}
+	/* as live counted it: from the recording's start */
+	timeline__set_start(f->tl, trace_reader__info(f->r)->start_ns);
 	f->last.ts = 0;
 	f->events = 0;
 	f->in_err = 0;

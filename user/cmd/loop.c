@@ -35,9 +35,37 @@ int cmd_take_stop_signal(void)
 	return sig;
 }
 
-unsigned long long cmd_deadline_ns(double duration)
+unsigned long long cmd_deadline_ns(struct session *s, double duration)
 {
-	return duration > 0 ? pm_now_ns() + (unsigned long long)(duration * 1e9) : 0;
+	unsigned long long start = session__window_start_ns(s), end;
+
+	if (duration <= 0)
+		return 0;
+	end = (start ? start : pm_now_ns()) + (unsigned long long)(duration * 1e9);
+	session__window_ends_at(s, end);
+	return end;
+}
+
+int cmd_poll_ms(unsigned long long deadline, int ms)
+{
+	unsigned long long now = pm_now_ns();
+
+	if (!deadline)
+		return ms;
+	if (now >= deadline)
+		return 0;
+	/* rounded up: a poll that returns early would only spin */
+	return deadline - now < (unsigned long long)ms * 1000000
+		   ? (int)((deadline - now + 999999) / 1000000)
+		   : ms;
+}
+
+bool cmd_deadline_reached(struct session *s, unsigned long long deadline, unsigned long long now)
+{
+	if (!deadline || now < deadline)
+		return false;
+	session__end_window(s, deadline);
+	return true;
 }
 
 int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns, uint64_t max_age_ns)

@@ -152,11 +152,11 @@ static bool record_flush(struct record *r, uint64_t now)
 /* Until the targets end, a stop signal or --duration. */
 static void record_loop(struct record *r)
 {
-	unsigned long long deadline = cmd_deadline_ns(r->args.targets.duration);
+	unsigned long long deadline = cmd_deadline_ns(r->s, r->args.targets.duration);
 	unsigned long long next_flush = pm_now_ns() + FLUSH_INTERVAL_NS;
 
 	for (;;) {
-		int n = session__step(r->s, 100), sig;
+		int n = session__step(r->s, cmd_poll_ms(deadline, 100)), sig;
 		unsigned long long now = pm_now_ns();
 
 		if (n)
@@ -169,7 +169,7 @@ static void record_loop(struct record *r)
 		sig = cmd_take_stop_signal();
 		if (sig && session__signal(r->s, sig))
 			break;
-		if (deadline && now >= deadline)
+		if (cmd_deadline_reached(r->s, deadline, now))
 			break;
 	}
 }
@@ -181,13 +181,16 @@ static int record_finish(struct record *r, int ret)
 	struct session *s = r->s;
 	const char *output = r->args.output;
 
-	/* Everything the targets did before now is in the ring buffer. */
+	/* Every family stops here at once, if the deadline did not stop them;
+	 * everything before is in the ring buffer. */
+	session__end_window(s, 0);
 	session__drain(s);
 	session__finish(s);
 	session__report_sink_errors(s, trace_writer__sink(r->writer));
 	if (!r->write_err)
 		r->write_err = session__sink_error(s, trace_writer__sink(r->writer));
-	struct pm_end end = {.ts_ns = pm_now_ns(), .events = session__events(s)};
+	/* the trace ends where the window did, not when the probes were off */
+	struct pm_end end = {.ts_ns = session__window_end_ns(s), .events = session__events(s)};
 	/* a writer that failed gets no END: the file is what was written */
 	int cerr = trace_writer__close(r->writer, r->write_err ? NULL : &end);
 	r->writer = NULL;

@@ -10,6 +10,7 @@ struct consumer {
 	struct ring_buffer *rb;
 	struct pm_sink *sink;
 	uint64_t events, malformed;
+	uint64_t cut_ns; /* events from it on are outside the window; 0: none yet */
 	int sink_err;
 	unsigned budget, in_round;
 };
@@ -139,6 +140,9 @@ static int handle(void *ctx, void *data, size_t size)
 		c->malformed++;
 		return 0;
 	}
+	/* passed the window's switch just before it went off */
+	if (c->cut_ns && rec.ev.ts_ns >= c->cut_ns)
+		return 0;
 	c->events++;
 	err = c->sink->record(c->sink, &rec);
 	if (err && !c->sink_err)
@@ -211,6 +215,11 @@ int consumer__drain(struct consumer *c)
 	n = ring_buffer__consume(c->rb);
 	c->budget = budget;
 	return n;
+}
+
+void consumer__set_cut(struct consumer *c, uint64_t cut_ns)
+{
+	c->cut_ns = cut_ns;
 }
 
 void consumer__set_budget(struct consumer *c, unsigned max_per_poll)

@@ -28,6 +28,9 @@ int consumer__poll(struct consumer *c, int timeout_ms);
  * counts the drops. consumer__drain always takes everything.
  */
 void consumer__set_budget(struct consumer *c, unsigned max_per_poll);
+/* Leave out (and do not count) every event stamped at cut_ns or later: the
+ * end of the tracing window (session__end_window). */
+void consumer__set_cut(struct consumer *c, uint64_t cut_ns);
 /* Consume what is there now without waiting. */
 int consumer__drain(struct consumer *c);
 uint64_t consumer__events(const struct consumer *c);

@@ -208,6 +208,20 @@ static pid_t spawn_gated(char **argv, int *gate_fd)
 	return pid;
 }
 
+/*
+ * Every probe of the start is attached: turn them all on at once, so that
+ * every family starts at the same instant. The recording starts here too
+ * (the trace's header says so), and --duration counts from here.
+ */
+static void open_window(struct session *s)
+{
+	uint64_t real = pm_realtime_ns();
+
+	s->window_start_ns = probes__set_window(s->probes, true);
+	if (s->trace && trace_writer__set_start(s->trace, s->window_start_ns, real) == -EALREADY)
+		pm_err("internal error: the trace's header went out before tracing started");
+}
+
 int session__start(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
@@ -292,6 +306,7 @@ int session__start(struct session *s)
 			return 1;
 		}
 	}
+	open_window(s);
 	if (s->gate >= 0) {
 		if (write(s->gate, "g", 1) != 1) {
 			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
@@ -500,8 +515,37 @@ void session__stop_command(struct session *s)
 		kill(s->child, SIGTERM);
 }
 
+uint64_t session__window_start_ns(const struct session *s)
+{
+	return s->window_start_ns;
+}
+
+void session__end_window(struct session *s, uint64_t at_ns)
+{
+	uint64_t off;
+
+	if (s->window_end_ns)
+		return;
+	off = probes__set_window(s->probes, false);
+	s->window_end_ns = at_ns && at_ns < off ? at_ns : off;
+	consumer__set_cut(s->consumer, s->window_end_ns);
+}
+
+void session__window_ends_at(struct session *s, uint64_t at_ns)
+{
+	if (!s->window_end_ns)
+		consumer__set_cut(s->consumer, at_ns);
+}
+
+uint64_t session__window_end_ns(const struct session *s)
+{
+	return s->window_end_ns ? s->window_end_ns : pm_now_ns();
+}
+
 void session__detach(struct session *s)
 {
+	/* every family ends now, not each as its probes come off */
+	session__end_window(s, 0);
 	ss_sampler_stop(s, true);
 	probes__detach(s->probes);
 	s->detached = true;

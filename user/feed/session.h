@@ -125,6 +125,25 @@ bool session__signal(struct session *s, int sig);
 void session__stop_command(struct session *s);
 
 /*
+ * The tracing window: every probe family is on from its start to its end,
+ * switched in BPF at one instant each (docs/design.md). It opens at the end
+ * of session__start, once the probes of the targets known then are
+ * attached (CLOCK_MONOTONIC ns; 0 before), and --duration counts from
+ * there. session__end_window closes it: no event stamped after now, or
+ * after at_ns if that is earlier and not 0 (the deadline that the caller
+ * noticed late), reaches the sinks: the window is [start, end).
+ * session__window_ends_at says beforehand where it will end at the latest
+ * (--duration), so that no event past it is fed even before the caller
+ * notices the time. session__detach closes it first, if the caller did
+ * not. session__window_end_ns: when it closed, or now while it is open;
+ * the time of the trace's END record.
+ */
+uint64_t session__window_start_ns(const struct session *s);
+void session__end_window(struct session *s, uint64_t at_ns);
+void session__window_ends_at(struct session *s, uint64_t at_ns);
+uint64_t session__window_end_ns(const struct session *s);
+
+/*
  * Stop tracing: detach every probe, so the targets run as if pymac were
  * gone. session__step still waits for the command (and forwards signals).
  */

@@ -117,6 +117,10 @@ struct session {
 	uint64_t known_cg[KNOWN_PIDS_MAX]; /* known[i]'s cgroup for RSS samples, 0: not looked up */
 	long page_size;
 	struct sampler *sampler; /* --sample-duty, from session__start to detach */
+	/* the tracing window (session__end_window): open from window_start_ns
+	 * (0: not yet) to window_end_ns (0: still open) */
+	uint64_t window_start_ns, window_end_ns;
+	struct trace_writer *trace; /* session__open_trace's: gets the window's start */
 };
 
 /*

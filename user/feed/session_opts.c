@@ -216,6 +216,7 @@ struct trace_writer *session__open_trace(struct session *s, const char *path, un
 	if (su && sg)
 		trace_writer__set_owner(w, (uid_t)atoi(su), (gid_t)atoi(sg));
 	session__add_sink(s, path, trace_writer__sink(w), flags);
+	s->trace = w;
 	session__meta(s, "pymac_version", PYMAC_VERSION);
 	return w;
 }

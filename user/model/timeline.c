@@ -445,6 +445,16 @@ void timeline__advance(struct timeline *tl, uint64_t now_ns)
 	note_ts(tl, now_ns);
 }
 
+void timeline__set_start(struct timeline *tl, uint64_t start_ns)
+{
+	if (!start_ns)
+		return;
+	tl->have_ts = true;
+	tl->start_ns = start_ns;
+	if (tl->now_ns < start_ns)
+		tl->now_ns = start_ns;
+}
+
 uint64_t timeline__start_ns(const struct timeline *tl)
 {
 	return tl->start_ns;

@@ -77,8 +77,13 @@ struct ledger *timeline__ledger(const struct timeline *tl);
 
 /* Move "now" forward without events (live: time passes while idle). */
 void timeline__advance(struct timeline *tl, uint64_t now_ns);
-/* First and latest time seen (0 before any record). */
+/* First and latest time seen (0 before any record); the start is the
+ * recording's, once timeline__set_start has said it. */
 uint64_t timeline__start_ns(const struct timeline *tl);
+/* Count time from start_ns (the tracing window's opening, the trace's
+ * start), not from the first record: records made while the probes were
+ * attached come before it. */
+void timeline__set_start(struct timeline *tl, uint64_t start_ns);
 uint64_t timeline__now_ns(const struct timeline *tl);
 uint64_t timeline__bucket_ns(const struct timeline *tl);
 

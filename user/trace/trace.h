@@ -43,6 +43,13 @@ int trace_writer__set_owner(struct trace_writer *w, uid_t uid, gid_t gid);
 int trace_writer__append(struct trace_writer *w, const struct pm_record *rec);
 /* Compress and write the current chunk if it holds anything. 0 or -errno. */
 int trace_writer__flush(struct trace_writer *w);
+/*
+ * The recording's start, if it is not the one given at open (the session's
+ * window opens once the probes are attached): written over a file's header,
+ * or into a pipe's before its first write. 0, -EALREADY when a pipe has had
+ * its header, or -errno.
+ */
+int trace_writer__set_start(struct trace_writer *w, uint64_t start_ns, uint64_t start_realtime_ns);
 /* Flush when the open chunk is older than max_age_ns (call periodically). */
 int trace_writer__maybe_flush(struct trace_writer *w, uint64_t now_ns, uint64_t max_age_ns);
 /* Write an END record, flush, fsync and close. 0 or -errno (the file is

@@ -42,6 +42,10 @@ struct trace_writer {
 	int fd;
 	int err; /* sticky: after a failed write nothing more is written */
 	bool regular;
+	/* the file header waits for the first write: the recording's start
+	 * may be set until then (trace_writer__set_start) */
+	bool hdr_written;
+	struct pm_trace_info info;
 	uint64_t file_bytes; /* ends at a complete chunk */
 	uint64_t raw_bytes;
 	uint64_t records;
@@ -667,6 +671,45 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
 	return 0;
 }
 
+/* The file header, with the start as it stands now; rewrite: over the one
+ * a regular file already begins with. 0 or -errno. */
+static int writer__header(struct trace_writer *w, bool rewrite)
+{
+	uint8_t h[PM_TRACE_HDR_LEN] = {0};
+	int err;
+
+	memcpy(h, PM_TRACE_MAGIC, PM_TRACE_MAGIC_LEN);
+	le32_put(h + 8, PM_TRACE_VERSION);
+	le32_put(h + 12, PM_TRACE_HDR_LEN);
+	le64_put(h + 16, w->info.start_ns);
+	le64_put(h + 24, w->info.start_realtime_ns);
+	le32_put(h + 32, 0);
+	le32_put(h + PM_TRACE_HDR_CRC_AT, crc32_of(h, PM_TRACE_HDR_CRC_AT));
+	if (rewrite)
+		return pwrite(w->fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) ? 0
+		       : errno						    ? -errno
+									    : -EIO;
+	err = -trace_write_all(w->fd, h, sizeof(h));
+	if (err)
+		return err;
+	w->hdr_written = true;
+	w->file_bytes = sizeof(h);
+	return 0;
+}
+
+int trace_writer__set_start(struct trace_writer *w, uint64_t start_ns, uint64_t start_realtime_ns)
+{
+	if (!w)
+		return -EINVAL;
+	if (w->err)
+		return w->err;
+	if (w->hdr_written && !w->regular)
+		return -EALREADY;
+	w->info.start_ns = start_ns;
+	w->info.start_realtime_ns = start_realtime_ns;
+	return w->hdr_written ? writer__header(w, true) : 0;
+}
+
 int trace_writer__flush(struct trace_writer *w)
 {
 	uint8_t prefix[20];
@@ -678,6 +721,8 @@ int trace_writer__flush(struct trace_writer *w)
 		return -EINVAL;
 	if (w->err)
 		return w->err;
+	if (!w->hdr_written && (err = writer__header(w, false)))
+		return writer__fail(w, err);
 	if (!w->len)
 		return 0;
 	plen = pm_varint_put(prefix, w->len);
@@ -775,7 +820,6 @@ const char *trace_writer__open_error(void)
 
 struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_info *info)
 {
-	uint8_t h[PM_TRACE_HDR_LEN] = {0};
 	struct trace_writer *w;
 	int err;
 
@@ -824,22 +868,19 @@ struct trace_writer *trace_writer__open(const char *path, const struct pm_trace_
 		pm_out_commit(&o, true, open_why, sizeof(open_why));
 	}
 
-	memcpy(h, PM_TRACE_MAGIC, PM_TRACE_MAGIC_LEN);
-	le32_put(h + 8, PM_TRACE_VERSION);
-	le32_put(h + 12, PM_TRACE_HDR_LEN);
-	le64_put(h + 16, info ? info->start_ns : 0);
-	le64_put(h + 24, info ? info->start_realtime_ns : 0);
-	le32_put(h + 32, 0);
-	le32_put(h + PM_TRACE_HDR_CRC_AT, crc32_of(h, PM_TRACE_HDR_CRC_AT));
-	err = -trace_write_all(w->fd, h, sizeof(h));
-	if (err)
-		goto fail_close;
-	w->file_bytes = sizeof(h);
+	if (info)
+		w->info = *info;
+	/* a file is a trace from its creation (one killed while the probes
+	 * attach is a trace without records); a pipe's header waits for the
+	 * start (trace_writer__set_start) */
+	if (w->regular && (err = -writer__header(w, false))) {
+		snprintf(open_why, sizeof(open_why), "cannot write %s: %s", path, strerror(err));
+		close(w->fd);
+		goto fail;
+	}
 	w->nstrs = 1;
 	return w;
 
-fail_close:
-	close(w->fd);
 fail:
 	writer__free(w);
 	errno = err;
