@@ -144,3 +144,68 @@ def test_interpreter_over_4_gib_is_named(pymac, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert "over 4 GiB" in lines[0] and str(big) in lines[0], lines[0]
+
+
+# Every family at work all the time: a list and a str (pymalloc, dealloc), a
+# bytearray past pymalloc's 512 bytes (libc malloc and free) and a young
+# collection every 50 rounds (gc), so each family's last event is within a
+# few milliseconds of the window's end, however slow the machine.
+BUSY_LOOP = r"""
+import gc
+print("ready", flush=True)
+while True:
+    for i in range(50):
+        b = bytearray(4096)
+        l = [i, str(i)]
+    gc.collect(0)
+"""
+
+FAMILIES = {
+    "pymalloc": ("py_malloc", "py_calloc", "py_realloc", "py_free"),
+    "libc": ("malloc", "calloc", "realloc", "free"),
+    "dealloc": ("py_dealloc",),
+    "gc": ("gc_start", "gc_done"),
+}
+
+
+def test_duration_is_one_window_for_every_family(pymac, tmp_path):
+    """--duration 2 on a busy process: the trace lasts 2 s (within 0.2 s),
+    and every family ends (and starts) within 0.1 s of the others, however
+    long attaching and detaching took. Only the trace's own timestamps are
+    measured, not how long the command ran."""
+    py = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+    if not os.access(py, os.X_OK):
+        pytest.skip("pyenv 3.12.1 is not installed (scripts/install-deps.sh)")
+    trace = tmp_path / "window.pmt"
+    target = subprocess.Popen([py, "-c", BUSY_LOOP], stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        res = subprocess.run(
+            [pymac, "record", "-q", "-o", str(trace), "-p", str(target.pid), "--duration", "2"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+            timeout=120,
+        )
+    finally:
+        target.kill()
+        target.wait()
+    assert res.returncode == 0, res.stderr
+    info = summary(pymac, trace)["trace"]
+    assert info["complete"], info
+    start, length = info["start_ns"], info["duration_ns"] / 1e9
+    assert abs(length - 2.0) <= 0.2, "a 2 s window gave a %.3f s trace" % length
+    first, last = {}, {}
+    for ev in events(pymac, trace, pid=target.pid):
+        fam = next((f for f, kinds in FAMILIES.items() if ev["kind"] in kinds), None)
+        if fam is None:
+            continue
+        t = (ev["ts_ns"] - start) / 1e9
+        assert 0 <= t < length, "a %s event at %.4f s, outside the trace's [0, %.3f s)" % (ev["kind"], t, length)
+        first.setdefault(fam, t)
+        last[fam] = max(last.get(fam, t), t)
+    assert sorted(last) == sorted(FAMILIES), "families seen: %s" % sorted(last)
+    ends = ", ".join("%s %.3f" % (f, last[f]) for f in sorted(last))
+    assert max(last.values()) - min(last.values()) <= 0.1, "the families end apart: " + ends
+    assert length - max(last.values()) <= 0.1, "the last events end before the trace: " + ends
+    starts = ", ".join("%s %.3f" % (f, first[f]) for f in sorted(first))
+    assert max(first.values()) - min(first.values()) <= 0.1, "the families start apart: " + starts
+    print("trace %.3f s; last events: %s; first: %s" % (length, ends, starts))

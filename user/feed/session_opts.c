@@ -47,7 +47,8 @@ static const struct argp_option target_options[] = {
      2},
     {"sample-period", OPT_SAMPLE_PERIOD, "SECONDS", 0,
      "With --sample-duty: one window in every SECONDS, at a random point of it (default 1)", 2},
-    {"duration", OPT_DURATION, "SECONDS", 0, "Stop after SECONDS", 2},
+    {"duration", OPT_DURATION, "SECONDS", 0,
+     "Trace SECONDS from when the probes are on; every source stops at once", 2},
     {"ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, a power of two (default 64)", 2},
     {"pid-filter", OPT_PID_FILTER, NULL, 0,
      "Uprobes trap only in the traced processes, not in every process of the same file (other "

@@ -685,10 +685,11 @@ static int writer__header(struct trace_writer *w, bool rewrite)
 	le64_put(h + 24, w->info.start_realtime_ns);
 	le32_put(h + 32, 0);
 	le32_put(h + PM_TRACE_HDR_CRC_AT, crc32_of(h, PM_TRACE_HDR_CRC_AT));
-	if (rewrite)
-		return pwrite(w->fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) ? 0
-		       : errno						    ? -errno
-									    : -EIO;
+	if (rewrite) {
+		ssize_t n = pwrite(w->fd, h, sizeof(h), 0);
+
+		return n == (ssize_t)sizeof(h) ? 0 : n < 0 ? -errno : -EIO;
+	}
 	err = -trace_write_all(w->fd, h, sizeof(h));
 	if (err)
 		return err;
