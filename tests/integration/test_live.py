@@ -279,3 +279,78 @@ def test_two_containers_live_record_then_replay(pymac, docker_image, tmp_path):
         r.keys("q")
     finally:
         r.kill()
+
+
+PRINTER = "import time\nfor i in range(20):\n    print('MARKER', i, flush=True)\n    time.sleep(0.05)\n"
+
+
+def test_live_lines_to_a_file_keep_the_program_output_out(pymac, tmp_path):
+    """`live --lines -- CMD > log`: the log holds only lines; the program's
+    output goes to pymac's standard error, and pymac says so."""
+    log = tmp_path / "memory.log"
+    with open(str(log), "w") as out:
+        res = subprocess.run(
+            [pymac, "live", "--lines", "--interval", "0.5", "--", PY312, "-c", PRINTER],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+        )
+    assert res.returncode == 0, tail(res.stderr)
+    text = log.read_text()
+    assert "MARKER" not in text, "the program's output is in the log:\n%s" % tail(text)
+    assert lines_of(text) and all(l.startswith("t=") for l in text.splitlines()), tail(text)
+    assert "the program's output goes to standard error" in res.stderr, res.stderr
+    assert sum(1 for l in res.stderr.splitlines() if l.startswith("MARKER ")) == 20, res.stderr
+
+
+def test_live_lines_with_stderr_in_the_log_too(pymac, tmp_path):
+    """`> log 2>&1`: standard error is the log as well, so the program's
+    output goes to the file pymac names, before and after."""
+    log = tmp_path / "memory.log"
+    to = tmp_path / "program.out"
+    with open(str(log), "w") as out:
+        res = subprocess.run(
+            [pymac, "live", "--lines", "--", PY312, "-c", PRINTER],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=120,
+        )
+    text = log.read_text()
+    assert res.returncode == 0, tail(text)
+    assert "MARKER" not in text, tail(text)
+    m = re.search(r"^pymac: the program's output is in (\S+)$", text, re.M)
+    assert m, tail(text)
+    path = m.group(1)
+    try:
+        assert path.startswith("/tmp/pymac-live-") and path.endswith(".out"), path
+        assert "pymac: the program's output goes to %s" % path in text
+        assert open(path).read().count("MARKER ") == 20
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    finally:
+        os.unlink(path)
+    # --command-output names the file
+    with open(str(log), "w") as out:
+        res = subprocess.run(
+            [pymac, "live", "--lines", "--command-output", str(to), "--", PY312, "-c", PRINTER],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=120,
+        )
+    assert res.returncode == 0 and "MARKER" not in log.read_text(), tail(log.read_text())
+    assert to.read_text().count("MARKER ") == 20
+
+
+def test_tui_keeps_the_program_output_off_the_screen(pymac, tmp_path):
+    """Under the full screen the program's prints go to a file, named in the
+    title and again at exit; none reaches the screen."""
+    cmd = "%s live -- %s -c %s" % (pymac, PY312, shlex.quote(PRINTER))
+    t = Tmux(cmd, width=240)  # room for the whole title
+    try:
+        s = t.wait_for(lambda s: "targets ended" in s, 60)
+        assert "MARKER" not in s, s
+        assert "program output: /tmp/pymac-live-" in s, s
+        t.keys("q")
+        s = t.wait_for(lambda s: "output is in" in s, 20)
+        m = re.search(r"pymac: the program's output is in (/tmp/pymac-live-\d+\.out)", s)
+        assert m, s
+        assert "MARKER" not in s, s
+        try:
+            assert open(m.group(1)).read().count("MARKER ") == 20
+        finally:
+            os.unlink(m.group(1))
+    finally:
+        t.kill()

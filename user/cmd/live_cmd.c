@@ -213,6 +213,10 @@ static const char live_doc[] =
     "When stdout is not a terminal, or with --lines, it prints one line per lane\n"
     "per interval instead (format: docs/user-guide.md), for logs and CI.\n"
     "\n"
+    "A command's own output stays out of the view: under the full screen it goes\n"
+    "to /tmp/pymac-live-PID.out (named at the start and at exit); when the lines\n"
+    "go to a file, to stderr; --command-output FILE sends it to FILE.\n"
+    "\n"
     "EXAMPLES:\n"
     "  pymac live --compose-project pymac\n"
     "  pymac live --container pymac_refcount_1 --record t.pmt\n"
@@ -227,18 +231,23 @@ static const char live_doc[] =
 enum {
 	OPT_RECORD = 0x100,
 	OPT_PROMETHEUS,
+	OPT_COMMAND_OUTPUT,
 };
 
 static const struct argp_option live_options[] = {
     {"record", OPT_RECORD, "FILE", 0, "Also write the trace to FILE", 0},
     {"prometheus", OPT_PROMETHEUS, "[HOST:]PORT", 0,
      "Serve /metrics (Prometheus text format) on HOST:PORT (default host 127.0.0.1)", 0},
+    {"command-output", OPT_COMMAND_OUTPUT, "FILE", 0,
+     "Write the command's stdout and stderr to FILE (default: /tmp/pymac-live-PID.out under the "
+     "full screen, stderr when the lines go to a file)",
+     0},
     {},
 };
 
 struct live_args {
 	struct target_opts targets;
-	const char *record, *prometheus;
+	const char *record, *prometheus, *command_output;
 	struct view_opts view;
 };
 
@@ -256,6 +265,9 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PROMETHEUS:
 		a->prometheus = arg;
+		break;
+	case OPT_COMMAND_OUTPUT:
+		a->command_output = arg;
 		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
@@ -286,7 +298,8 @@ struct live {
 	struct line_printer lp;
 	struct last_seen last;
 	struct view_stats vs;
-	char title[160];
+	struct live_output out; /* the command's output, off the view */
+	char title[320];
 	int record_err; /* the recording stopped on it (the view goes on) */
 	bool ended;	/* every target has ended */
 };
@@ -494,11 +507,20 @@ int cmd_live(int argc, char **argv)
 	    .quiet = !l.args.view.lines,
 	    .poll_budget = LIVE_POLL_BUDGET,
 	};
+	if (live_output__open(&l.out, l.args.command_output, !l.args.view.lines, &so))
+		return 1;
 	l.s = session__new(&so, &ret);
-	if (!l.s)
+	if (!l.s) {
+		live_output__close(&l.out, false);
 		return ret;
+	}
 	if (live_setup(&l))
 		goto out;
+	if (l.out.path[0] && !l.args.view.lines) {
+		size_t n = strlen(l.title);
+
+		snprintf(l.title + n, sizeof(l.title) - n, " | program output: %s", l.out.path);
+	}
 
 	cmd_catch_stop_signals(true);
 	st = session__start(l.s);
@@ -528,6 +550,8 @@ out:
 		trace_writer__close(l.writer, NULL);
 	session__free(l.s);
 	timeline__free(l.tl);
+	/* the screen (or the log) hid the first time it was said */
+	live_output__close(&l.out, true);
 	return ret;
 }
 

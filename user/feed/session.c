@@ -174,8 +174,9 @@ void session__meta(struct session *s, const char *key, const char *value)
 	ss_emit(s, &rec);
 }
 
-/* Fork the command, held at a gate until the probes are in place. */
-static pid_t spawn_gated(char **argv, int *gate_fd)
+/* Fork the command, held at a gate until the probes are in place, its
+ * output where o says. */
+static pid_t spawn_gated(char **argv, const struct session_opts *o, int *gate_fd)
 {
 	int fds[2];
 	pid_t pid;
@@ -196,6 +197,12 @@ static pid_t spawn_gated(char **argv, int *gate_fd)
 		signal(SIGTERM, SIG_DFL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127); /* pymac gave up before starting us */
+		if (o->command_output_set && (dup2(o->command_stdout, STDOUT_FILENO) < 0 ||
+					      dup2(o->command_stderr, STDERR_FILENO) < 0)) {
+			fprintf(stderr, "pymac: cannot give %s its output: %s\n", argv[0],
+				strerror(errno));
+			_exit(127);
+		}
 		/* Capabilities pymac was given to trace are not the command's:
 		 * an ambient set would survive the exec. */
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -233,7 +240,7 @@ int session__start(struct session *s)
 		const char *base =
 		    strrchr(s->tc.exe, '/') ? strrchr(s->tc.exe, '/') + 1 : s->tc.exe;
 
-		s->child = spawn_gated(s->o.targets->command, &s->gate);
+		s->child = spawn_gated(s->o.targets->command, &s->o, &s->gate);
 		if (s->child < 0) {
 			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
 			return 1;

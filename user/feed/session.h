@@ -61,6 +61,10 @@ bool target_opts__any(const struct target_opts *t);
 struct session_opts {
 	const struct target_opts *targets;
 	bool quiet;
+	/* the command's standard output and error: these descriptors when
+	 * set (live keeps them off its view), else pymac's own */
+	bool command_output_set;
+	int command_stdout, command_stderr;
 	unsigned poll_budget; /* most records per session__step (0: no limit) */
 };
 
