@@ -42,13 +42,21 @@ STOP_BOUND_S = 10.0
 
 # argv: SECONDS [PAUSE]: allocates for SECONDS, resting PAUSE seconds after
 # each batch (0: flat out, for the tests that must overrun the consumer).
+# SECONDS "told": until a line comes on stdin, for a test that must find it
+# still running however slow the machine is.
 WORKLOAD = r"""
-import os, sys, time
+import os, sys, threading, time
 print("ready", os.getpid(), flush=True)
-end = time.monotonic() + float(sys.argv[1])
+if sys.argv[1] == "told":
+    told = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), told.set()), daemon=True).start()
+    going = lambda: not told.is_set()
+else:
+    end = time.monotonic() + float(sys.argv[1])
+    going = lambda: time.monotonic() < end
 pause = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 n = 0
-while time.monotonic() < end:
+while going():
     for i in range(200):
         x = [i, str(i), (i, i)]
         d = {"k": x}
@@ -666,7 +674,8 @@ def test_stop_signal_under_load(pymac, tmp_path, sig):
     """Detach and flush within a bounded delay even while the target floods
     the ring buffer (here: a backlog built by stopping pymac first)."""
     py, _ = pyenv_python()
-    target = Target([py, script(tmp_path, "w.py", WORKLOAD), "8"])
+    # it runs until told: pymac's end must not be mistaken for its own
+    target = Target([py, script(tmp_path, "w.py", WORKLOAD), "told"], stdin=subprocess.PIPE)
     trace = tmp_path / "stopped.pmt"
     pm = Pymac(pymac, ["record", "-o", str(trace), "-p", str(target.pid)])
     try:
@@ -684,6 +693,7 @@ def test_stop_signal_under_load(pymac, tmp_path, sig):
         assert took < STOP_BOUND_S, "pymac took %.1fs to stop" % took
         assert links_left(progs, links) == []
         assert target.proc.poll() is None, "the target ended with pymac"
+        target.send("stop")
         trc, out, _ = target.finish()
         assert trc == 0 and "done" in out
     finally:

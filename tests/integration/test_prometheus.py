@@ -22,16 +22,25 @@ parser = pytest.importorskip(
 
 PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 
-# Collections and allocations in rounds, with pauses so scrapes fall between them.
+ROUNDS = 6
+
+# Collections and allocations in rounds. Each round waits for the test's
+# go (a file goN in argv[1]): the first until pymac has attached to the
+# interpreter (sh execs it, so it runs before its probes are on), each next
+# one, and the end, until the test has scraped the round before, however
+# slow the machine.
 WORKLOAD = """
-import gc, sys, time
-for i in range(8):
+import gc, os, sys, time
+for i in range(%d + 1):
+    while not os.path.exists(os.path.join(sys.argv[1], "go%%d" %% i)):
+        time.sleep(0.02)
+    if i == %d:
+        break  # the last round was scraped: the session may end
     junk = [[j, str(j)] for j in range(2000)]
     cycle = []; cycle.append(cycle)
     del junk, cycle
     gc.collect()
-    time.sleep(0.4)
-"""
+""" % (ROUNDS, ROUNDS)
 
 
 def scrape(url):
@@ -55,9 +64,11 @@ def total(samples, name, **labels):
 
 def test_metrics_rise_while_the_workload_runs(pymac, tmp_path):
     trace = tmp_path / "prom.pmt"
+    gates = tmp_path / "gates"
+    gates.mkdir()
     proc = subprocess.Popen(
         [pymac, "live", "--lines", "--prometheus", "127.0.0.1:0", "--record", str(trace), "--"]
-        + ["sh", "-c", 'exec "$0" -c "$1" >/dev/null', PY312, WORKLOAD],
+        + ["sh", "-c", 'exec "$0" -c "$1" "$2" >/dev/null', PY312, WORKLOAD, str(gates)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -70,27 +81,30 @@ def test_metrics_rise_while_the_workload_runs(pymac, tmp_path):
         url = re.search(r"(http://\S+/metrics)", line).group(1)
         # loopback only, as asked
         assert url.startswith("http://127.0.0.1:"), url
+        # the interpreter's collector is attached: its coverage line
+        line = err.wait_for(lambda l: re.match(r"pymac: pid \d+: gc: full: .*libpython3\.12", l), 120)
+        assert line, "pymac never attached to the interpreter's collector: %s" % tail(err.text())
         seen = []
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                seen.append(scrape(url))
-            except (urllib.error.URLError, ConnectionError, socket.timeout):
-                # the session ended between two scrapes (the server stops
-                # when the targets have ended)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    raise
-                break
-            time.sleep(0.5)
-        proc.wait(timeout=60)
+        for i in range(ROUNDS):
+            (gates / ("go%d" % i)).touch()
+            # wait for what round i did: its collection (gen 2, by
+            # gc.collect), then let the workload go on
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, "live ended before round %d was scraped: %s" % (i, tail(err.text()))
+                got = scrape(url)
+                if total(got, "pymac_gc_collections_total", generation="2") >= i + 1:
+                    break
+                assert time.monotonic() < deadline, "round %d never showed in /metrics" % i
+                time.sleep(0.1)
+            seen.append(got)
+        (gates / ("go%d" % ROUNDS)).touch()
+        proc.wait(timeout=120)
         err.join()
     finally:
         stop(proc)
     assert proc.returncode == 0, tail(err.text())
-    seen = [s for s in seen if total(s, "pymac_events_total", kind="py_malloc") > 0]
-    assert len(seen) >= 3, "fewer than 3 scrapes saw events: %d" % len(seen)
+    assert all(total(s, "pymac_events_total", kind="py_malloc") > 0 for s in seen)
     first, last = seen[0], seen[-1]
     # counters rise as the workload runs, and never fall
     for name, labels in [

@@ -25,16 +25,17 @@ int timeline_replay(const char *path, const struct view_opts *v, double speed);
 int cmd_ps(int argc, char **argv);
 
 /* ---- where `live -- COMMAND` sends the command's output (live_output.c) ---- */
-struct session_opts;
+struct session;
 struct live_output {
 	int fd;		 /* the file's, or -1 */
 	char path[4096]; /* the file, or "" */
 };
-/* Decide from the view (full_screen) and where stdout and stderr go, open
- * the file if one is needed (path: --command-output, or NULL), say where
- * the output goes, and set so's command output. 0, or -1 after saying why. */
+/* For the command of s (lo->fd -1 and lo->path "" before): decide from the
+ * view (full_screen) and where stdout and stderr go, open the file if one is
+ * needed (path: --command-output, or NULL), say where the output goes, and
+ * tell s. 0, or -1 after saying why. */
 int live_output__open(struct live_output *lo, const char *path, bool full_screen,
-		      struct session_opts *so);
+		      struct session *s);
 /* Close the file; say: say again where the output is (the screen hid it). */
 void live_output__close(struct live_output *lo, bool say);
 

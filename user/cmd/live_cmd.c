@@ -487,6 +487,7 @@ int cmd_live(int argc, char **argv)
 	    .last.base.record = last_seen_record,
 	    .lp.base.record = lines_record,
 	    .vs.start_ns = pm_now_ns(),
+	    .out.fd = -1,
 	    .title = "pymac live",
 	};
 	int ret = 1, st;
@@ -507,14 +508,13 @@ int cmd_live(int argc, char **argv)
 	    .quiet = !l.args.view.lines,
 	    .poll_budget = LIVE_POLL_BUDGET,
 	};
-	if (live_output__open(&l.out, l.args.command_output, !l.args.view.lines, &so))
-		return 1;
 	l.s = session__new(&so, &ret);
-	if (!l.s) {
-		live_output__close(&l.out, false);
+	if (!l.s)
 		return ret;
-	}
 	if (live_setup(&l))
+		goto out;
+	if (l.args.targets.command &&
+	    live_output__open(&l.out, l.args.command_output, !l.args.view.lines, l.s))
 		goto out;
 	if (l.out.path[0] && !l.args.view.lines) {
 		size_t n = strlen(l.title);

@@ -56,26 +56,20 @@ static int open_file(struct live_output *lo, const char *path)
 	return 0;
 }
 
-int live_output__open(struct live_output *lo, const char *path, bool full_screen,
-		      struct session_opts *so)
+int live_output__open(struct live_output *lo, const char *path, bool full_screen, struct session *s)
 {
-	lo->fd = -1;
-	lo->path[0] = '\0';
-	if (!so->targets->command)
-		return 0;
 	if (!full_screen && isatty(STDOUT_FILENO) && !path)
 		return 0; /* lines on the terminal: shared */
 	if (full_screen || path || same_file(STDOUT_FILENO, STDERR_FILENO)) {
 		if (open_file(lo, path))
 			return -1;
-		so->command_stdout = so->command_stderr = lo->fd;
+		session__command_output(s, lo->fd, lo->fd);
 		fprintf(stderr, "pymac: the program's output goes to %s\n", lo->path);
 	} else {
-		so->command_stdout = so->command_stderr = STDERR_FILENO;
+		session__command_output(s, STDERR_FILENO, STDERR_FILENO);
 		fprintf(stderr, "pymac: the program's output goes to standard error, the lines to "
 				"standard output\n");
 	}
-	so->command_output_set = true;
 	return 0;
 }
 

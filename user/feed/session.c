@@ -17,6 +17,7 @@ struct session *session__new(const struct session_opts *o, int *status)
 	s->child = -1;
 	s->gate = -1;
 	s->child_status = -1;
+	s->command_out[0] = s->command_out[1] = -1;
 	s->page_size = sysconf(_SC_PAGESIZE);
 	s->conts = calloc(CONTAINERS_MAX, sizeof(*s->conts));
 	if (!s->conts) {
@@ -175,8 +176,8 @@ void session__meta(struct session *s, const char *key, const char *value)
 }
 
 /* Fork the command, held at a gate until the probes are in place, its
- * output where o says. */
-static pid_t spawn_gated(char **argv, const struct session_opts *o, int *gate_fd)
+ * output to out[0] and out[1] unless they are -1. */
+static pid_t spawn_gated(char **argv, const int out[2], int *gate_fd)
 {
 	int fds[2];
 	pid_t pid;
@@ -197,8 +198,8 @@ static pid_t spawn_gated(char **argv, const struct session_opts *o, int *gate_fd
 		signal(SIGTERM, SIG_DFL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127); /* pymac gave up before starting us */
-		if (o->command_output_set && (dup2(o->command_stdout, STDOUT_FILENO) < 0 ||
-					      dup2(o->command_stderr, STDERR_FILENO) < 0)) {
+		if (out[0] >= 0 &&
+		    (dup2(out[0], STDOUT_FILENO) < 0 || dup2(out[1], STDERR_FILENO) < 0)) {
 			fprintf(stderr, "pymac: cannot give %s its output: %s\n", argv[0],
 				strerror(errno));
 			_exit(127);
@@ -229,6 +230,12 @@ static void open_window(struct session *s)
 		pm_err("internal error: the trace's header went out before tracing started");
 }
 
+void session__command_output(struct session *s, int out_fd, int err_fd)
+{
+	s->command_out[0] = out_fd;
+	s->command_out[1] = err_fd;
+}
+
 int session__start(struct session *s)
 {
 	const struct target_opts *t = s->o.targets;
@@ -240,7 +247,7 @@ int session__start(struct session *s)
 		const char *base =
 		    strrchr(s->tc.exe, '/') ? strrchr(s->tc.exe, '/') + 1 : s->tc.exe;
 
-		s->child = spawn_gated(s->o.targets->command, &s->o, &s->gate);
+		s->child = spawn_gated(s->o.targets->command, s->command_out, &s->gate);
 		if (s->child < 0) {
 			pm_err("cannot start %s: %s", s->o.targets->command[0], strerror(errno));
 			return 1;

@@ -61,10 +61,6 @@ bool target_opts__any(const struct target_opts *t);
 struct session_opts {
 	const struct target_opts *targets;
 	bool quiet;
-	/* the command's standard output and error: these descriptors when
-	 * set (live keeps them off its view), else pymac's own */
-	bool command_output_set;
-	int command_stdout, command_stderr;
 	unsigned poll_budget; /* most records per session__step (0: no limit) */
 };
 
@@ -106,6 +102,10 @@ void session__meta(struct session *s, const char *key, const char *value);
  * pymac's version into it. NULL after printing why.
  */
 struct trace_writer *session__open_trace(struct session *s, const char *path, unsigned flags);
+
+/* Before session__start: the command's standard output and error are
+ * these descriptors (live keeps them off its view), not pymac's own. */
+void session__command_output(struct session *s, int out_fd, int err_fd);
 
 /*
  * Attach to the targets and start the command. 0, or an exit status after

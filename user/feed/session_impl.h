@@ -121,6 +121,7 @@ struct session {
 	 * (0: not yet) to window_end_ns (0: still open) */
 	uint64_t window_start_ns, window_end_ns;
 	struct trace_writer *trace; /* session__open_trace's: gets the window's start */
+	int command_out[2];	    /* session__command_output's, or -1: pymac's own */
 };
 
 /*
