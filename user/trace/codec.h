@@ -50,6 +50,19 @@ static inline uint32_t crc32_of(const uint8_t *p, size_t len)
 	return (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)len);
 }
 
+/* The file header (docs/trace-format.md) of a trace that starts as info says. */
+static inline void pm_trace_header_put(uint8_t h[PM_TRACE_HDR_LEN],
+				       const struct pm_trace_info *info)
+{
+	memset(h, 0, PM_TRACE_HDR_LEN);
+	memcpy(h, PM_TRACE_MAGIC, PM_TRACE_MAGIC_LEN);
+	le32_put(h + 8, PM_TRACE_VERSION);
+	le32_put(h + 12, PM_TRACE_HDR_LEN);
+	le64_put(h + 16, info->start_ns);
+	le64_put(h + 24, info->start_realtime_ns);
+	le32_put(h + PM_TRACE_HDR_CRC_AT, crc32_of(h, PM_TRACE_HDR_CRC_AT));
+}
+
 struct recent {
 	uint64_t addr;
 	uint64_t size;

@@ -42,9 +42,7 @@ struct trace_writer {
 	int fd;
 	int err; /* sticky: after a failed write nothing more is written */
 	bool regular;
-	/* the file header waits for the first write: the recording's start
-	 * may be set until then (trace_writer__set_start) */
-	bool hdr_written;
+	bool hdr_written; /* info may change until then (trace_writer__set_start) */
 	struct pm_trace_info info;
 	uint64_t file_bytes; /* ends at a complete chunk */
 	uint64_t raw_bytes;
@@ -675,23 +673,16 @@ int trace_writer__append(struct trace_writer *w, const struct pm_record *rec)
  * a regular file already begins with. 0 or -errno. */
 static int writer__header(struct trace_writer *w, bool rewrite)
 {
-	uint8_t h[PM_TRACE_HDR_LEN] = {0};
+	uint8_t h[PM_TRACE_HDR_LEN];
 	int err;
 
-	memcpy(h, PM_TRACE_MAGIC, PM_TRACE_MAGIC_LEN);
-	le32_put(h + 8, PM_TRACE_VERSION);
-	le32_put(h + 12, PM_TRACE_HDR_LEN);
-	le64_put(h + 16, w->info.start_ns);
-	le64_put(h + 24, w->info.start_realtime_ns);
-	le32_put(h + 32, 0);
-	le32_put(h + PM_TRACE_HDR_CRC_AT, crc32_of(h, PM_TRACE_HDR_CRC_AT));
+	pm_trace_header_put(h, &w->info);
 	if (rewrite) {
 		ssize_t n = pwrite(w->fd, h, sizeof(h), 0);
 
 		return n == (ssize_t)sizeof(h) ? 0 : n < 0 ? -errno : -EIO;
 	}
-	err = -trace_write_all(w->fd, h, sizeof(h));
-	if (err)
+	if ((err = -trace_write_all(w->fd, h, sizeof(h))))
 		return err;
 	w->hdr_written = true;
 	w->file_bytes = sizeof(h);
@@ -700,10 +691,8 @@ static int writer__header(struct trace_writer *w, bool rewrite)
 
 int trace_writer__set_start(struct trace_writer *w, uint64_t start_ns, uint64_t start_realtime_ns)
 {
-	if (!w)
-		return -EINVAL;
-	if (w->err)
-		return w->err;
+	if (!w || w->err)
+		return w ? w->err : -EINVAL;
 	if (w->hdr_written && !w->regular)
 		return -EALREADY;
 	w->info.start_ns = start_ns;
