@@ -112,6 +112,7 @@ TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model
 TEST_OBJS_test_sites := attach/sites.o
 TEST_OBJS_test_footprint := model/footprint.o
 TEST_OBJS_test_outfile := util/outfile.o
+TEST_OBJS_test_words := util/words.o
 TEST_OBJS_test_ledger := feed/record.o model/ledger.o model/ledger_books.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 .SECONDEXPANSION:
 $(OUTPUT)/tests/%: tests/unit/%.c $$(addprefix $(OUTPUT)/user/,$$(TEST_OBJS_$$*)) $(USER_HDRS) $(wildcard tests/unit/*.h) | $(OUTPUT)/tests

@@ -13,6 +13,7 @@
 #include "attach/debuginfo.h"
 #include "attach/elf_inspect.h"
 #include "attach/targets.h"
+#include "util/words.h"
 
 #define DEBUG_DIRS_MAX	  16
 #define DEFAULT_DEBUG_DIR "/usr/lib/debug"
@@ -193,7 +194,7 @@ static void say(char *how, size_t len, const char *fmt, ...)
 	if (!how || !len)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(how, len, fmt, ap);
+	pm_vfmt_words(how, len, fmt, ap);
 	va_end(ap);
 }
 

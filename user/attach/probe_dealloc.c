@@ -24,6 +24,7 @@
  */
 #include "attach/probes_impl.h"
 #include "util/grow.h"
+#include "util/words.h"
 
 /* PyTypeObject.tp_dealloc: after the PyVarObject head and tp_name,
  * tp_basicsize, tp_itemsize */
@@ -597,11 +598,8 @@ static long special_sites(struct elf_file *ef, struct sweep *sw, char *missing, 
 			}
 		}
 		if (!targets[0]) {
-			if (fns[i].needed) {
-				size_t l = strlen(missing);
-
-				snprintf(missing + l, len - l, "%s%s", l ? ", " : "", fns[i].name);
-			}
+			if (fns[i].needed)
+				pm_list_add(missing, len, "", "%s", fns[i].name);
 			continue;
 		}
 		nt = elf_file__plt_stubs(ef, targets[0], targets + 1, 8);

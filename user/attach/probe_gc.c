@@ -15,6 +15,7 @@
  * 3. The collector's argument and return value (needs its symbol).
  */
 #include "attach/probes_impl.h"
+#include "util/words.h"
 #include "attach/pycode.h"
 
 #define GC_MAX_COPIES 8
@@ -312,11 +313,7 @@ static void attach_gc_args(struct probes *p, struct elf_file *ef, const struct t
 		long spec = param_spec(ef, &c->fns[i], "generation", PM_REG_SI);
 
 		if (spec < 0) {
-			size_t l = strlen(skipped);
-
-			if (snprintf(skipped + l, slen - l, "%s%.60s", l ? ", " : "skipped ",
-				     c->fns[i].name) < 0)
-				skipped[l] = '\0';
+			pm_list_add(skipped, slen, "skipped ", "%s", c->fns[i].name);
 			continue;
 		}
 		struct site_needs nd = spec_needs(spec, true);

@@ -3,6 +3,7 @@
  * their argument locations, and the uprobe_multi links that hold them. */
 #include "attach/probes_impl.h"
 #include "util/grow.h"
+#include "util/words.h"
 
 /* ---- sites from debug info ---- */
 
@@ -74,8 +75,11 @@ void pr_dwarf_info__load(struct dwarf_info *di, struct elf_file *ef, const struc
 	n = elf_file__dwarf_sites(dbg, ef, dwarf_queries, DF_COUNT, collect_site, di);
 	pr_pool_vars__find(&di->pool, ef, dbg);
 	if (n < 0) {
-		snprintf(di->how + strlen(di->how), sizeof(di->how) - strlen(di->how),
-			 " (unreadable: %s)", strerror((int)-n));
+		char how[sizeof(di->how)];
+
+		snprintf(how, sizeof(how), "%s", di->how);
+		pm_fmt_words(di->how, sizeof(di->how), "%s (unreadable: %s)", how,
+			     strerror((int)-n));
 		di->n = 0;
 	} else {
 		di->found = true;
@@ -135,11 +139,7 @@ long pr_loc_encode(const struct elf_loc *l)
 
 static void tally_note(struct site_tally *t, const char *fn, uint64_t pc, const char *why)
 {
-	size_t l = strlen(t->notes);
-
-	if (l + 60 < sizeof(t->notes))
-		snprintf(t->notes + l, sizeof(t->notes) - l, "%s%s at %#" PRIx64 " (%s)",
-			 l ? ", " : "", fn, pc, why);
+	pm_list_add(t->notes, sizeof(t->notes), "", "%s at %#" PRIx64 " (%s)", fn, pc, why);
 }
 
 int pr_batch_add(struct site_batch *sb, uint64_t off, uint64_t cookie, const struct elf_site *s)

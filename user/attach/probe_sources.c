@@ -3,6 +3,7 @@
  * says of its coverage (probes_impl.h; docs/coverage.md). dealloc is
  * attach/probe_dealloc.c, gc attach/probe_gc.c. */
 #include "attach/probes_impl.h"
+#include "util/words.h"
 
 /* pymalloc's exported functions */
 static const struct alloc_fn pymalloc_fns[] = {
@@ -31,11 +32,11 @@ static void sized_text(char *buf, size_t len, const struct site_tally *t,
 	if (t->sized)
 		snprintf(buf, len, "frees sized from pool headers at %d sites", t->sized);
 	else
-		snprintf(buf, len, "frees not sized: %s",
-			 pool->minor > 11  ? "3.12+ keep pymalloc's arenas per interpreter"
-			 : !pool->found	   ? pool->why
-			 : pool->minor < 8 ? "pymalloc's layout is known for 3.8-3.11 only"
-					   : "no slot for another pymalloc layout");
+		pm_fmt_words(buf, len, "frees not sized: %s",
+			     pool->minor > 11  ? "3.12+ keep pymalloc's arenas per interpreter"
+			     : !pool->found    ? pool->why
+			     : pool->minor < 8 ? "pymalloc's layout is known for 3.8-3.11 only"
+					       : "no slot for another pymalloc layout");
 }
 
 /* An LTO build whose debug info locates the allocator's inlined copies. */
@@ -103,8 +104,8 @@ static int code_sites_of(struct elf_file *ef, const char *name, enum dwarf_fn fn
 		return -ENOMEM;
 	n = elf_file__fn_slot_sites(ef, &slot, lo, hi, ss, CODE_MAX_SLOT_SITES);
 	if (n < 0) {
-		snprintf(why, whylen, "the code's calls through %s's table: %s", name,
-			 strerror((int)-n));
+		pm_fmt_words(why, whylen, "the code's calls through %s's table: %s", name,
+			     strerror((int)-n));
 		free(ss);
 		return (int)n;
 	}
@@ -181,7 +182,7 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 	t.sites += 4;
 	t.attached += wrapped;
 	if (missing[0] && !why[0])
-		snprintf(why, sizeof(why), "%s", missing);
+		pm_shorten(why, sizeof(why), missing);
 	sized_text(sized, sizeof(sized), &t, &ci.pool);
 	if (getenv("PYMAC_DEBUG"))
 		fprintf(stderr, "pymac: allocator table calls in %s: %zu sites, %.3f s\n", b->path,
@@ -190,7 +191,7 @@ static bool attach_pymalloc_code(struct probes *p, struct elf_file *ef,
 
 	/* the debug info's own search is in the dealloc source's detail */
 	if (di->found)
-		snprintf(dbg, sizeof(dbg), "debug info (%s)", di->how);
+		pm_fmt_words(dbg, sizeof(dbg), "debug info (%s)", di->how);
 	else
 		snprintf(dbg, sizeof(dbg), "no debug info found");
 	/* the free-threaded build's PyObject_Malloc is mimalloc's, not pymalloc */

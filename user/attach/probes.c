@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "attach/probes_impl.h"
 #include "util/grow.h"
+#include "util/words.h"
 
 const char *pm_source_name(enum pm_source_id id)
 {
@@ -617,7 +618,7 @@ void pr_set_cov(struct probe_coverage *cov, enum pm_source_id s, enum pm_source_
 
 	cov->status[s] = st;
 	va_start(ap, fmt);
-	vsnprintf(cov->detail[s], sizeof(cov->detail[s]), fmt, ap);
+	pm_vfmt_words(cov->detail[s], sizeof(cov->detail[s]), fmt, ap);
 	va_end(ap);
 }
 
@@ -735,13 +736,12 @@ int pr_attach_alloc_family(struct probes *p, struct elf_file *ef, const char *pa
 	missing[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		int e = attach_alloc_fn(p, ef, path, fns[i].fn, fns[i].kind, cov, src);
-		size_t l = strlen(missing);
 
 		if (e == 0)
 			attached++;
-		else if (snprintf(missing + l, len - l, "%s%s (%s)", l ? ", " : "", fns[i].fn,
-				  e == -ENOENT ? "no symbol" : strerror(-e)) < 0)
-			missing[l] = '\0';
+		else
+			pm_list_add(missing, len, "", "%s (%s)", fns[i].fn,
+				    e == -ENOENT ? "no symbol" : strerror(-e));
 	}
 	return attached;
 }
