@@ -360,8 +360,8 @@ static void test_json_full(void **state)
 						 "calloc",     "realloc",   "free",	  "exec",
 						 "exit",       "vm",	    "rss",	  NULL};
 	static const char *const gc_keys[] = {
-	    "collections", "by_generation", "collected",  "uncollectable",
-	    "time_ns",	   "source",	    "unfinished", NULL};
+	    "collections", "by_generation", "collected",   "uncollectable", "time_ns", "source",
+	    "unfinished",  "traced_inside", "time_is_own", "time_note",	    NULL};
 	static const uint64_t counts200[] = {2, 1, 1, 1, 3, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0};
 	struct procstats *s = full_summary();
 	char *text = summary_json(s, &info, 10);
@@ -580,8 +580,9 @@ static void test_text_full(void **state)
 	assert_line(text, "            libc             1.0 KiB (1032 B)");
 	assert_line(text, "  gc        source usdt, 1 started but not finished");
 	assert_line(text,
-		    "            3 collections (gen0 1, gen1 1, gen2 1), 57 objects collected, "
-		    "1.234 ms");
+		    "            3 collections (gen0 1, gen1 1, gen2 1), 57 objects collected");
+	assert_line(
+	    text, "            time 1.234 ms, their own time: only the GC probes fired inside the");
 	assert_line(text, "  top types 2  list");
 	assert_line(text, "            1  dict");
 	assert_line(text, "  lost      10 (py_malloc 7, malloc 3)");
@@ -595,8 +596,9 @@ static void test_text_full(void **state)
 	assert_line(text, "            py_free      0");
 	assert_line(text, "            malloc       1");
 	assert_line(text, "            libc             2.0 MiB (2097152 B)");
-	assert_line(text, "            1 collection (gen0 1, gen1 0, gen2 0), 3 objects collected, "
-			  "0.001 ms");
+	assert_line(text, "            1 collection (gen0 1, gen1 0, gen2 0), 3 objects collected");
+	assert_line(
+	    text, "            time 0.001 ms, their own time: only the GC probes fired inside the");
 	assert_line(text, "  lost      none");
 	assert_null(strstr(text, "py_dealloc   0"));
 
@@ -1497,18 +1499,95 @@ static void test_event_containers(void **state)
 	free(out);
 }
 
+/*
+ * Issue 21, item 2: a collection's duration includes the cost of the probes
+ * that fired inside it, and the summary says so. As the collector's uprobes
+ * report it, the start comes with the end, after the deallocations inside.
+ */
+static void test_gc_time_as_traced(void **state)
+{
+	const struct pm_record recs[] = {
+	    rec_process(300, T0 + 1, 1, "python3", "/usr/bin/python3", "/usr/bin/python3", "3.11"),
+	    ev_alloc(300, T0 + 5, PM_PY_MALLOC, 32, 0x1000, 0),
+	    /* inside the collection of [T0 + 10, T0 + 20] */
+	    ev_dealloc(300, T0 + 11, "Node"),
+	    ev_free(300, T0 + 12, PM_PY_FREE, 0x1000),
+	    ev_dealloc(300, T0 + 13, "Node"),
+	    ev_gc(300, T0 + 10, PM_GC_START, 2, -1, 0, PM_GC_SRC_UPROBE),
+	    ev_gc(300, T0 + 20, PM_GC_DONE, 2, 2, 10, PM_GC_SRC_UPROBE),
+	    /* after it, and a collection with nothing inside */
+	    ev_dealloc(300, T0 + 25, "Node"),
+	    ev_gc(300, T0 + 30, PM_GC_START, 0, -1, 0, PM_GC_SRC_UPROBE),
+	    ev_gc(300, T0 + 40, PM_GC_DONE, 0, 0, 10, PM_GC_SRC_UPROBE),
+	    rec_end(T0 + 100, 9),
+	};
+	const struct pm_record own[] = {
+	    rec_process(301, T0 + 1, 1, "python3", "/usr/bin/python3", "/usr/bin/python3", "3.11"),
+	    ev_dealloc(301, T0 + 5, "Node"),
+	    ev_gc(301, T0 + 10, PM_GC_START, 2, -1, 0, PM_GC_SRC_UPROBE),
+	    ev_gc(301, T0 + 20, PM_GC_DONE, 2, 2, 10, PM_GC_SRC_UPROBE),
+	    rec_end(T0 + 100, 3),
+	};
+	struct procstats *s = procstats__new();
+	struct json_object *root, *gc;
+	char *text;
+
+	(void)state;
+	assert_non_null(s);
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = summary_text(s, &info, 5);
+	assert_line(
+	    text, "            time 0.000 ms, as traced: it includes the cost of the probes of at");
+	assert_line(
+	    text,
+	    "              least 3 events traced inside the collections (for their own time,");
+	assert_line(text, "              record with --mode footprint or --probes gc)");
+	free(text);
+	text = summary_json(s, &info, 5);
+	root = parse(text);
+	gc = get(find_proc(root, 300), "gc");
+	assert_int_equal(get_u64(gc, "traced_inside"), 3);
+	assert_false(get_bool(gc, "time_is_own"));
+	assert_non_null(strstr(get_str(gc, "time_note"), "as traced"));
+	json_object_put(root);
+	free(text);
+	procstats__free(s);
+
+	s = procstats__new();
+	assert_non_null(s);
+	feed(procstats__sink(s), own, sizeof(own) / sizeof(own[0]));
+	text = summary_json(s, &info, 5);
+	root = parse(text);
+	gc = get(find_proc(root, 301), "gc");
+	assert_int_equal(get_u64(gc, "traced_inside"), 0);
+	assert_true(get_bool(gc, "time_is_own"));
+	json_object_put(root);
+	free(text);
+	procstats__free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_full),	    cmocka_unit_test(test_json_without_info),
-	    cmocka_unit_test(test_empty),	    cmocka_unit_test(test_text_full),
-	    cmocka_unit_test(test_text_wrap),	    cmocka_unit_test(test_lost_supersession),
-	    cmocka_unit_test(test_top_types),	    cmocka_unit_test(test_event_text),
-	    cmocka_unit_test(test_event_jsonl),	    cmocka_unit_test(test_event_long_and_many),
-	    cmocka_unit_test(test_unknown_kind),    cmocka_unit_test(test_json_escape),
-	    cmocka_unit_test(test_text_format),	    cmocka_unit_test(test_million_events),
-	    cmocka_unit_test(test_containers_json), cmocka_unit_test(test_containers_no_host),
-	    cmocka_unit_test(test_containers_text), cmocka_unit_test(test_event_containers),
+	    cmocka_unit_test(test_json_full),
+	    cmocka_unit_test(test_json_without_info),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_text_full),
+	    cmocka_unit_test(test_text_wrap),
+	    cmocka_unit_test(test_lost_supersession),
+	    cmocka_unit_test(test_top_types),
+	    cmocka_unit_test(test_event_text),
+	    cmocka_unit_test(test_event_jsonl),
+	    cmocka_unit_test(test_event_long_and_many),
+	    cmocka_unit_test(test_unknown_kind),
+	    cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_text_format),
+	    cmocka_unit_test(test_million_events),
+	    cmocka_unit_test(test_containers_json),
+	    cmocka_unit_test(test_containers_no_host),
+	    cmocka_unit_test(test_containers_text),
+	    cmocka_unit_test(test_event_containers),
+	    cmocka_unit_test(test_gc_time_as_traced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -181,6 +181,7 @@ static int keep_gc(void *ctx, const struct lg_lane *l, const struct lg_gc *g)
 	k->pid = g->pid;
 	k->gen = g->generation >= 0 && g->generation < HX_NGEN ? g->generation : -1;
 	k->lane = (int32_t)l->index;
+	k->inside = g->traced_inside;
 	return 0;
 }
 
@@ -419,6 +420,8 @@ static const char *SCRIPT =
     "rows.push('total '+fd(m[5])+', longest '+fd(m[6]));}else{"
     "rows.push('at '+fs(m[0])+', duration '+fd(m[5]));}\n"
     "rows.push('collected '+(m[4]<0?'unknown':m[4]+' objects'));"
+    "rows.push(m[8]?'as traced: includes the probes of '+m[8]+' events inside':"
+    "'its own time: only the GC probes fired');"
     "if(m[7])rows.push('pid '+m[7]);\n"
     "show(e,d.name+': '+(m[3]>1?m[3]+' '+gen+' collections':gen+' collection'),rows);return;}\n"
     "var i=Math.floor((x-V.px)/V.pw*V.n);\n"

@@ -56,6 +56,7 @@ struct hx_gc {
 	int32_t gen;  /* -1: unknown */
 	int32_t lane; /* the ledger's */
 	uint32_t slice;
+	uint64_t inside; /* lg_gc.traced_inside */
 };
 
 struct hx_meta {
@@ -93,7 +94,7 @@ struct view {
 	ssize_t host_group;
 
 	size_t nlanes;
-	ssize_t *lane_group; /* per lane: its summary group, or -1 */
+	ssize_t *lane_group;		    /* per lane: its summary group, or -1 */
 	uint64_t (*grp_gc)[HX_NGEN + 1][3]; /* per group, gen: count, ns, collected */
 	bool any_fp;			    /* some lane has footprint events */
 };

@@ -137,6 +137,7 @@ static void write_fp_band(FILE *f, const struct view *v, const struct tl_bucket 
 /* One marker: the collections of a lane in one slice and generation. */
 struct marker {
 	uint64_t lo, hi, total, longest, coll;
+	uint64_t inside; /* events traced inside them: their probes' cost is in the times */
 	bool known;
 	int32_t gen;
 	size_t n;
@@ -167,6 +168,7 @@ static ssize_t make_markers(const struct hx_gc *gcs, size_t from, size_t to, str
 			x->lo = gcs[i].start_ns < x->lo ? gcs[i].start_ns : x->lo;
 			x->hi = gcs[i].end_ns > x->hi ? gcs[i].end_ns : x->hi;
 			x->total += d;
+			x->inside += gcs[i].inside;
 			x->longest = d > x->longest ? d : x->longest;
 			if (gcs[i].collected >= 0) {
 				x->coll += (uint64_t)gcs[i].collected;
@@ -471,7 +473,8 @@ static void write_hover_data(FILE *f, const struct view *v, const struct lg_lane
 		jsonw_end_array(&w);
 	}
 	/* per marker: start, end, generation, collections, collected (-1
-	 * unknown), total and longest duration, pid (0: several) */
+	 * unknown), total and longest duration, pid (0: several), events
+	 * traced inside them */
 	jsonw_name(&w, "gc");
 	jsonw_start_array(&w);
 	for (size_t k = 0; k < nm; k++) {
@@ -484,6 +487,7 @@ static void write_hover_data(FILE *f, const struct view *v, const struct lg_lane
 		jsonw_uint(&w, m[k].total);
 		jsonw_uint(&w, m[k].longest);
 		jsonw_uint(&w, m[k].pid);
+		jsonw_uint(&w, m[k].inside);
 		jsonw_end_array(&w);
 	}
 	jsonw_end_array(&w);

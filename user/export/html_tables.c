@@ -104,6 +104,7 @@ static void write_gc_table(FILE *f, const struct view *v, size_t grp)
 	const struct sm_group *gr = &v->groups[grp];
 	const uint64_t(*c)[3] = (const uint64_t(*)[3])v->grp_gc[grp];
 	uint64_t unfinished = sm_totals_unfinished(&gr->tot);
+	char note[256];
 
 	fputs("<table><caption>GC by generation</caption>\n<tr><th>generation</th>"
 	      "<th>collections</th><th>total time</th><th>collected</th></tr>\n",
@@ -131,6 +132,10 @@ static void write_gc_table(FILE *f, const struct view *v, size_t grp)
 	hx_esc_html(f, sm_gc_source_name(gr->gc_src));
 	if (unfinished)
 		fprintf(f, "; %" PRIu64 " started but not finished", unfinished);
+	if (gr->tot.gcs) {
+		fputs("</td></tr>\n<tr class=\"gctime\"><td colspan=\"4\">times ", f);
+		hx_esc_html(f, sm_gc_time_note(gr->tot.gc_traced_inside, note, sizeof(note)));
+	}
 	fputs("</td></tr>\n</table>\n", f);
 }
 

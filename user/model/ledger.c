@@ -71,7 +71,9 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	t->libc_free_bytes += d->libc_free_bytes;
 	t->lost += d->lv.lost;
 	t->unmatched_frees += d->unmatched;
+	t->unmatched_py_frees += d->unmatched_py;
 	t->gc_starts += d->gc_starts;
+	t->gc_traced_inside += d->gc_inside;
 	t->gcs += lg_delta__add_gc(d, t->gc_gen, &t->gc_collected, &t->gc_uncollectable, &t->gc_ns);
 	lg_levels__add(v, &d->lv);
 }
@@ -243,6 +245,7 @@ static void proc_free(struct proc *p)
 	u64map__free(&p->py);
 	u64map__free(&p->libc);
 	footprint__free(&p->fp);
+	free(p->ticks);
 	free(p);
 }
 
@@ -370,6 +373,11 @@ static int on_event(struct ledger *lg, const struct pm_event *ev)
 	if (!l)
 		return err;
 	EACH_SUB(lg, event, &l->pub, &p->pub, ev);
+	/* a probe that fired inside a collection made it last longer */
+	if ((pm_kind_is_alloc(ev->kind) || pm_kind_is_free(ev->kind) ||
+	     ev->kind == PM_PY_DEALLOC) &&
+	    (err = lg_note_obj_event(p, ev->ts_ns)))
+		return err;
 
 	if (pm_kind_is_alloc(ev->kind)) {
 		err = lg_on_alloc(lg, p, ev, &d);

@@ -30,6 +30,7 @@ void lg_block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, ui
 
 		if (!b) {
 			d->unmatched++;
+			d->unmatched_py += py;
 			return;
 		}
 		d->py_free_bytes += b;
@@ -186,6 +187,66 @@ void lg_fp_drop(struct proc *p, struct lg_delta *d)
 
 /* End p's running collection without a done (its process exited, exec'd
  * or moved, or a new one began first). */
+/* ---- events inside collections ---- */
+
+int lg_note_obj_event(struct proc *p, uint64_t ts)
+{
+	uint64_t n = p->obj_events++;
+
+	/* a shell's or a sleep's events never fall inside a collection */
+	if (!p->ticks && !p->pub.is_python && !p->gc_open && !p->gc.start_ns)
+		return 0;
+	if (!p->ticks && !(p->ticks = calloc(1, sizeof(*p->ticks))))
+		return -ENOMEM;
+	p->ticks->exact[n % LG_TICKS_EXACT] = ts;
+	if (n % LG_TICK_FINE == 0)
+		p->ticks->fine[n / LG_TICK_FINE % LG_TICKS] = ts;
+	if (n % LG_TICK_COARSE == 0)
+		p->ticks->coarse[n / LG_TICK_COARSE % LG_TICKS] = ts;
+	return 0;
+}
+
+/*
+ * In a ring of the times of every step-th event (written: how many were
+ * written, the latest size of them kept), the first entry at or after ts
+ * as an event number; *older: ts is before every entry kept (and some were
+ * dropped), so the answer only bounds the count.
+ */
+static uint64_t first_since(const uint64_t *ring, size_t size, uint64_t written, uint64_t step,
+			    uint64_t ts, bool *older)
+{
+	uint64_t lo = written > size ? written - size : 0, hi = written;
+
+	*older = lo > 0 && ring[lo % size] >= ts;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (ring[mid % size] >= ts)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo * step;
+}
+
+uint64_t lg_obj_events_since(const struct proc *p, uint64_t ts)
+{
+	uint64_t n = p->obj_events, first;
+	bool older;
+
+	if (!p->ticks || !n)
+		return 0;
+	first = first_since(p->ticks->exact, LG_TICKS_EXACT, n, 1, ts, &older);
+	if (older)
+		first = first_since(p->ticks->fine, LG_TICKS, (n + LG_TICK_FINE - 1) / LG_TICK_FINE,
+				    LG_TICK_FINE, ts, &older);
+	if (older)
+		first = first_since(p->ticks->coarse, LG_TICKS,
+				    (n + LG_TICK_COARSE - 1) / LG_TICK_COARSE, LG_TICK_COARSE, ts,
+				    &older);
+	return first < n ? n - first : 0;
+}
+
 int lg_gc_abandon(struct ledger *lg, struct proc *p, uint64_t ts)
 {
 	if (!p->gc_open)
@@ -249,6 +310,8 @@ int lg_on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struc
 	if (ev->gc.source)
 		p->gc.source = ev->gc.source;
 	d->gc_done = 1;
+	p->gc.traced_inside = lg_obj_events_since(p, p->gc.start_ns);
+	d->gc_inside = p->gc.traced_inside;
 	d->gc_generation = p->gc.generation;
 	d->gc_collected = p->gc.collected;
 	d->gc_uncollectable = p->gc.uncollectable;

@@ -26,6 +26,22 @@
 
 struct lane;
 
+/*
+ * The times of a process's latest allocator and deallocation events, so
+ * that a collection can count those that fell inside it when it ends: the
+ * collector's uprobes send its start together with its end, after the
+ * events inside it. The last LG_TICKS_EXACT times are all kept; older ones
+ * one in LG_TICK_FINE, then one in LG_TICK_COARSE, so a count is exact up
+ * to LG_TICKS_EXACT events and short by less than a step beyond (< 3.2%).
+ */
+#define LG_TICKS_EXACT 1024
+#define LG_TICKS       4096
+#define LG_TICK_FINE   32
+#define LG_TICK_COARSE 4096
+struct lg_ticks {
+	uint64_t exact[LG_TICKS_EXACT], fine[LG_TICKS], coarse[LG_TICKS];
+};
+
 struct proc {
 	struct lg_proc pub;
 	bool have_proc_rec; /* its cgroup comes from a PROCESS record */
@@ -39,7 +55,9 @@ struct proc {
 	uint64_t lost[PM_KIND_MAX]; /* the latest cumulative counts */
 	uint32_t partial_mask;	    /* bits of ledger.src_names */
 	bool gc_open;
-	struct lg_gc gc; /* the running collection */
+	struct lg_gc gc;	/* the running collection */
+	uint64_t obj_events;	/* allocator and deallocation events */
+	struct lg_ticks *ticks; /* their times; for Python processes and those that collect */
 };
 
 struct lane {
@@ -121,6 +139,10 @@ int lg_fp_apply(struct proc *p, const struct pm_event *ev, struct lg_delta *d);
 void lg_fp_drop(struct proc *p, struct lg_delta *d);
 
 /* End p's running collection without a done. */
+/* A process's allocator or deallocation event at ts (lg_ticks). 0 or -ENOMEM. */
+int lg_note_obj_event(struct proc *p, uint64_t ts);
+/* How many of them were at or after ts (a lower bound, see lg_ticks). */
+uint64_t lg_obj_events_since(const struct proc *p, uint64_t ts);
 int lg_gc_abandon(struct ledger *lg, struct proc *p, uint64_t ts);
 /* A gc_start or gc_done of p. */
 int lg_on_gc(struct ledger *lg, struct proc *p, const struct pm_event *ev, struct lg_delta *d);

@@ -323,6 +323,7 @@ static int on_gc(void *ctx, const struct lg_lane *info, const struct lg_gc *g)
 	m->generation = g->generation;
 	m->collected = g->state == LG_GC_DONE ? g->collected : -1;
 	m->pid = g->pid;
+	m->traced_inside = g->traced_inside;
 	return 0;
 }
 

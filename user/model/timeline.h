@@ -51,6 +51,7 @@ struct tl_gc {
 	int32_t generation;	   /* -1 unknown */
 	int64_t collected;	   /* -1 unknown */
 	uint32_t pid;
+	uint64_t traced_inside; /* lg_gc's: events whose probes' cost is in its duration */
 };
 
 /* A deallocated type and how many of it, over a window. */

@@ -52,7 +52,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 		const struct lg_lane *in = timeline__lane(tl, i);
 		struct tl_bucket b = {0};
 		struct tl_type_count top[TOP_TYPES];
-		uint64_t by_gen[4] = {0}, gc_us = 0;
+		uint64_t by_gen[4] = {0}, gc_us = 0, gc_inside = 0;
 		size_t k, shown;
 
 		/* a lane born after the interval is not in it: the lines then
@@ -71,6 +71,7 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 										: 3]++;
 			if (gcs[j].end_ns >= gcs[j].start_ns && gcs[j].end_ns)
 				gc_us += (gcs[j].end_ns - gcs[j].start_ns) / 1000;
+			gc_inside += gcs[j].traced_inside;
 		}
 		k = span ? timeline__top_types(tl, i, from_ns, to_ns, top, TOP_TYPES) : 0;
 
@@ -104,8 +105,8 @@ void tui_lines__print(const struct timeline *tl, uint64_t from_ns, uint64_t to_n
 			in->tot.gc_gen[1], in->tot.gc_gen[2]);
 		fprintf(out,
 			" gc_in_interval=0:%" PRIu64 ",1:%" PRIu64 ",2:%" PRIu64 ",?:%" PRIu64
-			" gc_us=%" PRIu64,
-			by_gen[0], by_gen[1], by_gen[2], by_gen[3], gc_us);
+			" gc_us=%" PRIu64 " gc_traced_inside=%" PRIu64,
+			by_gen[0], by_gen[1], by_gen[2], by_gen[3], gc_us, gc_inside);
 		fprintf(out,
 			" lost=%" PRIu64 " lost_in_interval=%" PRIu32 " lost_total=%" PRIu64
 			" unmatched_frees=%" PRIu64 " partial=",

@@ -4,6 +4,7 @@
  * trace, sampling scales, groups by container, deallocated types.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,20 @@ const char *sm_gc_source_name(unsigned bits)
 	return "usdt+uprobe";
 }
 
+const char *sm_gc_time_note(uint64_t inside, char *buf, size_t len)
+{
+	if (!inside)
+		snprintf(buf, len,
+			 "their own time: only the GC probes fired inside the collections");
+	else
+		snprintf(buf, len,
+			 "as traced: it includes the cost of the probes of at least %" PRIu64
+			 " event%s traced inside the collections (for their own time, record "
+			 "with --mode footprint or --probes gc)",
+			 inside, inside == 1 ? "" : "s");
+	return buf;
+}
+
 uint64_t sm_gc_unfinished(const struct ps_proc *p)
 {
 	uint64_t starts = p->counts[PM_GC_START], dones = p->counts[PM_GC_DONE];
@@ -151,8 +166,10 @@ static void totals_add(struct lg_totals *t, const struct lg_totals *a)
 	t->gc_collected += a->gc_collected;
 	t->gc_uncollectable += a->gc_uncollectable;
 	t->gc_ns += a->gc_ns;
+	t->gc_traced_inside += a->gc_traced_inside;
 	t->lost += a->lost;
 	t->unmatched_frees += a->unmatched_frees;
+	t->unmatched_py_frees += a->unmatched_py_frees;
 	t->vm_events += a->vm_events;
 	t->rss_samples += a->rss_samples;
 }

@@ -47,6 +47,13 @@ void sm_proc_sampling(const struct procstats *s, const struct sm_trace *t, const
 uint64_t sm_estimate(uint64_t count, const struct sm_sampling *ps);
 
 const char *sm_gc_source_name(unsigned bits);
+/*
+ * What the collections' time measured, for a reader: with inside events
+ * traced inside them (on their thread), their probes' cost is in it ("as
+ * traced", and how to get the collections' own time); with none, only the
+ * GC probes fired and it is their own. Into buf; returns buf.
+ */
+const char *sm_gc_time_note(uint64_t inside, char *buf, size_t len);
 uint64_t sm_gc_unfinished(const struct ps_proc *p);
 /* What is behind PyObject_Malloc in p: "mimalloc" when its coverage names
  * the source so (a free-threaded build), else "pymalloc". */

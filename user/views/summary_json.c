@@ -10,9 +10,11 @@
 /* counts, bytes and gc of a process or a group */
 static void json_counters(struct jsonw *w, const uint64_t counts[PM_KIND_MAX],
 			  const uint64_t gc_gen[LG_GENERATIONS], uint64_t gcs, uint64_t collected,
-			  uint64_t uncollectable, uint64_t time_ns, unsigned gc_src,
-			  uint64_t unfinished)
+			  uint64_t uncollectable, uint64_t time_ns, uint64_t inside,
+			  unsigned gc_src, uint64_t unfinished)
 {
+	char note[256];
+
 	jsonw_name(w, "counts");
 	jsonw_start_object(w);
 	for (unsigned k = 1; k < PM_KIND_MAX; k++)
@@ -31,6 +33,10 @@ static void json_counters(struct jsonw *w, const uint64_t counts[PM_KIND_MAX],
 	jsonw_uint_field(w, "time_ns", time_ns);
 	jsonw_string_field(w, "source", sm_gc_source_name(gc_src));
 	jsonw_uint_field(w, "unfinished", unfinished);
+	/* what time_ns measured (sm_gc_time_note) */
+	jsonw_uint_field(w, "traced_inside", inside);
+	jsonw_bool_field(w, "time_is_own", !inside);
+	jsonw_string_field(w, "time_note", sm_gc_time_note(inside, note, sizeof(note)));
 	jsonw_end_object(w);
 }
 
@@ -198,7 +204,8 @@ static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps
 	else
 		jsonw_null_field(w, "lane");
 	json_counters(w, p->counts, p->gc_gen, p->counts[PM_GC_DONE], p->gc_collected,
-		      p->gc_uncollectable, p->gc_time_ns, p->gc_src, sm_gc_unfinished(p));
+		      p->gc_uncollectable, p->gc_time_ns, p->gc_traced_inside, p->gc_src,
+		      sm_gc_unfinished(p));
 	json_bytes(w, p->py_bytes, p->libc_bytes, p->py_free_bytes, p->libc_free_bytes, held);
 	jsonw_name(w, "held_at_exit");
 	jsonw_start_object(w);
@@ -241,7 +248,7 @@ static void json_totals(struct jsonw *w, const struct lg_totals *t, unsigned gc_
 	jsonw_name(w, "totals");
 	jsonw_start_object(w);
 	json_counters(w, t->events, t->gc_gen, t->gcs, t->gc_collected, t->gc_uncollectable,
-		      t->gc_ns, gc_src, sm_totals_unfinished(t));
+		      t->gc_ns, t->gc_traced_inside, gc_src, sm_totals_unfinished(t));
 	json_bytes(w, t->py_alloc_bytes, t->libc_alloc_bytes, t->py_free_bytes, t->libc_free_bytes,
 		   NULL);
 	jsonw_uint_field(w, "unmatched_frees", t->unmatched_frees);

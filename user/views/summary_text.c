@@ -197,6 +197,8 @@ static void print_counts(FILE *out, const struct ps_proc *p, const struct sm_sam
 static void print_gc(FILE *out, const struct ps_proc *p)
 {
 	uint64_t n = p->counts[PM_GC_DONE], unfinished = sm_gc_unfinished(p);
+	char note[256];
+	int col;
 
 	label(out, "gc");
 	if (!n && !unfinished) {
@@ -215,7 +217,12 @@ static void print_gc(FILE *out, const struct ps_proc *p)
 	/* the collector's own word for what it found but could not free */
 	if (p->gc_uncollectable)
 		fprintf(out, " (%" PRIu64 " uncollectable)", p->gc_uncollectable);
-	fprintf(out, ", %.3f ms\n", (double)p->gc_time_ns / 1e6);
+	fputc('\n', out);
+	label(out, "");
+	col = 2 + LABEL_W + fprintf(out, "time %.3f ms, ", (double)p->gc_time_ns / 1e6);
+	print_wrapped(out, sm_gc_time_note(p->gc_traced_inside, note, sizeof(note)), col,
+		      2 + LABEL_W + 2);
+	fputc('\n', out);
 }
 
 static void print_lost(FILE *out, const uint64_t *lost, uint64_t total, const char *who)

@@ -170,6 +170,7 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	int half = COLS / 2, rows, r;
 	struct pen p;
 	size_t k, i, ng;
+	uint64_t inside = 0;
 
 	p = (struct pen){y, 0, COLS};
 	tui_fill_line(y, 0, COLS, A_REVERSE);
@@ -221,8 +222,6 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 		return;
 	p = (struct pen){y + 3, 1, half - 1};
 	tui_put(t, &p, A_BOLD, "deallocated in window");
-	p = (struct pen){y + 3, half, COLS};
-	tui_put(t, &p, A_BOLD, "collections, latest first");
 
 	k = timeline__top_types(tl, v->lane, from, end, top, (size_t)rows < 32 ? (size_t)rows : 32);
 	for (i = 0; i < k; i++) {
@@ -238,6 +237,15 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 	if (tui_grow((void **)&t->gcs, &t->gcs_cap, TL_GC_KEPT, sizeof(*t->gcs)))
 		return;
 	ng = timeline__gcs(tl, v->lane, 0, end, t->gcs, TL_GC_KEPT);
+	for (size_t j = 0; j < ng; j++)
+		inside += t->gcs[j].traced_inside;
+	p = (struct pen){y + 3, half, COLS};
+	tui_put(t, &p, A_BOLD, "collections, latest first");
+	/* what a duration measured (views/summary_impl.h: sm_gc_time_note) */
+	if (ng)
+		tui_put(t, &p, A_DIM,
+			inside ? "  as traced: times include the probes of the events inside"
+			       : "  their own times: only the GC probes fired");
 	for (r = 0; r < rows && (size_t)r < ng; r++) {
 		const struct tl_gc *g = &t->gcs[ng - 1 - r];
 
@@ -253,6 +261,10 @@ static void draw_detail(struct tui *t, const struct timeline *tl, const struct l
 			snprintf(c, sizeof(c), "?");
 		tui_putf(t, &p, 0, "%8s  gen %c  %7s  collected %s  pid %u", a,
 			 tui_gen_char(g->generation), b, c, g->pid);
+		if (g->traced_inside) {
+			tui_fmt_count(c, sizeof(c), g->traced_inside);
+			tui_putf(t, &p, A_DIM, "  %s events inside", c);
+		}
 	}
 	if (!ng) {
 		p = (struct pen){y + 4, half, COLS};

@@ -109,6 +109,8 @@ void tui__stats(const struct tui *t, struct tui_stats *out);
  *   gc_in_interval=0:N,1:N,2:N,?:N   collections that started in the
  *                      interval, by generation ('?': unknown)
  *   gc_us=N            total duration of those that have finished, µs
+ *   gc_traced_inside=N allocator and deallocation events traced inside them: their
+ *                      probes' cost is in gc_us (0: gc_us is the collections' own time)
  *   lost=N             events lost so far in this lane
  *   lost_in_interval=N
  *   lost_total=N       timeline__lost_total (all lanes and unknown pids)
