@@ -1,6 +1,8 @@
 # pymac: eBPF tracer of CPython's memory machinery.
 # make            build .output/pymac
-# make setup      install every dependency (Debian packages), then build
+# make setup      install every dependency (Debian packages), build, then install
+# make install    install pymac into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local) with
+#                 its file capabilities; CAPS= installs it without any
 # make deps       only install the dependencies
 # make test       run the whole test suite: unit + integration, then the
 #                 ASan/UBSan pass (unit tests, fuzz corpus, chosen integration tests)
@@ -55,8 +57,42 @@ endif
 
 setup: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory install
 
-.PHONY: setup all clean deps test unit unit-bins integration bench vmlinux fixtures format run-modules soak
+# Install: the binary (self-contained: the BPF object is in it) and the
+# documentation. The capabilities are what record, live and ps need for
+# every target (docs/reliability.md, "What each command needs"); setcap
+# replaces a file's set, so it is the whole list. They are not set under
+# DESTDIR (a staged tree or a package: its installer sets them, and a copy
+# drops them anyway) nor when setcap is missing; each case says so.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DOCDIR ?= $(PREFIX)/share/doc/pymac
+CAPS ?= cap_sys_admin,cap_sys_ptrace,cap_dac_read_search+ep
+SETCAP ?= setcap
+INSTALL ?= install
+
+install: $(OUTPUT)/pymac
+	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/pymac)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/pymac $(DESTDIR)$(BINDIR)/pymac
+	$(Q)$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(Q)if [ -z "$(CAPS)" ]; then \
+		echo "install: no file capabilities set (CAPS is empty): run pymac as root"; \
+	elif [ -n "$(DESTDIR)" ]; then \
+		echo "install: capabilities not set under DESTDIR; after copying, run: setcap $(CAPS) $(BINDIR)/pymac"; \
+	elif ! command -v $(SETCAP) >/dev/null 2>&1; then \
+		echo "install: $(SETCAP) not found (Debian: libcap2-bin); pymac runs as root only; or: setcap $(CAPS) $(BINDIR)/pymac"; \
+	else \
+		$(SETCAP) $(CAPS) $(DESTDIR)$(BINDIR)/pymac && \
+		echo "install: $(BINDIR)/pymac has $(CAPS): anyone who may run it can trace any process"; \
+	fi
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/pymac
+	$(Q)rm -rf $(DESTDIR)$(DOCDIR)
+
+.PHONY: setup all clean deps install uninstall test unit unit-bins integration bench vmlinux fixtures format run-modules soak
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures
