@@ -71,7 +71,6 @@ struct lg_totals {
 	uint64_t gc_traced_inside;
 	uint64_t lost;			 /* events lost */
 	uint64_t unmatched_frees;	 /* frees of blocks never seen allocated */
-	uint64_t unmatched_py_frees;	 /* of them, py_free's (the rest: libc's) */
 	uint64_t vm_events, rss_samples; /* footprint mode */
 };
 
@@ -175,15 +174,15 @@ struct lg_delta {
 	uint32_t vm_events, rss_samples;
 	uint64_t py_alloc_bytes, py_free_bytes;
 	uint64_t libc_alloc_bytes, libc_free_bytes;
-	uint32_t unmatched, unmatched_py; /* frees of blocks never seen allocated; py_free's */
-	uint32_t gc_starts;		  /* 1 when a collection began (ts_ns is its start) */
+	uint32_t unmatched;
+	uint32_t gc_starts; /* 1 when a collection began (ts_ns is its start) */
 	/* a collection finished: gc_done 1, its generation (-1 unknown), what
 	 * it collected and could not (-1 unknown) and its duration */
 	uint32_t gc_done;
 	int32_t gc_generation;
 	int64_t gc_collected, gc_uncollectable;
 	uint64_t gc_ns;
-	uint64_t gc_inside; /* with gc_done: lg_gc.traced_inside */
+	uint64_t gc_inside;  /* with gc_done: lg_gc.traced_inside */
 	struct lg_levels lv; /* the changes of the lane's levels (have_* unused) */
 };
 

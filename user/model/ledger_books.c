@@ -30,7 +30,6 @@ void lg_block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, ui
 
 		if (!b) {
 			d->unmatched++;
-			d->unmatched_py += py;
 			return;
 		}
 		d->py_free_bytes += b;
@@ -185,8 +184,6 @@ void lg_fp_drop(struct proc *p, struct lg_delta *d)
 
 /* ---- collections ---- */
 
-/* End p's running collection without a done (its process exited, exec'd
- * or moved, or a new one began first). */
 /* ---- events inside collections ---- */
 
 int lg_note_obj_event(struct proc *p, uint64_t ts)
@@ -247,6 +244,8 @@ uint64_t lg_obj_events_since(const struct proc *p, uint64_t ts)
 	return first < n ? n - first : 0;
 }
 
+/* End p's running collection without a done (its process exited, exec'd
+ * or moved, or a new one began first). */
 int lg_gc_abandon(struct ledger *lg, struct proc *p, uint64_t ts)
 {
 	if (!p->gc_open)

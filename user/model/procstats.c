@@ -122,7 +122,6 @@ static int on_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 		p->libc_held_at_exit = lg_sub(0, d->lv.libc_net);
 	}
 	p->unmatched_frees += d->unmatched;
-	p->unmatched_py_frees += d->unmatched_py;
 	p->gc_traced_inside += d->gc_inside;
 	lg_delta__add_gc(d, p->gc_gen, &p->gc_collected, &p->gc_uncollectable, &p->gc_time_ns);
 	return 0;

@@ -169,7 +169,6 @@ static void totals_add(struct lg_totals *t, const struct lg_totals *a)
 	t->gc_traced_inside += a->gc_traced_inside;
 	t->lost += a->lost;
 	t->unmatched_frees += a->unmatched_frees;
-	t->unmatched_py_frees += a->unmatched_py_frees;
 	t->vm_events += a->vm_events;
 	t->rss_samples += a->rss_samples;
 }
