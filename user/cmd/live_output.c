@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,9 +33,10 @@ static bool same_file(int a, int b)
 
 static int open_file(struct live_output *lo, const char *path)
 {
-	const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
 	char why[512];
 	struct pm_out o;
+	uid_t uid;
+	gid_t gid;
 	int e;
 
 	if (path)
@@ -51,8 +51,8 @@ static int open_file(struct live_output *lo, const char *path)
 	lo->fd = o.fd;
 	pm_out_commit(&o, true, why, sizeof(why));
 	/* under sudo, the output belongs to the user who asked for it */
-	if (su && sg && fchown(lo->fd, (uid_t)atoi(su), (gid_t)atoi(sg)))
-		pm_err("cannot give %s to uid %s: %s", lo->path, su, strerror(errno));
+	if (pm_sudo_owner(&uid, &gid) && fchown(lo->fd, uid, gid))
+		pm_err("cannot give %s to uid %u: %s", lo->path, (unsigned)uid, strerror(errno));
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "feed/session_impl.h"
+#include "util/outfile.h"
 
 /* ---- target options ---- */
 
@@ -203,8 +204,9 @@ char **session_split_command(int *argc, char **argv)
 struct trace_writer *session__open_trace(struct session *s, const char *path, unsigned flags)
 {
 	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
-	const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
 	struct trace_writer *w;
+	uid_t uid;
+	gid_t gid;
 
 	info.start_ns = pm_now_ns();
 	info.start_realtime_ns = pm_realtime_ns();
@@ -214,8 +216,8 @@ struct trace_writer *session__open_trace(struct session *s, const char *path, un
 		return NULL;
 	}
 	/* under sudo, the file belongs to the user who asked for it */
-	if (su && sg)
-		trace_writer__set_owner(w, (uid_t)atoi(su), (gid_t)atoi(sg));
+	if (pm_sudo_owner(&uid, &gid))
+		trace_writer__set_owner(w, uid, gid);
 	session__add_sink(s, path, trace_writer__sink(w), flags);
 	s->trace = w;
 	session__meta(s, "pymac_version", PYMAC_VERSION);

@@ -29,6 +29,23 @@ uid_t pm_sudo_uid(void)
 	return errno || *end || v >= (uid_t)-1 ? (uid_t)-1 : (uid_t)v;
 }
 
+bool pm_sudo_owner(uid_t *uid, gid_t *gid)
+{
+	const char *s = getenv("SUDO_GID");
+	char *end;
+	unsigned long v;
+
+	*uid = pm_sudo_uid();
+	if (*uid == (uid_t)-1 || !s || !*s)
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= (gid_t)-1)
+		return false;
+	*gid = (gid_t)v;
+	return true;
+}
+
 /* A file of the user's own: the euid's, or the user sudo ran pymac for. */
 static bool users_own(uid_t uid)
 {

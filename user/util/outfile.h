@@ -56,5 +56,8 @@ void pm_out_abort(struct pm_out *o, bool fd_closed);
 
 /* The uid sudo ran pymac for (SUDO_UID, only when euid is 0), or -1. */
 uid_t pm_sudo_uid(void);
+/* The user and group sudo ran pymac for (SUDO_UID and SUDO_GID, only when
+ * euid is 0): true with both set, false when there are none. */
+bool pm_sudo_owner(uid_t *uid, gid_t *gid);
 
 #endif /* PYMAC_OUTFILE_H */
