@@ -27,6 +27,7 @@ from conftest import (
     LineReader,
     docker_image,  # noqa: F401 (fixture)
     events,
+    run_replay,
     sh,
     stop,
     summary,
@@ -260,6 +261,46 @@ def test_compose_project_containers_join_and_stop(pymac, docker_image, tmp_path)
         pids = python_pids(c)
         assert pids, "no Python process of %s in the trace" % c["name"]
         assert any(gc_runs(evs, p) for p in pids), "no collection seen in %s" % c["name"]
+
+
+
+def test_short_lived_containers_are_traced_or_said_missed(pymac, docker_image, tmp_path):
+    """Issue 21, item 8: a compose project's container that runs for 0.3 s
+    (and one that runs for a few ms) is traced, or said to be missed, on
+    stderr and in the summary; never nothing at all."""
+    project = "pymacshort" + uuid.uuid4().hex[:6]
+    trace = tmp_path / "short.pmt"
+    names = {"py": project + "-py", "true": project + "-true"}
+    label = ["--label", "com.docker.compose.project=" + project]
+    proc, err = start_record(pymac, trace, "--compose-project", project)
+    try:
+        sh(["docker", "run", "--rm", "--network", "none", "--name", names["py"]] + label
+           + [docker_image, "python3", "-c", "import time; d = {i: str(i) for i in range(2000)}; time.sleep(0.3)"])
+        sh(["docker", "run", "--rm", "--network", "none", "--name", names["true"]] + label + [docker_image, "true"])
+        # each one is said, joined (and stopped) or missed, once it is over
+        for n in names.values():
+            assert err.wait_for(lambda l, n=n: ("container %s stopped" % n) in l or ("container %s " % n) in l and "missed" in l, 10), tail(err.text())
+    finally:
+        rc = stop(proc, __import__("signal").SIGINT, 30)
+        rm_containers(*names.values())
+    assert rc == 0, tail(err.text())
+    summ = summary(pymac, trace)
+    missed = {m["name"]: m for m in summ["missed_containers"]}
+    traced = containers_by_name(summ)
+    text = run_replay(pymac, trace).stdout
+    for n in names.values():
+        if n in missed:
+            assert n not in traced or not traced[n]["processes"], (n, traced[n])
+            assert "container %s " % n in text and "was missed: it ended before pymac could attach" in text, text[:2000]
+            assert re.search(r"pymac: container %s (ran \d+\.\d\d s and )?was missed: " % re.escape(n), err.text()), tail(err.text())
+        else:
+            assert n in traced, "%s neither traced nor said missed: %r; stderr:\n%s" % (n, summ["missed_containers"], tail(err.text()))
+    # the Python one runs long enough to be traced from its start, events and all
+    assert names["py"] in traced, (summ["missed_containers"], tail(err.text()))
+    pids = python_pids(traced[names["py"]])
+    assert pids, traced[names["py"]]["processes"]
+    evs = [e for e in events(pymac, trace) if e.get("pid") in pids]
+    assert sum(1 for e in evs if e["kind"] == "py_malloc") > 100, len(evs)
 
 
 @pytest.fixture

@@ -840,6 +840,52 @@ static void test_real_container(void **state)
 	assert_int_equal(container_info__lookup(id, &info), -ENOENT);
 }
 
+/* One line of the Engine's events stream, as Docker 20.10 sends it. */
+static void test_event_parse(void **state)
+{
+	(void)state;
+	static const char start[] =
+	    "{\"status\":\"start\",\"id\":\"" ID1 "\",\"Type\":\"container\","
+	    "\"Action\":\"start\",\"Actor\":{\"ID\":\"" ID1 "\",\"Attributes\":{"
+	    "\"com.docker.compose.project\":\"shop\",\"com.docker.compose.service\":\"web\","
+	    "\"image\":\"pymaccounter/python:3.11\",\"name\":\"shop_web_1\"}},"
+	    "\"scope\":\"local\",\"time\":1796633678,\"timeNano\":1796633678056588976}";
+	struct container_event ev;
+
+	assert_int_equal(container_event__parse(start, strlen(start), &ev), 0);
+	assert_int_equal(ev.kind, CONTAINER_EVENT_START);
+	assert_string_equal(ev.info.id, ID1);
+	assert_string_equal(ev.info.name, "shop_web_1");
+	assert_string_equal(ev.info.project, "shop");
+	assert_string_equal(ev.info.service, "web");
+	assert_string_equal(ev.info.image, "pymaccounter/python:3.11");
+	assert_true(ev.realtime_ns == 1796633678056588976ull);
+
+	static const char die[] = "{\"Action\":\"die\",\"Actor\":{\"ID\":\"" ID1 "\"}}";
+	assert_int_equal(container_event__parse(die, strlen(die), &ev), 0);
+	assert_int_equal(ev.kind, CONTAINER_EVENT_DIE);
+	assert_string_equal(ev.info.name, "");
+	assert_true(ev.realtime_ns == 0);
+
+	/* an exec_start action names its command: long, and not one of ours */
+	static const char exec[] = "{\"Action\":\"exec_start: python3 -c import sys\","
+				   "\"Actor\":{\"ID\":\"" ID1 "\"}}";
+	assert_int_equal(container_event__parse(exec, strlen(exec), &ev), 0);
+	assert_int_equal(ev.kind, CONTAINER_EVENT_OTHER);
+
+	static const char *bad[] = {
+	    "[]",
+	    "{\"Action\":\"start\"}",
+	    "{\"Action\":\"start\",\"Actor\":{\"ID\":\"abc\"}}",
+	    "{\"Action\":\"start\",\"Actor\":{\"ID\":\"" ID1 "\",\"Attributes\":"
+	    "{\"name\":\"a\\nb\"}}}",
+	    "{\"Action\":7,\"Actor\":{\"ID\":\"" ID1 "\"}}",
+	    "{\"Action\":\"start\",\"Actor\":{\"ID\":\"" ID1 "\"}} trailing",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_not_equal(container_event__parse(bad[i], strlen(bad[i]), &ev), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -859,6 +905,7 @@ int main(void)
 	    cmocka_unit_test(test_files_lookup),
 	    cmocka_unit_test(test_fake_engine),
 	    cmocka_unit_test(test_real_container),
+	    cmocka_unit_test(test_event_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -329,9 +329,47 @@ static struct procstats *full_summary(void)
 	return s;
 }
 
+/* A container that ended before it could be traced (META missed_container)
+ * is named in both summaries; a malformed value is no container. */
+static void test_missed_containers(void **state)
+{
+	(void)state;
+	struct pm_record recs[] = {
+	    {.type = PM_REC_META, .meta = {"missed_container", "312000000 shop_web_1"}},
+	    {.type = PM_REC_META, .meta = {"missed_container", "0 shop_db_1"}},
+	    {.type = PM_REC_META, .meta = {"missed_container", "garbage"}},
+	    rec_end(T0 + 1000, 0),
+	};
+	struct procstats *s = procstats__new();
+	struct json_object *root, *m, *first;
+	char *text, *json;
+
+	assert_non_null(s);
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = summary_text(s, NULL, 10);
+	assert_non_null(strstr(text, "  missed    container shop_web_1 ran 0.31 s and was missed: "
+				     "it ended before pymac could attach to it\n"));
+	assert_non_null(strstr(text, "  missed    container shop_db_1 was missed: "));
+	assert_null(strstr(text, "garbage"));
+	json = summary_json(s, NULL, 10);
+	root = parse(json);
+	m = get(root, "missed_containers");
+	assert_int_equal(json_object_array_length(m), 2);
+	first = json_object_array_get_idx(m, 0);
+	assert_string_equal(json_object_get_string(get(first, "name")), "shop_web_1");
+	assert_int_equal(get_u64(first, "ran_ns"), 312000000);
+	assert_true(
+	    json_object_is_type(get(json_object_array_get_idx(m, 1), "ran_ns"), json_type_null));
+	json_object_put(root);
+	free(json);
+	free(text);
+	procstats__free(s);
+}
+
 static void test_json_full(void **state)
 {
-	static const char *const top_keys[] = {"trace", "processes", "containers", "lanes", NULL};
+	static const char *const top_keys[] = {
+	    "trace", "processes", "containers", "missed_containers", "lanes", NULL};
 	static const char *const trace_keys[] = {"version", "start_ns", "duration_ns", "events",
 						 "lost",    "complete", NULL};
 	static const char *const proc_keys[] = {"pid",
@@ -1267,7 +1305,8 @@ static void assert_pids(struct json_object *procs, const int *pids, size_t n)
 
 static void test_containers_json(void **state)
 {
-	static const char *const top_keys[] = {"trace", "processes", "containers", "lanes", NULL};
+	static const char *const top_keys[] = {
+	    "trace", "processes", "containers", "missed_containers", "lanes", NULL};
 	static const char *const cont_keys[] = {"id",	   "name",	"image",     "service",
 						"project", "runtime",	"cgroup_id", "start_ns",
 						"stop_ns", "processes", "totals",    NULL};
@@ -1570,6 +1609,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_json_full),
+	    cmocka_unit_test(test_missed_containers),
 	    cmocka_unit_test(test_json_without_info),
 	    cmocka_unit_test(test_empty),
 	    cmocka_unit_test(test_text_full),

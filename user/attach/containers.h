@@ -137,6 +137,49 @@ int container_info__lookup(const char *id_or_name, struct container_info *info);
 int container_info__list(bool all, struct container_info **out, size_t *n);
 
 /*
+ * The Engine's events stream (GET /events): containers are seen as they
+ * start, not only at the next look, and one that ends before pymac could
+ * attach is known by its start and die (containers_events.c).
+ */
+enum container_event_kind {
+	CONTAINER_EVENT_OTHER = 0, /* create, attach, destroy, exec_start, ... */
+	CONTAINER_EVENT_START,
+	CONTAINER_EVENT_DIE,
+};
+
+struct container_event {
+	enum container_event_kind kind;
+	struct container_info info; /* id, name, image, project, service; running false */
+	uint64_t realtime_ns;	    /* timeNano: CLOCK_REALTIME; 0 if absent */
+};
+
+/*
+ * Parse one line of the events stream ({"Action":"start","Actor":{"ID":
+ * ...,"Attributes":{"name":...,"com.docker.compose.project":...}},
+ * "timeNano":...}). Pure. 0, or -EINVAL (not such an object, bad id),
+ * -ENAMETOOLONG, -E2BIG.
+ */
+int container_event__parse(const char *json, size_t len, struct container_event *ev);
+
+struct container_events;
+/*
+ * Open the events stream of container events (nonblocking; the engine
+ * answers as they happen). NULL with errno when the engine does not answer.
+ */
+struct container_events *container_events__open(void);
+/* The socket, to wait on with poll(2). */
+int container_events__fd(const struct container_events *ce);
+/*
+ * Read what arrived, without blocking, and call cb for each event of a
+ * container. 0, or -errno: -ECONNRESET once the engine closed the stream
+ * (it went away: fall back to looking), -EPROTO for an answer that is no
+ * event stream.
+ */
+int container_events__read(struct container_events *ce,
+			   void (*cb)(void *ctx, const struct container_event *ev), void *ctx);
+void container_events__free(struct container_events *ce);
+
+/*
  * The cgroup v2 mount point, parsed from /proc/self/mountinfo text ("" if
  * none). Pure. 0, -ENOENT (no cgroup2 line), -ENAMETOOLONG.
  */

@@ -190,18 +190,14 @@ static bool engine_path__valid(const char *path)
 	return true;
 }
 
-int container_engine__get(const char *path, int *status, char **body, size_t *body_len)
+int ct_engine_request(const char *path, long long deadline_ms, int *fdp)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char req[640], *buf = NULL, *nb;
-	size_t len = 0, cap = 0, off = 0, reqlen;
-	const char *b;
-	long long deadline;
-	int fd, err;
+	char req[640];
+	size_t off = 0, reqlen;
+	int fd, err = 0;
 
-	*status = 0;
-	*body = NULL;
-	*body_len = 0;
+	*fdp = -1;
 	cfg__init();
 	if (!engine_path__valid(path))
 		return -EINVAL;
@@ -210,25 +206,50 @@ int container_engine__get(const char *path, int *status, char **body, size_t *bo
 	if (strlen(cfg.sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, cfg.sock);
-	deadline = (long long)(pm_now_ns() / 1000000) + cfg.timeout_ms;
-
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		/* A unix socket never connects asynchronously; EAGAIN is a full backlog. */
 		err = errno == EAGAIN ? -ETIMEDOUT : -errno;
-		goto out;
+		close(fd);
+		return err;
 	}
 	while (off < reqlen) {
 		ssize_t w = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
 
-		err = io__again(w, fd, POLLOUT, deadline);
-		if (err < 0)
-			goto out;
+		err = io__again(w, fd, POLLOUT, deadline_ms);
+		if (err < 0) {
+			close(fd);
+			return err;
+		}
 		if (!err)
 			off += w;
 	}
+	*fdp = fd;
+	return 0;
+}
+
+long long ct_engine_deadline_ms(void)
+{
+	cfg__init();
+	return (long long)(pm_now_ns() / 1000000) + cfg.timeout_ms;
+}
+
+int container_engine__get(const char *path, int *status, char **body, size_t *body_len)
+{
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	const char *b;
+	long long deadline = ct_engine_deadline_ms();
+	int fd, err;
+
+	*status = 0;
+	*body = NULL;
+	*body_len = 0;
+	err = ct_engine_request(path, deadline, &fd);
+	if (err)
+		return err;
 	for (;;) {
 		ssize_t r;
 

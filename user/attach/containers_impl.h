@@ -18,4 +18,13 @@ bool ct_is_hex_id(const char *s, size_t len);
 /* Read a small file whole; NUL-terminated, malloc'ed; never through a link. */
 int ct_read_file(const char *path, size_t max, char **out, size_t *outlen);
 
+/* When an Engine API call started now must have its answer (ms, CLOCK_MONOTONIC). */
+long long ct_engine_deadline_ms(void);
+/*
+ * Connect to the Engine socket and send GET path (HTTP/1.0) before the
+ * deadline; *fdp is the nonblocking socket, to read the answer from.
+ * 0 or -errno (-EINVAL for a path with characters a query does not need).
+ */
+int ct_engine_request(const char *path, long long deadline_ms, int *fdp);
+
 #endif /* PYMAC_CONTAINERS_IMPL_H */

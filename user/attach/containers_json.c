@@ -283,3 +283,49 @@ int container_info__parse_list(const char *json, size_t len, struct container_in
 	*n = cnt;
 	return 0;
 }
+
+int container_event__parse(const char *json, size_t len, struct container_event *ev)
+{
+	struct json_object *root, *actor = NULL, *attrs = NULL, *t = NULL;
+	char action[16], id[CONTAINER_ID_LEN + 1];
+	int err;
+
+	memset(ev, 0, sizeof(*ev));
+	root = json__parse(json, len, &err);
+	if (!root)
+		return err;
+	err = json_object_is_type(root, json_type_object) ? 0 : -EINVAL;
+	if (!err)
+		err = json__string_member(root, "Action", action, sizeof(action), true);
+	if (err == -ENAMETOOLONG) /* "exec_start: sh -c ...": not one of ours */
+		err = 0, action[0] = '\0';
+	if (!err)
+		err = json__member(root, "Actor", json_type_object, &actor);
+	if (!err && !actor)
+		err = -EINVAL;
+	if (!err)
+		err = json__string_member(actor, "ID", id, sizeof(id), true);
+	if (!err)
+		err = info__set_id(&ev->info, id);
+	if (!err)
+		err = json__member(actor, "Attributes", json_type_object, &attrs);
+	if (!err && attrs)
+		err =
+		    json__string_member(attrs, "name", ev->info.name, sizeof(ev->info.name), false);
+	if (!err && attrs)
+		err = json__string_member(attrs, "image", ev->info.image, sizeof(ev->info.image),
+					  false);
+	if (!err && attrs)
+		err = info__labels(attrs, &ev->info);
+	if (!err)
+		err = json__member(root, "timeNano", json_type_int, &t);
+	if (!err && t && json_object_get_int64(t) > 0)
+		ev->realtime_ns = (uint64_t)json_object_get_int64(t);
+	json_object_put(root);
+	if (err)
+		return err;
+	ev->kind = strcmp(action, "start") == 0 ? CONTAINER_EVENT_START
+		   : strcmp(action, "die") == 0 ? CONTAINER_EVENT_DIE
+						: CONTAINER_EVENT_OTHER;
+	return 0;
+}

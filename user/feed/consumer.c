@@ -241,3 +241,8 @@ int consumer__sink_error(const struct consumer *c)
 {
 	return c->sink_err;
 }
+
+int consumer__fd(const struct consumer *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}

@@ -31,6 +31,8 @@ void consumer__set_budget(struct consumer *c, unsigned max_per_poll);
 /* Leave out (and do not count) every event stamped at cut_ns or later: the
  * end of the tracing window (session__end_window). */
 void consumer__set_cut(struct consumer *c, uint64_t cut_ns);
+/* The ring buffer's epoll fd: readable when records are waiting (poll(2)). */
+int consumer__fd(const struct consumer *c);
 /* Consume what is there now without waiting. */
 int consumer__drain(struct consumer *c);
 uint64_t consumer__events(const struct consumer *c);

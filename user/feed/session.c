@@ -117,6 +117,7 @@ void session__free(struct session *s)
 	consumer__free(s->consumer);
 	probes__free(s->probes);
 	free(s->conts);
+	container_events__free(s->events);
 	u64map__free(&s->lost);
 	free(s);
 }
@@ -288,6 +289,8 @@ int session__start(struct session *s)
 			return 1;
 	}
 	if (t->nprojects || t->all_containers) {
+		/* opened before the first look: a start in between is not lost */
+		ss_open_container_events(s);
 		ss_scan_containers(s, true);
 		if (!s->nconts && !s->o.quiet)
 			fprintf(stderr, "pymac: no matching container is running yet; waiting for "
@@ -452,7 +455,7 @@ static int poll_timeout(const struct session *s, int timeout_ms)
 int session__step(struct session *s, int timeout_ms)
 {
 	const struct target_opts *t = s->o.targets;
-	int n = consumer__poll(s->consumer, poll_timeout(s, timeout_ms));
+	int n = ss_wait(s, poll_timeout(s, timeout_ms));
 
 	if (n < 0 && n != -EINTR) {
 		pm_err("reading the ring buffer: %s", strerror(-n));
@@ -481,6 +484,8 @@ int session__step(struct session *s, int timeout_ms)
 		ss_check_containers(s);
 		s->next_cgcheck = now + CGROUP_CHECK_NS;
 	}
+	if (s->events && !s->detached)
+		ss_read_container_events(s);
 	if ((t->nprojects || t->all_containers) && now >= s->next_scan && !s->detached) {
 		ss_scan_containers(s, false);
 		s->next_scan = now + CONTAINER_SCAN_NS;
@@ -574,6 +579,7 @@ void session__drain(struct session *s)
 	 */
 	session__detach(s);
 	consumer__drain(s->consumer);
+	ss_read_container_events(s); /* a wanted container that ended unseen, said */
 	ss_inspect_new_pids(s);
 	probes__lost_foreach(s->probes, ss_lost_cb, s);
 	if (s->nconts)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The session's containers: found, tracked from their first process,
  * joined later, stopped (session_impl.h; docs/containers.md). */
+#include <poll.h>
+
 #include "feed/session_impl.h"
 
 /* ---- containers ---- */
@@ -115,6 +117,71 @@ static bool wants_container(const struct session *s, const struct container_info
 	return false;
 }
 
+/* Was the container traced in this session, now or before it stopped? */
+static bool container_seen(const struct session *s, const char *id)
+{
+	for (size_t i = 0; i < s->nconts; i++)
+		if (strcmp(s->conts[i].info.id, id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A wanted container that ended before it could be traced: said on stderr
+ * and put in the trace (META missed_container "RAN_NS NAME", RAN_NS 0 when
+ * its start was not seen), so that the summary says it too. end_rt: when it
+ * ended (CLOCK_REALTIME ns).
+ */
+static void say_missed(struct session *s, const struct container_info *info, uint64_t end_rt)
+{
+	const char *name = info->name[0] ? info->name : info->id;
+	uint64_t ran = 0;
+	char value[CONTAINER_NAME_MAX + 32];
+
+	for (size_t i = 0; i < s->nstarts; i++)
+		if (strcmp(s->starts[i].id, info->id) == 0 && end_rt > s->starts[i].start_rt)
+			ran = end_rt - s->starts[i].start_rt;
+	if (!s->o.quiet) {
+		if (ran)
+			fprintf(stderr, "pymac: container %s ran %.2f s and was missed: %s\n", name,
+				ran / 1e9, PM_MISSED_WHY);
+		else
+			fprintf(stderr, "pymac: container %s was missed: %s\n", name,
+				PM_MISSED_WHY);
+	}
+	snprintf(value, sizeof(value), "%" PRIu64 " %s", ran, name);
+	session__meta(s, "missed_container", value);
+}
+
+/* A wanted container, running now, joins the session (first: it was there when tracing began). */
+static void join_container(struct session *s, const struct container_info *info, bool first)
+{
+	struct tracked_container c;
+	bool py;
+
+	if (!info->running || !info->cgroup_id || ss_container_tracked(s, info->id))
+		return;
+	container_from_info(&c, info);
+	if (!c.cgpath[0])
+		return; /* its cgroup is already gone */
+	if (!first && !s->o.quiet)
+		fprintf(stderr, "pymac: container %s joined\n", container_label(&c));
+	if (ss_track_container(s, &c, &py))
+		return;
+	if (!py && cgroup2__populated(c.cgpath) != 1) {
+		/* it ended while it was being looked at: nothing of it was seen */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		say_missed(s, info, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+	} else if (!py && !s->o.quiet)
+		fprintf(stderr, "pymac: container %s runs no Python and has none on its PATH; %s\n",
+			container_label(&c),
+			(s->o.targets->sources & (1u << PM_SOURCE_LIBC))
+			    ? "only its libc is traced"
+			    : "nothing in it is traced unless a Python starts in it");
+}
+
 /* Under --compose-project/--all-containers: containers that started since the last look join. */
 void ss_scan_containers(struct session *s, bool first)
 {
@@ -127,27 +194,74 @@ void ss_scan_containers(struct session *s, bool first)
 			pm_err("cannot list containers: %s", strerror(-err));
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct tracked_container c;
-		bool py;
-
-		if (!list[i].running || !list[i].cgroup_id || !wants_container(s, &list[i]) ||
-		    ss_container_tracked(s, list[i].id))
-			continue;
-		container_from_info(&c, &list[i]);
-		if (!c.cgpath[0])
-			continue; /* its cgroup is already gone */
-		if (!first && !s->o.quiet)
-			fprintf(stderr, "pymac: container %s joined\n", container_label(&c));
-		if (ss_track_container(s, &c, &py) == 0 && !py && !s->o.quiet)
-			fprintf(stderr,
-				"pymac: container %s runs no Python and has none on its PATH; %s\n",
-				container_label(&c),
-				(s->o.targets->sources & (1u << PM_SOURCE_LIBC))
-				    ? "only its libc is traced"
-				    : "nothing in it is traced unless a Python starts in it");
-	}
+	for (size_t i = 0; i < n; i++)
+		if (wants_container(s, &list[i]))
+			join_container(s, &list[i], first);
 	free(list);
+}
+
+void ss_open_container_events(struct session *s)
+{
+	s->events = container_events__open();
+	if (!s->events && !s->o.quiet)
+		fprintf(
+		    stderr,
+		    "pymac: the Docker engine's events stream is not available (%s); containers "
+		    "are looked for once a second, and one that runs for less may be missed\n",
+		    strerror(errno));
+}
+
+int ss_wait(struct session *s, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = consumer__fd(s->consumer), .events = POLLIN}};
+
+	if (!s->events || timeout_ms <= 0)
+		return consumer__poll(s->consumer, timeout_ms);
+	p[1].fd = container_events__fd(s->events);
+	p[1].events = POLLIN;
+	if (poll(p, 2, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return consumer__poll(s->consumer, 0);
+}
+
+static void on_container_event(void *ctx, const struct container_event *ev)
+{
+	struct session *s = ctx;
+	struct container_info info;
+
+	if (ev->kind == CONTAINER_EVENT_OTHER || !wants_container(s, &ev->info))
+		return;
+	if (ev->kind == CONTAINER_EVENT_DIE) {
+		if (!container_seen(s, ev->info.id))
+			say_missed(s, &ev->info, ev->realtime_ns);
+		return;
+	}
+	/* a ring of the latest starts: enough for the ones that end unseen */
+	snprintf(s->starts[s->next_start].id, sizeof(s->starts[0].id), "%s", ev->info.id);
+	s->starts[s->next_start].start_rt = ev->realtime_ns;
+	s->next_start = (s->next_start + 1) % (sizeof(s->starts) / sizeof(s->starts[0]));
+	if (s->nstarts < sizeof(s->starts) / sizeof(s->starts[0]))
+		s->nstarts++;
+	if (!s->detached && container_info__lookup(ev->info.id, &info) == 0)
+		join_container(s, &info, false);
+}
+
+void ss_read_container_events(struct session *s)
+{
+	int err;
+
+	if (!s->events)
+		return;
+	err = container_events__read(s->events, on_container_event, s);
+	if (!err)
+		return;
+	container_events__free(s->events);
+	s->events = NULL;
+	if (!s->o.quiet && !s->detached)
+		fprintf(stderr,
+			"pymac: the Docker engine's events stream ended (%s); containers are "
+			"looked for once a second from now on\n",
+			err == -ECONNRESET ? "the engine closed it" : strerror(-err));
 }
 
 /* Containers whose cgroup emptied or vanished end their timeline. */

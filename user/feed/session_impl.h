@@ -99,6 +99,15 @@ struct session {
 	int ntargets;
 	struct tracked_container *conts;
 	size_t nconts;
+	/* --compose-project/--all-containers: the Engine's events stream (NULL:
+	 * only the looks once a second), and the wanted containers it saw
+	 * start that have not joined (yet), to say how long a missed one ran */
+	struct container_events *events;
+	struct {
+		char id[CONTAINER_ID_LEN + 1];
+		uint64_t start_rt; /* CLOCK_REALTIME ns */
+	} starts[64];
+	size_t nstarts, next_start;
 	/* --container and --cgroup targets, checked, waiting for session__start */
 	struct tracked_container pending[2 * SESSION_MAX_TARGETS];
 	size_t npending;
@@ -161,6 +170,14 @@ int ss_track_container(struct session *s, struct tracked_container *c, bool *has
 bool ss_container_tracked(struct session *s, const char *id);
 void ss_scan_containers(struct session *s, bool first);
 void ss_check_containers(struct session *s);
+/* Why a missed container was missed (stderr, and the summary). */
+#define PM_MISSED_WHY "it ended before pymac could attach to it"
+/* Under --compose-project/--all-containers: follow the engine's events. */
+void ss_open_container_events(struct session *s);
+/* Wait up to timeout_ms for records or container events (0 at once). */
+int ss_wait(struct session *s, int timeout_ms);
+/* Containers that started join now; wanted ones that ended unseen are said. */
+void ss_read_container_events(struct session *s);
 bool ss_resolve_named_targets(struct session *s);
 void ss_follow_children(struct session *s);
 bool ss_any_pid_alive(struct session *s);

@@ -307,13 +307,36 @@ static int on_container(struct procstats *ps, const struct pm_container *c)
 	return 0;
 }
 
+static int on_missed_container(struct procstats *ps, const char *value)
+{
+	struct ps_missed *m;
+	unsigned long long ran;
+	int at = 0;
+
+	if (sscanf(value, "%llu %n", &ran, &at) != 1 || !at || !value[at])
+		return 0; /* malformed: not a missed container worth naming */
+	m = realloc(ps->missed, (ps->nmissed + 1) * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	ps->missed = m;
+	m = &ps->missed[ps->nmissed];
+	m->ran_ns = ran;
+	m->name = strdup(value + at);
+	if (!m->name)
+		return -ENOMEM;
+	ps->nmissed++;
+	return 0;
+}
+
 static int on_sample_meta(struct procstats *ps, const char *key, const char *value)
 {
 	unsigned long long a, b;
 
 	if (!key || !value)
 		return 0;
-	if (strcmp(key, "sample_duty") == 0) {
+	if (strcmp(key, "missed_container") == 0) {
+		return on_missed_container(ps, value);
+	} else if (strcmp(key, "sample_duty") == 0) {
 		ps->sample_duty = strtod(value, NULL);
 	} else if (strcmp(key, "sample_period_ns") == 0) {
 		ps->sample_period_ns = strtoull(value, NULL, 10);
@@ -409,6 +432,9 @@ void procstats__free(struct procstats *ps)
 	pid_index__free(&ps->pids);
 	free(ps->command);
 	free(ps->windows);
+	for (size_t i = 0; i < ps->nmissed; i++)
+		free(ps->missed[i].name);
+	free(ps->missed);
 	for (size_t i = 0; i < ps->nconts; i++) {
 		struct ps_cont *c = &ps->conts[i];
 

@@ -109,6 +109,14 @@ struct procstats {
 	uint64_t lost_unattributed[PM_KIND_MAX];
 	char *command;
 
+	/* containers that ended before they could be traced (META
+	 * missed_container "RAN_NS NAME"; ran_ns 0: how long is unknown) */
+	struct ps_missed {
+		uint64_t ran_ns;
+		char *name;
+	} * missed;
+	size_t nmissed;
+
 	/* --sample-duty: META sample_duty, sample_period_ns, sample_window */
 	double sample_duty;
 	uint64_t sample_period_ns;

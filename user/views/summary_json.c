@@ -399,6 +399,20 @@ int summary__print_json(const struct procstats *s, FILE *out, const struct pm_tr
 	for (size_t i = 0; i < ngroups && !err; i++)
 		err = json_group(&w, s, &groups[i], &t, top);
 	jsonw_end_array(&w);
+	/* containers that ended before they could be traced */
+	jsonw_name(&w, "missed_containers");
+	jsonw_start_array(&w);
+	for (size_t i = 0; i < s->nmissed; i++) {
+		jsonw_start_object(&w);
+		jsonw_string_field(&w, "name", s->missed[i].name);
+		jsonw_name(&w, "ran_ns");
+		if (s->missed[i].ran_ns)
+			jsonw_uint(&w, s->missed[i].ran_ns);
+		else
+			jsonw_null(&w);
+		jsonw_end_object(&w);
+	}
+	jsonw_end_array(&w);
 	if (!err)
 		json_lanes(&w, s);
 	jsonw_end_object(&w);

@@ -496,6 +496,14 @@ int summary__print_text(const struct procstats *s, FILE *out, const struct pm_tr
 		print_text(out, s->command);
 		fputc('\n', out);
 	}
+	for (size_t i = 0; i < s->nmissed; i++) {
+		label(out, "missed");
+		fputs("container ", out);
+		print_text(out, s->missed[i].name);
+		if (s->missed[i].ran_ns)
+			fprintf(out, " ran %.2f s and", s->missed[i].ran_ns / 1e9);
+		fputs(" was missed: it ended before pymac could attach to it\n", out);
+	}
 	if (t.lost_unattributed)
 		print_lost(out, s->lost_unattributed, t.lost_unattributed,
 			   " from unidentified processes");
