@@ -9,6 +9,10 @@
 #include "util/clock.h"
 #include "util/msg.h"
 
+/* Bad usage: an unknown command or option, a missing argument (EX_USAGE,
+ * as argp's own errors; docs/user-guide.md, "Exit status"). */
+#define PM_EXIT_USAGE 64
+
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_live(int argc, char **argv);

@@ -221,8 +221,8 @@ static const char live_doc[] =
     "  pymac live --compose-project pymac\n"
     "  pymac live --container pymac_refcount_1 --record t.pmt\n"
     "  pymac live --lines --interval 5 -- python3 app.py > memory.log\n"
-    "  pymac live --container web --sample-duty 5%   # allocation probes 5% of the time\n"
-    "  pymac live --mode footprint --compose-project pymac  # memory at near-zero cost\n"
+    "  pymac live --container web --sample-duty 5%  # allocation probes 5% of time\n"
+    "  pymac live --mode footprint --compose-project pymac  # memory, near-0 cost\n"
     "  pymac live --all-containers --prometheus 9464 --lines > /dev/null\n"
     "  pymac replay t.pmt --view timeline --speed 4\n"
     "\n"
@@ -494,7 +494,7 @@ int cmd_live(int argc, char **argv)
 
 	l.args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&live_argp, argc, argv, 0, NULL, &l.args))
-		return 2;
+		return PM_EXIT_USAGE;
 	if (caps__check("live", &l.args.targets))
 		return 1;
 	l.vs.on = l.args.view.stats;

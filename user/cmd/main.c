@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return PM_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -52,9 +52,17 @@ int main(int argc, char **argv)
 		printf("pymac %s\n", PYMAC_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char name[32];
+
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		/* argp names the program by argv[0] in its usage line and its
+		 * hints ("Try `pymac record --help'"): the whole command */
+		snprintf(name, sizeof(name), "pymac %s", commands[i].name);
+		argv[1] = name;
+		return commands[i].fn(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "pymac: unknown command '%s' (try: pymac --help)\n", argv[1]);
-	return 2;
+	return PM_EXIT_USAGE;
 }

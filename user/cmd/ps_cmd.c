@@ -40,12 +40,13 @@ static const char ps_doc[] =
     "the binary and is full wherever pymac runs. Nothing is attached: ps loads no BPF\n"
     "and leaves the processes alone. Containers come from the Docker engine, or,\n"
     "when it does not answer, from the processes' cgroups and Docker's files.\n"
-    "Reading other users' and containers' processes needs root.\n"
+    "It needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has them) to read other\n"
+    "users' and containers' processes, and refuses, naming what is missing, without.\n"
     "\n"
     "EXAMPLES:\n"
     "  pymac ps\n"
-    "  pymac ps --verbose                 # say why a source is partial or none, and\n"
-    "                                     # where each function is probed\n"
+    "  pymac ps --verbose        # why a source is partial or none, and where each\n"
+    "                            # function is probed\n"
     "  pymac ps --json | jq '.containers[].processes[].pid'\n"
     "  pymac ps --json | jq '.containers[] | select(.service == \"web\")'\n"
     "\n"
@@ -465,7 +466,7 @@ int cmd_ps(int argc, char **argv)
 	int err, status = 0;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
-		return 2;
+		return PM_EXIT_USAGE;
 	if (caps__check("ps", NULL))
 		return 1;
 	if (access("/proc/self/maps", R_OK)) {

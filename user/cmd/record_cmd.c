@@ -60,8 +60,9 @@ static const char record_doc[] =
     "  pymac record -o t.pmt --cgroup /docker/3f2a...   # a cgroup v2 path\n"
     "  pymac record -o t.pmt --probes libc -- ./a.out    # a program without Python\n"
     "  pymac record -o t.pmt --sample-duty 1% -- python3 app.py  # bounded overhead\n"
-    "  pymac record -o t.pmt --mode footprint -- python3 app.py  # arenas, heap, RSS\n"
-    "  pymac record -o t.pmt --pid-filter --container web  # other containers never trap\n"
+    "  pymac record -o t.pmt --mode footprint -- python3 app.py  # arenas, RSS\n"
+    "  pymac record -o t.pmt --pid-filter --container web\n"
+    "                        # uprobes per process: other containers never trap\n"
     "  pymac replay t.pmt\n"
     "\n"
     "OPTIONS:";
@@ -235,7 +236,7 @@ int cmd_record(int argc, char **argv)
 	/* Everything after the first "--" is the command, untouched by argp. */
 	r.args.targets.command = session_split_command(&argc, argv);
 	if (argp_parse(&record_argp, argc, argv, 0, NULL, &r.args))
-		return 2;
+		return PM_EXIT_USAGE;
 	if (caps__check("record", &r.args.targets))
 		return 1;
 

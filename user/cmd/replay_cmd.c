@@ -62,7 +62,9 @@ static const struct argp_option replay_options[] = {
     {"events", OPT_EVENTS, NULL, 0,
      "Print every event and container start/stop, one per line, in time order", 0},
     {"format", OPT_FORMAT, "FMT", 0,
-     "text or jsonl: the --events format; chrome, csv or html: export the trace", 0},
+     "text or jsonl: the --events format (implies --events); chrome, csv or html: export "
+     "the trace",
+     0},
     {"output", 'o', "OUT", 0, "Where an export goes (default: standard output)", 0},
     {"resolution", OPT_RESOLUTION, "SECONDS", 0,
      "Export counters/buckets this wide (default: chrome 0.01, csv 1, html automatic)", 0},
@@ -78,6 +80,7 @@ struct replay_args {
 	const char *file;
 	bool summary, json, events;
 	enum event_format format;
+	bool event_format; /* --format text|jsonl was given: it implies --events */
 	int top;
 	bool timeline;
 	double speed;
@@ -103,10 +106,9 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 		a->events = true;
 		break;
 	case OPT_FORMAT:
-		if (strcmp(arg, "text") == 0)
-			a->format = EVENT_FMT_TEXT;
-		else if (strcmp(arg, "jsonl") == 0)
-			a->format = EVENT_FMT_JSONL;
+		a->event_format = strcmp(arg, "text") == 0 || strcmp(arg, "jsonl") == 0;
+		if (a->event_format)
+			a->format = strcmp(arg, "jsonl") == 0 ? EVENT_FMT_JSONL : EVENT_FMT_TEXT;
 		else if (!(a->export = export_format__find(arg)))
 			argp_error(state, "unknown format '%s' (text, jsonl, chrome, csv, html)",
 				   arg);
@@ -148,6 +150,11 @@ static error_t replay_parse(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (!a->file)
 			argp_error(state, "which trace? (pymac replay FILE)");
+		if (a->event_format && (a->summary || a->json || a->timeline))
+			argp_error(state,
+				   "--format text|jsonl is the --events format (the summary's JSON "
+				   "is --summary --json)");
+		a->events |= a->event_format;
 		if (a->events && (a->summary || a->json))
 			argp_error(state, "--events and --summary/--json are separate views");
 		if (a->timeline && (a->events || a->summary || a->json))
@@ -184,7 +191,7 @@ int cmd_replay(int argc, char **argv)
 	int ret, in_err, status = 0;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
-		return 2;
+		return PM_EXIT_USAGE;
 	if (a.timeline)
 		return timeline_replay(a.file, &a.view, a.speed);
 	if (a.export) {
