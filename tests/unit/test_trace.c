@@ -2475,7 +2475,6 @@ static void test_sink_and_feed(void **state)
 	uint64_t raw, file, nrec;
 	struct trace_reader *r;
 	struct feed f;
-	int in_err;
 
 	(void)state;
 	assert_non_null(w);
@@ -2494,22 +2493,26 @@ static void test_sink_and_feed(void **state)
 	assert_non_null(r);
 	feed__init(&f);
 	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_ESSENTIAL), 0);
-	assert_int_equal(feed__run_reader(&f, r, &in_err), 0);
-	assert_int_equal(in_err, 0);
+	assert_int_equal(feed__run_reader(&f, r), 0);
+	assert_true(f.input_read);
+	assert_int_equal(f.input_err, 0);
 	assert_int_equal(c.n, n);
 	assert_true(trace_reader__complete(r));
 	trace_reader__close(r);
 
-	/* an essential sink's error stops the feed; the input was fine */
+	/* an essential sink's error stops the feed: the rest of the input is
+	 * not read, and nothing is said of it (it is not "cut short") */
 	c.n = 0;
 	c.fail_at = 3;
 	r = trace_reader__open(path, NULL, 0);
 	assert_non_null(r);
 	feed__init(&f);
 	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_ESSENTIAL), 0);
-	assert_int_equal(feed__run_reader(&f, r, &in_err), -EPIPE);
+	assert_int_equal(feed__run_reader(&f, r), -EPIPE);
+	assert_false(f.input_read);
 	assert_int_equal(c.n, 3);
 	assert_int_equal(feed__sink_error(&f, &c.sink), -EPIPE);
+	assert_int_equal(f.s[0].at_event, f.events);
 	trace_reader__close(r);
 
 	/* an optional one is dropped and the feed goes on to the end */
@@ -2519,8 +2522,9 @@ static void test_sink_and_feed(void **state)
 	assert_non_null(r);
 	feed__init(&f);
 	assert_int_equal(feed__add(&f, "counter", &c.sink, FEED_OPTIONAL), 0);
-	assert_int_equal(feed__run_reader(&f, r, &in_err), 0);
-	assert_int_equal(in_err, 0);
+	assert_int_equal(feed__run_reader(&f, r), 0);
+	assert_true(f.input_read);
+	assert_int_equal(f.input_err, 0);
 	assert_int_equal(c.n, 3);
 	assert_int_equal(f.records, n);
 	assert_int_equal(feed__sink_error(&f, &c.sink), -EPIPE);

@@ -23,6 +23,7 @@
 #include "model/timeline.h"
 #include "trace/trace.h"
 #include "views/tui.h"
+#include "util/outstream.h"
 
 #define DRAW_INTERVAL_NS 100000000ull /* 10 redraws a second */
 #define LINES_GRACE_NS	 250000000ull /* events of an interval arrive within this */
@@ -92,24 +93,40 @@ static void view_stats__print(const struct view_stats *vs, const char *what,
 struct line_printer {
 	struct pm_sink base; /* goes before the timeline's sink */
 	const struct timeline *tl;
+	struct pm_stream out; /* standard output */
 	uint64_t interval_ns;
 	uint64_t next_end; /* end of the next interval to print; 0 before the start is known */
 };
 
-/* Print every whole interval that ends at or before `upto`. */
-static void lines__catch_up(struct line_printer *lp, uint64_t upto)
+#define LINES_NAME "the line view to standard output"
+
+static int lines__open(struct line_printer *lp)
+{
+	int err = pm_stream__open(&lp->out, STDOUT_FILENO, false, false);
+
+	if (err)
+		pm_err(LINES_NAME ": %s", strerror(-err));
+	lp->out.kept = true;
+	return err;
+}
+
+/* Print every whole interval that ends at or before `upto`. 0, or the
+ * output's error (nothing more is printed after one). */
+static int lines__catch_up(struct line_printer *lp, uint64_t upto)
 {
 	uint64_t start = timeline__start_ns(lp->tl);
+	int err = pm_stream__error(&lp->out);
 
-	if (!start)
-		return;
+	if (!start || err)
+		return err;
 	if (!lp->next_end)
 		lp->next_end = start + lp->interval_ns;
 	while (lp->next_end <= upto) {
-		tui_lines__print(lp->tl, lp->next_end - lp->interval_ns, lp->next_end, stdout);
+		tui_lines__print(lp->tl, lp->next_end - lp->interval_ns, lp->next_end, lp->out.f);
 		lp->next_end += lp->interval_ns;
 	}
-	fflush(stdout);
+	fflush(lp->out.f);
+	return pm_stream__error(&lp->out);
 }
 
 static int lines_record(struct pm_sink *sink, const struct pm_record *rec)
@@ -117,18 +134,28 @@ static int lines_record(struct pm_sink *sink, const struct pm_record *rec)
 	struct line_printer *lp = (struct line_printer *)sink;
 
 	if (rec->type == PM_REC_EVENT && rec->ev.ts_ns > LINES_GRACE_NS)
-		lines__catch_up(lp, rec->ev.ts_ns - LINES_GRACE_NS);
+		return lines__catch_up(lp, rec->ev.ts_ns - LINES_GRACE_NS);
 	return 0;
 }
 
-/* At the end: every interval that holds something, the last one whole. */
-static void lines__finish(struct line_printer *lp, uint64_t last_ns)
+/*
+ * At the end: every interval that holds something, the last one whole, and
+ * the output closed. An error is said here unless the feed said it (`said`).
+ * Returns 1 after an error, else 0.
+ */
+static int lines__end(struct line_printer *lp, uint64_t last_ns, bool said)
 {
-	if (!timeline__start_ns(lp->tl))
-		return;
-	lines__catch_up(lp, last_ns);
-	if (lp->next_end && lp->next_end - lp->interval_ns <= last_ns)
-		lines__catch_up(lp, lp->next_end);
+	int err;
+
+	if (timeline__start_ns(lp->tl)) {
+		lines__catch_up(lp, last_ns);
+		if (lp->next_end && lp->next_end - lp->interval_ns <= last_ns)
+			lines__catch_up(lp, lp->next_end);
+	}
+	err = pm_stream__close(&lp->out);
+	if (err && !said)
+		pm_err(LINES_NAME ": %s (%llu bytes written)", strerror(-err), lp->out.bytes);
+	return err != 0;
 }
 
 /* Latest event time the timeline holds: what both live and replay agree on. */
@@ -316,8 +343,10 @@ static int live_setup(struct live *l)
 		return -1;
 	}
 	l->lp.tl = l->tl;
+	if (lines__open(&l->lp))
+		return -1;
 	if (l->args.view.lines)
-		session__add_sink(s, "the line view", &l->lp.base, FEED_ESSENTIAL);
+		session__add_output(s, LINES_NAME, &l->lp.base, FEED_ESSENTIAL, &l->lp.out);
 	session__add_sink(s, "the timeline", timeline__sink(l->tl), FEED_ESSENTIAL);
 	session__add_sink(s, "the clock", &l->last.base, FEED_ESSENTIAL);
 	/* optional: when the disk fills, recording stops and the view goes on */
@@ -390,7 +419,7 @@ static void live_loop(struct live *l)
 	for (;;) {
 		unsigned long long before = session__events(l->s);
 		int n = l->ended ? 0 : session__step(l->s, cmd_poll_ms(deadline, l->tui ? 20 : 50)),
-		    sig;
+		    sig, err;
 		unsigned long long now = pm_now_ns();
 		bool drained = session__events(l->s) == before;
 
@@ -408,8 +437,11 @@ static void live_loop(struct live *l)
 
 			prom__serve(l->prom, l->tl, &pt);
 		}
-		if (l->args.view.lines && !l->ended && drained && now > LINES_IDLE_NS)
-			lines__catch_up(&l->lp, now - LINES_IDLE_NS);
+		if (l->args.view.lines && !l->ended && drained && now > LINES_IDLE_NS &&
+		    (err = lines__catch_up(&l->lp, now - LINES_IDLE_NS))) {
+			session__fail_sink(l->s, &l->lp.base, err);
+			break;
+		}
 		if (l->writer && !l->record_err && now >= next_flush) {
 			live_flush_trace(l, now);
 			next_flush = now + 2 * DRAW_INTERVAL_NS;
@@ -465,8 +497,9 @@ static int live_finish(struct live *l, int ret)
 	/* the writer's failure is said below, with what was kept */
 	if (session__report_sink_errors(s, l->writer ? trace_writer__sink(l->writer) : NULL))
 		ret = 1;
-	if (l->args.view.lines)
-		lines__finish(&l->lp, l->last.ts);
+	if (l->args.view.lines &&
+	    lines__end(&l->lp, l->last.ts, session__sink_error(s, &l->lp.base) != 0))
+		ret = 1;
 	if (l->writer)
 		ret = live_close_trace(l, ret);
 
@@ -544,6 +577,7 @@ int cmd_live(int argc, char **argv)
 finish:
 	ret = live_finish(&l, ret);
 out:
+	pm_stream__close(&l.lp.out);
 	tui__close(l.tui);
 	prom__stop(l.prom);
 	if (l.writer)
@@ -565,7 +599,6 @@ struct replay_feed {
 	struct feed feed;	  /* the timeline, the clock (and the line printer) */
 	struct pm_record pending; /* read but not yet fed (ahead of the clock) */
 	bool has_pending, eof;
-	int in_err;		   /* how the input ended (trace_reader__next) */
 	unsigned long long events; /* fed since the last feed_open (for --stats) */
 };
 
@@ -589,35 +622,11 @@ static int feed_open(struct replay_feed *f)
 	timeline__set_start(f->tl, trace_reader__info(f->r)->start_ns);
 	f->last.ts = 0;
 	f->events = 0;
-	f->in_err = 0;
 	f->has_pending = f->eof = false;
 	feed__init(&f->feed);
 	feed__add(&f->feed, "the timeline", timeline__sink(f->tl), FEED_ESSENTIAL);
 	feed__add(&f->feed, "the clock", &f->last.base, FEED_ESSENTIAL);
 	return 0;
-}
-
-/* What went wrong with the input or the view, said once the terminal is
- * back: a cut-short trace is a warning, a damaged one or a failed view an
- * error. Returns the exit status. */
-static int feed_report(const struct replay_feed *f)
-{
-	const struct feed_sink *fs;
-	int err, ret = 0;
-
-	if (f->in_err == -EIO) {
-		pm_err("%s: %s; shown up to the last complete chunk", f->path,
-		       trace_reader__error(f->r));
-	} else if (f->in_err) {
-		pm_err("%s: %s", f->path, trace_reader__error(f->r));
-		ret = 1;
-	}
-	fs = feed__first_error(&f->feed, &err);
-	if (fs) {
-		pm_err("%s: %s", fs->name, strerror(-err));
-		ret = 1;
-	}
-	return ret;
 }
 
 /*
@@ -644,8 +653,9 @@ static int feed_until(struct replay_feed *f, uint64_t until, bool stop_at_gc, ui
 			int n = trace_reader__next(f->r, &f->pending);
 
 			if (n <= 0) {
-				f->eof = true;
-				f->in_err = n;
+				/* read to its end: feed__report says how it ended */
+				f->eof = f->feed.input_read = true;
+				f->feed.input_err = n;
 				break;
 			}
 			f->has_pending = true;
@@ -676,18 +686,19 @@ static int replay_lines(struct replay_feed *f, double interval, unsigned long lo
 	    .tl = f->tl,
 	    .interval_ns = (uint64_t)(interval * 1e9),
 	};
-	struct feed lf;
+	int ret;
 
+	if (lines__open(&lp))
+		return 1;
 	/* the printer before the timeline, as live has it */
-	feed__init(&lf);
-	feed__add(&lf, "the line view", &lp.base, FEED_ESSENTIAL);
-	feed__add(&lf, "the timeline", timeline__sink(f->tl), FEED_ESSENTIAL);
-	feed__add(&lf, "the clock", &f->last.base, FEED_ESSENTIAL);
-	f->feed = lf;
-	feed__run_reader(&f->feed, f->r, &f->in_err);
+	feed__init(&f->feed);
+	feed__add_output(&f->feed, LINES_NAME, &lp.base, FEED_ESSENTIAL, &lp.out);
+	feed__add(&f->feed, "the timeline", timeline__sink(f->tl), FEED_ESSENTIAL);
+	feed__add(&f->feed, "the clock", &f->last.base, FEED_ESSENTIAL);
+	feed__run_reader(&f->feed, f->r);
 	*fed = f->feed.events;
-	lines__finish(&lp, f->last.ts);
-	return feed_report(f);
+	ret = feed__report(&f->feed, f->r, f->path, "shown");
+	return lines__end(&lp, f->last.ts, feed__sink_error(&f->feed, &lp.base) != 0) || ret;
 }
 
 /* The full screen's position in the trace: the trace's clock mapped onto
@@ -833,7 +844,7 @@ out:
 	view_stats__take(&vs, tui);
 	tui__close(tui);
 	if (tui && !ret)
-		ret = feed_report(&f);
+		ret = feed__report(&f.feed, f.r, f.path, "shown");
 	if (f.tl && !lines)
 		fed = f.events;
 	view_stats__print(&vs, "replay", fed, f.tl ? timeline__lost_total(f.tl) : 0);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/commands.h"
 #include "views/event_print.h"
@@ -12,6 +13,7 @@
 #include "feed/feed.h"
 #include "views/summary.h"
 #include "trace/trace.h"
+#include "util/outstream.h"
 
 static const char replay_doc[] =
     "Read a trace recorded by `pymac record` and show it.\n"
@@ -185,10 +187,12 @@ int cmd_replay(int argc, char **argv)
 	struct trace_reader *rd;
 	struct procstats *sum = NULL;
 	struct event_printer *ep = NULL;
-	struct pm_sink *sink;
+	struct pm_sink *sink = NULL;
+	struct pm_stream out;
+	const char *what;
 	struct feed feed;
 	char err[512];
-	int ret, in_err, status = 0;
+	int ret, status = 0;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &a))
 		return PM_EXIT_USAGE;
@@ -205,8 +209,17 @@ int cmd_replay(int argc, char **argv)
 		pm_err("%s: %s", a.file, err);
 		return 1;
 	}
+	what = a.events ? "the event listing to standard output" : "the summary to standard output";
+	ret = pm_stream__open(&out, STDOUT_FILENO, false, false);
+	if (ret) {
+		pm_err("%s: %s", what, strerror(-ret));
+		trace_reader__close(rd);
+		return 1;
+	}
+	out.kept = true;
+	feed__init(&feed);
 	if (a.events) {
-		ep = event_printer__new(stdout, a.format, trace_reader__info(rd)->start_ns);
+		ep = event_printer__new(out.f, a.format, trace_reader__info(rd)->start_ns);
 		sink = ep ? event_printer__sink(ep) : NULL;
 	} else {
 		sum = procstats__new();
@@ -214,41 +227,26 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (!sink) {
 		pm_err("out of memory");
-		trace_reader__close(rd);
-		return 1;
-	}
-	feed__init(&feed);
-	feed__add(&feed, a.events ? "the event listing" : "the summary", sink, FEED_ESSENTIAL);
-	ret = feed__run_reader(&feed, rd, &in_err);
-	/* the input's state and the output's are separate questions */
-	if (in_err == -EIO) {
-		/* a cut-short recording is expected after a crash or a full disk;
-		 * damage inside the file is not */
-		pm_err("warning: %s: %s", a.file, trace_reader__error(rd));
-	} else if (in_err) {
-		pm_err("%s: %s", a.file, trace_reader__error(rd));
 		status = 1;
-	} else if (!trace_reader__complete(rd)) {
-		pm_err(
-		    "warning: %s has no end record: the recording was cut short (pymac killed, or "
-		    "its disk full); shown up to its last complete chunk",
-		    a.file);
+		goto out;
 	}
-	if (ret) {
-		pm_err("%s: %s", a.events ? "the event listing" : "the summary", strerror(-ret));
-		status = 1;
-	}
-	if (sum) {
+	/* the summary is printed after the feed: only the listing writes from it */
+	feed__add_output(&feed, what, sink, FEED_ESSENTIAL, a.events ? &out : NULL);
+	feed__run_reader(&feed, rd);
+	status = feed__report(&feed, rd, a.file, "shown");
+	if (sum && !feed.stop_err) {
 		if (a.json)
-			summary__print_json(sum, stdout, trace_reader__info(rd), a.top);
+			summary__print_json(sum, out.f, trace_reader__info(rd), a.top);
 		else
-			summary__print_text(sum, stdout, trace_reader__info(rd), a.top);
-		procstats__free(sum);
+			summary__print_text(sum, out.f, trace_reader__info(rd), a.top);
 	}
-	if (ep)
-		event_printer__free(ep);
-	if (fflush(stdout) && errno != EPIPE) {
-		pm_err("writing output: %s", strerror(errno));
+out:
+	procstats__free(sum);
+	event_printer__free(ep);
+	/* an error the listing's feed said already is not said again */
+	ret = pm_stream__close(&out);
+	if (ret && !feed__sink_error(&feed, sink)) {
+		pm_err("%s: %s (%llu bytes written)", what, strerror(-ret), out.bytes);
 		status = 1;
 	}
 	trace_reader__close(rd);

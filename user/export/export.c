@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "cmd/commands.h"
 #include "export/export.h"
 #include "feed/feed.h"
 #include "util/outfile.h"
+#include "util/outstream.h"
 
 const struct export_format export_formats[] = {
     {"chrome", "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing", 10000000ull,
@@ -39,63 +40,46 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* stdio on top of a gzFile, so exporters need not know about compression */
-static ssize_t gz_write(void *cookie, const char *buf, size_t size)
+/* Open where the export goes: standard output, or a new file beside out_path
+ * (po), renamed into place at the end. 0, or -1 after saying why. */
+static int export_open(struct pm_stream *out, struct pm_out *po, const char *out_path)
 {
-	int n;
+	char why[512];
+	int err;
 
-	if (size == 0)
-		return 0;
-	n = gzwrite(cookie, buf, (unsigned)size);
-	if (n <= 0) {
-		errno = EIO;
-		return -1;
+	if (!out_path) {
+		err = pm_stream__open(out, STDOUT_FILENO, false, false);
+		out->kept = true;
+	} else {
+		if (pm_out_open(po, out_path, PM_OUT_REPLACE, why, sizeof(why))) {
+			pm_err("%s", why);
+			return -1;
+		}
+		/* the stream owns the descriptor from here */
+		err = pm_stream__open(out, po->fd, has_suffix(out_path, ".gz"), true);
+		po->fd = -1;
 	}
-	return n;
-}
-
-static int gz_close(void *cookie)
-{
-	int err = gzclose(cookie);
-
-	if (err != Z_OK) {
-		errno = err == Z_ERRNO ? errno : EIO;
+	if (err) {
+		pm_err("%s: %s", out_path ? out_path : "standard output", strerror(-err));
 		return -1;
 	}
 	return 0;
 }
 
-static FILE *open_output(int fd, bool gz)
-{
-	static const cookie_io_functions_t gz_io = {.write = gz_write, .close = gz_close};
-	gzFile g;
-	FILE *f;
-
-	if (!gz)
-		return fdopen(fd, "w");
-	g = gzdopen(fd, "wb6");
-	if (!g)
-		return NULL;
-	f = fopencookie(g, "w", gz_io);
-	if (!f)
-		gzclose(g);
-	return f;
-}
-
 int export__run(const struct export_format *f, const char *trace_path, const char *out_path,
 		const struct export_opts *opts)
 {
-	bool to_stdout = !out_path || strcmp(out_path, "-") == 0;
 	struct export_opts o = *opts;
 	struct trace_reader *rd;
 	struct exporter *ex = NULL;
-	char err[512];
+	char err[512], what[PATH_MAX + 64];
 	struct pm_out po = {.fd = -1, .dirfd = -1};
-	bool have_po = false;
-	FILE *out = NULL;
+	struct pm_stream out = {0};
 	struct feed feed;
-	int ret, in_err, status = 1;
+	int ret, status = 1;
 
+	if (out_path && strcmp(out_path, "-") == 0)
+		out_path = NULL;
 	rd = trace_reader__open(trace_path, err, sizeof(err));
 	if (!rd) {
 		pm_err("%s: %s", trace_path, err);
@@ -105,79 +89,39 @@ int export__run(const struct export_format *f, const char *trace_path, const cha
 	o.source = trace_path;
 	if (!o.resolution_ns)
 		o.resolution_ns = f->default_res;
-
-	if (to_stdout) {
-		out = stdout;
-	} else {
-		/* a temporary name beside the target, renamed into place at the end */
-		int fd;
-
-		if (pm_out_open(&po, out_path, PM_OUT_REPLACE, err, sizeof(err))) {
-			pm_err("%s", err);
-			goto out;
-		}
-		have_po = true;
-		fd = po.fd;
-		out = open_output(fd, has_suffix(out_path, ".gz"));
-		if (!out) {
-			pm_err("%s: %s", out_path, strerror(errno));
-			close(fd);
-			goto out;
-		}
-	}
-
-	ex = f->create(out, &o);
+	snprintf(what, sizeof(what), "the %s export to %s", f->name,
+		 out_path ? out_path : "standard output");
+	if (export_open(&out, &po, out_path))
+		goto out;
+	ex = f->create(out.f, &o);
 	if (!ex) {
-		pm_err("%s export: %s", f->name, strerror(errno));
+		pm_err("%s: %s", what, strerror(errno));
 		goto out;
 	}
 	feed__init(&feed);
-	feed__add(&feed, f->name, &ex->sink, FEED_ESSENTIAL);
-	ret = feed__run_reader(&feed, rd, &in_err);
+	feed__add_output(&feed, what, &ex->sink, FEED_ESSENTIAL, &out);
+	feed__run_reader(&feed, rd);
 	/* the input's state and the output's are separate questions */
-	if (in_err && in_err != -EIO) {
-		pm_err("%s: %s", trace_path, trace_reader__error(rd));
+	if (feed__report(&feed, rd, trace_path, "exported"))
+		goto out;
+	ret = pm_stream__close(&out);
+	if (ret) {
+		pm_err("%s: %s", what, strerror(-ret));
 		goto out;
 	}
-	if (in_err == -EIO)
-		pm_err("warning: %s: %s (exported up to there)", trace_path,
-		       trace_reader__error(rd));
-	else if (!trace_reader__complete(rd))
-		pm_err("warning: %s has no end record: the recording was cut short; exported up to "
-		       "its last complete chunk",
-		       trace_path);
-	if (ret < 0) {
-		pm_err("%s export: %s", f->name, strerror(-ret));
+	/* the stream closed the descriptor: rename over the target */
+	if (out_path && pm_out_commit(&po, true, err, sizeof(err))) {
+		pm_err("%s", err);
 		goto out;
-	}
-	if (to_stdout) {
-		if (fflush(stdout) && errno != EPIPE) {
-			pm_err("writing output: %s", strerror(errno));
-			goto out;
-		}
-	} else {
-		FILE *o2 = out;
-
-		out = NULL;
-		if (fclose(o2)) {
-			pm_err("%s: %s", out_path, strerror(errno));
-			goto out;
-		}
-		/* the stream closed the descriptor: rename over the target */
-		have_po = false;
-		if (pm_out_commit(&po, true, err, sizeof(err))) {
-			pm_err("%s", err);
-			goto out;
-		}
 	}
 	status = 0;
 out:
 	if (ex)
 		ex->free(ex);
-	if (out && out != stdout)
-		fclose(out);
-	if (have_po)
-		pm_out_abort(&po, true);
+	pm_stream__close(&out);
+	/* a failed export leaves no file, and the old one whole (after
+	 * pm_out_commit, nothing is left to remove) */
+	pm_out_abort(&po, true);
 	trace_reader__close(rd);
 	return status;
 }

@@ -122,11 +122,17 @@ void session__free(struct session *s)
 	free(s);
 }
 
-void session__add_sink(struct session *s, const char *name, struct pm_sink *sink, unsigned flags)
+void session__add_output(struct session *s, const char *name, struct pm_sink *sink, unsigned flags,
+			 const struct pm_stream *out)
 {
 	/* the commands add at most a handful */
-	if (feed__add(&s->feed, name, sink, flags))
+	if (feed__add_output(&s->feed, name, sink, flags, out))
 		pm_err("internal error: too many outputs for one session (%s left out)", name);
+}
+
+void session__add_sink(struct session *s, const char *name, struct pm_sink *sink, unsigned flags)
+{
+	session__add_output(s, name, sink, flags, NULL);
 }
 
 void session__fail_sink(struct session *s, struct pm_sink *sink, int err)
@@ -160,8 +166,8 @@ int session__report_sink_errors(const struct session *s, const struct pm_sink *s
 
 		if (!fs->err || fs->sink == skip)
 			continue;
-		pm_err("%s: %s%s", fs->name, strerror(-fs->err),
-		       fs->flags & FEED_ESSENTIAL ? "; tracing stopped" : "; it was left out");
+		feed_sink__say_error(fs, fs->flags & FEED_ESSENTIAL ? "; tracing stopped"
+								    : "; it was left out");
 		n++;
 	}
 	return n;

@@ -65,6 +65,7 @@ struct session_opts {
 };
 
 struct session;
+struct pm_stream;
 
 /*
  * Check the targets and load the BPF programs. Nothing is attached and
@@ -82,6 +83,9 @@ void session__free(struct session *s);
  * object stays the caller's, to free after session__free.
  */
 void session__add_sink(struct session *s, const char *name, struct pm_sink *sink, unsigned flags);
+/* A sink that writes to out (feed__add_output). */
+void session__add_output(struct session *s, const char *name, struct pm_sink *sink, unsigned flags,
+			 const struct pm_stream *out);
 /* Drop sink as if it had failed with err (e.g. its flush failed). */
 void session__fail_sink(struct session *s, struct pm_sink *sink, int err);
 /* Its error since it was dropped, or 0 while it is fed. */
