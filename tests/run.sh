@@ -25,6 +25,7 @@ SAN_TESTS=(
 	tests/integration/test_exports.py
 	tests/integration/test_live.py
 	tests/integration/test_metrics_server.py
+	tests/integration/test_write_errors.py
 )
 
 # run_unit DIR: every cmocka binary in DIR/tests
