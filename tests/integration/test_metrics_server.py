@@ -133,6 +133,9 @@ def test_requests_are_parsed_strictly(server):
         (b"GET " + b"A" * 9000 + b" HTTP/1.1\r\n\r\n", "431"),
         (b"\x00\xff\xfe" * 100 + b"\r\n\r\n", "400"),
         (b"GET /metrics\x00 HTTP/1.1\r\n\r\n", "400"),
+        (b"GET /metrics\r\n\r\n", "400"),
+        (b"GET /metrics HTTP/9.9\r\n\r\n", "400"),
+        (b"GET /metrics HTTP/1.1x\r\n\r\n", "400"),
     ]:
         status, _, body, _ = request(addr, raw)
         assert status.split()[1:2] == [want], (raw[:40], status, body[:80])

@@ -209,7 +209,7 @@ static bool head_ends(const struct conn *c)
 /* The request is in (or will not come): answer it, strictly. */
 static void conn_request(struct prom *p, struct conn *c)
 {
-	char method[16], path[256];
+	char method[16], path[256], version[16];
 
 	c->req[c->got] = 0;
 	if (memchr(c->req, 0, c->got)) {
@@ -220,7 +220,9 @@ static void conn_request(struct prom *p, struct conn *c)
 		answer_text(p, c, "431 Request Header Fields Too Large", "request too large\n");
 		return;
 	}
-	if (sscanf(c->req, "%15s %255s", method, path) != 2) {
+	/* HTTP/1.x only: no version (HTTP/0.9's form) is not a request we answer */
+	if (sscanf(c->req, "%15s %255s %15s", method, path, version) != 3 ||
+	    (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0)) {
 		answer_text(p, c, "400 Bad Request", "bad request\n");
 		return;
 	}
