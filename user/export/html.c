@@ -548,7 +548,8 @@ static int html_finish(struct pm_sink *sink)
 		err = view_build(h, &v);
 	if (err)
 		goto out;
-	qsort(h->gcs, h->ngcs, sizeof(*h->gcs), cmp_gc_place);
+	if (h->ngcs) /* gcs is NULL without one, and qsort's base must not be */
+		qsort(h->gcs, h->ngcs, sizeof(*h->gcs), cmp_gc_place);
 
 	write_head(h, &v);
 	fputs("<h2>Timelines</h2>\n", f);
