@@ -92,7 +92,7 @@ uninstall:
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/pymac
 	$(Q)rm -rf $(DESTDIR)$(DOCDIR)
 
-.PHONY: setup all clean deps install uninstall test unit unit-bins integration bench vmlinux fixtures format run-modules soak
+.PHONY: setup all clean deps install uninstall test unit unit-bins integration bench vmlinux fixtures format run-modules soak reliability
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/pymac fixtures
@@ -181,6 +181,11 @@ bench: all
 # The demonstration containers in a loop, pymac attached: 10 minutes, or SOAK_MINUTES.
 soak: all
 	$(Q)tests/soak/soak.py $(if $(SOAK_MINUTES),--minutes $(SOAK_MINUTES))
+
+# Bad command lines, damaged traces, malformed HTTP, output-path attacks, counted
+# (docs/reliability.md). RELIABILITY_PYMAC=.output-san/pymac after `make SANITIZE=1`.
+reliability: all
+	$(Q)/usr/bin/python3 tests/reliability/attack.py $(if $(RELIABILITY_PYMAC),--pymac $(RELIABILITY_PYMAC))
 
 run-modules: all
 	$(Q)tests/run-modules $(MODULES) $(RUN_ARGS)

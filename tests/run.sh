@@ -26,6 +26,7 @@ SAN_TESTS=(
 	tests/integration/test_live.py
 	tests/integration/test_metrics_server.py
 	tests/integration/test_write_errors.py
+	tests/integration/test_reliability_quick.py
 )
 
 # run_unit DIR: every cmocka binary in DIR/tests
