@@ -329,7 +329,12 @@ static int open_new(struct pm_out *o, const char *path, char *why, size_t whylen
 			break;
 	}
 	err = -errno;
-	snprintf(why, whylen, "cannot create %s: %s", path, strerror(errno));
+	/* the new file is made beside the target: say so, since the target
+	 * itself may exist and be writable (a file in /proc, say) */
+	snprintf(
+	    why, whylen,
+	    "cannot create %s: a new file beside it, to be renamed over it, could not be made (%s)",
+	    path, strerror(errno));
 	free(o->tmp);
 	o->tmp = NULL;
 	return err;
