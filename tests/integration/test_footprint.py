@@ -139,6 +139,9 @@ def test_footprint_follows_rss(pymac, tmp_path):
     pid = only_proc(summary(pymac, trace), exe)["pid"]
     rss = [(e["ts_ns"], e["rss"]) for e in evs if e["kind"] == "rss" and e["pid"] == pid]
     assert len(rss) >= 10, "RSS is sampled every 100 ms over ~2 s: %d samples" % len(rss)
+    # record's count is the trace's: the RSS samples are events too (issue 21)
+    wrote = re.search(r"wrote \S+: (\d+) events", rec.stderr)
+    assert wrote and int(wrote.group(1)) == len(evs), (wrote and wrote.group(0), len(evs))
 
     # the footprint at each RSS sample, replayed from the vm events
     arena, level, at_sample = {}, 0, []

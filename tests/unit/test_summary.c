@@ -595,6 +595,37 @@ static void assert_line(const char *text, const char *line)
 	fail_msg("line not found: \"%s\" in:\n%s", line, text);
 }
 
+/* Zero rows are shown for the Python kinds of a process that may run Python
+ * (py_dealloc's as well as py_calloc's), never for one known to have none. */
+static void test_zero_rows(void **state)
+{
+	(void)state;
+	const struct pm_record recs[] = {
+	    rec_process(300, T0 + 1, 1, "sleep", "/bin/sleep", "", ""),
+	    ev_alloc(300, T0 + 2, PM_MALLOC, 10, 0x1000, 0),
+	    rec_process(400, T0 + 3, 1, "python3", "/usr/bin/python3", "/usr/bin/python3", "3.11"),
+	    rec_source(400, T0 + 4, "pymalloc", PM_SRC_FULL, ""),
+	    rec_source(400, T0 + 4, "dealloc", PM_SRC_FULL, ""),
+	    ev_alloc(400, T0 + 5, PM_PY_MALLOC, 10, 0x2000, 0),
+	    rec_end(T0 + 10, 2),
+	};
+	struct procstats *s = procstats__new();
+	char *text, *sleep_part;
+
+	assert_non_null(s);
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = summary_text(s, NULL, 5);
+	sleep_part = strstr(text, "pid 300 ");
+	assert_non_null(sleep_part);
+	assert_line(text, "            py_calloc    0");
+	assert_line(text, "            py_dealloc   0");
+	/* pids in order: the sleep's section ends where the python's begins */
+	*strstr(sleep_part, "pid 400 ") = '\0';
+	assert_null(strstr(sleep_part, "py_"));
+	free(text);
+	procstats__free(s);
+}
+
 static void test_text_full(void **state)
 {
 	struct procstats *s = full_summary();
@@ -629,7 +660,8 @@ static void test_text_full(void **state)
 
 	assert_line(text, "pid 100 (?)");
 	assert_line(text, "  process   cgroup 4242, running at end of trace");
-	/* The Python allocator lines are always there, even at zero. */
+	/* The Python allocator lines are there even at zero in a process
+	 * that may run Python (its process record was not seen). */
 	assert_line(text, "  events    py_malloc    0");
 	assert_line(text, "            py_free      0");
 	assert_line(text, "            malloc       1");
@@ -638,7 +670,8 @@ static void test_text_full(void **state)
 	assert_line(
 	    text, "            time 0.001 ms, their own time: only the GC probes fired inside the");
 	assert_line(text, "  lost      none");
-	assert_null(strstr(text, "py_dealloc   0"));
+	/* and so is py_dealloc's, like py_calloc's (issue 21: it was dropped) */
+	assert_line(text, "            py_dealloc   0");
 
 	/* Pid 100 comes before pid 200. */
 	assert_true(strstr(text, "pid 100 ") < strstr(text, "pid 200 "));
@@ -1610,6 +1643,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_json_full),
 	    cmocka_unit_test(test_missed_containers),
+	    cmocka_unit_test(test_zero_rows),
 	    cmocka_unit_test(test_json_without_info),
 	    cmocka_unit_test(test_empty),
 	    cmocka_unit_test(test_text_full),

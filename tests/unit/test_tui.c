@@ -147,6 +147,12 @@ static void test_draws_lanes_and_status(void **state)
 	assert_true(on_screen("pid 301"));
 	assert_true(on_screen("3 events lost"));
 	assert_false(on_screen("pause / resume"));
+	/* one way of writing sizes in the whole view (issue 21: the label
+	 * column cut "8.2KB" to "8.2K" while the graph's said "16KB") */
+	assert_true(on_screen("6.2K"));
+	assert_true(on_screen("libc 1.0M"));
+	assert_false(on_screen("KB"));
+	assert_false(on_screen("MB"));
 	tui__close(t);
 	t = NULL;
 }

@@ -72,7 +72,7 @@ int pr_arm_bin(struct probes *p, struct attached_binary *ab)
 		for (int i = 0; i < SAMPLE_PROGS; i++) {
 			if (!ret && sb[i].n && ab->sfds[i] < 0) {
 				int fd = pr_multi_fd(mprog[i], path, sb[i].offsets, sb[i].cookies,
-						     sb[i].n, ab->pid);
+						     sb[i].n, ab->pid, false);
 
 				if (fd < 0)
 					ret = fd;

@@ -190,7 +190,7 @@ struct uprobe_multi_attr {
 
 /* A uprobe_multi link's descriptor, or -errno. */
 int pr_multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offsets,
-		const uint64_t *cookies, size_t cnt, pid_t pid)
+		const uint64_t *cookies, size_t cnt, pid_t pid, bool retprobe)
 {
 	union {
 		struct uprobe_multi_attr um;
@@ -205,15 +205,16 @@ int pr_multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offs
 	attr.um.offsets = (uintptr_t)offsets;
 	attr.um.cookies = (uintptr_t)cookies;
 	attr.um.cnt = (uint32_t)cnt;
+	attr.um.um_flags = retprobe ? PM_UPROBE_MULTI_RETURN : 0;
 	/* as for single links: only this process's memory is armed */
 	attr.um.pid = pid > 0 ? (uint32_t)pid : 0;
 	fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr.um));
 	return fd < 0 ? -errno : fd;
 }
 
-/* One uprobe_multi link on cnt sites. 0 or -errno. */
+/* One uprobe_multi link on cnt sites (uretprobes if retprobe). 0 or -errno. */
 int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
-		  const uint64_t *offsets, const uint64_t *cookies, size_t cnt)
+		  const uint64_t *offsets, const uint64_t *cookies, size_t cnt, bool retprobe)
 {
 	int fd;
 
@@ -230,7 +231,7 @@ int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
 			return -ENOMEM;
 		p->mfds = n;
 	}
-	fd = pr_multi_fd(prog, path, offsets, cookies, cnt, p->cur_pid);
+	fd = pr_multi_fd(prog, path, offsets, cookies, cnt, p->cur_pid, retprobe);
 	if (fd < 0)
 		return fd;
 	p->mfds[p->nmfds++] = fd;

@@ -78,11 +78,22 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-/* Prepare the programs of uprobe_multi links, or leave them out. */
-static void set_multi(struct pymac_bpf *skel, bool on)
+/*
+ * Prepare the programs of uprobe_multi links, or leave them out. With all,
+ * every uprobe program is loaded for them, and a site of its own is a link
+ * of one site: closing a perf-event uprobe link waits for the kernel's
+ * event mutex and a grace period under it (about 0.1-0.2 s each here, one
+ * link after the other whatever the threads), where uprobe_multi links
+ * unregister without that mutex and closed together share the wait.
+ */
+static void set_multi(struct pymac_bpf *skel, bool on, bool all)
 {
 	struct bpf_program *progs[] = {skel->progs.pm_alloc_site_m, skel->progs.pm_free_m,
 				       skel->progs.pm_dealloc_m};
+	struct bpf_program *singles[] = {
+	    skel->progs.pm_alloc_enter,	     skel->progs.pm_alloc_site, skel->progs.pm_alloc_exit,
+	    skel->progs.pm_free_enter,	     skel->progs.pm_dealloc,	skel->progs.pm_gc_fn_enter,
+	    skel->progs.pm_gc_fn_generation, skel->progs.pm_gc_fn_exit};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		if (on)
@@ -90,6 +101,8 @@ static void set_multi(struct pymac_bpf *skel, bool on)
 		else
 			bpf_program__set_autoload(progs[i], false);
 	}
+	for (size_t i = 0; on && all && i < sizeof(singles) / sizeof(singles[0]); i++)
+		bpf_program__set_expected_attach_type(singles[i], PM_TRACE_UPROBE_MULTI);
 }
 
 static void probes__init_common(struct probes *p, unsigned sources)
@@ -180,7 +193,7 @@ static int skel_load(struct probes *p, const struct probes_opts *opts, bool mult
 	p->skel->rodata->pm_wakeup_bytes = wakeup_bytes(opts->ringbuf_bytes);
 	if (opts->ringbuf_bytes)
 		bpf_map__set_max_entries(p->skel->maps.events, opts->ringbuf_bytes);
-	set_multi(p->skel, multi);
+	set_multi(p->skel, multi, p->multi_all);
 	if (!(opts->sources & (1u << PM_SOURCE_FOOTPRINT)))
 		for (size_t i = 0; i < VM_PROGS; i++)
 			bpf_program__set_autoload(vm_prog(p->skel, i), false);
@@ -231,6 +244,9 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 	p->sample = opts->sample;
 	p->sample_perf =
 	    getenv("PYMAC_SAMPLE_LINKS") && strcmp(getenv("PYMAC_SAMPLE_LINKS"), "perf") == 0;
+	/* the perf-link ways stay as they were: sampling's own, or asked for */
+	p->multi_all = !p->sample_perf && !(getenv("PYMAC_UPROBE_LINKS") &&
+					    strcmp(getenv("PYMAC_UPROBE_LINKS"), "perf") == 0);
 	ret = skel_load(p, opts, true, err, errlen);
 	if (ret && ret != -EPERM && p->skel) {
 		/* a kernel without uprobe_multi (before 6.6) refuses those
@@ -240,9 +256,8 @@ struct probes *probes__open(const struct probes_opts *opts, char *err, size_t er
 	}
 	if (!p->skel)
 		goto fail;
-	if (!ret && !p->multi_tried_off) {
-		p->multi = true;
-	}
+	p->multi = !ret && !p->multi_tried_off;
+	p->multi_all = p->multi && p->multi_all;
 	if (ret) {
 		if (ret == -EPERM || (ret == -EACCES && geteuid() != 0))
 			snprintf(err, errlen,
@@ -344,10 +359,12 @@ static void *close_some(void *arg)
 
 /*
  * Closing a uprobe link waits for the kernel to unregister it (about
- * 0.1 s each here, and perf-event links are unregistered one at a time
- * under a kernel-wide mutex). One after the other, 21 links took 3.5-6 s
- * to close; from 16 threads, 1.7-2.3 s, which is what a stop signal or
- * the end of a command costs. A multi link is one unregistration for all
+ * 0.1 s each here). Perf-event links are unregistered one at a time under
+ * a kernel-wide mutex: one after the other, 21 links took 3.5-6 s to
+ * close, from 16 threads 1.6-1.8 s. uprobe_multi links (every uprobe since
+ * issue 21, set_multi) take no such mutex, so closed from threads together
+ * they share one grace period: 0.2-0.3 s from a stop signal to exit
+ * (tests/bench/attach.py). A multi link is also one unregistration for all
  * its sites.
  */
 void pr_closer__run(struct closer *c)
@@ -543,6 +560,9 @@ int pr_uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 	/* a dry run counts a function that resolves as attached */
 	if (p->dry || pr_deferred(p, prog))
 		return 0;
+	/* a link of one site: closing it waits for no kernel-wide mutex */
+	if (p->multi_all)
+		return pr_multi_link(p, prog, path, &offset, &cookie, 1, retprobe);
 	/* with a pid, the kernel arms only that process's memory (its
 	 * filter compares mm): other processes of the file never trap */
 	l = bpf_program__attach_uprobe_opts(prog, p->cur_pid, path, offset, &o);
@@ -554,7 +574,7 @@ int pr_uprobe_link(struct probes *p, struct bpf_program *prog, const char *path,
 int pr_step_link(struct probes *p, const struct plan_step *st, const char *path)
 {
 	int err = st->mcnt
-		      ? pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt)
+		      ? pr_multi_link(p, st->prog, path, st->moffs, st->mcookies, st->mcnt, false)
 		      : pr_uprobe_link(p, st->prog, path, st->offset, st->cookie, st->retprobe);
 
 	/* said once, by name, instead of a site missing without a word */

@@ -32,6 +32,8 @@
 #include "util/clock.h"
 /* BPF_TRACE_UPROBE_MULTI, which libbpf 1.1's headers do not know */
 #define PM_TRACE_UPROBE_MULTI 48
+/* BPF_F_UPROBE_MULTI_RETURN: the link's sites are uretprobes */
+#define PM_UPROBE_MULTI_RETURN 1u
 
 /* A program of the skeleton, or NULL in a dry run (which attaches nothing). */
 #define PROG(p, name) ((p)->skel ? (p)->skel->progs.name : NULL)
@@ -92,6 +94,9 @@ struct probes {
 	 * how many sites they hold */
 	bool multi;	      /* the kernel took the programs loaded for them */
 	bool multi_tried_off; /* the last load was without them */
+	/* every uprobe program was loaded for uprobe_multi, and a single site
+	 * is a link of one site (PYMAC_UPROBE_LINKS=perf: perf links) */
+	bool multi_all;
 	int *mfds;
 	size_t nmfds, capmfds, msites;
 	/* the attachment being planned (index into bins), or -1 */
@@ -253,9 +258,9 @@ void pr_batch_free(struct site_batch *sb);
 int pr_attach_batch(struct probes *p, struct bpf_program *prog, const char *path,
 		    const struct site_batch *sb);
 int pr_multi_fd(struct bpf_program *prog, const char *path, const uint64_t *offsets,
-		const uint64_t *cookies, size_t cnt, pid_t pid);
+		const uint64_t *cookies, size_t cnt, pid_t pid, bool retprobe);
 int pr_multi_link(struct probes *p, struct bpf_program *prog, const char *path,
-		  const uint64_t *offsets, const uint64_t *cookies, size_t cnt);
+		  const uint64_t *offsets, const uint64_t *cookies, size_t cnt, bool retprobe);
 int pr_pool_slot(struct probes *p, const struct pool_vars *pv);
 /* A location as a PM_LOC (bpf/regs.h), or -1 when BPF cannot read it so. */
 long pr_loc_encode(const struct elf_loc *l);

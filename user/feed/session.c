@@ -431,6 +431,7 @@ void ss_sample_rss(struct session *s)
 		rec.ev.rss.anon =
 		    (resident > shared ? resident - shared : 0) * (uint64_t)s->page_size;
 		ss_emit(s, &rec);
+		s->rss_samples++;
 	}
 }
 
@@ -592,9 +593,11 @@ void session__drain(struct session *s)
 		ss_check_containers(s);
 }
 
+/* Every event the views and the trace got: the ring buffer's and the RSS
+ * samples read from /proc (replay counts both). */
 uint64_t session__events(const struct session *s)
 {
-	return consumer__events(s->consumer);
+	return consumer__events(s->consumer) + s->rss_samples;
 }
 
 uint64_t session__lost(const struct session *s)

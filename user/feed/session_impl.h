@@ -124,6 +124,7 @@ struct session {
 	bool said_footprint_hint;
 	unsigned long long next_lost, next_cgcheck, next_scan, next_pidpoll, next_rss;
 	uint64_t known_cg[KNOWN_PIDS_MAX]; /* known[i]'s cgroup for RSS samples, 0: not looked up */
+	uint64_t rss_samples; /* events made here, not in the ring buffer: counted with its */
 	long page_size;
 	struct sampler *sampler; /* --sample-duty, from session__start to detach */
 	/* the tracing window (session__end_window): open from window_start_ns

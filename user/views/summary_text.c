@@ -163,6 +163,18 @@ static void print_footprint(FILE *out, const struct ps_proc *p)
 	}
 }
 
+/* Zero Python allocator calls or deallocations is itself worth seeing in a
+ * process that may run Python, whose source was asked for: it usually means the function
+ * is inlined or was not attached. Other kinds' zeros are left out. */
+static bool zero_worth_seeing(const struct ps_proc *p, unsigned k)
+{
+	if (p->python && !*p->python) /* known to have no Python */
+		return false;
+	if (pm_kind_is_python_alloc(k))
+		return source_requested(p, sm_python_allocator(p));
+	return k == PM_PY_DEALLOC && source_requested(p, "dealloc");
+}
+
 /* ps: a sampled process's scale (NULL: not sampled): its sampled kinds
  * show their estimate beside the count seen, the others say exact. */
 static void print_counts(FILE *out, const struct ps_proc *p, const struct sm_sampling *ps)
@@ -176,10 +188,7 @@ static void print_counts(FILE *out, const struct ps_proc *p, const struct sm_sam
 			max = p->counts[k];
 	w = num_width(max);
 	for (unsigned k = 1; k < PM_KIND_MAX; k++) {
-		/* Zero Python allocator calls is itself worth seeing: it usually
-		 * means the allocator is inlined or was not attached. */
-		if (!p->counts[k] &&
-		    (!pm_kind_is_python_alloc(k) || !source_requested(p, sm_python_allocator(p))))
+		if (!p->counts[k] && !zero_worth_seeing(p, k))
 			continue;
 		label(out, first ? "events" : "");
 		fprintf(out, "%-12s %*" PRIu64, pm_kind_name(k), w, p->counts[k]);

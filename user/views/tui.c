@@ -295,6 +295,7 @@ static void draw_help(struct tui *t)
 	    "a/f   calls/s, green allocs lead, red frees lead",
 	    "libc  libc net bytes;  gc: a collection, by generation",
 	    "headline: a/f now; in window: gc 0/1/2, top deallocated",
+	    "sizes in bytes, K M G = 1024, 1024^2, 1024^3; counts k M",
 	};
 	int w = 60, h, y0, x0, y, x;
 	size_t i, nl = sizeof(live) / sizeof(*live), nr = sizeof(replay) / sizeof(*replay),

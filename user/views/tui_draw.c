@@ -50,9 +50,12 @@ void tui_fmt_count(char *buf, size_t sz, uint64_t v)
 	fmt_scaled(buf, sz, "", (double)v, 1000, "kMGTP", "");
 }
 
+/* Bytes in powers of 1024 without a "B" ("8.2K", "16M"), as top and htop
+ * show them: "16.0KB" does not fit the label column beside a name, and the
+ * view showed "8.2K" there and "16KB" in the pane. The legend says so. */
 void tui_fmt_bytes(char *buf, size_t sz, int64_t v)
 {
-	fmt_scaled(buf, sz, v < 0 ? "-" : "", v < 0 ? -(double)v : (double)v, 1024, "KMGTP", "B");
+	fmt_scaled(buf, sz, v < 0 ? "-" : "", v < 0 ? -(double)v : (double)v, 1024, "KMGTP", "");
 }
 
 void tui_fmt_dur(char *buf, size_t sz, uint64_t ns)
