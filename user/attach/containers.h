@@ -112,6 +112,8 @@ int container_http__parse(const char *buf, size_t len, int *status, const char *
  * the current value. Used by tests to point at fixtures.
  */
 void containers__configure(const char *sock_path, const char *data_root, int timeout_ms);
+/* The Engine socket's path, for messages. */
+const char *containers__engine_socket(void);
 
 /*
  * GET path over the Engine socket (HTTP/1.0, whole answer within the
@@ -120,6 +122,71 @@ void containers__configure(const char *sock_path, const char *data_root, int tim
  * over CONTAINER_JSON_MAX + 64 KiB), -EPROTO.
  */
 int container_engine__get(const char *path, int *status, char **body, size_t *body_len);
+
+/*
+ * Any request over the Engine socket: method ("GET", "POST", "DELETE"),
+ * path (with its query), a JSON body or NULL, within timeout_ms (negative:
+ * the configured timeout). Same answers and errors as container_engine__get.
+ */
+int container_engine__request(const char *method, const char *path, const char *json,
+			      int timeout_ms, int *status, char **body, size_t *body_len);
+
+/* ---- running containers (containers_run.c) ---- */
+
+#define CONTAINER_SPEC_LIST_MAX 32 /* most binds, env entries, labels, argv words */
+
+/* What POST /containers/create is asked for. Lists are NULL-terminated. */
+struct container_spec {
+	const char *name;
+	const char *image;
+	const char *const *cmd;	   /* argv */
+	const char *const *env;	   /* "KEY=VALUE" */
+	const char *const *binds;  /* "HOST:CONTAINER[:ro]" */
+	const char *const *labels; /* "KEY=VALUE" */
+	const char *workdir;	   /* or NULL */
+	const char *tmpfs;	   /* a path that gets a tmpfs, or NULL */
+	bool init;		   /* the engine's init as PID 1 (reaps, forwards signals) */
+	bool read_only;		   /* read-only root file system */
+	bool no_network;	   /* NetworkMode "none" */
+};
+
+/*
+ * The request body of POST /containers/create for spec, malloc'ed JSON
+ * (NULL on ENOMEM, or -EINVAL in errno for a list over
+ * CONTAINER_SPEC_LIST_MAX or an entry without its '=' or ':'). Pure.
+ */
+char *container_spec__json(const struct container_spec *spec);
+
+/*
+ * A top-level member of a JSON object: a string into out, or an integer.
+ * 0, -ENOENT (absent or null), -EINVAL (not JSON, not an object, another
+ * type), -ENAMETOOLONG. Pure. For the engine's answers ("Id", "message",
+ * "StatusCode").
+ */
+int container_json__string(const char *json, size_t len, const char *key, char *out, size_t outlen);
+int container_json__int(const char *json, size_t len, const char *key, long long *v);
+
+/*
+ * Ask the engine (each 0 or -errno; where msg is given, the engine's own
+ * words on a refusal go there, "" when it gave none):
+ * ping: does it answer on its socket (-ENOENT: no socket, -ECONNREFUSED);
+ * image_exists: 1 or 0;
+ * create: the new container's full id (-ENOENT: no such image, -EEXIST:
+ * the name is taken);
+ * start, kill (SIGKILL), remove (forced, with its anonymous volumes);
+ * wait: its exit code once it has stopped (-ETIMEDOUT after timeout_ms);
+ * logs: its output so far (stdout and stderr, as the engine interleaved
+ * them) written to fd.
+ */
+int container_engine__ping(void);
+int container_engine__image_exists(const char *image);
+int container_engine__create(const struct container_spec *spec, char id[CONTAINER_ID_LEN + 1],
+			     char *msg, size_t msglen);
+int container_engine__start(const char *id, char *msg, size_t msglen);
+int container_engine__kill(const char *id);
+int container_engine__remove(const char *id);
+int container_engine__wait(const char *id, int timeout_ms, int *exit_code);
+int container_engine__logs(const char *id, int fd);
 
 /*
  * Look a container up by full id, unique id prefix, or name: first through

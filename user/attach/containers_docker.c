@@ -55,6 +55,12 @@ void containers__configure(const char *sock_path, const char *data_root, int tim
 		cfg.timeout_ms = timeout_ms;
 }
 
+const char *containers__engine_socket(void)
+{
+	cfg__init();
+	return cfg.sock;
+}
+
 /* ---- HTTP over the Engine socket ---- */
 
 int container_http__parse(const char *buf, size_t len, int *status, const char **body,
@@ -185,24 +191,39 @@ static bool engine_path__valid(const char *path)
 	if (n == 0 || n >= 512 || path[0] != '/')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)path[i]) && !strchr("/_.-?=&%", path[i]))
+		if (!isalnum((unsigned char)path[i]) && !strchr("/_.-?=&%:", path[i]))
 			return false;
 	return true;
 }
 
-int ct_engine_request(const char *path, long long deadline_ms, int *fdp)
+/*
+ * Connect to the engine and send one request (a JSON body if json); *fdp
+ * is then the socket, for the caller to read the answer from. 0 or -errno.
+ */
+int ct_engine_request(const char *method, const char *path, const char *json,
+		      long long deadline_ms, int *fdp)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char req[640];
-	size_t off = 0, reqlen;
+	char head[768];
+	size_t off = 0, headlen, jlen = json ? strlen(json) : 0;
 	int fd, err = 0;
 
 	*fdp = -1;
 	cfg__init();
-	if (!engine_path__valid(path))
+	if (!engine_path__valid(path) ||
+	    strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method) || !*method ||
+	    strlen(method) > 8 || jlen > CONTAINER_JSON_MAX)
 		return -EINVAL;
-	reqlen = snprintf(req, sizeof(req),
-			  "GET %s HTTP/1.0\r\nHost: docker\r\nUser-Agent: pymac\r\n\r\n", path);
+	if (json)
+		headlen = snprintf(head, sizeof(head),
+				   "%s %s HTTP/1.0\r\nHost: docker\r\nUser-Agent: pymac\r\n"
+				   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+				   method, path, jlen);
+	else
+		headlen =
+		    snprintf(head, sizeof(head),
+			     "%s %s HTTP/1.0\r\nHost: docker\r\nUser-Agent: pymac\r\n%s\r\n",
+			     method, path, strcmp(method, "GET") ? "Content-Length: 0\r\n" : "");
 	if (strlen(cfg.sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, cfg.sock);
@@ -215,8 +236,11 @@ int ct_engine_request(const char *path, long long deadline_ms, int *fdp)
 		close(fd);
 		return err;
 	}
-	while (off < reqlen) {
-		ssize_t w = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
+	/* the head, then the body: one stream */
+	while (off < headlen + jlen) {
+		const char *from = off < headlen ? head + off : json + (off - headlen);
+		size_t n = off < headlen ? headlen - off : headlen + jlen - off;
+		ssize_t w = send(fd, from, n, MSG_NOSIGNAL);
 
 		err = io__again(w, fd, POLLOUT, deadline_ms);
 		if (err < 0) {
@@ -236,18 +260,22 @@ long long ct_engine_deadline_ms(void)
 	return (long long)(pm_now_ns() / 1000000) + cfg.timeout_ms;
 }
 
-int container_engine__get(const char *path, int *status, char **body, size_t *body_len)
+int container_engine__request(const char *method, const char *path, const char *json,
+			      int timeout_ms, int *status, char **body, size_t *body_len)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
 	const char *b;
-	long long deadline = ct_engine_deadline_ms();
+	long long deadline;
 	int fd, err;
 
 	*status = 0;
 	*body = NULL;
 	*body_len = 0;
-	err = ct_engine_request(path, deadline, &fd);
+	cfg__init();
+	deadline =
+	    (long long)(pm_now_ns() / 1000000) + (timeout_ms >= 0 ? timeout_ms : cfg.timeout_ms);
+	err = ct_engine_request(method, path, json, deadline, &fd);
 	if (err)
 		return err;
 	for (;;) {
@@ -291,6 +319,12 @@ out:
 	close(fd);
 	return err;
 }
+
+int container_engine__get(const char *path, int *status, char **body, size_t *body_len)
+{
+	return container_engine__request("GET", path, NULL, -1, status, body, body_len);
+}
+
 /* ---- lookups ---- */
 
 /*

@@ -25,6 +25,7 @@ long long ct_engine_deadline_ms(void);
  * deadline; *fdp is the nonblocking socket, to read the answer from.
  * 0 or -errno (-EINVAL for a path with characters a query does not need).
  */
-int ct_engine_request(const char *path, long long deadline_ms, int *fdp);
+int ct_engine_request(const char *method, const char *path, const char *json,
+		      long long deadline_ms, int *fdp);
 
 #endif /* PYMAC_CONTAINERS_IMPL_H */

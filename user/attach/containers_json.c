@@ -329,3 +329,56 @@ int container_event__parse(const char *json, size_t len, struct container_event 
 						: CONTAINER_EVENT_OTHER;
 	return 0;
 }
+
+/* ---- the engine's short answers ---- */
+
+static int json__top_member(const char *json, size_t len, const char *key, enum json_type type,
+			    struct json_object **root, struct json_object **m)
+{
+	int err;
+
+	*m = NULL;
+	*root = json__parse(json, len, &err);
+	if (!*root)
+		return err;
+	if (!json_object_is_type(*root, json_type_object))
+		err = -EINVAL;
+	else
+		err = json__member(*root, key, type, m);
+	if (!err && !*m)
+		err = -ENOENT;
+	if (err) {
+		json_object_put(*root);
+		*root = NULL;
+	}
+	return err;
+}
+
+int container_json__string(const char *json, size_t len, const char *key, char *out, size_t outlen)
+{
+	struct json_object *root, *m;
+	int err;
+
+	if (outlen)
+		out[0] = '\0';
+	err = json__top_member(json, len, key, json_type_string, &root, &m);
+	if (err)
+		return err;
+	err = json__copy_string(m, out, outlen);
+	json_object_put(root);
+	return err;
+}
+
+int container_json__int(const char *json, size_t len, const char *key, long long *v)
+{
+	struct json_object *root, *m;
+	int err;
+
+	*v = 0;
+	err = json__top_member(json, len, key, json_type_int, &root, &m);
+	if (err)
+		return err;
+	*v = (long long)json_object_get_int64(m);
+	json_object_put(root);
+	return 0;
+}

@@ -67,4 +67,19 @@ bool cmd_deadline_reached(struct session *s, unsigned long long deadline, unsign
 int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns,
 		    uint64_t max_age_ns);
 
+/*
+ * The end of a recording: close the window, drain, finish the sinks, say
+ * what failed, close the trace w (NULL: none; write_err: its writing had
+ * stopped on it, said when it happened) and say what was written and lost.
+ * end_sink (NULL: none), one of the session's sinks, gets the END record
+ * a trace file would hold, before the sinks finish: a summary fed straight
+ * from the session is then complete as a replay's is.
+ * 1 when the trace is incomplete, else 0.
+ */
+struct pm_sink;
+int cmd_end_recording(struct session *s, struct trace_writer *w, const char *output, int write_err,
+		      struct pm_sink *end_sink);
+
+int cmd_run(int argc, char **argv);
+
 #endif /* PYMAC_COMMANDS_H */

@@ -5,6 +5,8 @@
  * file's periodic flush.
  */
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "cmd/commands.h"
 #include "feed/session.h"
@@ -76,4 +78,53 @@ int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns, 
 	if (!err && (err = trace_writer__maybe_flush(w, now_ns, max_age_ns)))
 		session__fail_sink(s, sink, err);
 	return err;
+}
+
+int cmd_end_recording(struct session *s, struct trace_writer *w, const char *output, int write_err,
+		      struct pm_sink *end_sink)
+{
+	struct pm_end end;
+	uint64_t lost;
+	int cerr = 0;
+
+	/* Every family stops here at once, if the deadline did not stop them;
+	 * everything before is in the ring buffer. */
+	session__end_window(s, 0);
+	session__drain(s);
+	/* the trace ends where the window did, not when the probes were off */
+	end = (struct pm_end){.ts_ns = session__window_end_ns(s), .events = session__events(s)};
+	if (end_sink && !session__sink_error(s, end_sink)) {
+		struct pm_record rec = {.type = PM_REC_END, .end = end};
+		int err = end_sink->record(end_sink, &rec);
+
+		if (err)
+			session__fail_sink(s, end_sink, err);
+	}
+	session__finish(s);
+	session__report_sink_errors(s, w ? trace_writer__sink(w) : NULL);
+	if (w && !write_err)
+		write_err = session__sink_error(s, trace_writer__sink(w));
+	/* a writer that failed gets no END: the file is what was written */
+	if (w)
+		cerr = trace_writer__close(w, write_err ? NULL : &end);
+	/* one line about a failed write (its close fails too after a write did) */
+	if (!write_err != !cerr)
+		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
+		       output, strerror(-(write_err ? write_err : cerr)));
+	lost = session__lost(s);
+	if (w && !cerr && !write_err)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", output,
+			(unsigned long long)end.events, (unsigned long long)lost);
+	if (lost)
+		fprintf(stderr,
+			"pymac: %llu events were lost (ring buffer full); use a larger "
+			"--ringbuf-mb or fewer --probes\n",
+			(unsigned long long)lost);
+	if (session__gc_layout_misses(s))
+		fprintf(stderr,
+			"pymac: %llu collections were not seen: the GC state failed its layout's "
+			"check (a build whose layout is not its version's); PYMAC_GC_METHOD=usdt "
+			"or args reads them another way\n",
+			(unsigned long long)session__gc_layout_misses(s));
+	return cerr || write_err;
 }

@@ -15,6 +15,7 @@ static const struct {
     {"record", cmd_record, "trace a command or running processes into a file"},
     {"replay", cmd_replay, "summarise or print a recorded trace"},
     {"live", cmd_live, "show a live per-container timeline in the terminal"},
+    {"run", cmd_run, "run Python modules, each in its own container, traced from the start"},
     {"ps", cmd_ps, "list containers and Python processes, and what pymac would see"},
 };
 
@@ -32,8 +33,10 @@ static void usage(FILE *out)
 		"  pymac record -o t.pmt -- python3 tests/modules/test_multiply_gc.collect.py\n"
 		"  pymac replay t.pmt\n"
 		"  pymac record -o t.pmt -p 1234 --duration 10\n"
+		"  pymac run test_baseline.py test_refcount.py --test-dir tests/modules\n"
 		"  pymac ps --verbose\n\n"
-		"`pymac COMMAND --help` describes each command. record, live and ps need root, or\n"
+		"`pymac COMMAND --help` describes each command. record, live, run and ps need "
+		"root, or\n"
 		"the capabilities they name when they are missing (replay needs none).\n");
 }
 

@@ -180,47 +180,13 @@ static void record_loop(struct record *r)
 static int record_finish(struct record *r, int ret)
 {
 	struct session *s = r->s;
-	const char *output = r->args.output;
+	int incomplete = cmd_end_recording(s, r->writer, r->args.output, r->write_err, NULL);
 
-	/* Every family stops here at once, if the deadline did not stop them;
-	 * everything before is in the ring buffer. */
-	session__end_window(s, 0);
-	session__drain(s);
-	session__finish(s);
-	session__report_sink_errors(s, trace_writer__sink(r->writer));
-	if (!r->write_err)
-		r->write_err = session__sink_error(s, trace_writer__sink(r->writer));
-	/* the trace ends where the window did, not when the probes were off */
-	struct pm_end end = {.ts_ns = session__window_end_ns(s), .events = session__events(s)};
-	/* a writer that failed gets no END: the file is what was written */
-	int cerr = trace_writer__close(r->writer, r->write_err ? NULL : &end);
 	r->writer = NULL;
-	if (r->write_err && !cerr)
-		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
-		       output, strerror(-r->write_err));
-	uint64_t lost = session__lost(s);
-	/* one line about a failed write, said when it happened */
-	if (cerr && !r->write_err)
-		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
-		       output, strerror(-cerr));
-	if (!cerr && !r->write_err)
-		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", output,
-			(unsigned long long)end.events, (unsigned long long)lost);
-	if (lost)
-		fprintf(stderr,
-			"pymac: %llu events were lost (ring buffer full); use a larger "
-			"--ringbuf-mb or fewer --probes\n",
-			(unsigned long long)lost);
-	if (session__gc_layout_misses(s))
-		fprintf(stderr,
-			"pymac: %llu collections were not seen: the GC state failed its layout's "
-			"check (a build whose layout is not its version's); PYMAC_GC_METHOD=usdt "
-			"or args reads them another way\n",
-			(unsigned long long)session__gc_layout_misses(s));
 	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
 	if (!ret && session__command_status(s) > 0)
 		ret = session__command_status(s);
-	else if (cerr || r->write_err)
+	else if (incomplete)
 		ret = 1;
 	else if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);

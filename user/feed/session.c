@@ -593,6 +593,11 @@ void session__drain(struct session *s)
 		ss_check_containers(s);
 }
 
+size_t session__probes_attached(const struct session *s)
+{
+	return probes__link_count(s->probes);
+}
+
 /* Every event the views and the trace got: the ring buffer's and the RSS
  * samples read from /proc (replay counts both). */
 uint64_t session__events(const struct session *s)

@@ -162,6 +162,8 @@ void session__detach(struct session *s);
 void session__drain(struct session *s);
 
 uint64_t session__events(const struct session *s);
+/* How many probes are attached now (the number `pymac: tracing` says). */
+size_t session__probes_attached(const struct session *s);
 uint64_t session__lost(const struct session *s);
 /* Collections the GC probes could not read (their build's GC state failed
  * its layout's check: attach/probe_gc.c). */

@@ -355,6 +355,64 @@ static int on_sample_meta(struct procstats *ps, const char *key, const char *val
 	return 0;
 }
 
+static struct ps_module *module__find(const struct procstats *ps, const char *container, size_t len)
+{
+	for (size_t i = 0; i < ps->nmodules; i++)
+		if (strlen(ps->modules[i].container) == len &&
+		    !strncmp(ps->modules[i].container, container, len))
+			return &ps->modules[i];
+	return NULL;
+}
+
+/* META module "CONTAINER MODULE HEADING" and module_exit "CONTAINER CODE";
+ * malformed values are left out, as unknown keys are. */
+static int on_module_meta(struct procstats *ps, const char *key, const char *value)
+{
+	const char *sp = value ? strchr(value, ' ') : NULL, *sp2;
+	struct ps_module *m;
+
+	if (!sp || sp == value)
+		return 0;
+	m = module__find(ps, value, sp - value);
+	if (strcmp(key, "module_exit") == 0) {
+		char *end;
+		long code = strtol(sp + 1, &end, 10);
+
+		if (m && !*end && end != sp + 1 && code >= 0 && code <= 255)
+			m->exit_code = (int)code;
+		return 0;
+	}
+	sp2 = strchr(sp + 1, ' ');
+	if (m || sp2 == sp + 1)
+		return 0;
+	if (ps->nmodules == ps->modules_cap) {
+		struct ps_module *v = PM_GROW(ps->modules, &ps->modules_cap, ps->nmodules + 1, 8);
+
+		if (!v)
+			return -ENOMEM;
+		ps->modules = v;
+	}
+	m = &ps->modules[ps->nmodules];
+	memset(m, 0, sizeof(*m));
+	m->exit_code = -1;
+	m->container = strndup(value, sp - value);
+	m->module = sp2 ? strndup(sp + 1, sp2 - sp - 1) : strdup(sp + 1);
+	m->heading = strdup(sp2 ? sp2 + 1 : "");
+	if (!m->container || !m->module || !m->heading) {
+		free(m->container);
+		free(m->module);
+		free(m->heading);
+		return -ENOMEM;
+	}
+	ps->nmodules++;
+	return 0;
+}
+
+const struct ps_module *procstats__module_of(const struct procstats *ps, const struct ps_cont *c)
+{
+	return c && c->name ? module__find(ps, c->name, strlen(c->name)) : NULL;
+}
+
 static int on_record(void *ctx, const struct pm_record *rec)
 {
 	struct procstats *ps = ctx;
@@ -371,6 +429,9 @@ static int on_record(void *ctx, const struct pm_record *rec)
 	case PM_REC_META:
 		if (rec->meta.key && strcmp(rec->meta.key, "command") == 0)
 			return set_str(&ps->command, rec->meta.value);
+		if (rec->meta.key &&
+		    (!strcmp(rec->meta.key, "module") || !strcmp(rec->meta.key, "module_exit")))
+			return on_module_meta(ps, rec->meta.key, rec->meta.value);
 		return on_sample_meta(ps, rec->meta.key, rec->meta.value);
 	case PM_REC_END:
 		note_ts(ps, rec->end.ts_ns);
@@ -435,6 +496,12 @@ void procstats__free(struct procstats *ps)
 	for (size_t i = 0; i < ps->nmissed; i++)
 		free(ps->missed[i].name);
 	free(ps->missed);
+	for (size_t i = 0; i < ps->nmodules; i++) {
+		free(ps->modules[i].container);
+		free(ps->modules[i].module);
+		free(ps->modules[i].heading);
+	}
+	free(ps->modules);
 	for (size_t i = 0; i < ps->nconts; i++) {
 		struct ps_cont *c = &ps->conts[i];
 

@@ -83,6 +83,16 @@ struct ps_cont {
 	uint64_t stop_ts;
 };
 
+/*
+ * A module `pymac run` ran in a container (META "module": "CONTAINER MODULE
+ * HEADING", and "module_exit": "CONTAINER CODE"). heading is the module's
+ * docstring's first line, "" without one; exit_code -1 until known.
+ */
+struct ps_module {
+	char *container, *module, *heading;
+	int exit_code;
+};
+
 /* A window in which a sampled trace's allocation probes were armed. */
 struct ps_window {
 	uint64_t start, end;
@@ -108,6 +118,8 @@ struct procstats {
 	uint64_t end_ts;
 	uint64_t lost_unattributed[PM_KIND_MAX];
 	char *command;
+	struct ps_module *modules; /* in the order the trace names them */
+	size_t nmodules, modules_cap;
 
 	/* containers that ended before they could be traced (META
 	 * missed_container "RAN_NS NAME"; ran_ns 0: how long is unknown) */
@@ -143,5 +155,8 @@ static inline bool procstats__sampled(const struct procstats *ps)
 const char *procstats__type_name(const struct procstats *ps, uint32_t type_id);
 /* The container p is in, or NULL for a host process. */
 const struct ps_cont *procstats__container_of(const struct procstats *ps, const struct ps_proc *p);
+
+/* The module run in container c (by its name), or NULL. */
+const struct ps_module *procstats__module_of(const struct procstats *ps, const struct ps_cont *c);
 
 #endif /* PYMAC_PROCSTATS_H */

@@ -260,6 +260,7 @@ static int json_group(struct jsonw *w, const struct procstats *s, const struct s
 		      const struct sm_trace *t, int top)
 {
 	const struct ps_cont *c = g->c;
+	const struct ps_module *m = procstats__module_of(s, c);
 
 	jsonw_start_object(w);
 	jsonw_string_field(w, "id", c ? c->id : "");
@@ -280,6 +281,20 @@ static int json_group(struct jsonw *w, const struct procstats *s, const struct s
 		jsonw_int_field(w, "stop_ns", sm_rel_ns(t, c->stop_ts));
 	else
 		jsonw_null_field(w, "stop_ns");
+	/* the module `pymac run` ran in it */
+	if (m) {
+		jsonw_name(w, "module");
+		jsonw_start_object(w);
+		jsonw_string_field(w, "file", m->module);
+		jsonw_string_field(w, "heading", m->heading);
+		if (m->exit_code >= 0)
+			jsonw_int_field(w, "exit_code", m->exit_code);
+		else
+			jsonw_null_field(w, "exit_code");
+		jsonw_end_object(w);
+	} else {
+		jsonw_null_field(w, "module");
+	}
 	jsonw_name(w, "processes");
 	jsonw_start_array(w);
 	for (size_t i = 0; i < g->nprocs; i++) {

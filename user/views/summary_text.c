@@ -394,7 +394,7 @@ static void print_container_header(FILE *out, const struct ps_cont *c, const str
 {
 	char id[13];
 
-	fputs("\ncontainer ", out);
+	fputs("container ", out);
 	print_text(out, c->name && c->name[0] ? c->name : "?");
 	if (c->runtime && c->runtime[0]) {
 		fputs(" (", out);
@@ -435,6 +435,21 @@ static void print_container_header(FILE *out, const struct ps_cont *c, const str
 	fputc('\n', out);
 }
 
+/* `pymac run`'s module: its docstring's first line as the heading. */
+static void print_module_heading(FILE *out, const struct ps_module *m)
+{
+	if (!m)
+		return;
+	fputs("== ", out);
+	print_wrapped(out, m->heading[0] ? m->heading : m->module, 3, 3);
+	fputc('\n', out);
+	label(out, "module");
+	print_text(out, m->module);
+	if (m->exit_code >= 0)
+		fprintf(out, ", exit code %d", m->exit_code);
+	fputc('\n', out);
+}
+
 static void print_group_totals(FILE *out, const struct sm_group *g, bool sampled_counts)
 {
 	const struct lg_totals *t = &g->tot;
@@ -468,10 +483,13 @@ static int print_groups_text(const struct procstats *s, FILE *out, struct ps_pro
 	if (!g)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {
+		fputc('\n', out);
+		if (g[i].c)
+			print_module_heading(out, procstats__module_of(s, g[i].c));
 		if (g[i].c)
 			print_container_header(out, g[i].c, t);
 		else
-			fputs("\nhost: processes outside the traced containers\n", out);
+			fputs("host: processes outside the traced containers\n", out);
 		if (!g[i].nprocs) {
 			label(out, "");
 			fputs("no traced processes\n", out);
