@@ -9,8 +9,9 @@ finished collection, in order. Collections during interpreter start-up and
 final shutdown happen outside the callback's life; a tracer that sees every
 collection shows this list as one contiguous run of its own.
 
-The pymac container runner uses it (tests/run-modules --gc-log DIR) so that
-each container's collections can be compared with what pymac recorded.
+The soak test (tests/soak/soak.py) wraps its runs with it so that each
+container's collections can be compared with what pymac recorded; modules
+that `pymac run` runs get the same log from gclog_site/sitecustomize.py.
 """
 
 import atexit

@@ -316,27 +316,26 @@ def docker_image():
     return IMAGE
 
 
-RUNNER = str(REPO / "tests" / "run-modules")
 TRACE_MODULES = ["test_gc_callbacks.py", "test_reference_cycle.py", "test_class_dealloc.py"]
 
 
 @pytest.fixture(scope="session")
 def modules_trace(docker_image, tmp_path_factory):
     """One trace of three demonstration modules, each in its own container
-    (tests/run-modules), recorded once and shared by the tests that read it."""
+    (`pymac run`), recorded once and shared by the tests that read it."""
     if not os.access(str(PYMAC), os.X_OK):
         pytest.fail("%s is missing: build it with `make` first" % PYMAC)
     trace = tmp_path_factory.mktemp("modules") / "modules.pmt"
     res = subprocess.run(
-        [RUNNER, "--keep-trace", str(trace)] + TRACE_MODULES,
+        [str(PYMAC), "run", "--test-dir", str(MODULES), "--record", str(trace)] + TRACE_MODULES,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         universal_newlines=True,
         timeout=600,
     )
-    assert res.returncode == 0, "run-modules exit %d:\n%s\n%s" % (res.returncode, tail(res.stdout), tail(res.stderr))
-    assert trace.is_file(), "run-modules kept no trace at %s" % trace
+    assert res.returncode == 0, "pymac run exit %d:\n%s\n%s" % (res.returncode, tail(res.stdout), tail(res.stderr))
+    assert trace.is_file(), "pymac run kept no trace at %s" % trace
     return trace
 
 
