@@ -1,6 +1,7 @@
 # pymac: eBPF tracer of CPython's memory machinery.
 # make            build .output/pymac
-# make setup      install every dependency (Debian packages), build, then install
+# make setup      install every dependency (Debian packages), build, install, then
+#                 start the Docker engine and build the containers' image
 # make install    install pymac into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local) with
 #                 its file capabilities; CAPS= installs it without any
 # make deps       only install the dependencies
@@ -10,7 +11,8 @@
 # make bench      run the benchmarks and print figures
 # make vmlinux    regenerate vmlinux/vmlinux.h from the running kernel's BTF
 # make run-modules MODULES="test_baseline.py ..." RUN_ARGS="--debug"
-#                 run demonstration modules, each in its own container, traced
+#                 start the engine, build the image once, then `pymac run` the
+#                 demonstration modules, each in its own container, traced
 # V=1             show the commands
 
 .DEFAULT_GOAL := all
@@ -55,9 +57,13 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# The engine and the image are what `pymac run` and the container tests
+# need; a machine without them still gets pymac.
 setup: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory install
+	$(Q)(sh scripts/docker-setup.sh && sh scripts/build-image.sh) || \
+		echo "setup: no Docker engine or image; pymac run needs them (scripts/docker-setup.sh, scripts/build-image.sh)"
 
 # Install: the binary (self-contained: the BPF object is in it) and the
 # documentation. The capabilities are what record, live and ps need for
@@ -142,7 +148,8 @@ TEST_OBJS_test_timeline := feed/record.o model/ledger.o model/ledger_books.o mod
 TEST_OBJS_test_prom := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o views/prom.o
 TEST_OBJS_test_record := feed/consumer.o feed/record.o
 TEST_OBJS_test_tui := feed/record.o model/ledger.o model/ledger_books.o model/timeline.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o views/tui.o views/tui_draw.o views/lines.o
-TEST_OBJS_test_containers := attach/containers.o attach/containers_json.o attach/containers_docker.o attach/containers_cgroup2.o util/fileio.o
+TEST_OBJS_test_containers := attach/containers.o attach/containers_json.o attach/containers_docker.o attach/containers_cgroup2.o attach/containers_run.o util/json.o util/fileio.o
+TEST_OBJS_test_run_modules := cmd/run_modules.o
 TEST_LIBS_test_containers := -ljson-c
 TEST_OBJS_test_export := feed/record.o model/ledger.o model/ledger_books.o model/export_series.o export/export_chrome.o export/export_csv.o views/event_print.o util/json.o model/intern.o model/pidindex.o model/footprint.o util/hashmap.o
 TEST_OBJS_test_sites := attach/sites.o
@@ -188,7 +195,8 @@ reliability: all
 	$(Q)/usr/bin/python3 tests/reliability/attack.py $(if $(RELIABILITY_PYMAC),--pymac $(RELIABILITY_PYMAC))
 
 run-modules: all
-	$(Q)tests/run-modules $(MODULES) $(RUN_ARGS)
+	$(Q)sh scripts/docker-setup.sh && sh scripts/build-image.sh >/dev/null && \
+		$(OUTPUT)/pymac run --test-dir tests/modules $(MODULES) $(RUN_ARGS)
 
 vmlinux:
 	$(call msg,GEN,vmlinux/vmlinux.h)

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
 #include "attach/containers.h"
 
 #define FIXDIR "tests/fixtures/containers"
@@ -886,6 +888,157 @@ static void test_event_parse(void **state)
 		assert_int_not_equal(container_event__parse(bad[i], strlen(bad[i]), &ev), 0);
 }
 
+/* ---- running containers: the create body and the engine's answers ---- */
+
+static void test_spec_json(void **state)
+{
+	const char *cmd[] = {"sh", "-c",      "read go < /gate/go && exec \"$@\"",
+			     "sh", "python3", NULL};
+	const char *env[] = {"A=1", "B=x=y", NULL}, *binds[] = {"/m:/modules:ro", NULL};
+	const char *labels[] = {"pymaccounter.module=test_x.py", NULL}, *bad[] = {"NOEQUALS", NULL};
+	struct container_spec spec = {.image = "img:1",
+				      .cmd = cmd,
+				      .env = env,
+				      .binds = binds,
+				      .labels = labels,
+				      .workdir = "/tmp",
+				      .tmpfs = "/tmp",
+				      .init = true,
+				      .read_only = true,
+				      .no_network = true};
+	struct json_object *o, *hc, *v;
+	char *json = container_spec__json(&spec);
+
+	(void)state;
+	assert_non_null(json);
+	o = json_tokener_parse(json);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "Image", &v));
+	assert_string_equal(json_object_get_string(v), "img:1");
+	assert_true(json_object_object_get_ex(o, "Cmd", &v));
+	assert_int_equal(json_object_array_length(v), 5);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 2)),
+			    "read go < /gate/go && exec \"$@\"");
+	assert_true(json_object_object_get_ex(o, "Env", &v));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)), "B=x=y");
+	assert_true(json_object_object_get_ex(o, "Labels", &v));
+	assert_true(json_object_object_get_ex(v, "pymaccounter.module", &v));
+	assert_string_equal(json_object_get_string(v), "test_x.py");
+	assert_true(json_object_object_get_ex(o, "HostConfig", &hc));
+	assert_true(json_object_object_get_ex(hc, "NetworkMode", &v));
+	assert_string_equal(json_object_get_string(v), "none");
+	assert_true(json_object_object_get_ex(hc, "ReadonlyRootfs", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(hc, "Init", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(hc, "Binds", &v));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)),
+			    "/m:/modules:ro");
+	assert_true(json_object_object_get_ex(hc, "Tmpfs", &v));
+	assert_true(json_object_object_get_ex(v, "/tmp", &v));
+	json_object_put(o);
+	free(json);
+
+	/* entries without their separator, and no command, are refused */
+	spec.env = bad;
+	assert_null(container_spec__json(&spec));
+	assert_int_equal(errno, EINVAL);
+	spec.env = env;
+	spec.binds = bad;
+	assert_null(container_spec__json(&spec));
+	spec.binds = binds;
+	spec.cmd = NULL;
+	assert_null(container_spec__json(&spec));
+}
+
+static void test_engine_answer_members(void **state)
+{
+	const char *a = "{\"Id\":\"" ID3 "\",\"Warnings\":[]}",
+		   *w = "{\"StatusCode\":3,\"Error\":null}";
+	char out[80];
+	long long v;
+
+	(void)state;
+	assert_int_equal(container_json__string(a, strlen(a), "Id", out, sizeof(out)), 0);
+	assert_string_equal(out, ID3);
+	assert_int_equal(container_json__string(a, strlen(a), "message", out, sizeof(out)),
+			 -ENOENT);
+	assert_int_equal(container_json__string(a, strlen(a), "Warnings", out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(container_json__string(a, strlen(a), "Id", out, 10), -ENAMETOOLONG);
+	assert_int_equal(container_json__int(w, strlen(w), "StatusCode", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(container_json__int(w, strlen(w), "Error", &v), -ENOENT);
+	assert_int_equal(container_json__int("[1]", 3, "StatusCode", &v), -EINVAL);
+	assert_int_equal(container_json__int("{", 1, "StatusCode", &v), -EINVAL);
+}
+
+static void test_fake_engine_run(void **state)
+{
+	char sock[] = "/tmp/pymac-test-engine.XXXXXX", path[64], msg[128], id[CONTAINER_ID_LEN + 1];
+	const char *cmd[] = {"python3", NULL}, *ans;
+	struct container_spec spec = {.name = "pymac-run-x-1", .image = "img:1", .cmd = cmd};
+	char logs[] = "HTTP/1.0 200 OK\r\n\r\n"
+		      "\x01\0\0\0\0\0\0\x04"
+		      "out\n"
+		      "\x02\0\0\0\0\0\0\x04"
+		      "err\n";
+	char got[64] = "";
+	int fds[2], code;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(sock));
+	snprintf(path, sizeof(path), "%s/e.sock", sock);
+	containers__configure(path, FIXDIR "/docker-root", 300);
+
+	ans = "HTTP/1.0 201 Created\r\n\r\n{\"Id\":\"" ID3 "\",\"Warnings\":[]}";
+	pid = fake_engine(path, ans, strlen(ans), false);
+	assert_int_equal(container_engine__create(&spec, id, msg, sizeof(msg)), 0);
+	assert_string_equal(id, ID3);
+	reap(pid);
+	ans = "HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"No such image: img:1\"}";
+	pid = fake_engine(path, ans, strlen(ans), false);
+	assert_int_equal(container_engine__create(&spec, id, msg, sizeof(msg)), -ENOENT);
+	assert_string_equal(msg, "No such image: img:1");
+	assert_string_equal(id, "");
+	reap(pid);
+	ans = "HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"No such image\"}";
+	pid = fake_engine(path, ans, strlen(ans), false);
+	assert_int_equal(container_engine__image_exists("img:1"), 0);
+	reap(pid);
+	assert_int_equal(container_engine__image_exists("../x"), -EINVAL);
+	ans = "HTTP/1.0 200 OK\r\n\r\n{\"StatusCode\":3}";
+	pid = fake_engine(path, ans, strlen(ans), false);
+	assert_int_equal(container_engine__wait(ID3, 300, &code), 0);
+	assert_int_equal(code, 3);
+	reap(pid);
+	assert_int_equal(container_engine__wait("nothex", 300, &code), -EINVAL);
+
+	/* the two streams' frames, demultiplexed in their order */
+	pid = fake_engine(path, logs, sizeof(logs) - 1, false);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(container_engine__logs(ID3, fds[1]), 0);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], got, sizeof(got) - 1), 8);
+	assert_string_equal(got, "out\nerr\n");
+	close(fds[0]);
+	reap(pid);
+	/* a frame longer than the answer */
+	logs[sizeof("HTTP/1.0 200 OK\r\n\r\n") - 1 + 7] = 0x40;
+	pid = fake_engine(path, logs, sizeof(logs) - 1, false);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(container_engine__logs(ID3, fds[1]), -EPROTO);
+	close(fds[0]);
+	close(fds[1]);
+	reap(pid);
+
+	/* nobody on the socket */
+	unlink(path);
+	assert_int_equal(container_engine__ping(), -ENOENT);
+	rmdir(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -904,6 +1057,9 @@ int main(void)
 	    cmocka_unit_test(test_cgroup2_self),
 	    cmocka_unit_test(test_files_lookup),
 	    cmocka_unit_test(test_fake_engine),
+	    cmocka_unit_test(test_spec_json),
+	    cmocka_unit_test(test_engine_answer_members),
+	    cmocka_unit_test(test_fake_engine_run),
 	    cmocka_unit_test(test_real_container),
 	    cmocka_unit_test(test_event_parse),
 	};

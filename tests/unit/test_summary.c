@@ -1340,9 +1340,9 @@ static void test_containers_json(void **state)
 {
 	static const char *const top_keys[] = {
 	    "trace", "processes", "containers", "missed_containers", "lanes", NULL};
-	static const char *const cont_keys[] = {"id",	   "name",	"image",     "service",
-						"project", "runtime",	"cgroup_id", "start_ns",
-						"stop_ns", "processes", "totals",    NULL};
+	static const char *const cont_keys[] = {
+	    "id",	"name",	   "image",  "service",	  "project", "runtime", "cgroup_id",
+	    "start_ns", "stop_ns", "module", "processes", "totals",  NULL};
 	static const char *const totals_keys[] = {
 	    "counts", "gc", "bytes", "unmatched_frees", "lost", "lost_by_kind", NULL};
 	static const int web_pids[] = {20, 40}, db_pids[] = {10, 60}, host_pids[] = {30};
@@ -1472,6 +1472,63 @@ static void test_containers_no_host(void **state)
 	assert_line(text, "container /sys/fs/cgroup/x (cgroup): 0.000 s - 0.000 s");
 	assert_line(text, "            no traced processes");
 	assert_null(strstr(text, "\nhost"));
+	free(text);
+	procstats__free(s);
+}
+
+static struct pm_record rec_meta(const char *key, const char *value)
+{
+	return (struct pm_record){.type = PM_REC_META, .meta = {.key = key, .value = value}};
+}
+
+/* `pymac run`'s META module/module_exit: a heading and an exit code per
+ * container, by its name; malformed values are left out. */
+static void test_module_headings(void **state)
+{
+	const struct pm_record recs[] = {
+	    rec_meta("module", "demo-web-1 test_web.py Serve one page, then stop."),
+	    rec_meta("module", "db test_db.py "),
+	    rec_meta("module", "nospace"),
+	    rec_meta("module", "demo-web-1 test_again.py Named twice: the first stays."),
+	    rec_meta("module_exit", "demo-web-1 3"),
+	    rec_meta("module_exit", "db x"),
+	    rec_meta("module_exit", "unknown 0"),
+	    rec_container(T0 + 5, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
+			  "python:3.11-slim", "", ""),
+	    in_cgroup(rec_process(20, T0 + 6, 1, "python3", "/usr/bin/python3", "", "3.11"), 500),
+	    rec_container(T0 + 7, 600, PM_CONTAINER_RUNNING, "docker", ID_DB, "db", "py", "", ""),
+	    in_cgroup(rec_process(10, T0 + 8, 1, "python3", "/usr/bin/python3", "", "3.11"), 600),
+	    rec_end(T0 + 100, 0),
+	};
+	struct procstats *s = procstats__new();
+	struct json_object *root, *c, *m;
+	char *text;
+
+	(void)state;
+	assert_non_null(s);
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	assert_int_equal(s->nmodules, 2);
+	text = summary_text(s, &info, 10);
+	assert_line(text, "== Serve one page, then stop.");
+	assert_line(text, "  module    test_web.py, exit code 3");
+	/* no docstring: the file names the section; no exit code yet */
+	assert_line(text, "== test_db.py");
+	assert_line(text, "  module    test_db.py");
+	assert_non_null(strstr(text, "== Serve one page, then stop.\n  module    test_web.py, exit "
+				     "code 3\ncontainer demo-web-1 (docker)"));
+	free(text);
+
+	text = summary_json(s, &info, 10);
+	root = parse(text);
+	c = json_object_array_get_idx(get(root, "containers"), 0);
+	m = get(c, "module");
+	assert_string_equal(get_str(m, "file"), "test_web.py");
+	assert_string_equal(get_str(m, "heading"), "Serve one page, then stop.");
+	assert_int_equal(get_int(m, "exit_code"), 3);
+	m = get(json_object_array_get_idx(get(root, "containers"), 1), "module");
+	assert_string_equal(get_str(m, "heading"), "");
+	assert_true(json_object_is_type(get(m, "exit_code"), json_type_null));
+	json_object_put(root);
 	free(text);
 	procstats__free(s);
 }
@@ -1660,6 +1717,7 @@ int main(void)
 	    cmocka_unit_test(test_containers_json),
 	    cmocka_unit_test(test_containers_no_host),
 	    cmocka_unit_test(test_containers_text),
+	    cmocka_unit_test(test_module_headings),
 	    cmocka_unit_test(test_event_containers),
 	    cmocka_unit_test(test_gc_time_as_traced),
 	};

@@ -243,6 +243,9 @@ int ct_engine_request(const char *method, const char *path, const char *json,
 		ssize_t w = send(fd, from, n, MSG_NOSIGNAL);
 
 		err = io__again(w, fd, POLLOUT, deadline_ms);
+		/* an engine may answer (a refusal) before it has read the body */
+		if (err == -EPIPE && off)
+			break;
 		if (err < 0) {
 			close(fd);
 			return err;
