@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,7 @@ struct run {
 	struct procstats *ps;
 	struct trace_writer *w;
 	int write_err;
-	bool interrupted, timed_out;
+	bool interrupted;
 	bool traced; /* the recording ended: the summary can be printed */
 };
 
@@ -232,6 +233,13 @@ static int run__find_modules(struct run *r)
 
 	if (!realpath(dir, r->test_dir)) {
 		pm_err("no module directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* a bind is HOST:CONTAINER[:ro] */
+	if (strchr(r->test_dir, ':')) {
+		pm_err("the module directory %s has a ':' in its path, which the engine's binds "
+		       "cannot hold; move or link it elsewhere",
+		       r->test_dir);
 		return -1;
 	}
 	if (!r->a.nmodules) {
@@ -469,7 +477,6 @@ static int run__loop(struct run *r)
 		sig = cmd_take_stop_signal();
 		if (!killed && (sig || now >= deadline)) {
 			r->interrupted = sig != 0;
-			r->timed_out = !sig;
 			if (sig)
 				pm_err("interrupted; stopping the containers");
 			else
@@ -518,7 +525,6 @@ static int run__trace(struct run *r)
 
 	if (ret)
 		return ret;
-	cmd_catch_stop_signals(true);
 	ret = session__start(r->s);
 	if (ret)
 		return ret;
@@ -564,8 +570,11 @@ static int run__report(struct run *r)
 		err = summary__print_json(r->ps, stdout, &info, 10);
 	else
 		err = summary__print_text(r->ps, stdout, &info, 10);
-	if (err || fflush(stdout)) {
-		pm_err("writing the summary: %s", strerror(err ? -err : errno));
+	if (!err && fflush(stdout))
+		err = -errno;
+	/* a reader that stopped reading (| head) wanted no more */
+	if (err && err != -EPIPE && !(err == -EIO && errno == EPIPE)) {
+		pm_err("writing the summary: %s", strerror(-err));
 		ret = 1;
 	}
 	if (r->a.record && !r->write_err)
@@ -619,9 +628,18 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	if (run__make_gates(&r))
 		goto out;
-	for (size_t i = 0; i < r.n; i++)
+	/* from the first container on, Ctrl-C must not leave them behind, nor
+	 * a reader that closes the summary's pipe early (| head) */
+	cmd_catch_stop_signals(true);
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < r.n; i++) {
+		if (cmd_take_stop_signal()) {
+			r.interrupted = true;
+			goto out;
+		}
 		if (module__create(&r, &r.m[i]))
 			goto out;
+	}
 	ret = run__trace(&r);
 	/* a run that timed out or failed still shows what was traced */
 	if (r.traced && run__report(&r))
