@@ -27,6 +27,7 @@ SAN_TESTS=(
 	tests/integration/test_metrics_server.py
 	tests/integration/test_write_errors.py
 	tests/integration/test_reliability_quick.py
+	tests/integration/test_run.py
 )
 
 # run_unit DIR: every cmocka binary in DIR/tests
