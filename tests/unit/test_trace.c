@@ -167,6 +167,8 @@ static void assert_rec_equal(const struct pm_record *a, const struct pm_record *
 		assert_str(a->proc.exe, b->proc.exe);
 		assert_str(a->proc.python, b->proc.python);
 		assert_str(a->proc.python_version, b->proc.python_version);
+		/* older files: unknown (0), which the records made for them say */
+		assert_int_equal(a->proc.origin, b->proc.origin);
 		break;
 	case PM_REC_SOURCE:
 		assert_int_equal(a->src.ts_ns, b->src.ts_ns);
@@ -464,10 +466,15 @@ static size_t all_types(struct pm_record *r)
 					"python3.11",
 					"/usr/bin/python3.11",
 					"/usr/lib/libpython3.11.so.1.0",
-					"3.11"};
+					"3.11",
+					PM_ORIGIN_STARTED};
 	n++;
 	r[n].type = PM_REC_PROCESS;
-	r[n].proc = (struct pm_process){999, UINT64_MAX, UINT32_MAX, 0, "", "", "", ""};
+	r[n].proc =
+	    (struct pm_process){999, UINT64_MAX, UINT32_MAX, 0, "", "", "", "", PM_ORIGIN_MAX};
+	n++;
+	r[n].type = PM_REC_PROCESS;
+	r[n].proc = (struct pm_process){998, 5, 4243, 4242, "w", "", "", "", PM_ORIGIN_ATTACHED};
 	n++;
 	r[n].type = PM_REC_SOURCE;
 	r[n].src =
@@ -868,7 +875,8 @@ static void test_multi_chunk(void **state)
 	/* a process record first: its strings are defined in chunk 1 only */
 	recs[0].type = PM_REC_PROCESS;
 	recs[0].proc = (struct pm_process){
-	    1, 9001, 4242, 1, "python3", "/usr/bin/python3", "/usr/lib/libpython3.11.so", "3.11"};
+	    1,	    9001, 4242, 1, "python3", "/usr/bin/python3", "/usr/lib/libpython3.11.so",
+	    "3.11", 1};
 	assert_int_equal(synth_stream(recs + 1, n), n);
 	recs[n + 1] = recs[0];
 	recs[n + 1].proc.ts_ns = recs[n].ev.ts_ns;
@@ -918,7 +926,7 @@ static void test_inline_strings(void **state)
 		recs[i].ev.dealloc.type_name = names[i % 50];
 	}
 	recs[198].type = PM_REC_PROCESS;
-	recs[198].proc = (struct pm_process){1, 2, 3, 4, "a", "b", "c", "d"};
+	recs[198].proc = (struct pm_process){1, 2, 3, 4, "a", "b", "c", "d", 2};
 	/* the record with the most strings, all of them inline */
 	recs[199].type = PM_REC_CONTAINER;
 	recs[199].cont =
@@ -1220,13 +1228,13 @@ static void test_bad_files(void **state)
 	assert_non_null(strstr(err, "truncated trace header"));
 
 	/* a newer version is named even though the rest of its header differs */
-	buf[8] = 7;
+	buf[8] = PM_TRACE_VERSION + 1;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 7 is newer than this pymac supports (6)");
+	assert_string_equal(err, "trace version 8 is newer than this pymac supports (7)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
@@ -1322,7 +1330,8 @@ static void test_version1(void **state)
 
 	(void)state;
 	recs[0].type = PM_REC_PROCESS;
-	recs[0].proc = (struct pm_process){10, 77, 4242, 1, "python3", "/usr/bin/python3", "", ""};
+	recs[0].proc =
+	    (struct pm_process){10, 77, 4242, 1, "python3", "/usr/bin/python3", "", "", 0};
 	recs[1] = ev_rec(PM_PY_MALLOC, 20, 4242, 4242, 77);
 	recs[1].ev.alloc.size = 16;
 	recs[1].ev.alloc.addr = 0x1000;

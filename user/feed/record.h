@@ -74,6 +74,24 @@ struct pm_event {
 	};
 };
 
+/*
+ * How pymac came to trace a process, which says where blocks freed but never
+ * seen allocated can come from (trace version 7 on; UNKNOWN in older traces).
+ */
+enum pm_proc_origin {
+	PM_ORIGIN_UNKNOWN = 0,
+	/* traced from its first instruction: the command, or a program exec'd
+	 * in a traced process or container (its image is new) */
+	PM_ORIGIN_STARTED = 1,
+	/* already running when pymac attached: -p, a container's processes when
+	 * pymac found it */
+	PM_ORIGIN_ATTACHED = 2,
+	/* first seen after a fork from a traced process, or on entering a
+	 * traced container: it may free what its parent allocated */
+	PM_ORIGIN_FORKED = 3,
+};
+#define PM_ORIGIN_MAX PM_ORIGIN_FORKED
+
 /* A traced process, as known when it was attached or first seen. */
 struct pm_process {
 	uint64_t ts_ns;
@@ -84,6 +102,7 @@ struct pm_process {
 	const char *exe;	    /* executable path as the process sees it */
 	const char *python;	    /* interpreter object (exe or libpython), "" if none */
 	const char *python_version; /* e.g. "3.11", "" if unknown */
+	uint32_t origin;	    /* enum pm_proc_origin */
 };
 
 /* Coverage of one event source in one process. */

@@ -271,7 +271,7 @@ int session__start(struct session *s)
 		snprintf(tp.python_version, sizeof(tp.python_version), "%s", s->tc.python_version);
 		tp.has_libc = s->tc.has_libc;
 		tp.libc = s->tc.libc;
-		ss_emit_process(s, &tp, false);
+		ss_emit_process(s, &tp, PM_ORIGIN_STARTED);
 		ss_attach_process(s, &tp);
 	}
 	for (int i = 0; i < t->npids; i++) {
@@ -283,7 +283,7 @@ int session__start(struct session *s)
 		}
 		probes__trace_pid(s->probes, tp.pid);
 		s->targets[s->ntargets++] = tp.pid;
-		ss_emit_process(s, &tp, true);
+		ss_emit_process(s, &tp, PM_ORIGIN_ATTACHED);
 		ss_attach_process(s, &tp);
 	}
 	for (size_t i = 0; i < s->npending; i++) {
@@ -367,7 +367,7 @@ static void follow_pid(struct session *s, pid_t pid)
 	if (attached_pid(s, pid) || target_proc__inspect(pid, &tp))
 		return;
 	if (!ss_known_pid(s, pid))
-		ss_emit_process(s, &tp, true);
+		ss_emit_process(s, &tp, PM_ORIGIN_FORKED);
 	ss_attach_process(s, &tp);
 }
 

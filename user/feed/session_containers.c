@@ -64,7 +64,7 @@ int ss_track_container(struct session *s, struct tracked_container *c, bool *has
 
 		if (ss_known_pid(s, pids[i]) || target_proc__inspect(pids[i], &tp))
 			continue;
-		ss_emit_process(s, &tp, true);
+		ss_emit_process(s, &tp, PM_ORIGIN_ATTACHED);
 		ss_attach_process(s, &tp);
 		*has_python |= tp.has_python;
 	}

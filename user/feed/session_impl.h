@@ -163,7 +163,7 @@ struct sample_window {
 
 int ss_emit(struct session *s, const struct pm_record *rec);
 bool ss_known_pid(struct session *s, pid_t pid);
-void ss_emit_process(struct session *s, const struct target_proc *tp, bool seed);
+void ss_emit_process(struct session *s, const struct target_proc *tp, enum pm_proc_origin origin);
 int ss_attach_process(struct session *s, const struct target_proc *tp);
 void ss_run_rescans(struct session *s);
 void ss_inspect_new_pids(struct session *s);

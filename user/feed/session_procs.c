@@ -133,10 +133,12 @@ static void seed_footprint(struct session *s, pid_t pid, uint64_t cgroup_id)
 	free(m);
 }
 
-/* Describe a process; seed: it ran before pymac saw it start (not the
- * command, nor a process that just exec'd), so say what it already holds. */
-void ss_emit_process(struct session *s, const struct target_proc *tp, bool seed)
+/* Describe a process and how pymac came to trace it; one that ran before
+ * pymac saw it start (not the command, nor a process that just exec'd) also
+ * says what it already holds. */
+void ss_emit_process(struct session *s, const struct target_proc *tp, enum pm_proc_origin origin)
 {
+	bool seed = origin != PM_ORIGIN_STARTED;
 	struct pm_record rec = {.type = PM_REC_PROCESS};
 	struct container_ref ref;
 	char cgpath[CONTAINER_CGPATH_MAX];
@@ -157,6 +159,7 @@ void ss_emit_process(struct session *s, const struct target_proc *tp, bool seed)
 	rec.proc.exe = tp->exe;
 	rec.proc.python = tp->has_python ? tp->python.path : "";
 	rec.proc.python_version = tp->python_version;
+	rec.proc.origin = origin;
 	remember_pid(s, tp->pid);
 	ss_emit(s, &rec);
 	if (seed && (s->o.targets->sources & (1u << PM_SOURCE_FOOTPRINT)))
@@ -257,7 +260,7 @@ void ss_run_rescans(struct session *s)
 			done = true; /* gone */
 		} else if (done || (tp.has_python && (tp.has_libc || !want_libc))) {
 			/* everything it will load is mapped, or time is up */
-			ss_emit_process(s, &tp, false);
+			ss_emit_process(s, &tp, PM_ORIGIN_STARTED);
 			ss_attach_process(s, &tp);
 			done = true;
 		}
@@ -300,7 +303,7 @@ void ss_inspect_new_pids(struct session *s)
 		struct target_proc tp;
 
 		if (target_proc__inspect(s->inspect[i], &tp) == 0)
-			ss_emit_process(s, &tp, true);
+			ss_emit_process(s, &tp, PM_ORIGIN_FORKED);
 	}
 	s->ninspect = 0;
 }

@@ -502,6 +502,10 @@ static int dec__record(struct dec *d, struct pm_record *rec)
 		     dec__u32(d, &rec->proc.pid) && dec__u32(d, &rec->proc.ppid) &&
 		     dec__str(d, &rec->proc.comm) && dec__str(d, &rec->proc.exe) &&
 		     dec__str(d, &rec->proc.python) && dec__str(d, &rec->proc.python_version);
+		/* version 7 says how pymac came to trace it; older ones do not */
+		rec->proc.origin = PM_ORIGIN_UNKNOWN;
+		ok = ok && (d->r->info.version < 7 ||
+			    (dec__u32(d, &rec->proc.origin) && rec->proc.origin <= PM_ORIGIN_MAX));
 		break;
 	case PM_TAG_SOURCE:
 		rec->type = PM_REC_SOURCE;
@@ -897,4 +901,3 @@ void trace_reader__close(struct trace_reader *r)
 	inflateEnd(&r->zs);
 	free(r);
 }
-

@@ -582,6 +582,7 @@ static void writer__encode(struct trace_writer *w, const struct pm_record *rec)
 		put_u64(w, rec->proc.ppid);
 		for (int i = 0; i < 4; i++)
 			put_str(w, &s[i]);
+		put_u64(w, rec->proc.origin);
 		break;
 	case PM_REC_SOURCE:
 		writer__str(w, rec->src.source, &s[0]);
