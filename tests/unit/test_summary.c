@@ -386,6 +386,9 @@ static void test_json_full(void **state)
 						"bytes",
 						"held_at_exit",
 						"unmatched_frees",
+						"unmatched_py_frees",
+						"unmatched_cause",
+						"origin",
 						"top_dealloc_types",
 						"lost",
 						"lost_by_kind",
@@ -1344,7 +1347,8 @@ static void test_containers_json(void **state)
 	    "id",	"name",	   "image",  "service",	  "project", "runtime", "cgroup_id",
 	    "start_ns", "stop_ns", "module", "processes", "totals",  NULL};
 	static const char *const totals_keys[] = {
-	    "counts", "gc", "bytes", "unmatched_frees", "lost", "lost_by_kind", NULL};
+	    "counts", "gc",	      "bytes", "unmatched_frees", "unmatched_py_frees",
+	    "lost",   "lost_by_kind", NULL};
 	static const int web_pids[] = {20, 40}, db_pids[] = {10, 60}, host_pids[] = {30};
 	struct procstats *s = container_summary();
 	char *text = summary_json(s, &info, 10);
@@ -1581,6 +1585,162 @@ static void test_containers_text(void **state)
 	procstats__free(s);
 }
 
+/* A compose-like trace: per container one Python and its init and sleeps,
+ * which have no Python and no events; they fold into one line per section. */
+static void test_containers_fold_empty(void **state)
+{
+	struct pm_record recs[32];
+	size_t n = 0;
+	struct procstats *s = procstats__new();
+	char *text;
+	const char *web, *db, *fold_web, *fold_db;
+
+	(void)state;
+	recs[n++] = rec_container(T0 + 1, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
+				  "img", "demo", "web");
+	recs[n++] = rec_container(T0 + 2, 600, PM_CONTAINER_RUNNING, "docker", ID_DB, "demo-db-1",
+				  "img", "demo", "db");
+	recs[n++] =
+	    in_cgroup(rec_process(11, T0 + 3, 1, "python3", "/usr/bin/python3", "", "3.11"), 500);
+	recs[n++] =
+	    in_cgroup(rec_process(10, T0 + 3, 1, "docker-init", "/sbin/docker-init", "", ""), 500);
+	for (uint32_t i = 0; i < 3; i++)
+		recs[n++] =
+		    in_cgroup(rec_process(20 + i, T0 + 4, 11, "sleep", "/bin/sleep", "", ""), 500);
+	recs[n++] = in_cgroup(ev_proc(21, T0 + 5, PM_EXIT, 11, 0, "sleep", ""), 500);
+	recs[n++] =
+	    in_cgroup(rec_process(31, T0 + 3, 1, "python3", "/usr/bin/python3", "", "3.11"), 600);
+	recs[n++] =
+	    in_cgroup(rec_process(30, T0 + 3, 1, "docker-init", "/sbin/docker-init", "", ""), 600);
+	recs[n++] = in_cgroup(rec_process(40, T0 + 4, 31, "sleep", "/bin/sleep", "", ""), 600);
+	/* a process with no Python but events of its own stays */
+	recs[n++] = in_cgroup(rec_process(41, T0 + 4, 31, "worker", "/app/worker", "", ""), 600);
+	recs[n++] = in_cgroup(ev_alloc(41, T0 + 6, PM_MALLOC, 100, 0x4000, 0), 600);
+	recs[n++] = in_cgroup(ev_alloc(11, T0 + 6, PM_PY_MALLOC, 32, 0x1000, 0), 500);
+	recs[n++] = rec_end(T0 + 4000000000ull, 2);
+	feed(procstats__sink(s), recs, n);
+	text = summary_text(s, &info, 10);
+	web = strstr(text, "\ncontainer demo-web-1");
+	db = strstr(text, "\ncontainer demo-db-1");
+	fold_web = strstr(text, "\n4 other processes with no Python and no events: sleep (x3), "
+				"docker-init\n");
+	fold_db = strstr(text, "\n2 other processes with no Python and no events: docker-init, "
+			       "sleep\n");
+	assert_true(web && db && fold_web && fold_db);
+	/* one section per container, each fold inside its own */
+	assert_true(web < fold_web && fold_web < db && db < fold_db);
+	assert_non_null(strstr(text, "\npid 11 (python3)"));
+	assert_non_null(strstr(text, "\npid 41 (worker)"));
+	assert_null(strstr(text, "(sleep)"));
+	assert_null(strstr(text, "(docker-init)"));
+	assert_null(strstr(text, "\nhost:"));
+	/* the totals still count every process */
+	assert_non_null(strstr(text, "  totals    5 processes"));
+	free(text);
+	procstats__free(s);
+}
+
+static struct pm_record with_origin(struct pm_record r, enum pm_proc_origin o)
+{
+	r.proc.origin = o;
+	return r;
+}
+
+/* text with its wrapped lines joined: a newline and the indent that
+ * follows it become one space (in place; returns text). */
+static char *flatten(char *text)
+{
+	char *w = text;
+
+	for (const char *r = text; *r; r++) {
+		if (r[0] == '\n' && r[1] == ' ' && r[2] == ' ' && r[3] == ' ') {
+			while (r[1] == ' ')
+				r++;
+			*w++ = ' ';
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return text;
+}
+
+static int count(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* The unmatched-free sentence names the cause that applies to each process. */
+static void test_unmatched_cause(void **state)
+{
+	const struct pm_record recs[] = {
+	    /* the command, whose python allocator saw part of the calls */
+	    with_origin(rec_process(1, T0 + 1, 0, "python3", "/usr/bin/python3", "", "3.11"),
+			PM_ORIGIN_STARTED),
+	    rec_source(1, T0 + 2, "pymalloc", PM_SRC_PARTIAL, "inlined"),
+	    rec_source(1, T0 + 2, "libc", PM_SRC_FULL, ""),
+	    ev_free(1, T0 + 3, PM_PY_FREE, 0x10),
+	    ev_free(1, T0 + 4, PM_PY_FREE, 0x20),
+	    /* attached by -p */
+	    with_origin(rec_process(2, T0 + 1, 0, "python3", "/usr/bin/python3", "", "3.11"),
+			PM_ORIGIN_ATTACHED),
+	    rec_source(2, T0 + 2, "pymalloc", PM_SRC_FULL, ""),
+	    ev_free(2, T0 + 5, PM_PY_FREE, 0x30),
+	    /* a trace before version 7 */
+	    rec_process(3, T0 + 1, 0, "python3", "/usr/bin/python3", "", "3.11"),
+	    ev_free(3, T0 + 6, PM_FREE, 0x40),
+	    /* the command, all full: its libc frees come from elsewhere */
+	    with_origin(rec_process(4, T0 + 1, 0, "sh", "/bin/sh", "", ""), PM_ORIGIN_STARTED),
+	    rec_source(4, T0 + 2, "libc", PM_SRC_FULL, ""),
+	    ev_free(4, T0 + 6, PM_FREE, 0x50),
+	    rec_end(T0 + 1000, 6),
+	};
+	struct procstats *s = procstats__new();
+	struct json_object *root;
+	char *text;
+
+	(void)state;
+	feed(procstats__sink(s), recs, sizeof(recs) / sizeof(recs[0]));
+	text = flatten(summary_text(s, &info, 10));
+	assert_non_null(strstr(text, "unmatched 2 frees of blocks whose allocation was not seen "
+				     "(traced from its start: made through allocator paths that "
+				     "were not probed (pymalloc partial)); they count as frees but "
+				     "not in the nets\n"));
+	assert_non_null(strstr(text, "unmatched 1 free of blocks whose allocation was not seen "
+				     "(made before tracing began, as pymac attached to it while it "
+				     "ran); they count"));
+	assert_non_null(strstr(text, "unmatched 1 free of blocks whose allocation was not seen "
+				     "(may have been made before tracing began or by allocator "
+				     "paths not probed); they count"));
+	assert_non_null(strstr(text, "unmatched 1 free of blocks whose allocation was not seen "
+				     "(traced from its start: every allocator source reported "
+				     "full coverage, so made through allocator paths pymac does "
+				     "not know of (for libc's, as the dynamic loader's own "
+				     "malloc)); they count"));
+	/* before tracing began only where pymac attached, or may have */
+	assert_int_equal(count(text, "before tracing began"), 2);
+	free(text);
+
+	text = summary_json(s, &info, 10);
+	root = parse(text);
+	assert_string_equal(get_str(find_proc(root, 1), "unmatched_cause"),
+			    "traced from its start: made through allocator paths that were not "
+			    "probed (pymalloc partial)");
+	assert_int_equal(get_int(find_proc(root, 1), "unmatched_py_frees"), 2);
+	assert_int_equal(get_int(find_proc(root, 3), "unmatched_py_frees"), 0);
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(get(find_proc(root, 2), "origin"), 0)),
+	    "attached");
+	assert_int_equal(json_object_array_length(get(find_proc(root, 3), "origin")), 1);
+	json_object_put(root);
+	free(text);
+	procstats__free(s);
+}
+
 static const struct pm_record container_recs[] = {
     {.type = PM_REC_CONTAINER,
      .cont = {T0 + 1500000, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
@@ -1718,6 +1878,8 @@ int main(void)
 	    cmocka_unit_test(test_containers_no_host),
 	    cmocka_unit_test(test_containers_text),
 	    cmocka_unit_test(test_module_headings),
+	    cmocka_unit_test(test_containers_fold_empty),
+	    cmocka_unit_test(test_unmatched_cause),
 	    cmocka_unit_test(test_event_containers),
 	    cmocka_unit_test(test_gc_time_as_traced),
 	};

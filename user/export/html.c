@@ -336,12 +336,15 @@ static int view_build(struct html_ex *h, struct view *v)
 	v->nlanes = timeline__lane_count(h->tl);
 	for (size_t l = 0; l < v->nlanes; l++)
 		v->any_fp |= hx_lane_has_fp(timeline__lane(h->tl, l));
+	if (hx_gaps_build(v))
+		return -ENOMEM;
 	choose_slices(h, v);
 	return place(h, v);
 }
 
 static void view_free(struct view *v, const struct procstats *ps)
 {
+	hx_gaps_free(v);
 	sm_groups_free(v->groups, ps);
 	free(v->procs);
 	free(v->lane_group);
@@ -552,6 +555,7 @@ static int html_finish(struct pm_sink *sink)
 		qsort(h->gcs, h->ngcs, sizeof(*h->gcs), cmp_gc_place);
 
 	write_head(h, &v);
+	hx_write_coverage(f, &v);
 	fputs("<h2>Timelines</h2>\n", f);
 	if (!v.nlanes)
 		fputs("<p>No process was traced.</p>\n", f);

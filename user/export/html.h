@@ -78,6 +78,16 @@ struct html_ex {
 	size_t nmeta;
 };
 
+/* A coverage gap as the report states it: once per binary, source, status
+ * and detail, with the processes it applies to (html_coverage.c). The
+ * strings are the processes'. */
+struct hx_gap {
+	const char *binary, *name, *detail;
+	enum pm_source_status status;
+	const struct ps_proc **procs; /* by pid */
+	size_t nprocs, procs_cap;
+};
+
 /* What the report shows, worked out once before writing. */
 struct view {
 	uint64_t t0, t1;   /* trace start (header) and end */
@@ -97,6 +107,8 @@ struct view {
 	ssize_t *lane_group;		    /* per lane: its summary group, or -1 */
 	uint64_t (*grp_gc)[HX_NGEN + 1][3]; /* per group, gen: count, ns, collected */
 	bool any_fp;			    /* some lane has footprint events */
+	struct hx_gap *gaps;		    /* in the order of the first process they apply to */
+	size_t ngaps;
 };
 
 /* s as HTML text or attribute value (quoted with "). */
@@ -122,6 +134,14 @@ bool hx_proc_is_python(const struct ps_proc *p);
 int hx_write_group(struct html_ex *h, const struct view *v, size_t gi);
 /* The table of processes and what each source saw of them. */
 void hx_write_procs(FILE *f, struct ps_proc *const *procs, size_t n);
+/* The coverage gaps of v->procs into v->gaps: 0 or -ENOMEM (free them
+ * with hx_gaps_free either way). */
+int hx_gaps_build(struct view *v);
+void hx_gaps_free(struct view *v);
+/* Every gap once, with its binary, detail and processes (above the lanes). */
+void hx_write_coverage(FILE *f, const struct view *v);
+/* The gaps of the lane's processes, named, pointing to hx_write_coverage's. */
+void hx_write_lane_coverage(FILE *f, const struct view *v, const struct lg_lane *li);
 /* One lane's section: its chart, its coverage and its hover data. gpos:
  * where its collections begin in h->gcs (moved past them). */
 int hx_write_lane(struct html_ex *h, const struct view *v, size_t lane, size_t *gpos);

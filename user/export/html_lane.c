@@ -210,53 +210,38 @@ static void write_gc_markers(FILE *f, const struct view *v, const struct marker 
 	}
 }
 
-/* A coverage gap of each of the lane's processes, said next to it. */
-static void write_lane_coverage(FILE *f, const struct view *v, const struct lg_lane *li)
+/* Its frees of blocks whose allocation was not seen, and why, as the
+ * summary says them (with the pids when the lane has several processes). */
+static int write_lane_unmatched(FILE *f, const struct view *v, const struct lg_lane *li)
 {
-	bool said = false;
+	struct ps_proc **mine = malloc((v->nprocs ? v->nprocs : 1) * sizeof(*mine));
+	size_t n = 0;
+	char *say;
 
-	for (size_t i = 0; i < v->nprocs; i++) {
-		const struct ps_proc *p = v->procs[i];
-
-		if (!p->have_lane || p->lane != li->index)
-			continue;
-		for (size_t j = 0; j < p->nsources; j++) {
-			const struct ps_source *st = &p->sources[j];
-
-			if (!hx_coverage_gap(p, st))
-				continue;
-			if (!said)
-				fputs(
-				    "<div class=\"warn\"><b>Coverage is not complete here.</b><ul "
-				    "style=\"margin:2px 0\">",
-				    f);
-			said = true;
-			fprintf(f, "<li>pid %" PRIu32 " (", p->pid);
-			hx_esc_html(f, p->comm);
-			fputs("): <b>", f);
-			hx_esc_html(f, st->name);
-			fputs(" ", f);
-			hx_esc_html(f, pm_source_status_name(st->status));
-			fputs("</b>", f);
-			if (st->detail && st->detail[0]) {
-				fputs(" &mdash; ", f);
-				hx_esc_html(f, st->detail);
-			}
-			fputs("</li>", f);
-		}
-	}
-	if (said) {
-		fputs("</ul></div>\n", f);
-	} else if (li->partial) {
-		fputs("<div class=\"warn\"><b>Coverage is not complete here:</b> partial sources ",
-		      f);
-		hx_esc_html(f, li->partial_what);
-		fputs("</div>\n", f);
-	}
+	if (!mine)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->nprocs; i++)
+		if (v->procs[i]->have_lane && v->procs[i]->lane == li->index)
+			mine[n++] = v->procs[i];
+	say = sm_unmatched_sentence(mine, n, n > 1);
+	free(mine);
+	if (!say)
+		return -ENOMEM;
+	fputs("<div class=\"note unmatched\">", f);
+	if (say[0])
+		hx_esc_html(f, say);
+	else /* its processes went on to other lanes */
+		fprintf(f,
+			"%" PRIu64 " frees of blocks whose allocation was not seen (made before "
+			"tracing began or by allocator paths not probed)",
+			li->tot.unmatched_frees);
+	fputs("; they count as frees but not in the nets.</div>\n", f);
+	free(say);
+	return 0;
 }
 
 /* The lane's heading: what it is, its life, its collections. */
-static void write_lane_head(FILE *f, const struct view *v, const struct lg_lane *li, size_t ngc)
+static int write_lane_head(FILE *f, const struct view *v, const struct lg_lane *li, size_t ngc)
 {
 	ssize_t grp = v->lane_group[li->index];
 
@@ -302,24 +287,21 @@ static void write_lane_head(FILE *f, const struct view *v, const struct lg_lane 
 	if (grp >= 0)
 		fprintf(f, " &middot; <a href=\"#group-%zd\">tables</a>", grp);
 	fputs("</span></h3>\n", f);
-	write_lane_coverage(f, v, li);
+	hx_write_lane_coverage(f, v, li);
 	if (li->tot.lost)
 		fprintf(f,
 			"<div class=\"warn\">%" PRIu64
 			" events of this lane were lost (ring buffer full): its counts and nets "
 			"are lower bounds (pink ticks: where).</div>\n",
 			li->tot.lost);
-	if (li->tot.unmatched_frees)
-		fprintf(f,
-			"<div class=\"note\">%" PRIu64
-			" frees of blocks whose allocation was not seen (made before tracing "
-			"began) count as frees but not in the nets.</div>\n",
-			li->tot.unmatched_frees);
+	if (li->tot.unmatched_frees && write_lane_unmatched(f, v, li))
+		return -ENOMEM;
 	if (hx_lane_has_fp(li) && !lane_has_alloc_events(li))
 		fputs("<div class=\"note\">Footprint only: the allocator calls were not traced "
 		      "(<code>--mode footprint</code>), so the net and call bands are empty; the "
 		      "top band shows the anonymous memory mapped and the resident set.</div>\n",
 		      f);
+	return 0;
 }
 
 /* The bands below the footprint's: nets, rates, collections, losses. */
@@ -522,7 +504,12 @@ int hx_write_lane(struct html_ex *h, const struct view *v, size_t lane, size_t *
 		return ret < 0 ? ret : -ENOMEM;
 	}
 	lane_scale(v, b, &sc);
-	write_lane_head(f, v, li, gto - gfrom);
+	if (write_lane_head(f, v, li, gto - gfrom)) {
+		free(m);
+		free(b);
+		free(vals);
+		return -ENOMEM;
+	}
 
 	fprintf(f,
 		"<svg class=\"pm-chart\" width=\"%d\" "

@@ -71,6 +71,8 @@ static void totals_add(struct lg_lane *l, const struct lg_delta *d)
 	t->libc_free_bytes += d->libc_free_bytes;
 	t->lost += d->lv.lost;
 	t->unmatched_frees += d->unmatched;
+	t->unmatched_py_frees += d->unmatched_py;
+	t->py_unaddressed_allocs += d->py_unaddressed;
 	t->gc_starts += d->gc_starts;
 	t->gc_traced_inside += d->gc_inside;
 	t->gcs += lg_delta__add_gc(d, t->gc_gen, &t->gc_collected, &t->gc_uncollectable, &t->gc_ns);

@@ -69,8 +69,12 @@ struct lg_totals {
 	/* events traced inside them on their thread: each probe hit's cost is
 	 * in gc_ns (0: only the GC probes fired, gc_ns is their own time) */
 	uint64_t gc_traced_inside;
-	uint64_t lost;			 /* events lost */
-	uint64_t unmatched_frees;	 /* frees of blocks never seen allocated */
+	uint64_t lost;		     /* events lost */
+	uint64_t unmatched_frees;    /* frees of blocks never seen allocated */
+	uint64_t unmatched_py_frees; /* of them, py_free's (the rest: libc's) */
+	/* python allocations at inlined copies (LTO), which give no block
+	 * address: their frees cannot be paired with them */
+	uint64_t py_unaddressed_allocs;
 	uint64_t vm_events, rss_samples; /* footprint mode */
 };
 
@@ -174,8 +178,9 @@ struct lg_delta {
 	uint32_t vm_events, rss_samples;
 	uint64_t py_alloc_bytes, py_free_bytes;
 	uint64_t libc_alloc_bytes, libc_free_bytes;
-	uint32_t unmatched;
-	uint32_t gc_starts; /* 1 when a collection began (ts_ns is its start) */
+	uint32_t unmatched, unmatched_py; /* frees of blocks never seen allocated; py_free's */
+	uint32_t py_unaddressed;	  /* lg_totals.py_unaddressed_allocs */
+	uint32_t gc_starts;		  /* 1 when a collection began (ts_ns is its start) */
 	/* a collection finished: gc_done 1, its generation (-1 unknown), what
 	 * it collected and could not (-1 unknown) and its duration */
 	uint32_t gc_done;

@@ -30,6 +30,7 @@ void lg_block_free(struct ledger *lg, struct proc *p, bool py, uint64_t addr, ui
 
 		if (!b) {
 			d->unmatched++;
+			d->unmatched_py += py;
 			return;
 		}
 		d->py_free_bytes += b;
@@ -97,6 +98,7 @@ int lg_on_alloc(struct ledger *lg, struct proc *p, const struct pm_event *ev, st
 	 * in pymalloc's sizes until a sized free. A realloc without one
 	 * elsewhere (frees not sized) failed. */
 	if (py && !ev->alloc.addr && (!re || p->held.sized)) {
+		d->py_unaddressed++;
 		if (re && ev->alloc.old_addr)
 			lg_block_free(lg, p, true, ev->alloc.old_addr, ev->alloc.old_block, d);
 		d->lv.py_net = lg_add(

@@ -122,6 +122,8 @@ static int on_delta(void *ctx, const struct lg_lane *l, const struct lg_delta *d
 		p->libc_held_at_exit = lg_sub(0, d->lv.libc_net);
 	}
 	p->unmatched_frees += d->unmatched;
+	p->unmatched_py_frees += d->unmatched_py;
+	p->py_unaddressed_allocs += d->py_unaddressed;
 	p->gc_traced_inside += d->gc_inside;
 	lg_delta__add_gc(d, p->gc_gen, &p->gc_collected, &p->gc_uncollectable, &p->gc_time_ns);
 	return 0;
@@ -205,6 +207,7 @@ static int on_process(struct procstats *ps, const struct pm_process *pr)
 		return -ENOMEM;
 	proc_seen(p, pr->ts_ns);
 	p->ppid = pr->ppid;
+	p->origins |= 1u << pr->origin;
 	if (pr->cgroup_id)
 		p->cgroup_id = pr->cgroup_id;
 	if (set_str(&p->comm, pr->comm) || set_str(&p->exe, pr->exe) ||

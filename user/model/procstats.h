@@ -38,15 +38,19 @@ struct ps_proc {
 	char *comm, *exe, *python, *python_version; /* NULL when unknown */
 	bool exited;
 	int32_t exit_code;
+	/* how pymac came to trace it, as its PROCESS records said: bits
+	 * 1 << enum pm_proc_origin (only UNKNOWN's before trace version 7) */
+	unsigned origins;
 	bool have_lane;
 	size_t lane; /* the ledger's lane it was last in */
 
 	uint64_t counts[PM_KIND_MAX];
-	uint64_t py_bytes, libc_bytes;		    /* requested */
-	uint64_t py_free_bytes, libc_free_bytes;    /* sized by their allocation */
-	int64_t py_net, libc_net;		    /* held now (0 after its exit) */
-	int64_t py_held_at_exit, libc_held_at_exit; /* what left with its exit (or exec) */
-	uint64_t unmatched_frees;
+	uint64_t py_bytes, libc_bytes;		      /* requested */
+	uint64_t py_free_bytes, libc_free_bytes;      /* sized by their allocation */
+	int64_t py_net, libc_net;		      /* held now (0 after its exit) */
+	int64_t py_held_at_exit, libc_held_at_exit;   /* what left with its exit (or exec) */
+	uint64_t unmatched_frees, unmatched_py_frees; /* lg_totals' */
+	uint64_t py_unaddressed_allocs;		      /* lg_totals' */
 
 	uint64_t gc_gen[LG_GENERATIONS];
 	uint64_t gc_collected, gc_uncollectable;

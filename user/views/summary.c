@@ -4,6 +4,7 @@
  * trace, sampling scales, groups by container, deallocated types.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,8 @@ static void totals_add(struct lg_totals *t, const struct lg_totals *a)
 	t->gc_traced_inside += a->gc_traced_inside;
 	t->lost += a->lost;
 	t->unmatched_frees += a->unmatched_frees;
+	t->unmatched_py_frees += a->unmatched_py_frees;
+	t->py_unaddressed_allocs += a->py_unaddressed_allocs;
 	t->vm_events += a->vm_events;
 	t->rss_samples += a->rss_samples;
 }
@@ -264,4 +267,231 @@ struct sm_type_row *sm_top_types(const struct procstats *s, const struct ps_proc
 	qsort(rows, len, sizeof(*rows), cmp_type_row);
 	*n = top >= 0 && (size_t)top < len ? (size_t)top : len;
 	return rows;
+}
+
+bool sm_proc_is_empty(const struct ps_proc *p)
+{
+	if (ps_proc__is_python(p) || p->unmatched_frees || sm_lost_sum(p->lost))
+		return false;
+	/* a source that saw part of the calls is news even there */
+	for (size_t i = 0; i < p->nsources; i++)
+		if (p->sources[i].status == PM_SRC_PARTIAL)
+			return false;
+	for (unsigned k = 1; k < PM_KIND_MAX; k++)
+		if (p->counts[k] && k != PM_EXEC && k != PM_EXIT)
+			return false;
+	return true;
+}
+
+/* ---- frees whose allocation was not seen ---- */
+
+static const struct ps_source *find_source(const struct ps_proc *p, const char *name)
+{
+	for (size_t i = 0; i < p->nsources; i++)
+		if (strcmp(p->sources[i].name, name) == 0)
+			return &p->sources[i];
+	return NULL;
+}
+
+/* Append to buf (len bytes) at *at, which stays within it. */
+static void addf(char *buf, size_t len, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void addf(char *buf, size_t len, size_t *at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*at >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *at, len - *at, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*at = (size_t)n < len - *at ? *at + (size_t)n : len - 1;
+}
+
+/* Add "NAME STATUS" for an allocator source that did not see every call
+ * (partial, none, off); true if it did. */
+static bool add_gap(const struct ps_proc *p, const char *name, char *buf, size_t len, size_t *at)
+{
+	const struct ps_source *st = find_source(p, name);
+
+	if (!st || st->status == PM_SRC_FULL)
+		return false;
+	addf(buf, len, at, "%s%s %s", *at ? ", " : "", name,
+	     st->status == PM_SRC_OFF ? "not requested" : pm_source_status_name(st->status));
+	return true;
+}
+
+const char *sm_unmatched_cause(const struct ps_proc *p, char *buf, size_t len)
+{
+	bool attached = p->origins & (1u << PM_ORIGIN_ATTACHED);
+	bool forked = p->origins & (1u << PM_ORIGIN_FORKED);
+	bool started_only = p->origins & (1u << PM_ORIGIN_STARTED) && !attached && !forked;
+	char gaps[160] = "";
+	size_t glen = 0, at = 0;
+	bool any_gap = false;
+	const char * or = "";
+
+	/* which allocator's frees went unmatched says whose coverage matters */
+	if (p->unmatched_py_frees)
+		any_gap |= add_gap(p, sm_python_allocator(p), gaps, sizeof(gaps), &glen);
+	if (p->unmatched_frees > p->unmatched_py_frees)
+		any_gap |= add_gap(p, "libc", gaps, sizeof(gaps), &glen);
+	buf[0] = '\0';
+	if (!attached && !forked && !started_only) {
+		/* a trace before version 7 does not say how the process was traced */
+		addf(buf, len, &at,
+		     "may have been made before tracing began or by allocator paths not probed");
+		return buf;
+	}
+	if (started_only)
+		addf(buf, len, &at, "traced from its start: ");
+	if (attached) {
+		addf(buf, len, &at,
+		     "made before tracing began, as pymac attached to it while it ran");
+		or = ", or ";
+	}
+	if (forked) {
+		addf(buf, len, &at,
+		     "%smade before pymac saw it (by its parent before the fork, or before it "
+		     "entered a traced container)",
+		     or);
+		or = ", or ";
+	}
+	if (any_gap) {
+		addf(buf, len, &at, "%smade through allocator paths that were not probed (%s)", or,
+		     gaps);
+		or = ", or ";
+	}
+	if (p->unmatched_py_frees && p->py_unaddressed_allocs) {
+		addf(buf, len, &at,
+		     "%smade at inlined %s calls that give no block address (%" PRIu64
+		     " of them), whose frees cannot be paired with them",
+		     or, sm_python_allocator(p), p->py_unaddressed_allocs);
+	} else if (started_only && !any_gap) {
+		/* traced from its first instruction, and every allocator
+		 * source said it saw every call */
+		addf(buf, len, &at,
+		     "every allocator source reported full coverage, so made through allocator "
+		     "paths pymac does not know of%s",
+		     p->unmatched_frees > p->unmatched_py_frees
+			 ? " (for libc's, as the dynamic loader's own malloc)"
+			 : "");
+		if (sm_lost_sum(p->lost))
+			addf(buf, len, &at,
+			     ", or among the %" PRIu64 " events lost (ring buffer full)",
+			     sm_lost_sum(p->lost));
+	}
+	return buf;
+}
+
+const char *sm_origin_name(enum pm_proc_origin o)
+{
+	switch (o) {
+	case PM_ORIGIN_STARTED:
+		return "started";
+	case PM_ORIGIN_ATTACHED:
+		return "attached";
+	case PM_ORIGIN_FORKED:
+		return "forked";
+	case PM_ORIGIN_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+#define ROW_PIDS 6 /* pids named per cause; the rest are counted */
+
+struct cause_row {
+	char cause[400];
+	uint64_t frees;
+	uint32_t pids[ROW_PIDS];
+	size_t npids;
+};
+
+static int cmp_cause_row(const void *a, const void *b)
+{
+	const struct cause_row *x = a, *y = b;
+
+	return x->frees != y->frees ? (x->frees > y->frees ? -1 : 1) : strcmp(x->cause, y->cause);
+}
+
+/* The processes' unmatched frees by cause, most first (a new array). */
+static struct cause_row *cause_rows(struct ps_proc *const *procs, size_t n, size_t *nrows)
+{
+	struct cause_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t k = 0;
+
+	if (!rows)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct ps_proc *p = procs[i];
+		size_t r;
+
+		if (!p->unmatched_frees)
+			continue;
+		sm_unmatched_cause(p, rows[k].cause, sizeof(rows[k].cause));
+		for (r = 0; r < k && strcmp(rows[r].cause, rows[k].cause); r++)
+			;
+		if (rows[r].npids < ROW_PIDS)
+			rows[r].pids[rows[r].npids] = p->pid;
+		rows[r].npids++;
+		rows[r].frees += p->unmatched_frees;
+		if (r == k)
+			k++;
+	}
+	qsort(rows, k, sizeof(*rows), cmp_cause_row);
+	*nrows = k;
+	return rows;
+}
+
+char *sm_unmatched_sentence(struct ps_proc *const *procs, size_t n, bool name_pids)
+{
+	struct cause_row *rows;
+	uint64_t total = 0;
+	size_t nrows, len = 0;
+	char *text = NULL;
+	FILE *f;
+
+	rows = cause_rows(procs, n, &nrows);
+	if (!rows)
+		return NULL;
+	if (!nrows) {
+		free(rows);
+		return calloc(1, 1);
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		free(rows);
+		return NULL;
+	}
+	for (size_t r = 0; r < nrows; r++)
+		total += rows[r].frees;
+	fprintf(f, "%" PRIu64 " free%s of blocks whose allocation was not seen", total,
+		total == 1 ? "" : "s");
+	for (size_t r = 0; r < nrows; r++) {
+		const struct cause_row *c = &rows[r];
+
+		if (!name_pids) {
+			fprintf(f, "%s(%s)", r ? "; " : " ", c->cause);
+			continue;
+		}
+		if (nrows > 1)
+			fprintf(f, "%s%" PRIu64 " in pid%s ", r ? "; " : ": ", c->frees,
+				c->npids == 1 ? "" : "s");
+		else
+			fprintf(f, ", in pid%s ", c->npids == 1 ? "" : "s");
+		for (size_t i = 0; i < c->npids && i < ROW_PIDS; i++)
+			fprintf(f, "%s%" PRIu32, i ? ", " : "", c->pids[i]);
+		if (c->npids > ROW_PIDS)
+			fprintf(f, " and %zu more", c->npids - ROW_PIDS);
+		fprintf(f, " (%s)", c->cause);
+	}
+	free(rows);
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }

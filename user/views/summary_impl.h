@@ -94,6 +94,28 @@ static inline uint64_t sm_totals_unfinished(const struct lg_totals *t)
 	return t->gc_starts > t->gcs ? t->gc_starts - t->gcs : 0;
 }
 
+/*
+ * Why p freed blocks whose allocation was not seen: how pymac came to trace
+ * it (attached while it ran: before tracing began) and which of the
+ * allocator sources behind those frees missed calls, by name. Into buf;
+ * returns buf.
+ */
+const char *sm_unmatched_cause(const struct ps_proc *p, char *buf, size_t len);
+/*
+ * "N frees of blocks whose allocation was not seen (CAUSE)" for the
+ * processes' unmatched frees; with name_pids the causes go with the pids
+ * they apply to ("...: 40 in pids 7, 9 made before ...; 2 in pid 12 ...").
+ * A new string ("" when there are none), NULL on ENOMEM.
+ */
+char *sm_unmatched_sentence(struct ps_proc *const *procs, size_t n, bool name_pids);
+/* enum pm_proc_origin's name: started, attached, forked, unknown */
+const char *sm_origin_name(enum pm_proc_origin o);
+
+/* No Python, no partial source, and nothing but its life (exec, exit)
+ * seen: a shell, sleep or docker-init, which the text summary folds into
+ * one line. */
+bool sm_proc_is_empty(const struct ps_proc *p);
+
 struct sm_type_row {
 	const char *name;
 	uint64_t count;

@@ -213,6 +213,22 @@ static int json_proc(struct jsonw *w, const struct procstats *s, const struct ps
 	jsonw_int_field(w, "malloc", p->libc_held_at_exit);
 	jsonw_end_object(w);
 	jsonw_uint_field(w, "unmatched_frees", p->unmatched_frees);
+	jsonw_uint_field(w, "unmatched_py_frees", p->unmatched_py_frees);
+	if (p->unmatched_frees) {
+		char cause[512];
+
+		jsonw_string_field(w, "unmatched_cause",
+				   sm_unmatched_cause(p, cause, sizeof(cause)));
+	} else {
+		jsonw_null_field(w, "unmatched_cause");
+	}
+	/* how pymac came to trace it, as its PROCESS records said */
+	jsonw_name(w, "origin");
+	jsonw_start_array(w);
+	for (unsigned o = 0; o <= PM_ORIGIN_MAX; o++)
+		if (p->origins & (1u << o))
+			jsonw_string(w, sm_origin_name((enum pm_proc_origin)o));
+	jsonw_end_array(w);
 
 	rows = sm_top_types(s, p, top, &nrows);
 	if (!rows)
@@ -252,6 +268,7 @@ static void json_totals(struct jsonw *w, const struct lg_totals *t, unsigned gc_
 	json_bytes(w, t->py_alloc_bytes, t->libc_alloc_bytes, t->py_free_bytes, t->libc_free_bytes,
 		   NULL);
 	jsonw_uint_field(w, "unmatched_frees", t->unmatched_frees);
+	jsonw_uint_field(w, "unmatched_py_frees", t->unmatched_py_frees);
 	json_lost(w, lost_by_kind);
 	jsonw_end_object(w);
 }

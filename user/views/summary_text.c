@@ -380,8 +380,102 @@ static int print_proc_text(const struct procstats *s, FILE *out, const struct ps
 	if (err)
 		return err;
 
+	if (p->unmatched_frees) {
+		struct ps_proc *const one[1] = {(struct ps_proc *)p};
+		char *say = sm_unmatched_sentence(one, 1, false), *line = NULL;
+
+		if (!say ||
+		    asprintf(&line, "%s; they count as frees but not in the nets", say) < 0) {
+			free(say);
+			return -ENOMEM;
+		}
+		label(out, "unmatched");
+		print_wrapped(out, line, 2 + LABEL_W, 2 + LABEL_W);
+		fputc('\n', out);
+		free(line);
+		free(say);
+	}
 	print_lost(out, p->lost, sm_lost_sum(p->lost), "");
 	return 0;
+}
+
+struct comm_count {
+	const char *comm;
+	size_t n;
+};
+
+static int cmp_comm_count(const void *a, const void *b)
+{
+	const struct comm_count *x = a, *y = b;
+
+	return x->n != y->n ? (x->n > y->n ? -1 : 1) : strcmp(x->comm, y->comm);
+}
+
+/* "12 other processes with no Python and no events: sleep (x9), docker-init (x3)" */
+static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_t nfolded)
+{
+	struct comm_count *c = calloc(nfolded ? nfolded : 1, sizeof(*c));
+	size_t k = 0;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *comm = procs[i]->comm && procs[i]->comm[0] ? procs[i]->comm : "?";
+		size_t j;
+
+		if (!sm_proc_is_empty(procs[i]))
+			continue;
+		for (j = 0; j < k && strcmp(c[j].comm, comm); j++)
+			;
+		c[j].comm = comm;
+		c[j].n++;
+		k += j == k;
+	}
+	qsort(c, k, sizeof(*c), cmp_comm_count);
+	f = open_memstream(&line, &len);
+	if (!f) {
+		free(c);
+		return -ENOMEM;
+	}
+	fprintf(f, "%zu %sprocess%s with no Python and no events:", nfolded,
+		nfolded < n ? "other " : "", nfolded == 1 ? "" : "es");
+	for (size_t j = 0; j < k; j++) {
+		fprintf(f, "%s %s", j ? "," : "", c[j].comm);
+		if (c[j].n > 1)
+			fprintf(f, " (x%zu)", c[j].n);
+	}
+	free(c);
+	if (fclose(f)) {
+		free(line);
+		return -ENOMEM;
+	}
+	fputc('\n', out);
+	print_wrapped(out, line, 0, 2);
+	fputc('\n', out);
+	free(line);
+	return 0;
+}
+
+/* The processes' sections, those with no Python and no events folded into
+ * one line after the others. */
+static int print_procs_text(const struct procstats *s, FILE *out, struct ps_proc *const *procs,
+			    size_t n, int top, const struct sm_trace *t)
+{
+	size_t nfolded = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		if (sm_proc_is_empty(procs[i]))
+			nfolded++;
+		else
+			err = print_proc_text(s, out, procs[i], top, t);
+	}
+	if (!err && nfolded)
+		err = print_folded(out, procs, n, nfolded);
+	return err;
 }
 
 static void print_rel_seconds(FILE *out, const struct sm_trace *t, uint64_t ts)
@@ -495,8 +589,7 @@ static int print_groups_text(const struct procstats *s, FILE *out, struct ps_pro
 			fputs("no traced processes\n", out);
 			continue;
 		}
-		for (size_t j = 0; j < g[i].nprocs && !err; j++)
-			err = print_proc_text(s, out, g[i].procs[j], top, t);
+		err = print_procs_text(s, out, g[i].procs, g[i].nprocs, top, t);
 		if (!err)
 			print_group_totals(out, &g[i], procstats__sampled(s));
 	}
@@ -558,8 +651,8 @@ int summary__print_text(const struct procstats *s, FILE *out, const struct pm_tr
 
 	if (s->nconts)
 		err = print_groups_text(s, out, procs, &t, top);
-	for (size_t i = 0; i < s->nprocs && !err && !s->nconts; i++)
-		err = print_proc_text(s, out, procs[i], top, &t);
+	else
+		err = print_procs_text(s, out, procs, s->nprocs, top, &t);
 	free(procs);
 	if (err)
 		return err;
