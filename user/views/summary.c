@@ -269,7 +269,7 @@ struct sm_type_row *sm_top_types(const struct procstats *s, const struct ps_proc
 	return rows;
 }
 
-bool sm_proc_is_empty(const struct ps_proc *p)
+bool sm_proc_folds(const struct ps_proc *p, bool beside_python)
 {
 	if (ps_proc__is_python(p) || p->unmatched_frees || sm_lost_sum(p->lost))
 		return false;
@@ -278,7 +278,8 @@ bool sm_proc_is_empty(const struct ps_proc *p)
 		if (p->sources[i].status == PM_SRC_PARTIAL)
 			return false;
 	for (unsigned k = 1; k < PM_KIND_MAX; k++)
-		if (p->counts[k] && k != PM_EXEC && k != PM_EXIT)
+		if (p->counts[k] && k != PM_EXEC && k != PM_EXIT &&
+		    (!beside_python || k < PM_MALLOC || k > PM_FREE))
 			return false;
 	return true;
 }

@@ -111,10 +111,14 @@ char *sm_unmatched_sentence(struct ps_proc *const *procs, size_t n, bool name_pi
 /* enum pm_proc_origin's name: started, attached, forked, unknown */
 const char *sm_origin_name(enum pm_proc_origin o);
 
-/* No Python, no partial source, and nothing but its life (exec, exit)
- * seen: a shell, sleep or docker-init, which the text summary folds into
- * one line. */
-bool sm_proc_is_empty(const struct ps_proc *p);
+/*
+ * Does the text summary fold p into one line with the others like it? No
+ * Python, no partial source, no loss or unmatched free, and nothing seen
+ * but its life (exec, exit), or with beside_python (the section has a
+ * Python process) its libc calls too: a container's sh, sleep and
+ * docker-init, whose calls still count in the totals.
+ */
+bool sm_proc_folds(const struct ps_proc *p, bool beside_python);
 
 struct sm_type_row {
 	const char *name;

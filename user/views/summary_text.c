@@ -411,10 +411,13 @@ static int cmp_comm_count(const void *a, const void *b)
 	return x->n != y->n ? (x->n > y->n ? -1 : 1) : strcmp(x->comm, y->comm);
 }
 
-/* "12 other processes with no Python and no events: sleep (x9), docker-init (x3)" */
-static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_t nfolded)
+/* "12 other processes with no Python and no events: sleep (x9), docker-init
+ * (x3)", or "... and no events but 1764 libc calls (in the totals): ..." */
+static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_t nfolded,
+			bool beside_python)
 {
 	struct comm_count *c = calloc(nfolded ? nfolded : 1, sizeof(*c));
+	uint64_t libc = 0;
 	size_t k = 0;
 	char *line = NULL;
 	size_t len = 0;
@@ -426,8 +429,10 @@ static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_
 		const char *comm = procs[i]->comm && procs[i]->comm[0] ? procs[i]->comm : "?";
 		size_t j;
 
-		if (!sm_proc_is_empty(procs[i]))
+		if (!sm_proc_folds(procs[i], beside_python))
 			continue;
+		for (unsigned kind = PM_MALLOC; kind <= PM_FREE; kind++)
+			libc += procs[i]->counts[kind];
 		for (j = 0; j < k && strcmp(c[j].comm, comm); j++)
 			;
 		c[j].comm = comm;
@@ -440,8 +445,12 @@ static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_
 		free(c);
 		return -ENOMEM;
 	}
-	fprintf(f, "%zu %sprocess%s with no Python and no events:", nfolded,
+	fprintf(f, "%zu %sprocess%s with no Python and no events", nfolded,
 		nfolded < n ? "other " : "", nfolded == 1 ? "" : "es");
+	if (libc)
+		fprintf(f, " but %" PRIu64 " libc call%s (in the totals)", libc,
+			libc == 1 ? "" : "s");
+	fputc(':', f);
 	for (size_t j = 0; j < k; j++) {
 		fprintf(f, "%s %s", j ? "," : "", c[j].comm);
 		if (c[j].n > 1)
@@ -453,28 +462,31 @@ static int print_folded(FILE *out, struct ps_proc *const *procs, size_t n, size_
 		return -ENOMEM;
 	}
 	fputc('\n', out);
-	print_wrapped(out, line, 0, 2);
+	print_wrapped(out, line, 0, 4);
 	fputc('\n', out);
 	free(line);
 	return 0;
 }
 
-/* The processes' sections, those with no Python and no events folded into
- * one line after the others. */
+/* The processes' sections, those sm_proc_folds folded into one line after
+ * the others. */
 static int print_procs_text(const struct procstats *s, FILE *out, struct ps_proc *const *procs,
 			    size_t n, int top, const struct sm_trace *t)
 {
 	size_t nfolded = 0;
+	bool beside_python = false;
 	int err = 0;
 
+	for (size_t i = 0; i < n; i++)
+		beside_python |= ps_proc__is_python(procs[i]);
 	for (size_t i = 0; i < n && !err; i++) {
-		if (sm_proc_is_empty(procs[i]))
+		if (sm_proc_folds(procs[i], beside_python))
 			nfolded++;
 		else
 			err = print_proc_text(s, out, procs[i], top, t);
 	}
 	if (!err && nfolded)
-		err = print_folded(out, procs, n, nfolded);
+		err = print_folded(out, procs, n, nfolded, beside_python);
 	return err;
 }
 
