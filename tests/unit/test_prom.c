@@ -103,7 +103,7 @@ static void render(uint64_t events, uint64_t lost)
 	page = NULL;
 	out = open_memstream(&page, &len);
 	assert_non_null(out);
-	assert_int_equal(prom__render(out, tl, &t), 0);
+	assert_int_equal(prom__render(out, timeline__ledger(tl), &t), 0);
 	assert_int_equal(fclose(out), 0);
 	assert_non_null(page);
 }

@@ -67,18 +67,31 @@ bool cmd_deadline_reached(struct session *s, unsigned long long deadline, unsign
 int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns,
 		    uint64_t max_age_ns);
 
+/* A recording's trace as its end sees it: a writer, or a rotor (record
+ * --rotate-mb), or none (sink NULL). */
+struct pm_sink;
+struct trace_rotor;
+struct pm_end;
+struct cmd_trace {
+	struct pm_sink *sink;
+	int (*close)(void *h, const struct pm_end *end);
+	void *h;
+	bool rotates; /* files may have been finished before this one */
+};
+struct cmd_trace cmd_trace_of_writer(struct trace_writer *w);
+struct cmd_trace cmd_trace_of_rotor(struct trace_rotor *r);
+
 /*
  * The end of a recording: close the window, drain, finish the sinks, say
- * what failed, close the trace w (NULL: none; write_err: its writing had
- * stopped on it, said when it happened) and say what was written and lost.
+ * what failed, close the trace t (write_err: its writing had stopped on
+ * it, said when it happened) and say what was written and lost.
  * end_sink (NULL: none), one of the session's sinks, gets the END record
  * a trace file would hold, before the sinks finish: a summary fed straight
  * from the session is then complete as a replay's is.
  * 1 when the trace is incomplete, else 0.
  */
-struct pm_sink;
-int cmd_end_recording(struct session *s, struct trace_writer *w, const char *output, int write_err,
-		      struct pm_sink *end_sink);
+int cmd_end_recording(struct session *s, const struct cmd_trace *t, const char *output,
+		      int write_err, struct pm_sink *end_sink);
 
 int cmd_run(int argc, char **argv);
 

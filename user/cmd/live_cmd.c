@@ -435,7 +435,7 @@ static void live_loop(struct live *l)
 		if (l->prom) {
 			struct prom_totals pt = {session__events(l->s), session__lost(l->s)};
 
-			prom__serve(l->prom, l->tl, &pt);
+			prom__serve(l->prom, timeline__ledger(l->tl), &pt);
 		}
 		if (l->args.view.lines && !l->ended && drained && now > LINES_IDLE_NS &&
 		    (err = lines__catch_up(&l->lp, now - LINES_IDLE_NS))) {

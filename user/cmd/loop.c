@@ -10,6 +10,7 @@
 
 #include "cmd/commands.h"
 #include "feed/session.h"
+#include "trace/rotate.h"
 #include "trace/trace.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -80,10 +81,31 @@ int cmd_flush_trace(struct session *s, struct trace_writer *w, uint64_t now_ns, 
 	return err;
 }
 
-int cmd_end_recording(struct session *s, struct trace_writer *w, const char *output, int write_err,
-		      struct pm_sink *end_sink)
+static int close_writer(void *h, const struct pm_end *end)
+{
+	return trace_writer__close(h, end);
+}
+
+static int close_rotor(void *h, const struct pm_end *end)
+{
+	return trace_rotor__close(h, end);
+}
+
+struct cmd_trace cmd_trace_of_writer(struct trace_writer *w)
+{
+	return (struct cmd_trace){w ? trace_writer__sink(w) : NULL, close_writer, w, false};
+}
+
+struct cmd_trace cmd_trace_of_rotor(struct trace_rotor *r)
+{
+	return (struct cmd_trace){r ? trace_rotor__sink(r) : NULL, close_rotor, r, true};
+}
+
+int cmd_end_recording(struct session *s, const struct cmd_trace *t, const char *output,
+		      int write_err, struct pm_sink *end_sink)
 {
 	struct pm_end end;
+	unsigned rotations;
 	uint64_t lost;
 	int cerr = 0;
 
@@ -101,20 +123,22 @@ int cmd_end_recording(struct session *s, struct trace_writer *w, const char *out
 			session__fail_sink(s, end_sink, err);
 	}
 	session__finish(s);
-	session__report_sink_errors(s, w ? trace_writer__sink(w) : NULL);
-	if (w && !write_err)
-		write_err = session__sink_error(s, trace_writer__sink(w));
+	session__report_sink_errors(s, t->sink);
+	if (t->sink && !write_err)
+		write_err = session__sink_error(s, t->sink);
 	/* a writer that failed gets no END: the file is what was written */
-	if (w)
-		cerr = trace_writer__close(w, write_err ? NULL : &end);
+	rotations = t->rotates && t->sink ? trace_rotor__rotations(t->h) : 0;
+	if (t->sink)
+		cerr = t->close(t->h, write_err ? NULL : &end);
 	/* one line about a failed write (its close fails too after a write did) */
 	if (!write_err != !cerr)
 		pm_err("writing %s: %s; the trace is readable up to its last complete chunk",
 		       output, strerror(-(write_err ? write_err : cerr)));
 	lost = session__lost(s);
-	if (w && !cerr && !write_err)
-		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost\n", output,
-			(unsigned long long)end.events, (unsigned long long)lost);
+	if (t->sink && !cerr && !write_err)
+		fprintf(stderr, "pymac: wrote %s: %llu events, %llu lost%s\n", output,
+			(unsigned long long)end.events, (unsigned long long)lost,
+			rotations ? " (over it and the rotated files)" : "");
 	if (lost)
 		fprintf(stderr,
 			"pymac: %llu events were lost (ring buffer full); use a larger "

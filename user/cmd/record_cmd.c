@@ -17,9 +17,13 @@
 #include "cmd/commands.h"
 #include "attach/probes.h"
 #include "feed/session.h"
+#include "model/ledger.h"
+#include "trace/rotate.h"
 #include "trace/trace.h"
+#include "views/prom.h"
 
 #define FLUSH_INTERVAL_NS 250000000ull
+#define KEEP_DEFAULT	  5
 
 static const char record_doc[] =
     "Record a trace of Python's memory events.\n"
@@ -67,9 +71,22 @@ static const char record_doc[] =
     "\n"
     "OPTIONS:";
 
+enum {
+	OPT_PROMETHEUS = 0x100,
+	OPT_ROTATE_MB,
+	OPT_KEEP,
+};
+
 static const struct argp_option record_options[] = {
     {"output", 'o', "FILE", 0, "Write the trace to FILE (mode 0600; required)", 0},
     {"quiet", 'q', NULL, 0, "Print only errors and the final line", 0},
+    {"prometheus", OPT_PROMETHEUS, "[HOST:]PORT", 0,
+     "Also serve /metrics (Prometheus text format) on HOST:PORT (default host 127.0.0.1)", 0},
+    {"rotate-mb", OPT_ROTATE_MB, "N", 0,
+     "Start a new trace file when FILE holds N MiB; the finished one becomes FILE.1 (t.pmt -> "
+     "t.1.pmt), older ones shift up",
+     0},
+    {"keep", OPT_KEEP, "K", 0, "With --rotate-mb: keep K rotated files (default 5)", 0},
     {},
 };
 
@@ -77,11 +94,30 @@ struct record_args {
 	const char *output;
 	struct target_opts targets;
 	bool quiet;
+	const char *prometheus;
+	uint64_t rotate_bytes; /* 0: one file */
+	unsigned keep;
 };
+
+/* A whole number in [min, max], or false. */
+static bool parse_count(const char *arg, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
 
 static error_t record_parse(int key, char *arg, struct argp_state *state)
 {
 	struct record_args *a = state->input;
+	unsigned long v;
+
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &a->targets;
@@ -92,6 +128,22 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	case 'q':
 		a->quiet = true;
 		break;
+	case OPT_PROMETHEUS:
+		a->prometheus = arg;
+		break;
+	case OPT_ROTATE_MB:
+		if (!parse_count(arg, 1, 1u << 20, &v))
+			argp_error(state,
+				   "--rotate-mb wants a whole number of MiB from 1 to %u, not '%s'",
+				   1u << 20, arg);
+		a->rotate_bytes = (uint64_t)v << 20;
+		break;
+	case OPT_KEEP:
+		if (!parse_count(arg, 1, 10000, &v))
+			argp_error(state, "--keep wants a whole number from 1 to 10000, not '%s'",
+				   arg);
+		a->keep = (unsigned)v;
+		break;
 	case ARGP_KEY_ARG:
 		/* the command was split off at "--" before parsing */
 		argp_error(state, "unexpected argument '%s' (put the command after --)", arg);
@@ -99,6 +151,10 @@ static error_t record_parse(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (!a->output)
 			argp_error(state, "-o FILE is required");
+		if (a->keep && !a->rotate_bytes)
+			argp_error(state, "--keep counts rotated files: it needs --rotate-mb");
+		if (a->rotate_bytes && strcmp(a->output, "-") == 0)
+			argp_error(state, "--rotate-mb needs a file, not standard output");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -114,11 +170,13 @@ static const struct argp record_argp = {
     .children = record_children,
 };
 
-/* One `pymac record`: its session and the trace file it feeds. */
+/* One `pymac record`: its session, the trace file it feeds and the metrics. */
 struct record {
 	struct record_args args;
 	struct session *s;
-	struct trace_writer *writer;
+	struct trace_rotor *trace;
+	struct ledger *lg; /* --prometheus: the books the page is rendered from */
+	struct prom *prom;
 	int write_err; /* the trace's writing stopped on it */
 };
 
@@ -131,23 +189,49 @@ static void join_argv(char **argv, char *out, size_t len)
 		used += snprintf(out + used, len - used, "%s%s", i ? " " : "", argv[i]);
 }
 
-/* The periodic flush; true when recording ends with it. */
+/* The periodic flush (and rotation); true when recording ends with it. */
 static bool record_flush(struct record *r, uint64_t now)
 {
-	r->write_err = cmd_flush_trace(r->s, r->writer, now, FLUSH_INTERVAL_NS);
-	if (!r->write_err)
+	struct pm_sink *sink = trace_rotor__sink(r->trace);
+	char why[640] = "";
+	int err = session__sink_error(r->s, sink);
+
+	if (!err &&
+	    (err = trace_rotor__maybe_flush(r->trace, now, FLUSH_INTERVAL_NS, why, sizeof(why))))
+		session__fail_sink(r->s, sink, err);
+	r->write_err = err;
+	if (!err)
 		return false;
+	if (!why[0])
+		snprintf(why, sizeof(why), "writing %s: %s", r->args.output, strerror(-err));
 	/*
 	 * Disk full or gone: stop tracing so the targets run unhindered, but
 	 * let a command finish as it would have without pymac rather than
 	 * orphan it.
 	 */
-	pm_err("writing %s: %s; recording stopped, the trace is readable up to its last complete "
-	       "chunk%s",
-	       r->args.output, strerror(-r->write_err),
+	pm_err("%s; recording stopped, the trace is readable up to its last complete chunk%s", why,
 	       r->args.targets.command ? "; waiting for the command to end" : "");
 	session__detach(r->s);
 	return !r->args.targets.command;
+}
+
+/* A scrape waiting for the page gets it (--prometheus); metrics whose books
+ * failed stop, and the recording goes on. */
+static void record_serve(struct record *r)
+{
+	int err;
+
+	if (!r->prom)
+		return;
+	err = session__sink_error(r->s, ledger__sink(r->lg));
+	if (err) {
+		pm_err("the metrics stopped: %s; recording goes on", strerror(-err));
+		prom__stop(r->prom);
+		r->prom = NULL;
+		return;
+	}
+	prom__serve(r->prom, r->lg,
+		    &(struct prom_totals){session__events(r->s), session__lost(r->s)});
 }
 
 /* Until the targets end, a stop signal or --duration. */
@@ -162,6 +246,7 @@ static void record_loop(struct record *r)
 
 		if (n)
 			break;
+		record_serve(r);
 		if (now >= next_flush && !r->write_err) {
 			if (record_flush(r, now))
 				break;
@@ -180,9 +265,16 @@ static void record_loop(struct record *r)
 static int record_finish(struct record *r, int ret)
 {
 	struct session *s = r->s;
-	int incomplete = cmd_end_recording(s, r->writer, r->args.output, r->write_err, NULL);
+	struct cmd_trace t = cmd_trace_of_rotor(r->trace);
+	int incomplete;
 
-	r->writer = NULL;
+	/* Every family stops here at once, if the deadline did not stop them;
+	 * nothing new will be counted: a scrape now finds no server. */
+	session__end_window(s, 0);
+	prom__stop(r->prom);
+	r->prom = NULL;
+	incomplete = cmd_end_recording(s, &t, r->args.output, r->write_err, NULL);
+	r->trace = NULL;
 	/* A command that failed says more than the trace; else 1: the trace is incomplete. */
 	if (!ret && session__command_status(s) > 0)
 		ret = session__command_status(s);
@@ -191,6 +283,31 @@ static int record_finish(struct record *r, int ret)
 	else if (!ret && session__command_status(s) >= 0)
 		ret = session__command_status(s);
 	return ret;
+}
+
+/* --prometheus: the books and the server. 0, or -1 after saying why. */
+static int record_metrics(struct record *r)
+{
+	char err[256];
+
+	if (!r->args.prometheus)
+		return 0;
+	r->lg = ledger__new();
+	if (!r->lg) {
+		pm_err("out of memory");
+		return -1;
+	}
+	/* optional: metrics that fail leave the recording going */
+	session__add_sink(r->s, "the metrics", ledger__sink(r->lg), FEED_OPTIONAL);
+	r->prom = prom__start(r->args.prometheus, err, sizeof(err));
+	if (!r->prom) {
+		pm_err("%s", err);
+		return -1;
+	}
+	if (!r->args.quiet)
+		fprintf(stderr, "pymac: serving metrics at http://%s/metrics\n",
+			prom__address(r->prom));
+	return 0;
 }
 
 int cmd_record(int argc, char **argv)
@@ -212,8 +329,10 @@ int cmd_record(int argc, char **argv)
 		return ret;
 	/* optional: when the disk fills, the command still ends as it would
 	 * without pymac; the error is said then, and the exit status tells */
-	r.writer = session__open_trace(r.s, r.args.output, FEED_OPTIONAL);
-	if (!r.writer)
+	r.trace =
+	    session__open_rotating_trace(r.s, r.args.output, FEED_OPTIONAL, r.args.rotate_bytes,
+					 r.args.keep ? r.args.keep : KEEP_DEFAULT);
+	if (!r.trace || record_metrics(&r))
 		goto out;
 	if (r.args.targets.command) {
 		join_argv(r.args.targets.command, cmdline, sizeof(cmdline));
@@ -231,8 +350,9 @@ int cmd_record(int argc, char **argv)
 finish:
 	ret = record_finish(&r, ret);
 out:
-	if (r.writer)
-		trace_writer__close(r.writer, NULL);
+	prom__stop(r.prom);
+	trace_rotor__close(r.trace, NULL);
 	session__free(r.s);
+	ledger__free(r.lg);
 	return ret;
 }

@@ -543,7 +543,9 @@ static int run__trace(struct run *r)
 	if (run__loop(r))
 		ret = 1;
 	run__collect(r);
-	if (cmd_end_recording(r->s, r->w, r->a.record, r->write_err, procstats__sink(r->ps)))
+	struct cmd_trace t = cmd_trace_of_writer(r->w);
+
+	if (cmd_end_recording(r->s, &t, r->a.record, r->write_err, procstats__sink(r->ps)))
 		ret = 1;
 	r->w = NULL;
 	r->traced = true;

@@ -44,7 +44,7 @@ static int metrics_finish(struct pm_sink *sink)
 		return err;
 	t.events = m->events;
 	t.lost = timeline__lost_total(m->tl);
-	err = prom__render(m->out, m->tl, &t);
+	err = prom__render(m->out, timeline__ledger(m->tl), &t);
 	return err ? err : ferror(m->out) ? -EIO : 0;
 }
 

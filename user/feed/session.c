@@ -232,8 +232,10 @@ static void open_window(struct session *s)
 {
 	uint64_t real = pm_realtime_ns();
 
+	struct trace_writer *w = s->rotor ? trace_rotor__writer(s->rotor) : s->trace;
+
 	s->window_start_ns = probes__set_window(s->probes, true);
-	if (s->trace && trace_writer__set_start(s->trace, s->window_start_ns, real) == -EALREADY)
+	if (w && trace_writer__set_start(w, s->window_start_ns, real) == -EALREADY)
 		pm_err("internal error: the trace's header went out before tracing started");
 }
 

@@ -12,6 +12,7 @@
 #include <argp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "feed/feed.h"
 #include "feed/record.h"
@@ -106,6 +107,11 @@ void session__meta(struct session *s, const char *key, const char *value);
  * pymac's version into it. NULL after printing why.
  */
 struct trace_writer *session__open_trace(struct session *s, const char *path, unsigned flags);
+/* The same, as a trace that rotates at max_bytes (0: never) and keeps
+ * keep rotated files (trace/rotate.h). NULL after printing why. */
+struct trace_rotor;
+struct trace_rotor *session__open_rotating_trace(struct session *s, const char *path,
+						 unsigned flags, uint64_t max_bytes, unsigned keep);
 
 /* Before session__start: the command's standard output and error are
  * these descriptors (live keeps them off its view), not pymac's own. */

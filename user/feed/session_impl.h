@@ -33,6 +33,7 @@
 #include "feed/feed.h"
 #include "util/hashmap.h"
 #include "attach/targets.h"
+#include "trace/rotate.h"
 #include "trace/trace.h"
 #define LOST_INTERVAL_NS  250000000ull
 #define CGROUP_CHECK_NS	  250000000ull
@@ -131,6 +132,7 @@ struct session {
 	 * (0: not yet) to window_end_ns (0: still open) */
 	uint64_t window_start_ns, window_end_ns;
 	struct trace_writer *trace; /* session__open_trace's: gets the window's start */
+	struct trace_rotor *rotor;  /* or session__open_rotating_trace's */
 	int command_out[2];	    /* session__command_output's, or -1: pymac's own */
 };
 

@@ -224,6 +224,25 @@ struct trace_writer *session__open_trace(struct session *s, const char *path, un
 	return w;
 }
 
+struct trace_rotor *session__open_rotating_trace(struct session *s, const char *path,
+						 unsigned flags, uint64_t max_bytes, unsigned keep)
+{
+	struct pm_trace_info info = {.version = PM_TRACE_VERSION};
+	struct trace_rotor *r;
+
+	info.start_ns = pm_now_ns();
+	info.start_realtime_ns = pm_realtime_ns();
+	r = trace_rotor__open(path, &info, max_bytes, keep);
+	if (!r) {
+		pm_err("%s", trace_writer__open_error());
+		return NULL;
+	}
+	session__add_sink(s, path, trace_rotor__sink(r), flags);
+	s->rotor = r;
+	session__meta(s, "pymac_version", PYMAC_VERSION);
+	return r;
+}
+
 bool target_opts__any(const struct target_opts *t)
 {
 	return t->npids || t->ncontainers || t->nprojects || t->ncgroups || t->all_containers;

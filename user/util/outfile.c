@@ -403,6 +403,62 @@ int pm_out_commit(struct pm_out *o, bool fd_closed, char *why, size_t whylen)
 	return err;
 }
 
+char *pm_out_rotated_name(const char *path, unsigned n)
+{
+	size_t len = strlen(path);
+	bool pmt = len > 4 && strcmp(path + len - 4, ".pmt") == 0;
+	char *out = malloc(len + 16);
+
+	if (out)
+		sprintf(out, "%.*s.%u%s", (int)(pmt ? len - 4 : len), path, n, pmt ? ".pmt" : "");
+	return out;
+}
+
+/* Rename rotated file n of name (0: name itself) to n + 1, if it exists. */
+static int rotate_one(int dirfd, const char *name, const char *path, unsigned n, char *why,
+		      size_t whylen)
+{
+	char *from = n ? pm_out_rotated_name(name, n) : strdup(name);
+	char *to = pm_out_rotated_name(name, n + 1);
+	char *from_path = n ? pm_out_rotated_name(path, n) : strdup(path);
+	char *to_path = pm_out_rotated_name(path, n + 1);
+	bool exists, to_exists;
+	int err = -ENOMEM;
+
+	if (!from || !to || !from_path || !to_path) {
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	err = check_target(dirfd, from, from_path, &exists, why, whylen);
+	if (!err && exists)
+		err = check_target(dirfd, to, to_path, &to_exists, why, whylen);
+	if (!err && exists && renameat(dirfd, from, dirfd, to)) {
+		err = -errno;
+		snprintf(why, whylen, "cannot rename %s to %s: %s", from_path, to_path,
+			 strerror(errno));
+	}
+out:
+	free(from);
+	free(to);
+	free(from_path);
+	free(to_path);
+	return err;
+}
+
+int pm_out_rotate(const char *path, unsigned keep, char *why, size_t whylen)
+{
+	char *name;
+	int dirfd = open_parent(path, &name, why, whylen), err = 0;
+
+	if (dirfd < 0)
+		return dirfd;
+	for (unsigned n = keep; n-- > 0 && !err;)
+		err = rotate_one(dirfd, name, path, n, why, whylen);
+	free(name);
+	close(dirfd);
+	return err;
+}
+
 void pm_out_abort(struct pm_out *o, bool fd_closed)
 {
 	if (!fd_closed && o->fd >= 0)

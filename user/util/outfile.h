@@ -54,6 +54,20 @@ int pm_out_commit(struct pm_out *o, bool fd_closed, char *why, size_t whylen);
 /* Give up: close o->fd (unless fd_closed), remove the new file (REPLACE). */
 void pm_out_abort(struct pm_out *o, bool fd_closed);
 
+/*
+ * The name of rotated file n (n >= 1) of path: "t.pmt" -> "t.1.pmt", a name
+ * without ".pmt" gets ".1" at its end. Malloc'd; NULL on ENOMEM.
+ */
+char *pm_out_rotated_name(const char *path, unsigned n);
+/*
+ * Move path's file aside as rotated file 1, after shifting the rotated ones
+ * up (1 -> 2, ..., keep-1 -> keep; the one at keep is replaced, so at most
+ * keep are kept). The directory is reached as pm_out_open reaches it, and
+ * every name moved or replaced must be a regular file of the user's, or
+ * nothing. 0, or -errno with why (the files moved until then stay moved).
+ */
+int pm_out_rotate(const char *path, unsigned keep, char *why, size_t whylen);
+
 /* The uid sudo ran pymac for (SUDO_UID, only when euid is 0), or -1. */
 uid_t pm_sudo_uid(void);
 /* The user and group sudo ran pymac for (SUDO_UID and SUDO_GID, only when

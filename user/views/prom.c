@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The /metrics page of `pymac live --prometheus` (served by prom_server.c). */
+/* The /metrics page of `live --prometheus` and `record --prometheus` (served by prom_server.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -206,13 +206,13 @@ static void write_sample(FILE *out, const struct lane_series *ls, const struct l
 	}
 }
 
-static void write_series(FILE *out, const struct timeline *tl, const struct lane_series *ls)
+static void write_series(FILE *out, const struct ledger *lg, const struct lane_series *ls)
 {
-	size_t n = timeline__lane_count(tl);
+	size_t n = ledger__lane_count(lg);
 
 	head(out, ls->name, ls->type, ls->help);
 	for (size_t i = 0; i < n; i++) {
-		const struct lg_lane *in = timeline__lane(tl, i);
+		const struct lg_lane *in = ledger__lane(lg, i);
 
 		if (ls->only_with && !in->tot.events[ls->only_with])
 			continue;
@@ -222,14 +222,14 @@ static void write_series(FILE *out, const struct timeline *tl, const struct lane
 	}
 }
 
-static void write_lane_info(FILE *out, const struct timeline *tl)
+static void write_lane_info(FILE *out, const struct ledger *lg)
 {
-	size_t n = timeline__lane_count(tl);
+	size_t n = ledger__lane_count(lg);
 
 	head(out, "pymac_lane_info", "gauge",
 	     "One per lane (container, or process outside containers): its description.");
 	for (size_t i = 0; i < n; i++) {
-		const struct lg_lane *in = timeline__lane(tl, i);
+		const struct lg_lane *in = ledger__lane(lg, i);
 
 		fputs("pymac_lane_info", out);
 		lane_labels(out, in);
@@ -243,16 +243,16 @@ static void write_lane_info(FILE *out, const struct timeline *tl)
 	}
 }
 
-int prom__render(FILE *out, const struct timeline *tl, const struct prom_totals *t)
+int prom__render(FILE *out, const struct ledger *lg, const struct prom_totals *t)
 {
 	head(out, "pymac_events_received_total", "counter", "Events pymac received, all lanes.");
 	fprintf(out, "pymac_events_received_total %" PRIu64 "\n", t->events);
-	write_series(out, tl, &lost_series);
+	write_series(out, lg, &lost_series);
 	head(out, "pymac_lost_events_all_total", "counter",
 	     "Events lost, all processes (including ones no lane could be named for).");
 	fprintf(out, "pymac_lost_events_all_total %" PRIu64 "\n", t->lost);
-	write_lane_info(out, tl);
+	write_lane_info(out, lg);
 	for (size_t i = 0; i < sizeof(lane_series) / sizeof(lane_series[0]); i++)
-		write_series(out, tl, &lane_series[i]);
+		write_series(out, lg, &lane_series[i]);
 	return ferror(out) ? -EIO : 0;
 }

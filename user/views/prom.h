@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `pymac live --prometheus ADDR:PORT`: /metrics in Prometheus' text
- * exposition format (version 0.0.4), per lane of the timeline model.
+ * `pymac live --prometheus ADDR:PORT` and `pymac record --prometheus`:
+ * /metrics in Prometheus' text exposition format (version 0.0.4), per lane
+ * of the ledger (model/ledger.h) that the command keeps.
  *
  * A thread (prom_server.c) answers connections; the page itself is rendered by
- * the thread that owns the model, in prom__serve(), which the live loop
- * calls on every turn (at most 50 ms apart). A scrape waits for that turn,
+ * the thread that owns the model, in prom__serve(), which the command's loop
+ * calls on every turn (at most 100 ms apart). A scrape waits for that turn,
  * so the model is never read by two threads at once.
  */
 #ifndef PYMAC_PROM_H
@@ -15,7 +16,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
-#include "model/timeline.h"
+#include "model/ledger.h"
 
 struct prom;
 
@@ -34,11 +35,11 @@ struct prom *prom__start(const char *spec, char *err, size_t errlen);
 /* The address actually bound, e.g. "127.0.0.1:9464". */
 const char *prom__address(const struct prom *p);
 /* Render the page if a scrape is waiting for it. Cheap when none is. */
-void prom__serve(struct prom *p, const struct timeline *tl, const struct prom_totals *t);
+void prom__serve(struct prom *p, const struct ledger *lg, const struct prom_totals *t);
 /* Stop the thread and close the socket. NULL is ok. */
 void prom__stop(struct prom *p);
 
 /* The page, as prom__serve renders it (for tests and the renderer). */
-int prom__render(FILE *out, const struct timeline *tl, const struct prom_totals *t);
+int prom__render(FILE *out, const struct ledger *lg, const struct prom_totals *t);
 
 #endif /* PYMAC_PROM_H */

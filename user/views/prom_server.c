@@ -9,7 +9,7 @@
  * the oldest that has not finished sending its request.
  *
  * The page is rendered by the thread that owns the model (prom__serve, on
- * the live loop's turn), at most once per PAGE_FRESH_MS: every scrape that
+ * the command loop's turn), at most once per PAGE_FRESH_MS: every scrape that
  * arrives in that time shares the same page, and scrapes waiting for the
  * next one are answered together when it is handed over (an eventfd wakes
  * this thread).
@@ -31,7 +31,7 @@
 
 #define REQ_MAX		  8192 /* request head we read at most */
 #define CLIENT_TIMEOUT_MS 2000 /* a client's time to send its request, and to take the answer */
-#define RENDER_WAIT_MS	  2000 /* a scrape waits this long for the live loop's turn */
+#define RENDER_WAIT_MS	  2000 /* a scrape waits this long for the command loop's turn */
 #define PAGE_FRESH_MS	  250  /* a page this young is served again, not rendered again */
 #define CONN_MAX	  64   /* connections open at once */
 #define DRAIN_MS	  1000 /* after its answer, a client\'s time to close */
@@ -74,7 +74,7 @@ struct prom {
 	struct conn *conns[CONN_MAX];
 	size_t nconns;
 
-	/* shared with the live loop's thread */
+	/* shared with the command loop's thread */
 	pthread_mutex_t mu;
 	bool want;	   /* a scrape waits for a fresh page */
 	bool handed;	   /* a page (next) was rendered since the server took one */
@@ -90,9 +90,9 @@ static void page_put(struct page *pg)
 		free(pg);
 }
 
-/* ---- the live loop's side ---- */
+/* ---- the command loop's side ---- */
 
-void prom__serve(struct prom *p, const struct timeline *tl, const struct prom_totals *t)
+void prom__serve(struct prom *p, const struct ledger *lg, const struct prom_totals *t)
 {
 	struct page *pg = NULL;
 	char *buf = NULL;
@@ -111,7 +111,7 @@ void prom__serve(struct prom *p, const struct timeline *tl, const struct prom_to
 
 	f = open_memstream(&buf, &len);
 	if (f) {
-		int err = prom__render(f, tl, t);
+		int err = prom__render(f, lg, t);
 
 		if (fclose(f) || err) {
 			free(buf);
@@ -180,13 +180,13 @@ static void answer_page(struct prom *p, struct conn *c, struct page *pg)
 {
 	if (!pg)
 		answer_text(p, c, "503 Service Unavailable",
-			    "the live view did not answer in time\n");
+			    "pymac did not render the page in time\n");
 	else
 		conn_answer(p, c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", pg->data,
 			    pg->len, pg);
 }
 
-/* Ask the live loop for a page; c waits for it. */
+/* Ask the command loop for a page; c waits for it. */
 static void want_page(struct prom *p, struct conn *c)
 {
 	/* nothing to read or write meanwhile: only a hang-up or an error */
@@ -240,7 +240,7 @@ static void conn_request(struct prom *p, struct conn *c)
 		else
 			want_page(p, c);
 	} else if (strcmp(path, "/") == 0) {
-		answer_text(p, c, "200 OK", "pymac live: metrics are at /metrics\n");
+		answer_text(p, c, "200 OK", "pymac: metrics are at /metrics\n");
 	} else {
 		answer_text(p, c, "404 Not Found", "not found: try /metrics\n");
 	}
@@ -366,7 +366,7 @@ static void accept_all(struct prom *p)
 	}
 }
 
-/* The live loop handed over a page: answer every scrape waiting for one. */
+/* The command loop handed over a page: answer every scrape waiting for one. */
 static void take_page(struct prom *p)
 {
 	struct page *fresh = NULL;
