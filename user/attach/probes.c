@@ -511,6 +511,15 @@ int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id)
 				    sizeof(one), BPF_ANY);
 }
 
+int probes__untrace_cgroup(struct probes *p, uint64_t cgroup_id)
+{
+	__u64 key = cgroup_id;
+
+	if (p->dry)
+		return -EINVAL;
+	return bpf_map__delete_elem(p->skel->maps.traced_cgroups, &key, sizeof(key), 0);
+}
+
 /* Remember an attachment of the file being planned, to replay it for
  * other processes. */
 struct plan_step *pr_plan_add(struct probes *p)

@@ -90,6 +90,8 @@ int probes__ringbuf_fd(const struct probes *p);
 
 int probes__trace_pid(struct probes *p, pid_t pid);
 int probes__trace_cgroup(struct probes *p, uint64_t cgroup_id);
+/* Stop tracing a cgroup (its container stopped). 0 or -errno. */
+int probes__untrace_cgroup(struct probes *p, uint64_t cgroup_id);
 
 /*
  * Attach the requested sources to the Python object and libc of a target

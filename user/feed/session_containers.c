@@ -30,6 +30,33 @@ static void emit_container(struct session *s, const struct tracked_container *c,
 }
 
 /*
+ * Forget the containers that stopped: an agent that runs for days sees
+ * containers come and go without end, and each would hold its slot (and its
+ * cgroup's entry in the BPF filter) for good. Their lanes keep what they
+ * counted; one that runs again is tracked anew.
+ */
+/* A running container on the cgroup (a restart may reuse it)? */
+static bool cgroup_running(const struct session *s, uint64_t cgroup_id)
+{
+	for (size_t i = 0; i < s->nconts; i++)
+		if (!s->conts[i].stopped && s->conts[i].info.cgroup_id == cgroup_id)
+			return true;
+	return false;
+}
+
+static void forget_stopped(struct session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nconts; i++)
+		if (!s->conts[i].stopped)
+			s->conts[n++] = s->conts[i];
+		else if (!cgroup_running(s, s->conts[i].info.cgroup_id))
+			probes__untrace_cgroup(s->probes, s->conts[i].info.cgroup_id);
+	s->nconts = n;
+}
+
+/*
  * Start tracing a container: filter its cgroup in, describe it, attach to
  * its processes, and attach ahead of time to the Python its PATH names, so
  * that an interpreter started in it later (docker exec, a script) is seen
@@ -42,6 +69,8 @@ int ss_track_container(struct session *s, struct tracked_container *c, bool *has
 	int err;
 
 	*has_python = false;
+	if (s->nconts == CONTAINERS_MAX)
+		forget_stopped(s);
 	if (s->nconts == CONTAINERS_MAX) {
 		pm_err("at most %d containers can be traced at once; %s is not", CONTAINERS_MAX,
 		       container_label(c));
