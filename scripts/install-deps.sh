@@ -14,7 +14,7 @@ apt-get install -y -q --no-install-recommends \
 	libncurses-dev libjson-c-dev libcmocka-dev systemtap-sdt-dev \
 	python3 python3.11 python3-pytest bpftrace tmux jq procps \
 	docker.io docker-compose debootstrap curl ca-certificates \
-	chromium fonts-dejavu-core python3-prometheus-client libdebuginfod-dev strace \
+	chromium fonts-dejavu-core python3-prometheus-client prometheus libdebuginfod-dev strace \
 	libcap2-bin
 # Debian's python3.11 and its debug information at one version: the
 # debug file only matches the interpreter built with it (by build-id).
