@@ -137,6 +137,7 @@ $(OUTPUT)/pymac: $(USER_OBJS)
 # Each unit test links only the pieces it tests (TEST_OBJS_<name>), so a
 # test builds even while an unrelated piece does not.
 TEST_OBJS_test_trace := feed/record.o feed/feed.o trace/codec.o trace/chunk.o trace/writer.o trace/reader.o util/outfile.o util/msg.o
+TEST_OBJS_test_rotate := feed/record.o trace/codec.o trace/chunk.o trace/writer.o trace/reader.o trace/rotate.o util/outfile.o util/msg.o
 TEST_OBJS_test_elf := attach/elf_inspect.o attach/elf_notes.o attach/elf_dwarf.o attach/elf_code.o attach/elf_tables.o attach/sites.o attach/pycode.o
 TEST_OBJS_test_debuginfo := attach/debuginfo.o attach/elf_inspect.o attach/elf_notes.o attach/elf_dwarf.o attach/targets.o attach/targets_files.o attach/procmaps.o util/fileio.o util/words.o
 TEST_OBJS_test_procmaps := attach/procmaps.o util/fileio.o

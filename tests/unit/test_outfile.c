@@ -229,6 +229,55 @@ static void test_another_users_file(void **state)
 	assert_non_null(strstr(why, "nodir"));
 }
 
+static void test_rotated_names(void **state)
+{
+	char *a = pm_out_rotated_name("/tmp/t.pmt", 1), *b = pm_out_rotated_name("trace", 12),
+	     *c = pm_out_rotated_name(".pmt", 2);
+
+	(void)state;
+	assert_string_equal(a, "/tmp/t.1.pmt");
+	assert_string_equal(b, "trace.12");
+	/* nothing before the ending: it is no ending */
+	assert_string_equal(c, ".pmt.2");
+	free(a);
+	free(b);
+	free(c);
+}
+
+static void test_rotate_shifts_and_keeps(void **state)
+{
+	char why[512];
+
+	(void)state;
+	put(at("t.pmt"), "now");
+	put(at("t.1.pmt"), "one");
+	put(at("t.2.pmt"), "two");
+	assert_int_equal(pm_out_rotate(at("t.pmt"), 2, why, sizeof(why)), 0);
+	/* the oldest (two) is replaced: at most keep are kept */
+	assert_text(at("t.1.pmt"), "now");
+	assert_text(at("t.2.pmt"), "one");
+	assert_int_equal(access(at("t.pmt"), F_OK), -1);
+	assert_int_equal(access(at("t.3.pmt"), F_OK), -1);
+	/* a gap is no error */
+	put(at("t.pmt"), "new");
+	assert_int_equal(unlink(at("t.1.pmt")), 0);
+	assert_int_equal(pm_out_rotate(at("t.pmt"), 3, why, sizeof(why)), 0);
+	assert_text(at("t.1.pmt"), "new");
+	assert_text(at("t.3.pmt"), "one");
+}
+
+static void test_rotate_refuses_a_link(void **state)
+{
+	char why[512];
+
+	(void)state;
+	put(at("t.pmt"), "now");
+	assert_int_equal(symlink("/etc/passwd", at("t.1.pmt")), 0);
+	assert_int_equal(pm_out_rotate(at("t.pmt"), 2, why, sizeof(why)), -ELOOP);
+	assert_non_null(strstr(why, "t.1.pmt"));
+	assert_text(at("t.pmt"), "now");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +286,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fifo_socket_device_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_another_users_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotated_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_shifts_and_keeps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_refuses_a_link, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
