@@ -225,9 +225,42 @@ static const char *row_class(const struct ps_proc *p, enum pm_source_status st)
 	}
 }
 
-static void write_proc_name(FILE *f, const struct ps_proc *p, bool python)
+static bool same_str(const char *a, const char *b)
 {
-	fprintf(f, "<td class=\"n\">%" PRIu32 "</td><td>", p->pid);
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Same command and binary, and every source the same with the same why:
+ * one row of the table serves both. */
+static bool same_coverage(const struct ps_proc *a, const struct ps_proc *b)
+{
+	if (!same_str(a->comm, b->comm) || !same_str(a->exe, b->exe) ||
+	    !same_str(a->python, b->python) || !same_str(a->python_version, b->python_version) ||
+	    a->nsources != b->nsources)
+		return false;
+	for (size_t j = 0; j < a->nsources; j++)
+		if (a->sources[j].status != b->sources[j].status ||
+		    !same_str(a->sources[j].name, b->sources[j].name) ||
+		    !same_str(a->sources[j].detail, b->sources[j].detail))
+			return false;
+	return true;
+}
+
+#define ROW_PIDS_SHOWN 24
+
+/* The pid cell and the process cell (left open) of procs[i] and the
+ * later ones like it (like[], nlike of them). */
+static void write_proc_name(FILE *f, struct ps_proc *const *procs, const size_t *like, size_t nlike,
+			    bool python)
+{
+	const struct ps_proc *p = procs[like[0]];
+
+	fputs("<td class=\"n\">", f);
+	for (size_t k = 0; k < nlike && k < ROW_PIDS_SHOWN; k++)
+		fprintf(f, "%s%" PRIu32, k ? ", " : "", procs[like[k]]->pid);
+	if (nlike > ROW_PIDS_SHOWN)
+		fprintf(f, " and %zu more", nlike - ROW_PIDS_SHOWN);
+	fputs("</td><td>", f);
 	hx_esc_html(f, p->comm);
 	fputs(" <span class=\"sub\">", f);
 	hx_esc_html(f, p->exe);
@@ -237,43 +270,75 @@ static void write_proc_name(FILE *f, const struct ps_proc *p, bool python)
 		fputs("]", f);
 	}
 	fputs(", ", f);
-	write_exit(f, p);
+	if (nlike > 1)
+		fprintf(f, "%zu processes", nlike);
+	else
+		write_exit(f, p);
 	fputs("</span>", f);
 }
 
-/* Processes and what each source saw of them: the "why" of a partial lane. */
+/* The rows of one process, or of several alike. */
+static void write_proc_rows(FILE *f, struct ps_proc *const *procs, const size_t *like, size_t nlike)
+{
+	const struct ps_proc *p = procs[like[0]];
+
+	for (size_t j = 0; j < p->nsources; j++) {
+		const struct ps_source *st = &p->sources[j];
+
+		fprintf(f, "<tr class=\"%s\">", row_class(p, st->status));
+		if (j) {
+			if (nlike == 1)
+				fprintf(f, "<td class=\"n\">%" PRIu32 "</td><td>", p->pid);
+			else
+				fputs("<td class=\"n\"></td><td>", f);
+			hx_esc_html(f, p->comm);
+		} else {
+			write_proc_name(f, procs, like, nlike, true);
+		}
+		fputs("</td><td>", f);
+		hx_esc_html(f, st->name);
+		fputs("</td><td>", f);
+		hx_esc_html(f, pm_source_status_name(st->status));
+		fputs("</td><td>", f);
+		hx_esc_html(f, st->detail);
+		fputs("</td></tr>\n", f);
+	}
+	if (!p->nsources) {
+		fputs("<tr>", f);
+		write_proc_name(f, procs, like, nlike, false);
+		fputs("</td><td colspan=\"3\">no coverage record</td></tr>\n", f);
+	}
+}
+
+/* Processes and what each source saw of them: the "why" of a partial lane.
+ * Processes of one command whose coverage is the same share their rows
+ * (without memory for that, each has its own). */
 void hx_write_procs(FILE *f, struct ps_proc *const *procs, size_t n)
 {
+	size_t *like = malloc((n ? n : 1) * sizeof(*like));
+	bool *done = calloc(n ? n : 1, sizeof(*done));
+
 	fputs("<table class=\"wide\"><caption>Processes and source coverage</caption>\n"
 	      "<tr><th>pid</th><th>process</th><th>source</th><th>coverage</th><th>why</th></tr>\n",
 	      f);
 	for (size_t i = 0; i < n; i++) {
-		const struct ps_proc *p = procs[i];
+		size_t nlike = 0, one = i;
 
-		for (size_t j = 0; j < p->nsources; j++) {
-			const struct ps_source *st = &p->sources[j];
-
-			fprintf(f, "<tr class=\"%s\">", row_class(p, st->status));
-			if (j) {
-				fprintf(f, "<td class=\"n\">%" PRIu32 "</td><td>", p->pid);
-				hx_esc_html(f, p->comm);
-			} else {
-				write_proc_name(f, p, true);
+		if (!like || !done) {
+			write_proc_rows(f, procs, &one, 1);
+			continue;
+		}
+		if (done[i])
+			continue;
+		for (size_t k = i; k < n; k++)
+			if (!done[k] && same_coverage(procs[i], procs[k])) {
+				like[nlike++] = k;
+				done[k] = true;
 			}
-			fputs("</td><td>", f);
-			hx_esc_html(f, st->name);
-			fputs("</td><td>", f);
-			hx_esc_html(f, pm_source_status_name(st->status));
-			fputs("</td><td>", f);
-			hx_esc_html(f, st->detail);
-			fputs("</td></tr>\n", f);
-		}
-		if (!p->nsources) {
-			fputs("<tr>", f);
-			write_proc_name(f, p, false);
-			fputs("</td><td colspan=\"3\">no coverage record</td></tr>\n", f);
-		}
+		write_proc_rows(f, procs, like, nlike);
 	}
+	free(like);
+	free(done);
 	fputs("</table>\n", f);
 }
 
