@@ -13,7 +13,7 @@ apt-get install -y -q --no-install-recommends \
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev \
 	libncurses-dev libjson-c-dev libcmocka-dev systemtap-sdt-dev \
 	python3 python3.11 python3-pytest bpftrace tmux jq procps \
-	docker.io docker-compose debootstrap curl ca-certificates \
+	docker.io docker-compose debootstrap curl ca-certificates podman \
 	chromium fonts-dejavu-core python3-prometheus-client prometheus libdebuginfod-dev strace \
 	libcap2-bin
 # Debian's python3.11 and its debug information at one version: the

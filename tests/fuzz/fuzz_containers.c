@@ -2,9 +2,10 @@
 /*
  * libFuzzer target: what pymac reads from Docker (user/attach/containers.c): an
  * Engine API answer (HTTP head + body), the JSON of GET /containers/<id>/json
- * or a config.v2.json file, and the JSON of GET /containers/json. Every
- * input goes through all three parsers, and the body of an accepted HTTP
- * answer through both JSON parsers, as the Engine client does.
+ * or a config.v2.json file, the JSON of GET /containers/json, and podman's
+ * containers/storage containers.json. Every input goes through all four
+ * parsers, and the body of an accepted HTTP answer through the JSON
+ * parsers, as the Engine client does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,11 @@ static void parse_json(const char *buf, size_t len)
 	if (container_info__parse_inspect(buf, len, &info) == 0)
 		check_info(&info);
 	if (container_info__parse_list(buf, len, &list, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			check_info(&list[i]);
+		free(list);
+	}
+	if (container_info__parse_storage(buf, len, &list, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			check_info(&list[i]);
 		free(list);

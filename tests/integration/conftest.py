@@ -268,6 +268,24 @@ class LineReader:
         return "".join(self.lines)
 
 
+def start_record(pymac, trace, *targets, env=None):
+    """`pymac record -o trace TARGETS...` in the background, once it says it is tracing:
+    (the process, a LineReader of its stderr)."""
+    proc = subprocess.Popen(
+        [pymac, "record", "-o", str(trace)] + list(targets),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        env=env,
+    )
+    err = LineReader(proc.stderr)
+    if not err.wait_for(lambda l: l.startswith("pymac: tracing"), 60):
+        stop(proc)
+        pytest.fail("pymac record did not start tracing: %s" % tail(err.text()))
+    return proc, err
+
+
 def stop(proc, sig=signal.SIGTERM, timeout=10):
     """End a process we started (and only that one); kill it if it lingers."""
     if proc.poll() is not None:

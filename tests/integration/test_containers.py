@@ -24,11 +24,11 @@ import pytest
 from conftest import (
     MODULES,
     REPO,
-    LineReader,
     docker_image,  # noqa: F401 (fixture)
     events,
     run_replay,
     sh,
+    start_record,
     stop,
     summary,
     tail,
@@ -182,21 +182,6 @@ def test_runner_modules_each_in_own_container(pymac, bystander, tmp_path):
             logged[:5],
             seen[:8],
         )
-
-
-def start_record(pymac, trace, *targets):
-    proc = subprocess.Popen(
-        [pymac, "record", "-o", str(trace)] + list(targets),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-    )
-    err = LineReader(proc.stderr)
-    if not err.wait_for(lambda l: l.startswith("pymac: tracing"), 60):
-        stop(proc)
-        pytest.fail("pymac record did not start tracing: %s" % tail(err.text()))
-    return proc, err
 
 
 def end_container(proc, err, name, timeout=30):

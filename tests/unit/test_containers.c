@@ -30,6 +30,9 @@
 #define ID1    "3f1c2a9d8e7b6a5f4e3d2c1b0a998877665544332211ffeeddccbbaa99887766"
 #define ID2    "aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233"
 #define ID3    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+/* podman's, in tests/fixtures/containers/podman-root (the shape podman 4.3 writes) */
+#define ID4 "4f8dbbf16be47f9e77c6f0cbc7706a75352cae1d884a4f1f2992e88553c6be5b"
+#define ID5 "826be8d988323f25a99e8d74d4adaadce326cc368d9266e758f5a968c9bcab7d"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -555,9 +558,17 @@ static void test_cgroup2_self(void **state)
 
 /* ---- files fallback and a fake engine ---- */
 
+/* No podman unless a test asks for podman's fixture: the machine's own must not leak in. */
+static void no_podman(void)
+{
+	containers__configure_podman("/nonexistent/pymac-podman.sock", "/nonexistent/pymac-podman",
+				     "/nonexistent/pymac-podman-run");
+}
+
 static void use_fixture_root(void)
 {
 	containers__configure("/nonexistent/pymac-test.sock", FIXDIR "/docker-root", 500);
+	no_podman();
 }
 
 static void test_files_lookup(void **state)
@@ -592,6 +603,79 @@ static void test_files_lookup(void **state)
 	free(v);
 	assert_int_equal(container_info__list(false, &v, &n), 0);
 	assert_int_equal(n, 0);
+	free(v);
+}
+
+static void test_parse_storage(void **state)
+{
+	struct container_info *v;
+	size_t n, len;
+	char *text = slurp(FIXDIR "/podman-root/overlay-containers/containers.json", &len);
+	static const char *const bad[] = {
+	    "{}",
+	    "[{\"names\":[\"a\"]}]",					   /* no id */
+	    "[{\"id\":\"" ID4 "\"}]",					   /* no names */
+	    "[{\"id\":\"" ID4 "\",\"names\":[]}]",			   /* empty names */
+	    "[{\"id\":\"" ID4 "\",\"names\":[1]}]",			   /* a name not a string */
+	    "[{\"id\":\"abc\",\"names\":[\"a\"]}]",			   /* short id */
+	    "[{\"id\":\"" ID4 "\",\"names\":[\"a/b\"]}]",		   /* a path for a name */
+	    "[{\"id\":\"" ID4 "\",\"names\":[\"a\"],\"metadata\":\"{\"}]", /* metadata not JSON */
+	    "[{\"id\":\"" ID4 "\",\"names\":[\"a\"],\"metadata\":\"[]\"}]", /* nor an object */
+	};
+
+	(void)state;
+	assert_int_equal(container_info__parse_storage(text, len, &v, &n), 0);
+	free(text);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].runtime, CONTAINER_PODMAN);
+	assert_string_equal(v[0].id, ID4);
+	assert_string_equal(v[0].name, "pmweb");
+	assert_string_equal(v[0].image, "localhost/pymaccounter/python:3.11");
+	assert_false(v[0].running);
+	/* without metadata, the image is known by its id only */
+	assert_string_equal(v[1].name, "buildah-working-container");
+	assert_string_equal(v[1].image,
+			    "e90c86bb30b8353e6f00d1082c37d3fe1452989e61e729fe909ffd20440d12b1");
+	free(v);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = (void *)1;
+		if (container_info__parse_storage(bad[i], strlen(bad[i]), &v, &n) != -EINVAL) {
+			print_error("accepted: %s\n", bad[i]);
+			fail();
+		}
+		assert_null(v);
+	}
+}
+
+/* podman without its service: containers/storage's files name the containers. */
+static void test_podman_storage_lookup(void **state)
+{
+	struct container_info info, *v;
+	size_t n;
+
+	(void)state;
+	use_fixture_root();
+	containers__configure_podman(NULL, FIXDIR "/podman-root", FIXDIR "/podman-run");
+	assert_int_equal(container_info__lookup("pmweb", &info), 0);
+	assert_int_equal(info.runtime, CONTAINER_PODMAN);
+	assert_string_equal(info.id, ID4);
+	assert_string_equal(info.image, "localhost/pymaccounter/python:3.11");
+	/* Its pidfile says 1, and pid 1 is not in that container: not running. */
+	assert_false(info.running);
+	assert_int_equal(info.pid, 0);
+	assert_int_equal(container_info__lookup("826b", &info), 0);
+	assert_string_equal(info.id, ID5);
+	/* Docker's fixture containers and podman's: one list. */
+	assert_int_equal(container_info__list(true, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(v[2].runtime, CONTAINER_PODMAN);
+	assert_int_equal(v[3].runtime, CONTAINER_PODMAN);
+	free(v);
+	/* No podman at all: Docker's list alone, and no error. */
+	no_podman();
+	assert_int_equal(container_info__lookup("pmweb", &info), -ENOENT);
+	assert_int_equal(container_info__list(true, &v, &n), 0);
+	assert_int_equal(n, 2);
 	free(v);
 }
 
@@ -1056,6 +1140,8 @@ int main(void)
 	    cmocka_unit_test(test_mountinfo),
 	    cmocka_unit_test(test_cgroup2_self),
 	    cmocka_unit_test(test_files_lookup),
+	    cmocka_unit_test(test_parse_storage),
+	    cmocka_unit_test(test_podman_storage_lookup),
 	    cmocka_unit_test(test_fake_engine),
 	    cmocka_unit_test(test_spec_json),
 	    cmocka_unit_test(test_engine_answer_members),
@@ -1064,5 +1150,6 @@ int main(void)
 	    cmocka_unit_test(test_event_parse),
 	};
 
+	no_podman();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ int container_ref__from_cgroup_text(const char *text, size_t len, struct contain
 /* The container of a running process, from /proc/PID/cgroup. 0 or -errno (-ENOENT: no process). */
 int container_ref__of_pid(pid_t pid, struct container_ref *ref, char *cgpath, size_t cgpath_len);
 
-/* What Docker knows about a container. Strings are "" when unknown. */
+/* What the engine (Docker, podman) knows about a container. Strings are "" when unknown. */
 struct container_info {
 	enum container_runtime runtime;
 	char id[CONTAINER_ID_LEN + 1];
@@ -106,6 +106,15 @@ int container_http__parse(const char *buf, size_t len, int *status, const char *
 			  size_t *body_len);
 
 /*
+ * Parse containers/storage's containers.json (podman's and buildah's
+ * containers: id, names, image, and metadata, a JSON string naming the
+ * image). runtime is CONTAINER_PODMAN, and nothing says whether one runs.
+ * *out is malloc'ed. Errors as container_info__parse_list.
+ */
+int container_info__parse_storage(const char *json, size_t len, struct container_info **out,
+				  size_t *n);
+
+/*
  * Where to look. Defaults: /var/run/docker.sock, /var/lib/docker,
  * CONTAINER_TIMEOUT_MS; the environment variables PYMAC_DOCKER_SOCK and
  * PYMAC_DOCKER_ROOT override the first two. NULL or a negative timeout keeps
@@ -114,6 +123,18 @@ int container_http__parse(const char *buf, size_t len, int *status, const char *
 void containers__configure(const char *sock_path, const char *data_root, int timeout_ms);
 /* The Engine socket's path, for messages. */
 const char *containers__engine_socket(void);
+
+/*
+ * Where to look for podman's containers when Docker has no such one: its
+ * Docker-compatible API socket (/run/podman/podman.sock, served by
+ * `podman system service` or podman.socket), else containers/storage's
+ * graph root (/var/lib/containers/storage: <driver>-containers/containers.json
+ * names them) and run root (/run/containers/storage:
+ * <driver>-containers/<id>/userdata/pidfile says which run). Environment:
+ * PYMAC_PODMAN_SOCK, PYMAC_PODMAN_ROOT, PYMAC_PODMAN_RUNROOT. NULL keeps a value.
+ */
+void containers__configure_podman(const char *sock_path, const char *graph_root,
+				  const char *run_root);
 
 /*
  * GET path over the Engine socket (HTTP/1.0, whole answer within the
@@ -190,16 +211,17 @@ int container_engine__logs(const char *id, int fd);
 
 /*
  * Look a container up by full id, unique id prefix, or name: first through
- * the Engine API, else from <data_root>/containers/<id>/config.v2.json.
+ * the Engine API, else from <data_root>/containers/<id>/config.v2.json;
+ * when Docker has none, podman's (containers__configure_podman).
  * Fills cgroup_id for a running container. 0, -ENOENT (no such container),
  * -EINVAL (the key is not a valid id or name), or a parse error.
  */
 int container_info__lookup(const char *id_or_name, struct container_info *info);
 
 /*
- * List containers (running ones only unless all is set), Engine API first,
- * else the containers directory. Fills cgroup_id of running ones. *out is
- * malloc'ed. 0 or -errno.
+ * List containers (running ones only unless all is set), Docker's (Engine
+ * API first, else the containers directory) and podman's. Fills cgroup_id
+ * of running ones. *out is malloc'ed. 0, or -errno when neither answers.
  */
 int container_info__list(bool all, struct container_info **out, size_t *n);
 

@@ -200,7 +200,7 @@ static bool engine_path__valid(const char *path)
  * Connect to the engine and send one request (a JSON body if json); *fdp
  * is then the socket, for the caller to read the answer from. 0 or -errno.
  */
-int ct_engine_request(const char *method, const char *path, const char *json,
+int ct_engine_request(const char *sock, const char *method, const char *path, const char *json,
 		      long long deadline_ms, int *fdp)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -224,9 +224,11 @@ int ct_engine_request(const char *method, const char *path, const char *json,
 		    snprintf(head, sizeof(head),
 			     "%s %s HTTP/1.0\r\nHost: docker\r\nUser-Agent: pymac\r\n%s\r\n",
 			     method, path, strcmp(method, "GET") ? "Content-Length: 0\r\n" : "");
-	if (strlen(cfg.sock) >= sizeof(sa.sun_path))
+	if (!sock)
+		sock = cfg.sock;
+	if (strlen(sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, cfg.sock);
+	strcpy(sa.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
@@ -263,8 +265,10 @@ long long ct_engine_deadline_ms(void)
 	return (long long)(pm_now_ns() / 1000000) + cfg.timeout_ms;
 }
 
-int container_engine__request(const char *method, const char *path, const char *json,
-			      int timeout_ms, int *status, char **body, size_t *body_len)
+/* One request on sock (NULL: Docker's) and its whole answer. */
+static int engine_request(const char *sock, const char *method, const char *path,
+			  const char *json, int timeout_ms, int *status, char **body,
+			  size_t *body_len)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
@@ -278,7 +282,7 @@ int container_engine__request(const char *method, const char *path, const char *
 	cfg__init();
 	deadline =
 	    (long long)(pm_now_ns() / 1000000) + (timeout_ms >= 0 ? timeout_ms : cfg.timeout_ms);
-	err = ct_engine_request(method, path, json, deadline, &fd);
+	err = ct_engine_request(sock, method, path, json, deadline, &fd);
 	if (err)
 		return err;
 	for (;;) {
@@ -323,19 +327,32 @@ out:
 	return err;
 }
 
+int container_engine__request(const char *method, const char *path, const char *json,
+			      int timeout_ms, int *status, char **body, size_t *body_len)
+{
+	return engine_request(NULL, method, path, json, timeout_ms, status, body, body_len);
+}
+
+int ct_engine_get(const char *sock, const char *path, int *status, char **body, size_t *body_len)
+{
+	return engine_request(sock, "GET", path, NULL, -1, status, body, body_len);
+}
+
 int container_engine__get(const char *path, int *status, char **body, size_t *body_len)
 {
-	return container_engine__request("GET", path, NULL, -1, status, body, body_len);
+	return engine_request(NULL, "GET", path, NULL, -1, status, body, body_len);
 }
 
 /* ---- lookups ---- */
 
-/*
- * A running container's cgroup: its main process's v2 path when that
- * process is in it, else the cgroupfs and systemd drivers' places.
- */
-static void info__fill_cgroup(struct container_info *info, bool trust_pid)
+void ct_fill_cgroup(struct container_info *info, bool trust_pid)
 {
+	/* Where the cgroupfs and systemd drivers put a container: prefix, id, suffix. */
+	static const char *const places[][2][2] = {
+	    {{"/docker/", ""}, {"/system.slice/docker-", ".scope"}},
+	    {{"/libpod_parent/libpod-", ""}, {"/machine.slice/libpod-", ".scope"}},
+	};
+	const char *const(*cands)[2] = places[info->runtime == CONTAINER_PODMAN];
 	char cgpath[CONTAINER_CGPATH_MAX], cand[CONTAINER_CGPATH_MAX];
 	struct container_ref ref;
 
@@ -347,7 +364,7 @@ static void info__fill_cgroup(struct container_info *info, bool trust_pid)
 	    !cgroup2__id_of_path(cgpath, &info->cgroup_id))
 		return;
 	/*
-	 * A config.v2.json left by a dockerd that died says "Running" for a
+	 * A state file left by an engine that died says "Running" for a
 	 * process that is gone or is someone else now.
 	 */
 	if (!trust_pid) {
@@ -355,20 +372,20 @@ static void info__fill_cgroup(struct container_info *info, bool trust_pid)
 		info->pid = 0;
 		return;
 	}
-	snprintf(cand, sizeof(cand), "/docker/%s", info->id);
-	if (!cgroup2__id_of_path(cand, &info->cgroup_id))
-		return;
-	snprintf(cand, sizeof(cand), "/system.slice/docker-%s.scope", info->id);
-	cgroup2__id_of_path(cand, &info->cgroup_id);
+	for (int i = 0; i < 2; i++) {
+		snprintf(cand, sizeof(cand), "%s%s%s", cands[i][0], info->id, cands[i][1]);
+		if (!cgroup2__id_of_path(cand, &info->cgroup_id))
+			return;
+	}
 }
 
-static bool is_engine_down(int err)
+bool ct_engine_down(int err)
 {
 	return err == -ENOENT || err == -ECONNREFUSED || err == -EACCES || err == -ETIMEDOUT ||
 	       err == -ENOTSOCK || err == -ECONNRESET || err == -EPERM;
 }
 
-static bool key__is_hex(const char *key)
+bool ct_key_is_hex(const char *key)
 {
 	size_t n = strlen(key);
 
@@ -380,8 +397,8 @@ static bool key__is_hex(const char *key)
 	return true;
 }
 
-/* Docker's own rule for names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ */
-static bool key__is_name(const char *key)
+/* Docker's own rule for names (podman's too): [a-zA-Z0-9][a-zA-Z0-9_.-]+ */
+bool ct_key_is_name(const char *key)
 {
 	size_t n = strnlen(key, CONTAINER_NAME_MAX);
 
@@ -391,6 +408,45 @@ static bool key__is_name(const char *key)
 		if (!isalnum((unsigned char)key[i]) && !strchr("_.-", key[i]))
 			return false;
 	return true;
+}
+
+int ct_match_key(const struct container_info *v, size_t n, const char *key,
+		 struct container_info *info)
+{
+	size_t hits = 0, klen = strlen(key);
+
+	/* A name beats an id prefix, as with the docker command. */
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].name, key)) {
+			*info = v[i];
+			return 0;
+		}
+	}
+	if (ct_key_is_hex(key)) {
+		for (size_t i = 0; i < n; i++) {
+			if (!strncmp(v[i].id, key, klen)) {
+				*info = v[i];
+				hits++;
+			}
+		}
+	}
+	if (hits > 1) {
+		memset(info, 0, sizeof(*info));
+		return -ENOTUNIQ;
+	}
+	return hits ? 0 : -ENOENT;
+}
+
+size_t ct_list_finish(struct container_info *v, size_t cnt, bool all, bool trust_pid)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < cnt; i++) {
+		ct_fill_cgroup(&v[i], trust_pid);
+		if (all || v[i].running)
+			v[j++] = v[i];
+	}
+	return j;
 }
 
 static int file__read_config(const char *id, struct container_info *info)
@@ -458,10 +514,10 @@ static int files__list(struct container_info **out, size_t *n)
 static int files__lookup(const char *key, struct container_info *info)
 {
 	struct container_info *v;
-	size_t n, hits = 0, klen = strlen(key);
+	size_t n;
 	int err;
 
-	if (klen == CONTAINER_ID_LEN && key__is_hex(key)) {
+	if (strlen(key) == CONTAINER_ID_LEN && ct_key_is_hex(key)) {
 		err = file__read_config(key, info);
 		if (err != -ENOENT)
 			return err;
@@ -469,113 +525,147 @@ static int files__lookup(const char *key, struct container_info *info)
 	err = files__list(&v, &n);
 	if (err)
 		return err;
-	/* A name beats an id prefix, as with the docker command. */
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(v[i].name, key)) {
-			*info = v[i];
-			free(v);
-			return 0;
-		}
-	}
-	if (key__is_hex(key)) {
-		for (size_t i = 0; i < n; i++) {
-			if (!strncmp(v[i].id, key, klen)) {
-				*info = v[i];
-				hits++;
-			}
-		}
-	}
+	err = ct_match_key(v, n, key, info);
 	free(v);
-	if (hits > 1) {
-		memset(info, 0, sizeof(*info));
-		return -ENOTUNIQ;
-	}
-	return hits ? 0 : -ENOENT;
+	return err;
 }
 
-int container_info__lookup(const char *id_or_name, struct container_info *info)
+int ct_engine_lookup(const char *sock, const char *key, struct container_info *info, bool *down)
 {
 	char path[256], *body;
 	size_t blen;
 	int status, err;
 
+	snprintf(path, sizeof(path), "/containers/%s/json", key);
+	err = ct_engine_get(sock, path, &status, &body, &blen);
+	*down = err && ct_engine_down(err);
+	if (err)
+		return err;
+	if (status == 200)
+		err = container_info__parse_inspect(body, blen, info);
+	else if (status == 404)
+		err = -ENOENT;
+	else
+		err = -EPROTO;
+	free(body);
+	return err;
+}
+
+int ct_engine_list(const char *sock, bool all, struct container_info **out, size_t *n)
+{
+	struct container_info *v;
+	char *body;
+	size_t blen, cnt;
+	int status, err;
+	bool down;
+
+	*out = NULL;
+	*n = 0;
+	err = ct_engine_get(sock, all ? "/containers/json?all=1" : "/containers/json", &status,
+			    &body, &blen);
+	if (err)
+		return err;
+	if (status != 200) {
+		free(body);
+		return -EPROTO;
+	}
+	err = container_info__parse_list(body, blen, &v, &cnt);
+	free(body);
+	if (err)
+		return err;
+	for (size_t i = 0; i < cnt; i++) {
+		struct container_info full;
+
+		/* The summary has no pid; the inspect answer does. */
+		if (v[i].running && !ct_engine_lookup(sock, v[i].id, &full, &down) &&
+		    !strcmp(full.id, v[i].id))
+			v[i].pid = full.pid;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int container_info__lookup(const char *id_or_name, struct container_info *info)
+{
+	bool down;
+	int err;
+
 	memset(info, 0, sizeof(*info));
 	cfg__init();
-	if (!id_or_name || (!key__is_hex(id_or_name) && !key__is_name(id_or_name)))
+	if (!id_or_name || (!ct_key_is_hex(id_or_name) && !ct_key_is_name(id_or_name)))
 		return -EINVAL;
-	snprintf(path, sizeof(path), "/containers/%s/json", id_or_name);
-	err = container_engine__get(path, &status, &body, &blen);
+	err = ct_engine_lookup(cfg.sock, id_or_name, info, &down);
 	if (!err) {
-		if (status == 200)
-			err = container_info__parse_inspect(body, blen, info);
-		else if (status == 404)
-			err = -ENOENT;
-		else
-			err = -EPROTO;
-		free(body);
-		if (!err)
-			info__fill_cgroup(info, true);
-		return err;
+		ct_fill_cgroup(info, true);
+		return 0;
 	}
-	if (!is_engine_down(err))
+	/* The engine's 404 is final for Docker: no fallback to its files. */
+	if (down) {
+		err = files__lookup(id_or_name, info);
+		if (!err) {
+			ct_fill_cgroup(info, false);
+			return 0;
+		}
+	}
+	if (err != -ENOENT)
 		return err;
-	err = files__lookup(id_or_name, info);
+	/* Not Docker's: perhaps podman's. */
+	return ct_podman_lookup(id_or_name, info);
+}
+
+/* Docker's containers: the Engine API's list, else the containers directory. */
+static int docker__list(bool all, struct container_info **out, size_t *n)
+{
+	bool engine = true;
+	int err;
+
+	err = ct_engine_list(cfg.sock, all, out, n);
+	if (err && ct_engine_down(err)) {
+		engine = false;
+		err = files__list(out, n);
+		if (err == -ENOENT)
+			err = 0, *out = NULL, *n = 0;
+	}
 	if (!err)
-		info__fill_cgroup(info, false);
+		*n = ct_list_finish(*out, *n, all, engine);
 	return err;
 }
 
 int container_info__list(bool all, struct container_info **out, size_t *n)
 {
-	struct container_info *v;
-	size_t cnt, j = 0;
-	char *body;
-	size_t blen;
-	int status, err;
-	bool engine;
+	struct container_info *v, *pv, *nv;
+	size_t cnt, pn;
+	int err, perr;
 
 	*out = NULL;
 	*n = 0;
 	cfg__init();
-	err = container_engine__get(all ? "/containers/json?all=1" : "/containers/json", &status,
-				    &body, &blen);
-	if (!err) {
-		engine = true;
-		if (status != 200) {
-			free(body);
-			return -EPROTO;
-		}
-		err = container_info__parse_list(body, blen, &v, &cnt);
-		free(body);
-	} else if (is_engine_down(err)) {
-		engine = false;
-		err = files__list(&v, &cnt);
-		if (err == -ENOENT)
-			err = 0, v = NULL, cnt = 0;
-	}
-	if (err)
+	err = docker__list(all, &v, &cnt);
+	perr = ct_podman_list(all, &pv, &pn);
+	if (err && perr)
 		return err;
-
-	for (size_t i = 0; i < cnt; i++) {
-		if (engine && v[i].running) {
-			struct container_info full;
-			char path[128];
-
-			/* The summary has no pid; the inspect answer does. */
-			snprintf(path, sizeof(path), "/containers/%s/json", v[i].id);
-			if (!container_engine__get(path, &status, &body, &blen)) {
-				if (status == 200 &&
-				    !container_info__parse_inspect(body, blen, &full) &&
-				    !strcmp(full.id, v[i].id))
-					v[i].pid = full.pid;
-				free(body);
-			}
-		}
-		info__fill_cgroup(&v[i], engine);
-		if (all || v[i].running)
-			v[j++] = v[i];
+	if (err)
+		v = NULL, cnt = 0;
+	if (perr)
+		pv = NULL, pn = 0;
+	nv = pn ? realloc(v, (cnt + pn) * sizeof(*v)) : v;
+	if (pn && !nv) {
+		free(v);
+		free(pv);
+		return -ENOMEM;
 	}
+	v = nv;
+	for (size_t i = 0; i < pn; i++) {
+		size_t k;
+
+		for (k = 0; k < cnt && strcmp(v[k].id, pv[i].id); k++)
+			;
+		if (k == cnt)
+			v[cnt++] = pv[i];
+	}
+	free(pv);
 	*out = v;
-	*n = j;
+	*n = cnt;
 	return 0;
 }

@@ -32,7 +32,7 @@ struct container_events *container_events__open(void)
 
 	if (!ce)
 		return NULL;
-	err = ct_engine_request("GET", EVENTS_PATH, NULL, ct_engine_deadline_ms(), &ce->fd);
+	err = ct_engine_request(NULL, "GET", EVENTS_PATH, NULL, ct_engine_deadline_ms(), &ce->fd);
 	if (err) {
 		free(ce);
 		errno = -err;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Docker's JSON documents: the Engine API's answers to GET
- * /containers/<id>/json and GET /containers/json, and config.v2.json files,
- * parsed into struct container_info. Pure: the input is only read.
+ * The engines' JSON documents: the Engine API's answers to GET
+ * /containers/<id>/json and GET /containers/json (Docker's, and podman's
+ * compatible API), Docker's config.v2.json files and containers/storage's
+ * containers.json (podman), parsed into struct container_info. Pure: the
+ * input is only read.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -203,21 +205,26 @@ int container_info__parse_inspect(const char *json, size_t len, struct container
 	return err;
 }
 
-static int info__from_summary(struct json_object *o, struct container_info *info)
+/*
+ * The object's id (key id_key) and first name (of the array names_key),
+ * the two a list entry must have.
+ */
+static int info__id_and_name(struct json_object *o, const char *id_key, const char *names_key,
+			     struct container_info *info)
 {
-	struct json_object *names, *labels, *first;
-	char id[CONTAINER_ID_LEN + 2], state[32];
+	struct json_object *names, *first;
+	char id[CONTAINER_ID_LEN + 2];
 	int err;
 
 	memset(info, 0, sizeof(*info));
 	if (!json_object_is_type(o, json_type_object))
 		return -EINVAL;
-	err = json__string_member(o, "Id", id, sizeof(id), true);
+	err = json__string_member(o, id_key, id, sizeof(id), true);
 	if (err)
 		return err == -ENAMETOOLONG ? -EINVAL : err;
 	err = info__set_id(info, id);
 	if (!err)
-		err = json__member(o, "Names", json_type_array, &names);
+		err = json__member(o, names_key, json_type_array, &names);
 	if (err)
 		return err;
 	if (!names || json_object_array_length(names) < 1)
@@ -228,6 +235,16 @@ static int info__from_summary(struct json_object *o, struct container_info *info
 	err = json__copy_string(first, info->name, sizeof(info->name));
 	if (!err)
 		err = info__set_name(info, info->name);
+	return err;
+}
+
+static int info__from_summary(struct json_object *o, struct container_info *info)
+{
+	struct json_object *labels;
+	char state[32];
+	int err;
+
+	err = info__id_and_name(o, "Id", "Names", info);
 	if (!err)
 		err = json__string_member(o, "Image", info->image, sizeof(info->image), false);
 	if (!err)
@@ -242,7 +259,43 @@ static int info__from_summary(struct json_object *o, struct container_info *info
 	return 0;
 }
 
-int container_info__parse_list(const char *json, size_t len, struct container_info **out, size_t *n)
+/* containers/storage's metadata is a JSON document inside a string: its image-name. */
+static int info__storage_image(struct json_object *meta, struct container_info *info)
+{
+	struct json_object *m;
+	int err;
+
+	m = json__parse(json_object_get_string(meta), json_object_get_string_len(meta), &err);
+	if (!m)
+		return err;
+	if (json_object_is_type(m, json_type_object))
+		err = json__string_member(m, "image-name", info->image, sizeof(info->image), false);
+	else
+		err = -EINVAL;
+	json_object_put(m);
+	return err;
+}
+
+static int info__from_storage(struct json_object *o, struct container_info *info)
+{
+	struct json_object *meta;
+	int err;
+
+	err = info__id_and_name(o, "id", "names", info);
+	info->runtime = CONTAINER_PODMAN;
+	if (!err)
+		err = json__member(o, "metadata", json_type_string, &meta);
+	if (!err && meta && json_object_get_string_len(meta) > 0)
+		err = info__storage_image(meta, info);
+	/* without metadata, the image's id */
+	if (!err && !info->image[0])
+		err = json__string_member(o, "image", info->image, sizeof(info->image), false);
+	return err;
+}
+
+/* A JSON array of containers, each parsed by one. */
+static int parse_array(const char *json, size_t len, struct container_info **out, size_t *n,
+		       int (*one)(struct json_object *, struct container_info *))
 {
 	struct json_object *root;
 	struct container_info *v = NULL;
@@ -271,7 +324,7 @@ int container_info__parse_list(const char *json, size_t len, struct container_in
 		}
 	}
 	for (size_t i = 0; i < cnt; i++) {
-		err = info__from_summary(json_object_array_get_idx(root, i), &v[i]);
+		err = one(json_object_array_get_idx(root, i), &v[i]);
 		if (err) {
 			free(v);
 			json_object_put(root);
@@ -282,6 +335,17 @@ int container_info__parse_list(const char *json, size_t len, struct container_in
 	*out = v;
 	*n = cnt;
 	return 0;
+}
+
+int container_info__parse_list(const char *json, size_t len, struct container_info **out, size_t *n)
+{
+	return parse_array(json, len, out, n, info__from_summary);
+}
+
+int container_info__parse_storage(const char *json, size_t len, struct container_info **out,
+				  size_t *n)
+{
+	return parse_array(json, len, out, n, info__from_storage);
 }
 
 int container_event__parse(const char *json, size_t len, struct container_event *ev)
