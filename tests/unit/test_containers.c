@@ -120,6 +120,71 @@ static void test_path_shapes(void **state)
 	check_path("/dockerX/" ID1, CONTAINER_HOST, "");
 }
 
+static void check_pod(const char *path, int ret, const char *uid, const char *qos)
+{
+	struct k8s_pod pod;
+	int r = k8s_pod__from_cgroup_path(path, &pod);
+
+	if (r != ret)
+		print_error("%s: %d, expected %d\n", path, r, ret);
+	assert_int_equal(r, ret);
+	assert_string_equal(pod.uid, uid);
+	assert_string_equal(pod.qos, qos);
+}
+
+/* Pod UID and QoS from the shapes the kubelet makes (systemd and cgroupfs drivers). */
+static void test_pod_shapes(void **state)
+{
+	static const char uid[] = "0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5";
+
+	(void)state;
+	check_pod("/kubepods.slice/kubepods-burstable.slice/"
+		  "kubepods-burstable-pod0b7e4bd2_92bb_4ae1_8e6b_6fb0d2a2c8d5.slice/"
+		  "cri-containerd-" ID1 ".scope",
+		  0, uid, "burstable");
+	check_pod("/kubepods.slice/kubepods-besteffort.slice/"
+		  "kubepods-besteffort-pod0b7e4bd2_92bb_4ae1_8e6b_6fb0d2a2c8d5.slice/crio-" ID1
+		  ".scope",
+		  0, uid, "besteffort");
+	check_pod("/kubepods.slice/kubepods-pod0b7e4bd2_92bb_4ae1_8e6b_6fb0d2a2c8d5.slice/"
+		  "cri-containerd-" ID1 ".scope",
+		  0, uid, "guaranteed");
+	check_pod("/kubepods/burstable/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1, 0, uid,
+		  "burstable");
+	check_pod("/kubepods/besteffort/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1, 0, uid,
+		  "besteffort");
+	check_pod("/kubepods/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1, 0, uid, "guaranteed");
+	/* kind and kubelets with --cgroup-root: the pods' tree under another slice */
+	check_pod("/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+		  "kubelet-kubepods-besteffort-pod0b7e4bd2_92bb_4ae1_8e6b_6fb0d2a2c8d5.slice/"
+		  "cri-containerd-" ID1 ".scope",
+		  0, uid, "besteffort");
+	/* Docker in a pod: the pod is still the pod */
+	check_pod("/kubepods/burstable/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1 "/docker/" ID2,
+		  0, uid, "burstable");
+	/* the pod's own cgroup (its pause process's parent) */
+	check_pod("/kubepods/burstable/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5", 0, uid,
+		  "burstable");
+
+	/* not a pod */
+	check_pod("/docker/" ID1, -ENOENT, "", "");
+	check_pod("/system.slice/docker-" ID1 ".scope", -ENOENT, "", "");
+	check_pod("/kubepods.slice", -ENOENT, "", "");
+	check_pod("/kubepods/burstable", -ENOENT, "", "");
+	check_pod("/", -ENOENT, "", "");
+	check_pod("/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1, -ENOENT, "", "");
+	check_pod("/user.slice/mykubepods.slice/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5", -ENOENT,
+		  "", "");
+	/* a pod component whose UID is not one */
+	check_pod("/kubepods/burstable/pod0b7e4bd2-92bb-4ae1-8e6b/" ID1, -EINVAL, "", "");
+	check_pod("/kubepods/burstable/pod0B7E4BD2-92bb-4ae1-8e6b-6fb0d2a2c8d5/" ID1, -EINVAL, "",
+		  "");
+	check_pod("/kubepods.slice/kubepods-pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5.slice", -EINVAL,
+		  "", "");
+	check_pod("/kubepods/pod0b7e4bd2_92bb_4ae1_8e6b_6fb0d2a2c8d5", -EINVAL, "", "");
+	check_pod("kubepods/pod0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5", -EINVAL, "", "");
+}
+
 static void test_path_invalid(void **state)
 {
 	struct container_ref ref;
@@ -1127,6 +1192,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_path_shapes),
+	    cmocka_unit_test(test_pod_shapes),
 	    cmocka_unit_test(test_path_invalid),
 	    cmocka_unit_test(test_cgroup_text),
 	    cmocka_unit_test(test_cgroup_text_bad),

@@ -150,6 +150,140 @@ int container_ref__from_cgroup_path(const char *path, struct container_ref *ref)
 	return 0;
 }
 
+/* ---- Kubernetes pods ---- */
+
+/* "<8>-<4>-<4>-<4>-<12>" lowercase hex, with sep ('-' or '_') between groups, into uid. */
+static bool pod_uid__parse(const char *s, size_t len, char sep, char *uid)
+{
+	if (len != K8S_POD_UID_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != sep
+			 : !isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
+			return false;
+		uid[i] = dash ? '-' : s[i];
+	}
+	uid[len] = '\0';
+	return true;
+}
+
+static const char *const qos_classes[] = {"burstable", "besteffort"};
+
+/* "kubepods" in a slice name, at its start or after a '-' (kubelet's --cgroup-root:
+ * "kubelet-kubepods"); NULL if none. */
+static const char *kubepods_in(const char *name)
+{
+	for (const char *k = strstr(name, "kubepods"); k; k = strstr(k + 1, "kubepods"))
+		if ((k == name || k[-1] == '-') && (!k[8] || k[8] == '-'))
+			return k;
+	return NULL;
+}
+
+/*
+ * One component below kubepods: a QoS level ("burstable",
+ * "kubepods-burstable.slice") sets *qos; a pod ("pod<uid>",
+ * "kubepods[-<qos>]-pod<uid>.slice") fills pod. 1 for a pod, 0 for
+ * anything else, -EINVAL for a pod whose UID is malformed.
+ */
+static int pod_component(const char *c, size_t len, const char **qos, struct k8s_pod *pod)
+{
+	static const char slice[] = ".slice";
+	size_t sl = sizeof(slice) - 1;
+	bool systemd = len > sl && !memcmp(c + len - sl, slice, sl);
+	char name[128];
+
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, c, len);
+	name[len] = '\0';
+	if (systemd) {
+		/* a slice's name spells its parents': [<root>-]kubepods[-<qos>][-pod<uid>] */
+		const char *k;
+
+		name[len - sl] = '\0';
+		k = kubepods_in(name);
+		if (!k)
+			return 0;
+		k += 8;
+		if (*k == '-')
+			k++;
+		memmove(name, k, strlen(k) + 1);
+	}
+	/* now "<qos>", "<qos>-pod<uid>", "pod<uid>" or "" (kubepods.slice) */
+	for (size_t i = 0; i < sizeof(qos_classes) / sizeof(qos_classes[0]); i++) {
+		size_t ql = strlen(qos_classes[i]);
+
+		if (strncmp(name, qos_classes[i], ql) || (name[ql] && name[ql] != '-'))
+			continue;
+		*qos = qos_classes[i];
+		if (!name[ql])
+			return 0;
+		memmove(name, name + ql + 1, strlen(name + ql + 1) + 1);
+		break;
+	}
+	if (strncmp(name, "pod", 3))
+		return 0;
+	if (!pod_uid__parse(name + 3, strlen(name + 3), systemd ? '_' : '-', pod->uid))
+		return -EINVAL;
+	snprintf(pod->qos, sizeof(pod->qos), "%s", *qos ? *qos : "guaranteed");
+	return 1;
+}
+
+int k8s_pod__from_cgroup_path(const char *path, struct k8s_pod *pod)
+{
+	struct container_ref ref;
+	const char *p, *qos = NULL;
+	bool kubepods = false;
+
+	memset(pod, 0, sizeof(*pod));
+	if (container_ref__from_cgroup_path(path, &ref))
+		return -EINVAL;
+	for (p = path; *p;) {
+		const char *c;
+		size_t len;
+		int r;
+
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p && *p != '/')
+			p++;
+		len = p - c;
+		if (!len)
+			break;
+		if (!kubepods) {
+			char name[128];
+			bool slice = false;
+			const char *k;
+
+			/* "kubepods" (cgroupfs) or "[<root>-]kubepods.slice" (systemd)
+			 * opens the pods' tree */
+			if (len >= sizeof(name))
+				continue;
+			memcpy(name, c, len);
+			name[len] = '\0';
+			if (len > 6 && !strcmp(name + len - 6, ".slice")) {
+				name[len - 6] = '\0';
+				slice = true;
+			}
+			k = slice ? kubepods_in(name) : NULL;
+			kubepods = !strcmp(name, "kubepods") || (k && !strcmp(k, "kubepods"));
+			if (!kubepods)
+				continue;
+		}
+		r = pod_component(c, len, &qos, pod);
+		if (r < 0) {
+			memset(pod, 0, sizeof(*pod));
+			return r;
+		}
+		if (r)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /* Split "N:controllers:/path" into its path; NULL for a malformed line. */
 static const char *cgroup_line__path(const char *line, bool *v2)
 {

@@ -63,6 +63,26 @@ int container_ref__from_cgroup_path(const char *path, struct container_ref *ref)
 int container_ref__from_cgroup_text(const char *text, size_t len, struct container_ref *ref,
 				    char *cgpath, size_t cgpath_len);
 
+/*
+ * The Kubernetes pod a cgroup path is in, as the kubelet names it: its UID
+ * and QoS class. systemd driver: /kubepods.slice/kubepods-burstable.slice/
+ * kubepods-burstable-pod<uid, '_' for '-'>.slice/<ctr>.scope (Guaranteed
+ * pods: /kubepods.slice/kubepods-pod<uid>.slice/...); cgroupfs driver:
+ * /kubepods/besteffort/pod<uid>/<ctr> (Guaranteed: /kubepods/pod<uid>/...).
+ */
+#define K8S_POD_UID_LEN 36 /* 8-4-4-4-12 hex digits */
+struct k8s_pod {
+	char uid[K8S_POD_UID_LEN + 1]; /* with '-', as the API shows it */
+	char qos[12];		       /* "guaranteed", "burstable" or "besteffort" */
+};
+
+/*
+ * Find the pod in a cgroup path. Pure. 0, -ENOENT (not a pod's path: no
+ * kubepods component, or none naming a pod), -EINVAL (a pod component with a
+ * malformed UID, or a path container_ref__from_cgroup_path refuses).
+ */
+int k8s_pod__from_cgroup_path(const char *path, struct k8s_pod *pod);
+
 /* The container of a running process, from /proc/PID/cgroup. 0 or -errno (-ENOENT: no process). */
 int container_ref__of_pid(pid_t pid, struct container_ref *ref, char *cgpath, size_t cgpath_len);
 
