@@ -1288,7 +1288,18 @@ static struct pm_record rec_container(uint64_t ts, uint64_t cgroup, enum pm_cont
 
 	memset(&r, 0, sizeof(r));
 	r.type = PM_REC_CONTAINER;
-	r.cont = (struct pm_container){ts, cgroup, st, runtime, id, name, image, project, service};
+	r.cont = (struct pm_container){ts,    cgroup,  st,	runtime, id, name,
+				       image, project, service, "",	 ""};
+	return r;
+}
+
+#define POD_UID "0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5"
+
+/* A container record of a Kubernetes pod's container. */
+static struct pm_record in_pod(struct pm_record r, const char *uid, const char *qos)
+{
+	r.cont.pod_uid = uid;
+	r.cont.qos = qos;
 	return r;
 }
 
@@ -1309,8 +1320,9 @@ static struct pm_record in_cgroup(struct pm_record r, uint64_t cgroup)
 static struct procstats *container_summary(void)
 {
 	const struct pm_record recs[] = {
-	    rec_container(T0 + 5, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
-			  "python:3.11-slim", "demo", "web"),
+	    in_pod(rec_container(T0 + 5, 500, PM_CONTAINER_RUNNING, "docker", ID_WEB, "demo-web-1",
+				 "python:3.11-slim", "demo", "web"),
+		   POD_UID, "burstable"),
 	    in_cgroup(rec_process(20, T0 + 6, 1, "python3", "/usr/local/bin/python3", "", "3.11"),
 		      500),
 	    rec_container(T0 + 7, 600, PM_CONTAINER_RUNNING, "podman", ID_DB, "db", "postgres:16",
@@ -1353,8 +1365,9 @@ static void test_containers_json(void **state)
 	static const char *const top_keys[] = {
 	    "trace", "processes", "containers", "missed_containers", "lanes", NULL};
 	static const char *const cont_keys[] = {
-	    "id",	"name",	   "image",  "service",	  "project", "runtime", "cgroup_id",
-	    "start_ns", "stop_ns", "module", "processes", "totals",  NULL};
+	    "id",      "name",	    "image",	"service", "project", "runtime",
+	    "pod_uid", "qos",	    "cgroup_id", "start_ns", "stop_ns", "module",
+	    "processes", "totals", NULL};
 	static const char *const totals_keys[] = {
 	    "counts", "gc",	      "bytes", "unmatched_frees", "unmatched_py_frees",
 	    "lost",   "lost_by_kind", NULL};
@@ -1379,6 +1392,9 @@ static void test_containers_json(void **state)
 	assert_string_equal(get_str(c, "service"), "web");
 	assert_string_equal(get_str(c, "project"), "demo");
 	assert_string_equal(get_str(c, "runtime"), "docker");
+	/* the STOPPED record without a pod keeps the RUNNING one's */
+	assert_string_equal(get_str(c, "pod_uid"), POD_UID);
+	assert_string_equal(get_str(c, "qos"), "burstable");
 	assert_int_equal(get_u64(c, "cgroup_id"), 500);
 	assert_int_equal(get_int(c, "start_ns"), 5);
 	assert_int_equal(get_int(c, "stop_ns"), 3000000000ll);
@@ -1780,13 +1796,14 @@ static void test_event_containers(void **state)
 	    "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":1001500000,\"t_ns\":1500000,"
 	    "\"state\":\"running\",\"cgroup_id\":500,\"runtime\":\"docker\",\"id\":\"" ID_WEB "\","
 	    "\"name\":\"demo-web-1\",\"image\":\"python:3.11-slim\",\"project\":\"demo\","
-	    "\"service\":\"web\"}\n"
+	    "\"service\":\"web\",\"pod_uid\":\"\",\"qos\":\"\"}\n"
 	    "{\"ts_ns\":1001600000,\"t_ns\":1600000,\"kind\":\"py_free\",\"pid\":7,\"tid\":7,"
 	    "\"cgroup_id\":500,\"addr\":32}\n"
 	    "{\"type\":\"container\",\"kind\":\"container\",\"ts_ns\":3000000000,"
 	    "\"t_ns\":2000000000,\"state\":\"stopped\",\"cgroup_id\":700,\"runtime\":\"cgroup\","
 	    "\"id\":\"\",\"name\":\"/"
-	    "x\\u000a\",\"image\":\"\",\"project\":\"\",\"service\":\"\"}\n";
+	    "x\\u000a\",\"image\":\"\",\"project\":\"\",\"service\":\"\",\"pod_uid\":\"\",\"qos\":"
+	    "\"\"}\n";
 	size_t n = sizeof(container_recs) / sizeof(container_recs[0]);
 	char *out = print_events(EVENT_FMT_TEXT, container_recs, n), *line, *save = NULL;
 

@@ -201,6 +201,8 @@ static void assert_rec_equal(const struct pm_record *a, const struct pm_record *
 		assert_str(a->cont.image, b->cont.image);
 		assert_str(a->cont.project, b->cont.project);
 		assert_str(a->cont.service, b->cont.service);
+		assert_str(a->cont.pod_uid, b->cont.pod_uid);
+		assert_str(a->cont.qos, b->cont.qos);
 		break;
 	default:
 		fail_msg("unknown record type %d", b->type);
@@ -448,15 +450,23 @@ static size_t all_types(struct pm_record *r)
 	r[n].meta.key = "empty";
 	r[n++].meta.value = "";
 	r[n].type = PM_REC_CONTAINER;
-	r[n].cont =
-	    (struct pm_container){990,		77,	      PM_CONTAINER_RUNNING, "docker",
-				  CONTAINER_ID, "demo-web-1", "python:3.11-slim",   "demo",
-				  "web"};
+	r[n].cont = (struct pm_container){990,
+					  77,
+					  PM_CONTAINER_RUNNING,
+					  "docker",
+					  CONTAINER_ID,
+					  "demo-web-1",
+					  "python:3.11-slim",
+					  "demo",
+					  "web",
+					  "0b7e4bd2-92bb-4ae1-8e6b-6fb0d2a2c8d5",
+					  "burstable"};
 	n++;
 	r[n].type = PM_REC_CONTAINER; /* a bare cgroup: no id, no labels */
 	r[n].cont = (struct pm_container){995,	    UINT64_MAX, PM_CONTAINER_RUNNING,
 					  "cgroup", "",		"/sys/fs/cgroup/x.slice",
-					  "",	    "",		""};
+					  "",	    "",		"",
+					  "",	    ""};
 	n++;
 	r[n].type = PM_REC_PROCESS;
 	r[n].proc = (struct pm_process){1000,
@@ -589,13 +599,21 @@ static size_t all_types(struct pm_record *r)
 	r[n].lost = (struct pm_lost){0, 0, PM_EXIT, UINT64_MAX};
 	n++;
 	r[n].type = PM_REC_CONTAINER;
-	r[n].cont =
-	    (struct pm_container){8000,		77,	      PM_CONTAINER_STOPPED, "docker",
-				  CONTAINER_ID, "demo-web-1", "python:3.11-slim",   "demo",
-				  "web"};
+	r[n].cont = (struct pm_container){8000,
+					  77,
+					  PM_CONTAINER_STOPPED,
+					  "docker",
+					  CONTAINER_ID,
+					  "demo-web-1",
+					  "python:3.11-slim",
+					  "demo",
+					  "web",
+					  "",
+					  ""};
 	n++;
 	r[n].type = PM_REC_CONTAINER; /* every string unknown, time going back */
-	r[n].cont = (struct pm_container){0, 0, PM_CONTAINER_STOPPED, "", "", "", "", "", ""};
+	r[n].cont =
+	    (struct pm_container){0, 0, PM_CONTAINER_STOPPED, "", "", "", "", "", "", "", ""};
 	n++;
 	r[n] = ev_rec(PM_MALLOC, UINT64_MAX, 1, 1, 1);
 	r[n].ev.alloc.size = 8;
@@ -930,7 +948,7 @@ static void test_inline_strings(void **state)
 	/* the record with the most strings, all of them inline */
 	recs[199].type = PM_REC_CONTAINER;
 	recs[199].cont =
-	    (struct pm_container){5, 6, PM_CONTAINER_RUNNING, "r", "i", "n", "m", "p", "s"};
+	    (struct pm_container){5, 6, PM_CONTAINER_RUNNING, "r", "i", "n", "m", "p", "s", "", ""};
 	trace__writer_max_strings = 4; /* ids 1..3 */
 	trace__writer_max_types = 2;
 	w = trace_writer__open(path, &test_info);
@@ -1234,7 +1252,7 @@ static void test_bad_files(void **state)
 	errno = 0;
 	assert_null(trace_reader__open(path, err, sizeof(err)));
 	assert_int_equal(errno, ENOTSUP);
-	assert_string_equal(err, "trace version 8 is newer than this pymac supports (7)");
+	assert_string_equal(err, "trace version 9 is newer than this pymac supports (8)");
 	buf[8] = 0;
 	buf[20] ^= 0x55;
 	spit(path, buf, len);
@@ -1350,7 +1368,8 @@ static void test_version1(void **state)
 	assert_int_equal(read_and_check(old, recs, 3, &last, NULL), 0);
 	assert_int_equal(last, -EBADMSG);
 
-	cont.cont = (struct pm_container){5, 77, PM_CONTAINER_RUNNING, "", "", "", "", "", ""};
+	cont.cont =
+	    (struct pm_container){5, 77, PM_CONTAINER_RUNNING, "", "", "", "", "", "", "", ""};
 	payload_file(old, 2, 5, 1, cont1, sizeof(cont1));
 	assert_int_equal(read_and_check(old, &cont, 1, &last, NULL), 1);
 	assert_int_equal(last, 0);
@@ -2197,9 +2216,17 @@ static void test_container_damage(void **state)
 	int last;
 
 	(void)state;
-	cont.cont = (struct pm_container){123456789,	 4242,	       PM_CONTAINER_STOPPED,
-					  "podman",	 CONTAINER_ID, "db",
-					  "postgres:16", "p",	       "s"};
+	cont.cont = (struct pm_container){123456789,
+					  4242,
+					  PM_CONTAINER_STOPPED,
+					  "podman",
+					  CONTAINER_ID,
+					  "db",
+					  "postgres:16",
+					  "p",
+					  "s",
+					  "",
+					  ""};
 	write_records(path, &cont, 1, NULL);
 	buf = slurp(path, &len);
 	nchunks = list_chunks(buf, len, chunks, 4);

@@ -152,6 +152,8 @@ struct pm_container {
 	const char *image;
 	const char *project; /* compose project */
 	const char *service; /* compose service */
+	const char *pod_uid; /* Kubernetes pod UID from the cgroup path (version 7 on), or "" */
+	const char *qos;     /* its QoS class: "guaranteed", "burstable", "besteffort", or "" */
 };
 
 /* Free-form trace metadata, e.g. key "command", "host", "pymac_version". */

@@ -16,6 +16,7 @@ static void emit_container(struct session *s, const struct tracked_container *c,
 			   enum pm_container_state state)
 {
 	struct pm_record rec = {.type = PM_REC_CONTAINER};
+	struct k8s_pod pod;
 
 	rec.cont.ts_ns = pm_now_ns();
 	rec.cont.cgroup_id = c->info.cgroup_id;
@@ -26,6 +27,12 @@ static void emit_container(struct session *s, const struct tracked_container *c,
 	rec.cont.image = c->info.image;
 	rec.cont.project = c->info.project;
 	rec.cont.service = c->info.service;
+	/* "" for anything but a pod's container (or a bad path: no pod is better than a wrong one)
+	 */
+	if (k8s_pod__from_cgroup_path(c->cgpath, &pod))
+		memset(&pod, 0, sizeof(pod));
+	rec.cont.pod_uid = pod.uid;
+	rec.cont.qos = pod.qos;
 	ss_emit(s, &rec);
 }
 
@@ -379,6 +386,7 @@ bool ss_resolve_named_targets(struct session *s)
 	}
 	for (int i = 0; i < t->ncgroups; i++) {
 		struct tracked_container c = {};
+		struct container_info found;
 		struct container_ref ref;
 		char cg[CONTAINER_CGPATH_MAX];
 		const char *path = t->cgroups[i];
@@ -398,8 +406,10 @@ bool ss_resolve_named_targets(struct session *s)
 			return false;
 		}
 		snprintf(c.cgpath, sizeof(c.cgpath), "%s", cg);
+		/* a failed lookup clears what it was given: the cgroup id is kept apart */
 		if (container_ref__from_cgroup_path(cg, &ref) == 0 &&
-		    ref.runtime != CONTAINER_HOST && container_info__lookup(ref.id, &c.info) == 0) {
+		    ref.runtime != CONTAINER_HOST && container_info__lookup(ref.id, &found) == 0) {
+			c.info = found;
 			c.info.cgroup_id = 0;
 			cgroup2__id_of_path(cg, &c.info.cgroup_id);
 			snprintf(c.runtime, sizeof(c.runtime), "%s",

@@ -641,6 +641,8 @@ static int on_container(struct ledger *lg, const struct pm_container *c)
 	set_known(l->pub.container, sizeof(l->pub.container), c->name);
 	set_known(l->pub.image, sizeof(l->pub.image), c->image);
 	set_known(l->pub.id, sizeof(l->pub.id), c->id);
+	set_known(l->pub.pod_uid, sizeof(l->pub.pod_uid), c->pod_uid);
+	set_known(l->pub.qos, sizeof(l->pub.qos), c->qos);
 	set_known(l->pub.detail, sizeof(l->pub.detail), c->image);
 	set_known(l->pub.name, sizeof(l->pub.name),
 		  c->service && c->service[0] ? c->service : c->name);

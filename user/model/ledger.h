@@ -144,6 +144,8 @@ struct lg_lane {
 	char container[LG_NAME_MAX]; /* container name ("" for host lanes) */
 	char image[LG_NAME_MAX];     /* container image, "" if unknown */
 	char id[72];		     /* container id */
+	char pod_uid[40];	     /* Kubernetes pod UID from the cgroup path, or "" */
+	char qos[12];		     /* its QoS class, or "" */
 	char interpreter[LG_NAME_MAX]; /* "python 3.11" of its first Python process, or "" */
 	char allocator[12]; /* that process's PyObject_Malloc: "pymalloc", "mimalloc" or "" */
 	uint64_t cgroup_id; /* 0 for a host lane of a process with none */

@@ -294,7 +294,8 @@ static int on_container(struct procstats *ps, const struct pm_container *c)
 	}
 	if (set_known_str(&ct->runtime, c->runtime) || set_known_str(&ct->id, c->id) ||
 	    set_known_str(&ct->name, c->name) || set_known_str(&ct->image, c->image) ||
-	    set_known_str(&ct->project, c->project) || set_known_str(&ct->service, c->service))
+	    set_known_str(&ct->project, c->project) || set_known_str(&ct->service, c->service) ||
+	    set_known_str(&ct->pod_uid, c->pod_uid) || set_known_str(&ct->qos, c->qos))
 		return -ENOMEM;
 	if (c->state == PM_CONTAINER_STOPPED) {
 		ct->stopped = true;
@@ -514,6 +515,8 @@ void procstats__free(struct procstats *ps)
 		free(c->image);
 		free(c->project);
 		free(c->service);
+		free(c->pod_uid);
+		free(c->qos);
 	}
 	free(ps->conts);
 	if (ps->own_lg)

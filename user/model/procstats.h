@@ -81,7 +81,8 @@ static inline bool ps_proc__is_python(const struct ps_proc *p)
 struct ps_cont {
 	uint64_t cgroup_id;
 	char *runtime, *id, *name, *image, *project, *service;
-	bool have_start; /* a RUNNING record was seen */
+	char *pod_uid, *qos; /* Kubernetes pod, from the cgroup path; NULL/"" if none */
+	bool have_start;     /* a RUNNING record was seen */
 	uint64_t start_ts;
 	bool stopped; /* the latest record says STOPPED */
 	uint64_t stop_ts;

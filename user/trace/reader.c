@@ -544,6 +544,10 @@ static int dec__record(struct dec *d, struct pm_record *rec)
 		     dec__str(d, &rec->cont.id) && dec__str(d, &rec->cont.name) &&
 		     dec__str(d, &rec->cont.image) && dec__str(d, &rec->cont.project) &&
 		     dec__str(d, &rec->cont.service);
+		/* version 8 adds the pod */
+		rec->cont.pod_uid = rec->cont.qos = "";
+		if (ok && d->r->info.version >= 8)
+			ok = dec__str(d, &rec->cont.pod_uid) && dec__str(d, &rec->cont.qos);
 		if (ok && state != PM_CONTAINER_RUNNING && state != PM_CONTAINER_STOPPED)
 			ok = dec__fail(d, "unknown container state");
 		rec->cont.state = (enum pm_container_state)state;

@@ -15,9 +15,9 @@
 /* 2 added the CONTAINER record, 3 the vm and rss events (footprint), 4 the
  * recency and size-class address predictors, 5 the block sizes of py_free and
  * py_realloc (pm_event free.block, alloc.old_block), 6 the uncollectable count
- * of collections, 7 the PROCESS record's origin (enum pm_proc_origin); older
- * files are still read. */
-#define PM_TRACE_VERSION 7
+ * of collections, 7 the PROCESS record's origin (enum pm_proc_origin), 8 the
+ * CONTAINER record's pod (pod_uid, qos); older files are still read. */
+#define PM_TRACE_VERSION 8
 
 /* Values in the file header. */
 struct pm_trace_info {

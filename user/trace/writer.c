@@ -379,7 +379,8 @@ static size_t record_bound(const struct pm_record *rec)
 	case PM_REC_CONTAINER:
 		n += str_bound(rec->cont.runtime) + str_bound(rec->cont.id) +
 		     str_bound(rec->cont.name) + str_bound(rec->cont.image) +
-		     str_bound(rec->cont.project) + str_bound(rec->cont.service);
+		     str_bound(rec->cont.project) + str_bound(rec->cont.service) +
+		     str_bound(rec->cont.pod_uid) + str_bound(rec->cont.qos);
 		break;
 	default:
 		break;
@@ -564,7 +565,7 @@ static void writer__event(struct trace_writer *w, const struct pm_event *ev)
 
 static void writer__encode(struct trace_writer *w, const struct pm_record *rec)
 {
-	struct str_ref s[6];
+	struct str_ref s[8];
 
 	switch (rec->type) {
 	case PM_REC_EVENT:
@@ -620,11 +621,13 @@ static void writer__encode(struct trace_writer *w, const struct pm_record *rec)
 		writer__str(w, rec->cont.image, &s[3]);
 		writer__str(w, rec->cont.project, &s[4]);
 		writer__str(w, rec->cont.service, &s[5]);
+		writer__str(w, rec->cont.pod_uid, &s[6]);
+		writer__str(w, rec->cont.qos, &s[7]);
 		put_byte(w, PM_TAG_CONTAINER);
 		put_ts(w, rec->cont.ts_ns);
 		put_u64(w, rec->cont.cgroup_id);
 		put_u64(w, rec->cont.state);
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 8; i++)
 			put_str(w, &s[i]);
 		break;
 	}

@@ -418,6 +418,8 @@ static void print_container_jsonl(struct event_printer *p, const struct pm_conta
 	jsonw_string_field(w, "image", c->image);
 	jsonw_string_field(w, "project", c->project);
 	jsonw_string_field(w, "service", c->service);
+	jsonw_string_field(w, "pod_uid", c->pod_uid ? c->pod_uid : "");
+	jsonw_string_field(w, "qos", c->qos ? c->qos : "");
 	jsonw_end_object(w);
 	jsonw_end_line(w);
 }

@@ -239,6 +239,11 @@ static void write_lane_info(FILE *out, const struct ledger *lg)
 		label_value(out, in->interpreter);
 		fputs(",allocator=", out);
 		label_value(out, in->allocator);
+		/* Kubernetes: the pod, for joins with kube-state-metrics' kube_pod_info{uid} */
+		fputs(",pod_uid=", out);
+		label_value(out, in->pod_uid);
+		fputs(",qos=", out);
+		label_value(out, in->qos);
 		fprintf(out, ",ended=\"%d\",partial=\"%d\"} 1\n", in->ended, in->partial);
 	}
 }

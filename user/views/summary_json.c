@@ -286,6 +286,8 @@ static int json_group(struct jsonw *w, const struct procstats *s, const struct s
 	jsonw_string_field(w, "service", c ? c->service : "");
 	jsonw_string_field(w, "project", c ? c->project : "");
 	jsonw_string_field(w, "runtime", c ? c->runtime : "host");
+	jsonw_string_field(w, "pod_uid", c && c->pod_uid ? c->pod_uid : "");
+	jsonw_string_field(w, "qos", c && c->qos ? c->qos : "");
 	jsonw_uint_field(w, "cgroup_id", c ? c->cgroup_id : g->host_cgroup);
 	/* the host is there from the start and never stops */
 	if (!c)
