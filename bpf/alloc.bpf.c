@@ -238,3 +238,50 @@ int pm_free_m(struct pt_regs *ctx)
 {
 	return free_enter(ctx);
 }
+
+/*
+ * Frees probed inside the function that PyObject_Free's table slot holds
+ * (_PyObject_Free(ctx, p), at an instruction the kernel emulates) instead
+ * of at PyObject_Free's single-stepped entry. Other ways into that function
+ * are not PyObject_Free calls: PyMem_Free's table holds it too, and
+ * realloc calls it when it moves a block. Each of those is probed as well
+ * (pm_free_mark) and names, per thread, the pointer whose next free there
+ * is not to be reported. The mark is consumed by that free: nothing runs
+ * between the two on the thread but the wrapper's jump or the call.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);   /* thread id */
+	__type(value, __u64); /* the pointer about to be freed */
+} free_marks SEC(".maps");
+
+SEC("uprobe")
+int pm_free_mark(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
+	__u64 addr = pm_loc_value(ctx, PM_COOKIE_LOC1(cookie));
+	__u32 tid = (__u32)id;
+
+	if (pm_is_traced(id >> 32))
+		bpf_map_update_elem(&free_marks, &tid, &addr, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int pm_free_target(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
+	__u64 addr = pm_loc_value(ctx, PM_COOKIE_LOC1(cookie)), *mark;
+	__u32 tid = (__u32)id;
+
+	mark = bpf_map_lookup_elem(&free_marks, &tid);
+	if (mark) {
+		bool marked = *mark == addr;
+
+		bpf_map_delete_elem(&free_marks, &tid);
+		if (marked)
+			return 0;
+	}
+	return free_enter(ctx);
+}

@@ -1,6 +1,8 @@
-"""Allocator agreement: pymac's py_malloc count equals an independent
-bpftrace count of PyObject_Malloc calls, on builds where every allocation
-goes through that exported function."""
+"""Allocator agreement: pymac's py_malloc and py_free counts equal an
+independent bpftrace count of PyObject_Malloc and PyObject_Free calls, on
+builds where every allocation goes through those exported functions.
+pymac probes the frees elsewhere (inside the function PyObject_Free's table
+holds, issue 18), so the count of PyObject_Free's own entry checks it."""
 
 import os
 import re
@@ -82,7 +84,8 @@ def test_py_malloc_equals_bpftrace(pymac, tmp_path, interp):
             stderr=subprocess.PIPE,
             universal_newlines=True,
         )
-        program = "uprobe:%s:PyObject_Malloc /pid == %d/ { @n = count(); }" % (lib, pid)
+        program = ("uprobe:%s:PyObject_Malloc /pid == %d/ { @n = count(); } "
+                   "uprobe:%s:PyObject_Free /pid == %d && arg0 != 0/ { @f = count(); }" % (lib, pid, lib, pid))
         counter = subprocess.Popen(
             ["bpftrace", "-p", str(pid), "-e", program],
             env=dict(os.environ, __BPFTRACE_NOTIFY_PROBES_ATTACHED="1"),
@@ -128,12 +131,18 @@ def test_py_malloc_equals_bpftrace(pymac, tmp_path, interp):
         bpftrace_n = int(m.group(1)) if m else 0
         assert bpftrace_n > N, "bpftrace counted %d PyObject_Malloc calls for %d iterations: %r %r" % (bpftrace_n, N, counter_out.text(), counter_err.text())
 
+        m = re.search(r"^@f: (\d+)$", counter_out.text(), re.M)
+        bpftrace_f = int(m.group(1)) if m else 0
+        assert bpftrace_f > N, "bpftrace counted %d PyObject_Free calls: %r" % (bpftrace_f, counter_out.text())
+
         summ = summary(pymac, trace)
         proc = process(summ, pid)
         status, detail = source_status(proc, "pymalloc")
         problems = []
         if proc["counts"]["py_malloc"] != bpftrace_n:
             problems.append("pymac py_malloc %d != bpftrace PyObject_Malloc %d (%s)" % (proc["counts"]["py_malloc"], bpftrace_n, lib))
+        if proc["counts"]["py_free"] != bpftrace_f:
+            problems.append("pymac py_free %d != bpftrace PyObject_Free %d (%s)" % (proc["counts"]["py_free"], bpftrace_f, lib))
         if summ["trace"]["lost"] != 0 or proc["lost"] != 0:
             problems.append("lost events: trace %s, pid %s %r" % (summ["trace"]["lost"], proc["lost"], proc.get("lost_by_kind")))
         # Every allocation of these builds goes through the exported

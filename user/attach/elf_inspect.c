@@ -450,6 +450,36 @@ int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_
 	return -ENOENT;
 }
 
+struct at_ctx {
+	uint64_t vaddr;
+	struct elf_func func;
+	bool found;
+};
+
+static int at_cb(const struct elf_file *ef, const struct func_sym *fs, void *ctx)
+{
+	struct at_ctx *ac = ctx;
+
+	if (GELF_ST_TYPE(fs->sym.st_info) != STT_FUNC || fs->sym.st_value != ac->vaddr ||
+	    fill_func(ef, fs, &ac->func))
+		return 0;
+	ac->found = true;
+	return 1;
+}
+
+int elf_file__func_at(const struct elf_file *ef, uint64_t vaddr, struct elf_func *out)
+{
+	struct at_ctx ac = {.vaddr = vaddr};
+
+	for_each_sym(ef, SHT_SYMTAB, false, at_cb, &ac);
+	if (!ac.found)
+		for_each_sym(ef, SHT_DYNSYM, false, at_cb, &ac);
+	if (!ac.found)
+		return -ENOENT;
+	*out = ac.func;
+	return 0;
+}
+
 struct clones_ctx {
 	const char *base;
 	size_t base_len;

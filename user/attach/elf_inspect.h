@@ -50,6 +50,9 @@ bool elf_file__has_interp(const struct elf_file *ef);
  * is a resolver run once by ld.so, useless to probe) fills *out with
  * out->ifunc set and returns -EOPNOTSUPP. */
 int elf_file__find_func(const struct elf_file *ef, const char *name, struct elf_func *out);
+/* The function symbol (not an IFUNC) that starts at vaddr: .symtab first.
+ * 0 or -ENOENT. */
+int elf_file__func_at(const struct elf_file *ef, uint64_t vaddr, struct elf_func *out);
 /* Every defined function named `base` or `base.<suffix>` (GCC clones such as
  * .constprop.0, .isra.0, .part.0), deduplicated by address. Returns the
  * number found (possibly more than max; only max are stored). */
@@ -96,6 +99,11 @@ int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_
 /* The PLT stubs of this file bound to the function at vaddr (callers jump to
  * these addresses). Returns how many (only max stored) or a negative errno. */
 int elf_file__plt_stubs(const struct elf_file *ef, uint64_t vaddr, uint64_t *out, size_t max);
+/* The addresses of the `call rel32` / `jmp rel32` byte patterns in executable
+ * sections whose target is one of targets[0..n) (a byte scan: decode them
+ * to be sure). Returns how many (only max stored) or a negative errno. */
+long elf_file__rel32_sources(const struct elf_file *ef, const uint64_t *targets, size_t n,
+			     uint64_t *out, size_t max);
 /* The same, counting only instructions at addresses in [from, to): the calls
  * one function makes. */
 int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,

@@ -483,23 +483,14 @@ int elf_file__count_calls(const struct elf_file *ef, uint64_t vaddr, struct elf_
 	return elf_file__count_calls_in(ef, vaddr, 0, UINT64_MAX, out);
 }
 
-int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,
-			     struct elf_call_count *out)
+/* Every `call rel32` / `jmp rel32` byte pattern in the executable sections
+ * at an address in [from, to): cb(ctx, its address, its target), until cb
+ * returns non-zero. A byte scan: a pattern need not be an instruction. */
+static int scan_rel32(const struct elf_file *ef, uint64_t from, uint64_t to,
+		      int (*cb)(void *ctx, uint64_t at, uint64_t target), void *ctx)
 {
-	struct plt_stub *stubs = NULL;
-	size_t nstubs = 0, bound, k;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
-	int err;
-
-	if (!elf_file__is_64bit_x86(ef))
-		return -EOPNOTSUPP;
-	memset(out, 0, sizeof(*out));
-	err = collect_plt_stubs(ef, &stubs, &nstubs);
-	if (err)
-		return err;
-	bound = bind_plt_stubs(ef, stubs, nstubs, vaddr);
-	out->plt_stubs = (long)bound;
 
 	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
 		const unsigned char *p;
@@ -512,28 +503,98 @@ int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t
 		if (!p || size < 5)
 			continue;
 		for (i = 0; i <= size - 5; i++) {
-			uint64_t target;
+			int ret;
 
 			if (p[i] != 0xe8 && p[i] != 0xe9)
 				continue;
 			if (sh.sh_addr + i < from || sh.sh_addr + i >= to)
 				continue;
-			target = sh.sh_addr + i + 5 +
-				 (uint64_t)(int64_t)(int32_t)elfi_rd32(ef, p + i + 1);
-			if (target == vaddr) {
-				out->direct++;
-				continue;
-			}
-			for (k = 0; k < bound; k++) {
-				if (stubs[k].addr == target) {
-					out->via_plt++;
-					break;
-				}
-			}
+			ret = cb(ctx, sh.sh_addr + i,
+				 sh.sh_addr + i + 5 +
+				     (uint64_t)(int64_t)(int32_t)elfi_rd32(ef, p + i + 1));
+			if (ret)
+				return ret;
 		}
 	}
+	return 0;
+}
+
+struct count_scan {
+	uint64_t vaddr;
+	const struct plt_stub *stubs;
+	size_t bound;
+	struct elf_call_count *out;
+};
+
+static int count_cb(void *ctx, uint64_t at, uint64_t target)
+{
+	struct count_scan *cs = ctx;
+
+	(void)at;
+	if (target == cs->vaddr) {
+		cs->out->direct++;
+		return 0;
+	}
+	for (size_t k = 0; k < cs->bound; k++)
+		if (cs->stubs[k].addr == target) {
+			cs->out->via_plt++;
+			break;
+		}
+	return 0;
+}
+
+int elf_file__count_calls_in(const struct elf_file *ef, uint64_t vaddr, uint64_t from, uint64_t to,
+			     struct elf_call_count *out)
+{
+	struct plt_stub *stubs = NULL;
+	size_t nstubs = 0;
+	int err;
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	memset(out, 0, sizeof(*out));
+	err = collect_plt_stubs(ef, &stubs, &nstubs);
+	if (err)
+		return err;
+	struct count_scan cs = {.vaddr = vaddr, .stubs = stubs, .out = out};
+
+	cs.bound = bind_plt_stubs(ef, stubs, nstubs, vaddr);
+	out->plt_stubs = (long)cs.bound;
+	scan_rel32(ef, from, to, count_cb, &cs);
 	free(stubs);
 	return 0;
+}
+
+struct sources_scan {
+	const uint64_t *targets;
+	size_t n, max;
+	uint64_t *out;
+	long found;
+};
+
+static int sources_cb(void *ctx, uint64_t at, uint64_t target)
+{
+	struct sources_scan *ss = ctx;
+
+	for (size_t k = 0; k < ss->n; k++)
+		if (ss->targets[k] == target) {
+			if ((size_t)ss->found < ss->max)
+				ss->out[ss->found] = at;
+			ss->found++;
+			break;
+		}
+	return 0;
+}
+
+long elf_file__rel32_sources(const struct elf_file *ef, const uint64_t *targets, size_t n,
+			     uint64_t *out, size_t max)
+{
+	struct sources_scan ss = {.targets = targets, .n = n, .max = max, .out = out};
+
+	if (!elf_file__is_64bit_x86(ef))
+		return -EOPNOTSUPP;
+	scan_rel32(ef, 0, UINT64_MAX, sources_cb, &ss);
+	return ss.found;
 }
 
 long elf_file__count_direct_calls(const struct elf_file *ef, uint64_t vaddr)

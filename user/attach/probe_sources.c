@@ -259,10 +259,14 @@ void pr_attach_pymalloc(struct probes *p, struct elf_file *ef, const struct targ
 		p->cur_pool_slot = pr_pool_slot(p, &pv);
 		p->cur_arenas = pv.arenas;
 	}
+	/* a build that calls the allocator: PyObject_Free's table is all there
+	 * is between its callers and the free (sampling arms entries alone) */
+	p->free_via_table = inlined == 0 && p->free_table_ok && p->choose_sites && !p->sample;
 	int attached = pr_attach_alloc_family(p, ef, b->host_path, pymalloc_fns, 4, missing,
 					      sizeof(missing), cov, PM_SOURCE_PYMALLOC);
 	bool err = missing[0] != '\0';
 
+	p->free_via_table = false;
 	p->cur_pool_slot = 0;
 	p->cur_arenas = 0;
 	if (!attached) {

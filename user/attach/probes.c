@@ -110,12 +110,14 @@ static void probes__init_common(struct probes *p, unsigned sources)
 	const char *pf = getenv("PYMAC_PID_FILTER"), *ps = getenv("PYMAC_PROBE_SITES");
 	const char *pz = getenv("PYMAC_POOL_SIZES"), *gm = getenv("PYMAC_GC_METHOD");
 	const char *ds = getenv("PYMAC_DEALLOC_SITES"), *pm = getenv("PYMAC_PYMALLOC_SITES");
+	const char *fs = getenv("PYMAC_FREE_SITES");
 
 	p->sources = sources;
 	p->planning = -1;
 	p->cur_pid = -1;
 	p->pid_filter = !(pf && strcmp(pf, "0") == 0);
 	p->choose_sites = !(ps && strcmp(ps, "entry") == 0);
+	p->free_table_ok = !(fs && strcmp(fs, "entry") == 0);
 	p->pool_sizes = !pz || !strcmp(pz, "auto") ? POOL_SIZES_AUTO
 			: !strcmp(pz, "all")	   ? POOL_SIZES_ALL
 						   : POOL_SIZES_OFF;
@@ -741,6 +743,14 @@ static int attach_alloc_fn(struct probes *p, struct elf_file *ef, const char *pa
 	struct elf_func f;
 	uint64_t off;
 
+	if (kind == PM_PY_FREE && p->free_via_table) {
+		char why[160];
+
+		if (pr_attach_free_via_table(p, ef, path, cov, why, sizeof(why)) == 0)
+			return 0;
+		if (getenv("PYMAC_DEBUG"))
+			fprintf(stderr, "pymac: PyObject_Free probed at its entry: %s\n", why);
+	}
 	if (elf_file__find_func(ef, fn, &f))
 		return -ENOENT;
 	/* the uretprobe goes on the same site: a second site would be a

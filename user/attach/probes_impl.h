@@ -104,6 +104,10 @@ struct probes {
 	pid_t cur_pid;	   /* for the links being made */
 	bool pid_filter;   /* PYMAC_PID_FILTER=0 turns it off */
 	bool choose_sites; /* PYMAC_PROBE_SITES=entry keeps every entry */
+	/* PyObject_Free probed in the function its table holds (probe_free.c):
+	 * allowed (PYMAC_FREE_SITES=entry: not), and wanted for the binary
+	 * being attached */
+	bool free_table_ok, free_via_table;
 	bool said_switch;
 	/*
 	 * Sampling: the allocation families are attached only while armed
@@ -279,6 +283,11 @@ void pr_attach_dealloc(struct probes *p, struct elf_file *ef, const struct targe
 		       const char *version, struct dwarf_info *di, struct probe_coverage *cov);
 void pr_attach_gc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 		  const char *version, struct probe_coverage *cov);
+/* PyObject_Free's frees, probed where its table's function reads the
+ * pointer, and the other ways into that function marked. 0, or -errno with
+ * why set (then PyObject_Free's entry is probed instead). */
+int pr_attach_free_via_table(struct probes *p, struct elf_file *ef, const char *path,
+			     struct probe_coverage *cov, char *why, size_t len);
 void pr_attach_libc(struct probes *p, struct elf_file *ef, const struct target_binary *b,
 		    struct probe_coverage *cov);
 struct attached_binary *pr_new_bin(struct probes *p, const struct target_binary *b, pid_t pid);
