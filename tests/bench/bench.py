@@ -17,10 +17,13 @@ And, for issue 6 (overhead):
   - floor: the kernel's uprobe floor, a counting-only BPF program on
     functions whose first instruction is emulated or single-stepped
     (tests/bench/floor/), ns per hit;
-  - compare: small workloads (tests/bench/workloads/ and the alloc loop)
-    on pyenv's 3.11 and Debian's python3.11, untraced, under
-    `-X tracemalloc`, under bpftrace (counting only, and one printf per
-    event to a file) and under pymac: wall time, ratio, ns per event.
+  - compare: in one run, the uprobe floor and then the four workloads of
+    section modes on pyenv's 3.11.7 and Debian's python3.11: untraced,
+    pymac full mode, pymac on bpftrace's sites, bpftrace on the exported
+    functions (counting only, and one printf per event to a file),
+    `-X tracemalloc=1`, heaptrack and bcc's memleak (libc family), pymac
+    footprint mode: the workload's own run time as a ratio to untraced, and
+    ns per event of each per-event tracer.
   - modes: each mode (full, each probe family alone, footprint, sampled)
     on the workloads, pyenv 3.11.7 and Debian's python3.11: the
     traced/untraced ratio of the workload's own run time (measured inside
@@ -376,94 +379,166 @@ def bt_run(script, cmd, out):
     return t, open(out).read() if os.path.exists(out) else ""
 
 
-def pymac_run(cmd, tmp, tag):
-    trace = os.path.join(tmp, "cmp-%s.pmt" % tag)
-    t = timed([PYMAC, "record", "-q", "-o", trace, "--probes", "pymalloc,dealloc", "--"] + cmd,
-              stderr=subprocess.DEVNULL)
-    s = summary(trace)["trace"]
-    os.unlink(trace)
-    return t, s["events"], s["lost"]
+KSRC = "/var/cache/pymac-ksrc-6.1"  # see memleak_env
 
 
-def compare(runs, iterations, tmp):
-    """Each workload on each interpreter: untraced, -X tracemalloc, bpftrace
-    (count / printf per event), pymac. The workloads run with -S (no site
-    import): a pyenv interpreter's start-up alone makes ~290,000 allocator
-    calls, which would swamp the workload."""
+def memleak_env():
+    """bcc compiles memleak's program against kernel headers; this VM's
+    kernel has none, so a tree merged from Debian's 6.1 header packages
+    stands in (memleak's uprobe programs read only pt_regs and maps).
+    The environment to run it with, or None (and why)."""
+    tool = shutil.which("memleak-bpfcc")
+    if not tool:
+        return None, "memleak-bpfcc not installed (apt-get install bpfcc-tools)"
+    if os.path.exists("/lib/modules/%s/build" % os.uname().release):
+        return dict(os.environ), tool
+    if not os.path.isdir(os.path.join(KSRC, "include", "generated")):
+        common = sorted(glob.glob("/usr/src/linux-headers-*-common"))
+        flavour = sorted(glob.glob("/usr/src/linux-headers-*-cloud-amd64")) or sorted(
+            glob.glob("/usr/src/linux-headers-*-amd64"))
+        if not common or not flavour:
+            return None, "no kernel headers (apt-get install linux-headers-cloud-amd64)"
+        os.makedirs(KSRC, exist_ok=True)
+        subprocess.run(["cp", "-rs", common[-1] + "/.", KSRC + "/"], check=False)
+        subprocess.run(["cp", "-rsf", flavour[-1] + "/.", KSRC + "/"], check=False)
+    return dict(os.environ, BCC_KERNEL_SOURCE=KSRC), tool
+
+
+BENCH_RE = re.compile(r"BENCH ([\d.]+) ([\d.]+) (\d+)")
+
+
+def inside_time(argv, env=None, stop_after=False):
+    """The workload's own run time (its BENCH line on stderr) under argv.
+    stop_after: the tracer does not end with the command (memleak): stop it
+    with SIGINT once the line is there."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    el = None
+    for line in proc.stderr:
+        m = BENCH_RE.search(line)
+        if m:
+            el = float(m.group(1))
+            if stop_after:
+                proc.send_signal(2)
+                break
+    proc.stderr.close()
+    proc.wait(timeout=120)
+    if el is None:
+        raise RuntimeError("%s: no BENCH line (exit %s)" % (argv[0], proc.returncode))
+    return el
+
+
+def pymac_inside(cmd, tmp, extra):
+    """(workload s, events, lost) of `pymac record EXTRA -- cmd`."""
+    trace = os.path.join(tmp, "cmp.pmt")
+    try:
+        el = inside_time([PYMAC, "record", "-q", "-o", trace] + extra + ["--"] + cmd)
+        s = summary(trace)["trace"]
+    finally:
+        if os.path.exists(trace):
+            os.unlink(trace)
+    return el, s["events"], s["lost"]
+
+
+def bt_inside(target, mode, cmd, tmp):
+    """(workload s, events bpftrace saw) with bpftrace starting cmd."""
+    out = os.path.join(tmp, "bt-%s.txt" % mode)
+    el = inside_time(["bpftrace", "-e", bt_script(target, mode), "-o", out, "-c", " ".join(cmd)])
+    text = open(out).read() if os.path.exists(out) else ""
+    if mode == "count":
+        n = sum(int(x) for x in re.findall(r"@[er]: (\d+)", text))
+    else:
+        n = sum(1 for line in text.splitlines() if re.match(r"\d+ (PyObject|free|dealloc)", line))
+    return el, n
+
+
+def compare(runs, iterations, tmp, floor_calls):
+    """In one run: the uprobe floor, then each workload of section modes on
+    pyenv 3.11.7 and Debian 3.11 (+dbg) untraced, under pymac full mode,
+    pymac with bpftrace's sites (pymalloc,dealloc), bpftrace on the same
+    exported functions (counting, and one printf per event), python -X
+    tracemalloc=1, heaptrack and bcc's memleak (libc family), and pymac
+    footprint mode. Times are the workload's own (measured inside the
+    interpreter), so no tracer's start-up or detach is in them."""
+    uprobe_floor(runs, floor_calls)
     pythons = [("pyenv 3.11.7", PYENV311 + "/bin/python3.11",
                 PYENV311 + "/lib/libpython3.11.so.1.0"),
-               ("Debian 3.11", "/usr/bin/python3.11", "/usr/bin/python3.11")]
+               ("Debian 3.11 (+dbg)", "/usr/bin/python3.11", "/usr/bin/python3.11")]
+    timer = os.path.join(tmp, "timer.py")
+    with open(timer, "w") as f:
+        f.write(TIMER)
+    mlenv, mlwhy = memleak_env()
     have_bt = shutil.which("bpftrace") is not None
-    have_pymac = os.access(PYMAC, os.X_OK)
-    print("tracer comparison: %d runs each, %d iterations, python -S; ns per event = (traced "
-          "- untraced - tracer start-up) / events" % (runs, iterations))
-    # each tracer's start-up (loading, attaching, detaching) on a command that
-    # makes no event
-    startup = {}
-    for label, py, target in pythons:
-        if not os.path.exists(py):
-            continue
-        if have_bt:
-            for mode in ("count", "printf"):
-                ts = [bt_run(bt_script(target, mode), ["/bin/true"],
-                             os.path.join(tmp, "bt-start.txt"))[0] for _ in range(runs)]
-                startup[(label, mode)] = statistics.median(ts)
-    if have_pymac:
-        ts = []
-        for i in range(runs):
-            try:
-                ts.append(pymac_run(["/bin/true"], tmp, "start")[0])
-            except (subprocess.CalledProcessError, ValueError, KeyError):
-                break
-        if ts:
-            startup["pymac"] = statistics.median(ts)
-    print("  start-up (median): " + ", ".join(
-        "%s %.2f s" % (k if isinstance(k, str) else "bpftrace %s %s" % (k[1], k[0]), v)
-        for k, v in sorted(startup.items(), key=str)))
+    have_ht = shutil.which("heaptrack") is not None
+    libc = [l for l in ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6")
+            if os.path.exists(l)][:1]
+    print("compare: %d runs each, %d iterations (arena churn: none), python -S; ratio = the "
+          "workload's own run time traced / untraced (median); ns/ev = added run time per "
+          "event the tracer traps on; heaptrack and memleak: per libc event, counted by pymac "
+          "--probes libc on the same run; bpftrace probes the exported functions" % (
+              runs, iterations))
+    if not mlenv:
+        print("  memleak: %s" % mlwhy)
     for label, py, target in pythons:
         if not os.path.exists(py):
             print("  %s: not installed" % label)
             continue
         for wname, script in WORKLOADS:
-            cmd = [py, "-S", script, str(iterations)]
-            base, tm, rows = [], [], {}
-            for i in range(runs):
-                base.append(timed(cmd))
-                tm.append(timed([py, "-S", "-X", "tracemalloc", script, str(iterations)]))
+            cmd = [py, "-S", timer, script, str(iterations)]
+            base = [inside_time(cmd) for _ in range(runs)]
+            ref = statistics.median(base)
+            rows = {}
+
+            def add(name, el, n=None):
+                rows.setdefault(name, []).append((el, n))
+
+            for _ in range(runs):
+                try:
+                    el, n, lost = pymac_inside(cmd, tmp, [])
+                    add("pymac full", el, n)
+                    el, n, lost = pymac_inside(cmd, tmp, ["--probes", "pymalloc,dealloc"])
+                    add("pymac pymalloc,dealloc", el, n)
+                    el, nlibc, lost = pymac_inside(cmd, tmp, ["--probes", "libc"])
+                    add("pymac libc", el, nlibc)
+                    el, n, lost = pymac_inside(cmd, tmp, ["--mode", "footprint"])
+                    add("pymac footprint", el)
+                except (RuntimeError, subprocess.CalledProcessError, ValueError) as e:
+                    print("    pymac failed: %s" % str(e)[:200])
+                    nlibc = None
+                add("tracemalloc", inside_time([py, "-S", "-X", "tracemalloc=1", timer, script,
+                                                str(iterations)]))
                 if have_bt:
                     for mode in ("count", "printf"):
-                        out = os.path.join(tmp, "bt-%s.txt" % mode)
-                        t, text = bt_run(bt_script(target, mode), cmd, out)
-                        if mode == "count":
-                            m = re.search(r"@e: (\d+)", text)
-                            n = int(m.group(1)) if m else 0
-                        else:
-                            n = sum(1 for line in text.splitlines()
-                                    if re.match(r"\d+ (PyObject|free|dealloc)", line))
-                        rows.setdefault("bpftrace " + mode, []).append((t, n))
-                if "pymac" in startup:
+                        try:
+                            add("bpftrace " + mode, *bt_inside(target, mode, cmd, tmp))
+                        except RuntimeError as e:
+                            print("    bpftrace %s failed: %s" % (mode, e))
+                if have_ht:
+                    out = os.path.join(tmp, "heaptrack.out")
+                    add("heaptrack", inside_time(["heaptrack", "-o", out] + cmd), nlibc)
+                    for f in glob.glob(out + "*"):
+                        os.unlink(f)
+                if mlenv and libc:
+                    # memleak attaches after it compiles (seconds): the command waits
+                    wrapper = os.path.join(tmp, "delayed.sh")
+                    with open(wrapper, "w") as f:
+                        f.write("sleep 12\nexec %s\n" % " ".join(cmd))
                     try:
-                        t, n, lost = pymac_run(cmd, tmp, "w")
-                        rows.setdefault("pymac record", []).append((t, n))
-                    except (subprocess.CalledProcessError, ValueError, KeyError):
-                        pass
-            print("  %s, %s (%s)" % (label, wname, " ".join(
-                [os.path.basename(py), "-S", os.path.relpath(script, ROOT), str(iterations)])))
-            print("    untraced wall time (s)      %s" % mmm(base, "%.3f"))
-            print("    -X tracemalloc ratio        %s" % mmm(
-                [t / b for t, b in zip(tm, base)], "%.2f"))
+                        add("memleak", inside_time(["memleak-bpfcc", "-O", libc[0], "-c",
+                                                    "/bin/sh " + wrapper], env=mlenv,
+                                                   stop_after=True), nlibc)
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        print("    memleak failed: %s" % e)
+            print("  %s, %s: untraced %s s" % (label, wname, mmm(base, "%.4f")))
             for name, vals in rows.items():
-                key = "pymac" if name == "pymac record" else (label, name.split()[1])
-                st = startup.get(key, 0.0)
-                ratio = [t / b for (t, _), b in zip(vals, base)]
-                events = [n for _, n in vals]
-                ns = [(t - b - st) * 1e9 / n for (t, n), b in zip(vals, base) if n]
-                print("    %-16s events %s" % (name, mmm(events, "%d")))
-                print("    %-16s ratio  %s" % ("", mmm(ratio, "%.1f")))
-                if ns and min(events) >= 10000:
-                    print("    %-16s ns/ev  %s" % ("", mmm(ns, "%.0f")))
-                else:
-                    print("    %-16s ns/ev  (too few events for start-up noise)" % "")
+                line = "    %-24s ratio %s" % (name, mmm([t / ref for t, _ in vals], "%.2f"))
+                evs = [n for _, n in vals if n]
+                if evs and min(evs) >= 10000:
+                    ns = [(t - ref) * 1e9 / n for t, n in vals if n]
+                    line += "  events %s  ns/ev %s" % (mmm(evs, "%d"), mmm(ns, "%.0f"))
+                elif evs:
+                    line += "  events %s (too few for ns/ev)" % mmm(evs, "%d")
+                print(line)
             sys.stdout.flush()
 
 
@@ -656,7 +731,7 @@ def main():
             elif a.only == "modes":
                 modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
             else:
-                compare(a.compare_runs, a.compare_iterations, tmp)
+                compare(a.compare_runs, a.compare_iterations, tmp, a.floor_calls)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         if a.only != "view":
@@ -671,7 +746,7 @@ def main():
             live_view(big, a.python, a.iterations, a.runs, tmp)
         if a.only is None:
             uprobe_floor(a.runs, a.floor_calls)
-            compare(a.compare_runs, a.compare_iterations, tmp)
+            compare(a.compare_runs, a.compare_iterations, tmp, a.floor_calls)
             modes(a.mode_runs, tmp, a.mode_small, a.mode_big)
             inline(a.runs, tmp, a.inline_iterations)
             consumer_bench(a.consumer_runs, a.consumer_seconds, rates)
