@@ -15,7 +15,7 @@ apt-get install -y -q --no-install-recommends \
 	python3 python3.11 python3-pytest bpftrace tmux jq procps \
 	docker.io docker-compose debootstrap curl ca-certificates podman \
 	chromium fonts-dejavu-core python3-prometheus-client prometheus libdebuginfod-dev strace \
-	libcap2-bin python3-yaml heaptrack bpfcc-tools
+	libcap2-bin python3-yaml heaptrack bpfcc-tools linux-headers-cloud-amd64
 # Debian's python3.11 and its debug information at one version: the
 # debug file only matches the interpreter built with it (by build-id).
 v=$(apt-cache policy python3.11 | awk '/Candidate:/ {print $2}')
