@@ -154,3 +154,36 @@ def test_py_malloc_equals_bpftrace(pymac, tmp_path, interp):
         for p in (counter, tracer, target):
             if p is not None:
                 stop(p, signal.SIGINT if p is not target else signal.SIGKILL)
+
+
+PY311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
+
+
+def py_counts(pymac, tmp_path, tag, python_args, env):
+    trace = tmp_path / ("%s.pmt" % tag)
+    res = subprocess.run(
+        [pymac, "record", "-q", "-o", str(trace), "--probes", "pymalloc", "--", PY311, "-S"] + python_args + [module("test_alloc_loop.py"), "1000"],
+        env=dict(os.environ, PYTHONHASHSEED="0", **env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True, timeout=300,
+    )
+    assert res.returncode == 0, tail(res.stderr)
+    procs = summary(pymac, trace)["processes"]
+    assert len(procs) == 1, procs
+    return procs[0]["counts"]
+
+
+@pytest.mark.parametrize("case", ["-X dev", "PYTHONMALLOC=debug", "-X tracemalloc=1"])
+def test_wrapped_tables_free_as_at_the_entry(pymac, tmp_path, case):
+    """Frees are probed inside the function PyObject_Free's table holds
+    (issue 18). The debug hooks (-X dev, PYTHONMALLOC=debug) free the block
+    below the caller's pointer through that table, so pymac must probe
+    PyObject_Free's entry there; tracemalloc passes the pointer on. Either
+    way py_free is what PyObject_Free's entry probe counts (the start-up may
+    differ by a few calls between two runs)."""
+    if not os.access(PY311, os.X_OK):
+        pytest.skip("pyenv 3.11.7 is not installed")
+    args, env = ([], dict([case.split("=")])) if case.startswith("PYTHON") else (case.split(), {})
+    got = py_counts(pymac, tmp_path, "default", args, env)
+    ref = py_counts(pymac, tmp_path, "entry", args, dict(env, PYMAC_FREE_SITES="entry"))
+    assert abs(got["py_free"] - ref["py_free"]) <= 10, (got, ref)
+    assert abs(got["py_malloc"] - ref["py_malloc"]) <= 10, (got, ref)

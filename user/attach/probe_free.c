@@ -20,11 +20,12 @@
 
 #define FREE_MARKS_MAX 256
 
-/* PYTHONMALLOC values that keep pymalloc's free in the tables: malloc and
- * malloc_debug put libc's there, and then the table's function never runs. */
+/* PYTHONMALLOC values that keep pymalloc's free in the tables, unwrapped:
+ * malloc puts libc's there (then the table's function never runs), and the
+ * debug hooks (debug, *_debug) free the block below the caller's pointer. */
 static bool keeps_pymalloc(const char *v)
 {
-	static const char *const keep[] = {"", "default", "pymalloc", "debug", "pymalloc_debug"};
+	static const char *const keep[] = {"", "default", "pymalloc"};
 
 	if (!v)
 		return true;
@@ -34,26 +35,61 @@ static bool keeps_pymalloc(const char *v)
 	return false;
 }
 
-/* PYTHONMALLOC in process pid's environment as it started (NULL: unset);
- * buf holds it. */
-static const char *pythonmalloc_of(pid_t pid, char *buf, size_t len)
+/* Whether /proc/PID/what (NUL-separated strings as the process started)
+ * holds an entry starting with key (the rest into buf), or, with prev, the
+ * entry key right after the entry prev. */
+static bool proc_strings_have(pid_t pid, const char *what, const char *prev, const char *key,
+			      char *buf, size_t len)
 {
-	char path[64], env[65536];
-	const char *key = "PYTHONMALLOC=";
+	char path[64], text[65536];
 	size_t n, klen = strlen(key);
+	const char *last = "";
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	if (!(f = fopen(path, "re")))
-		return NULL;
-	n = fread(env, 1, sizeof(env) - 1, f);
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	env[n] = '\0';
-	for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, klen)) {
-			snprintf(buf, len, "%s", env + i + klen);
-			return buf;
+	text[n] = '\0';
+	for (size_t i = 0; i < n; last = text + i, i += strlen(text + i) + 1)
+		if (prev ? !strcmp(last, prev) && !strcmp(text + i, key)
+			 : !strncmp(text + i, key, klen)) {
+			snprintf(buf, len, "%s", text + i + (prev ? 0 : klen));
+			return true;
 		}
+	return false;
+}
+
+/* Why the process (pid, else the command pymac starts with its environment)
+ * frees through a wrapped or replaced table, or NULL: PYTHONMALLOC, and the
+ * development mode, which installs the debug hooks (PYTHONDEVMODE, -X dev). */
+static const char *table_wrapped(pid_t pid, char *buf, size_t len)
+{
+	const char *v = getenv("PYTHONMALLOC"), *dev = getenv("PYTHONDEVMODE");
+	char got[64];
+
+	if (!keeps_pymalloc(v)) {
+		snprintf(buf, len, "PYTHONMALLOC=%s", v);
+		return buf;
+	}
+	if (dev && *dev)
+		return "PYTHONDEVMODE (debug hooks)";
+	/* the command pymac starts is attached before it runs: its arguments
+	 * are pymac's own, after "--" */
+	if (pid <= 0)
+		pid = getpid();
+	else if (proc_strings_have(pid, "environ", NULL, "PYTHONMALLOC=", got, sizeof(got)) &&
+		 !keeps_pymalloc(got)) {
+		snprintf(buf, len, "PYTHONMALLOC=%s", got);
+		return buf;
+	}
+	if (pid != getpid() &&
+	    proc_strings_have(pid, "environ", NULL, "PYTHONDEVMODE=", got, sizeof(got)) && got[0])
+		return "PYTHONDEVMODE (debug hooks)";
+	if (proc_strings_have(pid, "cmdline", NULL, "-Xdev", got, sizeof(got)) ||
+	    proc_strings_have(pid, "cmdline", "-X", "dev", got, sizeof(got)))
+		return "-X dev (debug hooks)";
 	return NULL;
 }
 
@@ -183,15 +219,21 @@ int pr_attach_free_via_table(struct probes *p, struct elf_file *ef, const char *
 	struct elf_fn_slot slot;
 	struct elf_func f, t;
 	struct site_choice sc;
-	char buf[64];
-	const char *pm = p->cur_pid > 0 ? pythonmalloc_of(p->cur_pid, buf, sizeof(buf)) : NULL;
-	uint64_t off;
+	char buf[96];
+	const char *wrapped = table_wrapped(p->cur_pid, buf, sizeof(buf));
+	uint64_t off, dbg;
 	bool sized;
 	int nmarks, err;
 
 	why[0] = '\0';
-	if (!keeps_pymalloc(getenv("PYTHONMALLOC")) || !keeps_pymalloc(pm)) {
-		snprintf(why, len, "PYTHONMALLOC=%s", pm ? pm : getenv("PYTHONMALLOC"));
+	if (wrapped) {
+		snprintf(why, len, "%s", wrapped);
+		return -ENOTSUP;
+	}
+	/* a debug build (--with-pydebug) has the debug hooks on by default */
+	if (elf_file__find_func(ef, "_Py_NegativeRefcount", &f) == 0 ||
+	    elf_file__find_object(ef, "_Py_RefTotal", &dbg) == 0) {
+		snprintf(why, len, "a debug build (its allocator has the debug hooks)");
 		return -ENOTSUP;
 	}
 	if (elf_file__find_func(ef, "PyObject_Free", &f) ||
