@@ -93,7 +93,8 @@ static void set_multi(struct pymac_bpf *skel, bool on, bool all)
 	struct bpf_program *singles[] = {
 	    skel->progs.pm_alloc_enter,	     skel->progs.pm_alloc_site, skel->progs.pm_alloc_exit,
 	    skel->progs.pm_free_enter,	     skel->progs.pm_dealloc,	skel->progs.pm_gc_fn_enter,
-	    skel->progs.pm_gc_fn_generation, skel->progs.pm_gc_fn_exit};
+	    skel->progs.pm_gc_fn_generation, skel->progs.pm_gc_fn_exit, skel->progs.pm_free_mark,
+	    skel->progs.pm_free_target};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		if (on)
