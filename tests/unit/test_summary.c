@@ -1365,9 +1365,8 @@ static void test_containers_json(void **state)
 	static const char *const top_keys[] = {
 	    "trace", "processes", "containers", "missed_containers", "lanes", NULL};
 	static const char *const cont_keys[] = {
-	    "id",      "name",	    "image",	"service", "project", "runtime",
-	    "pod_uid", "qos",	    "cgroup_id", "start_ns", "stop_ns", "module",
-	    "processes", "totals", NULL};
+	    "id",	 "name",     "image",	"service", "project",	"runtime", "pod_uid", "qos",
+	    "cgroup_id", "start_ns", "stop_ns", "module",  "processes", "totals",  NULL};
 	static const char *const totals_keys[] = {
 	    "counts", "gc",	      "bytes", "unmatched_frees", "unmatched_py_frees",
 	    "lost",   "lost_by_kind", NULL};

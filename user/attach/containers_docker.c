@@ -266,9 +266,8 @@ long long ct_engine_deadline_ms(void)
 }
 
 /* One request on sock (NULL: Docker's) and its whole answer. */
-static int engine_request(const char *sock, const char *method, const char *path,
-			  const char *json, int timeout_ms, int *status, char **body,
-			  size_t *body_len)
+static int engine_request(const char *sock, const char *method, const char *path, const char *json,
+			  int timeout_ms, int *status, char **body, size_t *body_len)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
