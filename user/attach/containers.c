@@ -59,6 +59,21 @@ static bool has_prefix(const char *s, size_t len, const char *prefix)
  * One path component: "<prefix><id>.scope" (systemd driver) or a bare id
  * (cgroupfs driver), whose runtime depends on the parent components.
  */
+/* The next component of a cgroup path at *p (slashes before it skipped;
+ * *len 0 at the end), and *p past it. */
+static const char *path_component(const char **p, size_t *len)
+{
+	const char *c;
+
+	while (**p == '/')
+		(*p)++;
+	c = *p;
+	while (**p && **p != '/')
+		(*p)++;
+	*len = (size_t)(*p - c);
+	return c;
+}
+
 static enum container_runtime component__classify(const char *c, size_t len, const char *parent,
 						  size_t parent_len, bool under_kubepods,
 						  const char **id)
@@ -119,16 +134,10 @@ int container_ref__from_cgroup_path(const char *path, struct container_ref *ref)
 			return -EINVAL;
 
 	for (p = path; *p;) {
-		const char *c, *id = NULL;
 		size_t len;
+		const char *c = path_component(&p, &len), *id = NULL;
 		enum container_runtime rt;
 
-		while (*p == '/')
-			p++;
-		c = p;
-		while (*p && *p != '/')
-			p++;
-		len = p - c;
 		if (!len)
 			break;
 		if (has_prefix(c, len, "kubepods"))
@@ -241,16 +250,10 @@ int k8s_pod__from_cgroup_path(const char *path, struct k8s_pod *pod)
 	if (container_ref__from_cgroup_path(path, &ref))
 		return -EINVAL;
 	for (p = path; *p;) {
-		const char *c;
 		size_t len;
+		const char *c = path_component(&p, &len);
 		int r;
 
-		while (*p == '/')
-			p++;
-		c = p;
-		while (*p && *p != '/')
-			p++;
-		len = p - c;
 		if (!len)
 			break;
 		if (!kubepods) {
